@@ -1,0 +1,72 @@
+"""The ``vedder`` command line: parse, call one library function, render.
+
+Each area registers its commands from its own module; every module imports only light things at
+the top so that ``vedder --help`` stays instant. User errors (VedderError) become one line plus a
+hint and the error's exit code; tracebacks appear only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from vedder.errors import VedderError
+
+
+class VedderGroup(TyperGroup):
+    """Turns VedderError into ``error: …`` / ``hint: …`` on stderr and a non-zero exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except VedderError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: {exc.message}", err=True)
+            if exc.hint:
+                click.echo(f"hint: {exc.hint}", err=True)
+            raise click.exceptions.Exit(exc.exit_code) from None
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+app = typer.Typer(
+    cls=VedderGroup,
+    name="vedder",
+    help="vedder: answers data questions from clusters of expert-curated warehouse knowledge.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    """vedder: answers data questions from clusters of expert-curated warehouse knowledge."""
+    ctx.obj = {"debug": debug}
+
+
+def _register() -> None:
+    from vedder.cli import ask_cmds, curation_cmds, health_cmds, mcp_cmds, project_cmds
+
+    for module in (ask_cmds, project_cmds, curation_cmds, health_cmds, mcp_cmds):
+        module.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,40 @@
+"""Pieces shared by the command modules: options, project loading, rendering helpers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    from vedder.config import Config
+    from vedder.project import Project
+
+ProjectOption = typer.Option(None, "--project", "-p", help="Project folder (default: nearest folder with vedder.yaml).")
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
+
+
+def config_for(project: Optional[Path]) -> "Config":
+    from vedder.config import load_config
+
+    return load_config(project)
+
+
+def project_for(project: Optional[Path]) -> "Project":
+    from vedder.project import load_project
+
+    return load_project(config_for(project))
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as JSON on stdout (dates and paths as strings)."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)

@@ -1,0 +1,117 @@
+"""Project discovery and configuration: ``vedder.yaml`` plus environment overrides.
+
+>>> Config.from_dict(Path("/p"), {"model": "gpt-4o-mini"}).model
+'gpt-4o-mini'
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vedder.errors import ConfigError, ProjectNotFound
+
+CONFIG_FILE = "vedder.yaml"
+OFFLINE = "offline"
+
+DEFAULT_HEALTH_WEIGHTS = {
+    "pair_validity": 0.25,
+    "pair_execution": 0.15,
+    "schema_drift": 0.15,
+    "data_health": 0.10,
+    "coverage": 0.15,
+    "reproducibility": 0.10,
+    "curation_freshness": 0.10,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a command needs to know about the project, resolved to absolute paths."""
+
+    root: Path
+    warehouse_type: str = "duckdb"
+    warehouse_path: Path | None = None
+    dialect: str = "duckdb"
+    model: str = OFFLINE
+    model_options: dict[str, Any] = field(default_factory=dict)
+    log_path: Path | None = None
+    token_budget: int = 6000
+    max_steps: int = 8
+    row_limit: int = 1000
+    timeout_s: float = 30.0
+    health_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_HEALTH_WEIGHTS))
+    health_fail_under: float = 70.0
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def clusters_dir(self) -> Path:
+        return self.root / "clusters"
+
+    @property
+    def offline(self) -> bool:
+        return self.model == OFFLINE
+
+    @classmethod
+    def from_dict(cls, root: Path, data: dict[str, Any], env: dict[str, str] | None = None) -> "Config":
+        """Build a config from parsed ``vedder.yaml`` data; ``env`` overrides (VEDDER_MODEL, VEDDER_WAREHOUSE)."""
+        env = os.environ if env is None else env
+        warehouse = data.get("warehouse") or {}
+        if isinstance(warehouse, str):
+            warehouse = {"type": "duckdb", "path": warehouse}
+        if not isinstance(warehouse, dict):
+            raise ConfigError(f"{root / CONFIG_FILE}: `warehouse` must be a mapping with `type` and `path`")
+        warehouse_path = env.get("VEDDER_WAREHOUSE") or warehouse.get("path")
+        context = data.get("context") or {}
+        agent = data.get("agent") or {}
+        query = data.get("query") or {}
+        health = data.get("health") or {}
+        try:
+            return cls(
+                root=root,
+                warehouse_type=str(warehouse.get("type", "duckdb")),
+                warehouse_path=(root / warehouse_path) if warehouse_path else None,
+                dialect=str(data.get("dialect", "duckdb")),
+                model=str(env.get("VEDDER_MODEL") or data.get("model") or OFFLINE),
+                model_options=dict(data.get("model_options") or {}),
+                log_path=root / str(env.get("VEDDER_LOG") or data.get("log") or ".vedder/log.sqlite"),
+                token_budget=int(context.get("token_budget", 6000)),
+                max_steps=int(agent.get("max_steps", 8)),
+                row_limit=int(query.get("row_limit", 1000)),
+                timeout_s=float(query.get("timeout_s", 30.0)),
+                health_weights={**DEFAULT_HEALTH_WEIGHTS, **(health.get("weights") or {})},
+                health_fail_under=float(health.get("fail_under", 70.0)),
+                raw=data,
+            )
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(f"{root / CONFIG_FILE}: invalid setting: {exc}") from None
+
+
+def find_project(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` that holds ``vedder.yaml``."""
+    if start is not None:
+        start = Path(start).resolve()
+        if not start.exists():
+            raise ProjectNotFound(f"project folder {start} does not exist")
+        if (start / CONFIG_FILE).is_file():
+            return start
+        raise ProjectNotFound(f"no {CONFIG_FILE} in {start}", "pass the folder that holds vedder.yaml, or create one")
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise ProjectNotFound(f"no {CONFIG_FILE} in {here} or any parent folder")
+
+
+def load_config(project: Path | None = None, env: dict[str, str] | None = None) -> Config:
+    """Find the project from ``project`` (or the current directory upward) and read its config."""
+    from vedder.files import load_yaml
+
+    root = find_project(project)
+    document = load_yaml(root / CONFIG_FILE)
+    data = document.data or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{root / CONFIG_FILE}:1:1: vedder.yaml must be a mapping")
+    return Config.from_dict(root, data, env)

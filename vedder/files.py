@@ -1,0 +1,130 @@
+"""Reading and writing the project's files: YAML with source positions, atomic writes.
+
+>>> doc = load_yaml_text("a:\\n  b: 1\\n", "x.yaml")
+>>> doc.data, doc.position("/a/b")
+({'a': {'b': 1}}, (2, 3))
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vedder.errors import ProjectFileError
+
+
+@dataclass
+class YamlDocument:
+    """Parsed YAML plus the 1-based (line, column) of every JSON pointer in it."""
+
+    path: Path
+    data: Any
+    positions: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def position(self, pointer: str) -> tuple[int, int]:
+        """Position of ``pointer``, or of its nearest ancestor that has one."""
+        while pointer not in self.positions and pointer:
+            pointer = pointer.rsplit("/", 1)[0]
+        return self.positions.get(pointer, (1, 1))
+
+
+def escape_pointer(token: str) -> str:
+    return str(token).replace("~", "~0").replace("/", "~1")
+
+
+def _record_positions(node: yaml.Node, pointer: str, positions: dict[str, tuple[int, int]]) -> None:
+    positions[pointer] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            child = f"{pointer}/{escape_pointer(key_node.value)}"
+            _record_positions(value_node, child, positions)
+            positions[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _record_positions(item, f"{pointer}/{index}", positions)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that keeps dates as ISO strings, so files round-trip as written."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
+
+
+def load_yaml_text(text: str, path: str | Path) -> YamlDocument:
+    """Parse YAML text; raise ProjectFileError with file:line:column on a syntax error."""
+    path = Path(path)
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ProjectFileError(f"{where}: invalid YAML: {problem}", "fix the YAML syntax at that line") from None
+    finally:
+        loader.dispose()
+    positions: dict[str, tuple[int, int]] = {}
+    if node is not None:
+        _record_positions(node, "", positions)
+    return YamlDocument(path=path, data=data, positions=positions)
+
+
+def load_yaml(path: Path) -> YamlDocument:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProjectFileError(f"cannot read {path}: {exc.strerror}") from None
+    return load_yaml_text(text, path)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block-style YAML with multi-line strings as literal blocks (readable SQL in pairs)."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    if style:
+        value = "\n".join(line.rstrip() for line in value.splitlines()) + "\n"
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def dump_yaml(data: Any, schema_url: str | None = None) -> str:
+    """YAML text for ``data``, keys in insertion order, optionally with a yaml-language-server header."""
+    body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    header = f"# yaml-language-server: $schema={schema_url}\n" if schema_url else ""
+    return header + body
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def split_front_matter(text: str) -> tuple[str | None, str, int]:
+    """Split Markdown into (front matter YAML or None, body, line where the body starts)."""
+    if text.startswith("---\n") or text.startswith("---\r\n"):
+        lines = text.splitlines(keepends=True)
+        for index in range(1, len(lines)):
+            if lines[index].strip() == "---":
+                return "".join(lines[1:index]), "".join(lines[index + 1 :]), index + 2
+    return None, text, 1

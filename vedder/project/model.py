@@ -1,0 +1,347 @@
+"""Loading a vedder project from disk into plain dataclasses.
+
+Loading is lenient about content (``vedder validate`` reports content problems with positions)
+but strict about readability: a file that is not YAML, or not a mapping, raises ProjectFileError.
+
+>>> matches_table("analytics.events", "analytics.*")
+True
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vedder.config import Config
+from vedder.errors import ClusterNotFound, ProjectFileError
+from vedder.files import YamlDocument, load_yaml, load_yaml_text, split_front_matter
+
+
+def matches_table(table: str, pattern: str) -> bool:
+    """Whether fully qualified ``table`` matches a cluster's dataset entry (exact name or glob)."""
+    return fnmatch.fnmatchcase(table.lower(), pattern.lower())
+
+
+@dataclass
+class Owners:
+    team: str
+    members: list[str] = field(default_factory=list)
+    contact: str | None = None
+
+
+@dataclass
+class Column:
+    name: str
+    type: str = ""
+    description: str = ""
+    null_fraction: float | None = None
+    distinct_count: int | None = None
+    common_values: list[dict[str, Any]] = field(default_factory=list)
+    min: Any = None
+    max: Any = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Column":
+        return cls(
+            name=str(data.get("name", "")),
+            type=str(data.get("type", "")),
+            description=str(data.get("description") or ""),
+            null_fraction=data.get("null_fraction"),
+            distinct_count=data.get("distinct_count"),
+            common_values=list(data.get("common_values") or []),
+            min=data.get("min"),
+            max=data.get("max"),
+        )
+
+
+@dataclass
+class Dataset:
+    """A profiled table: ``clusters/<id>/datasets/<schema>.<table>.yaml``."""
+
+    table: str
+    path: Path
+    description: str = ""
+    columns: list[Column] = field(default_factory=list)
+    row_count: int | None = None
+    partitioning: dict[str, Any] | None = None
+    profiled_at: str | None = None
+    source: YamlDocument | None = field(default=None, repr=False)
+
+    @property
+    def schema_name(self) -> str:
+        return self.table.rsplit(".", 1)[0] if "." in self.table else ""
+
+    @property
+    def table_name(self) -> str:
+        return self.table.rsplit(".", 1)[-1]
+
+    def column(self, name: str) -> Column | None:
+        lowered = name.lower()
+        return next((c for c in self.columns if c.name.lower() == lowered), None)
+
+
+@dataclass
+class Pair:
+    """A vetted question-SQL example: ``clusters/<id>/pairs/<slug>.yaml``."""
+
+    id: str
+    cluster: str
+    question: str
+    sql: str
+    path: Path
+    verified_by: str = ""
+    verified_at: str = ""
+    tags: list[str] = field(default_factory=list)
+    notes: str = ""
+    paraphrases: list[str] = field(default_factory=list)
+    stale: dict[str, Any] | None = None
+    source: YamlDocument | None = field(default=None, repr=False)
+
+    @property
+    def questions(self) -> list[str]:
+        return [self.question, *self.paraphrases]
+
+
+@dataclass
+class Doc:
+    """Markdown business context: ``clusters/<id>/docs/<slug>.md`` with optional front matter."""
+
+    id: str
+    cluster: str
+    path: Path
+    body: str
+    title: str = ""
+    tags: list[str] = field(default_factory=list)
+    applies_to: list[str] = field(default_factory=list)
+    deprecated: list[str] = field(default_factory=list)
+    front_matter: YamlDocument | None = field(default=None, repr=False)
+    body_line: int = 1
+
+
+@dataclass
+class Proposal:
+    """A mined question-SQL pattern awaiting review: ``clusters/<id>/proposals/<id>.yaml``."""
+
+    id: str
+    cluster: str
+    question: str
+    sql: str
+    fingerprint: str
+    path: Path
+    provenance: dict[str, Any] = field(default_factory=dict)
+    score: float = 0.0
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Cluster:
+    id: str
+    path: Path
+    title: str = ""
+    description: str = ""
+    owners: Owners = field(default_factory=lambda: Owners(team=""))
+    datasets: list[str] = field(default_factory=list)
+    default_schema: str | None = None
+    keywords: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    dataset_files: dict[str, Dataset] = field(default_factory=dict)
+    pairs: list[Pair] = field(default_factory=list)
+    docs: list[Doc] = field(default_factory=list)
+    source: YamlDocument | None = field(default=None, repr=False)
+
+    def covers(self, table: str) -> bool:
+        """Whether the fully qualified ``table`` is one of this cluster's datasets."""
+        return any(matches_table(table, pattern) for pattern in self.datasets)
+
+    @property
+    def tables(self) -> list[str]:
+        """Known fully qualified tables: the profiled ones, plus listed names that are not patterns."""
+        names = {d.table.lower(): d.table for d in self.dataset_files.values() if self.covers(d.table)}
+        for pattern in self.datasets:
+            if not any(ch in pattern for ch in "*?[") and pattern.lower() not in names:
+                names[pattern.lower()] = pattern
+        return sorted(names.values())
+
+    def dataset(self, table: str) -> Dataset | None:
+        """The dataset file for ``table`` (fully qualified, or unqualified under default_schema)."""
+        lowered = table.lower()
+        if "." not in lowered and self.default_schema:
+            lowered = f"{self.default_schema.lower()}.{lowered}"
+        return self.dataset_files.get(lowered)
+
+    def pair(self, pair_id: str) -> Pair | None:
+        return next((p for p in self.pairs if p.id == pair_id), None)
+
+    @property
+    def deprecated_tables(self) -> set[str]:
+        return {t.lower() for doc in self.docs for t in doc.deprecated}
+
+
+@dataclass
+class Project:
+    config: Config
+    clusters: dict[str, Cluster] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.config.root
+
+    def cluster(self, cluster_id: str) -> Cluster:
+        try:
+            return self.clusters[cluster_id]
+        except KeyError:
+            known = ", ".join(sorted(self.clusters)) or "none"
+            raise ClusterNotFound(f"unknown cluster '{cluster_id}' (known: {known})") from None
+
+    def clusters_covering(self, table: str) -> list[Cluster]:
+        return [c for c in self.clusters.values() if c.covers(table)]
+
+
+def _mapping(document: YamlDocument) -> dict[str, Any]:
+    if document.data is None:
+        return {}
+    if not isinstance(document.data, dict):
+        raise ProjectFileError(f"{document.path}:1:1: expected a YAML mapping at the top level")
+    return document.data
+
+
+def _strings(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def load_dataset(path: Path) -> Dataset:
+    document = load_yaml(path)
+    data = _mapping(document)
+    table = str(data.get("table") or path.name.removesuffix(".yaml"))
+    columns = [Column.from_dict(c) for c in data.get("columns") or [] if isinstance(c, dict)]
+    return Dataset(
+        table=table,
+        path=path,
+        description=str(data.get("description") or ""),
+        columns=columns,
+        row_count=data.get("row_count"),
+        partitioning=data.get("partitioning"),
+        profiled_at=data.get("profiled_at"),
+        source=document,
+    )
+
+
+def load_pair(path: Path, cluster_id: str) -> Pair:
+    document = load_yaml(path)
+    data = _mapping(document)
+    return Pair(
+        id=path.stem,
+        cluster=cluster_id,
+        question=str(data.get("question") or ""),
+        sql=str(data.get("sql") or ""),
+        path=path,
+        verified_by=str(data.get("verified_by") or ""),
+        verified_at=str(data.get("verified_at") or ""),
+        tags=_strings(data.get("tags")),
+        notes=str(data.get("notes") or ""),
+        paraphrases=_strings(data.get("paraphrases")),
+        stale=data.get("stale"),
+        source=document,
+    )
+
+
+def load_doc(path: Path, cluster_id: str) -> Doc:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProjectFileError(f"cannot read {path}: {exc.strerror}") from None
+    front, body, body_line = split_front_matter(text)
+    meta: dict[str, Any] = {}
+    document = None
+    if front is not None:
+        document = load_yaml_text(front, path)
+        # Front matter starts on line 2 of the file: shift positions so they point into the .md file.
+        document.positions = {k: (line + 1, col) for k, (line, col) in document.positions.items()}
+        meta = _mapping(document)
+    title = str(meta.get("title") or "")
+    if not title:
+        heading = next((line.lstrip("#").strip() for line in body.splitlines() if line.startswith("#")), "")
+        title = heading or path.stem.replace("-", " ").replace("_", " ")
+    return Doc(
+        id=path.stem,
+        cluster=cluster_id,
+        path=path,
+        body=body,
+        title=title,
+        tags=_strings(meta.get("tags")),
+        applies_to=_strings(meta.get("applies_to")),
+        deprecated=_strings(meta.get("deprecated")),
+        front_matter=document,
+        body_line=body_line,
+    )
+
+
+def load_proposal(path: Path, cluster_id: str) -> Proposal:
+    data = _mapping(load_yaml(path))
+    return Proposal(
+        id=str(data.get("id") or path.stem),
+        cluster=cluster_id,
+        question=str(data.get("question") or ""),
+        sql=str(data.get("sql") or ""),
+        fingerprint=str(data.get("fingerprint") or ""),
+        path=path,
+        provenance=dict(data.get("provenance") or {}),
+        score=float(data.get("score") or 0.0),
+        data=data,
+    )
+
+
+def load_cluster(folder: Path) -> Cluster:
+    document = load_yaml(folder / "cluster.yaml")
+    data = _mapping(document)
+    owners = data.get("owners") or {}
+    if not isinstance(owners, dict):
+        owners = {"team": str(owners)}
+    cluster = Cluster(
+        id=str(data.get("id") or folder.name),
+        path=folder,
+        title=str(data.get("title") or ""),
+        description=str(data.get("description") or ""),
+        owners=Owners(
+            team=str(owners.get("team") or ""),
+            members=_strings(owners.get("members")),
+            contact=owners.get("contact"),
+        ),
+        datasets=_strings(data.get("datasets")),
+        default_schema=data.get("default_schema"),
+        keywords=_strings(data.get("keywords")),
+        settings={k: v for k, v in data.items() if k == "health"},
+        source=document,
+    )
+    for path in sorted((folder / "datasets").glob("*.yaml")):
+        dataset = load_dataset(path)
+        cluster.dataset_files[dataset.table.lower()] = dataset
+    cluster.pairs = [load_pair(p, cluster.id) for p in sorted((folder / "pairs").glob("*.yaml"))]
+    cluster.docs = [load_doc(p, cluster.id) for p in sorted((folder / "docs").glob("*.md"))]
+    return cluster
+
+
+def load_proposals(cluster: Cluster) -> list[Proposal]:
+    folder = cluster.path / "proposals"
+    return [load_proposal(p, cluster.id) for p in sorted(folder.glob("*.yaml")) if p.name != "rejected.yaml"]
+
+
+def cluster_folders(config: Config) -> list[Path]:
+    if not config.clusters_dir.is_dir():
+        return []
+    return sorted(p for p in config.clusters_dir.iterdir() if p.is_dir() and (p / "cluster.yaml").is_file())
+
+
+def load_project(config: Config) -> Project:
+    """Load every cluster under ``clusters/``; raise ProjectFileError on an unreadable file."""
+    project = Project(config=config)
+    for folder in cluster_folders(config):
+        cluster = load_cluster(folder)
+        project.clusters[folder.name] = cluster
+    return project
