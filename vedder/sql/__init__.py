@@ -1,0 +1,1 @@
+"""Everything SQL, through sqlglot: the guard, analysis, fingerprints, and guarded execution."""

@@ -1,0 +1,145 @@
+"""The one SQL guard. Every statement that did not come from vedder itself passes through here.
+
+Rules (each refusal names its rule): ``parse`` (the SQL must parse in the project dialect),
+``one_statement``, ``read_only`` (SELECT / WITH / UNION …; no DDL, DML, COPY, ATTACH, PRAGMA, SET, …),
+``forbidden_function`` (nothing that reads files, the environment, settings or runs SQL strings),
+``table_function`` (only harmless generators such as ``range``), and ``table_not_allowed`` (only the
+tables of the cluster in use). Unqualified tables are qualified with the cluster's default schema.
+
+>>> guard_sql("SELECT 1").sql
+'SELECT 1'
+>>> guard_sql("SELECT * FROM events", default_schema="listening").tables
+['listening.events']
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+import sqlglot
+from sqlglot import exp
+
+from vedder.errors import SQLRefused
+
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+_READ_ONLY_ROOTS = (exp.Select, exp.SetOperation, exp.Subquery)
+
+_WRITE_NODES = tuple(
+    getattr(exp, name)
+    for name in (
+        "Insert", "Update", "Delete", "Merge", "Create", "Drop", "Alter", "AlterTable", "TruncateTable",
+        "Command", "Copy", "Pragma", "Set", "Attach", "Detach", "Install", "Use", "Export", "Load",
+        "Describe", "Show", "Summarize", "Transaction", "Commit", "Rollback", "Cache", "Uncache", "Grant",
+        "Analyze", "LoadData", "Comment",
+    )
+    if hasattr(exp, name)
+)
+
+FORBIDDEN_FUNCTIONS = frozenset(
+    {
+        "read_csv", "read_csv_auto", "read_parquet", "read_json", "read_json_auto", "read_json_objects",
+        "read_json_objects_auto", "read_ndjson", "read_ndjson_auto", "read_ndjson_objects", "read_text",
+        "read_blob", "read_xlsx", "parquet_scan", "parquet_metadata", "parquet_schema", "parquet_file_metadata",
+        "parquet_kv_metadata", "csv_scan", "sniff_csv", "glob", "getenv", "current_setting", "query",
+        "query_table", "sqlite_scan", "sqlite_attach", "postgres_scan", "postgres_query", "postgres_execute",
+        "mysql_query", "iceberg_scan", "delta_scan", "http_get", "http_post", "load_extension", "install",
+        "json_execute_serialized_sql", "read_file", "write_csv", "copy_database", "checkpoint",
+        "force_checkpoint", "set_config", "enable_profiling", "which_secret", "pg_read_file",
+        "readcsv", "readparquet",
+    }
+)
+_FORBIDDEN_PREFIXES = ("duckdb_", "pragma_", "read_", "pg_", "sqlite_", "postgres_", "mysql_", "iceberg_", "delta_", "http")
+ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "generateseries", "unnest", "explode"})
+
+
+@dataclass(frozen=True)
+class GuardedSQL:
+    """SQL that passed the guard: the text to run, its parsed tree, and the tables it reads."""
+
+    sql: str
+    expression: exp.Expression
+    tables: list[str]
+
+
+def _function_names(node: exp.Func) -> set[str]:
+    names = {node.sql_name().lower(), type(node).__name__.lower()}
+    if isinstance(node, exp.Anonymous):
+        names.add(str(node.this).lower())
+    return names
+
+
+def _is_forbidden(names: set[str]) -> bool:
+    return any(n in FORBIDDEN_FUNCTIONS or n.startswith(_FORBIDDEN_PREFIXES) for n in names)
+
+
+def parse_one_statement(sql: str, dialect: str = "duckdb") -> exp.Expression:
+    """Parse ``sql`` as exactly one statement (rules ``parse`` and ``one_statement``)."""
+    if not sql or not sql.strip():
+        raise SQLRefused("parse", "the SQL is empty")
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+    except sqlglot.errors.SqlglotError as exc:
+        first = str(exc).splitlines()[0]
+        raise SQLRefused("parse", f"the SQL does not parse as {dialect}: {first}", "fix the syntax") from None
+    if len(statements) != 1:
+        raise SQLRefused("one_statement", f"expected exactly one statement, got {len(statements)}", "send one query at a time")
+    return statements[0]
+
+
+def _cte_names(tree: exp.Expression) -> set[str]:
+    return {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+
+
+def table_name(table: exp.Table, default_schema: str | None) -> str:
+    """Fully qualified lower-case name of a table reference."""
+    parts = [p for p in (table.catalog, table.db, table.name) if p]
+    if len(parts) == 1 and default_schema:
+        parts.insert(0, default_schema)
+    return ".".join(parts[-2:]).lower()
+
+
+def guard_sql(
+    sql: str,
+    *,
+    dialect: str = "duckdb",
+    allowed: Callable[[str], bool] | None = None,
+    default_schema: str | None = None,
+) -> GuardedSQL:
+    """Check untrusted ``sql``; return it (tables qualified) or raise SQLRefused naming the rule.
+
+    ``allowed`` decides whether a fully qualified table may be read; None allows every table.
+    """
+    tree = parse_one_statement(sql, dialect)
+    if not isinstance(tree, _READ_ONLY_ROOTS) or (isinstance(tree, exp.Subquery) and not isinstance(tree.unnest(), _READ_ONLY_ROOTS)):
+        kind = type(tree).__name__.upper()
+        raise SQLRefused("read_only", f"{kind} statements are not allowed", "only read-only queries (SELECT, WITH, UNION …) run")
+    for node in tree.walk():
+        if isinstance(node, _WRITE_NODES) or (isinstance(node, exp.Into)):
+            raise SQLRefused("read_only", f"{type(node).__name__.upper()} is not allowed inside a query")
+        if isinstance(node, exp.Func) and _is_forbidden(_function_names(node)):
+            name = sorted(_function_names(node))[0] if not isinstance(node, exp.Anonymous) else str(node.this).lower()
+            raise SQLRefused("forbidden_function", f"function {name}() reads files, settings or the environment", "query the cluster's tables instead")
+    ctes = _cte_names(tree)
+    tables: list[str] = []
+    for table in list(tree.find_all(exp.Table)):
+        if isinstance(table.this, exp.Func):
+            names = _function_names(table.this)
+            if not names & ALLOWED_TABLE_FUNCTIONS:
+                raise SQLRefused("table_function", f"table function {sorted(names)[0]}() is not allowed")
+            continue
+        if not table.db and table.name.lower() in ctes:
+            continue
+        if not table.name or isinstance(table.this, exp.Literal):
+            raise SQLRefused("table_not_allowed", f"'{table.sql(dialect)}' is not a table")
+        name = table_name(table, default_schema)
+        if allowed is not None and not allowed(name):
+            hint = "qualify the table as schema.table" if "." not in name else "use only the tables of the cluster in use (`vedder clusters`)"
+            raise SQLRefused("table_not_allowed", f"table {name} is not part of this cluster", hint)
+        if default_schema and not table.db:
+            table.set("db", exp.to_identifier(default_schema))
+        if name not in tables:
+            tables.append(name)
+    return GuardedSQL(sql=tree.sql(dialect=dialect), expression=tree, tables=tables)

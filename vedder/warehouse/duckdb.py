@@ -1,0 +1,91 @@
+"""DuckDB warehouse: the only module (besides the demo builder) that imports duckdb.
+
+Defence in depth for untrusted SQL: the connection is read-only, external access (files, network,
+extensions) is disabled and the configuration is locked, so even SQL that slipped past the guard
+cannot write, read files or re-enable anything.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+
+from vedder.errors import QueryTimeout, SQLExecutionError, TableNotFound, WarehouseError
+from vedder.warehouse import QueryResult
+
+_SYSTEM_SCHEMAS = ("information_schema", "pg_catalog")
+
+
+class DuckDBWarehouse:
+    dialect = "duckdb"
+
+    def __init__(self, path: Path, read_only: bool = True) -> None:
+        path = Path(path)
+        if read_only and not path.is_file():
+            raise WarehouseError(f"warehouse file {path} does not exist", "run `vedder demo` to build the demo warehouse, or fix `warehouse.path`")
+        config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        if read_only:
+            config |= {"enable_external_access": False, "lock_configuration": True}
+        try:
+            self.connection = duckdb.connect(str(path), read_only=read_only, config=config)
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot open warehouse {path}: {str(exc).splitlines()[0]}") from None
+        self.path = path
+        self._schema: dict[str, dict[str, str]] | None = None
+
+    def schema(self) -> dict[str, dict[str, str]]:
+        if self._schema is None:
+            rows = self.connection.execute(
+                "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema NOT IN ('information_schema', 'pg_catalog') AND table_catalog = current_database() "
+                "ORDER BY table_schema, table_name, ordinal_position"
+            ).fetchall()
+            schema: dict[str, dict[str, str]] = {}
+            for schema_name, table, column, data_type in rows:
+                schema.setdefault(f"{schema_name}.{table}".lower(), {})[column] = data_type
+            self._schema = schema
+        return self._schema
+
+    def tables(self) -> list[str]:
+        return sorted(self.schema())
+
+    def columns(self, table: str) -> list[tuple[str, str]]:
+        columns = self.schema().get(table.lower())
+        if columns is None:
+            raise TableNotFound(f"table '{table}' is not in the warehouse {self.path.name}")
+        return list(columns.items())
+
+    def execute(self, sql: str, *, limit: int = 1000, timeout_s: float = 30.0) -> QueryResult:
+        timer = threading.Timer(timeout_s, self.connection.interrupt)
+        started = time.perf_counter()
+        timer.start()
+        try:
+            cursor = self.connection.execute(sql)
+            columns = [d[0] for d in cursor.description or []]
+            types = [str(d[1]) for d in cursor.description or []]
+            rows = cursor.fetchmany(limit + 1) if cursor.description else []
+        except duckdb.InterruptException:
+            raise QueryTimeout(f"query interrupted after {timeout_s:g} s") from None
+        except duckdb.Error as exc:
+            raise SQLExecutionError(str(exc).splitlines()[0]) from None
+        finally:
+            timer.cancel()
+        return QueryResult(
+            columns=columns,
+            rows=[tuple(r) for r in rows[:limit]],
+            truncated=len(rows) > limit,
+            elapsed_s=time.perf_counter() - started,
+            types=types,
+        )
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> "DuckDBWarehouse":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
