@@ -55,9 +55,18 @@ def root(
 
 
 def _register() -> None:
-    from vedder.cli import ask_cmds, curation_cmds, health_cmds, mcp_cmds, project_cmds
+    from vedder.cli import (
+        ask_cmds,
+        context_cmds,
+        curation_cmds,
+        demo_cmds,
+        health_cmds,
+        mcp_cmds,
+        profile_cmds,
+        validate_cmds,
+    )
 
-    for module in (ask_cmds, project_cmds, curation_cmds, health_cmds, mcp_cmds):
+    for module in (ask_cmds, context_cmds, demo_cmds, profile_cmds, validate_cmds, curation_cmds, health_cmds, mcp_cmds):
         module.register(app)
 
 
