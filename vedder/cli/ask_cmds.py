@@ -1,9 +1,201 @@
-"""Commands of this area (see vedder/cli/__init__.py)."""
+"""Commands for asking: ask, chat, query, feedback, log."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+from typing import Any, List, Optional
+
 import typer
+
+from vedder.cli.common import JsonOption, ProjectOption, console, print_json, project_for
+
+_CONVERSATION_ID = re.compile(r"^[0-9a-f]{10}$")
+
+
+def render_table(columns: list[str], rows: list[list[Any]], title: str | None = None, limit: int = 20):
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for column in columns:
+        table.add_column(str(column))
+    for row in rows[:limit]:
+        table.add_row(*["NULL" if v is None else str(v) for v in row])
+    if len(rows) > limit:
+        table.caption = f"{len(rows) - limit} more rows (use --json for all)"
+    return table
+
+
+def render_answer(answer, verbose: bool = False) -> None:
+    from rich.syntax import Syntax
+
+    out = console()
+    if verbose:
+        for index, step in enumerate(answer.steps, 1):
+            out.print(f"[dim]step {index}:[/dim] {step}")
+    label = {"answered": "[green]answered[/green]", "not_covered": "[yellow]not covered[/yellow]"}.get(answer.status, "[red]error[/red]")
+    out.print(f"{label}  {answer.answer}")
+    if answer.rows or answer.columns:
+        out.print(render_table(answer.columns, answer.rows))
+    if answer.sql:
+        out.print(Syntax(answer.sql, "sql", word_wrap=True, theme="ansi_dark", background_color="default"))
+    if answer.cluster and answer.owners:
+        sources = ", ".join(f"{s['kind']} {s['id']}" for s in answer.sources) or "none"
+        out.print(f"[dim]cluster {answer.cluster} (owned by {answer.owners['team']}) · sources: {sources}[/dim]")
+    for item in answer.closest:
+        out.print(f"[dim]  closest: {item}[/dim]")
+    if answer.hint:
+        out.print(f"[dim]hint: {answer.hint}[/dim]")
+    footer = f"model {answer.model} · {answer.latency_s:.2f} s"
+    if answer.tokens:
+        footer += f" · {answer.tokens} tokens · ${answer.cost:.4f}"
+    if answer.conversation_id:
+        footer += f" · conversation {answer.conversation_id} (vedder feedback {answer.conversation_id} up|down)"
+    out.print(f"[dim]{footer}[/dim]")
+
+
+def ask(
+    words: List[str] = typer.Argument(..., help="The question (with --continue, optionally preceded by a conversation id)."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", "-c", help="Skip routing and use this cluster."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="litellm model string, or 'offline' (default: VEDDER_MODEL or vedder.yaml)."),
+    follow_up: bool = typer.Option(False, "--continue", help="Continue a conversation: your last one, or the id given before the question."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show each step of the agent."),
+    json_output: bool = JsonOption,
+    project: Optional[Path] = ProjectOption,
+) -> None:
+    """Ask a question in plain English; get the answer with its SQL and sources.
+
+    Example: vedder ask "How many streams were there in Sweden last week?"
+    """
+    from vedder.ask import ask as ask_question
+
+    continue_id = None
+    if follow_up and len(words) > 1 and _CONVERSATION_ID.match(words[0]):
+        continue_id, words = words[0], words[1:]
+    answer = ask_question(project_for(project), " ".join(words), cluster_id=cluster, model=model,
+                          continue_id=continue_id, follow_up=follow_up)
+    if json_output:
+        print_json(answer.to_dict())
+    else:
+        render_answer(answer, verbose)
+    if answer.status == "error":
+        raise typer.Exit(1)
+
+
+def chat(
+    cluster: Optional[str] = typer.Option(None, "--cluster", "-c", help="Skip routing and use this cluster."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="litellm model string, or 'offline'."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show each step of the agent."),
+    project: Optional[Path] = ProjectOption,
+) -> None:
+    """Interactive session: each question is a follow-up of the last. Type :up / :down to rate, :quit to leave.
+
+    Example: vedder chat
+    """
+    from vedder.ask import ask as ask_question
+    from vedder.log.store import open_log
+
+    loaded = project_for(project)
+    out = console()
+    out.print("[dim]vedder chat — ask a question; :up / :down rate the last answer, :new starts over, :quit leaves[/dim]")
+    conversation_id = None
+    while True:
+        try:
+            line = input("? ").strip()
+        except EOFError:
+            break
+        if not line:
+            continue
+        if line in (":quit", ":q", "exit", "quit"):
+            break
+        if line == ":new":
+            conversation_id = None
+            continue
+        if line in (":up", ":down"):
+            if conversation_id:
+                log = open_log(loaded.config)
+                log.feedback(conversation_id, line[1:])
+                log.close()
+                out.print("[dim]thanks, recorded[/dim]")
+            continue
+        answer = ask_question(loaded, line, cluster_id=cluster, model=model, continue_id=conversation_id,
+                              surface="chat")
+        render_answer(answer, verbose)
+        conversation_id = answer.conversation_id or conversation_id
+
+
+def query(
+    sql: str = typer.Argument(..., help="One read-only SQL query."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", "-c", help="Run within this cluster's tables (default: the cluster that covers them)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Row cap (default query.row_limit, 1000)."),
+    json_output: bool = JsonOption,
+    project: Optional[Path] = ProjectOption,
+) -> None:
+    """Run SQL through the guard on one cluster's tables.
+
+    Example: vedder query "SELECT country, count(*) FROM listening.users GROUP BY 1" --cluster listening
+    """
+    from vedder.sql.run import run_sql
+    from vedder.warehouse import open_warehouse
+
+    loaded = project_for(project)
+    chosen = loaded.cluster(cluster) if cluster else None
+    with open_warehouse(loaded.config) as warehouse:
+        guarded, result = run_sql(sql, project=loaded, warehouse=warehouse, cluster=chosen, limit=limit)
+    if json_output:
+        print_json({"sql": guarded.sql, "tables": guarded.tables, **result.to_dict()})
+        return
+    out = console()
+    out.print(render_table(result.columns, [list(r) for r in result.rows], limit=limit or 50))
+    more = " (truncated: raise --limit)" if result.truncated else ""
+    out.print(f"[dim]{len(result.rows)} rows{more} · {result.elapsed_s:.3f} s[/dim]")
+
+
+def feedback(
+    conversation_id: str = typer.Argument(..., help="Conversation id (printed after each answer)."),
+    rating: str = typer.Argument(..., help="up or down."),
+    comment: Optional[str] = typer.Option(None, "--comment", help="What was right or wrong."),
+    project: Optional[Path] = ProjectOption,
+) -> None:
+    """Rate an answer up or down; owners see it in `vedder log` and `vedder health`.
+
+    Example: vedder feedback 3f9a1c2b7d down --comment "should exclude test users"
+    """
+    from vedder.config import load_config
+    from vedder.log.store import open_log
+
+    log = open_log(load_config(project))
+    log.feedback(conversation_id, rating.lower(), comment)
+    log.close()
+    typer.echo(f"recorded {rating.lower()} for conversation {conversation_id}")
+
+
+def log(
+    cluster: Optional[str] = typer.Option(None, "--cluster", "-c", help="Only this cluster."),
+    since: Optional[str] = typer.Option(None, "--since", help="7d, 12h, 30m or an ISO date."),
+    limit: int = typer.Option(50, "--limit", help="At most this many turns."),
+    json_output: bool = JsonOption,
+    project: Optional[Path] = ProjectOption,
+) -> None:
+    """Show what was asked, how it was answered and rated.
+
+    Example: vedder log --cluster listening --since 7d
+    """
+    from vedder.config import load_config
+    from vedder.log.store import open_log, parse_since
+
+    store = open_log(load_config(project))
+    entries = store.entries(cluster=cluster, since=parse_since(since) if since else None, limit=limit)
+    store.close()
+    if json_output:
+        print_json(entries)
+        return
+    rows = [[e["created_at"], e["conversation_id"], e["user"], e["cluster"] or "-", e["status"], e["question"],
+             e["feedback"] or ""] for e in entries]
+    console().print(render_table(["time", "conversation", "user", "cluster", "status", "question", "feedback"], rows, limit=limit))
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to ``app``."""
+    for command in (ask, chat, query, feedback, log):
+        app.command()(command)

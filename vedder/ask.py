@@ -1,0 +1,234 @@
+"""Answering a question: route, then answer offline from vetted pairs or through the agent; log it.
+
+Every surface (CLI, chat, MCP, eval) calls ``ask``. The offline path never imports litellm.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from vedder.errors import VedderError
+
+if TYPE_CHECKING:
+    from vedder.project import Cluster, Project
+    from vedder.warehouse import QueryResult, Warehouse
+
+OFFLINE_HINT = "set `model:` in vedder.yaml, VEDDER_MODEL or --model to any litellm model (e.g. gpt-4o-mini, ollama_chat/llama3.1) to let the agent answer"
+
+
+@dataclass
+class Answer:
+    """What ``vedder ask --json`` prints; schemas/answer.schema.json documents it."""
+
+    status: str
+    question: str
+    cluster: str | None = None
+    answer: str = ""
+    sql: str | None = None
+    columns: list[str] = field(default_factory=list)
+    rows: list[list[Any]] = field(default_factory=list)
+    sources: list[dict[str, str]] = field(default_factory=list)
+    model: str = "offline"
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    conversation_id: str | None = None
+    tokens: int = 0
+    cost: float = 0.0
+    latency_s: float = 0.0
+    owners: dict[str, Any] | None = None
+    routing: list[dict[str, Any]] = field(default_factory=list)
+    closest: list[dict[str, Any]] = field(default_factory=list)
+    truncated: bool = False
+    error: str | None = None
+    hint: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _summary(result: "QueryResult | None") -> str:
+    """A short text summary of a result, carried into follow-up turns."""
+    if result is None:
+        return ""
+    head = [dict(zip(result.columns, row)) for row in result.rows[:3]]
+    more = f" (+{len(result.rows) - 3} more rows)" if len(result.rows) > 3 else ""
+    return f"{len(result.rows)} rows: {head}{more}"
+
+
+def _owners(cluster: "Cluster") -> dict[str, Any]:
+    return {"team": cluster.owners.team, "members": cluster.owners.members, "contact": cluster.owners.contact}
+
+
+def _dataset_sources(tables: list[str]) -> list[dict[str, str]]:
+    return [{"kind": "dataset", "id": table} for table in tables]
+
+
+def _not_covered(question: str, routing, project: "Project") -> Answer:
+    closest = []
+    for cluster_id, score in routing.scores[:3]:
+        cluster = project.clusters[cluster_id]
+        closest.append({"cluster": cluster_id, "score": round(score, 3), "team": cluster.owners.team, "contact": cluster.owners.contact})
+    names = ", ".join(f"{c['cluster']} (owned by {c['team']})" for c in closest) or "none"
+    return Answer(
+        status="not_covered",
+        question=question,
+        answer=f"No cluster covers this question. Closest: {names}. Ask their owners, or propose a new cluster.",
+        routing=[{"id": c, "score": round(s, 3)} for c, s in routing.scores[:5]],
+        closest=closest,
+    )
+
+
+def _previous_turn(log, continue_id: str | None) -> tuple[str | None, list[dict[str, Any]]]:
+    conversation_id = continue_id or log.last_conversation()
+    if conversation_id is None:
+        raise VedderError("there is no earlier conversation to continue", "ask a first question without --continue")
+    thread = log.thread(conversation_id)
+    if not thread:
+        raise VedderError(f"no conversation '{conversation_id}' in the log", "`vedder log` lists conversations with their ids")
+    return conversation_id, thread
+
+
+def _answer_offline(project, cluster, question, warehouse, history) -> tuple[Answer, "QueryResult | None"]:
+    from vedder.offline import answer_offline
+    from vedder.sql.run import run_sql
+
+    previous = history[-1] if history else None
+    result = answer_offline(project, cluster, question, previous=previous)
+    if result.match is None:
+        closest = [{"pair": p.id, "question": p.question, "score": round(s, 3)} for p, s in result.closest[:3]]
+        listing = "; ".join(f"{c['pair']}: \"{c['question']}\"" for c in closest) or "none"
+        return Answer(
+            status="not_covered",
+            question=question,
+            cluster=cluster.id,
+            answer=f"No vetted pair in cluster '{cluster.id}' answers this closely enough. Closest pairs: {listing}.",
+            closest=closest,
+            hint=OFFLINE_HINT,
+        ), None
+    match = result.match
+    guarded, rows = run_sql(match.sql, project=project, warehouse=warehouse, cluster=cluster)
+    sources = [{"kind": "pair", "id": f"{cluster.id}/{match.pair.id}"}, *_dataset_sources(guarded.tables)]
+    return Answer(
+        status="answered",
+        question=question,
+        cluster=cluster.id,
+        answer=match.explanation,
+        sql=guarded.sql,
+        columns=rows.columns,
+        rows=[list(r) for r in rows.rows],
+        truncated=rows.truncated,
+        sources=sources,
+        steps=[{"tool": "offline_match", "pair": match.pair.id, "score": round(match.score, 3),
+                "adaptations": [str(a) for a in match.adaptations]}],
+    ), rows
+
+
+def _answer_with_agent(project, cluster, question, warehouse, history, model, on_step) -> tuple[Answer, Any]:
+    from vedder.agent import run_agent
+    from vedder.context import build_context
+
+    context = build_context(project, cluster, question, history=history)
+    result = run_agent(project, cluster, question, context=context, warehouse=warehouse, model=model,
+                       history=history, on_step=on_step, model_options=project.config.model_options)
+    answer = Answer(
+        status="answered" if result.status == "answered" else "error",
+        question=question,
+        cluster=cluster.id,
+        answer=result.answer or "",
+        sql=result.sql,
+        columns=list(result.result.columns) if result.result else [],
+        rows=[list(r) for r in result.result.rows] if result.result else [],
+        truncated=bool(result.result and result.result.truncated),
+        sources=list(result.sources),
+        steps=list(result.steps),
+        tokens=result.tokens,
+        cost=result.cost,
+        error=result.error,
+        model=model,
+    )
+    return answer, result.result
+
+
+def ask(
+    project: "Project",
+    question: str,
+    *,
+    cluster_id: str | None = None,
+    model: str | None = None,
+    continue_id: str | None = None,
+    follow_up: bool = False,
+    surface: str = "cli",
+    user: str | None = None,
+    warehouse: "Warehouse | None" = None,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+    log: bool = True,
+) -> Answer:
+    """Answer ``question`` on ``project``; ``follow_up``/``continue_id`` continue a conversation."""
+    from vedder.log.store import open_log
+
+    started = time.perf_counter()
+    question = question.strip()
+    if not question:
+        raise VedderError("the question is empty", 'ask something, e.g. vedder ask "How many streams yesterday?"')
+    model = model or project.config.model
+    store = open_log(project.config) if (log or follow_up or continue_id) else None
+    conversation_id, history = None, []
+    if follow_up or continue_id:
+        conversation_id, thread = _previous_turn(store, continue_id)
+        history = [{"question": t["question"], "sql": t["sql"], "summary": t["result_summary"], "cluster": t["cluster"],
+                    "pair": _pair_of(t)} for t in thread]
+    routing_scores: list[dict[str, Any]] = []
+    cluster = None
+    if cluster_id:
+        cluster = project.cluster(cluster_id)
+    else:
+        from vedder.context import route
+
+        routing = route(project, question)
+        routing_scores = [{"id": c, "score": round(s, 3)} for c, s in routing.scores[:5]]
+        previous_cluster = next((h["cluster"] for h in reversed(history) if h.get("cluster")), None)
+        if previous_cluster in project.clusters and (not routing.covered or routing.cluster.id != previous_cluster):
+            # A follow-up ("and for Sweden?") rarely routes on its own: stay in the conversation's cluster.
+            cluster = project.clusters[previous_cluster]
+        elif routing.covered:
+            cluster = routing.cluster
+    rows = None
+    if cluster is None:
+        answer = _not_covered(question, routing, project)
+    else:
+        own_warehouse = warehouse is None
+        if own_warehouse:
+            from vedder.warehouse import open_warehouse
+
+            warehouse = open_warehouse(project.config)
+        try:
+            if model == "offline":
+                answer, rows = _answer_offline(project, cluster, question, warehouse, history)
+            else:
+                answer, rows = _answer_with_agent(project, cluster, question, warehouse, history, model, on_step)
+        except VedderError as exc:
+            answer = Answer(status="error", question=question, cluster=cluster.id, answer=exc.message,
+                            error=exc.message, hint=exc.hint)
+        finally:
+            if own_warehouse:
+                warehouse.close()
+        answer.owners = _owners(cluster)
+        answer.routing = routing_scores or [{"id": cluster.id, "score": 1.0}]
+    answer.model = model
+    answer.latency_s = round(time.perf_counter() - started, 3)
+    if store is not None:
+        if log:
+            row = store.record({**answer.to_dict(), "conversation_id": conversation_id, "surface": surface,
+                                "user": user, "row_count": len(answer.rows), "result_summary": _summary(rows),
+                                "context_ids": [s["id"] for s in answer.sources], "routing": answer.routing})
+            answer.conversation_id = row["conversation_id"]
+        store.close()
+    return answer
+
+
+def _pair_of(turn: dict[str, Any]) -> str | None:
+    for step in turn.get("steps") or []:
+        if isinstance(step, dict) and step.get("pair"):
+            return step["pair"]
+    return None

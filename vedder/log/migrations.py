@@ -1,0 +1,75 @@
+"""The log's schema only grows, through small named migrations recorded in the ``migrations`` table.
+
+Add a new function to MIGRATIONS to change the schema; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+from typing import Callable
+
+
+def m001_turns_and_feedback(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE turns (
+            id TEXT PRIMARY KEY,
+            conversation_id TEXT NOT NULL,
+            turn INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            user TEXT,
+            surface TEXT,
+            question TEXT NOT NULL,
+            cluster TEXT,
+            context_ids TEXT,
+            steps TEXT,
+            sql TEXT,
+            status TEXT,
+            answer TEXT,
+            model TEXT,
+            tokens INTEGER,
+            cost REAL,
+            latency_s REAL,
+            row_count INTEGER,
+            result_summary TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX turns_conversation ON turns (conversation_id, turn)")
+    db.execute("CREATE INDEX turns_cluster_time ON turns (cluster, created_at)")
+    db.execute(
+        """CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            conversation_id TEXT NOT NULL,
+            turn_id TEXT NOT NULL,
+            rating TEXT NOT NULL CHECK (rating IN ('up', 'down')),
+            comment TEXT,
+            user TEXT,
+            created_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX feedback_turn ON feedback (turn_id)")
+
+
+def m002_routing_scores(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE turns ADD COLUMN routing TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_turns_and_feedback, m002_routing_scores]
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Apply every migration not yet recorded, each in its own transaction."""
+    db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    applied = {row[0] for row in db.execute("SELECT name FROM migrations")}
+    for migration in MIGRATIONS:
+        if migration.__name__ in applied:
+            continue
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            if db.execute("SELECT 1 FROM migrations WHERE name = ?", (migration.__name__,)).fetchone():
+                continue
+            migration(db)
+            db.execute(
+                "INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
+                (migration.__name__, datetime.now(timezone.utc).isoformat(timespec="seconds")),
+            )

@@ -1,0 +1,187 @@
+"""Recording asks and feedback; reading them back for `vedder log`, curation and health.
+
+Several processes may write at once (CLI, MCP server, eval): the database runs in WAL mode with a busy
+timeout, and each write is one short transaction. Secrets never reach the log: text that looks like an API
+key, or equals the value of a *_KEY / *_TOKEN / *_SECRET environment variable, is redacted.
+
+>>> redact("key sk-abcdefghijklmnopqrstuv used")
+'key [redacted] used'
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+import secrets
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vedder.errors import UsageError, VedderError
+from vedder.log.migrations import migrate
+
+if TYPE_CHECKING:
+    from vedder.config import Config
+
+_KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|AKIA[0-9A-Z]{16}|xox[abp]-[A-Za-z0-9\-]{10,})")
+_SECRET_ENV_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+
+_JSON_FIELDS = ("context_ids", "steps", "routing")
+
+
+def redact(text: str) -> str:
+    """Remove API keys and the values of secret-looking environment variables from ``text``."""
+    text = _KEY_PATTERN.sub("[redacted]", text)
+    for name, value in os.environ.items():
+        if name.upper().endswith(_SECRET_ENV_SUFFIXES) and len(value) >= 8 and value in text:
+            text = text.replace(value, "[redacted]")
+    return text
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def current_user() -> str:
+    return os.environ.get("VEDDER_USER") or getpass.getuser()
+
+
+def new_id() -> str:
+    return secrets.token_hex(5)
+
+
+class ConversationLog:
+    """The SQLite conversation log at ``path`` (created and migrated on first use)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA busy_timeout=30000")
+            migrate(self.db)
+        except (OSError, sqlite3.Error) as exc:
+            raise VedderError(f"cannot open the conversation log {self.path}: {exc}", "check `log` in vedder.yaml (or VEDDER_LOG)") from None
+        self.db.row_factory = sqlite3.Row
+
+    def close(self) -> None:
+        self.db.close()
+
+    def record(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """Append one turn. ``entry`` holds question, cluster, status, …; returns it with ids and time."""
+        conversation_id = entry.get("conversation_id") or new_id()
+        row = {
+            "id": new_id(),
+            "conversation_id": conversation_id,
+            "created_at": now_iso(),
+            "user": entry.get("user") or current_user(),
+        }
+        for key in ("surface", "question", "cluster", "sql", "status", "answer", "model", "tokens", "cost",
+                    "latency_s", "row_count", "result_summary", *_JSON_FIELDS):
+            value = entry.get(key)
+            if key in _JSON_FIELDS and value is not None:
+                value = json.dumps(value, default=str)
+            if isinstance(value, str):
+                value = redact(value)
+            row[key] = value
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            (turn,) = self.db.execute(
+                "SELECT COALESCE(MAX(turn), 0) + 1 FROM turns WHERE conversation_id = ?", (conversation_id,)
+            ).fetchone()
+            row["turn"] = turn
+            columns = ", ".join(row)
+            self.db.execute(f"INSERT INTO turns ({columns}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+        return row
+
+    def thread(self, conversation_id: str) -> list[dict[str, Any]]:
+        """Every turn of a conversation, oldest first."""
+        rows = self.db.execute("SELECT * FROM turns WHERE conversation_id = ? ORDER BY turn", (conversation_id,))
+        return [self._decode(r) for r in rows]
+
+    def last_conversation(self, user: str | None = None) -> str | None:
+        row = self.db.execute(
+            "SELECT conversation_id FROM turns WHERE user = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            (user or current_user(),),
+        ).fetchone()
+        return row[0] if row else None
+
+    def feedback(self, conversation_id: str, rating: str, comment: str | None = None, user: str | None = None) -> dict[str, Any]:
+        """Rate the latest turn of a conversation ``up`` or ``down``."""
+        if rating not in ("up", "down"):
+            raise UsageError(f"rating must be 'up' or 'down', not '{rating}'", "vedder feedback ID up|down")
+        turns = self.thread(conversation_id)
+        if not turns:
+            raise UsageError(f"no conversation '{conversation_id}' in the log", "`vedder log` lists conversations with their ids")
+        row = {
+            "conversation_id": conversation_id,
+            "turn_id": turns[-1]["id"],
+            "rating": rating,
+            "comment": redact(comment) if comment else None,
+            "user": user or current_user(),
+            "created_at": now_iso(),
+        }
+        with self.db:
+            self.db.execute(
+                "INSERT INTO feedback (conversation_id, turn_id, rating, comment, user, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                list(row.values()),
+            )
+        return row
+
+    def entries(self, cluster: str | None = None, since: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Turns, newest first, each with its latest feedback (``feedback``, ``feedback_comment``)."""
+        sql = [
+            "SELECT t.*, f.rating AS feedback, f.comment AS feedback_comment FROM turns t",
+            "LEFT JOIN feedback f ON f.id = (SELECT MAX(id) FROM feedback WHERE turn_id = t.id)",
+            "WHERE 1 = 1",
+        ]
+        params: list[Any] = []
+        if cluster:
+            sql.append("AND t.cluster = ?")
+            params.append(cluster)
+        if since:
+            sql.append("AND t.created_at >= ?")
+            params.append(since)
+        sql.append("ORDER BY t.created_at DESC, t.rowid DESC")
+        if limit:
+            sql.append("LIMIT ?")
+            params.append(limit)
+        return [self._decode(r) for r in self.db.execute(" ".join(sql), params)]
+
+    @staticmethod
+    def _decode(row: sqlite3.Row) -> dict[str, Any]:
+        data = dict(row)
+        for key in _JSON_FIELDS:
+            if data.get(key):
+                data[key] = json.loads(data[key])
+        return data
+
+
+def open_log(config: "Config") -> ConversationLog:
+    return ConversationLog(config.log_path or config.root / ".vedder" / "log.sqlite")
+
+
+def parse_since(value: str) -> str:
+    """``7d``, ``12h``, ``30m`` or an ISO date/time → ISO timestamp (UTC).
+
+    >>> parse_since("2026-01-02")
+    '2026-01-02T00:00:00+00:00'
+    """
+    from datetime import timedelta
+
+    match = re.fullmatch(r"(\d+)\s*([dhm])", value.strip())
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)
+        delta = {"d": timedelta(days=amount), "h": timedelta(hours=amount), "m": timedelta(minutes=amount)}[unit]
+        return (datetime.now(timezone.utc) - delta).isoformat(timespec="seconds")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"cannot read --since '{value}'", "use 7d, 12h, 30m or an ISO date like 2026-01-31") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.isoformat(timespec="seconds")
