@@ -1,0 +1,90 @@
+"""The SQL guard against a corpus of attacks, and the DuckDB connection as the second line of defence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from vedder.errors import SQLExecutionError, SQLRefused
+from vedder.project.model import matches_table
+from vedder.sql.guard import guard_sql
+from vedder.warehouse.duckdb import DuckDBWarehouse
+
+FIXTURES = Path(__file__).parent / "fixtures" / "guard"
+
+
+def _cases(name: str) -> list[tuple[str, str]]:
+    lines = (FIXTURES / name).read_text().splitlines()
+    return [tuple(line.split("\t", 1)) for line in lines if line and not line.startswith("#")]
+
+
+def _shop(table: str) -> bool:
+    return matches_table(table, "shop.*")
+
+
+@pytest.mark.parametrize("rule,sql", _cases("refused.txt"))
+def test_attack_is_refused_with_its_rule(rule, sql):
+    with pytest.raises(SQLRefused) as refused:
+        guard_sql(sql, allowed=_shop)
+    assert refused.value.rule == rule, refused.value.message
+    assert rule in refused.value.message
+
+
+@pytest.mark.parametrize("tables,sql", _cases("allowed.txt"))
+def test_read_only_queries_pass(tables, sql):
+    guarded = guard_sql(sql, allowed=_shop)
+    assert sorted(guarded.tables) == sorted([] if tables == "-" else tables.split(","))
+
+
+def test_default_schema_qualifies_unqualified_tables():
+    guarded = guard_sql("SELECT count(*) FROM orders", allowed=_shop, default_schema="shop")
+    assert guarded.tables == ["shop.orders"]
+    assert "shop.orders" in guarded.sql
+
+
+def test_cte_names_are_not_tables():
+    guarded = guard_sql("WITH orders AS (SELECT 1 AS id) SELECT * FROM orders", allowed=_shop)
+    assert guarded.tables == []
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    path = tmp_path / "w.duckdb"
+    connection = duckdb.connect(str(path))
+    connection.execute("CREATE SCHEMA shop; CREATE TABLE shop.orders AS SELECT range AS id, range * 2 AS amount FROM range(5000)")
+    connection.close()
+    with DuckDBWarehouse(path) as opened:
+        yield opened
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CREATE TABLE shop.x AS SELECT 1",
+        "DELETE FROM shop.orders",
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "COPY shop.orders TO '/tmp/vedder-leak.csv'",
+        "SET enable_external_access = true",
+        "INSTALL httpfs",
+    ],
+)
+def test_connection_refuses_what_slips_past_the_guard(warehouse, sql):
+    with pytest.raises(SQLExecutionError):
+        warehouse.execute(sql)
+    assert warehouse.execute("SELECT count(*) FROM shop.orders").rows == [(5000,)]
+
+
+def test_rows_are_capped_and_marked_truncated(warehouse):
+    result = warehouse.execute("SELECT * FROM shop.orders", limit=100)
+    assert len(result.rows) == 100 and result.truncated
+    assert not warehouse.execute("SELECT * FROM shop.orders", limit=5000).truncated
+
+
+def test_slow_query_is_interrupted(warehouse):
+    from vedder.errors import QueryTimeout
+
+    with pytest.raises(QueryTimeout, match="interrupted"):
+        warehouse.execute("SELECT count(*) FROM range(100000000000) a", timeout_s=0.3)
+    assert warehouse.execute("SELECT 42").rows == [(42,)]
