@@ -1,0 +1,71 @@
+"""Running git for curation: one function per question we ask git, each failing with a one-line GitError."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from vedder.errors import GitError
+
+
+def git(*args: str, cwd: Path, check: bool = True, hint: str | None = None, strip: bool = True) -> str:
+    """Run ``git args`` in ``cwd`` and return its stdout (stripped unless told); raise GitError when it fails."""
+    try:
+        completed = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise GitError("git is not installed", "install git, or use --no-pr") from None
+    if check and completed.returncode != 0:
+        lines = [line for line in (completed.stderr or completed.stdout).splitlines() if line.strip()]
+        detail = next((line for line in lines if line.startswith(("fatal:", "error:", "!"))), lines[0] if lines else "failed")
+        raise GitError(f"git {args[0]}: {detail.strip()}", hint)
+    return completed.stdout.strip() if strip else completed.stdout
+
+
+def repo_root(path: Path) -> Path:
+    """The top folder of the git repository that holds ``path``."""
+    return Path(git("rev-parse", "--show-toplevel", cwd=path, hint="run inside a git repository (git init), or use --no-pr"))
+
+
+def user_name(path: Path) -> str:
+    """``git config user.name`` (empty when unset or outside a repository)."""
+    return git("config", "user.name", cwd=path, check=False)
+
+
+def remote_url(root: Path, remote: str = "origin") -> str:
+    url = git("remote", "get-url", remote, cwd=root, check=False)
+    if not url:
+        raise GitError(f"the repository has no `{remote}` remote", f"add one: git remote add {remote} URL, or use --no-pr")
+    return url
+
+
+def branch_exists(root: Path, branch: str, remote: str = "origin") -> bool:
+    """Whether ``branch`` exists locally or on ``remote``."""
+    if git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", cwd=root, check=False):
+        return True
+    return bool(git("ls-remote", "--heads", remote, f"refs/heads/{branch}", cwd=root, check=False))
+
+
+def unique_branch(root: Path, branch: str, remote: str = "origin") -> str:
+    """``branch``, or ``branch-2``, ``branch-3`` … when it is taken."""
+    candidate, number = branch, 1
+    while branch_exists(root, candidate, remote):
+        number += 1
+        candidate = f"{branch}-{number}"
+    return candidate
+
+
+def base_branch(root: Path, remote: str = "origin") -> str:
+    """The branch a pull request should target: the current one if the remote has it, else the remote's default."""
+    current = git("rev-parse", "--abbrev-ref", "HEAD", cwd=root, check=False)
+    if current and current != "HEAD" and git("rev-parse", "--verify", "--quiet", f"refs/remotes/{remote}/{current}", cwd=root, check=False):
+        return current
+    default = git("symbolic-ref", "--quiet", "--short", f"refs/remotes/{remote}/HEAD", cwd=root, check=False)
+    if default:
+        return default.split("/", 1)[1]
+    return current if current and current != "HEAD" else "main"
+
+
+def changed_paths(root: Path, *pathspecs: str) -> list[str]:
+    """Paths (relative to the repository) under ``pathspecs`` that differ from HEAD, untracked ones included."""
+    output = git("status", "--porcelain", "--untracked-files=all", "--no-renames", "-z", "--", *pathspecs, cwd=root, strip=False)
+    return sorted({entry[3:] for entry in output.split("\0") if len(entry) > 3})

@@ -1,0 +1,117 @@
+"""Query history: the raw material ``vedder propose`` mines.
+
+One entry per query run, from a JSONL or CSV file or from a warehouse table (``--history-sql``), with
+``query``, ``user``, ``started_at`` and optionally ``status``, ``error``, ``duration_ms``, ``rows``.
+
+>>> entry_from_mapping({"query": "SELECT 1", "user": "ana", "started_at": "2026-11-01T10:00:00"}).failed
+False
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from vedder.errors import UsageError
+
+if TYPE_CHECKING:
+    from vedder.project import Project
+
+FAILED_STATUSES = frozenset({"error", "failed", "failure", "cancelled", "canceled", "timeout", "aborted"})
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    query: str
+    user: str
+    started_at: str
+    status: str = ""
+    error: str = ""
+    duration_ms: float | None = None
+    rows: int | None = None
+
+    @property
+    def failed(self) -> bool:
+        """A run that did not succeed: a failure status, or an error message."""
+        return self.status.lower() in FAILED_STATUSES or bool(self.error)
+
+
+def _number(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def entry_from_mapping(data: Mapping[str, Any]) -> HistoryEntry:
+    """One history entry from a row of any source (missing optional fields become empty)."""
+    rows = _number(data.get("rows"))
+    return HistoryEntry(
+        query=str(data.get("query") or ""),
+        user=str(data.get("user") or ""),
+        started_at=str(data.get("started_at") or ""),
+        status=str(data.get("status") or ""),
+        error=str(data.get("error") or ""),
+        duration_ms=_number(data.get("duration_ms")),
+        rows=int(rows) if rows is not None else None,
+    )
+
+
+def read_history(path: Path) -> list[HistoryEntry]:
+    """Entries of a JSONL (one JSON object per line) or CSV (header row) history file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read history file {path}: {exc.strerror}", "pass --history FILE (JSONL or CSV)") from None
+    if path.suffix.lower() == ".csv" or (path.suffix.lower() not in (".jsonl", ".ndjson", ".json") and not text.lstrip().startswith("{")):
+        return _read_csv(path, text)
+    return _read_jsonl(path, text)
+
+
+def _read_jsonl(path: Path, text: str) -> list[HistoryEntry]:
+    entries = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{path}:{number}: not a JSON object: {exc.msg}", "each line of a JSONL history holds one JSON object") from None
+        if not isinstance(data, dict) or "query" not in data:
+            raise UsageError(f"{path}:{number}: expected an object with a `query` field", "fields: query, user, started_at, status, error, duration_ms, rows")
+        entries.append(entry_from_mapping(data))
+    return entries
+
+
+def _read_csv(path: Path, text: str) -> list[HistoryEntry]:
+    reader = csv.DictReader(text.splitlines())
+    if not reader.fieldnames or "query" not in reader.fieldnames:
+        raise UsageError(f"{path}: the CSV history has no `query` column", "the header row needs query, user, started_at (status, error, duration_ms, rows optional)")
+    return [entry_from_mapping(row) for row in reader]
+
+
+def read_history_sql(project: "Project", sql: str) -> list[HistoryEntry]:
+    """Entries from a warehouse table, read with ``sql`` (through the SQL guard: one read-only query).
+
+    The history table usually belongs to no cluster, so the guard runs without a table allowlist; the
+    warehouse connection itself is read-only.
+    """
+    from vedder.sql.guard import guard_sql
+    from vedder.warehouse import open_warehouse
+
+    guarded = guard_sql(sql, dialect=project.config.dialect)
+    warehouse = open_warehouse(project.config)
+    try:
+        result = warehouse.execute(guarded.sql, limit=10_000_000, timeout_s=max(project.config.timeout_s, 120.0))
+    finally:
+        warehouse.close()
+    names = [c.lower() for c in result.columns]
+    if "query" not in names:
+        raise UsageError("the --history-sql query returns no `query` column", "select query, user, started_at (status, error, duration_ms, rows optional)")
+    return [entry_from_mapping(dict(zip(names, row))) for row in result.rows]
