@@ -28,7 +28,7 @@ class VedderGroup(TyperGroup):
             click.echo(f"error: {exc.message}", err=True)
             if exc.hint:
                 click.echo(f"hint: {exc.hint}", err=True)
-            raise click.exceptions.Exit(exc.exit_code) from None
+            raise typer.Exit(exc.exit_code) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
