@@ -1,0 +1,103 @@
+"""Routing: which cluster covers a question, with scores, or an honest "not covered".
+
+A question is covered when the best cluster's BM25 score is clearly positive *and* that cluster accounts
+for most of the question's domain words (``coverage``): words that are neither stop words nor the generic
+vocabulary of questions ("how many", "average", "top") must appear somewhere in the cluster — its names,
+descriptions, values, pair questions or docs. "What's the weather in Paris?" finds neither word in a
+music-streaming project, so it is not covered, whatever its BM25 score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from vedder.context.index import project_index
+from vedder.context.tokenize import tokenize
+
+if TYPE_CHECKING:
+    from vedder.project import Cluster, Project
+
+# Words any data question may use, whatever the domain: they neither route nor count against coverage.
+GENERIC_WORDS = frozenset(
+    tokenize(
+        """
+        many much number numbers count counts total totals sum average mean median maximum minimum max min
+        top bottom highest lowest most least largest smallest biggest greatest fewest best worst first last
+        each every per all any different distinct unique name names id ids detail details information info
+        record records entry entries value values list show give tell find return order ordered sort sorted
+        ascending descending alphabetical alphabetically respectively also both either only whose based
+        including include includes greater less more fewer than equal above below over under between
+        least atleast year years month months day days date dates time times week weeks today yesterday
+        current recent recently new old older newer type types kind kinds category categories amount
+        overall group grouped along corresponding associated related their them those there here
+        percent percentage share ratio rate compare compared versus vs one two three four five six seven
+        eight nine ten hundred thousand million
+        """,
+        keep_stop_words=True,
+    )
+)
+
+COVERAGE_THRESHOLD = 0.5
+MIN_SCORE = 1.0
+PAIR_WEIGHT = 1.0
+
+
+@dataclass
+class Routing:
+    """The routing decision: the chosen cluster (None when not covered) and every cluster's score, best first."""
+
+    question: str
+    cluster: "Cluster | None"
+    scores: list[tuple[str, float]]
+    covered: bool
+    coverage: float = 0.0
+    closest: list["Cluster"] = field(default_factory=list)
+    unknown_words: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "cluster": self.cluster.id if self.cluster else None,
+            "covered": self.covered,
+            "coverage": round(self.coverage, 3),
+            "clusters": [{"id": cid, "score": round(score, 3)} for cid, score in self.scores],
+            "closest": [{"id": c.id, "team": c.owners.team, "contact": c.owners.contact} for c in self.closest],
+        }
+
+
+def domain_terms(question: str) -> list[str]:
+    """The question's words that say what it is about (not how it asks)."""
+    seen: list[str] = []
+    for term in tokenize(question):
+        if term not in GENERIC_WORDS and not term[0].isdigit() and term not in seen:
+            seen.append(term)
+    return seen
+
+
+def route(project: "Project", question: str, *, limit: int = 5) -> Routing:
+    """Pick the cluster that covers ``question``; scores for the ``limit`` best clusters.
+
+    >>> route(project, "how many streams per country?").cluster.id  # doctest: +SKIP
+    'listening'
+    """
+    index = project_index(project)
+    terms = tokenize(question)
+    raw = index.index.scores(terms)
+    best_pair = [0.0] * len(raw)
+    for owner, score in zip(index.pair_owners, index.pair_index.scores(terms)):
+        best_pair[owner] = max(best_pair[owner], score)
+    raw = [s + PAIR_WEIGHT * p for s, p in zip(raw, best_pair)]
+    ranked = sorted(zip(index.cluster_ids, raw), key=lambda item: (-item[1], item[0]))
+    scores = [(cid, score) for cid, score in ranked[:limit]]
+    closest = [project.clusters[cid] for cid, score in ranked[:3] if score > 0]
+    if not ranked or ranked[0][1] <= 0:
+        return Routing(question, None, scores, False, 0.0, closest, domain_terms(question))
+    best_id = ranked[0][0]
+    vocabulary = index.bags[index.cluster_ids.index(best_id)]
+    domain = domain_terms(question)
+    known = [t for t in domain if t in vocabulary]
+    coverage = len(known) / len(domain) if domain else 1.0
+    unknown = [t for t in domain if t not in vocabulary]
+    covered = ranked[0][1] >= MIN_SCORE and coverage >= COVERAGE_THRESHOLD and bool(known or not domain)
+    cluster = project.clusters[best_id] if covered else None
+    return Routing(question, cluster, scores, covered, coverage, [] if covered else closest, unknown)
