@@ -1,0 +1,261 @@
+"""Profiling against small DuckDB warehouses built here: statistics, partitions, re-profiling, `vedder profile`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import jsonschema
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from vedder import profile as profiling
+from vedder.cli import app
+from vedder.config import load_config
+from vedder.files import dump_yaml
+from vedder.profile import expand_patterns, profile_table, profile_tables
+from vedder.project import load_project
+from vedder.warehouse.duckdb import DuckDBWarehouse
+
+REPO = Path(__file__).resolve().parents[1]
+
+WAREHOUSE_SQL = '''
+CREATE SCHEMA music;
+CREATE SCHEMA crm;
+CREATE TABLE music.plays AS
+SELECT i AS play_id,
+       i % 50 + 1 AS user_id,
+       ['US', 'GB', 'US', 'SE'][i % 4 + 1] AS country,
+       CASE WHEN i % 5 = 0 THEN NULL ELSE 'ios' END AS platform,
+       DATE '2024-01-01' + CAST(i % 10 AS INTEGER) AS event_date,
+       TIMESTAMP '2024-01-01 00:00:00' + to_seconds(i * 37) AS played_at,
+       CAST(i AS DECIMAL(10, 2)) / 4 AS amount,
+       CASE WHEN i < 600 THEN 'hit' ELSE 'track_' || i END AS track,
+       i % 3 = 0 AS "select"
+FROM range(1, 1001) t(i);
+CREATE TABLE music.monthly AS
+SELECT CAST(DATE '2024-01-01' + to_months(CAST(i AS INTEGER)) AS DATE) AS month, i AS listeners FROM range(12) t(i);
+CREATE TABLE music.hourly AS
+SELECT TIMESTAMP '2024-03-01 00:00:00' + to_hours(i) AS event_hour, i AS plays FROM range(48) t(i);
+CREATE TABLE crm.users AS
+SELECT i AS user_id, DATE '2023-01-01' + CAST(i AS INTEGER) AS signup_date, 'user' || i AS "odd ""name""" FROM range(1, 201) t(i);
+CREATE TABLE crm.empty (id INTEGER, created DATE);
+'''
+
+
+def build_project(root: Path, clusters: dict[str, dict] | None = None) -> Path:
+    """A project folder with vedder.yaml, the test warehouse and the given clusters {id: cluster.yaml data}."""
+    (root / ".vedder").mkdir(parents=True)
+    connection = duckdb.connect(str(root / ".vedder" / "warehouse.duckdb"))
+    connection.execute(WAREHOUSE_SQL)
+    connection.close()
+    (root / "vedder.yaml").write_text("warehouse: {type: duckdb, path: .vedder/warehouse.duckdb}\ndialect: duckdb\nmodel: offline\n")
+    (root / "clusters").mkdir()
+    for cluster_id, data in (clusters or {}).items():
+        folder = root / "clusters" / cluster_id
+        folder.mkdir()
+        document = {"id": cluster_id, "title": cluster_id.title(), "description": f"about {cluster_id}", **data}
+        (folder / "cluster.yaml").write_text(dump_yaml(document))
+    return root
+
+
+LISTENING = {"owners": {"team": "listening-analytics"}, "datasets": ["music.*"]}
+
+
+@pytest.fixture
+def project_root(tmp_path: Path) -> Path:
+    return build_project(tmp_path / "project", {"listening": LISTENING})
+
+
+@pytest.fixture
+def warehouse(project_root: Path):
+    with DuckDBWarehouse(project_root / ".vedder" / "warehouse.duckdb") as opened:
+        yield opened
+
+
+def run(*args: str):
+    return CliRunner(env={"COLUMNS": "200"}).invoke(app, list(args))
+
+
+def column(profile: dict, name: str) -> dict:
+    return next(c for c in profile["columns"] if c["name"] == name)
+
+
+def test_statistics_on_known_data(warehouse):
+    plays = profile_table(warehouse, "music.plays")
+    assert plays["row_count"] == 1000
+    assert [c["name"] for c in plays["columns"]] == [
+        "play_id", "user_id", "country", "platform", "event_date", "played_at", "amount", "track", "select"
+    ]
+    assert column(plays, "play_id") == {
+        "name": "play_id", "type": "BIGINT", "description": "", "null_fraction": 0.0, "distinct_count": 1000, "min": 1, "max": 1000
+    }
+    user_id = column(plays, "user_id")
+    assert (user_id["distinct_count"], user_id["min"], user_id["max"]) == (50, 1, 50)
+    assert len(user_id["common_values"]) == 50 and user_id["common_values"][0]["frequency"] == 0.02
+    assert column(plays, "country")["common_values"] == [
+        {"value": "US", "frequency": 0.5}, {"value": "GB", "frequency": 0.25}, {"value": "SE", "frequency": 0.25}
+    ]
+    platform = column(plays, "platform")
+    assert platform["null_fraction"] == 0.2
+    assert platform["common_values"] == [{"value": "ios", "frequency": 0.8}]
+    assert "min" not in platform
+    assert column(plays, "amount")["min"] == 0.25 and column(plays, "amount")["max"] == 250.0
+    assert column(plays, "event_date")["min"] == "2024-01-01"
+    assert column(plays, "select")["common_values"] == [{"value": False, "frequency": 0.667}, {"value": True, "frequency": 0.333}]
+
+
+def test_repetitive_high_cardinality_column_lists_top_values_only_when_they_cover_most_rows(warehouse):
+    plays = profile_table(warehouse, "music.plays")
+    track = column(plays, "track")
+    assert track["distinct_count"] == 402
+    assert track["common_values"][0] == {"value": "hit", "frequency": 0.599}
+    assert len(track["common_values"]) == profiling.TOP_VALUES
+    assert "common_values" not in column(plays, "play_id")
+    assert "common_values" not in column(profile_table(warehouse, "crm.users"), "odd \"name\"")
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ("music.plays", {"column": "event_date", "granularity": "day", "first": "2024-01-01", "last": "2024-01-10"}),
+        ("music.monthly", {"column": "month", "granularity": "month", "first": "2024-01-01", "last": "2024-12-01"}),
+        ("music.hourly", {"column": "event_hour", "granularity": "hour", "first": "2024-03-01T00:00:00", "last": "2024-03-02T23:00:00"}),
+        ("crm.users", None),
+        ("crm.empty", None),
+    ],
+)
+def test_partition_detection(warehouse, table, expected):
+    assert profile_table(warehouse, table)["partitioning"] == expected
+
+
+def test_empty_table_profiles_without_dividing_by_zero(warehouse):
+    empty = profile_table(warehouse, "crm.empty")
+    assert empty["row_count"] == 0
+    assert column(empty, "created") == {
+        "name": "created", "type": "DATE", "description": "", "null_fraction": 0.0, "distinct_count": 0, "min": None, "max": None
+    }
+
+
+def test_sampling_path_keeps_statistics_close(warehouse, monkeypatch):
+    monkeypatch.setattr(profiling, "SAMPLE_ROWS", 200)
+    plays = profile_table(warehouse, "music.plays")
+    assert plays["row_count"] == 1000
+    assert column(plays, "platform")["null_fraction"] == 0.2
+    assert 45 <= column(plays, "user_id")["distinct_count"] <= 55
+    country = {v["value"]: v["frequency"] for v in column(plays, "country")["common_values"]}
+    assert set(country) == {"US", "GB", "SE"}
+    assert abs(country["US"] - 0.5) < 0.1
+    assert sum(country.values()) == pytest.approx(1.0, abs=0.01)
+
+
+def test_identifiers_are_quoted(warehouse):
+    users = profile_table(warehouse, "crm.users")
+    assert column(users, 'odd "name"')["distinct_count"] == 200
+
+
+def test_profile_matches_the_dataset_schema(warehouse):
+    schema = json.loads((REPO / "schemas" / "dataset.schema.json").read_text())
+    for table in warehouse.tables():
+        document = yaml.safe_load(dump_yaml(profile_table(warehouse, table)))
+        jsonschema.validate(document, schema)
+
+
+def test_expand_patterns():
+    tables = ["crm.users", "music.hourly", "music.plays"]
+    assert expand_patterns(["music.*", "MUSIC.PLAYS", "crm.nope"], tables) == (["music.hourly", "music.plays"], ["crm.nope"])
+
+
+def test_descriptions_and_partition_choice_survive_reprofiling(project_root):
+    assert run("profile", "--project", str(project_root)).exit_code == 0
+    path = project_root / "clusters" / "listening" / "datasets" / "music.plays.yaml"
+    assert path.read_text().startswith("# yaml-language-server: $schema=../../../schemas/dataset.schema.json\n")
+    document = yaml.safe_load(path.read_text())
+    document["description"] = "One row per play."
+    column(document, "country")["description"] = "ISO country of the listener."
+    column(document, "track")["description"] = "Dropped soon."
+    document["partitioning"]["column"] = "played_at"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    connection = duckdb.connect(str(project_root / ".vedder" / "warehouse.duckdb"))
+    connection.execute("ALTER TABLE music.plays DROP COLUMN track; ALTER TABLE music.plays ADD COLUMN device VARCHAR DEFAULT 'phone'")
+    connection.close()
+
+    assert run("profile", "listening", "--project", str(project_root)).exit_code == 0
+    again = yaml.safe_load(path.read_text())
+    assert again["description"] == "One row per play."
+    assert column(again, "country")["description"] == "ISO country of the listener."
+    assert [c["name"] for c in again["columns"]][-2:] == ["select", "device"]
+    assert "track" not in [c["name"] for c in again["columns"]]
+    assert column(again, "device")["common_values"] == [{"value": "phone", "frequency": 1.0}]
+    assert again["partitioning"]["column"] == "played_at"
+
+
+def test_profile_tables_uses_existing_descriptions_by_table(project_root, warehouse):
+    run("profile", "--project", str(project_root))
+    cluster = load_project(load_config(project_root)).clusters["listening"]
+    cluster.dataset_files["music.hourly"].description = "Plays per hour."
+    profiles = profile_tables(warehouse, ["music.hourly", "music.monthly"], cluster.dataset_files)
+    assert profiles["music.hourly"]["description"] == "Plays per hour."
+    assert profiles["music.monthly"]["description"] == ""
+
+
+def test_profile_command_writes_every_table_and_summarises(project_root):
+    result = run("profile", "--project", str(project_root))
+    assert result.exit_code == 0, result.output
+    written = sorted(p.name for p in (project_root / "clusters" / "listening" / "datasets").iterdir())
+    assert written == ["music.hourly.yaml", "music.monthly.yaml", "music.plays.yaml"]
+    assert "music.plays" in result.stdout and "1,000" in result.stdout
+    assert "event_date (day, 2024-01-01 … 2024-01-10)" in result.stdout
+    assert "profiled 3 dataset file(s) in 1 cluster(s)" in result.stdout
+
+
+def test_profile_json_and_shared_tables_profiled_once_per_cluster(tmp_path):
+    root = build_project(tmp_path / "p", {
+        "listening": LISTENING,
+        "people": {"owners": {"team": "crm"}, "datasets": ["crm.users", "music.plays"]},
+    })
+    result = run("profile", "--json", "--project", str(root))
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert sorted((t["cluster"], t["table"]) for t in report["tables"]) == [
+        ("listening", "music.hourly"), ("listening", "music.monthly"), ("listening", "music.plays"),
+        ("people", "crm.users"), ("people", "music.plays"),
+    ]
+    assert (root / "clusters" / "people" / "datasets" / "music.plays.yaml").is_file()
+
+
+def test_missing_exact_table_is_a_warning(tmp_path):
+    root = build_project(tmp_path / "p", {"people": {"owners": {"team": "crm"}, "datasets": ["crm.users", "crm.user"]}})
+    result = run("profile", "--project", str(root))
+    assert result.exit_code == 0, result.output
+    assert "warning: cluster 'people' lists crm.user, which matches no table in the warehouse (did you mean crm.users?)" in result.stderr
+    assert (root / "clusters" / "people" / "datasets" / "crm.users.yaml").is_file()
+
+
+def test_cluster_matching_nothing_is_table_not_found(tmp_path):
+    root = build_project(tmp_path / "p", {"listening": LISTENING, "ads": {"owners": {"team": "ads"}, "datasets": ["ads.*"]}})
+    result = run("profile", "--project", str(root))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == "error: no table in the warehouse matches the datasets of cluster 'ads' (ads.*)"
+    assert result.stderr.splitlines()[1].startswith("hint: fix `datasets` in ")
+    assert not (root / "clusters" / "listening" / "datasets").exists(), "nothing is written when a cluster is wrong"
+
+
+def test_unknown_cluster(project_root):
+    result = run("profile", "nope", "--project", str(project_root))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error: unknown cluster 'nope' (known: listening)",
+        "hint: `vedder clusters` lists the clusters of this project",
+    ]
+
+
+def test_missing_warehouse(project_root):
+    (project_root / ".vedder" / "warehouse.duckdb").unlink()
+    result = run("profile", "--project", str(project_root))
+    assert result.exit_code == 3
+    assert result.stderr.startswith("error: warehouse file ")
+    assert "Traceback" not in result.output

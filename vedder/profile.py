@@ -1,0 +1,464 @@
+"""Dataset profiling: schema and statistics of warehouse tables, written to clusters' dataset files.
+
+One aggregate pass per table gives the row count and, per column, nulls, (approximate) distinct count
+and min/max; one grouped pass over a reservoir sample gives the common values. Small tables are
+profiled exactly. Descriptions people wrote survive re-profiling.
+
+>>> expand_patterns(["analytics.*", "crm.users"], ["analytics.events", "billing.invoices"])
+(['analytics.events'], ['crm.users'])
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import difflib
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+
+from sqlglot import exp
+
+from vedder.errors import TableNotFound, UsageError
+from vedder.files import atomic_write, dump_yaml
+from vedder.project.model import Dataset, matches_table
+
+if TYPE_CHECKING:
+    from vedder.project.model import Cluster, Project
+    from vedder.warehouse import Warehouse
+
+DATASET_SCHEMA_URL = "../../../schemas/dataset.schema.json"
+CLUSTER_SCHEMA_URL = "../../schemas/cluster.schema.json"
+SAMPLE_ROWS = 100_000
+"""Tables up to this size are profiled exactly; larger ones use approximate distinct counts and a sample."""
+LOW_CARDINALITY = 50
+"""Columns with at most this many distinct values list them all as common values."""
+TOP_VALUES = 10
+TOP_VALUES_COVERAGE = 0.5
+"""Other repetitive columns list their top values only when those cover at least this share of rows."""
+PROFILE_TIMEOUT_S = 600.0
+GROUPING_BATCH = 32
+
+ProgressCallback = Callable[[str, int, int], None]
+"""Called as ``progress(table, step, steps)`` before the first and after every profiling step."""
+
+_PARTITION_NAMES = {"ds", "dt", "date", "day", "event_date", "event_day", "partition_date", "log_date", "hour", "month"}
+_LIFECYCLE_WORDS = ("birth", "signup", "updated", "modified", "deleted", "expir", "cancel", "churn", "valid", "end")
+_CLUSTER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class _ColumnKind:
+    name: str
+    type: str
+    numeric: bool
+    temporal: bool
+    partitionable: bool
+    groupable: bool
+
+
+def _column_kind(name: str, type_name: str, dialect: str) -> _ColumnKind:
+    try:
+        data_type = exp.DataType.build(type_name, dialect=dialect)
+    except Exception:  # noqa: BLE001 - an engine type sqlglot does not know is profiled as opaque
+        return _ColumnKind(name, type_name, False, False, False, False)
+    nested = data_type.is_type(*exp.DataType.NESTED_TYPES)
+    binary = data_type.is_type(exp.DataType.Type.VARBINARY, exp.DataType.Type.BINARY, exp.DataType.Type.BLOB)
+    temporal = data_type.is_type(*exp.DataType.TEMPORAL_TYPES)
+    return _ColumnKind(
+        name=name,
+        type=type_name,
+        numeric=data_type.is_type(*exp.DataType.NUMERIC_TYPES),
+        temporal=temporal,
+        partitionable=temporal and not data_type.is_type(exp.DataType.Type.TIME, exp.DataType.Type.TIMETZ),
+        groupable=not (nested or binary),
+    )
+
+
+def expand_patterns(patterns: Iterable[str], tables: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The warehouse ``tables`` matching any of ``patterns`` (in warehouse order), and the patterns matching none."""
+    patterns = list(patterns)
+    tables = list(tables)
+    matched = [t for t in tables if any(matches_table(t, p) for p in patterns)]
+    unmatched = [p for p in patterns if not any(matches_table(t, p) for t in tables)]
+    return matched, unmatched
+
+
+def _missing_hint(pattern: str, tables: Sequence[str]) -> str:
+    close = difflib.get_close_matches(pattern.lower(), tables, n=3, cutoff=0.6)
+    if close:
+        return "did you mean " + ", ".join(close) + "?"
+    return f"the warehouse has {len(tables)} tables; patterns like `schema.*` match a whole schema"
+
+
+def _quoted_table(table: str, dialect: str) -> str:
+    schema, _, name = table.rpartition(".")
+    return exp.table_(name, db=schema or None, quoted=True).sql(dialect)
+
+
+def _quoted(name: str, dialect: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql(dialect)
+
+
+def _plain(value: Any) -> Any:
+    """A warehouse value as something YAML and JSON hold: ISO strings for times, floats for decimals."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    return str(value)
+
+
+def _partition_score(column: _ColumnKind) -> int:
+    """How much a date/timestamp column looks like the table's partition or event-date column (0: not at all)."""
+    if not column.partitionable:
+        return 0
+    name = column.name.lower()
+    if name in _PARTITION_NAMES:
+        return 4
+    if any(word in name for word in _LIFECYCLE_WORDS):
+        return 0
+    if name.endswith(("_date", "_day", "_hour", "_month")) or name.startswith(("date_", "day_")):
+        return 3
+    if name.endswith(("_at", "_ts", "_time", "_timestamp")) or name in ("timestamp", "ts", "time"):
+        return 2 if name.startswith(("event", "play", "listen", "log", "occur")) else 1
+    return 0
+
+
+def _partition_candidate(columns: list[_ColumnKind], existing: Dataset | None) -> _ColumnKind | None:
+    if existing and existing.partitioning and existing.partitioning.get("column"):
+        chosen = str(existing.partitioning["column"]).lower()
+        kept = next((c for c in columns if c.name.lower() == chosen and c.partitionable), None)
+        if kept:
+            return kept
+    scored = [(_partition_score(c), -index, c) for index, c in enumerate(columns)]
+    best = max(scored, default=(0, 0, None), key=lambda item: item[:2])
+    return best[2] if best[0] > 0 else None
+
+
+def _aggregate_sql(table: str, columns: list[_ColumnKind], partition: _ColumnKind | None, exact: bool, dialect: str) -> str:
+    parts = ["count(*)"]
+    distinct = "count(DISTINCT {})" if exact else "approx_count_distinct({})"
+    for column in columns:
+        quoted = _quoted(column.name, dialect)
+        parts.append(f"count({quoted})")
+        parts.append(distinct.format(quoted) if column.groupable else "NULL")
+        if column.numeric or column.temporal:
+            parts += [f"min({quoted})", f"max({quoted})"]
+    if partition is not None:
+        quoted = _quoted(partition.name, dialect)
+        parts += [f"bool_and(date_trunc('{unit}', {quoted}) = {quoted})" for unit in ("month", "day", "hour")]
+    return f"SELECT {', '.join(parts)} FROM {_quoted_table(table, dialect)}"
+
+
+def _granularity(truncated_to_month: bool | None, truncated_to_day: bool | None, truncated_to_hour: bool | None, distinct_count: int) -> str:
+    """The partition grain: the coarsest unit every value is truncated to; continuous timestamps count as daily."""
+    if truncated_to_month and distinct_count > 1:
+        return "month"
+    if truncated_to_day or not truncated_to_hour:
+        return "day"
+    return "hour"
+
+
+def _common_values_sql(table: str, columns: list[_ColumnKind], row_count: int, dialect: str) -> str:
+    names = ", ".join(_quoted(c.name, dialect) for c in columns)
+    source = _quoted_table(table, dialect)
+    if row_count > SAMPLE_ROWS:
+        source = f"(SELECT {names} FROM {source} USING SAMPLE reservoir({SAMPLE_ROWS} ROWS) REPEATABLE (42)) AS sampled"
+    sets = ", ".join(f"({_quoted(c.name, dialect)})" for c in columns)
+    grouping = f"grouping({names})"
+    return (
+        f"SELECT {grouping} AS grouping_id, {names}, count(*) AS n FROM {source} "
+        f"GROUP BY GROUPING SETS ({sets}, ()) "
+        f"QUALIFY row_number() OVER (PARTITION BY {grouping} ORDER BY count(*) DESC, {names}) <= {LOW_CARDINALITY}"
+    )
+
+
+def _common_values(warehouse: "Warehouse", table: str, columns: list[_ColumnKind], row_count: int, distinct: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
+    """Most frequent values (with their share of rows) of the low-cardinality or repetitive ``columns``."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for start in range(0, len(columns), GROUPING_BATCH):
+        batch = columns[start : start + GROUPING_BATCH]
+        sql = _common_values_sql(table, batch, row_count, warehouse.dialect)
+        result = warehouse.execute(sql, limit=LOW_CARDINALITY * (len(batch) + 1), timeout_s=PROFILE_TIMEOUT_S)
+        width = len(batch)
+        everything = (1 << width) - 1
+        sampled = next((row[-1] for row in result.rows if row[0] == everything), 0)
+        counts: dict[int, list[tuple[Any, int]]] = {}
+        for row in result.rows:
+            grouping_id = row[0]
+            if grouping_id == everything:
+                continue
+            index = next(i for i in range(width) if not grouping_id & (1 << (width - 1 - i)))
+            if row[1 + index] is not None:
+                counts.setdefault(index, []).append((row[1 + index], row[-1]))
+        for index, values in counts.items():
+            column = batch[index]
+            low_cardinality = distinct[column.name] <= LOW_CARDINALITY
+            top = values if low_cardinality else values[:TOP_VALUES]
+            if not low_cardinality and sum(n for _, n in top) / sampled < TOP_VALUES_COVERAGE:
+                continue
+            found[column.name] = [{"value": _plain(v), "frequency": round(n / sampled, 4)} for v, n in top]
+    return found
+
+
+def _utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def profile_table(warehouse: "Warehouse", table: str, existing: Dataset | None = None, progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """Profile one table into a dataset dict (the content of its dataset file).
+
+    ``existing`` (the current dataset file) contributes the descriptions people wrote and the
+    partition column they chose; columns no longer in the table are dropped, new ones added.
+    """
+    progress = progress or (lambda *_: None)
+    dialect = warehouse.dialect
+    columns = [_column_kind(name, type_name, dialect) for name, type_name in warehouse.columns(table)]
+    progress(table, 0, 2)
+    quoted_table = _quoted_table(table, dialect)
+    row_count = warehouse.execute(f"SELECT count(*) FROM {quoted_table}", limit=1, timeout_s=PROFILE_TIMEOUT_S).rows[0][0]
+    partition = _partition_candidate(columns, existing)
+    sql = _aggregate_sql(table, columns, partition, exact=row_count <= SAMPLE_ROWS, dialect=dialect)
+    values = iter(warehouse.execute(sql, limit=1, timeout_s=PROFILE_TIMEOUT_S).rows[0])
+    row_count = next(values)
+    stats: dict[str, dict[str, Any]] = {}
+    distinct: dict[str, int] = {}
+    for column in columns:
+        non_null, distinct_count = next(values), next(values)
+        entry = stats[column.name] = {"null_fraction": round(1 - non_null / row_count, 4) if row_count else 0.0}
+        if distinct_count is not None:
+            distinct[column.name] = entry["distinct_count"] = min(int(distinct_count), non_null)
+        if column.numeric or column.temporal:
+            entry["min"], entry["max"] = _plain(next(values)), _plain(next(values))
+    partitioning = None
+    if partition is not None:
+        month, day, hour = next(values), next(values), next(values)
+        entry = stats[partition.name]
+        if entry["null_fraction"] < 0.5 and entry.get("min") is not None:
+            granularity = _granularity(month, day, hour, distinct.get(partition.name, 0))
+            partitioning = {"column": partition.name, "granularity": granularity, "first": entry["min"], "last": entry["max"]}
+    progress(table, 1, 2)
+    repetitive = [
+        c for c in columns
+        if c.name in distinct and (distinct[c.name] <= LOW_CARDINALITY or distinct[c.name] * 2 <= row_count)
+    ]
+    common = _common_values(warehouse, table, repetitive, row_count, distinct) if repetitive and row_count else {}
+    progress(table, 2, 2)
+    profiled = []
+    for column in columns:
+        entry = stats[column.name]
+        profiled.append(
+            {"name": column.name, "type": column.type, "description": "", "null_fraction": entry["null_fraction"]}
+            | {key: entry[key] for key in ("distinct_count",) if key in entry}
+            | ({"common_values": common[column.name]} if column.name in common else {})
+            | {key: entry[key] for key in ("min", "max") if key in entry}
+        )
+    profile = {
+        "table": table,
+        "description": "",
+        "row_count": row_count,
+        "profiled_at": _utc_now(),
+        "partitioning": partitioning,
+        "columns": profiled,
+    }
+    return with_descriptions(profile, existing)
+
+
+def with_descriptions(profile: dict[str, Any], existing: Dataset | None) -> dict[str, Any]:
+    """``profile`` carrying exactly the table and column descriptions of ``existing`` (none without it)."""
+    described = {c.name.lower(): c.description for c in existing.columns} if existing else {}
+    columns = [{**c, "description": described.get(c["name"].lower(), "")} for c in profile["columns"]]
+    return {**profile, "description": existing.description if existing else "", "columns": columns}
+
+
+def profile_tables(warehouse: "Warehouse", tables: Iterable[str], existing: dict[str, Dataset] | None = None, progress: ProgressCallback | None = None) -> dict[str, dict[str, Any]]:
+    """Profile each of ``tables``: {table: dataset dict}, keeping descriptions from ``existing`` {table: Dataset}."""
+    existing = {k.lower(): v for k, v in (existing or {}).items()}
+    return {table: profile_table(warehouse, table, existing.get(table.lower()), progress) for table in tables}
+
+
+def dataset_path(cluster_path: Path, table: str) -> Path:
+    return cluster_path / "datasets" / f"{table.lower()}.yaml"
+
+
+def write_dataset(cluster_path: Path, profile: dict[str, Any]) -> Path:
+    """Write a dataset dict to ``clusters/<id>/datasets/<schema>.<table>.yaml`` atomically."""
+    path = dataset_path(cluster_path, profile["table"])
+    atomic_write(path, dump_yaml(profile, schema_url=DATASET_SCHEMA_URL))
+    return path
+
+
+@dataclass
+class ProfiledTable:
+    cluster: str
+    table: str
+    path: Path
+    row_count: int
+    columns: int
+    partitioning: dict[str, Any] | None
+    elapsed_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "table": self.table,
+            "path": str(self.path),
+            "row_count": self.row_count,
+            "columns": self.columns,
+            "partitioning": self.partitioning,
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+
+@dataclass
+class ProfileReport:
+    tables: list[ProfiledTable] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tables": [t.to_dict() for t in self.tables], "warnings": self.warnings}
+
+
+def _cluster_tables(cluster: "Cluster", available: list[str]) -> tuple[list[str], list[str]]:
+    """The warehouse tables ``cluster`` lists, and warnings for entries that match nothing."""
+    matched, unmatched = expand_patterns(cluster.datasets, available)
+    warnings = [f"cluster '{cluster.id}' lists {p}, which matches no table in the warehouse ({_missing_hint(p, available)})" for p in unmatched]
+    if not matched:
+        listed = ", ".join(cluster.datasets) or "nothing"
+        raise TableNotFound(
+            f"no table in the warehouse matches the datasets of cluster '{cluster.id}' ({listed})",
+            f"fix `datasets` in {cluster.path / 'cluster.yaml'}; " + (_missing_hint(cluster.datasets[0], available) if cluster.datasets else "list tables like `schema.table` or `schema.*`"),
+        )
+    return matched, warnings
+
+
+def _timed_profile(warehouse: "Warehouse", table: str, existing: Dataset | None, progress: ProgressCallback | None) -> tuple[dict[str, Any], float]:
+    started = time.perf_counter()
+    profile = profile_table(warehouse, table, existing, progress)
+    return profile, time.perf_counter() - started
+
+
+def _written(cluster_id: str, cluster_path: Path, profile: dict[str, Any], elapsed_s: float) -> ProfiledTable:
+    path = write_dataset(cluster_path, profile)
+    return ProfiledTable(cluster_id, profile["table"], path, profile["row_count"], len(profile["columns"]), profile["partitioning"], elapsed_s)
+
+
+def profile_clusters(project: "Project", warehouse: "Warehouse", cluster_ids: Sequence[str] = (), progress: ProgressCallback | None = None) -> ProfileReport:
+    """(Re)write the dataset files of ``cluster_ids`` (default: every cluster) from the warehouse.
+
+    Every cluster's dataset patterns are checked before anything is profiled or written.
+    """
+    clusters = [project.cluster(c) for c in cluster_ids] if cluster_ids else list(project.clusters.values())
+    if not clusters:
+        raise UsageError("the project has no clusters yet", "create one with `vedder cluster new ID --tables PATTERN --owner TEAM`")
+    available = warehouse.tables()
+    report = ProfileReport()
+    plan: dict[str, list[str]] = {}
+    for cluster in clusters:
+        plan[cluster.id], warnings = _cluster_tables(cluster, available)
+        report.warnings += warnings
+    profiles: dict[str, tuple[dict[str, Any], float]] = {}
+    for cluster in clusters:
+        for table in plan[cluster.id]:
+            existing = cluster.dataset_files.get(table.lower())
+            if table not in profiles:
+                profiles[table] = _timed_profile(warehouse, table, existing, progress)
+            profile, elapsed = profiles[table]
+            report.tables.append(_written(cluster.id, cluster.path, with_descriptions(profile, existing), elapsed))
+    return report
+
+
+@dataclass
+class Overlap:
+    table: str
+    cluster: str
+    team: str
+
+    def __str__(self) -> str:
+        team = f" (owned by {self.team})" if self.team else ""
+        return f"{self.table} is already covered by cluster '{self.cluster}'{team}: the domain may exist already"
+
+
+@dataclass
+class NewCluster:
+    id: str
+    path: Path
+    tables: list[str]
+    overlaps: list[Overlap]
+    report: ProfileReport
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "path": str(self.path),
+            "tables": self.tables,
+            "overlaps": [o.__dict__ for o in self.overlaps],
+            **self.report.to_dict(),
+        }
+
+
+def new_cluster(
+    project: "Project",
+    warehouse: "Warehouse",
+    cluster_id: str,
+    patterns: Sequence[str],
+    team: str,
+    *,
+    title: str | None = None,
+    description: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> NewCluster:
+    """Scaffold ``clusters/<cluster_id>/`` (cluster.yaml, pairs/, docs/) and profile its tables.
+
+    Nothing is written unless the id is new, every pattern matches a table and profiling succeeds.
+    """
+    if not _CLUSTER_ID.match(cluster_id):
+        raise UsageError(f"invalid cluster id '{cluster_id}'", "use a lowercase slug: letters, digits, - and _, starting with a letter or digit (e.g. `listening`)")
+    folder = project.config.clusters_dir / cluster_id
+    if cluster_id in project.clusters or folder.exists():
+        raise UsageError(f"cluster '{cluster_id}' already exists at {folder}", "pick another id, or edit its cluster.yaml and run `vedder profile " + cluster_id + "`")
+    if not team.strip():
+        raise UsageError("the owning team is empty", "pass --owner TEAM: the team of domain experts who vet this cluster")
+    if not patterns:
+        raise UsageError("no tables given", "pass --tables schema.table (or a pattern like schema.*), once per pattern")
+    available = warehouse.tables()
+    matched, unmatched = expand_patterns(patterns, available)
+    if unmatched:
+        raise TableNotFound(f"{unmatched[0]} matches no table in the warehouse", _missing_hint(unmatched[0], available))
+    overlaps = [Overlap(t, c.id, c.owners.team) for t in matched for c in project.clusters_covering(t)]
+    report = ProfileReport(warnings=[str(o) for o in overlaps])
+    profiles = [_timed_profile(warehouse, t, None, progress) for t in matched]
+    document = {
+        "id": cluster_id,
+        "title": title or cluster_id.replace("-", " ").replace("_", " ").capitalize(),
+        "description": description or f"Questions answered from {', '.join(patterns)}.",
+        "owners": {"team": team},
+        "datasets": list(patterns),
+    }
+    atomic_write(folder / "cluster.yaml", dump_yaml(document, schema_url=CLUSTER_SCHEMA_URL))
+    for sub in ("pairs", "docs"):
+        atomic_write(folder / sub / ".gitkeep", "")
+    report.tables = [_written(cluster_id, folder, profile, elapsed) for profile, elapsed in profiles]
+    return NewCluster(cluster_id, folder, matched, overlaps, report)
+
+
+def cluster_summaries(project: "Project") -> list[dict[str, Any]]:
+    """One row per cluster: id, title, owning team, and how many tables, pairs and docs it has."""
+    return [
+        {
+            "id": c.id,
+            "title": c.title,
+            "team": c.owners.team,
+            "tables": len(c.tables),
+            "pairs": len(c.pairs),
+            "docs": len(c.docs),
+        }
+        for c in sorted(project.clusters.values(), key=lambda c: c.id)
+    ]
