@@ -1,9 +1,236 @@
-"""Commands of this area (see vedder/cli/__init__.py)."""
+"""Curation commands: ``vedder propose`` and ``vedder review`` (see vedder/curation/)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import List, Optional
+
 import typer
+
+from vedder.cli.common import JsonOption, ProjectOption, console, print_json, project_for
+
+NoPrOption = typer.Option(False, "--no-pr", help="Write the files into the working tree instead of opening a pull request.")
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to ``app``."""
+    app.command("propose")(propose_command)
+    app.command("review")(review_command)
+
+
+def propose_command(
+    cluster: str = typer.Argument(..., help="Cluster to mine proposals for."),
+    history: Optional[Path] = typer.Option(None, "--history", help="Query history file: JSONL or CSV with query, user, started_at (status, error, duration_ms, rows optional)."),
+    history_sql: Optional[str] = typer.Option(None, "--history-sql", help="Read the history from the warehouse with this SELECT instead."),
+    limit: int = typer.Option(20, "--limit", min=1, help="At most this many proposals."),
+    min_users: int = typer.Option(2, "--min-users", min=1, help="Propose only patterns run by at least this many people."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model that words the questions (default: vedder.yaml; offline describes the SQL)."),
+    no_pr: bool = NoPrOption,
+    json_output: bool = JsonOption,
+    project: Optional[Path] = ProjectOption,
+) -> None:
+    """Mine query history for recurring patterns and propose them as pairs, in a pull request."""
+    from vedder.curation.history import read_history, read_history_sql
+    from vedder.curation.propose import propose, pull_request_text
+    from vedder.curation.publish import publish
+    from vedder.errors import UsageError
+
+    if (history is None) == (history_sql is None):
+        raise UsageError("give exactly one of --history FILE or --history-sql SQL", "e.g. vedder propose listening --history history/queries.jsonl")
+    loaded = project_for(project)
+    target = loaded.cluster(cluster)
+    entries = read_history(history) if history is not None else read_history_sql(loaded, history_sql)
+    if json_output:
+        result = propose(loaded, target.id, entries, limit=limit, min_users=min_users, model=model)
+    else:
+        from rich.progress import Progress
+
+        with Progress(transient=True, console=console()) as progress:
+            task = progress.add_task("mining history", total=len(entries))
+            result = propose(loaded, target.id, entries, limit=limit, min_users=min_users, model=model,
+                             on_entry=lambda: progress.advance(task))
+    pull_request = None
+    if result.changes:
+        title, body = pull_request_text(result)
+        pull_request = publish(loaded, target, result.changes, command="propose", title=title, body=body, no_pr=no_pr)
+    if json_output:
+        print_json({**result.to_dict(), "pull_request": pull_request.to_dict() if pull_request else None})
+        return
+    typer.echo("\n".join(result.funnel.lines()))
+    for draft in result.proposals:
+        typer.echo(f"{draft.id}  {draft.provenance['users']} users, {draft.provenance['runs']} runs  {draft.question}")
+    if not result.proposals:
+        typer.echo("nothing new to propose")
+    _report_output(pull_request, list(result.changes), no_pr)
+
+
+def _report_output(pull_request, written: list[str], no_pr: bool) -> None:
+    if no_pr:
+        for path in written:
+            typer.echo(f"wrote {path}")
+    elif pull_request is not None:
+        for warning in pull_request.warnings:
+            typer.echo(f"warning: {warning}", err=True)
+        if pull_request.url:
+            typer.echo(f"pull request: {pull_request.url} (branch {pull_request.branch})")
+        else:
+            typer.echo(f"pushed branch {pull_request.branch}; open the pull request with:\n{pull_request.command}")
+
+
+def review_command(
+    targets: Optional[List[str]] = typer.Argument(None, metavar="[CLUSTER] [ID]...", help="[CLUSTER] then proposal ids (for --accept/--reject)."),
+    accept_ids: bool = typer.Option(False, "--accept", help="Accept the proposals given by id."),
+    reject_ids: bool = typer.Option(False, "--reject", help="Reject the proposals given by id (needs --reason)."),
+    reason: str = typer.Option("", "--reason", help="Why the proposals are rejected."),
+    list_only: bool = typer.Option(False, "--list", help="List the proposals awaiting review."),
+    no_pr: bool = NoPrOption,
+    json_output: bool = JsonOption,
+    project: Optional[Path] = ProjectOption,
+) -> None:
+    """Accept, edit or reject proposed pairs; the decisions go out as a pull request."""
+    from vedder.curation import review
+    from vedder.errors import UsageError
+
+    loaded = project_for(project)
+    targets = list(targets or [])
+    cluster = loaded.cluster(targets.pop(0)) if targets and targets[0] in loaded.clusters else None
+    if accept_ids and reject_ids:
+        raise UsageError("choose --accept or --reject, not both")
+    if (accept_ids or reject_ids) != bool(targets):
+        raise UsageError("proposal ids go with --accept or --reject" if targets else "--accept/--reject need proposal ids",
+                         "e.g. vedder review listening --accept 9c436f1b 77ab01cc")
+    clusters = [cluster] if cluster else sorted(loaded.clusters.values(), key=lambda c: c.id)
+    if list_only:
+        rows = [{"id": p.id, "cluster": c.id, "question": p.question, "score": p.score, "sql": p.sql, "provenance": p.provenance}
+                for c in clusters for p in review.pending(loaded, c)]
+        if json_output:
+            print_json(rows)
+        else:
+            for row in rows:
+                typer.echo(f"{row['id']}  {row['cluster']}  {row['provenance'].get('users', '?')} users  {row['question']}")
+            if not rows:
+                typer.echo("no proposals awaiting review")
+        return
+    if targets:
+        decisions = review.decide_many(loaded, targets, cluster=cluster, action="accept" if accept_ids else "reject", reason=reason)
+    else:
+        decisions = []
+        for each in clusters:
+            finished = _interactive(loaded, each, decisions)
+            if not finished:
+                break
+    touched = sorted({d.cluster for d in decisions} | ({cluster.id} if cluster else set()))
+    summary = []
+    for cluster_id in touched:
+        each = loaded.clusters[cluster_id]
+        accepted, rejected, rate = review.acceptance_rate(each)
+        pull_request = None
+        if not no_pr:
+            changes = review.review_changes(loaded, each)
+            if changes:
+                title, body = _review_text(each.id, [d for d in decisions if d.cluster == each.id], changes)
+                pull_request = _publish(loaded, each, changes, title, body)
+        summary.append({"cluster": each.id, "accepted": accepted, "rejected": rejected, "acceptance_rate": rate,
+                        "pull_request": pull_request.to_dict() if pull_request else None})
+        if not json_output:
+            share = f"{rate:.0%}" if rate is not None else "n/a"
+            typer.echo(f"{each.id}: {accepted} accepted, {rejected} rejected so far (acceptance rate {share})")
+            _report_output(pull_request, [], no_pr)
+    if json_output:
+        print_json({"decisions": [d.to_dict() for d in decisions], "clusters": summary})
+    elif not no_pr and decisions and not any(s["pull_request"] for s in summary):
+        typer.echo("warning: the decisions are on disk but nothing differs from git HEAD", err=True)
+
+
+def _publish(project, cluster, changes, title, body):
+    from vedder.curation.publish import publish
+
+    return publish(project, cluster, changes, command="review", title=title, body=body)
+
+
+def _review_text(cluster_id: str, decisions, changes: dict[str, str | None]) -> tuple[str, str]:
+    accepted = [d for d in decisions if d.action == "accepted"]
+    rejected = [d for d in decisions if d.action == "rejected"]
+    title = f"vedder review: {len(accepted)} accepted, {len(rejected)} rejected for {cluster_id}"
+    lines = [f"Decisions on mined proposals for the **{cluster_id}** cluster.", ""]
+    lines += [f"- accepted `{d.proposal}`: {d.question} → `{d.path}`" for d in accepted]
+    lines += [f"- rejected `{d.proposal}`: {d.question} — {d.reason}" for d in rejected]
+    lines += ["", "Files:", *[f"- `{path}`{' (deleted)' if text is None else ''}" for path, text in sorted(changes.items())]]
+    return title, "\n".join(lines) + "\n"
+
+
+def _interactive(project, cluster, decisions: list) -> bool:
+    """Walk ``cluster``'s proposals with prompts; False when the reviewer quits."""
+    from click import Choice
+
+    from vedder.curation import review
+    from vedder.errors import VedderError
+    from vedder.warehouse import open_warehouse
+
+    items = review.pending(project, cluster)
+    if not items:
+        return True
+    out = console()
+    try:
+        warehouse = open_warehouse(project.config)
+    except VedderError as exc:
+        warehouse, unavailable = None, exc.message
+    try:
+        for index, proposal in enumerate(items, start=1):
+            _show(out, project, cluster, proposal, index, len(items), warehouse, None if warehouse else unavailable)
+            while True:
+                try:
+                    key = typer.prompt("[a]ccept  [e]dit  [r]eject  [s]kip  [q]uit", type=Choice(list("aersq")), show_choices=False)
+                    if key == "q":
+                        return False
+                    if key == "s":
+                        break
+                    if key == "r":
+                        reason = typer.prompt("reason")
+                        decisions.append(review.reject(project, cluster, proposal, reason))
+                        break
+                    question, sql = proposal.question, proposal.sql
+                    if key == "e":
+                        question = typer.prompt("question", default=proposal.question)
+                        if typer.confirm("edit the SQL in $EDITOR?", default=False):
+                            sql = typer.edit(proposal.sql, extension=".sql") or proposal.sql
+                    decisions.append(review.accept(project, cluster, proposal, question=question, sql=sql))
+                    typer.echo(f"accepted → {decisions[-1].path}")
+                    break
+                except VedderError as exc:
+                    typer.echo(f"error: {exc.message}", err=True)
+        return True
+    except typer.Abort:
+        return False
+    finally:
+        if warehouse is not None:
+            warehouse.close()
+
+
+def _show(out, project, cluster, proposal, index: int, total: int, warehouse, unavailable: str | None) -> None:
+    from rich.syntax import Syntax
+    from rich.table import Table
+
+    from vedder.curation import review
+    from vedder.errors import VedderError
+
+    provenance = proposal.provenance
+    out.rule(f"{index}/{total}  {cluster.id}  proposal {proposal.id}")
+    out.print(proposal.question, markup=False)
+    out.print(Syntax(proposal.sql, "sql", word_wrap=True))
+    out.print(f"{provenance.get('runs', '?')} runs by {provenance.get('users', '?')} users, "
+              f"{str(provenance.get('first_seen', '?'))[:10]} to {str(provenance.get('last_seen', '?'))[:10]}", markup=False)
+    if warehouse is None:
+        typer.echo(f"preview unavailable: {unavailable}")
+    else:
+        try:
+            result = review.preview(project, cluster, proposal.sql, warehouse)
+            table = Table(*result.columns)
+            for row in result.rows:
+                table.add_row(*(str(v) for v in row))
+            out.print(table)
+        except VedderError as exc:
+            typer.echo(f"preview failed: {exc.message}")
+    similar = review.similar_pair(cluster, proposal, project.config.dialect)
+    if similar:
+        typer.echo(f"resembles pair {similar[0].id} ({similar[1]:.0%}): {similar[0].question}")

@@ -27,8 +27,9 @@ def repo_root(path: Path) -> Path:
 
 
 def user_name(path: Path) -> str:
-    """``git config user.name`` (empty when unset or outside a repository)."""
-    return git("config", "user.name", cwd=path, check=False)
+    """The git author name (``user.name``, or GIT_AUTHOR_NAME); empty when git knows none."""
+    ident = git("var", "GIT_AUTHOR_IDENT", cwd=path, check=False)
+    return ident.split(" <", 1)[0].strip() if " <" in ident else git("config", "user.name", cwd=path, check=False)
 
 
 def remote_url(root: Path, remote: str = "origin") -> str:
