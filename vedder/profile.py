@@ -400,7 +400,8 @@ class NewCluster:
             "path": str(self.path),
             "tables": self.tables,
             "overlaps": [o.__dict__ for o in self.overlaps],
-            **self.report.to_dict(),
+            "profiled": [t.to_dict() for t in self.report.tables],
+            "warnings": self.report.warnings,
         }
 
 

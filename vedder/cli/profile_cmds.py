@@ -97,7 +97,7 @@ def profile(
 @cluster_app.command("new", context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
 def cluster_new(
     ctx: typer.Context,
-    cluster_id: str = typer.Argument(..., metavar="ID", help="The new cluster's id: a lowercase slug."),
+    cluster_id: str = typer.Argument(..., help="The new cluster's id: a lowercase slug."),
     tables: List[str] = typer.Option(..., "--tables", "-t", help="Tables or patterns (schema.table, schema.*); repeat or separate with commas."),
     owner: str = typer.Option(..., "--owner", help="The team of domain experts who own the cluster."),
     title: Optional[str] = typer.Option(None, "--title", help="Human title (default: from the id)."),
