@@ -1,0 +1,152 @@
+"""``check_health``: every signal of every selected cluster, scored against its threshold.
+
+>>> report = HealthReport(clusters=[], checked_at="2026-11-26T12:00:00+00:00")
+>>> report.passed, report.to_dict()["clusters"]
+(True, [])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from vedder.health.coverage import Usage, entries_by_cluster, recent_entries, usage
+from vedder.health.data import data_health_signal
+from vedder.health.drift import DatasetDrift, dataset_drift, schema_drift_signal
+from vedder.health.freshness import curation_freshness_signal
+from vedder.health.pairs import PairCheck, check_pairs
+from vedder.health.reproducibility import reproducibility_signal
+from vedder.health.score import score, threshold, validate_weights
+from vedder.health.signals import Signal, skipped
+
+if TYPE_CHECKING:
+    from vedder.project import Cluster, Project
+    from vedder.warehouse import Warehouse
+
+
+@dataclass
+class ClusterHealth:
+    """One cluster's score, threshold, signals and the owners' dashboard."""
+
+    cluster: "Cluster"
+    score: float | None
+    fail_under: float
+    signals: list[Signal]
+    uncovered: list[dict[str, Any]] = field(default_factory=list)
+    negative_feedback: list[dict[str, Any]] = field(default_factory=list)
+    drifts: dict[str, DatasetDrift] = field(default_factory=dict, repr=False)
+    pairs: PairCheck | None = field(default=None, repr=False)
+
+    @property
+    def passed(self) -> bool:
+        return self.score is None or self.score >= self.fail_under
+
+    @property
+    def actions(self) -> list[str]:
+        return [s.action for s in sorted(self.signals, key=lambda s: (s.value if s.value is not None else 1.0)) if s.action]
+
+    def signal(self, name: str) -> Signal:
+        return next(s for s in self.signals if s.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        owners = self.cluster.owners
+        return {
+            "cluster": self.cluster.id,
+            "title": self.cluster.title,
+            "owners": {"team": owners.team, "members": owners.members, "contact": owners.contact},
+            "score": self.score,
+            "fail_under": self.fail_under,
+            "passed": self.passed,
+            "signals": [s.to_dict() for s in self.signals],
+            "actions": self.actions,
+            "uncovered_questions": self.uncovered,
+            "negative_feedback": self.negative_feedback,
+        }
+
+
+@dataclass
+class HealthReport:
+    clusters: list[ClusterHealth]
+    checked_at: str
+    selection: str = "all clusters"
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.clusters)
+
+    @property
+    def failing(self) -> list[ClusterHealth]:
+        return [c for c in self.clusters if not c.passed]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "checked_at": self.checked_at,
+            "selection": self.selection,
+            "passed": self.passed,
+            "failing": [c.cluster.id for c in self.failing],
+            "clusters": [c.to_dict() for c in self.clusters],
+        }
+
+
+def check_cluster(project: "Project", cluster: "Cluster", warehouse: "Warehouse", *, now: datetime,
+                  entries: list[dict[str, Any]], fail_under: float | None = None, reproducibility: bool = True) -> ClusterHealth:
+    """Measure every signal of ``cluster`` on the live ``warehouse`` and score it."""
+    config = project.config
+    live_schema = warehouse.schema()
+    drifts = dataset_drift(cluster, live_schema, warehouse, config.timeout_s)
+    pairs = check_pairs(project, cluster, warehouse, live_schema, drifts)
+    used: Usage = usage(project, cluster, entries)
+    repro = (reproducibility_signal(project, cluster, warehouse, pairs.runnable) if reproducibility
+             else skipped("reproducibility", "not requested"))
+    signals = [
+        pairs.validity,
+        pairs.execution,
+        schema_drift_signal(drifts),
+        data_health_signal(warehouse, drifts, live_schema, now, config.timeout_s),
+        used.signal,
+        repro,
+        curation_freshness_signal(cluster, drifts, live_schema, now.date()),
+    ]
+    weights = validate_weights(config.health_weights, str(config.root / "vedder.yaml"))
+    return ClusterHealth(
+        cluster=cluster,
+        score=score(signals, weights),
+        fail_under=threshold(cluster, config, fail_under),
+        signals=signals,
+        uncovered=used.uncovered,
+        negative_feedback=used.negative_feedback,
+        drifts=drifts,
+        pairs=pairs,
+    )
+
+
+def check_health(
+    project: "Project",
+    cluster_ids: list[str] | None = None,
+    *,
+    warehouse: "Warehouse | None" = None,
+    now: datetime | None = None,
+    fail_under: float | None = None,
+    reproducibility: bool = True,
+    selection: str = "all clusters",
+) -> HealthReport:
+    """Check ``cluster_ids`` (all clusters when None) and return the report; unknown ids raise ClusterNotFound."""
+    clusters = [project.cluster(c) for c in cluster_ids] if cluster_ids is not None else list(project.clusters.values())
+    now = now or datetime.now(timezone.utc)
+    own_warehouse = warehouse is None and bool(clusters)
+    if own_warehouse:
+        from vedder.warehouse import open_warehouse
+
+        warehouse = open_warehouse(project.config)
+    try:
+        by_cluster = entries_by_cluster(project, recent_entries(project, now)) if clusters else {}
+        results = [
+            check_cluster(project, cluster, warehouse, now=now, entries=by_cluster.get(cluster.id, []),
+                          fail_under=fail_under, reproducibility=reproducibility)
+            for cluster in sorted(clusters, key=lambda c: c.id)
+        ]
+    finally:
+        if own_warehouse:
+            warehouse.close()
+    return HealthReport(results, now.isoformat(timespec="seconds"), selection)

@@ -1,0 +1,114 @@
+"""Coverage: of the questions people asked this cluster lately (and the not-covered questions that route
+closest to it), the share close to a vetted pair or answered with positive feedback.
+
+"Close to a vetted pair" means the offline answerer would answer it from a pair today, so adding a
+pair for a recurring question raises coverage at once. The uncovered questions, grouped and counted,
+are the owners' to-do list; negative feedback is listed alongside.
+
+>>> normalize_question("  How many   streams? ")
+'how many streams?'
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from vedder.health.signals import Problem, Signal, skipped
+
+if TYPE_CHECKING:
+    from vedder.project import Cluster, Project
+
+WINDOW_DAYS = 30
+TOP_QUESTIONS = 5
+
+
+def normalize_question(question: str) -> str:
+    return " ".join(question.lower().split())
+
+
+@dataclass
+class Usage:
+    """What the conversation log says about one cluster in the window."""
+
+    signal: Signal
+    uncovered: list[dict[str, Any]] = field(default_factory=list)
+    negative_feedback: list[dict[str, Any]] = field(default_factory=list)
+
+
+def window_days(project: "Project") -> int:
+    health = project.config.raw.get("health") or {}
+    return int(health.get("window_days", WINDOW_DAYS)) if isinstance(health, dict) else WINDOW_DAYS
+
+
+def recent_entries(project: "Project", now: datetime) -> list[dict[str, Any]]:
+    """Logged turns of the window, newest first; none when the project has no log yet (nothing is created)."""
+    path = project.config.log_path
+    if path is None or not path.is_file():
+        return []
+    from vedder.log.store import open_log
+
+    store = open_log(project.config)
+    try:
+        since = (now - timedelta(days=window_days(project))).isoformat(timespec="seconds")
+        return store.entries(since=since)
+    finally:
+        store.close()
+
+
+def closest_cluster(project: "Project", entry: dict[str, Any]) -> str | None:
+    """The cluster a logged turn belongs to: its own, else the best-routed one (logged or routed now)."""
+    if entry.get("cluster"):
+        return entry["cluster"]
+    routing = entry.get("routing") or []
+    if routing and isinstance(routing[0], dict) and routing[0].get("id"):
+        return routing[0]["id"]
+    from vedder.context import route
+
+    scores = route(project, entry.get("question") or "").scores
+    return scores[0][0] if scores else None
+
+
+def entries_by_cluster(project: "Project", entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        if entry.get("question"):
+            cluster_id = closest_cluster(project, entry)
+            if cluster_id:
+                grouped.setdefault(cluster_id, []).append(entry)
+    return grouped
+
+
+def usage(project: "Project", cluster: "Cluster", entries: list[dict[str, Any]]) -> Usage:
+    """The coverage signal, top uncovered questions and recent negative feedback for ``cluster``."""
+    days = window_days(project)
+    negative = [
+        {"question": e["question"], "comment": e.get("feedback_comment"), "created_at": e.get("created_at"),
+         "conversation_id": e.get("conversation_id")}
+        for e in entries if e.get("feedback") == "down"
+    ][:TOP_QUESTIONS]
+    if not entries:
+        return Usage(skipped("coverage", f"no questions logged for this cluster in the last {days} days"), [], negative)
+    from vedder.offline import answer_offline
+
+    close: dict[str, bool] = {}
+    uncovered: Counter[str] = Counter()
+    wording: dict[str, str] = {}
+    covered = 0
+    for entry in entries:
+        key = normalize_question(entry["question"])
+        if key not in close:
+            close[key] = answer_offline(project, cluster, entry["question"]).match is not None
+        if close[key] or entry.get("feedback") == "up":
+            covered += 1
+        else:
+            uncovered[key] += 1
+            wording.setdefault(key, entry["question"])
+    top = [{"question": wording[key], "count": count} for key, count in uncovered.most_common(TOP_QUESTIONS)]
+    problems = [Problem(t["question"], "uncovered", f"asked {t['count']}× with no vetted pair close to it: {t['question']}") for t in top]
+    action = "add vetted pairs for the top uncovered questions (`vedder propose` mines them from query history)" if top else ""
+    signal = Signal("coverage", covered / len(entries), problems, action,
+                    f"{covered}/{len(entries)} questions of the last {days} days close to a vetted pair or rated up")
+    return Usage(signal, top, negative)

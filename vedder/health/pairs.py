@@ -1,0 +1,131 @@
+"""Pair validity (does each pair's SQL still qualify against the LIVE schema?) and pair execution (does
+it run within the timeout and return rows?). Pairs already marked stale are left to curation freshness.
+
+Each broken pair is named with what broke: a table gone, a column dropped, or a column renamed (when
+drift detection found where it went).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from vedder.errors import QueryTimeout, SQLRefused, VedderError
+from vedder.health.signals import Problem, Signal, share, skipped
+from vedder.sql.analyze import ColumnProblem, check_columns, tables_used
+from vedder.sql.guard import parse_one_statement
+from vedder.sql.run import run_sql
+
+if TYPE_CHECKING:
+    from vedder.health.drift import DatasetDrift
+    from vedder.project import Cluster, Pair, Project
+    from vedder.warehouse import Warehouse
+
+
+@dataclass
+class PairCheck:
+    """What the pair checks found, shared with --fix and reproducibility."""
+
+    validity: Signal
+    execution: Signal
+    runnable: list["Pair"]
+    broken: dict[str, list[Problem]]
+
+
+def _gone_column(name: str, tables: list[str], drifts: dict[str, "DatasetDrift"]) -> tuple["DatasetDrift | None", str | None]:
+    """The drift (and the original spelling) of a removed column ``name`` among ``tables``."""
+    for table in tables:
+        drift = drifts.get(table)
+        if drift is None:
+            continue
+        original = next((c for c in drift.removed if c.lower() == name.lower()), None)
+        if original is not None:
+            return drift, original
+    return None, None
+
+
+def explain(problem: ColumnProblem, tables: list[str], drifts: dict[str, "DatasetDrift"]) -> Problem:
+    """Turn an analyzer problem into what broke, in the words of drift: gone, dropped, renamed."""
+    if problem.kind == "unknown_table":
+        drift = drifts.get(problem.name)
+        gone = drift is not None and drift.missing
+        message = f"table {problem.name} " + ("is gone from the warehouse" if gone else "is not in the warehouse")
+        return Problem("", "table_gone" if gone else "unknown_table", message, {"table": problem.name})
+    if problem.kind == "unknown_column":
+        drift, original = _gone_column(problem.name, [problem.table] if problem.table in drifts else tables, drifts)
+        if drift is not None and original in drift.renamed:
+            new = drift.renamed[original]
+            return Problem("", "column_renamed", f"column {drift.table}.{original} was renamed to {new}",
+                           {"table": drift.table, "column": original, "renamed_to": new})
+        if drift is not None:
+            return Problem("", "column_dropped", f"column {drift.table}.{original} was dropped",
+                           {"table": drift.table, "column": original})
+        return Problem("", "unknown_column", problem.message, {"column": problem.name, "suggestion": problem.suggestion})
+    return Problem("", problem.kind, problem.message)
+
+
+def check_pairs(project: "Project", cluster: "Cluster", warehouse: "Warehouse", live_schema: dict[str, dict[str, str]],
+                drifts: dict[str, "DatasetDrift"]) -> PairCheck:
+    """Validity against ``live_schema``, then execution of the pairs that qualify."""
+    dialect = project.config.dialect
+    active = [p for p in cluster.pairs if not p.stale]
+    broken: dict[str, list[Problem]] = {}
+    for pair in active:
+        try:
+            tree = parse_one_statement(pair.sql, dialect)
+            tables = tables_used(tree, dialect, cluster.default_schema)
+            found = [explain(p, tables, drifts) for p in check_columns(tree, live_schema, dialect, cluster.default_schema)]
+        except SQLRefused as exc:
+            found = [Problem("", f"refused_{exc.rule}", exc.message)]
+        for problem in found:
+            problem.subject = pair.id
+            problem.message = f"pair {pair.id}: {problem.message}"
+        if found:
+            broken[pair.id] = found
+    validity = _validity_signal(active, broken)
+    execution, runnable = _execute(project, cluster, warehouse, [p for p in active if p.id not in broken], len(active))
+    return PairCheck(validity, execution, runnable, broken)
+
+
+def _validity_signal(active: list["Pair"], broken: dict[str, list[Problem]]) -> Signal:
+    if not active:
+        return skipped("pair_validity", "no active pairs")
+    problems = [p for found in broken.values() for p in found]
+    action = ""
+    if broken:
+        action = "repair the named pairs: `vedder health --fix` rewrites renamed columns and marks the rest stale"
+    return Signal("pair_validity", share(len(active) - len(broken), len(active)), problems, action,
+                  f"{len(active) - len(broken)}/{len(active)} pairs qualify against the live schema")
+
+
+def _execute(project: "Project", cluster: "Cluster", warehouse: "Warehouse", valid: list["Pair"], active: int) -> tuple[Signal, list["Pair"]]:
+    """Run the valid pairs (one row is enough to know they return rows); invalid ones count as failed."""
+    if not active:
+        return skipped("pair_execution", "no active pairs"), []
+    problems = []
+    runnable = []
+    timeout = project.config.timeout_s
+    for pair in valid:
+        try:
+            _, result = run_sql(pair.sql, project=project, warehouse=warehouse, cluster=cluster, limit=1)
+        except QueryTimeout:
+            problems.append(Problem(pair.id, "timeout", f"pair {pair.id}: did not finish within {timeout:g} s"))
+            continue
+        except SQLRefused as exc:
+            problems.append(Problem(pair.id, "refused", f"pair {pair.id}: {exc.message}", {"rule": exc.rule}))
+            continue
+        except VedderError as exc:
+            problems.append(Problem(pair.id, "error", f"pair {pair.id}: {exc.message}"))
+            continue
+        if not result.rows:
+            problems.append(Problem(pair.id, "no_rows", f"pair {pair.id}: returns no rows"))
+            continue
+        runnable.append(pair)
+    failed_validity = active - len(valid)
+    summary = f"{len(runnable)}/{active} pairs run within {timeout:g} s and return rows"
+    if failed_validity:
+        summary += f" ({failed_validity} not run: they do not qualify)"
+    action = "look at the named pairs: a table emptied or a filter no longer matches" if problems else ""
+    if failed_validity and not action:
+        action = "repair the pairs named under pair validity"
+    return Signal("pair_execution", len(runnable) / active, problems, action, summary), runnable

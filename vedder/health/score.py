@@ -1,0 +1,61 @@
+"""A cluster's score: the weighted mean of its measured signals, times 100.
+
+Weights come from ``health.weights`` in vedder.yaml (defaults in ``vedder.config.DEFAULT_HEALTH_WEIGHTS``);
+skipped signals drop out and the remaining weights are re-normalized to sum to 1. The threshold is the
+cluster's own ``health.fail_under`` (cluster.yaml), else ``--fail-under``, else ``health.fail_under`` in
+vedder.yaml (70 by default).
+
+>>> from vedder.health.signals import Signal, skipped
+>>> score([Signal("pair_validity", 0.5), skipped("coverage", "no log")], {"pair_validity": 0.25, "coverage": 0.15})
+50.0
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from vedder.errors import ConfigError
+
+if TYPE_CHECKING:
+    from vedder.config import Config
+    from vedder.health.signals import Signal
+    from vedder.project import Cluster
+
+
+def score(signals: list["Signal"], weights: dict[str, float]) -> float | None:
+    """Weighted mean of the measured signals × 100; sets each signal's effective weight. None if nothing counted."""
+    measured = [s for s in signals if s.value is not None and weights.get(s.name, 0) > 0]
+    total = sum(weights[s.name] for s in measured)
+    for signal in signals:
+        signal.weight = round(weights.get(signal.name, 0) / total, 4) if signal in measured else 0.0
+    if not total:
+        return None
+    return round(100 * sum(weights[s.name] * s.value for s in measured) / total, 1)
+
+
+def threshold(cluster: "Cluster", config: "Config", fail_under: float | None = None) -> float:
+    """The score ``cluster`` must reach: its own override, else ``fail_under``, else the project's."""
+    health = cluster.settings.get("health") or {}
+    override = health.get("fail_under") if isinstance(health, dict) else None
+    if override is not None:
+        try:
+            return float(override)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{cluster.path / 'cluster.yaml'}: health.fail_under must be a number, not {override!r}") from None
+    return float(fail_under) if fail_under is not None else float(config.health_fail_under)
+
+
+def validate_weights(weights: dict[str, float], root_hint: str = "vedder.yaml") -> dict[str, float]:
+    from vedder.config import DEFAULT_HEALTH_WEIGHTS
+
+    unknown = sorted(set(weights) - set(DEFAULT_HEALTH_WEIGHTS))
+    if unknown:
+        raise ConfigError(f"{root_hint}: unknown health weight(s): {', '.join(unknown)}",
+                          f"known signals: {', '.join(DEFAULT_HEALTH_WEIGHTS)}")
+    try:
+        clean = {name: float(value) for name, value in weights.items()}
+    except (TypeError, ValueError):
+        raise ConfigError(f"{root_hint}: health weights must be numbers") from None
+    if any(v < 0 for v in clean.values()):
+        raise ConfigError(f"{root_hint}: health weights must not be negative")
+    return clean
