@@ -1,0 +1,287 @@
+"""The ReAct loop: the model thinks, calls a tool, reads the observation, and repeats until it answers.
+
+Native tool calling when the model supports it (``litellm.supports_function_calling`` or
+``model_options.tool_calling``), else a plain-text protocol: ``Thought / Action / Action Input`` replies
+answered with ``Observation: …`` messages, ending in ``Final Answer: …``. Either way the loop is bounded
+(``agent.max_steps`` model calls), tool mistakes become observations the model can correct, and the answer
+rests on the last query that ran successfully.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from vedder.agent.llm import Reply
+    from vedder.agent.tools import Toolbox
+    from vedder.project import Cluster, Project
+    from vedder.warehouse import QueryResult, Warehouse
+
+NO_SQL_HINT = "rephrase the question, or check that the cluster's tables hold what it asks about"
+BOUND_HINT = "raise agent.max_steps in vedder.yaml, or ask a narrower question"
+
+
+@dataclass
+class AgentResult:
+    """The outcome of one agent run. ``status`` is ``answered`` or ``error`` (then ``error`` and ``hint`` say why)."""
+
+    status: str
+    answer: str = ""
+    sql: str | None = None
+    result: "QueryResult | None" = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    tokens: int = 0
+    cost: float = 0.0
+    sources: list[dict[str, str]] = field(default_factory=list)
+    error: str | None = None
+    hint: str | None = None
+    model: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status, "answer": self.answer, "sql": self.sql,
+            "result": self.result.to_dict() if self.result else None, "steps": self.steps, "tokens": self.tokens,
+            "cost": self.cost, "sources": self.sources, "error": self.error, "hint": self.hint, "model": self.model,
+        }
+
+
+@dataclass
+class ParsedText:
+    """A reply in the plain-text protocol."""
+
+    thought: str = ""
+    action: str | None = None
+    action_input: str = ""
+    final_answer: str | None = None
+
+
+_FIELD = re.compile(r"^\s*(Thought|Action Input|Action|Final Answer|Observation)\s*:", re.IGNORECASE | re.MULTILINE)
+
+
+def parse_text_reply(text: str) -> ParsedText:
+    """Split a Thought/Action/Action Input/Final Answer reply; anything after a made-up Observation is ignored.
+
+    >>> parse_text_reply('Thought: count\\nAction: run_sql\\nAction Input: {"sql": "SELECT 1"}').action_input
+    '{"sql": "SELECT 1"}'
+    >>> parse_text_reply("Thought: done\\nFinal Answer: 42 orders.").final_answer
+    '42 orders.'
+    """
+    fields: dict[str, str] = {}
+    matches = list(_FIELD.finditer(text))
+    for match, following in zip(matches, [*matches[1:], None]):
+        name = match.group(1).lower()
+        if name == "observation":
+            break
+        value = text[match.end(): following.start() if following else len(text)].strip()
+        fields.setdefault(name, value)
+        if name == "final answer" and "action" not in fields:
+            break
+    parsed = ParsedText(thought=fields.get("thought", ""))
+    if "action" in fields:
+        parsed.action = fields["action"].strip().strip("`").strip()
+        parsed.action_input = _strip_fence(fields.get("action input", ""))
+    elif "final answer" in fields:
+        parsed.final_answer = fields["final answer"]
+    elif not matches:
+        parsed.thought = text.strip()
+    return parsed
+
+
+def _strip_fence(text: str) -> str:
+    text = text.strip()
+    if text.startswith("```"):
+        text = text.split("\n", 1)[1] if "\n" in text else text.strip("`")
+        text = text.rsplit("```", 1)[0]
+    return text.strip()
+
+
+def _text_arguments(toolbox: "Toolbox", tool: str, raw: str) -> dict[str, Any] | str:
+    """Action Input as JSON, or as the value of a tool's only required argument (``run_sql: SELECT …``)."""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        spec = toolbox.tools.get(tool)
+        required = spec.parameters.get("required", []) if spec else []
+        return {required[0]: raw} if len(required) == 1 and raw else raw
+    return value if isinstance(value, dict) else raw
+
+
+def _prompt(name: str) -> str:
+    return resources.files("vedder.agent").joinpath("prompts", name).read_text(encoding="utf-8")
+
+
+def system_prompt(context: Any, toolbox: "Toolbox", *, native: bool) -> str:
+    """The system message: instructions, the text protocol when needed, and ``context.text``."""
+    parts = [_prompt("system.md").strip()]
+    if not native:
+        parts.append(_prompt("text_protocol.md").replace("{tools}", toolbox.usage()).strip())
+    parts.append("# Cluster context\n\n" + str(getattr(context, "text", "") or "").strip())
+    return "\n\n".join(parts)
+
+
+def history_messages(history: list[dict[str, Any]] | None) -> list[dict[str, str]]:
+    """Earlier turns of the conversation as user/assistant messages (question; SQL and result summary)."""
+    messages = []
+    for turn in history or []:
+        if not turn.get("question"):
+            continue
+        messages.append({"role": "user", "content": str(turn["question"])})
+        said = [f"SQL: {turn['sql']}" if turn.get("sql") else "", f"Result: {turn['summary']}" if turn.get("summary") else ""]
+        messages.append({"role": "assistant", "content": "\n".join(s for s in said if s) or "(no answer)"})
+    return messages
+
+
+def context_sources(project: "Project", context: Any) -> list[dict[str, str]]:
+    """Pairs and docs the context showed the model."""
+    from vedder.agent.tools import doc_source, pair_source
+
+    sources = [{"kind": "pair", "id": pair_source(pair)} for pair, _ in getattr(context, "pairs", None) or []]
+    sources += [{"kind": "doc", "id": doc_source(project, doc)} for doc, _ in getattr(context, "docs", None) or []]
+    return sources
+
+
+class _Run:
+    """State of one run: the transcript, steps, tokens and cost."""
+
+    def __init__(self, model: str, messages: list[dict[str, Any]], on_step: Callable[[dict[str, Any]], None] | None) -> None:
+        self.model = model
+        self.messages = messages
+        self.on_step = on_step
+        self.steps: list[dict[str, Any]] = []
+        self.tokens = 0
+        self.cost = 0.0
+
+    def count(self, reply: "Reply") -> None:
+        self.tokens += reply.tokens
+        self.cost += reply.cost
+
+    def step(self, thought: str, tool: str, tool_input: Any, observation: str, ok: bool) -> None:
+        step = {"step": len(self.steps) + 1, "thought": thought.strip(), "tool": tool, "input": tool_input,
+                "observation": observation, "ok": ok}
+        self.steps.append(step)
+        if self.on_step is not None:
+            self.on_step(step)
+
+
+def run_agent(
+    project: "Project",
+    cluster: "Cluster",
+    question: str,
+    *,
+    context: Any,
+    warehouse: "Warehouse",
+    model: str,
+    max_steps: int | None = None,
+    history: list[dict[str, Any]] | None = None,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+    model_options: dict[str, Any] | None = None,
+) -> AgentResult:
+    """Answer ``question`` on ``cluster`` with ``model``; ``context`` is what build_context made (``.text``).
+
+    Authentication and unknown-model problems raise ModelError; a model that keeps timing out or failing,
+    or no final answer within ``max_steps`` model calls, ends as ``status='error'`` with the steps so far.
+    """
+    from vedder.agent import llm
+    from vedder.agent.tools import Toolbox
+
+    llm.check_model(model)
+    options = {**project.config.model_options, **(model_options or {})}
+    bound = max_steps or project.config.max_steps
+    toolbox = Toolbox(project, cluster, warehouse)
+    native = llm.supports_tools(model, options)
+    if not native:
+        options.setdefault("stop", ["\nObservation:"])
+    messages = [{"role": "system", "content": system_prompt(context, toolbox, native=native)},
+                *history_messages(history), {"role": "user", "content": question}]
+    run = _Run(model, messages, on_step)
+    for _ in range(bound):
+        try:
+            reply = llm.chat(model, run.messages, tools=toolbox.specs() if native else None, options=options)
+        except llm.ModelUnavailable as exc:
+            return _finish(run, toolbox, project, context, status="error", error=exc.message, hint=exc.hint)
+        run.count(reply)
+        final = _native_turn(run, toolbox, reply) if native else _text_turn(run, toolbox, reply)
+        if final is not None:
+            return _final(run, toolbox, project, context, final)
+    return _finish(run, toolbox, project, context, status="error",
+                   error=f"no final answer after {bound} steps", hint=BOUND_HINT,
+                   answer=f"Stopped after {bound} steps without a final answer; the last successful query is shown, unconfirmed."
+                   if toolbox.last_run else "")
+
+
+def _native_turn(run: _Run, toolbox: "Toolbox", reply: "Reply") -> str | None:
+    """Run the reply's tool calls; the answer text when the model called none."""
+    if not reply.tool_calls:
+        if reply.text.strip():
+            return reply.text.strip()
+        run.messages.append({"role": "assistant", "content": ""})
+        run.messages.append({"role": "user", "content": "Your reply was empty. Call a tool, or give the final answer."})
+        run.step("", "", None, "empty reply", ok=False)
+        return None
+    run.messages.append(reply.message())
+    for call in reply.tool_calls:
+        observation = toolbox.call(call.name, call.arguments)
+        run.messages.append({"role": "tool", "tool_call_id": call.id, "content": observation.text})
+        run.step(reply.text, call.name, _shown_input(call.arguments), observation.text, observation.ok)
+    return None
+
+
+def _text_turn(run: _Run, toolbox: "Toolbox", reply: "Reply") -> str | None:
+    """Parse a plain-text reply; run its action, or return its final answer."""
+    parsed = parse_text_reply(reply.text)
+    if parsed.final_answer is not None:
+        return parsed.final_answer
+    shown = reply.text.split("\nObservation:", 1)[0].strip()
+    run.messages.append({"role": "assistant", "content": shown})
+    if parsed.action is None:
+        observation_text = ("Your reply had neither an Action nor a Final Answer. Reply with Thought, Action and "
+                            "Action Input (one JSON object), or with Final Answer.")
+        run.messages.append({"role": "user", "content": f"Observation: {observation_text}"})
+        run.step(parsed.thought, "", None, observation_text, ok=False)
+        return None
+    arguments = _text_arguments(toolbox, parsed.action, parsed.action_input)
+    observation = toolbox.call(parsed.action, arguments)
+    run.messages.append({"role": "user", "content": f"Observation: {observation.text}"})
+    run.step(parsed.thought, parsed.action, arguments, observation.text, observation.ok)
+    return None
+
+
+def _shown_input(arguments: str) -> Any:
+    try:
+        return json.loads(arguments)
+    except json.JSONDecodeError:
+        return arguments
+
+
+def _final(run: _Run, toolbox: "Toolbox", project: "Project", context: Any, answer: str) -> AgentResult:
+    if toolbox.last_run is None:
+        return _finish(run, toolbox, project, context, status="error", answer=answer,
+                       error="the model answered without running a query, so the answer is not backed by data",
+                       hint=NO_SQL_HINT)
+    return _finish(run, toolbox, project, context, status="answered", answer=answer)
+
+
+def _finish(run: _Run, toolbox: "Toolbox", project: "Project", context: Any, *, status: str, answer: str = "",
+            error: str | None = None, hint: str | None = None) -> AgentResult:
+    last = toolbox.last_run
+    sources = context_sources(project, context)
+    sources += [s for s in toolbox.sources if s not in sources]
+    if last is not None:
+        sources += [{"kind": "dataset", "id": t} for t in last.guarded.tables if {"kind": "dataset", "id": t} not in sources]
+    return AgentResult(
+        status=status,
+        answer=answer,
+        sql=last.guarded.sql if last else None,
+        result=last.result if last else None,
+        steps=run.steps,
+        tokens=run.tokens,
+        cost=run.cost,
+        sources=sources,
+        error=error,
+        hint=hint,
+        model=run.model,
+    )

@@ -1,0 +1,339 @@
+"""The agent's tools: search the cluster, describe a table, look up a column's values, run SQL.
+
+A ``Toolbox`` is bound to one cluster and warehouse. ``call(name, arguments)`` never raises for anything
+the model did wrong (bad arguments, unknown tool or table, refused or failing SQL): it returns an
+``Observation`` whose text tells the model what went wrong and how to fix it. All SQL goes through
+``vedder.sql.run.run_sql`` (the guard); the column lookup builds its SQL with sqlglot.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from vedder.errors import QueryTimeout, SQLRefused, TableNotFound, VedderError
+
+if TYPE_CHECKING:
+    from vedder.project import Cluster, Column, Doc, Pair, Project
+    from vedder.sql.guard import GuardedSQL
+    from vedder.warehouse import QueryResult, Warehouse
+
+MAX_OBSERVATION_CHARS = 4000
+SHOWN_ROWS = 20
+VALUE_LOOKUP_LIMIT = 20
+
+
+@dataclass
+class Observation:
+    """What a tool call returns to the model; ``ok`` is False when the call failed."""
+
+    text: str
+    ok: bool = True
+
+
+@dataclass
+class Tool:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    run: Callable[..., Observation]
+
+    def spec(self) -> dict[str, Any]:
+        """The OpenAI-style function spec litellm sends to the model."""
+        return {"type": "function", "function": {"name": self.name, "description": self.description, "parameters": self.parameters}}
+
+    def usage(self) -> str:
+        """One line for the plain-text protocol: name, arguments and what it does."""
+        args = ", ".join(
+            f"\"{name}\": {spec.get('type', 'string')}{'' if name in self.parameters.get('required', []) else ' (optional)'}"
+            for name, spec in self.parameters["properties"].items()
+        )
+        return f"- {self.name} {{{args}}}: {self.description}"
+
+
+def _object(required: list[str], **properties: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {name: {"type": "string", "description": text} for name, text in properties.items()},
+        "required": required,
+    }
+
+
+@dataclass
+class SQLRun:
+    """A run_sql call that succeeded (possibly with no rows)."""
+
+    guarded: "GuardedSQL"
+    result: "QueryResult"
+
+
+@dataclass
+class Toolbox:
+    """The tools for one question on one cluster; remembers what was used and the successful queries."""
+
+    project: "Project"
+    cluster: "Cluster"
+    warehouse: "Warehouse"
+    runs: list[SQLRun] = field(default_factory=list)
+    sources: list[dict[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.tools = {
+            tool.name: tool
+            for tool in (
+                Tool("search", "Search the cluster's vetted question-SQL pairs and business docs (definitions, gotchas).",
+                     _object(["query"], query="what to look for, in words"), self.search),
+                Tool("describe_table", "Columns of a table with types, descriptions, null fractions and common values.",
+                     _object(["table"], table="table name, schema.table"), self.describe_table),
+                Tool("column_values", "The most frequent values of a column, to write exact WHERE filters; "
+                     "`contains` narrows them to values containing that text.",
+                     _object(["table", "column"], table="table name, schema.table", column="column name",
+                             contains="optional text the values contain (case-insensitive)"), self.column_values),
+                Tool("run_sql", "Run one read-only SQL query on the cluster's tables and see the result "
+                     f"(first {SHOWN_ROWS} rows).", _object(["sql"], sql="one SELECT query"), self.run_sql),
+            )
+        }
+
+    def specs(self) -> list[dict[str, Any]]:
+        return [tool.spec() for tool in self.tools.values()]
+
+    def usage(self) -> str:
+        return "\n".join(tool.usage() for tool in self.tools.values())
+
+    @property
+    def last_run(self) -> SQLRun | None:
+        return self.runs[-1] if self.runs else None
+
+    def call(self, name: str, arguments: dict[str, Any] | str) -> Observation:
+        """Run tool ``name``; ``arguments`` as a dict or the model's raw JSON string."""
+        tool = self.tools.get(name)
+        if tool is None:
+            return Observation(f"Error: there is no tool '{name}'. Available tools: {', '.join(self.tools)}.", ok=False)
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments or "{}")
+            except json.JSONDecodeError as exc:
+                return Observation(f"Error: the arguments of {name} are not valid JSON ({exc.msg}). "
+                                   f"Call {name} again with a JSON object like {self._example(tool)}.", ok=False)
+        if not isinstance(arguments, dict):
+            return Observation(f"Error: the arguments of {name} must be a JSON object like {self._example(tool)}.", ok=False)
+        required = tool.parameters.get("required", [])
+        missing = [p for p in required if not isinstance(arguments.get(p), str) or not arguments[p].strip()]
+        if missing:
+            return Observation(f"Error: {name} needs {', '.join(missing)}. Call it like {self._example(tool)}.", ok=False)
+        known = {k: str(v) for k, v in arguments.items() if k in tool.parameters["properties"] and v is not None}
+        observation = tool.run(**known)
+        if len(observation.text) > MAX_OBSERVATION_CHARS:
+            observation.text = observation.text[:MAX_OBSERVATION_CHARS] + "\n… (cut)"
+        return observation
+
+    @staticmethod
+    def _example(tool: Tool) -> str:
+        return json.dumps({name: "..." for name in tool.parameters.get("required", [])})
+
+    def _cite(self, kind: str, source_id: str) -> None:
+        entry = {"kind": kind, "id": source_id}
+        if entry not in self.sources:
+            self.sources.append(entry)
+
+    def search(self, query: str) -> Observation:
+        hits = search_cluster(self.cluster, query)
+        if not hits:
+            return Observation("No pair or doc matches. Try other words, or describe the tables.")
+        lines = []
+        for kind, item, score in hits:
+            if kind == "pair":
+                self._cite("pair", pair_source(item))
+                lines.append(f"[pair {item.id}] (score {score:.2f}) Q: {item.question}\nSQL: {item.sql.strip()}")
+            else:
+                self._cite("doc", doc_source(self.project, item))
+                lines.append(f"[doc {item.id}] (score {score:.2f}) {item.title}\n{item.body.strip()[:800]}")
+        return Observation("\n\n".join(lines))
+
+    def resolve_table(self, table: str) -> str:
+        """The cluster's fully qualified name for ``table``; TableNotFound when the cluster has no such table."""
+        lowered = table.strip().strip('"').lower()
+        tables = {t.lower(): t for t in self.cluster.tables}
+        if "." not in lowered:
+            if self.cluster.default_schema and f"{self.cluster.default_schema.lower()}.{lowered}" in tables:
+                lowered = f"{self.cluster.default_schema.lower()}.{lowered}"
+            else:
+                same_name = [t for t in tables if t.rsplit(".", 1)[-1] == lowered]
+                lowered = same_name[0] if len(same_name) == 1 else lowered
+        if lowered in tables:
+            return tables[lowered]
+        if "." in lowered and self.cluster.covers(lowered):
+            return lowered
+        raise TableNotFound(f"table '{table}' is not part of cluster '{self.cluster.id}'",
+                            f"the cluster's tables: {', '.join(self.cluster.tables) or 'none'}")
+
+    def _live_columns(self, table: str) -> list[tuple[str, str]] | None:
+        try:
+            return self.warehouse.columns(table)
+        except TableNotFound:
+            return None
+
+    def describe_table(self, table: str) -> Observation:
+        try:
+            name = self.resolve_table(table)
+        except TableNotFound as exc:
+            return Observation(f"Error: {exc.message}. {exc.hint}.", ok=False)
+        dataset = self.cluster.dataset(name)
+        live = self._live_columns(name)
+        lines = [f"Table {name}" + (f": {dataset.description.strip()}" if dataset and dataset.description else "")]
+        if name.lower() in self.cluster.deprecated_tables:
+            lines.append("DEPRECATED: the cluster's docs say not to use this table (search the docs for its replacement).")
+        if dataset and dataset.row_count is not None:
+            lines.append(f"rows: {dataset.row_count:,}")
+        if dataset and dataset.partitioning:
+            part = dataset.partitioning
+            lines.append(f"partitioned by {part.get('column')} ({part.get('granularity', '')}, {part.get('first', '?')} … {part.get('last', '?')})")
+        if live is None:
+            lines.append("WARNING: the table is not in the warehouse; queries on it will fail.")
+        profiled = {c.name.lower(): c for c in dataset.columns} if dataset else {}
+        live_types = {n.lower(): (n, t) for n, t in live or []}
+        names = [n for n, _ in live] if live is not None else [c.name for c in profiled.values()]
+        names += [c.name for key, c in profiled.items() if live is not None and key not in live_types]
+        lines.append("columns:")
+        for column_name in names:
+            column = profiled.get(column_name.lower())
+            live_type = live_types.get(column_name.lower(), (None, None))[1]
+            lines.append(_describe_column(column_name, live_type, column, missing=live is not None and live_type is None))
+        return Observation("\n".join(lines))
+
+    def column_values(self, table: str, column: str, contains: str | None = None) -> Observation:
+        try:
+            name = self.resolve_table(table)
+        except TableNotFound as exc:
+            return Observation(f"Error: {exc.message}. {exc.hint}.", ok=False)
+        live = self._live_columns(name) or []
+        actual = next((n for n, _ in live if n.lower() == column.strip().strip('"').lower()), None)
+        if actual is None:
+            known = ", ".join(n for n, _ in live) or "none (the table is not in the warehouse)"
+            return Observation(f"Error: table {name} has no column '{column}'. Its columns: {known}.", ok=False)
+        lines = []
+        dataset = self.cluster.dataset(name)
+        profiled = dataset.column(actual) if dataset else None
+        if profiled and profiled.common_values and not contains:
+            lines.append("profiled common values: " + _common_values(profiled, limit=10))
+        try:
+            guarded, result = self._run(_value_lookup_sql(name, actual, contains, self.project.config.dialect))
+        except VedderError as exc:
+            return Observation("\n".join([*lines, f"Error: the value lookup failed: {exc.message}"]), ok=bool(lines))
+        if not result.rows:
+            lines.append(f"no values of {actual}" + (f" contain '{contains}'" if contains else "") + ".")
+        else:
+            values = ", ".join(f"{value!r} ({count:,})" for value, count in result.rows)
+            lines.append(f"values of {actual} with row counts{' (matching)' if contains else ''}: {values}")
+        return Observation("\n".join(lines))
+
+    def _run(self, sql: str) -> tuple["GuardedSQL", "QueryResult"]:
+        from vedder.sql.run import run_sql
+
+        return run_sql(sql, project=self.project, warehouse=self.warehouse, cluster=self.cluster)
+
+    def run_sql(self, sql: str) -> Observation:
+        try:
+            guarded, result = self._run(sql)
+        except SQLRefused as exc:
+            return Observation(f"Refused by the SQL guard (rule {exc.rule}): {exc.message}. {exc.hint}. "
+                               "Write one read-only SELECT on the cluster's tables.", ok=False)
+        except QueryTimeout as exc:
+            return Observation(f"Error: {exc.message}. Make the query cheaper (filters, LIMIT, fewer joins).", ok=False)
+        except VedderError as exc:
+            return Observation(f"SQL error: {exc.message}. Fix the query and run it again "
+                               "(describe_table shows the exact column names).", ok=False)
+        self.runs.append(SQLRun(guarded, result))
+        if not result.rows:
+            return Observation("The query ran and returned no rows. If it filters on values, check them with "
+                               "column_values (case, spelling, codes); if no rows is the answer, say so.")
+        return Observation(format_result(result))
+
+
+def pair_source(pair: "Pair") -> str:
+    """A pair's source id: ``cluster/slug``."""
+    return f"{pair.cluster}/{pair.id}"
+
+
+def doc_source(project: "Project", doc: "Doc") -> str:
+    """A doc's source id: its path relative to the project."""
+    try:
+        return doc.path.relative_to(project.root).as_posix()
+    except ValueError:
+        return doc.path.as_posix()
+
+
+def search_cluster(cluster: "Cluster", query: str, k: int = 5) -> list[tuple[str, Any, float]]:
+    """The ``k`` pairs and docs of ``cluster`` that best match ``query``: (kind, item, score), best first."""
+    import re
+
+    words = set(re.findall(r"[a-z0-9]+", query.lower()))
+    scored: list[tuple[str, Any, float]] = []
+    for pair in cluster.pairs:
+        text = " ".join([*pair.questions, pair.notes, " ".join(pair.tags)]).lower()
+        scored.append(("pair", pair, len(words & set(re.findall(r"[a-z0-9]+", text))) / (len(words) or 1)))
+    for doc in cluster.docs:
+        text = " ".join([doc.title, doc.body, " ".join(doc.tags)]).lower()
+        scored.append(("doc", doc, len(words & set(re.findall(r"[a-z0-9]+", text))) / (len(words) or 1)))
+    return sorted((hit for hit in scored if hit[2] > 0), key=lambda hit: -hit[2])[:k]
+
+
+def _describe_column(name: str, live_type: str | None, column: "Column | None", *, missing: bool) -> str:
+    parts = [f"- {name} {live_type or (column.type if column else '')}".rstrip()]
+    if missing:
+        parts.append("(in the dataset file but NOT in the warehouse: do not use)")
+    if column is None:
+        return " ".join(parts + ["(not profiled)"])
+    if column.description:
+        parts.append(f"— {column.description.strip()}")
+    facts = []
+    if column.null_fraction:
+        facts.append(f"nulls {column.null_fraction:.0%}")
+    if column.distinct_count is not None:
+        facts.append(f"distinct {column.distinct_count:,}")
+    if column.min is not None and column.max is not None:
+        facts.append(f"range {column.min} … {column.max}")
+    if column.common_values:
+        facts.append("common: " + _common_values(column, limit=5))
+    if facts:
+        parts.append(f"[{'; '.join(facts)}]")
+    return " ".join(parts)
+
+
+def _common_values(column: "Column", *, limit: int) -> str:
+    shown = []
+    for entry in column.common_values[:limit]:
+        frequency = entry.get("frequency")
+        share = f" ({frequency:.0%})" if isinstance(frequency, float) and frequency <= 1 else ""
+        shown.append(f"{entry.get('value')!r}{share}")
+    return ", ".join(shown)
+
+
+def _value_lookup_sql(table: str, column: str, contains: str | None, dialect: str) -> str:
+    """``SELECT column, COUNT(*) … GROUP BY … ORDER BY count DESC``, built with sqlglot (quoted names and literal)."""
+    import sqlglot
+    from sqlglot import exp
+
+    schema, _, name = table.rpartition(".")
+    target = exp.column(column, quoted=True)
+    query = (
+        sqlglot.select(target.as_("value", quoted=True), exp.Count(this=exp.Star()).as_("n", quoted=True))
+        .from_(exp.table_(name, db=schema or None, quoted=True))
+        .group_by(target)
+        .order_by(exp.Ordered(this=exp.column("n", quoted=True), desc=True), exp.Ordered(this=exp.column("value", quoted=True)))
+        .limit(VALUE_LOOKUP_LIMIT)
+    )
+    if contains:
+        pattern = exp.Literal.string(f"%{contains}%")
+        query = query.where(exp.ILike(this=exp.cast(target, exp.DataType.Type.VARCHAR), expression=pattern))
+    return query.sql(dialect=dialect)
+
+
+def format_result(result: "QueryResult", limit: int = SHOWN_ROWS) -> str:
+    """A result as a small pipe table for the model, with the row count."""
+    header = " | ".join(result.columns)
+    rows = [" | ".join("NULL" if v is None else str(v) for v in row) for row in result.rows[:limit]]
+    count = f"{len(result.rows)}{'+' if result.truncated else ''} rows"
+    more = f" (first {limit} shown)" if len(result.rows) > limit else ""
+    return "\n".join([f"{count}{more}", header, *rows])
