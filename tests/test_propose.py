@@ -1,0 +1,211 @@
+"""vedder propose: the funnel, fingerprints, questions, proposal files and the pull request."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from curation_project import make_project, run, write_history
+from fake_github import FakeGitHub
+from vedder.cli import app
+from vedder.config import load_config
+from vedder.curation.describe import describe
+from vedder.curation.history import read_history
+from vedder.curation.propose import propose
+from vedder.files import load_yaml
+from vedder.project import load_project
+from vedder.sql.fingerprint import fingerprint
+
+runner = CliRunner()
+
+SAME_PATTERN = [
+    [
+        "SELECT country, COUNT(*) AS streams FROM events WHERE user_id >= 100 AND event_date >= DATE '2026-01-01' GROUP BY country ORDER BY streams DESC LIMIT 5",
+        "select e.Country, count(*) as n from events as e where e.event_date >= date '2025-06-01' and e.user_id >= 7 group by 1 order by 2 desc limit 10",
+        'SELECT "country", COUNT(*) FROM events WHERE user_id >= 100 AND event_date >= DATE \'2026-01-01\' GROUP BY "country" ORDER BY COUNT(*) DESC LIMIT 3',
+    ],
+    [
+        "select plan from users where plan in ('a', 'b', 'c')",
+        "SELECT u.plan AS p FROM users u WHERE u.plan IN ('z')",
+    ],
+    [
+        "select count(*) from events where event_date >= current_date - interval 7 day",
+        "select count(*) from events where event_date >= current_date - interval '30 days'",
+    ],
+]
+DIFFERENT_PATTERNS = [
+    "select country, count(*) from events group by country",
+    "select country, count(distinct user_id) from events group by country",
+    "select country, count(*) from events where user_id >= 100 group by country",
+    "select plan, count(*) from users group by plan",
+    "select country, count(*) from events group by country order by 2 desc",
+]
+
+
+@pytest.mark.parametrize("variants", SAME_PATTERN)
+def test_near_duplicates_share_a_fingerprint(variants):
+    assert len({fingerprint(sql, default_schema="listening") for sql in variants}) == 1
+
+
+def test_different_patterns_have_different_fingerprints():
+    assert len({fingerprint(sql, default_schema="listening") for sql in DIFFERENT_PATTERNS}) == len(DIFFERENT_PATTERNS)
+
+
+@pytest.mark.parametrize(
+    "sql, question",
+    [
+        ("SELECT country, COUNT(*) AS streams FROM listening.events WHERE event_date >= CURRENT_DATE - INTERVAL 7 DAY AND user_id >= 100 GROUP BY country",
+         "Number of streams per country in the last 7 days, excluding test users"),
+        ("select country, count(*) as streams from events group by 1 order by 2 desc limit 5", "Top 5 countries by number of streams"),
+        ("select date_trunc('month', paid_at), sum(amount_cents) / 100.0 as revenue from payments where year(paid_at) = 2026 group by 1",
+         "Total revenue per month in 2026"),
+        ("select count(distinct user_id) from events where country = 'SE'", "Number of distinct users for country SE"),
+        ("select avg(duration_ms) from events where event_date between '2026-01-01' and '2026-01-31'",
+         "Average duration between 2026-01-01 and 2026-01-31"),
+        ("select title, artist from tracks where genre = 'rock'", "List of title, artist from tracks for genre rock"),
+    ],
+)
+def test_offline_question_describes_the_syntax_tree(sql, question):
+    assert describe(sql) == question
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path) -> Path:
+    return make_project(tmp_path)
+
+
+def test_funnel_counts_every_drop_reason(project_dir: Path):
+    project = load_project(load_config(project_dir))
+    result = propose(project, "listening", read_history(project_dir.parent / "history.jsonl"))
+    funnel = result.funnel
+    assert (funnel.queries, funnel.parsed, funnel.in_cluster, funnel.patterns, funnel.proposed) == (19, 17, 10, 4, 2)
+    assert funnel.dropped == {"failed": 1, "unparsable": 1, "not_read": 1, "exploration": 3, "deprecated": 1,
+                              "outside_cluster": 1, "schema": 1, "too_rare": 1, "already_vetted": 1}
+    first, second = result.proposals
+    assert first.question == "Number of streams per country in the last 7 days, excluding test users"
+    assert first.provenance == {
+        "runs": 4, "users": 3, "first_seen": "2026-10-01T09:00:00", "last_seen": "2026-10-04T09:00:00",
+        "variants": [
+            "select e.country, count(*) n from listening.events e where e.user_id >= 100 and e.event_date >= current_date - interval 30 day group by 1",
+            "select country, count(*) from events where user_id >= 100 and event_date >= current_date - interval '14 days' group by country",
+        ],
+    }
+    assert first.score > second.score
+    assert second.question == "Number of users per plan for plan in premium, family, excluding test users"
+    assert (second.provenance["runs"], second.provenance["users"]) == (2, 2)
+
+
+def test_limit_and_min_users(project_dir: Path):
+    project = load_project(load_config(project_dir))
+    history = read_history(project_dir.parent / "history.jsonl")
+    limited = propose(project, "listening", history, limit=1)
+    assert limited.funnel.proposed == 1 and limited.funnel.dropped["over_limit"] == 1
+    everyone = propose(project, "listening", history, min_users=1)
+    assert everyone.funnel.proposed == 3 and "too_rare" not in everyone.funnel.dropped
+
+
+def test_csv_history_and_history_sql_give_the_same_funnel(project_dir: Path, tmp_path: Path):
+    project = load_project(load_config(project_dir))
+    jsonl = propose(project, "listening", read_history(project_dir.parent / "history.jsonl")).funnel.to_dict()
+    csv_path = tmp_path / "history.csv"
+    lines = [json.loads(line) for line in (project_dir.parent / "history.jsonl").read_text().splitlines()]
+    import csv
+
+    with csv_path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["query", "user", "started_at", "status", "error"])
+        writer.writeheader()
+        writer.writerows(lines)
+    assert propose(project, "listening", read_history(csv_path)).funnel.to_dict() == jsonl
+    result = runner.invoke(app, ["propose", "listening", "--history-sql", "SELECT * FROM ops.query_history",
+                                 "--no-pr", "--json", "--project", str(project_dir)])
+    assert result.exit_code == 0, result.output
+    from_sql = json.loads(result.output)["funnel"]
+    # The table has no error column: the failed run is still known by its status.
+    assert from_sql == jsonl
+
+
+def test_bad_history_is_a_one_line_error(project_dir: Path, tmp_path: Path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query": "select 1", "user": "a"}\nnot json\n')
+    result = runner.invoke(app, ["propose", "listening", "--history", str(bad), "--project", str(project_dir)])
+    assert result.exit_code == 2
+    assert f"error: {bad}:2: not a JSON object" in result.output
+    missing = runner.invoke(app, ["propose", "listening", "--project", str(project_dir)])
+    assert missing.exit_code == 2 and "give exactly one of --history FILE or --history-sql SQL" in missing.output
+    unknown = runner.invoke(app, ["propose", "nope", "--history", str(bad), "--project", str(project_dir)])
+    assert unknown.exit_code == 2 and "unknown cluster 'nope'" in unknown.output
+
+
+def test_no_pr_writes_proposals_and_rerun_keeps_edited_questions(project_dir: Path):
+    history = str(project_dir.parent / "history.jsonl")
+    result = runner.invoke(app, ["propose", "listening", "--history", history, "--no-pr", "--project", str(project_dir)])
+    assert result.exit_code == 0, result.output
+    assert "queries           19" in result.output and "proposed           2" in result.output
+    files = sorted((project_dir / "clusters/listening/proposals").glob("*.yaml"))
+    assert len(files) == 2
+    text = files[0].read_text()
+    assert text.startswith("# yaml-language-server: $schema=../../../schemas/proposal.schema.json\n")
+    data = load_yaml(files[0]).data
+    assert data["id"] == files[0].stem and len(data["fingerprint"]) == 16
+    files[0].write_text(text.replace(data["question"], "Edited question"))
+    again = runner.invoke(app, ["propose", "listening", "--history", history, "--no-pr", "--json", "--project", str(project_dir)])
+    report = json.loads(again.output)
+    assert [p["updated"] for p in report["proposals"]] == [True, True]
+    assert load_yaml(files[0]).data["question"] == "Edited question"
+    assert len(list((project_dir / "clusters/listening/proposals").glob("*.yaml"))) == 2
+
+
+def test_propose_opens_a_pull_request_and_leaves_the_working_tree_clean(project_dir: Path, monkeypatch):
+    history = str(project_dir.parent / "history.jsonl")
+    with FakeGitHub() as github:
+        monkeypatch.setenv("GITHUB_API_URL", github.url)
+        monkeypatch.setenv("GITHUB_TOKEN", "t")
+        monkeypatch.setenv("GITHUB_REPOSITORY", "acme/warehouse")
+        result = runner.invoke(app, ["propose", "listening", "--history", history, "--project", str(project_dir)])
+    assert result.exit_code == 0, result.output
+    assert "pull request: https://github.test/acme/warehouse/pull/1" in result.output
+    [pull] = github.pulls()
+    assert pull["title"] == "vedder propose: 2 proposals for listening"
+    assert pull["head"].startswith("vedder/propose/listening-") and pull["base"] == "main"
+    assert "queries           19" in pull["body"] and "Number of streams per country in the last 7 days" in pull["body"]
+    assert github.reviewer_requests() == [{"reviewers": ["ana", "bo"]}]
+    files = run("ls-tree", "-r", "--name-only", pull["head"], "clusters/listening/proposals", cwd=project_dir.parent / "origin.git").splitlines()
+    assert len(files) == 2
+    assert run("status", "--porcelain", cwd=project_dir) == ""
+    assert not (project_dir / "clusters/listening/proposals").exists()
+
+
+def test_rejected_fingerprints_are_not_proposed_again(project_dir: Path):
+    project = load_project(load_config(project_dir))
+    history = read_history(project_dir.parent / "history.jsonl")
+    first = propose(project, "listening", history).proposals[0]
+    rejected = project_dir / "clusters/listening/proposals/rejected.yaml"
+    rejected.parent.mkdir(parents=True)
+    rejected.write_text(f"- fingerprint: {first.fingerprint}\n  reason: counts test traffic\n")
+    result = propose(project, "listening", history)
+    assert result.funnel.dropped["rejected"] == 1
+    assert first.fingerprint not in {p.fingerprint for p in result.proposals}
+
+
+def test_offline_propose_never_imports_litellm(project_dir: Path):
+    code = (
+        "import sys; from typer.testing import CliRunner; from vedder.cli import app; "
+        f"r = CliRunner().invoke(app, ['propose', 'listening', '--history', {str(project_dir.parent / 'history.jsonl')!r}, '--no-pr', "
+        f"'--project', {str(project_dir)!r}]); assert r.exit_code == 0, r.output; print('litellm' in sys.modules)"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "False"
+
+
+def test_history_rows_on_deprecated_tables_are_dropped_even_with_aliases(project_dir: Path, tmp_path: Path):
+    history = write_history(tmp_path / "h.jsonl", [
+        ("select p.country, count(*) from listening.plays_legacy p group by 1", "ana", "success"),
+        ("select country, count(*) from plays_legacy group by 1", "bo", "success"),
+    ])
+    project = load_project(load_config(project_dir))
+    assert propose(project, "listening", read_history(history)).funnel.dropped == {"deprecated": 2}
