@@ -34,10 +34,10 @@ CLUSTER_SCHEMA_URL = "../../schemas/cluster.schema.json"
 SAMPLE_ROWS = 100_000
 """Tables up to this size are profiled exactly; larger ones use approximate distinct counts and a sample."""
 LOW_CARDINALITY = 50
-"""Columns with at most this many distinct values list them all as common values."""
+"""Categorical (text, boolean) columns with at most this many distinct values list them all as common values."""
 TOP_VALUES = 10
 TOP_VALUES_COVERAGE = 0.5
-"""Other repetitive columns list their top values only when those cover at least this share of rows."""
+"""Other columns whose values repeat list their top values only when those cover at least this share of rows."""
 PROFILE_TIMEOUT_S = 600.0
 GROUPING_BATCH = 32
 
@@ -57,6 +57,11 @@ class _ColumnKind:
     temporal: bool
     partitionable: bool
     groupable: bool
+
+    @property
+    def categorical(self) -> bool:
+        """Values are labels (text, booleans) whose exact spelling matters to queries."""
+        return self.groupable and not (self.numeric or self.temporal)
 
 
 def _column_kind(name: str, type_name: str, dialect: str) -> _ColumnKind:
@@ -200,7 +205,7 @@ def _common_values(warehouse: "Warehouse", table: str, columns: list[_ColumnKind
                 counts.setdefault(index, []).append((row[1 + index], row[-1]))
         for index, values in counts.items():
             column = batch[index]
-            low_cardinality = distinct[column.name] <= LOW_CARDINALITY
+            low_cardinality = column.categorical and distinct[column.name] <= LOW_CARDINALITY
             top = values if low_cardinality else values[:TOP_VALUES]
             if not low_cardinality and sum(n for _, n in top) / sampled < TOP_VALUES_COVERAGE:
                 continue
@@ -245,10 +250,7 @@ def profile_table(warehouse: "Warehouse", table: str, existing: Dataset | None =
             granularity = _granularity(month, day, hour, distinct.get(partition.name, 0))
             partitioning = {"column": partition.name, "granularity": granularity, "first": entry["min"], "last": entry["max"]}
     progress(table, 1, 2)
-    repetitive = [
-        c for c in columns
-        if c.name in distinct and (distinct[c.name] <= LOW_CARDINALITY or distinct[c.name] * 2 <= row_count)
-    ]
+    repetitive = [c for c in columns if c.name in distinct and distinct[c.name] * 2 <= row_count]
     common = _common_values(warehouse, table, repetitive, row_count, distinct) if repetitive and row_count else {}
     progress(table, 2, 2)
     profiled = []
