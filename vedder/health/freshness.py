@@ -57,7 +57,7 @@ def gone_columns(drifts: dict[str, "DatasetDrift"], live_schema: dict[str, dict[
     gone: dict[str, str] = {}
     for drift in drifts.values():
         for name in drift.removed:
-            message = f"column {drift.table}.{name} " + (f"was renamed to {drift.renamed[name]}" if name in drift.renamed else "no longer exists")
+            message = f"{drift.table}.{name}, " + (f"renamed to {drift.renamed[name]}" if name in drift.renamed else "which no longer exists")
             table = drift.table.lower()
             gone[f"{table}.{name.lower()}"] = message
             gone[f"{table.rsplit('.', 1)[-1]}.{name.lower()}"] = message
@@ -145,4 +145,4 @@ def curation_freshness_signal(cluster: "Cluster", drifts: dict[str, "DatasetDrif
         action = "have an owner re-verify old pairs (update verified_at), fix or delete stale pairs, and update docs that name gone columns"
     fresh = sum(1 for c in credits if c == 1.0)
     return Signal("curation_freshness", sum(credits) / len(credits), problems, action,
-                  f"{fresh}/{len(credits)} pairs and docs verified within {FRESH_DAYS} days")
+                  f"{fresh}/{len(credits)} pairs and docs current (verified within {FRESH_DAYS} days, naming live columns)")

@@ -77,11 +77,12 @@ def check_pairs(project: "Project", cluster: "Cluster", warehouse: "Warehouse", 
             found = [explain(p, tables, drifts) for p in check_columns(tree, live_schema, dialect, cluster.default_schema)]
         except SQLRefused as exc:
             found = [Problem("", f"refused_{exc.rule}", exc.message)]
-        for problem in found:
+        unique = list({problem.message: problem for problem in found}.values())
+        for problem in unique:
             problem.subject = pair.id
             problem.message = f"pair {pair.id}: {problem.message}"
-        if found:
-            broken[pair.id] = found
+        if unique:
+            broken[pair.id] = unique
     validity = _validity_signal(active, broken)
     execution, runnable = _execute(project, cluster, warehouse, [p for p in active if p.id not in broken], len(active))
     return PairCheck(validity, execution, runnable, broken)
@@ -125,7 +126,5 @@ def _execute(project: "Project", cluster: "Cluster", warehouse: "Warehouse", val
     summary = f"{len(runnable)}/{active} pairs run within {timeout:g} s and return rows"
     if failed_validity:
         summary += f" ({failed_validity} not run: they do not qualify)"
-    action = "look at the named pairs: a table emptied or a filter no longer matches" if problems else ""
-    if failed_validity and not action:
-        action = "repair the pairs named under pair validity"
+    action = "look at the named pairs: a table emptied, a filter no longer matches, or the SQL fails" if problems else ""
     return Signal("pair_execution", len(runnable) / active, problems, action, summary), runnable
