@@ -286,6 +286,34 @@ def test_coverage_counts_close_pairs_and_positive_feedback(shop):
     assert [(n["question"], n["comment"]) for n in health.negative_feedback] == [("Refunds by reason", "wrong table")]
 
 
+# --- reproducibility with a scripted model -----------------------------------------------------
+
+def test_reproducibility_holds_each_pair_out_and_compares_results(shop):
+    from fake_openai import FakeOpenAI
+
+    from vedder.health.reproducibility import sample_pairs
+
+    project = load_project(load_config(shop))
+    first, second = sample_pairs(project.cluster("shop").pairs, 2)
+    with FakeOpenAI() as server:
+        config = shop / "vedder.yaml"
+        config.write_text(config.read_text().replace("model: offline", "model: openai/fake") +
+                          f"model_options: {{api_base: '{server.url}', api_key: dummy, tool_calling: true, num_retries: 1, timeout: 5}}\n"
+                          "health: {reproducibility_sample: 2}\n")
+        server.enqueue_tool_call("run_sql", {"sql": first.sql})
+        server.enqueue_text("Here it is.")
+        server.enqueue_tool_call("run_sql", {"sql": "SELECT 42 AS answer"})
+        server.enqueue_text("42.")
+        health = health_of(shop)
+        prompts = [r["messages"] for r in server.requests]
+    signal = health.signal("reproducibility")
+    assert signal.value == 0.5 and signal.weight > 0
+    assert [(p.subject, p.kind) for p in signal.problems] == [(second.id, "different_result")]
+    # The sample is stable, and the held-out pair's SQL is not in the context the model saw.
+    assert first.id == "orders_last_week"
+    assert "INTERVAL 7 DAY" not in json.dumps(prompts[0]) and "customers" in json.dumps(prompts[0])
+
+
 # --- CLI ----------------------------------------------------------------------------------------
 
 def run(*args: str):

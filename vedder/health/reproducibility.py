@@ -84,7 +84,8 @@ def reproducibility_signal(project: "Project", cluster: "Cluster", warehouse: "W
         _, expected = run_sql(pair.sql, project=project, warehouse=warehouse, cluster=cluster)
         context = build_context(project, cluster, pair.question, exclude_pairs=[pair.id])
         try:
-            result = run_agent(project, cluster, pair.question, context=context, warehouse=warehouse, model=config.model)
+            result = run_agent(project, cluster, pair.question, context=context, warehouse=warehouse, model=config.model,
+                               model_options=config.model_options)
         except ModelError as exc:
             return skipped("reproducibility", f"the model failed: {exc.message}")
         except VedderError as exc:
