@@ -161,8 +161,6 @@ def _review_text(cluster_id: str, decisions, changes: dict[str, str | None]) -> 
 
 def _interactive(project, cluster, decisions: list) -> bool:
     """Walk ``cluster``'s proposals with prompts; False when the reviewer quits."""
-    from click import Choice
-
     from vedder.curation import review
     from vedder.errors import VedderError
     from vedder.warehouse import open_warehouse
@@ -180,7 +178,10 @@ def _interactive(project, cluster, decisions: list) -> bool:
             _show(out, project, cluster, proposal, index, len(items), warehouse, None if warehouse else unavailable)
             while True:
                 try:
-                    key = typer.prompt("[a]ccept  [e]dit  [r]eject  [s]kip  [q]uit", type=Choice(list("aersq")), show_choices=False)
+                    key = typer.prompt("[a]ccept  [e]dit  [r]eject  [s]kip  [q]uit").strip().lower()
+                    if key not in ("a", "e", "r", "s", "q"):
+                        typer.echo("type a, e, r, s or q")
+                        continue
                     if key == "q":
                         return False
                     if key == "s":
@@ -193,7 +194,7 @@ def _interactive(project, cluster, decisions: list) -> bool:
                     if key == "e":
                         question = typer.prompt("question", default=proposal.question)
                         if typer.confirm("edit the SQL in $EDITOR?", default=False):
-                            sql = typer.edit(proposal.sql, extension=".sql") or proposal.sql
+                            sql = _edit(proposal.sql) or proposal.sql
                     decisions.append(review.accept(project, cluster, proposal, question=question, sql=sql))
                     typer.echo(f"accepted → {decisions[-1].path}")
                     break
@@ -205,6 +206,28 @@ def _interactive(project, cluster, decisions: list) -> bool:
     finally:
         if warehouse is not None:
             warehouse.close()
+
+
+def _edit(text: str) -> str:
+    """``text`` after the user edited it in $VISUAL / $EDITOR (vi when neither is set)."""
+    import os
+    import shlex
+    import subprocess
+    import tempfile
+
+    from vedder.errors import UsageError
+
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    with tempfile.TemporaryDirectory(prefix="vedder-edit-") as folder:
+        path = Path(folder) / "proposal.sql"
+        path.write_text(text, encoding="utf-8")
+        try:
+            status = subprocess.run([*shlex.split(editor), str(path)], check=False).returncode
+        except OSError as exc:
+            raise UsageError(f"cannot start the editor `{editor}`: {exc.strerror}", "set EDITOR to an editor command") from None
+        if status != 0:
+            raise UsageError(f"the editor `{editor}` exited with status {status}", "save and quit the editor normally, or skip the SQL edit")
+        return path.read_text(encoding="utf-8").strip()
 
 
 def _show(out, project, cluster, proposal, index: int, total: int, warehouse, unavailable: str | None) -> None:

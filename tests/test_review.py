@@ -1,0 +1,182 @@
+"""vedder review: prompts, non-interactive decisions, resuming after a kill, and the pull request."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from curation_project import make_project, run
+from fake_github import FakeGitHub
+from vedder.cli import app
+from vedder.files import load_yaml
+
+runner = CliRunner()
+PROPOSALS = "clusters/listening/proposals"
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path) -> Path:
+    project = make_project(tmp_path)
+    result = runner.invoke(app, ["propose", "listening", "--history", str(tmp_path / "history.jsonl"), "--no-pr", "--project", str(project)])
+    assert result.exit_code == 0, result.output
+    run("add", ".", cwd=project)
+    run("commit", "--quiet", "-m", "proposals", cwd=project)
+    run("push", "--quiet", "origin", "main", cwd=project)
+    return project
+
+
+def pending(project: Path) -> list[dict]:
+    result = runner.invoke(app, ["review", "--list", "--json", "--project", str(project)])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_list_shows_proposals_best_first(project_dir: Path):
+    rows = pending(project_dir)
+    assert [r["question"] for r in rows] == [
+        "Number of streams per country in the last 7 days, excluding test users",
+        "Number of users per plan for plan in premium, family, excluding test users",
+    ]
+    assert rows[0]["provenance"]["users"] == 3 and rows[0]["cluster"] == "listening"
+
+
+def test_accept_and_reject_by_id(project_dir: Path):
+    first, second = pending(project_dir)
+    accepted = runner.invoke(app, ["review", "listening", "--accept", first["id"], "--no-pr", "--project", str(project_dir)])
+    assert accepted.exit_code == 0, accepted.output
+    pair_path = project_dir / "clusters/listening/pairs/number-of-streams-per-country-in-the-last-7-days-excluding.yaml"
+    text = pair_path.read_text()
+    assert text.startswith("# yaml-language-server: $schema=../../../schemas/pair.schema.json\n")
+    pair = load_yaml(pair_path).data
+    assert pair["question"] == first["question"] and pair["sql"] == first["sql"]
+    assert pair["verified_by"] == "Vedder Test" and pair["verified_at"] == dt.date.today().isoformat()
+    assert pair["tags"] == ["mined"] and f"proposal {first['id']}: 4 runs by 3 users" in pair["notes"]
+    assert not (project_dir / PROPOSALS / f"{first['id']}.yaml").exists()
+
+    no_reason = runner.invoke(app, ["review", "--reject", second["id"], "--project", str(project_dir)])
+    assert no_reason.exit_code == 2 and "--reject needs --reason TEXT" in no_reason.output
+    rejected = runner.invoke(app, ["review", "--reject", second["id"], "--reason", "plan filter is a one-off", "--no-pr", "--project", str(project_dir)])
+    assert rejected.exit_code == 0, rejected.output
+    assert "listening: 1 accepted, 1 rejected so far (acceptance rate 50%)" in rejected.output
+    entries = load_yaml(project_dir / PROPOSALS / "rejected.yaml").data
+    assert entries[0]["fingerprint"].startswith(second["id"]) and len(entries[0]["fingerprint"]) == 16
+    assert entries == [{"fingerprint": entries[0]["fingerprint"], "question": second["question"], "sql": second["sql"],
+                        "reason": "plan filter is a one-off", "rejected_by": "Vedder Test", "rejected_at": dt.date.today().isoformat()}]
+    assert pending(project_dir) == []
+    # Mining again proposes neither the accepted (now a pair) nor the rejected pattern.
+    again = runner.invoke(app, ["propose", "listening", "--history", str(project_dir.parent / "history.jsonl"), "--no-pr", "--json", "--project", str(project_dir)])
+    funnel = json.loads(again.output)["funnel"]
+    assert funnel["proposed"] == 0 and funnel["dropped"]["already_vetted"] == 2 and funnel["dropped"]["rejected"] == 1
+
+
+def test_unknown_id_changes_nothing(project_dir: Path):
+    first, _ = pending(project_dir)
+    result = runner.invoke(app, ["review", "--accept", first["id"], "nope", "--no-pr", "--project", str(project_dir)])
+    assert result.exit_code == 2 and "no proposal 'nope' in any cluster" in result.output
+    assert len(pending(project_dir)) == 2
+
+
+def test_interactive_review_through_prompts(project_dir: Path, tmp_path: Path, monkeypatch):
+    editor = tmp_path / "editor.sh"
+    editor.write_text("#!/bin/sh\nsed -i 's/GROUP BY country/GROUP BY country ORDER BY streams DESC/' \"$1\"\n")
+    editor.chmod(0o755)
+    monkeypatch.setenv("EDITOR", str(editor))
+    monkeypatch.setenv("VISUAL", str(editor))
+    answers = "x\ne\nStreams per country, last week\ny\nr\nnot a real need\n"
+    result = runner.invoke(app, ["review", "listening", "--no-pr", "--project", str(project_dir)], input=answers)
+    assert result.exit_code == 0, result.output
+    assert "1/2  listening" in result.output and "2/2  listening" in result.output
+    assert "3 users" in result.output
+    assert "country" in result.output and "US" in result.output  # the result preview ran
+    assert "resembles pair streams-per-plan" in result.output
+    assert "type a, e, r, s or q" in result.output
+    pair = load_yaml(project_dir / "clusters/listening/pairs/streams-per-country-last-week.yaml").data
+    assert pair["question"] == "Streams per country, last week"
+    assert pair["sql"].endswith("GROUP BY country ORDER BY streams DESC")
+    assert load_yaml(project_dir / PROPOSALS / "rejected.yaml").data[0]["reason"] == "not a real need"
+    assert "acceptance rate 50%" in result.output
+
+
+def test_edited_sql_must_pass_the_guard(project_dir: Path, tmp_path: Path, monkeypatch):
+    editor = tmp_path / "editor.sh"
+    editor.write_text("#!/bin/sh\necho 'DROP TABLE listening.events' > \"$1\"\n")
+    editor.chmod(0o755)
+    monkeypatch.setenv("EDITOR", str(editor))
+    monkeypatch.setenv("VISUAL", str(editor))
+    result = runner.invoke(app, ["review", "listening", "--no-pr", "--project", str(project_dir)], input="e\n\ny\nq\n")
+    assert result.exit_code == 0, result.output
+    assert "error: SQL refused (read_only)" in result.output
+    assert len(pending(project_dir)) == 2
+
+
+def test_quit_keeps_earlier_decisions_and_review_resumes(project_dir: Path):
+    first, second = pending(project_dir)
+    result = runner.invoke(app, ["review", "listening", "--no-pr", "--project", str(project_dir)], input="a\nq\n")
+    assert result.exit_code == 0, result.output
+    assert [p["id"] for p in pending(project_dir)] == [second["id"]]
+    resumed = runner.invoke(app, ["review", "--no-pr", "--project", str(project_dir)], input="s\n")
+    assert f"proposal {second['id']}" in resumed.output and f"proposal {first['id']}" not in resumed.output
+
+
+def test_killed_review_loses_no_decision(project_dir: Path):
+    first, second = pending(project_dir)
+    command = [sys.executable, "-m", "vedder.cli", "review", "listening", "--no-pr", "--project", str(project_dir)]
+    if not (Path(__file__).parents[1] / "vedder" / "cli" / "__main__.py").exists():
+        command = [str(Path(sys.executable).with_name("vedder")), *command[3:]]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True, env=os.environ.copy())
+    process.stdin.write("a\n")
+    process.stdin.flush()
+    pairs = project_dir / "clusters/listening/pairs"
+    deadline = time.monotonic() + 60
+    while len(list(pairs.glob("*.yaml"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    assert len(list(pairs.glob("*.yaml"))) == 2
+    assert [p["id"] for p in pending(project_dir)] == [second["id"]]
+    assert not list((project_dir / PROPOSALS).glob(".*.tmp"))
+    restarted = runner.invoke(app, ["review", "listening", "--no-pr", "--project", str(project_dir)], input="r\nduplicate\n")
+    assert restarted.exit_code == 0, restarted.output
+    assert "1 accepted, 1 rejected" in restarted.output
+
+
+def test_interrupted_accept_is_finished_not_repeated(project_dir: Path):
+    """A crash after the pair was written but before the proposal was removed: the proposal is not shown again."""
+    first, second = pending(project_dir)
+    proposal_file = project_dir / PROPOSALS / f"{first['id']}.yaml"
+    saved = proposal_file.read_text()
+    runner.invoke(app, ["review", "--accept", first["id"], "--no-pr", "--project", str(project_dir)])
+    proposal_file.write_text(saved)
+    assert [p["id"] for p in pending(project_dir)] == [second["id"]]
+    assert not proposal_file.exists()
+
+
+def test_review_decisions_go_out_as_a_pull_request(project_dir: Path, monkeypatch):
+    first, second = pending(project_dir)
+    with FakeGitHub() as github:
+        monkeypatch.setenv("GITHUB_API_URL", github.url)
+        monkeypatch.setenv("GITHUB_TOKEN", "t")
+        monkeypatch.setenv("GITHUB_REPOSITORY", "acme/warehouse")
+        result = runner.invoke(app, ["review", "listening", "--project", str(project_dir)], input="a\nr\nwrong grain\n")
+    assert result.exit_code == 0, result.output
+    [pull] = github.pulls()
+    assert pull["title"] == "vedder review: 1 accepted, 1 rejected for listening"
+    assert pull["head"].startswith("vedder/review/listening-")
+    assert f"accepted `{first['id']}`" in pull["body"] and "wrong grain" in pull["body"]
+    origin = project_dir.parent / "origin.git"
+    changed = run("diff", "--name-status", "main", pull["head"], cwd=origin).splitlines()
+    assert sorted(changed) == sorted([
+        "A\tclusters/listening/pairs/number-of-streams-per-country-in-the-last-7-days-excluding.yaml",
+        f"D\t{PROPOSALS}/{first['id']}.yaml",
+        f"D\t{PROPOSALS}/{second['id']}.yaml",
+        f"A\t{PROPOSALS}/rejected.yaml",
+    ])
+    assert "pull request: https://github.test/acme/warehouse/pull/1" in result.output
