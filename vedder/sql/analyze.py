@@ -1,0 +1,210 @@
+"""What a query reads: its tables and columns, checked against a ``{table: {column: type}}`` schema.
+
+Used by ``vedder validate`` (against the dataset files) and ``vedder health`` (against the live
+warehouse): the same function, two schemas. Columns are resolved with sqlglot's qualifier, so
+``u.country`` finds ``users`` through its alias and an unqualified ``country`` finds the one table
+that has it; each column nobody declares is reported with the closest declared name.
+
+>>> schema = {"listening.users": {"user_id": "BIGINT", "country": "VARCHAR"}}
+>>> [p.message for p in check_columns("SELECT contry FROM users", schema, default_schema="listening")]
+["unknown column 'contry' (did you mean 'country'?)"]
+>>> tables_used("SELECT 1 FROM users u JOIN listening.events e USING (user_id)", default_schema="listening")
+['listening.events', 'listening.users']
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Mapping
+
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.scope import Scope, traverse_scope
+
+from vedder.sql.guard import parse_one_statement, table_name
+
+Schema = Mapping[str, Mapping[str, str]]
+"""Fully qualified lower-case ``schema.table`` -> {column: type}, as Warehouse.schema() returns it."""
+
+
+@dataclass(frozen=True)
+class ColumnProblem:
+    """A table or column the query reads that the schema does not declare.
+
+    ``kind`` is ``unknown_table``, ``unknown_column`` or ``unresolvable`` (sqlglot could not qualify
+    the query); ``table`` is the fully qualified table (or CTE / subquery alias) a column was looked up
+    in, None when no source has it; ``line``/``column`` locate the name in the SQL.
+    """
+
+    kind: str
+    name: str
+    table: str | None = None
+    suggestion: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+    @property
+    def message(self) -> str:
+        if self.kind == "unresolvable":
+            return f"cannot resolve the query's columns: {self.name}"
+        what = "table" if self.kind == "unknown_table" else "column"
+        where = f" in {self.table}" if self.table else ""
+        advice = f" (did you mean '{self.suggestion}'?)" if self.suggestion else ""
+        return f"unknown {what} '{self.name}'{where}{advice}"
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "name": self.name, "table": self.table, "suggestion": self.suggestion,
+                "line": self.line, "column": self.column, "message": self.message}
+
+
+def closest(name: str, candidates: list[str] | set[str]) -> str | None:
+    """The candidate closest to ``name`` (case-insensitive), or None when nothing is close."""
+    by_lower = {c.lower(): c for c in candidates}
+    match = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+    return by_lower[match[0]] if match else None
+
+
+def _as_tree(sql: str | exp.Expression, dialect: str) -> exp.Expression:
+    return sql.copy() if isinstance(sql, exp.Expression) else parse_one_statement(sql, dialect)
+
+
+def _real_tables(tree: exp.Expression) -> list[exp.Table]:
+    """Table references that name stored tables (not CTEs, not table functions)."""
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    return [
+        t for t in tree.find_all(exp.Table)
+        if t.name and not isinstance(t.this, exp.Func) and (t.db or t.name.lower() not in ctes)
+    ]
+
+
+def tables_used(sql: str | exp.Expression, dialect: str = "duckdb", default_schema: str | None = None) -> list[str]:
+    """Fully qualified lower-case tables ``sql`` reads, sorted, CTE names and table functions excluded."""
+    return sorted({table_name(table, default_schema) for table in _real_tables(_as_tree(sql, dialect))})
+
+
+def _nested(schema: Schema) -> dict[str, dict[str, dict[str, str]]]:
+    """{"s.t": {c: type}} -> {"s": {"t": {c: type}}} for sqlglot; types are irrelevant to resolution."""
+    nested: dict[str, dict[str, dict[str, str]]] = {}
+    for full_name, columns in schema.items():
+        db, _, table = full_name.lower().rpartition(".")
+        nested.setdefault(db.rpartition(".")[2], {})[table] = {c.lower(): "UNKNOWN" for c in columns}
+    return nested
+
+
+def _position(node: exp.Expression) -> tuple[int | None, int | None]:
+    identifier = node.this if isinstance(node, (exp.Column, exp.Table)) else node
+    meta = identifier.meta if isinstance(identifier, exp.Expression) else {}
+    line, col = meta.get("line"), meta.get("col")
+    # sqlglot reports the column of the identifier's last character; point at its first.
+    if line is not None and col is not None:
+        col = max(1, col - len(identifier.name) + 1)
+    return line, col
+
+
+@dataclass
+class _Resolution:
+    """Where each column of a qualified query comes from."""
+
+    used: dict[str, set[str]]
+    problems: list[ColumnProblem]
+
+
+def _source_columns(source: exp.Expression | Scope, lowered_schema: dict[str, set[str]], default_schema: str | None) -> tuple[str | None, set[str] | None]:
+    """(table name, its known columns) for a scope source; columns None when they cannot be known."""
+    if isinstance(source, exp.Table):
+        if isinstance(source.this, exp.Func):
+            return None, None
+        name = table_name(source, default_schema)
+        return name, lowered_schema.get(name)
+    if isinstance(source, Scope):
+        selects = source.expression.named_selects if isinstance(source.expression, exp.Query) else []
+        if not selects or "*" in selects:
+            return None, None
+        return None, {s.lower() for s in selects}
+    return None, None
+
+
+def _output_aliases(scope: Scope) -> set[str]:
+    """Names the query gives its outputs (``count(*) AS n``), which ORDER BY or HAVING may use."""
+    if not isinstance(scope.expression, exp.Select):
+        return set()
+    return {
+        select.alias.lower() for select in scope.expression.selects
+        if isinstance(select, exp.Alias) and not (isinstance(select.this, exp.Column) and select.this.name.lower() == select.alias.lower())
+    }
+
+
+def _in_projection(column: exp.Column, scope: Scope) -> bool:
+    node: exp.Expression = column
+    while node.parent is not None and node.parent is not scope.expression:
+        node = node.parent
+    return node.arg_key == "expressions"
+
+
+def _resolve(tree: exp.Expression, schema: Schema, dialect: str, default_schema: str | None) -> _Resolution:
+    lowered = {name.lower(): {c.lower() for c in cols} for name, cols in schema.items()}
+    problems: list[ColumnProblem] = []
+    used: dict[str, set[str]] = {}
+    for table in _real_tables(tree):
+        name = table_name(table, default_schema)
+        if name not in lowered:
+            line, col = _position(table)
+            problems.append(ColumnProblem("unknown_table", name, suggestion=closest(name, set(lowered)), line=line, column=col))
+    qualified = qualify(
+        tree, schema=_nested(schema), dialect=dialect, db=default_schema, allow_partial_qualification=True,
+        validate_qualify_columns=False, quote_identifiers=False, identify=False, expand_stars=False,
+    )
+    for scope in traverse_scope(qualified):
+        aliases = _output_aliases(scope)
+        for column in scope.columns:
+            if column.find_ancestor(exp.Lambda) is not None or isinstance(column.this, exp.Star):
+                continue
+            name = column.name.lower()
+            if column.table:
+                source = scope.sources.get(column.table)
+                if source is None:
+                    continue
+                table, known = _source_columns(source, lowered, default_schema)
+                if known is None:
+                    continue
+                if name in known:
+                    if table:
+                        used.setdefault(table, set()).add(name)
+                    continue
+                line, col = _position(column)
+                problems.append(ColumnProblem("unknown_column", column.name, table or column.table, closest(name, known), line, col))
+            elif name not in aliases or _in_projection(column, scope):
+                resolved = [_source_columns(s, lowered, default_schema) for s in scope.sources.values()]
+                if any(known is None for _, known in resolved):
+                    continue
+                candidates = set().union(*(known for _, known in resolved)) if resolved else set()
+                line, col = _position(column)
+                problems.append(ColumnProblem("unknown_column", column.name, None, closest(name, candidates), line, col))
+    return _Resolution(used, problems)
+
+
+def check_columns(
+    sql: str | exp.Expression, schema: Schema, dialect: str = "duckdb", default_schema: str | None = None
+) -> list[ColumnProblem]:
+    """Every table and column ``sql`` reads that ``schema`` does not declare, with the closest declared name.
+
+    Columns of tables missing from ``schema`` are not judged (their table is reported instead).
+    Raises SQLRefused (rule ``parse`` or ``one_statement``) when ``sql`` is not one parsable statement.
+    """
+    tree = _as_tree(sql, dialect)
+    try:
+        return _resolve(tree, schema, dialect, default_schema).problems
+    except SqlglotError as exc:
+        return [ColumnProblem("unresolvable", str(exc).splitlines()[0])]
+
+
+def columns_used(
+    sql: str | exp.Expression, schema: Schema, dialect: str = "duckdb", default_schema: str | None = None
+) -> dict[str, set[str]]:
+    """{fully qualified table: lower-case columns ``sql`` reads from it} for tables ``schema`` knows."""
+    try:
+        return _resolve(_as_tree(sql, dialect), schema, dialect, default_schema).used
+    except SqlglotError:
+        return {}
