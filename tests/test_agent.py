@@ -365,6 +365,24 @@ def test_history_is_carried_as_earlier_turns(project, cluster, context, warehous
     assert messages[2]["content"].startswith("SQL: SELECT COUNT(*) FROM shop.orders WHERE country = 'US'")
 
 
+def test_with_the_real_context_history_is_not_repeated(project, cluster, warehouse, server):
+    from vedder.context import build_context
+
+    history = [{"question": "Orders from the US?", "sql": "SELECT COUNT(*) FROM shop.orders WHERE country = 'US'", "summary": "n=3"}]
+    context = build_context(project, cluster, "and for Sweden?", history=history)
+    server.enqueue_tool_call("search", {"query": "test accounts"})
+    server.enqueue_tool_call("run_sql", {"sql": "SELECT COUNT(*) AS n FROM orders WHERE country = 'SE'"})
+    server.enqueue_text("1 order.")
+    result = ask(project, cluster, context, warehouse, server, question="and for Sweden?", history=history, model_options={"tool_calling": True})
+
+    messages = server.requests[0]["messages"]
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert context.text.strip() in messages[0]["content"] and "Orders from the US?" in context.text
+    assert "[doc test-accounts]" in tool_messages(server.requests[1])[0]
+    assert {"kind": "doc", "id": "clusters/shop/docs/test-accounts.md"} in result.sources
+    assert result.status == "answered"
+
+
 def test_toolbox_directly(project, cluster, warehouse):
     toolbox = Toolbox(project, cluster, warehouse)
     assert toolbox.call("column_values", {"table": "orders", "column": "country"}).text == (

@@ -119,15 +119,18 @@ def system_prompt(context: Any, toolbox: "Toolbox", *, native: bool) -> str:
     parts = [_prompt("system.md").strip()]
     if not native:
         parts.append(_prompt("text_protocol.md").replace("{tools}", toolbox.usage()).strip())
-    parts.append("# Cluster context\n\n" + str(getattr(context, "text", "") or "").strip())
+    parts.append(str(getattr(context, "text", "") or "").strip())
     return "\n\n".join(parts)
 
 
-def history_messages(history: list[dict[str, Any]] | None) -> list[dict[str, str]]:
-    """Earlier turns of the conversation as user/assistant messages (question; SQL and result summary)."""
-    messages = []
+def history_messages(history: list[dict[str, Any]] | None, context_text: str) -> list[dict[str, str]]:
+    """Earlier turns as user/assistant messages (question; SQL and result summary), unless the context shows them.
+
+    build_context renders the conversation into its text when it is given the history; then nothing is repeated.
+    """
+    messages: list[dict[str, str]] = []
     for turn in history or []:
-        if not turn.get("question"):
+        if not turn.get("question") or str(turn["question"]) in context_text:
             continue
         messages.append({"role": "user", "content": str(turn["question"])})
         said = [f"SQL: {turn['sql']}" if turn.get("sql") else "", f"Result: {turn['summary']}" if turn.get("summary") else ""]
@@ -196,7 +199,7 @@ def run_agent(
     if not native:
         options.setdefault("stop", ["\nObservation:"])
     messages = [{"role": "system", "content": system_prompt(context, toolbox, native=native)},
-                *history_messages(history), {"role": "user", "content": question}]
+                *history_messages(history, str(getattr(context, "text", "") or "")), {"role": "user", "content": question}]
     run = _Run(model, messages, on_step)
     for _ in range(bound):
         try:

@@ -138,17 +138,19 @@ class Toolbox:
             self.sources.append(entry)
 
     def search(self, query: str) -> Observation:
-        hits = search_cluster(self.cluster, query)
+        from vedder.context.search import search
+
+        hits = search(self.cluster, query)
         if not hits:
             return Observation("No pair or doc matches. Try other words, or describe the tables.")
         lines = []
-        for kind, item, score in hits:
-            if kind == "pair":
-                self._cite("pair", pair_source(item))
-                lines.append(f"[pair {item.id}] (score {score:.2f}) Q: {item.question}\nSQL: {item.sql.strip()}")
+        for hit in hits:
+            if hit.kind == "pair":
+                self._cite("pair", pair_source(hit.item))
+                lines.append(f"[pair {hit.id}] Q: {hit.title}\nSQL: {hit.text.strip()}")
             else:
-                self._cite("doc", doc_source(self.project, item))
-                lines.append(f"[doc {item.id}] (score {score:.2f}) {item.title}\n{item.body.strip()[:800]}")
+                self._cite("doc", doc_source(self.project, hit.item))
+                lines.append(f"[doc {hit.id}] {hit.title}\n{hit.text.strip()[:800]}")
         return Observation("\n\n".join(lines))
 
     def resolve_table(self, table: str) -> str:
@@ -262,21 +264,6 @@ def doc_source(project: "Project", doc: "Doc") -> str:
         return doc.path.relative_to(project.root).as_posix()
     except ValueError:
         return doc.path.as_posix()
-
-
-def search_cluster(cluster: "Cluster", query: str, k: int = 5) -> list[tuple[str, Any, float]]:
-    """The ``k`` pairs and docs of ``cluster`` that best match ``query``: (kind, item, score), best first."""
-    import re
-
-    words = set(re.findall(r"[a-z0-9]+", query.lower()))
-    scored: list[tuple[str, Any, float]] = []
-    for pair in cluster.pairs:
-        text = " ".join([*pair.questions, pair.notes, " ".join(pair.tags)]).lower()
-        scored.append(("pair", pair, len(words & set(re.findall(r"[a-z0-9]+", text))) / (len(words) or 1)))
-    for doc in cluster.docs:
-        text = " ".join([doc.title, doc.body, " ".join(doc.tags)]).lower()
-        scored.append(("doc", doc, len(words & set(re.findall(r"[a-z0-9]+", text))) / (len(words) or 1)))
-    return sorted((hit for hit in scored if hit[2] > 0), key=lambda hit: -hit[2])[:k]
 
 
 def _describe_column(name: str, live_type: str | None, column: "Column | None", *, missing: bool) -> str:
