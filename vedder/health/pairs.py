@@ -74,7 +74,9 @@ def check_pairs(project: "Project", cluster: "Cluster", warehouse: "Warehouse", 
         try:
             tree = parse_one_statement(pair.sql, dialect)
             tables = tables_used(tree, dialect, cluster.default_schema)
-            found = [explain(p, tables, drifts) for p in check_columns(tree, live_schema, dialect, cluster.default_schema)]
+            # Only the tables the pair reads: sqlglot normalizes the whole schema it is given, on every call.
+            schema = {t: live_schema[t] for t in tables if t in live_schema}
+            found = [explain(p, tables, drifts) for p in check_columns(tree, schema, dialect, cluster.default_schema)]
         except SQLRefused as exc:
             found = [Problem("", f"refused_{exc.rule}", exc.message)]
         unique = list({problem.message: problem for problem in found}.values())
