@@ -79,6 +79,7 @@ GENRES = [
     ("pop", 22), ("hip-hop", 18), ("rock", 12), ("electronic", 10), ("latin", 10),
     ("r&b", 8), ("indie", 8), ("k-pop", 4), ("jazz", 4), ("classical", 4),
 ]
+SKIP_SHARES = {"pop": 0.21, "hip-hop": 0.27, "rock": 0.22, "electronic": 0.3, "latin": 0.23, "k-pop": 0.19, "classical": 0.33}
 SOURCES = [("playlist", 42), ("album", 18), ("radio", 12), ("search", 10), ("home", 10), ("artist_page", 8)]
 LABELS = [("Northbeam Records", 30), ("Indigo Lane", 20), ("Polar Sound", 15), ("Casa Verde", 15), ("self-released", 20)]
 PODCAST_CATEGORIES = [
@@ -185,7 +186,8 @@ def _days_after(start: date, unit_sql: str, span_days: int | str) -> str:
 def _user_id(unit_test: str, hash_sql: str, unit_user: str, users: int, test_share: float, skew: float = 1.0) -> str:
     """A user id: a legacy test account (1–99) for ``test_share`` of rows, else a real user (skewed)."""
     real = f"{TEST_ACCOUNTS_BELOW} + CAST(floor(pow({unit_user}, {skew}) * {users - TEST_ACCOUNTS_BELOW + 1}) AS BIGINT)"
-    return f"CASE WHEN {unit_test} < {test_share} THEN 1 + ({hash_sql} % {TEST_ACCOUNTS_BELOW - 1}) ELSE {real} END"
+    test = f"1 + CAST({hash_sql} % {TEST_ACCOUNTS_BELOW - 1} AS BIGINT)"
+    return f"CASE WHEN {unit_test} < {test_share} THEN {test} ELSE {real} END"
 
 
 def _statements(counts: dict[str, int], scale: float) -> list[str]:
@@ -201,6 +203,7 @@ def _statements(counts: dict[str, int], scale: float) -> list[str]:
     currency = "CASE country " + " ".join(f"WHEN '{c}' THEN '{cur}'" for c, cur in CURRENCIES.items()) + " END"
     plan_values = ", ".join(f"({i}, '{name}', {price}, {accounts}, 'USD')" for i, name, price, accounts in PLAN_ROWS)
     advertisers = ", ".join(_literal(a) for a in ADVERTISERS)
+    skip_share = "CASE t.genre " + " ".join(f"WHEN '{g}' THEN {share}" for g, share in SKIP_SHARES.items()) + " ELSE 0.24 END"
     return [
         "CREATE SCHEMA listening",
         "CREATE SCHEMA podcasts",
@@ -260,7 +263,7 @@ def _statements(counts: dict[str, int], scale: float) -> list[str]:
         WITH base AS (
             SELECT i AS event_id,
                    {_user_id(_unit('i', 'ev_test'), "hash(i, 'ev_user')", _unit('i', 'ev_user2'), users, 0.05, 1.6)} AS user_id,
-                   1 + CAST(floor(pow({_unit('i', 'ev_track')}, 3) * {n['listening.tracks']}) AS BIGINT) AS track_id,
+                   1 + CAST(floor(pow({_unit('i', 'ev_track')}, 2) * {n['listening.tracks']}) AS BIGINT) AS track_id,
                    {_days_after(event_start, f"sqrt({_unit('i', 'ev_day')})", EVENT_DAYS)} AS event_date,
                    CAST(floor({_unit('i', 'ev_second')} * 86400) AS BIGINT) AS second_of_day,
                    {_unit('i', 'ev_platform')} AS u_platform, {_unit('i', 'ev_travel')} AS u_travel,
@@ -276,7 +279,7 @@ def _statements(counts: dict[str, int], scale: float) -> list[str]:
                b.track_id,
                {_weighted('b.u_platform', PLATFORMS)} AS platform,
                CASE WHEN b.u_travel < 0.93 THEN u.country ELSE {_weighted('b.u_country', COUNTRIES)} END AS country,
-               CASE WHEN b.u_skip < 0.24 THEN 1000 + CAST(floor(b.u_played * 29000) AS INTEGER)
+               CASE WHEN b.u_skip < {skip_share} THEN 1000 + CAST(floor(b.u_played * 29000) AS INTEGER)
                     ELSE 30000 + CAST(floor(b.u_played * (t.duration * 1000 - 30000)) AS INTEGER) END AS duration_ms,
                {_weighted('b.u_source', SOURCES)} AS source,
                b.u_shuffle < 0.35 AS shuffle
@@ -290,7 +293,7 @@ def _statements(counts: dict[str, int], scale: float) -> list[str]:
         WITH plays AS (
             SELECT i AS play_id,
                    {_user_id(_unit('i', 'pl_test'), "hash(i, 'pl_user')", _unit('i', 'pl_user2'), users, 0.05, 1.6)} AS user_id,
-                   1 + CAST(floor(pow({_unit('i', 'pl_track')}, 3) * {n['listening.tracks']}) AS BIGINT) AS track_id,
+                   1 + CAST(floor(pow({_unit('i', 'pl_track')}, 2) * {n['listening.tracks']}) AS BIGINT) AS track_id,
                    CAST({_days_after(LEGACY_FROM, _unit('i', 'pl_day'), legacy_span)} AS TIMESTAMP)
                      + to_seconds(CAST(floor({_unit('i', 'pl_second')} * 86400) AS BIGINT)) AS played_at,
                    CAST(floor(pow({_unit('i', 'pl_ms')}, 0.5) * 300000) AS INTEGER) AS ms_played,
@@ -450,7 +453,7 @@ def _statements(counts: dict[str, int], scale: float) -> list[str]:
         ORDER BY impression_date
         """,
         "CREATE TABLE ops.query_history (" + ", ".join(f'"{name}" {kind}' for name, kind in HISTORY_COLUMNS.items()) + ")",
-        f"CREATE TABLE {DEMO_MARKER} AS SELECT {float(scale)} AS scale, 'vedder demo' AS built_by",
+        f"CREATE TABLE {DEMO_MARKER} AS SELECT CAST({float(scale)} AS DOUBLE) AS scale, 'vedder demo' AS built_by",
     ]
 
 
