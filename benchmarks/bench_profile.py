@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import timeit
 from pathlib import Path
 
 from vedder.config import load_config
@@ -46,12 +47,7 @@ FROM range({rows}) t(i)
 
 
 def median_of(runs: int, action) -> float:
-    timings = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        action()
-        timings.append(time.perf_counter() - started)
-    return statistics.median(timings)
+    return statistics.median(timeit.repeat(action, number=1, repeat=runs))
 
 
 def whole_process(project: Path) -> None:
