@@ -68,7 +68,7 @@ MINIMUM_COUNTS = {
     "listening.users": 400,
     "podcasts.shows": 30,
     "podcasts.episodes": 300,
-    "revenue.subscriptions": 400,
+    "revenue.subscriptions": 2_000,
 }
 
 COUNTRIES = [("US", 34), ("GB", 14), ("DE", 12), ("BR", 11), ("IN", 8), ("MX", 8), ("SE", 7), ("JP", 6)]

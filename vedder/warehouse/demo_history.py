@@ -599,7 +599,7 @@ def _render(template: str, literals: dict[str, str], rng: random.Random) -> str:
         text = text.lower()
     if rng.random() < 0.4:
         text = " ".join(text.split())
-    fields = {name for _, name, _, _ in string.Formatter().parse(text) if name}
+    fields = dict.fromkeys(name for _, name, _, _ in string.Formatter().parse(text) if name)
     values = {name: literals[name] if name in literals else rng.choice(ALIASES[name]) for name in fields}
     query = text.format(**values)
     return query + ";" if rng.random() < 0.15 else query
