@@ -423,3 +423,34 @@ def test_result_to_dict_is_json(project, cluster, context, warehouse, server):
     data = json.loads(json.dumps(result.to_dict()))
     assert data["result"] == {"columns": ["n"], "rows": [[5]], "truncated": False}
     assert data["model"] == MODEL
+
+
+def test_vedder_ask_end_to_end_through_the_fake_server(project, server):
+    from typer.testing import CliRunner
+
+    from vedder.cli import app
+
+    config = project.root / "vedder.yaml"
+    config.write_text(config.read_text().replace("api_key: dummy", f"api_key: dummy, api_base: '{server.url}', tool_calling: true"))
+    server.enqueue_tool_call("run_sql", {"sql": COUNT_SQL})
+    server.enqueue_text("The US has the most orders: 3.")
+    outcome = CliRunner().invoke(app, ["ask", "--json", "--cluster", "shop", "--project", str(project.root), "How many orders per country?"])
+
+    assert outcome.exit_code == 0, outcome.output
+    answer = json.loads(outcome.stdout)
+    assert answer["status"] == "answered" and answer["model"] == MODEL
+    assert answer["answer"] == "The US has the most orders: 3."
+    assert answer["rows"][0] == ["US", 3] and answer["columns"] == ["country", "orders"]
+    assert {"kind": "dataset", "id": "shop.orders"} in answer["sources"]
+    assert answer["tokens"] == 240 and answer["steps"][0]["tool"] == "run_sql"
+
+
+def test_cost_is_summed_when_litellm_knows_the_price(project, cluster, context, warehouse, server):
+    server.enqueue_tool_call("run_sql", {"sql": "SELECT COUNT(*) AS n FROM orders"})
+    server.enqueue_text("5 orders.")
+    result = run_agent(project, cluster, "How many orders?", context=context, warehouse=warehouse, model="openai/gpt-4o-mini",
+                       model_options={"api_base": server.url})
+
+    assert "tools" in server.requests[0]  # litellm knows gpt-4o-mini calls tools natively
+    assert result.tokens == 240
+    assert result.cost == pytest.approx(2 * (100 * 0.15 + 20 * 0.60) / 1e6)

@@ -185,10 +185,14 @@ def _reply(litellm, response: Any) -> Reply:
         for index, call in enumerate(getattr(message, "tool_calls", None) or [])
     ]
     usage = getattr(response, "usage", None)
-    try:
-        cost = float(litellm.completion_cost(completion_response=response) or 0.0)
-    except Exception:
-        cost = 0.0  # unknown price (local or unmapped models)
+    hidden = getattr(response, "_hidden_params", None) or {}
+    if "response_cost" in hidden:  # litellm already priced the call (None: unknown price)
+        cost = float(hidden["response_cost"] or 0.0)
+    else:
+        try:
+            cost = float(litellm.completion_cost(completion_response=response) or 0.0)
+        except Exception:
+            cost = 0.0  # unknown price (local or unmapped models)
     return Reply(
         text=message.content or "",
         tool_calls=calls,
