@@ -217,6 +217,10 @@ def test_freshness_is_measured_against_now(shop):
     health = health_of(shop, now=later)
     assert {p.kind for p in health.signal("data_health").problems} == {"stale"}
     assert problem_subjects(health, "data_health") == {"shop.orders", "shop.refunds"}
+    # A table a doc marks deprecated is not expected to stay fresh.
+    (shop / "clusters/shop/docs/legacy.md").write_text("---\ndeprecated: [shop.refunds]\n---\n# Refunds are legacy\n")
+    health = health_of(shop, now=later)
+    assert problem_subjects(health, "data_health") == {"shop.orders"}
 
 
 def test_old_verification_lowers_curation_freshness(shop):

@@ -103,7 +103,7 @@ def check_cluster(project: "Project", cluster: "Cluster", warehouse: "Warehouse"
         pairs.validity,
         pairs.execution,
         schema_drift_signal(drifts),
-        data_health_signal(warehouse, drifts, live_schema, now, config.timeout_s),
+        data_health_signal(warehouse, drifts, live_schema, now, config.timeout_s, cluster.deprecated_tables),
         used.signal,
         repro,
         curation_freshness_signal(cluster, drifts, live_schema, now.date()),

@@ -1,8 +1,11 @@
 """Data health: is each live table fresh, as big as its profile says, and no emptier than it was?
 
-- freshness: the latest partition may lag ``now`` by at most ``FRESHNESS_PERIODS`` periods of its
-  granularity (the current period is still filling, the previous one may be landing), and the newest
-  partition the profile saw must still be there;
+- freshness: the latest partition may lag ``now`` by at most ``FRESHNESS_PERIODS`` times the table's
+  cadence (the current period is still filling, the previous one may be landing), and the newest
+  partition the profile saw must still be there. The cadence is the partition granularity, or the
+  average gap between partitions the profile saw when that is longer (a tracks table with a release
+  date gets new dates every few days, not daily). Tables a doc marks deprecated are not expected to be
+  fresh;
 - row count: a table with fewer than ``1 - ROW_DROP`` of its profiled rows dropped suddenly;
 - nulls: a column whose null fraction rose by more than ``NULL_SPIKE`` over its profile spiked.
 
@@ -54,8 +57,25 @@ def as_datetime(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def cadence(dataset: "Dataset", partitioning: dict[str, Any]) -> timedelta:
+    """How often a new partition is expected: the granularity, or the profiled average gap if longer.
+
+    >>> from vedder.project import Column, Dataset
+    >>> tracks = Dataset("m.tracks", None, columns=[Column("released", distinct_count=11)])
+    >>> cadence(tracks, {"column": "released", "granularity": "day", "first": "2026-01-01", "last": "2026-01-31"}).days
+    3
+    """
+    period = PERIODS.get(str(partitioning.get("granularity") or "day"), PERIODS["day"])
+    first, last = as_datetime(partitioning.get("first")), as_datetime(partitioning.get("last"))
+    column = dataset.column(str(partitioning.get("column") or ""))
+    distinct = column.distinct_count if column is not None else None
+    if first is None or last is None or not distinct or distinct < 2:
+        return period
+    return max(period, (last - first) / (int(distinct) - 1))
+
+
 def dataset_problems(warehouse: "Warehouse", dataset: "Dataset", live_columns: dict[str, str], now: datetime,
-                     timeout_s: float = 30.0) -> list[Problem]:
+                     timeout_s: float = 30.0, deprecated: bool = False) -> list[Problem]:
     """Freshness, row-count and null-fraction problems of one live table against its profile."""
     live_by_key = {name.lower(): name for name in live_columns}
     partitioning = dataset.partitioning if isinstance(dataset.partitioning, dict) else {}
@@ -67,7 +87,7 @@ def dataset_problems(warehouse: "Warehouse", dataset: "Dataset", live_columns: d
     except VedderError as exc:
         return [Problem(dataset.table, "unmeasurable", f"{dataset.table}: cannot measure the table: {exc.message}")]
     problems = []
-    if partition_column:
+    if partition_column and not deprecated:
         problems += _freshness(dataset, partitioning, stats.latest_partition, now)
     if dataset.row_count and stats.row_count < (1 - ROW_DROP) * int(dataset.row_count):
         problems.append(Problem(dataset.table, "row_count_drop",
@@ -85,7 +105,6 @@ def dataset_problems(warehouse: "Warehouse", dataset: "Dataset", live_columns: d
 
 def _freshness(dataset: "Dataset", partitioning: dict[str, Any], latest: Any, now: datetime) -> list[Problem]:
     granularity = str(partitioning.get("granularity") or "day")
-    period = PERIODS.get(granularity, PERIODS["day"])
     column = partitioning.get("column")
     latest_time = as_datetime(latest)
     if latest is None:
@@ -99,7 +118,7 @@ def _freshness(dataset: "Dataset", partitioning: dict[str, Any], latest: Any, no
                                 f"{dataset.table}: newest partition is {_day(latest)}, the profile saw {partitioning.get('last')}",
                                 {"latest": str(latest), "profiled_last": str(partitioning.get("last"))}))
     lag = now - latest_time
-    if lag > FRESHNESS_PERIODS * period:
+    if lag > FRESHNESS_PERIODS * cadence(dataset, partitioning):
         problems.append(Problem(dataset.table, "stale",
                                 f"{dataset.table}: newest {granularity} partition is {_day(latest)}, {_age(lag)} old",
                                 {"latest": str(latest), "lag_hours": round(lag.total_seconds() / 3600, 1), "granularity": granularity}))
@@ -115,7 +134,7 @@ def _age(lag: timedelta) -> str:
 
 
 def data_health_signal(warehouse: "Warehouse", drifts: dict[str, "DatasetDrift"], live_schema: dict[str, dict[str, str]],
-                       now: datetime, timeout_s: float = 30.0) -> Signal:
+                       now: datetime, timeout_s: float = 30.0, deprecated: set[str] = frozenset()) -> Signal:
     """Share of the cluster's live, profiled tables without freshness, row-count or null problems."""
     measured = [d.dataset for d in drifts.values() if d.dataset is not None and not d.missing]
     if not measured:
@@ -123,7 +142,8 @@ def data_health_signal(warehouse: "Warehouse", drifts: dict[str, "DatasetDrift"]
     problems: list[Problem] = []
     unhealthy = set()
     for dataset in measured:
-        found = dataset_problems(warehouse, dataset, live_schema[dataset.table.lower()], now, timeout_s)
+        found = dataset_problems(warehouse, dataset, live_schema[dataset.table.lower()], now, timeout_s,
+                                 deprecated=dataset.table.lower() in deprecated)
         if found:
             unhealthy.add(dataset.table)
             problems += found

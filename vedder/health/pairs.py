@@ -7,6 +7,7 @@ drift detection found where it went).
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -64,29 +65,55 @@ def explain(problem: ColumnProblem, tables: list[str], drifts: dict[str, "Datase
     return Problem("", problem.kind, problem.message)
 
 
+def _validity_problems(pair: "Pair", cluster: "Cluster", dialect: str, live_schema: dict[str, dict[str, str]],
+                       drifts: dict[str, "DatasetDrift"]) -> list[Problem]:
+    """What keeps ``pair`` from qualifying against ``live_schema``, each problem once."""
+    try:
+        tree = parse_one_statement(pair.sql, dialect)
+        tables = tables_used(tree, dialect, cluster.default_schema)
+        # Only the tables the pair reads: sqlglot normalizes the whole schema it is given, on every call.
+        schema = {t: live_schema[t] for t in tables if t in live_schema}
+        found = [explain(p, tables, drifts) for p in check_columns(tree, schema, dialect, cluster.default_schema)]
+    except SQLRefused as exc:
+        found = [Problem("", f"refused_{exc.rule}", exc.message)]
+    unique = list({problem.message: problem for problem in found}.values())
+    for problem in unique:
+        problem.subject = pair.id
+        problem.message = f"pair {pair.id}: {problem.message}"
+    return unique
+
+
+def _run_pair(project: "Project", cluster: "Cluster", warehouse: "Warehouse", pair: "Pair") -> Problem | None:
+    """Run ``pair`` through the guard (one row is enough to know it returns rows); the problem, if any."""
+    timeout = project.config.timeout_s
+    try:
+        _, result = run_sql(pair.sql, project=project, warehouse=warehouse, cluster=cluster, limit=1)
+    except QueryTimeout:
+        return Problem(pair.id, "timeout", f"pair {pair.id}: did not finish within {timeout:g} s")
+    except SQLRefused as exc:
+        return Problem(pair.id, "refused", f"pair {pair.id}: {exc.message}", {"rule": exc.rule})
+    except VedderError as exc:
+        return Problem(pair.id, "error", f"pair {pair.id}: {exc.message}")
+    return None if result.rows else Problem(pair.id, "no_rows", f"pair {pair.id}: returns no rows")
+
+
 def check_pairs(project: "Project", cluster: "Cluster", warehouse: "Warehouse", live_schema: dict[str, dict[str, str]],
                 drifts: dict[str, "DatasetDrift"]) -> PairCheck:
-    """Validity against ``live_schema``, then execution of the pairs that qualify."""
-    dialect = project.config.dialect
+    """Validity against ``live_schema``; the pairs that qualify run meanwhile, one at a time, on a second
+    thread (DuckDB releases the GIL, so the warehouse works while sqlglot analyzes the next pair)."""
     active = [p for p in cluster.pairs if not p.stale]
     broken: dict[str, list[Problem]] = {}
-    for pair in active:
-        try:
-            tree = parse_one_statement(pair.sql, dialect)
-            tables = tables_used(tree, dialect, cluster.default_schema)
-            # Only the tables the pair reads: sqlglot normalizes the whole schema it is given, on every call.
-            schema = {t: live_schema[t] for t in tables if t in live_schema}
-            found = [explain(p, tables, drifts) for p in check_columns(tree, schema, dialect, cluster.default_schema)]
-        except SQLRefused as exc:
-            found = [Problem("", f"refused_{exc.rule}", exc.message)]
-        unique = list({problem.message: problem for problem in found}.values())
-        for problem in unique:
-            problem.subject = pair.id
-            problem.message = f"pair {pair.id}: {problem.message}"
-        if unique:
-            broken[pair.id] = unique
+    runs: dict[str, Future] = {}
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vedder-health-run") as runner:
+        for pair in active:
+            found = _validity_problems(pair, cluster, project.config.dialect, live_schema, drifts)
+            if found:
+                broken[pair.id] = found
+            else:
+                runs[pair.id] = runner.submit(_run_pair, project, cluster, warehouse, pair)
+        outcomes = {pair_id: run.result() for pair_id, run in runs.items()}
     validity = _validity_signal(active, broken)
-    execution, runnable = _execute(project, cluster, warehouse, [p for p in active if p.id not in broken], len(active))
+    execution, runnable = _execution_signal(project, active, outcomes)
     return PairCheck(validity, execution, runnable, broken)
 
 
@@ -101,32 +128,15 @@ def _validity_signal(active: list["Pair"], broken: dict[str, list[Problem]]) -> 
                   f"{len(active) - len(broken)}/{len(active)} pairs qualify against the live schema")
 
 
-def _execute(project: "Project", cluster: "Cluster", warehouse: "Warehouse", valid: list["Pair"], active: int) -> tuple[Signal, list["Pair"]]:
-    """Run the valid pairs (one row is enough to know they return rows); invalid ones count as failed."""
+def _execution_signal(project: "Project", active: list["Pair"], outcomes: dict[str, Problem | None]) -> tuple[Signal, list["Pair"]]:
+    """Share of active pairs that ran and returned rows; pairs that do not qualify were not run and count as failed."""
     if not active:
         return skipped("pair_execution", "no active pairs"), []
-    problems = []
-    runnable = []
-    timeout = project.config.timeout_s
-    for pair in valid:
-        try:
-            _, result = run_sql(pair.sql, project=project, warehouse=warehouse, cluster=cluster, limit=1)
-        except QueryTimeout:
-            problems.append(Problem(pair.id, "timeout", f"pair {pair.id}: did not finish within {timeout:g} s"))
-            continue
-        except SQLRefused as exc:
-            problems.append(Problem(pair.id, "refused", f"pair {pair.id}: {exc.message}", {"rule": exc.rule}))
-            continue
-        except VedderError as exc:
-            problems.append(Problem(pair.id, "error", f"pair {pair.id}: {exc.message}"))
-            continue
-        if not result.rows:
-            problems.append(Problem(pair.id, "no_rows", f"pair {pair.id}: returns no rows"))
-            continue
-        runnable.append(pair)
-    failed_validity = active - len(valid)
-    summary = f"{len(runnable)}/{active} pairs run within {timeout:g} s and return rows"
-    if failed_validity:
-        summary += f" ({failed_validity} not run: they do not qualify)"
+    problems = [outcomes[p.id] for p in active if outcomes.get(p.id) is not None]
+    runnable = [p for p in active if p.id in outcomes and outcomes[p.id] is None]
+    not_run = len(active) - len(outcomes)
+    summary = f"{len(runnable)}/{len(active)} pairs run within {project.config.timeout_s:g} s and return rows"
+    if not_run:
+        summary += f" ({not_run} not run: they do not qualify)"
     action = "look at the named pairs: a table emptied, a filter no longer matches, or the SQL fails" if problems else ""
-    return Signal("pair_execution", len(runnable) / active, problems, action, summary), runnable
+    return Signal("pair_execution", len(runnable) / len(active), problems, action, summary), runnable
