@@ -197,9 +197,16 @@ def test_edits_on_disk_are_served_without_a_restart(project):
                   "verified_by: ana@example.com\nverified_at: 2026-02-01\n")
             after = payload(await client.call_tool("describe_cluster", {"cluster": "music"}))
             uris = {str(r.uri) for r in (await client.list_resources()).resources}
-            return before, after, uris
+            counted_before = payload(await client.call_tool("query", {"sql": "SELECT count(*) FROM music.users"}))
+            rebuilt = project / "rebuilt.duckdb"
+            with duckdb.connect(str(rebuilt)) as db:
+                db.execute("CREATE SCHEMA music; CREATE TABLE music.users AS SELECT range AS user_id FROM range(7)")
+            os.replace(rebuilt, project / "warehouse.duckdb")  # how `vedder demo` rebuilds: a rename over the file
+            counted_after = payload(await client.call_tool("query", {"sql": "SELECT count(*) FROM music.users"}))
+            return before, after, uris, counted_before["rows"], counted_after["rows"]
 
-    before, after, uris = anyio.run(scenario)
+    before, after, uris, counted_before, counted_after = anyio.run(scenario)
+    assert (counted_before, counted_after) == ([[400]], [[7]])
     assert [p["id"] for p in before["pairs"]] == ["users-in-country"]
     assert [p["id"] for p in after["pairs"]] == ["signups", "users-in-country"]
     assert "vedder://clusters/music/pairs/signups" in uris
@@ -222,7 +229,7 @@ def test_ask_context_and_feedback_are_logged_with_surface_mcp(project):
     answer = payload(answered)
     assert not answered.is_error and answer["status"] == "answered", answer
     assert answer["cluster"] == "music" and "user_id >= 100" in answer["sql"]
-    assert answer["rows"] == [[150]]
+    assert answer["rows"] == [[151]]
     assert {"kind": "pair", "id": "music/users-in-country"} in answer["sources"]
 
     assert not rated.is_error and payload(rated)["rating"] == "up"

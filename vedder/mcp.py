@@ -19,8 +19,9 @@ import os
 import socket
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, Literal
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
@@ -32,7 +33,9 @@ from vedder.errors import UsageError, VedderError
 from vedder.project import load_project
 
 if TYPE_CHECKING:
+    from vedder.config import Config
     from vedder.project import Cluster, Project
+    from vedder.warehouse import Warehouse
 
 MAX_ROWS = 200
 """Rows a tool hands back at most: an assistant's context is small; the full result is one query away."""
@@ -86,6 +89,52 @@ class ProjectWatcher:
             return self._project
 
 
+class WarehousePool:
+    """Open warehouses kept between calls: opening DuckDB costs ~100 ms, a query on an open one a few ms.
+
+    A warehouse serves one call at a time; concurrent calls borrow another. The pool empties itself when the
+    configured warehouse changes (another path in vedder.yaml, or the file rebuilt by ``vedder demo``).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list["Warehouse"] = []
+        self._key: tuple[Any, ...] | None = None
+
+    @staticmethod
+    def _key_of(config: "Config") -> tuple[Any, ...]:
+        try:
+            info = os.stat(config.warehouse_path) if config.warehouse_path else None
+        except OSError:
+            info = None
+        return (config.warehouse_type, config.warehouse_path, info and (info.st_ino, info.st_mtime_ns, info.st_size))
+
+    @contextmanager
+    def borrow(self, config: "Config") -> Iterator["Warehouse"]:
+        from vedder.warehouse import open_warehouse
+
+        key = self._key_of(config)
+        with self._lock:
+            if key != self._key:
+                self._close_idle()
+                self._key = key
+            warehouse = self._idle.pop() if self._idle else None
+        warehouse = warehouse or open_warehouse(config)
+        try:
+            yield warehouse
+        finally:
+            with self._lock:
+                if key == self._key:
+                    self._idle.append(warehouse)
+                else:
+                    warehouse.close()
+
+    def _close_idle(self) -> None:
+        for warehouse in self._idle:
+            warehouse.close()
+        self._idle.clear()
+
+
 def plain(value: Any) -> Any:
     """``value`` with dates, decimals and other warehouse types as JSON-safe values."""
     return json.loads(json.dumps(value, default=str))
@@ -120,12 +169,14 @@ def _owners(cluster: "Cluster") -> dict[str, Any]:
     return {"team": cluster.owners.team, "members": cluster.owners.members, "contact": cluster.owners.contact}
 
 
-def ask_result(project: "Project", question: str, cluster_id: str | None, conversation_id: str | None,
-               model: str | None) -> dict[str, Any] | CallToolResult:
+def ask_result(project: "Project", warehouses: WarehousePool, question: str, cluster_id: str | None,
+               conversation_id: str | None, model: str | None) -> dict[str, Any] | CallToolResult:
     """``vedder.ask.ask`` on the MCP surface; an answer with status ``error`` is a tool error."""
     from vedder.ask import ask
 
-    answer = ask(project, question, cluster_id=cluster_id, continue_id=conversation_id, model=model, surface="mcp")
+    with warehouses.borrow(project.config) as warehouse:
+        answer = ask(project, question, cluster_id=cluster_id, continue_id=conversation_id, model=model,
+                     surface="mcp", warehouse=warehouse)
     result = {
         "status": answer.status,
         "answer": answer.answer,
@@ -163,15 +214,15 @@ def context_result(project: "Project", question: str, cluster_id: str | None) ->
                   **context.to_dict()})
 
 
-def query_result(project: "Project", sql: str, cluster_id: str | None, limit: int) -> dict[str, Any]:
+def query_result(project: "Project", warehouses: WarehousePool, sql: str, cluster_id: str | None,
+                 limit: int) -> dict[str, Any]:
     """Guarded SQL on one cluster's tables (the given one, or the one covering every table it reads)."""
     from vedder.sql.run import cluster_for_sql, run_sql
-    from vedder.warehouse import open_warehouse
 
     if limit < 1:
         raise UsageError(f"limit must be at least 1, not {limit}", f"ask for up to {MAX_ROWS} rows")
     cluster = project.cluster(cluster_id) if cluster_id else cluster_for_sql(sql, project)
-    with open_warehouse(project.config) as warehouse:
+    with warehouses.borrow(project.config) as warehouse:
         guarded, result = run_sql(sql, project=project, warehouse=warehouse, cluster=cluster, limit=min(limit, MAX_ROWS))
     return plain({"cluster": cluster.id, "sql": guarded.sql, "tables": guarded.tables,
                   **_capped(result.columns, result.rows, result.truncated), "elapsed_s": round(result.elapsed_s, 4)})
@@ -303,6 +354,7 @@ def create_server(watcher: ProjectWatcher, model: str | None = None) -> VedderMC
     server = VedderMCP(watcher, name="vedder", title="vedder data agent", instructions=INSTRUCTIONS,
                        log_level="WARNING")
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+    warehouses = WarehousePool()
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=False, open_world_hint=False))
     @_reports_errors
@@ -321,7 +373,7 @@ def create_server(watcher: ProjectWatcher, model: str | None = None) -> VedderMC
         cluster, sql, columns, rows (at most 200), sources (vetted pairs, docs and tables used), owners and
         conversation_id (pass it back as conversation_id for a follow-up, or to `feedback`). Always show the SQL
         and the sources with the answer. Example: {"question": "How many premium users are in Germany?"}."""
-        return ask_result(watcher.current(), question, cluster, conversation_id, model)
+        return ask_result(watcher.current(), warehouses, question, cluster, conversation_id, model)
 
     @server.tool(annotations=read_only)
     @_reports_errors
@@ -355,7 +407,7 @@ def create_server(watcher: ProjectWatcher, model: str | None = None) -> VedderMC
         describe_cluster first: docs name filters every query needs. Returns cluster, sql (as run), tables,
         columns, rows, row_count, truncated and elapsed_s. Not logged as a conversation; prefer `ask` for
         questions a vetted pair may answer."""
-        return query_result(watcher.current(), sql, cluster, limit)
+        return query_result(watcher.current(), warehouses, sql, cluster, limit)
 
     @server.tool(annotations=read_only)
     @_reports_errors
