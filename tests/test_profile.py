@@ -42,6 +42,10 @@ SELECT TIMESTAMP '2024-03-01 00:00:00' + to_hours(i) AS event_hour, i AS plays F
 CREATE TABLE crm.users AS
 SELECT i AS user_id, DATE '2023-01-01' + CAST(i AS INTEGER) AS signup_date, 'user' || i AS "odd ""name""" FROM range(1, 201) t(i);
 CREATE TABLE crm.empty (id INTEGER, created DATE);
+CREATE SCHEMA catalog;
+CREATE TABLE catalog.tracks AS
+SELECT i AS track_id, DATE '2000-01-01' + CAST(i AS INTEGER) AS release_date, TIMESTAMP '2024-01-01' + to_hours(i) AS last_played_at
+FROM range(100) t(i);
 '''
 
 
@@ -127,6 +131,7 @@ def test_repetitive_high_cardinality_column_lists_top_values_only_when_they_cove
         ("music.monthly", {"column": "month", "granularity": "month", "first": "2024-01-01", "last": "2024-12-01"}),
         ("music.hourly", {"column": "event_hour", "granularity": "hour", "first": "2024-03-01T00:00:00", "last": "2024-03-02T23:00:00"}),
         ("crm.users", None),
+        ("catalog.tracks", None),
         ("crm.empty", None),
     ],
 )
@@ -171,7 +176,7 @@ def test_expand_patterns():
     assert expand_patterns(["music.*", "MUSIC.PLAYS", "crm.nope"], tables) == (["music.hourly", "music.plays"], ["crm.nope"])
 
 
-def test_descriptions_and_partition_choice_survive_reprofiling(project_root):
+def test_descriptions_survive_reprofiling(project_root):
     assert run("profile", "--project", str(project_root)).exit_code == 0
     path = project_root / "clusters" / "listening" / "datasets" / "music.plays.yaml"
     assert path.read_text().startswith("# yaml-language-server: $schema=../../../schemas/dataset.schema.json\n")
@@ -179,7 +184,6 @@ def test_descriptions_and_partition_choice_survive_reprofiling(project_root):
     document["description"] = "One row per play."
     column(document, "country")["description"] = "ISO country of the listener."
     column(document, "track")["description"] = "Dropped soon."
-    document["partitioning"]["column"] = "played_at"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
 
     connection = duckdb.connect(str(project_root / ".vedder" / "warehouse.duckdb"))
@@ -193,7 +197,6 @@ def test_descriptions_and_partition_choice_survive_reprofiling(project_root):
     assert [c["name"] for c in again["columns"]][-2:] == ["select", "device"]
     assert "track" not in [c["name"] for c in again["columns"]]
     assert column(again, "device")["common_values"] == [{"value": "phone", "frequency": 1.0}]
-    assert again["partitioning"]["column"] == "played_at"
 
 
 def test_profile_tables_uses_existing_descriptions_by_table(project_root, warehouse):
@@ -211,8 +214,10 @@ def test_profile_command_writes_every_table_and_summarises(project_root):
     written = sorted(p.name for p in (project_root / "clusters" / "listening" / "datasets").iterdir())
     assert written == ["music.hourly.yaml", "music.monthly.yaml", "music.plays.yaml"]
     assert "music.plays" in result.stdout and "1,000" in result.stdout
-    assert "event_date (day, 2024-01-01 … 2024-01-10)" in result.stdout
-    assert "profiled 3 dataset file(s) in 1 cluster(s)" in result.stdout
+    plays = next(line for line in result.stdout.splitlines() if "music.plays" in line)
+    assert plays.split() == ["music.plays", "1,000", "9", "event_date", "(day)", "2024-01-10"]
+    assert "cluster listening" in result.stdout
+    assert "profiled 3 dataset file(s) in 1 cluster(s) in " in result.stdout
 
 
 def test_profile_json_and_shared_tables_profiled_once_per_cluster(tmp_path):

@@ -45,7 +45,12 @@ ProgressCallback = Callable[[str, int, int], None]
 """Called as ``progress(table, step, steps)`` before the first and after every profiling step."""
 
 _PARTITION_NAMES = {"ds", "dt", "date", "day", "event_date", "event_day", "partition_date", "log_date", "hour", "month"}
-_LIFECYCLE_WORDS = ("birth", "signup", "updated", "modified", "deleted", "expir", "cancel", "churn", "valid", "end")
+_LIFECYCLE_WORDS = {
+    "birth", "birthday", "dob", "signup", "signed", "joined", "registered", "release", "released", "publish", "published",
+    "launch", "launched", "updated", "modified", "deleted", "expires", "expiry", "expiration", "cancelled", "canceled",
+    "churned", "valid", "start", "started", "end", "ended", "first", "last",
+}
+"""Words that mark a date as an attribute of an entity (when a track was released), not as when a row happened."""
 _CLUSTER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
@@ -127,7 +132,7 @@ def _partition_score(column: _ColumnKind) -> int:
     name = column.name.lower()
     if name in _PARTITION_NAMES:
         return 4
-    if any(word in name for word in _LIFECYCLE_WORDS):
+    if _LIFECYCLE_WORDS.intersection(name.split("_")):
         return 0
     if name.endswith(("_date", "_day", "_hour", "_month")) or name.startswith(("date_", "day_")):
         return 3
@@ -136,12 +141,7 @@ def _partition_score(column: _ColumnKind) -> int:
     return 0
 
 
-def _partition_candidate(columns: list[_ColumnKind], existing: Dataset | None) -> _ColumnKind | None:
-    if existing and existing.partitioning and existing.partitioning.get("column"):
-        chosen = str(existing.partitioning["column"]).lower()
-        kept = next((c for c in columns if c.name.lower() == chosen and c.partitionable), None)
-        if kept:
-            return kept
+def _partition_candidate(columns: list[_ColumnKind]) -> _ColumnKind | None:
     scored = [(_partition_score(c), -index, c) for index, c in enumerate(columns)]
     best = max(scored, default=(0, 0, None), key=lambda item: item[:2])
     return best[2] if best[0] > 0 else None
@@ -220,8 +220,10 @@ def _utc_now() -> str:
 def profile_table(warehouse: "Warehouse", table: str, existing: Dataset | None = None, progress: ProgressCallback | None = None) -> dict[str, Any]:
     """Profile one table into a dataset dict (the content of its dataset file).
 
-    ``existing`` (the current dataset file) contributes the descriptions people wrote and the
-    partition column they chose; columns no longer in the table are dropped, new ones added.
+    ``existing`` (the current dataset file) contributes the descriptions people wrote; columns no
+    longer in the table are dropped, new ones added. The partition column is detected from the
+    column types and names (``event_date``, ``ds``, ``*_date``, ``*_at``), never from entity dates
+    such as ``signup_date`` or ``release_date``.
     """
     progress = progress or (lambda *_: None)
     dialect = warehouse.dialect
@@ -229,7 +231,7 @@ def profile_table(warehouse: "Warehouse", table: str, existing: Dataset | None =
     progress(table, 0, 2)
     quoted_table = _quoted_table(table, dialect)
     row_count = warehouse.execute(f"SELECT count(*) FROM {quoted_table}", limit=1, timeout_s=PROFILE_TIMEOUT_S).rows[0][0]
-    partition = _partition_candidate(columns, existing)
+    partition = _partition_candidate(columns)
     sql = _aggregate_sql(table, columns, partition, exact=row_count <= SAMPLE_ROWS, dialect=dialect)
     values = iter(warehouse.execute(sql, limit=1, timeout_s=PROFILE_TIMEOUT_S).rows[0])
     row_count = next(values)
@@ -341,9 +343,9 @@ def _cluster_tables(cluster: "Cluster", available: list[str]) -> tuple[list[str]
     return matched, warnings
 
 
-def _timed_profile(warehouse: "Warehouse", table: str, existing: Dataset | None, progress: ProgressCallback | None) -> tuple[dict[str, Any], float]:
+def _timed_profile(warehouse: "Warehouse", table: str, progress: ProgressCallback | None) -> tuple[dict[str, Any], float]:
     started = time.perf_counter()
-    profile = profile_table(warehouse, table, existing, progress)
+    profile = profile_table(warehouse, table, None, progress)
     return profile, time.perf_counter() - started
 
 
@@ -371,7 +373,7 @@ def profile_clusters(project: "Project", warehouse: "Warehouse", cluster_ids: Se
         for table in plan[cluster.id]:
             existing = cluster.dataset_files.get(table.lower())
             if table not in profiles:
-                profiles[table] = _timed_profile(warehouse, table, existing, progress)
+                profiles[table] = _timed_profile(warehouse, table, progress)
             profile, elapsed = profiles[table]
             report.tables.append(_written(cluster.id, cluster.path, with_descriptions(profile, existing), elapsed))
     return report
@@ -437,7 +439,7 @@ def new_cluster(
         raise TableNotFound(f"{unmatched[0]} matches no table in the warehouse", _missing_hint(unmatched[0], available))
     overlaps = [Overlap(t, c.id, c.owners.team) for t in matched for c in project.clusters_covering(t)]
     report = ProfileReport(warnings=[str(o) for o in overlaps])
-    profiles = [_timed_profile(warehouse, t, None, progress) for t in matched]
+    profiles = [_timed_profile(warehouse, t, progress) for t in matched]
     document = {
         "id": cluster_id,
         "title": title or cluster_id.replace("-", " ").replace("_", " ").capitalize(),

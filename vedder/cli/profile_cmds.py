@@ -46,14 +46,19 @@ def _render_report(report: "ProfileReport") -> None:
     from rich.table import Table
 
     out = console()
-    table = Table("cluster", "table", "rows", "columns", "partitioning", "seconds", box=None)
-    for row in report.tables:
-        part = row.partitioning
-        partitioning = f"{part['column']} ({part['granularity']}, {part['first']} … {part['last']})" if part else "-"
-        table.add_row(row.cluster, row.table, f"{row.row_count:,}", str(row.columns), partitioning, f"{row.elapsed_s:.2f}")
-    out.print(table)
-    clusters = len({row.cluster for row in report.tables})
-    out.print(f"profiled {len(report.tables)} dataset file(s) in {clusters} cluster(s)")
+    clusters = sorted({row.cluster for row in report.tables})
+    for cluster in clusters:
+        table = Table("table", "rows", "cols", "partition", "latest", title=f"cluster {cluster}", title_justify="left", box=None)
+        for row in report.tables:
+            if row.cluster != cluster:
+                continue
+            part = row.partitioning or {}
+            partition = f"{part['column']} ({part['granularity']})" if part else "-"
+            latest = str(part.get("last", "-")).replace("T", " ")[: 13 if part.get("granularity") == "hour" else 10]
+            table.add_row(row.table, f"{row.row_count:,}", str(row.columns), partition, latest)
+        out.print(table)
+    seconds = sum(row.elapsed_s for row in {row.table: row for row in report.tables}.values())
+    out.print(f"profiled {len(report.tables)} dataset file(s) in {len(clusters)} cluster(s) in {seconds:.1f} s")
 
 
 def _warn(warnings: list[str]) -> None:
