@@ -179,6 +179,27 @@ def _word(words: Sequence[str], index_sql: str) -> str:
     return f"list_extract([{listed}], 1 + CAST(({index_sql}) % {len(words)} AS INTEGER))"
 
 
+def _numbered_name(first: Sequence[str], second: Sequence[str], id_column: str) -> str:
+    """SQL for a distinct name per id: every word pair once ('Velvet Harbor'), then numbered ('Velvet Harbor 2')."""
+    pairs = len(first) * len(second)
+    return (
+        f"{_word(first, f'{id_column} - 1')} || ' ' || {_word(second, f'({id_column} - 1) // {len(first)}')}"
+        f" || CASE WHEN {id_column} > {pairs} THEN ' ' || CAST(({id_column} - 1) // {pairs} + 1 AS VARCHAR) ELSE '' END"
+    )
+
+
+def _random_rows(id_column: str, count: int, *units: str, **computed: str) -> str:
+    """A subquery of ids 1..count (``i``), each with the named pseudo-random numbers and ``computed`` columns."""
+    columns = "".join(f", {sql} AS {name}" for name, sql in computed.items())
+    columns += "".join(f", {_unit('i', f'{id_column}.{unit}')} AS {unit}" for unit in units)
+    return f"(SELECT i AS {id_column}{columns} FROM range(1, {count + 1}) r(i))"
+
+
+def _skewed_id(unit_sql: str, exponent: float, count: int) -> str:
+    """SQL for an id in 1..count where low ids are popular (a power of a number in [0, 1))."""
+    return f"1 + CAST(floor(pow({unit_sql}, {exponent}) * {count}) AS BIGINT)"
+
+
 def _days_after(start: date, unit_sql: str, span_days: int | str) -> str:
     return f"({_literal(start)} + CAST(floor({unit_sql} * {span_days}) AS INTEGER))"
 
@@ -217,27 +238,17 @@ def _statements(counts: dict[str, int], scale: float) -> list[str]:
                     ELSE {_days_after(date(2019, 1, 1), 'pow(u_signup, 0.6)', signup_span)} END AS signup_date,
                2011 - CAST(floor(pow(u_birth, 1.7) * 56) AS INTEGER) AS birth_year,
                CASE WHEN user_id < {TEST_ACCOUNTS_BELOW} THEN 'web' ELSE {_weighted('u_platform', PLATFORMS[:4])} END AS signup_platform
-        FROM (
-            SELECT i AS user_id, {_unit('i', 'user_country')} AS u_country, {_unit('i', 'user_signup')} AS u_signup,
-                   {_unit('i', 'user_birth')} AS u_birth, {_unit('i', 'user_platform')} AS u_platform
-            FROM range(1, {users + 1}) r(i)
-        )
+        FROM {_random_rows('user_id', users, 'u_country', 'u_signup', 'u_birth', 'u_platform')}
         ORDER BY user_id
         """,
         f"""
         CREATE TABLE listening.artists AS
         SELECT artist_id,
-               {_word(ARTIST_WORDS, 'artist_id - 1')} || ' ' || {_word(ARTIST_NOUNS, f'(artist_id - 1) // {len(ARTIST_WORDS)}')}
-                 || CASE WHEN artist_id > {len(ARTIST_WORDS) * len(ARTIST_NOUNS)}
-                         THEN ' ' || CAST((artist_id - 1) // {len(ARTIST_WORDS) * len(ARTIST_NOUNS)} + 1 AS VARCHAR) ELSE '' END AS name,
+               {_numbered_name(ARTIST_WORDS, ARTIST_NOUNS, 'artist_id')} AS name,
                {_weighted('u_country', ARTIST_COUNTRIES)} AS country,
                {_weighted('u_genre', GENRES)} AS genre,
                {_weighted('u_label', LABELS)} AS label
-        FROM (
-            SELECT i AS artist_id, {_unit('i', 'artist_country')} AS u_country, {_unit('i', 'artist_genre')} AS u_genre,
-                   {_unit('i', 'artist_label')} AS u_label
-            FROM range(1, {n['listening.artists'] + 1}) r(i)
-        )
+        FROM {_random_rows('artist_id', n['listening.artists'], 'u_country', 'u_genre', 'u_label')}
         ORDER BY artist_id
         """,
         f"""
@@ -249,13 +260,10 @@ def _statements(counts: dict[str, int], scale: float) -> list[str]:
                120 + CAST(floor(t.u_duration * 240) AS INTEGER) AS duration,
                {_days_after(date(2000, 1, 1), 'pow(t.u_release, 0.3)', release_span)} AS release_date,
                t.u_explicit < 0.18 AS explicit
-        FROM (
-            SELECT i AS track_id, 1 + CAST(floor(pow({_unit('i', 'track_artist')}, 2) * {n['listening.artists']}) AS BIGINT) AS artist_id,
-                   {_unit('i', 'track_genre')} AS u_genre, {_unit('i', 'track_genre2')} AS u_genre2,
-                   {_unit('i', 'track_duration')} AS u_duration, {_unit('i', 'track_release')} AS u_release,
-                   {_unit('i', 'track_explicit')} AS u_explicit
-            FROM range(1, {n['listening.tracks'] + 1}) r(i)
-        ) t JOIN listening.artists a USING (artist_id)
+        FROM {_random_rows(
+            'track_id', n['listening.tracks'], 'u_genre', 'u_genre2', 'u_duration', 'u_release', 'u_explicit',
+            artist_id=_skewed_id(_unit('i', 'track_artist'), 2, n['listening.artists']),
+        )} t JOIN listening.artists a USING (artist_id)
         ORDER BY t.track_id
         """,
         f"""
@@ -263,7 +271,7 @@ def _statements(counts: dict[str, int], scale: float) -> list[str]:
         WITH base AS (
             SELECT i AS event_id,
                    {_user_id(_unit('i', 'ev_test'), "hash(i, 'ev_user')", _unit('i', 'ev_user2'), users, 0.05, 1.6)} AS user_id,
-                   1 + CAST(floor(pow({_unit('i', 'ev_track')}, 2) * {n['listening.tracks']}) AS BIGINT) AS track_id,
+                   {_skewed_id(_unit('i', 'ev_track'), 2, n['listening.tracks'])} AS track_id,
                    {_days_after(event_start, f"sqrt({_unit('i', 'ev_day')})", EVENT_DAYS)} AS event_date,
                    CAST(floor({_unit('i', 'ev_second')} * 86400) AS BIGINT) AS second_of_day,
                    {_unit('i', 'ev_platform')} AS u_platform, {_unit('i', 'ev_travel')} AS u_travel,
@@ -293,7 +301,7 @@ def _statements(counts: dict[str, int], scale: float) -> list[str]:
         WITH plays AS (
             SELECT i AS play_id,
                    {_user_id(_unit('i', 'pl_test'), "hash(i, 'pl_user')", _unit('i', 'pl_user2'), users, 0.05, 1.6)} AS user_id,
-                   1 + CAST(floor(pow({_unit('i', 'pl_track')}, 2) * {n['listening.tracks']}) AS BIGINT) AS track_id,
+                   {_skewed_id(_unit('i', 'pl_track'), 2, n['listening.tracks'])} AS track_id,
                    CAST({_days_after(LEGACY_FROM, _unit('i', 'pl_day'), legacy_span)} AS TIMESTAMP)
                      + to_seconds(CAST(floor({_unit('i', 'pl_second')} * 86400) AS BIGINT)) AS played_at,
                    CAST(floor(pow({_unit('i', 'pl_ms')}, 0.5) * 300000) AS INTEGER) AS ms_played,
@@ -309,20 +317,13 @@ def _statements(counts: dict[str, int], scale: float) -> list[str]:
         f"""
         CREATE TABLE podcasts.shows AS
         SELECT show_id,
-               'The ' || {_word(SHOW_WORDS, 'show_id - 1')} || ' ' || {_word(SHOW_NOUNS, f'(show_id - 1) // {len(SHOW_WORDS)}')}
-                 || CASE WHEN show_id > {len(SHOW_WORDS) * len(SHOW_NOUNS)}
-                         THEN ' ' || CAST((show_id - 1) // {len(SHOW_WORDS) * len(SHOW_NOUNS)} + 1 AS VARCHAR) ELSE '' END AS title,
+               'The ' || {_numbered_name(SHOW_WORDS, SHOW_NOUNS, 'show_id')} AS title,
                {_weighted('u_category', PODCAST_CATEGORIES)} AS category,
                {_weighted('u_publisher', PUBLISHERS)} AS publisher,
                {_weighted('u_language', LANGUAGES)} AS language,
                {_days_after(date(2015, 1, 1), 'pow(u_launch, 0.5)', launch_span)} AS launched_on,
                u_explicit < 0.2 AS explicit
-        FROM (
-            SELECT i AS show_id, {_unit('i', 'show_category')} AS u_category, {_unit('i', 'show_publisher')} AS u_publisher,
-                   {_unit('i', 'show_language')} AS u_language, {_unit('i', 'show_launch')} AS u_launch,
-                   {_unit('i', 'show_explicit')} AS u_explicit
-            FROM range(1, {n['podcasts.shows'] + 1}) r(i)
-        )
+        FROM {_random_rows('show_id', n['podcasts.shows'], 'u_category', 'u_publisher', 'u_language', 'u_launch', 'u_explicit')}
         ORDER BY show_id
         """,
         f"""
@@ -333,11 +334,10 @@ def _statements(counts: dict[str, int], scale: float) -> list[str]:
                  || lower({_word(TRACK_WORDS, "hash(e.episode_id, 'ep_title2')")}) AS title,
                greatest(s.launched_on, {_days_after(date(2023, 1, 1), 'e.u_published', episode_span)}) AS published_on,
                900 + CAST(floor(e.u_duration * 4500) AS INTEGER) AS duration_s
-        FROM (
-            SELECT i AS episode_id, 1 + CAST(floor(pow({_unit('i', 'ep_show')}, 1.5) * {n['podcasts.shows']}) AS BIGINT) AS show_id,
-                   {_unit('i', 'ep_published')} AS u_published, {_unit('i', 'ep_duration')} AS u_duration
-            FROM range(1, {n['podcasts.episodes'] + 1}) r(i)
-        ) e JOIN podcasts.shows s USING (show_id)
+        FROM {_random_rows(
+            'episode_id', n['podcasts.episodes'], 'u_published', 'u_duration',
+            show_id=_skewed_id(_unit('i', 'ep_show'), 1.5, n['podcasts.shows']),
+        )} e JOIN podcasts.shows s USING (show_id)
         ORDER BY e.episode_id
         """,
         f"""
@@ -345,7 +345,7 @@ def _statements(counts: dict[str, int], scale: float) -> list[str]:
         WITH base AS (
             SELECT i AS listen_id,
                    {_user_id(_unit('i', 'li_test'), "hash(i, 'li_user')", _unit('i', 'li_user2'), users, 0.03)} AS user_id,
-                   1 + CAST(floor(pow({_unit('i', 'li_episode')}, 2.2) * {n['podcasts.episodes']}) AS BIGINT) AS episode_id,
+                   {_skewed_id(_unit('i', 'li_episode'), 2.2, n['podcasts.episodes'])} AS episode_id,
                    {_days_after(event_start, f"sqrt({_unit('i', 'li_day')})", EVENT_DAYS)} AS day,
                    {_unit('i', 'li_platform')} AS u_platform, {_unit('i', 'li_sample')} AS u_sample,
                    {_unit('i', 'li_seconds')} AS u_seconds
