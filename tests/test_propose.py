@@ -83,8 +83,8 @@ def test_funnel_counts_every_drop_reason(project_dir: Path):
     project = load_project(load_config(project_dir))
     result = propose(project, "listening", read_history(project_dir.parent / "history.jsonl"))
     funnel = result.funnel
-    assert (funnel.queries, funnel.parsed, funnel.in_cluster, funnel.patterns, funnel.proposed) == (19, 17, 10, 4, 2)
-    assert funnel.dropped == {"failed": 1, "unparsable": 1, "not_read": 1, "exploration": 3, "deprecated": 1,
+    assert (funnel.queries, funnel.parsed, funnel.in_cluster, funnel.patterns, funnel.proposed) == (21, 19, 10, 4, 2)
+    assert funnel.dropped == {"failed": 1, "unparsable": 1, "not_read": 1, "exploration": 3, "debugging": 2, "deprecated": 1,
                               "outside_cluster": 1, "schema": 1, "too_rare": 1, "already_vetted": 1}
     first, second = result.proposals
     assert first.question == "Number of streams per country in the last 7 days, excluding test users"
@@ -145,7 +145,7 @@ def test_no_pr_writes_proposals_and_rerun_keeps_edited_questions(project_dir: Pa
     history = str(project_dir.parent / "history.jsonl")
     result = runner.invoke(app, ["propose", "listening", "--history", history, "--no-pr", "--project", str(project_dir)])
     assert result.exit_code == 0, result.output
-    assert "queries           19" in result.output and "proposed           2" in result.output
+    assert "queries           21" in result.output and "proposed           2" in result.output
     files = sorted((project_dir / "clusters/listening/proposals").glob("*.yaml"))
     assert len(files) == 2
     text = files[0].read_text()
@@ -172,7 +172,7 @@ def test_propose_opens_a_pull_request_and_leaves_the_working_tree_clean(project_
     [pull] = github.pulls()
     assert pull["title"] == "vedder propose: 2 proposals for listening"
     assert pull["head"].startswith("vedder/propose/listening-") and pull["base"] == "main"
-    assert "queries           19" in pull["body"] and "Number of streams per country in the last 7 days" in pull["body"]
+    assert "queries           21" in pull["body"] and "Number of streams per country in the last 7 days" in pull["body"]
     assert github.reviewer_requests() == [{"reviewers": ["ana", "bo"]}]
     files = run("ls-tree", "-r", "--name-only", pull["head"], "clusters/listening/proposals", cwd=project_dir.parent / "origin.git").splitlines()
     assert len(files) == 2

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.tokens import TokenType
 
 from vedder.curation.describe import describe
 from vedder.curation.history import HistoryEntry
@@ -38,7 +37,8 @@ QUERY_REASONS = {
     "failed": "failed runs",
     "unparsable": "does not parse",
     "not_read": "not a read-only query",
-    "exploration": "exploration (peeks, DESCRIBE/SHOW, lookups by id)",
+    "exploration": "exploration (peeks, DESCRIBE/SHOW, lookups by id, whole-table counts and ranges)",
+    "debugging": "debugging (null checks, duplicate checks)",
     "deprecated": "reads a deprecated table",
     "outside_cluster": "reads tables outside the cluster",
     "schema": "no longer fits the current schema",
@@ -49,9 +49,7 @@ PATTERN_REASONS = {
     "rejected": "rejected before",
     "over_limit": "over --limit",
 }
-_LITERAL_TOKENS = frozenset(t for t in TokenType if t.name == "NUMBER" or t.name.endswith("STRING"))
 _EXPLORATION_NODES = tuple(getattr(exp, n) for n in ("Describe", "Show", "Summarize", "Pragma", "Use") if hasattr(exp, n))
-_PEEK_LIMIT = 1000
 
 
 @dataclass
@@ -72,7 +70,7 @@ class Funnel:
         """The funnel as text lines: each stage, then what was dropped before the next one and why."""
         stages = [
             ("queries", self.queries, ("failed", "unparsable")),
-            ("parsed", self.parsed, ("not_read", "exploration", "deprecated", "outside_cluster", "schema")),
+            ("parsed", self.parsed, ("not_read", "exploration", "debugging", "deprecated", "outside_cluster", "schema")),
             ("in cluster", self.in_cluster, ()),
             ("patterns", self.patterns, ("too_rare", "already_vetted", "rejected", "over_limit")),
             ("proposed", self.proposed, ()),
@@ -160,35 +158,28 @@ class Miner:
     def __init__(self, cluster: "Cluster", dialect: str = "duckdb") -> None:
         self.cluster = cluster
         self.dialect = dialect
-        self.tokenizer = sqlglot.Dialect.get_or_raise(dialect).tokenizer_class()
         self.schema: dict[str, dict[str, dict[str, str]]] = {}
         for dataset in cluster.dataset_files.values():
             if dataset.schema_name:
                 columns = {c.name: "UNKNOWN" for c in dataset.columns}
                 self.schema.setdefault(dataset.schema_name.lower(), {})[dataset.table_name.lower()] = columns
         self.deprecated = {self._qualified(t) for t in cluster.deprecated_tables}
-        self.shapes: dict[tuple, _Shape] = {}
+        self.shapes: dict[str, _Shape] = {}
+        self.texts: dict[str, _Shape] = {}
 
     def _qualified(self, table: str) -> str:
         table = table.lower()
         return f"{self.cluster.default_schema.lower()}.{table}" if "." not in table and self.cluster.default_schema else table
 
-    def shape_key(self, sql: str) -> tuple | None:
-        """The query's tokens with literals blanked and identifiers lower-cased; None if it does not tokenize."""
-        try:
-            tokens = self.tokenizer.tokenize(sql)
-        except sqlglot.errors.SqlglotError:
-            return None
-        return tuple((t.token_type, "?" if t.token_type in _LITERAL_TOKENS else t.text.lower()) for t in tokens)
-
     def classify(self, sql: str) -> _Shape:
         """Drop reason or fingerprint of ``sql``, analysed once per token shape."""
-        key = self.shape_key(sql)
-        if key is None:
-            return _Shape("unparsable")
-        shape = self.shapes.get(key)
+        shape = self.texts.get(sql)
         if shape is None:
-            shape = self.shapes[key] = self._analyse(sql)
+            key = shape_key(sql)
+            shape = self.shapes.get(key)
+            if shape is None:
+                shape = self.shapes[key] = self._analyse(sql)
+            self.texts[sql] = shape
         return shape
 
     def _analyse(self, sql: str) -> _Shape:
@@ -208,36 +199,92 @@ class Miner:
         ]
         if not tables or _is_exploration(tree):
             return _Shape("exploration")
+        if _is_debugging(tree):
+            return _Shape("debugging")
         if any(t in self.deprecated for t in tables):
             return _Shape("deprecated")
         if not all(self.cluster.covers(t) for t in tables):
             return _Shape("outside_cluster")
         known = all(t.split(".")[-1] in self.schema.get(t.split(".")[0], {}) for t in tables if "." in t)
         try:
-            normalized = normalize_sql(tree, self.dialect, schema=self.schema if known else None, default_schema=self.cluster.default_schema)
+            normalized = normalize_sql(tree, self.dialect, copy=False, schema=self.schema if known else None, default_schema=self.cluster.default_schema)
         except sqlglot.errors.SqlglotError:
             return _Shape("schema")
         return _Shape(None, fingerprint_of(normalized, self.dialect))
 
 
+def shape_key(sql: str) -> str:
+    """Text that is equal for two queries that differ only in literals, case and whitespace.
+
+    Only a cache key, so that each distinct shape is parsed once: every decision is taken on sqlglot's
+    parse of the query. Plain string operations, because sqlglot's tokenizer costs as much as the parse.
+
+    >>> shape_key("SELECT  x FROM t1 WHERE c = 'US' AND n > 10") == shape_key("select x from t1 where c = 'SE' and n > 7")
+    True
+    >>> shape_key("select x from t1") == shape_key("select x from t2")
+    False
+    """
+    parts = sql.split("'")
+    out = [f"{len(parts)}:"]
+    for index, part in enumerate(parts):
+        out.append("?" if index % 2 else _blank_numbers(" ".join(part.lower().split())))
+    return "".join(out)
+
+
+def _blank_numbers(text: str) -> str:
+    """``text`` with numbers that are not part of a name replaced by ``?``."""
+    if not any(char.isdigit() for char in text):
+        return text
+    out: list[str] = []
+    index, length, previous = 0, len(text), " "
+    while index < length:
+        char = text[index]
+        if char.isdigit() and not (previous.isalnum() or previous in "_$\""):
+            while index < length and (text[index].isalnum() or text[index] == "."):
+                index += 1
+            char = "?"
+        else:
+            index += 1
+        out.append(char)
+        previous = char
+    return "".join(out)
+
+
 def _is_exploration(tree: exp.Expression) -> bool:
-    """A peek (``SELECT *`` or a LIMIT without filter, order or aggregate) or a single-row lookup by id."""
+    """A peek (``SELECT *``, or a LIMIT without filter, order or aggregate), a single-row lookup by id, or a
+    whole-table aggregate with neither filter nor grouping (row counts, min/max ranges)."""
     select = tree if isinstance(tree, exp.Select) else None
     if select is None:
         return False
-    aggregated = select.args.get("group") is not None or any(p.find(exp.AggFunc) for p in select.expressions)
+    where, group = select.args.get("where"), select.args.get("group")
+    aggregated = group is not None or any(p.find(exp.AggFunc) for p in select.expressions)
+    if where is None:
+        if aggregated:
+            return group is None
+        star = any(isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star)) for p in select.expressions)
+        return star or (select.args.get("limit") is not None and select.args.get("order") is None)
     if aggregated:
         return False
-    where = select.args.get("where")
-    if where is None:
-        star = any(isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star)) for p in select.expressions)
-        limit = select.args.get("limit")
-        small_limit = limit is not None and isinstance(limit.expression, exp.Literal) and limit.expression.is_int and int(limit.expression.name) <= _PEEK_LIMIT
-        return star or (small_limit and select.args.get("order") is None)
     for equality in where.find_all(exp.EQ):
         column, value = equality.this, equality.expression
         if isinstance(column, exp.Column) and isinstance(value, exp.Literal) and (column.name.lower() == "id" or column.name.lower().endswith("_id")):
             return True
+    return False
+
+
+def _is_debugging(tree: exp.Expression) -> bool:
+    """Data checks rather than questions: filters that are only IS NULL tests, or ``HAVING COUNT(*) > n``
+    duplicate hunts."""
+    select = tree if isinstance(tree, exp.Select) else None
+    if select is None:
+        return False
+    where, having = select.args.get("where"), select.args.get("having")
+    if where is not None:
+        conditions = where.this.flatten() if isinstance(where.this, (exp.And, exp.Or)) else [where.this]
+        if all(isinstance(c.unnest(), exp.Is) or (isinstance(c, exp.Not) and isinstance(c.this, exp.Is)) for c in conditions):
+            return True
+    if having is not None and isinstance(having.this, (exp.GT, exp.GTE)) and isinstance(having.this.this, exp.Count):
+        return where is None
     return False
 
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 PAIR_SCHEMA = "../../../schemas/pair.schema.json"
 REJECTED_SCHEMA = "../../../schemas/rejected.schema.json"
 MINED_TAG = "mined"
+_LITERAL_TOKENS = frozenset({"NUMBER", "STRING", "NATIONAL_STRING", "RAW_STRING", "HEX_STRING", "BIT_STRING", "BYTE_STRING"})
 
 
 @dataclass
@@ -75,11 +76,16 @@ def find_proposal(project: "Project", proposal_id: str, cluster: "Cluster | None
 
 def similar_pair(cluster: "Cluster", proposal: Proposal, dialect: str = "duckdb") -> tuple[Pair, float] | None:
     """The existing pair most like the proposal (SQL token shapes and question words), if any is close."""
-    miner = Miner(cluster, dialect)
+    import sqlglot
 
-    def words(pair_or_proposal_sql: str, question: str) -> set:
-        shape = miner.shape_key(pair_or_proposal_sql) or ()
-        return {text for _, text in shape} | {f"q:{w}" for w in question.lower().split()}
+    tokenizer = sqlglot.Dialect.get_or_raise(dialect).tokenizer_class()
+
+    def words(sql: str, question: str) -> set:
+        try:
+            tokens = {t.text.lower() for t in tokenizer.tokenize(sql) if t.token_type.name not in _LITERAL_TOKENS}
+        except sqlglot.errors.SqlglotError:
+            tokens = set()
+        return tokens | {f"q:{w}" for w in question.lower().split()}
 
     target = words(proposal.sql, proposal.question)
     best: tuple[Pair, float] | None = None

@@ -28,14 +28,16 @@ def normalize_sql(
     *,
     schema: dict[str, Any] | None = None,
     default_schema: str | None = None,
+    copy: bool = True,
 ) -> exp.Expression:
-    """A canonical copy of ``expression``: qualified, aliases and literals removed.
+    """A canonical copy of ``expression`` (or, with ``copy=False``, the tree itself, rewritten): qualified,
+    aliases and literals removed.
 
     With ``schema`` ({db: {table: {column: type}}}) every column must resolve; otherwise
     ``sqlglot.errors.OptimizeError`` is raised (the query no longer fits the tables it names).
     """
     tree = qualify(
-        expression.copy(),
+        expression.copy() if copy else expression,
         dialect=dialect,
         db=default_schema,
         schema=schema,
