@@ -223,9 +223,11 @@ def test_ask_context_and_feedback_are_logged_with_surface_mcp(project):
             unknown = await client.call_tool("feedback", {"conversation_id": "0000000000", "rating": "down"})
             context = await client.call_tool("context", {"question": "How many users are there in SE?"})
             pinned = await client.call_tool("context", {"question": "users per country", "cluster": "music"})
-            return answered, rated, bad_rating, unknown, context, pinned
+            weather = await client.call_tool("ask", {"question": "Will it rain in Paris tomorrow?"})
+            weather_context = await client.call_tool("context", {"question": "Will it rain in Paris tomorrow?"})
+            return answered, rated, bad_rating, unknown, context, pinned, weather, weather_context
 
-    answered, rated, bad_rating, unknown, context, pinned = anyio.run(scenario)
+    answered, rated, bad_rating, unknown, context, pinned, weather, weather_context = anyio.run(scenario)
     answer = payload(answered)
     assert not answered.is_error and answer["status"] == "answered", answer
     assert answer["cluster"] == "music" and "user_id >= 100" in answer["sql"]
@@ -240,12 +242,17 @@ def test_ask_context_and_feedback_are_logged_with_surface_mcp(project):
     assert seen["covered"] is True and seen["cluster"] == "music" and seen["clusters"][0]["id"] == "music"
     assert "users-in-country" in json.dumps(seen["pairs"]) and seen["text"]
     assert payload(pinned)["cluster"] == "music"
+    assert json.loads(text_of(context)) == seen  # the text content is the same JSON, for clients that show only text
+
+    assert not weather.is_error and payload(weather)["status"] == "not_covered"
+    assert {c["team"] for c in payload(weather)["closest"]} == {"Listening Insights", "Finance Data"}
+    assert payload(weather_context)["covered"] is False and payload(weather_context)["closest"]
 
     store = open_log(load_config(project))
     entries = store.entries()
     store.close()
-    assert [(e["surface"], e["conversation_id"], e["feedback"]) for e in entries] == [
-        ("mcp", answer["conversation_id"], "up")]
+    assert [(e["surface"], e["conversation_id"], e["feedback"]) for e in reversed(entries)] == [
+        ("mcp", answer["conversation_id"], "up"), ("mcp", payload(weather)["conversation_id"], None)]
 
 
 def free_port() -> int:

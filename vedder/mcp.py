@@ -147,21 +147,29 @@ def tool_error(message: str, hint: str | None = None, data: dict[str, Any] | Non
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=plain(details), is_error=True)
 
 
-def _reports_errors(function: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a VedderError raised by a tool into a tool error with its hint instead of a failed call."""
+def tool_result(data: dict[str, Any]) -> CallToolResult:
+    """``data`` as structured content, and as compact JSON text for clients that show the model only text."""
+    data = plain(data)
+    text = json.dumps(data, ensure_ascii=False)
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
+
+
+def _tool(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A tool body whose dict becomes a tool result, and whose VedderError becomes a tool error with its hint."""
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return function(*args, **kwargs)
+            result = function(*args, **kwargs)
         except VedderError as exc:
             return tool_error(exc.message, exc.hint, exc.to_dict())
+        return tool_result(result) if isinstance(result, dict) else result
 
     return wrapper
 
 
 def _capped(columns: list[str], rows: list[Any], truncated: bool) -> dict[str, Any]:
-    return {"columns": list(columns), "rows": plain([list(r) for r in rows[:MAX_ROWS]]), "row_count": len(rows),
+    return {"columns": list(columns), "rows": [list(r) for r in rows[:MAX_ROWS]], "row_count": len(rows),
             "truncated": truncated or len(rows) > MAX_ROWS}
 
 
@@ -193,7 +201,7 @@ def ask_result(project: "Project", warehouses: WarehousePool, question: str, clu
     }
     if answer.status == "error":
         return tool_error(answer.error or answer.answer, answer.hint, result)
-    return plain(result)
+    return result
 
 
 def context_result(project: "Project", question: str, cluster_id: str | None) -> dict[str, Any]:
@@ -201,17 +209,17 @@ def context_result(project: "Project", question: str, cluster_id: str | None) ->
     from vedder.context import build_context, route
 
     if cluster_id:
-        cluster, scores = project.cluster(cluster_id), [{"id": cluster_id, "score": 1.0}]
+        cluster, routing = project.cluster(cluster_id), None
     else:
         routing = route(project, question)
-        scores = [{"id": c, "score": round(s, 3), "team": project.clusters[c].owners.team} for c, s in routing.scores[:5]]
         if not routing.covered:
-            return {"covered": False, "question": question, "clusters": scores,
-                    "message": "No cluster covers this question; the closest clusters and their owning teams are listed."}
+            closest = [{"id": c, "score": round(score, 3), "team": project.clusters[c].owners.team,
+                        "contact": project.clusters[c].owners.contact} for c, score in routing.scores[:3]]
+            return {**routing.to_dict(), "question": question, "closest": closest,
+                    "message": "No cluster covers this question; `closest` names the nearest clusters and their teams."}
         cluster = routing.cluster
     context = build_context(project, cluster, question)
-    return plain({"covered": True, "cluster": cluster.id, "owners": _owners(cluster), "clusters": scores,
-                  **context.to_dict()})
+    return {**context.to_dict(), **(routing.to_dict() if routing else {"covered": True}), "owners": _owners(cluster)}
 
 
 def query_result(project: "Project", warehouses: WarehousePool, sql: str, cluster_id: str | None,
@@ -224,8 +232,8 @@ def query_result(project: "Project", warehouses: WarehousePool, sql: str, cluste
     cluster = project.cluster(cluster_id) if cluster_id else cluster_for_sql(sql, project)
     with warehouses.borrow(project.config) as warehouse:
         guarded, result = run_sql(sql, project=project, warehouse=warehouse, cluster=cluster, limit=min(limit, MAX_ROWS))
-    return plain({"cluster": cluster.id, "sql": guarded.sql, "tables": guarded.tables,
-                  **_capped(result.columns, result.rows, result.truncated), "elapsed_s": round(result.elapsed_s, 4)})
+    return {"cluster": cluster.id, "sql": guarded.sql, "tables": guarded.tables,
+            **_capped(result.columns, result.rows, result.truncated), "elapsed_s": round(result.elapsed_s, 4)}
 
 
 def cluster_summary(cluster: "Cluster") -> dict[str, Any]:
@@ -261,8 +269,8 @@ def describe(cluster: "Cluster") -> dict[str, Any]:
              for p in cluster.pairs]
     docs = [{"id": d.id, "title": d.title, "tags": d.tags, "applies_to": d.applies_to, "deprecated": d.deprecated,
              "uri": resource_uri(cluster.id, "docs", d.id)} for d in cluster.docs]
-    return plain({**cluster_summary(cluster), "default_schema": cluster.default_schema, "tables": tables,
-                  "pairs": pairs, "docs": docs, "deprecated_tables": sorted(cluster.deprecated_tables)})
+    return {**cluster_summary(cluster), "default_schema": cluster.default_schema, "tables": tables,
+            "pairs": pairs, "docs": docs, "deprecated_tables": sorted(cluster.deprecated_tables)}
 
 
 def overview(cluster: "Cluster") -> str:
@@ -357,7 +365,7 @@ def create_server(watcher: ProjectWatcher, model: str | None = None) -> VedderMC
     warehouses = WarehousePool()
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=False, open_world_hint=False))
-    @_reports_errors
+    @_tool
     def ask(
         question: Annotated[str, Field(description="The question in plain language.",
                                        examples=["How many streams were there in Sweden last week?"])],
@@ -376,7 +384,7 @@ def create_server(watcher: ProjectWatcher, model: str | None = None) -> VedderMC
         return ask_result(watcher.current(), warehouses, question, cluster, conversation_id, model)
 
     @server.tool(annotations=read_only)
-    @_reports_errors
+    @_tool
     def context(
         question: Annotated[str, Field(description="The question to build context for.",
                                        examples=["Which artists were streamed most in Brazil?"])],
@@ -391,7 +399,7 @@ def create_server(watcher: ProjectWatcher, model: str | None = None) -> VedderMC
         return context_result(watcher.current(), question, cluster)
 
     @server.tool(annotations=read_only)
-    @_reports_errors
+    @_tool
     def query(
         sql: Annotated[str, Field(description="One read-only SELECT (DuckDB dialect) on a cluster's tables.",
                                   examples=["SELECT country, count(*) AS users FROM listening.users GROUP BY 1"])],
@@ -410,7 +418,7 @@ def create_server(watcher: ProjectWatcher, model: str | None = None) -> VedderMC
         return query_result(watcher.current(), warehouses, sql, cluster, limit)
 
     @server.tool(annotations=read_only)
-    @_reports_errors
+    @_tool
     def list_clusters() -> dict[str, Any]:
         """List the clusters: the data domains vedder covers, each owned by a named team.
 
@@ -421,7 +429,7 @@ def create_server(watcher: ProjectWatcher, model: str | None = None) -> VedderMC
         return {"clusters": [cluster_summary(c) for c in sorted(project.clusters.values(), key=lambda c: c.id)]}
 
     @server.tool(annotations=read_only)
-    @_reports_errors
+    @_tool
     def describe_cluster(
         cluster: Annotated[str, Field(description="Cluster id from list_clusters.", examples=["listening"])],
     ) -> dict[str, Any]:
@@ -433,7 +441,7 @@ def create_server(watcher: ProjectWatcher, model: str | None = None) -> VedderMC
         return describe(watcher.current().cluster(cluster))
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=False, idempotent_hint=False, open_world_hint=False))
-    @_reports_errors
+    @_tool
     def feedback(
         conversation_id: Annotated[str, Field(description="conversation_id from an `ask` answer.", examples=["3f9a1c2b7d"])],
         rating: Annotated[Literal["up", "down"], Field(description="'up' if the answer was right and useful, else 'down'.")],
@@ -447,7 +455,7 @@ def create_server(watcher: ProjectWatcher, model: str | None = None) -> VedderMC
 
         store = open_log(watcher.current().config)
         try:
-            return plain(store.feedback(conversation_id, rating, comment))
+            return store.feedback(conversation_id, rating, comment)
         finally:
             store.close()
 
