@@ -411,7 +411,7 @@ def test_complete_and_model_checks(server):
 
 def test_redact(monkeypatch):
     monkeypatch.setenv("SOME_PROVIDER_API_KEY", "plain-secret-value")
-    assert redact("key plain-secret-value and sk-abcdefghijkl, mine: hunter22", {"api_key": "hunter22"}) == (
+    assert redact("key plain-secret-value and sk-abcdefghijklmnopq, mine: hunter22", {"api_key": "hunter22"}) == (
         "key [redacted] and [redacted], mine: [redacted]"
     )
 

@@ -41,7 +41,6 @@ KEY_HINT = ("set the provider's API key (OPENAI_API_KEY, ANTHROPIC_API_KEY, …)
 MODEL_HINT = ("use a litellm model string: gpt-4o-mini, anthropic/<model>, ollama_chat/llama3.1 or openai/<name> "
               "with model_options.api_base; `model: offline` answers from vetted pairs")
 
-_KEY_PATTERN = re.compile(r"\b(sk|pk|rk|xox[abp]|gh[pousr]|key)[-_][A-Za-z0-9_\-]{6,}")
 _PREFIXES = re.compile(r"^(litellm\.\w+:\s*)?(\w+Error:\s*)?(\w+Exception\s*-\s*)?")
 
 
@@ -129,13 +128,13 @@ def supports_tools(model: str, options: dict[str, Any] | None = None) -> bool:
 
 
 def redact(text: str, options: dict[str, Any] | None = None) -> str:
-    """``text`` without API keys: key-like tokens, the configured key, secret env var values."""
-    secrets = [str((options or {}).get("api_key") or "")]
-    secrets += [v for k, v in os.environ.items() if k.upper().endswith(("_KEY", "_TOKEN", "_SECRET"))]
-    for secret in secrets:
-        if len(secret) >= 6:
-            text = text.replace(secret, "[redacted]")
-    return _KEY_PATTERN.sub("[redacted]", text)
+    """``text`` without API keys: the configured ``api_key``, plus what the log redacts (key-like tokens, secret env vars)."""
+    from vedder.log.store import redact as redact_secrets
+
+    api_key = str((options or {}).get("api_key") or "")
+    if len(api_key) >= 6:
+        text = text.replace(api_key, "[redacted]")
+    return redact_secrets(text)
 
 
 def _one_line(exc: Exception, options: dict[str, Any]) -> str:
