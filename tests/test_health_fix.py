@@ -72,6 +72,9 @@ def test_fix_marks_unrepairable_pairs_stale_and_leaves_gone_tables_to_people(sho
     assert stale["customers_by_plan"]["reason"] == "column shop.customers.plan was dropped"
     assert (shop / "clusters/shop/datasets/shop.refunds.yaml").exists()
     assert "left for a person: `shop.refunds` is gone" in result.stdout
+    as_markdown = run("--project", str(shop), "--fix", "--no-pr", "--format", "markdown")
+    assert "### vedder health --fix (nothing to change)" in as_markdown.stdout
+    assert "**Left for a person**:\n\n- `shop.refunds` is gone from the warehouse" in as_markdown.stdout
 
     health = health_of(shop)
     assert health.signal("pair_validity").value == 1.0

@@ -55,6 +55,8 @@ def health(
         print_json({**report.to_dict(), **({"fix": fixed} if fixed is not None else {})})
     elif output_format is HealthFormat.markdown:
         typer.echo(_markdown(report), nl=False)
+        if fixed is not None and fixed.get("summary"):
+            typer.echo(f"\n### vedder health --fix ({fixed['applied']})\n\n{fixed['summary']}", nl=False)
     else:
         from vedder.health.render import render_text
 
@@ -75,7 +77,7 @@ def _fix(loaded, report, warehouse, *, pull_request: bool) -> dict:
     from vedder.health.fix import apply_fix, fix_health
 
     result = fix_health(loaded, report, warehouse)
-    outcome = result.to_dict()
+    outcome = {**result.to_dict(), "summary": result.summary_markdown() if result.changes or result.untouched else ""}
     if not result.changes:
         outcome["applied"] = "nothing to change"
         return outcome
