@@ -114,7 +114,7 @@ def _answer_offline(project, cluster, question, warehouse, history) -> tuple[Ans
         question=question,
         cluster=cluster.id,
         answer=match.explanation,
-        sql=guarded.sql,
+        sql=guarded.expression.sql(dialect=project.config.dialect, pretty=True),
         columns=rows.columns,
         rows=[list(r) for r in rows.rows],
         truncated=rows.truncated,

@@ -1,0 +1,156 @@
+"""vedder ask / query / feedback / log through the CLI on a small copy of the demo project (offline)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from vedder.cli import app
+from vedder.warehouse.demo import build_demo
+
+REPO = Path(__file__).parent.parent
+ANSWER_SCHEMA = json.loads((REPO / "schemas" / "answer.schema.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("ask-demo")
+    shutil.copy(REPO / "vedder.yaml", root / "vedder.yaml")
+    shutil.copytree(REPO / "clusters", root / "clusters")
+    build_demo(root / ".vedder" / "warehouse.duckdb", 0.05)
+    return root
+
+
+def run(demo_dir: Path, *args: str):
+    return CliRunner().invoke(app, [*args, "--project", str(demo_dir)])
+
+
+def ask_json(demo_dir: Path, *args: str) -> dict:
+    result = run(demo_dir, "ask", *args, "--json")
+    assert result.exit_code in (0, 1), result.output
+    answer = json.loads(result.stdout)
+    jsonschema.validate(answer, ANSWER_SCHEMA)
+    return answer
+
+
+def test_vetted_question_is_answered_with_sql_and_sources(demo_dir):
+    answer = ask_json(demo_dir, "What does each plan cost per month?")
+    assert answer["status"] == "answered", answer
+    assert answer["cluster"] == "revenue"
+    assert answer["sql"] and answer["rows"] and answer["columns"]
+    kinds = {source["kind"] for source in answer["sources"]}
+    assert {"pair", "dataset"} <= kinds
+    assert answer["owners"]["team"]
+    assert re.fullmatch(r"[0-9a-f]{10}", answer["conversation_id"])
+
+
+def test_question_no_cluster_covers_is_not_covered_with_owners(demo_dir):
+    answer = ask_json(demo_dir, "What's the weather in Paris tomorrow?")
+    assert answer["status"] == "not_covered"
+    assert answer["cluster"] is None and answer["sql"] is None and answer["rows"] == []
+    assert answer["closest"] and all(item["team"] for item in answer["closest"])
+
+
+def test_text_output_names_cluster_team_and_sql(demo_dir):
+    result = run(demo_dir, "ask", "What does each plan cost per month?")
+    assert result.exit_code == 0, result.output
+    assert "answered" in result.output and "Revenue Analytics" in result.output
+    assert "SELECT" in result.output
+
+
+def test_literal_is_adapted_and_said(demo_dir):
+    answer = ask_json(demo_dir, "Who were the top 3 artists by streams in November 2026?")
+    assert answer["status"] == "answered", answer
+    assert "LIMIT 3" in answer["sql"]
+    assert "3" in answer["answer"] and "adapted" in answer["answer"]
+
+
+def test_follow_up_continues_the_conversation(demo_dir):
+    first = ask_json(demo_dir, "Who were the top 5 artists by streams in November 2026?")
+    follow = ask_json(demo_dir, "--continue", first["conversation_id"], "and the top 3?")
+    assert follow["conversation_id"] == first["conversation_id"]
+    assert follow["cluster"] == "listening"
+    result = run(demo_dir, "log", "--json")
+    thread = [e for e in json.loads(result.stdout) if e["conversation_id"] == first["conversation_id"]]
+    assert sorted(e["turn"] for e in thread) == [1, 2]
+
+
+def test_continue_without_history_is_a_clear_error(tmp_path, demo_dir):
+    result = CliRunner().invoke(app, ["ask", "--continue", "and for Sweden?", "--project", str(demo_dir)],
+                                env={"VEDDER_LOG": str(tmp_path / "empty.sqlite")})
+    assert result.exit_code != 0
+    assert "error: there is no earlier conversation" in result.output
+
+
+def test_feedback_shows_in_log(demo_dir):
+    answer = ask_json(demo_dir, "What does each plan cost per month?")
+    result = run(demo_dir, "feedback", answer["conversation_id"], "down", "--comment", "prices look old")
+    assert result.exit_code == 0, result.output
+    entries = json.loads(run(demo_dir, "log", "--json", "--cluster", "revenue").stdout)
+    rated = next(e for e in entries if e["conversation_id"] == answer["conversation_id"])
+    assert rated["feedback"] == "down" and rated["feedback_comment"] == "prices look old"
+    assert rated["surface"] == "cli" and rated["status"] == "answered"
+
+
+def test_feedback_on_unknown_conversation_fails_cleanly(demo_dir):
+    result = run(demo_dir, "feedback", "ffffffffff", "up")
+    assert result.exit_code == 2
+    assert result.output.startswith("error: no conversation")
+
+
+def test_query_runs_guarded_sql(demo_dir):
+    result = run(demo_dir, "query", "SELECT plan_id FROM revenue.plans ORDER BY 1", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["tables"] == ["revenue.plans"] and data["rows"]
+
+
+@pytest.mark.parametrize(
+    "sql,rule",
+    [
+        ("DROP TABLE revenue.plans", "read_only"),
+        ("SELECT * FROM read_csv('/etc/passwd')", "forbidden_function"),
+        ("SELECT 1; SELECT 2", "one_statement"),
+    ],
+)
+def test_query_refusal_is_one_line_with_rule_and_exit_4(demo_dir, sql, rule):
+    result = run(demo_dir, "query", sql)
+    assert result.exit_code == 4
+    lines = result.output.strip().splitlines()
+    assert lines[0].startswith(f"error: SQL refused ({rule})") and lines[1].startswith("hint:")
+    assert "Traceback" not in result.output
+
+
+def test_query_outside_the_cluster_is_refused(demo_dir):
+    result = run(demo_dir, "query", "SELECT * FROM revenue.plans", "--cluster", "listening")
+    assert result.exit_code == 4 and "table_not_allowed" in result.output
+
+
+@pytest.mark.parametrize(
+    "args,code,message",
+    [
+        (["ask", "hi", "--cluster", "nope"], 2, "unknown cluster 'nope'"),
+        (["query", "SELECT * FROM nowhere.t"], 4, "no cluster covers"),
+        (["log", "--since", "yesterday-ish"], 2, "cannot read --since"),
+    ],
+)
+def test_user_mistakes_are_one_line_errors(demo_dir, args, code, message):
+    result = run(demo_dir, *args)
+    assert result.exit_code == code, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_missing_warehouse_and_missing_project(tmp_path):
+    shutil.copy(REPO / "vedder.yaml", tmp_path / "vedder.yaml")
+    shutil.copytree(REPO / "clusters", tmp_path / "clusters")
+    result = CliRunner().invoke(app, ["ask", "What does each plan cost per month?", "--project", str(tmp_path)])
+    assert result.exit_code == 3
+    assert "does not exist" in result.output and "vedder demo" in result.output
+    result = CliRunner().invoke(app, ["query", "SELECT 1", "--project", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and "error: project folder" in result.output
