@@ -288,6 +288,9 @@ def test_coverage_counts_close_pairs_and_positive_feedback(shop):
     assert health.uncovered[0] == {"question": "What is the average basket size?", "count": 2}
     assert {u["question"] for u in health.uncovered} == {"What is the average basket size?", "Which warehouse ships fastest?", "Refunds by reason"}
     assert [(n["question"], n["comment"]) for n in health.negative_feedback] == [("Refunds by reason", "wrong table")]
+    dashboard = CliRunner().invoke(app, ["health", "--project", str(shop)], env={"COLUMNS": "200"}).stdout
+    assert "Top uncovered questions:\n    2× What is the average basket size?" in dashboard
+    assert "Recent negative feedback:\n    Refunds by reason — wrong table" in dashboard
 
 
 # --- reproducibility with a scripted model -----------------------------------------------------
