@@ -205,7 +205,6 @@ class ProjectIndex:
     index: BM25
     pair_owners: list[int]
     pair_index: BM25
-    clusters: dict[str, ClusterIndex] = field(default_factory=dict)
 
 
 _INDEXES: dict[int, tuple[weakref.ref, ProjectIndex]] = {}
@@ -232,12 +231,16 @@ def project_index(project: "Project") -> ProjectIndex:
     return index
 
 
-def cluster_index(project: "Project", cluster: "Cluster") -> ClusterIndex:
-    """The index of one cluster of ``project`` (built on first use, then kept)."""
-    indexes = project_index(project).clusters
-    index = indexes.get(cluster.id)
-    if index is None or index.cluster is not cluster:
-        index = indexes[cluster.id] = build_cluster_index(cluster)
+_CLUSTER_INDEXES: dict[int, tuple[weakref.ref, ClusterIndex]] = {}
+
+
+def cluster_index(cluster: "Cluster") -> ClusterIndex:
+    """The index of one cluster (built on first use, then kept for the life of the Cluster object)."""
+    cached = _CLUSTER_INDEXES.get(id(cluster))
+    if cached is not None and cached[0]() is cluster:
+        return cached[1]
+    index = build_cluster_index(cluster)
+    _CLUSTER_INDEXES[id(cluster)] = (weakref.ref(cluster), index)
     return index
 
 

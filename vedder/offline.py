@@ -1,0 +1,455 @@
+"""Answering without a model, from what the cluster's experts vetted.
+
+``answer_offline`` finds the pair (or paraphrase) that asks the same thing as the question. Similar wording is
+not enough: before answering it checks that the question and the pair's SQL *agree* — the same domain words
+(or words the SQL accounts for through its tables, columns and literals), the same aggregate, the same
+direction (highest vs lowest), the same negation, and the same literal values. Where the question differs only
+in a literal the profiles know (a country, a plan name, a year, "top 5"), the literal is rewritten with sqlglot
+and the explanation says so. Precision over coverage: anything it cannot account for is "no match", with the
+closest pairs. Never imports a model library.
+
+>>> result = answer_offline(project, cluster, "top 5 countries by streams in 2024")  # doctest: +SKIP
+>>> result.match.explanation  # doctest: +SKIP
+"answered from vetted pair top-countries, adapted year 2023 → 2024, LIMIT 10 → 5"
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+import sqlglot
+from sqlglot import exp
+
+from vedder.context.index import ClusterIndex, cluster_index
+from vedder.context.select import rank_pairs
+from vedder.context.signature import SQLSignature, signature
+from vedder.context.tokenize import split_identifier, stem, tokenize, words
+
+if TYPE_CHECKING:
+    from vedder.project import Cluster, Pair, Project
+
+MIN_SIMILARITY = 0.5
+MIN_MARGIN = 0.2
+CANDIDATES = 8
+
+NUMBER_WORDS = {
+    "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",
+    "nine": "9", "ten": "10", "twenty": "20", "hundred": "100",
+}
+COUNTRIES = {
+    "united states": "US", "usa": "US", "america": "US", "united kingdom": "GB", "uk": "GB", "britain": "GB",
+    "great britain": "GB", "england": "GB", "sweden": "SE", "germany": "DE", "france": "FR", "spain": "ES",
+    "italy": "IT", "netherlands": "NL", "norway": "NO", "denmark": "DK", "finland": "FI", "japan": "JP",
+    "brazil": "BR", "canada": "CA", "mexico": "MX", "india": "IN", "australia": "AU", "poland": "PL",
+    "portugal": "PT", "ireland": "IE", "austria": "AT", "belgium": "BE", "switzerland": "CH", "china": "CN",
+    "south korea": "KR", "korea": "KR", "argentina": "AR", "turkey": "TR", "indonesia": "ID",
+}
+
+_DESC = {stem(w) for w in """most highest largest biggest greatest maximum max oldest latest longest top best heaviest
+    tallest more greater above over exceed exceeds larger higher older bigger descending newest richest""".split()}
+_ASC = {stem(w) for w in """least lowest smallest minimum min youngest earliest shortest fewest worst lightest less fewer
+    below under lower younger smaller ascending cheapest poorest""".split()}
+_NEGATION = {"not", "no", "without", "never", "except", "neither", "nor", "none", "excluding", "exclude", "dont",
+             "doesnt", "didnt", "havent", "hasnt", "isnt", "arent", "wasnt", "werent", "cannot"}
+_AVERAGE = {"average", "mean", "avg"}
+_COUNT = {"many", "number", "count", "counts"}
+_DESC_PHRASES = ("at least", "or more", "or older", "or greater", "or higher", "or above", "or over", "no less")
+_ASC_PHRASES = ("at most", "or less", "or fewer", "or younger", "or smaller", "or lower", "or below", "no more")
+_GROUP = {"each", "per", "every"}
+_CUE_WORDS = {stem(w) for w in _NEGATION | _AVERAGE | _COUNT | _GROUP} | _DESC | _ASC
+# Words that frame a question rather than say what it asks about.
+_FRAMING = {stem(w) for w in """total list show give find return tell display different distinct unique all also
+    respectively including sorted order ordered sort please there exist exists available information""".split()}
+
+
+@dataclass
+class Adaptation:
+    """One literal rewritten: ``column`` (or "LIMIT"), old and new value."""
+
+    column: str
+    old: Any
+    new: Any
+
+    def __str__(self) -> str:
+        if self.column == "LIMIT":
+            return f"LIMIT {self.old} → {self.new}"
+        old = f"'{self.old}'" if isinstance(self.old, str) and not _is_number(self.old) else str(self.old)
+        new = f"'{self.new}'" if isinstance(self.new, str) and not _is_number(self.new) else str(self.new)
+        return f"{self.column} {old} → {new}"
+
+
+@dataclass
+class OfflineMatch:
+    pair: "Pair"
+    sql: str
+    adaptations: list[Adaptation]
+    score: float
+    explanation: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pair": self.pair.id,
+            "sql": self.sql,
+            "adaptations": [str(a) for a in self.adaptations],
+            "score": round(self.score, 3),
+            "explanation": self.explanation,
+        }
+
+
+@dataclass
+class OfflineResult:
+    match: OfflineMatch | None
+    closest: list[tuple["Pair", float]] = field(default_factory=list)
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "match": self.match.to_dict() if self.match else None,
+            "closest": [{"id": p.id, "question": p.question, "score": round(s, 3)} for p, s in self.closest],
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class Candidate:
+    pair: "Pair"
+    phrasing: str
+    similarity: float
+    problems: list[str]
+    sql: str
+    adaptations: list[Adaptation]
+
+
+def _is_number(text: Any) -> bool:
+    return bool(re.fullmatch(r"-?\d+(\.\d+)?", str(text)))
+
+
+def numbers_in(text: str) -> list[str]:
+    """Numbers a question states, digits or words ("top five" → 5)."""
+    found = re.findall(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w|\.\d)", text.replace(",", ""))
+    found += [NUMBER_WORDS[w] for w in re.findall(r"[a-z]+", text.lower()) if w in NUMBER_WORDS]
+    return [_canonical_number(n) for n in found]
+
+
+def _canonical_number(text: str) -> str:
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return str(int(value)) if value == int(value) else str(value)
+
+
+def _number_context(text: str, number: str) -> set[str]:
+    """The words right before and after ``number`` in ``text`` ("classroom 110" → {"classroom"})."""
+    tokens = _plain(text)
+    spelled = {w for w, n in NUMBER_WORDS.items() if n == number}
+    out: set[str] = set()
+    for i, token in enumerate(tokens):
+        if _canonical_number(token) == number or token in spelled:
+            out |= {stem(t) for t in tokens[max(0, i - 1) : i] + tokens[i + 1 : i + 2] if t not in ("than", "the", "of", "in", "a")}
+    return out
+
+
+def _plain(text: str) -> list[str]:
+    """Lower-case words (no stemming, stop words kept) for value matching."""
+    return [w.lower() for w in re.findall(r"[A-Za-z0-9]+", text)]
+
+
+def mentions(text_words: Sequence[str], value: str) -> bool:
+    """Whether the words of ``value`` occur consecutively in ``text_words``."""
+    value_words = _plain(value.strip("%"))
+    if not value_words:
+        return False
+    size = len(value_words)
+    return any(list(text_words[i : i + size]) == value_words for i in range(len(text_words) - size + 1))
+
+
+def cues(text: str) -> dict[str, bool]:
+    raw = [w.lower().replace("'", "") for w in re.findall(r"[A-Za-z']+", text)]
+    stems = {stem(w) for w in raw}
+    lowered = " ".join(raw)
+    return {
+        "desc": bool(stems & _DESC) or any(p in lowered for p in _DESC_PHRASES),
+        "asc": bool(stems & _ASC) or any(p in lowered for p in _ASC_PHRASES) or ("alphabetical" in raw and not stems & _DESC),
+        "negation": bool(set(raw) & _NEGATION) and "no more" not in lowered and "no less" not in lowered or "n't" in text or "other than" in lowered,
+        "average": bool(set(raw) & _AVERAGE),
+        "count": "how many" in lowered or "number of" in lowered or "count" in raw,
+        "group": bool(set(raw) & _GROUP),
+        "both": "both" in raw,
+        "either": "either" in raw or bool(re.search(r"\bor\b(?! (more|less|fewer|older|younger|greater|higher|lower|above|below|over|smaller|larger|equal))", lowered)),
+    }
+
+
+def _domain(text: str) -> set[str]:
+    return {t for t in tokenize(text) if t not in _FRAMING and t not in _CUE_WORDS and not t[0].isdigit()}
+
+
+def _sql_words(sig: SQLSignature) -> set[str]:
+    out: set[str] = set()
+    for name in sig.tables + sig.columns:
+        out |= {stem(w) for w in split_identifier(name.rsplit(".", 1)[-1])}
+    for literal in sig.strings:
+        out |= set(tokenize(literal.strip("%")))
+    return out
+
+
+def _weight(index: ClusterIndex, term: str) -> float:
+    return index.pair_index.idf.get(term, index.pair_index.unknown_idf())
+
+
+def similarity(index: ClusterIndex, question: str, phrasing: str, sig: SQLSignature) -> float:
+    """How completely the question and the pair's phrasing account for each other's domain words (0–1).
+
+    A question word the phrasing lacks still counts (for 0.7) when the pair's SQL uses it as a table,
+    column or literal: "list the singers' countries" and "SELECT country FROM singer" agree.
+    """
+    q_terms, p_terms, sql_terms = _domain(question), _domain(phrasing), _sql_words(sig)
+    if not q_terms and not p_terms:
+        return 1.0 if tokenize(question) == tokenize(phrasing) else 0.5
+    q_total = sum(_weight(index, t) for t in q_terms) or 1.0
+    p_total = sum(_weight(index, t) for t in p_terms) or 1.0
+    q_matched = sum(_weight(index, t) * (1.0 if t in p_terms else 0.7 if t in sql_terms else 0.0) for t in q_terms)
+    p_matched = sum(_weight(index, t) * (1.0 if t in q_terms else 0.3 if t in sql_terms else 0.0) for t in p_terms)
+    recall_q, recall_p = q_matched / q_total, p_matched / p_total
+    return min(recall_q, recall_p)
+
+
+def cue_problems(question: str, phrasing: str, sig: SQLSignature) -> list[str]:
+    """Disagreements of intent between the question and a vetted pair (its phrasing and SQL).
+
+    Cue words that name the SQL's own columns ("max_temperature") are not cues.
+    """
+    sql_words = _sql_words(sig)
+    q, p = cues(_without(question, sql_words)), cues(_without(phrasing, sql_words))
+    problems = []
+    if q["average"] != ("avg" in sig.aggregates) and q["average"] != p["average"]:
+        problems.append("average")
+    if q["count"] and "count" not in sig.aggregates and "sum" not in sig.aggregates and not p["count"]:
+        problems.append("count")
+    if "count" in sig.aggregates and p["count"] and not q["count"]:
+        problems.append("count")
+    if q["both"] != p["both"] or q["either"] != p["either"]:
+        problems.append("both/either")
+    if q["negation"] != p["negation"]:
+        problems.append("negation")
+    q_dir = {k for k in ("desc", "asc") if q[k]}
+    p_dir = {k for k in ("desc", "asc") if p[k]}
+    if q_dir != p_dir:
+        problems.append("direction")
+    if q["group"] and not p["group"] and not sig.grouped:
+        problems.append("grouping")
+    return problems
+
+
+def _without(text: str, terms: set[str]) -> str:
+    """``text`` without the words whose stems are in ``terms``."""
+    return re.sub(r"[A-Za-z]+", lambda m: "" if stem(m.group(0).lower()) in terms else m.group(0), text)
+
+
+def _column_values(cluster: "Cluster", column: str) -> list[str]:
+    values: list[str] = []
+    for dataset in cluster.dataset_files.values():
+        found = dataset.column(column)
+        if found is not None:
+            values += [str(e.get("value")) for e in found.common_values if isinstance(e, dict) and e.get("value") is not None]
+    return values
+
+
+def _literal_columns(tree: exp.Expression) -> dict[int, str]:
+    """For each string/number literal compared with a column, that column's name (by literal node id)."""
+    out: dict[int, str] = {}
+    for node in tree.find_all(exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.ILike, exp.In):
+        columns = [c for c in node.find_all(exp.Column)]
+        if not columns:
+            continue
+        for literal in node.find_all(exp.Literal):
+            out.setdefault(id(literal), columns[0].name)
+    return out
+
+
+def _question_value(cluster: "Cluster", column: str, question: str, phrasing: str, old: str) -> str | None:
+    """A value of ``column`` that the question names and the pair's phrasing does not (for adapting ``old``)."""
+    q_words, p_words = _plain(question), _plain(phrasing)
+    candidates = [v for v in _column_values(cluster, column) if v.lower() != old.lower() and len(v) > 1]
+    for value in sorted(candidates, key=len, reverse=True):
+        if mentions(q_words, value) and not mentions(p_words, value):
+            return value
+    lowered = " ".join(q_words)
+    if old.upper() in COUNTRIES.values() or old in candidates:
+        for name, code in COUNTRIES.items():
+            if re.search(rf"\b{re.escape(name)}\b", lowered) and code != old.upper() and not mentions(p_words, name):
+                return code
+    quoted = re.findall(r"[\"“']([^\"”']{1,60})[\"”']", question)
+    fresh = [v for v in quoted if not mentions(p_words, v)]
+    if len(fresh) == 1:
+        return fresh[0]
+    return None
+
+
+def adapt(cluster: "Cluster", pair_sql: str, question: str, phrasing: str, dialect: str) -> tuple[str, list[Adaptation], list[str]]:
+    """Rewrite the pair's literals that the phrasing states and the question replaces; report what's unaccounted."""
+    try:
+        tree = sqlglot.parse_one(pair_sql, read=dialect)
+    except sqlglot.errors.SqlglotError:
+        return pair_sql, [], ["unparsable"]
+    q_words, p_words = _plain(question), _plain(phrasing)
+    q_numbers, p_numbers = numbers_in(question), numbers_in(phrasing)
+    columns = _literal_columns(tree)
+    adaptations: list[Adaptation] = []
+    problems: list[str] = []
+    fresh_numbers = [n for n in q_numbers if n not in p_numbers]
+    limit_node = tree.args.get("limit") if isinstance(tree, exp.Query) else None
+    limit_ids = {id(limit_node.expression)} if isinstance(limit_node, exp.Limit) else set()
+    for literal in list(tree.find_all(exp.Literal)):
+        value = str(literal.this)
+        if literal.is_string:
+            bare = value.strip("%")
+            if not bare or mentions(q_words, bare):
+                continue
+            if not mentions(p_words, bare):
+                continue
+            column = columns.get(id(literal), "value")
+            new = _question_value(cluster, column, question, phrasing, bare)
+            if new is None:
+                problems.append(f"literal '{bare}'")
+                continue
+            literal.replace(exp.Literal.string(value.replace(bare, new)))
+            adaptations.append(Adaptation(column, bare, new))
+        else:
+            number = _canonical_number(value)
+            if number in q_numbers or number not in p_numbers:
+                continue
+            new = fresh_numbers[0] if len(fresh_numbers) == 1 else None
+            if new is None or _number_context(phrasing, number) & _number_context(question, new) == set():
+                problems.append(f"number {number}")
+                continue
+            fresh_numbers.pop()
+            column = "LIMIT" if id(literal) in limit_ids else columns.get(id(literal), "value")
+            literal.replace(exp.Literal.number(new))
+            adaptations.append(Adaptation(column, number, new))
+    if fresh_numbers:
+        problems.append("numbers " + ", ".join(fresh_numbers))
+    if isinstance(tree, exp.Query) and not limit_ids and any(w in q_words for w in ("top", "first")) and fresh_numbers:
+        problems.append("limit")
+    sql = tree.sql(dialect=dialect) if adaptations else pair_sql
+    return sql, adaptations, problems
+
+
+def schema_words(index: ClusterIndex) -> set[str]:
+    """Stemmed words of every table and column name of the cluster."""
+    words_ = index.memo.get("schema_words")
+    if words_ is None:
+        words_ = set()
+        for dataset in index.datasets:
+            words_ |= {stem(w) for w in split_identifier(dataset.table_name)}
+            for column in dataset.columns:
+                words_ |= {stem(w) for w in split_identifier(column.name)}
+        index.memo["schema_words"] = words_
+    return words_
+
+
+def _projected_words(pair_sql: str, dialect: str) -> list[set[str]]:
+    try:
+        tree = sqlglot.parse_one(pair_sql, read=dialect)
+    except sqlglot.errors.SqlglotError:
+        return []
+    select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
+    if select is None:
+        return []
+    out = []
+    for projection in select.expressions:
+        if isinstance(projection, exp.Column) or (isinstance(projection, exp.Alias) and isinstance(projection.this, exp.Column)):
+            column = projection if isinstance(projection, exp.Column) else projection.this
+            out.append({stem(w) for w in split_identifier(column.name)})
+    return out
+
+
+def grounding_problems(index: ClusterIndex, question: str, phrasing: str, pair_sql: str, sig: SQLSignature) -> list[str]:
+    """Schema words the question uses that the pair ignores, and columns the pair returns that the question skips."""
+    q_terms, p_terms, sql_terms = _domain(question), _domain(phrasing), _sql_words(sig)
+    problems = [f"mentions {t}" for t in sorted(q_terms & schema_words(index)) if t not in p_terms and t not in sql_terms]
+    for column_words in _projected_words(pair_sql, index.cluster.project_dialect if hasattr(index.cluster, "project_dialect") else "duckdb"):
+        if column_words & p_terms and not column_words & q_terms:
+            problems.append("returns " + "_".join(sorted(column_words)))
+    return problems
+
+
+def _candidate(index: ClusterIndex, pair: "Pair", question: str, dialect: str) -> Candidate:
+    sig = signature(pair.sql, dialect)
+    best: Candidate | None = None
+    for phrasing in pair.questions:
+        sql, adaptations, problems = adapt(index.cluster, pair.sql, question, phrasing, dialect)
+        problems = cue_problems(question, phrasing, sig) + grounding_problems(index, question, phrasing, pair.sql, sig) + problems
+        score = similarity(index, question, phrasing, sig)
+        candidate = Candidate(pair, phrasing, score, problems, sql, adaptations)
+        if best is None or (not candidate.problems, candidate.similarity) > (not best.problems, best.similarity):
+            best = candidate
+    assert best is not None
+    return best
+
+
+def _explain(candidate: Candidate, follow_up: bool = False) -> str:
+    source = "the previous answer (vetted pair " + candidate.pair.id + ")" if follow_up else f"vetted pair {candidate.pair.id}"
+    text = f"answered from {source}"
+    if candidate.adaptations:
+        text += ", adapted " + ", ".join(str(a) for a in candidate.adaptations)
+    return text
+
+
+def _previous_field(previous: Any, name: str) -> Any:
+    if previous is None:
+        return None
+    return previous.get(name) if isinstance(previous, dict) else getattr(previous, name, None)
+
+
+def _follow_up(project: "Project", cluster: "Cluster", question: str, previous: Any) -> OfflineMatch | None:
+    """"and for Sweden?": adapt the previous answer's SQL when the question only swaps a literal."""
+    previous_sql = _previous_field(previous, "sql")
+    previous_question = _previous_field(previous, "question") or ""
+    pair = _previous_field(previous, "pair")
+    if isinstance(pair, str):
+        pair = cluster.pair(pair)
+    if not previous_sql or pair is None:
+        return None
+    leftover = _domain(question) - _domain(previous_question)
+    sql, adaptations, problems = adapt(cluster, previous_sql, question + " " + previous_question, previous_question, project.config.dialect)
+    if not adaptations or problems:
+        return None
+    changed = {stem(w) for a in adaptations for w in words(str(a.new))} | {stem(w) for name, code in COUNTRIES.items() for w in name.split() if any(a.new == code for a in adaptations)}
+    if leftover - changed:
+        return None
+    candidate = Candidate(pair, previous_question, 1.0, [], sql, adaptations)
+    return OfflineMatch(pair, sql, adaptations, 1.0, _explain(candidate, follow_up=True))
+
+
+def answer_offline(project: "Project", cluster: "Cluster", question: str, *, previous: Any = None) -> OfflineResult:
+    """The vetted pair that answers ``question`` (adapted if needed), or no match with the closest pairs.
+
+    ``previous`` (dict or object with ``question``, ``sql`` and ``pair``) is the earlier turn of a
+    conversation; a follow-up that only changes a literal adapts its SQL.
+    """
+    dialect = project.config.dialect
+    index = cluster_index(cluster)
+    if previous is not None:
+        match = _follow_up(project, cluster, question, previous)
+        if match is not None:
+            return OfflineResult(match, [(match.pair, 1.0)])
+    ranked = rank_pairs(index, question)[:CANDIDATES]
+    candidates = sorted((_candidate(index, pair, question, dialect) for pair, _ in ranked), key=lambda c: -c.similarity)
+    closest = [(c.pair, c.similarity) for c in candidates[:3]]
+    if not candidates:
+        return OfflineResult(None, [], "no vetted pair is similar to the question")
+    agreeing = [c for c in candidates if not c.problems]
+    if not agreeing:
+        best = candidates[0]
+        return OfflineResult(None, closest, f"closest pair {best.pair.id} differs: {', '.join(best.problems)}")
+    best = agreeing[0]
+    if best.similarity < MIN_SIMILARITY:
+        return OfflineResult(None, closest, f"closest pair {best.pair.id} is not close enough ({best.similarity:.2f})")
+    rival = next((c for c in agreeing[1:] if c.sql.strip() != best.sql.strip()), None)
+    if rival is not None and best.similarity - rival.similarity < MIN_MARGIN:
+        return OfflineResult(None, closest, f"pairs {best.pair.id} and {rival.pair.id} match about equally well")
+    match = OfflineMatch(best.pair, best.sql, best.adaptations, best.similarity, _explain(best))
+    return OfflineResult(match, closest)
