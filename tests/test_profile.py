@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -49,12 +51,21 @@ FROM range(100) t(i);
 '''
 
 
+@functools.cache
+def warehouse_bytes() -> bytes:
+    """The test warehouse, built once per test session (each project gets its own copy)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "warehouse.duckdb"
+        connection = duckdb.connect(str(path))
+        connection.execute(WAREHOUSE_SQL)
+        connection.close()
+        return path.read_bytes()
+
+
 def build_project(root: Path, clusters: dict[str, dict] | None = None) -> Path:
     """A project folder with vedder.yaml, the test warehouse and the given clusters {id: cluster.yaml data}."""
     (root / ".vedder").mkdir(parents=True)
-    connection = duckdb.connect(str(root / ".vedder" / "warehouse.duckdb"))
-    connection.execute(WAREHOUSE_SQL)
-    connection.close()
+    (root / ".vedder" / "warehouse.duckdb").write_bytes(warehouse_bytes())
     (root / "vedder.yaml").write_text("warehouse: {type: duckdb, path: .vedder/warehouse.duckdb}\ndialect: duckdb\nmodel: offline\n")
     (root / "clusters").mkdir()
     for cluster_id, data in (clusters or {}).items():
