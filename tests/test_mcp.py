@@ -24,12 +24,12 @@ from vedder.log.store import open_log
 VEDDER = str(Path(sys.executable).with_name("vedder"))
 
 PAIR_SE_USERS = """\
-question: How many users are there in SE?
+question: How many users are there in Sweden?
 sql: SELECT count(*) AS users FROM music.users WHERE country = 'SE' AND user_id >= 100
 verified_by: ana@example.com
 verified_at: 2026-01-10
 paraphrases:
-  - Number of users in SE
+  - Number of users in Sweden
 """
 
 DOC_TEST_USERS = """\
@@ -51,8 +51,11 @@ def write(path: Path, text: str) -> None:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
+    return build_project(tmp_path / "project")
+
+
+def build_project(root: Path) -> Path:
     """Two clusters (music, finance) over a small DuckDB warehouse, model offline."""
-    root = tmp_path / "project"
     write(root / "vedder.yaml", "warehouse: {type: duckdb, path: warehouse.duckdb}\ndialect: duckdb\nmodel: offline\n")
     with duckdb.connect(str(root / "warehouse.duckdb")) as db:
         db.execute("CREATE SCHEMA music; CREATE SCHEMA finance")
@@ -68,7 +71,7 @@ def project(tmp_path: Path) -> Path:
           "table: music.users\ndescription: One row per user.\nrow_count: 400\npartitioning: null\ncolumns:\n"
           "  - {name: user_id, type: BIGINT, description: Ids below 100 are test accounts.}\n"
           "  - name: country\n    type: VARCHAR\n    description: Signup country.\n"
-          "    common_values: [{value: SE, frequency: 0.5}, {value: US, frequency: 0.25}]\n"
+          "    common_values: [{value: SE, frequency: 0.5}, {value: US, frequency: 0.25}, {value: GB, frequency: 0.25}]\n"
           "  - {name: signup_date, type: DATE}\n")
     write(root / "clusters/music/pairs/users-in-country.yaml", PAIR_SE_USERS)
     write(root / "clusters/music/docs/test-accounts.md", DOC_TEST_USERS)
@@ -136,7 +139,7 @@ def test_cluster_tools_and_guarded_query(project):
 
     music = payload(described)
     assert [c["name"] for c in music["tables"][0]["columns"]] == ["user_id", "country", "signup_date"]
-    assert music["tables"][0]["columns"][1]["common_values"] == ["SE", "US"]
+    assert music["tables"][0]["columns"][1]["common_values"] == ["SE", "US", "GB"]
     assert music["pairs"][0]["uri"] == "vedder://clusters/music/pairs/users-in-country"
     assert music["docs"][0]["title"] == "Test accounts"
 
@@ -203,10 +206,16 @@ def test_edits_on_disk_are_served_without_a_restart(project):
                 db.execute("CREATE SCHEMA music; CREATE TABLE music.users AS SELECT range AS user_id FROM range(7)")
             os.replace(rebuilt, project / "warehouse.duckdb")  # how `vedder demo` rebuilds: a rename over the file
             counted_after = payload(await client.call_tool("query", {"sql": "SELECT count(*) FROM music.users"}))
-            return before, after, uris, counted_before["rows"], counted_after["rows"]
+            write(project / "clusters/music/pairs/half-typed.yaml", "question: [unclosed\n")
+            broken = await client.call_tool("list_clusters", {})
+            (project / "clusters/music/pairs/half-typed.yaml").unlink()
+            mended = await client.call_tool("list_clusters", {})
+            return before, after, uris, counted_before["rows"], counted_after["rows"], broken, mended
 
-    before, after, uris, counted_before, counted_after = anyio.run(scenario)
+    before, after, uris, counted_before, counted_after, broken, mended = anyio.run(scenario)
     assert (counted_before, counted_after) == ([[400]], [[7]])
+    assert broken.is_error and "half-typed.yaml" in text_of(broken) and "\nhint: " in text_of(broken)
+    assert not mended.is_error
     assert [p["id"] for p in before["pairs"]] == ["users-in-country"]
     assert [p["id"] for p in after["pairs"]] == ["signups", "users-in-country"]
     assert "vedder://clusters/music/pairs/signups" in uris
@@ -215,19 +224,23 @@ def test_edits_on_disk_are_served_without_a_restart(project):
 def test_ask_context_and_feedback_are_logged_with_surface_mcp(project):
     async def scenario():
         async with mcp_client(project) as client:
-            answered = await client.call_tool("ask", {"question": "How many users are there in SE?"})
+            answered = await client.call_tool("ask", {"question": "How many users are there in Sweden?"})
             conversation = payload(answered)["conversation_id"]
             rated = await client.call_tool("feedback", {"conversation_id": conversation, "rating": "up",
                                                         "comment": "matches the dashboard"})
             bad_rating = await client.call_tool("feedback", {"conversation_id": conversation, "rating": "meh"})
             unknown = await client.call_tool("feedback", {"conversation_id": "0000000000", "rating": "down"})
-            context = await client.call_tool("context", {"question": "How many users are there in SE?"})
+            context = await client.call_tool("context", {"question": "How many users are there in Sweden?"})
             pinned = await client.call_tool("context", {"question": "users per country", "cluster": "music"})
+            follow_up = await client.call_tool("ask", {"question": "And for Great Britain?", "conversation_id": conversation})
+            stranger = await client.call_tool("ask", {"question": "How many users are there in Sweden?"})
+            lost = await client.call_tool("ask", {"question": "and for GB?", "conversation_id": "ffffffffff"})
             weather = await client.call_tool("ask", {"question": "Will it rain in Paris tomorrow?"})
             weather_context = await client.call_tool("context", {"question": "Will it rain in Paris tomorrow?"})
-            return answered, rated, bad_rating, unknown, context, pinned, weather, weather_context
+            return answered, rated, bad_rating, unknown, context, pinned, follow_up, stranger, lost, weather, weather_context
 
-    answered, rated, bad_rating, unknown, context, pinned, weather, weather_context = anyio.run(scenario)
+    (answered, rated, bad_rating, unknown, context, pinned, follow_up, stranger, lost, weather,
+     weather_context) = anyio.run(scenario)
     answer = payload(answered)
     assert not answered.is_error and answer["status"] == "answered", answer
     assert answer["cluster"] == "music" and "user_id >= 100" in answer["sql"]
@@ -244,6 +257,11 @@ def test_ask_context_and_feedback_are_logged_with_surface_mcp(project):
     assert payload(pinned)["cluster"] == "music"
     assert json.loads(text_of(context)) == seen  # the text content is the same JSON, for clients that show only text
 
+    # A follow-up continues the conversation (whether the offline answerer can adapt it is tested in its own tests).
+    assert not follow_up.is_error and payload(follow_up)["conversation_id"] == answer["conversation_id"]
+    assert payload(stranger)["conversation_id"] != answer["conversation_id"]
+    assert lost.is_error and "no conversation 'ffffffffff'" in text_of(lost) and "\nhint: `vedder log`" in text_of(lost)
+
     assert not weather.is_error and payload(weather)["status"] == "not_covered"
     assert {c["team"] for c in payload(weather)["closest"]} == {"Listening Insights", "Finance Data"}
     assert payload(weather_context)["covered"] is False and payload(weather_context)["closest"]
@@ -252,7 +270,8 @@ def test_ask_context_and_feedback_are_logged_with_surface_mcp(project):
     entries = store.entries()
     store.close()
     assert [(e["surface"], e["conversation_id"], e["feedback"]) for e in reversed(entries)] == [
-        ("mcp", answer["conversation_id"], "up"), ("mcp", payload(weather)["conversation_id"], None)]
+        ("mcp", answer["conversation_id"], "up"), ("mcp", answer["conversation_id"], None),
+        ("mcp", payload(stranger)["conversation_id"], None), ("mcp", payload(weather)["conversation_id"], None)]
 
 
 def free_port() -> int:
