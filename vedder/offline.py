@@ -16,6 +16,7 @@ closest pairs. Never imports a model library.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -24,7 +25,7 @@ from sqlglot import exp
 
 from vedder.context.index import ClusterIndex, cluster_index
 from vedder.context.select import rank_pairs
-from vedder.context.signature import SQLSignature, signature
+from vedder.context.signature import SQLSignature, parsed, signature
 from vedder.context.tokenize import split_identifier, stem, tokenize, words
 
 if TYPE_CHECKING:
@@ -158,7 +159,12 @@ def _plain(text: str) -> list[str]:
 
 
 def mentions(text_words: Sequence[str], value: str) -> bool:
-    """Whether the words of ``value`` occur consecutively in ``text_words``."""
+    """Whether the words of ``value`` (or, for a country code, the country's name) occur in ``text_words``."""
+    names = [name for name, code in COUNTRIES.items() if code == value.upper()] if len(value) == 2 else []
+    return _mentions(text_words, value) or any(_mentions(text_words, name) for name in names)
+
+
+def _mentions(text_words: Sequence[str], value: str) -> bool:
     value_words = _plain(value.strip("%"))
     if not value_words:
         return False
@@ -199,13 +205,16 @@ def _weight(index: ClusterIndex, term: str) -> float:
     return index.pair_index.idf.get(term, index.pair_index.unknown_idf())
 
 
-def similarity(index: ClusterIndex, question: str, phrasing: str, sig: SQLSignature) -> float:
+def similarity(
+    index: ClusterIndex, question: str, phrasing: str, sig: SQLSignature, adapted: tuple[set[str], set[str]] = (set(), set())
+) -> float:
     """How completely the question and the pair's phrasing account for each other's domain words (0–1).
 
     A question word the phrasing lacks still counts (for 0.7) when the pair's SQL uses it as a table,
-    column or literal: "list the singers' countries" and "SELECT country FROM singer" agree.
+    column or literal: "list the singers' countries" and "SELECT country FROM singer" agree. ``adapted`` holds
+    the question's and the phrasing's words of adapted literals ("sweden", "us"), which account for each other.
     """
-    q_terms, p_terms, sql_terms = _domain(question), _domain(phrasing), _sql_words(sig)
+    q_terms, p_terms, sql_terms = _domain(question) - adapted[0], _domain(phrasing) - adapted[1], _sql_words(sig)
     if not q_terms and not p_terms:
         return 1.0 if tokenize(question) == tokenize(phrasing) else 0.5
     q_total = sum(_weight(index, t) for t in q_terms) or 1.0
@@ -290,10 +299,10 @@ def _question_value(cluster: "Cluster", column: str, question: str, phrasing: st
 
 def adapt(cluster: "Cluster", pair_sql: str, question: str, phrasing: str, dialect: str) -> tuple[str, list[Adaptation], list[str]]:
     """Rewrite the pair's literals that the phrasing states and the question replaces; report what's unaccounted."""
-    try:
-        tree = sqlglot.parse_one(pair_sql, read=dialect)
-    except sqlglot.errors.SqlglotError:
+    original = parsed(pair_sql, dialect)
+    if original is None:
         return pair_sql, [], ["unparsable"]
+    tree = original.copy()
     q_words, p_words = _plain(question), _plain(phrasing)
     q_numbers, p_numbers = numbers_in(question), numbers_in(phrasing)
     columns = _literal_columns(tree)
@@ -350,10 +359,10 @@ def schema_words(index: ClusterIndex) -> set[str]:
     return words_
 
 
+@lru_cache(maxsize=8192)
 def _projected_words(pair_sql: str, dialect: str) -> list[set[str]]:
-    try:
-        tree = sqlglot.parse_one(pair_sql, read=dialect)
-    except sqlglot.errors.SqlglotError:
+    tree = parsed(pair_sql, dialect)
+    if tree is None:
         return []
     select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
     if select is None:
@@ -366,14 +375,31 @@ def _projected_words(pair_sql: str, dialect: str) -> list[set[str]]:
     return out
 
 
-def grounding_problems(index: ClusterIndex, question: str, phrasing: str, pair_sql: str, sig: SQLSignature) -> list[str]:
+def grounding_problems(
+    index: ClusterIndex, question: str, phrasing: str, pair_sql: str, sig: SQLSignature, dialect: str
+) -> list[str]:
     """Schema words the question uses that the pair ignores, and columns the pair returns that the question skips."""
     q_terms, p_terms, sql_terms = _domain(question), _domain(phrasing), _sql_words(sig)
     problems = [f"mentions {t}" for t in sorted(q_terms & schema_words(index)) if t not in p_terms and t not in sql_terms]
-    for column_words in _projected_words(pair_sql, index.cluster.project_dialect if hasattr(index.cluster, "project_dialect") else "duckdb"):
+    for column_words in _projected_words(pair_sql, dialect):
         if column_words & p_terms and not column_words & q_terms:
             problems.append("returns " + "_".join(sorted(column_words)))
     return problems
+
+
+def _value_words(value: Any) -> set[str]:
+    text = str(value)
+    names = [name for name, code in COUNTRIES.items() if code == text.upper()]
+    return {stem(w) for part in [text, *names] for w in words(part)}
+
+
+def _adapted_words(adaptations: list[Adaptation]) -> tuple[set[str], set[str]]:
+    new: set[str] = set()
+    old: set[str] = set()
+    for adaptation in adaptations:
+        new |= _value_words(adaptation.new)
+        old |= _value_words(adaptation.old)
+    return new, old
 
 
 def _candidate(index: ClusterIndex, pair: "Pair", question: str, dialect: str) -> Candidate:
@@ -381,8 +407,8 @@ def _candidate(index: ClusterIndex, pair: "Pair", question: str, dialect: str) -
     best: Candidate | None = None
     for phrasing in pair.questions:
         sql, adaptations, problems = adapt(index.cluster, pair.sql, question, phrasing, dialect)
-        problems = cue_problems(question, phrasing, sig) + grounding_problems(index, question, phrasing, pair.sql, sig) + problems
-        score = similarity(index, question, phrasing, sig)
+        problems = cue_problems(question, phrasing, sig) + grounding_problems(index, question, phrasing, pair.sql, sig, dialect) + problems
+        score = similarity(index, question, phrasing, sig, _adapted_words(adaptations))
         candidate = Candidate(pair, phrasing, score, problems, sql, adaptations)
         if best is None or (not candidate.problems, candidate.similarity) > (not best.problems, best.similarity):
             best = candidate
@@ -413,13 +439,30 @@ def _follow_up(project: "Project", cluster: "Cluster", question: str, previous: 
         pair = cluster.pair(pair)
     if not previous_sql or pair is None:
         return None
-    leftover = _domain(question) - _domain(previous_question)
-    sql, adaptations, problems = adapt(cluster, previous_sql, question + " " + previous_question, previous_question, project.config.dialect)
-    if not adaptations or problems:
+    original = parsed(previous_sql, project.config.dialect)
+    if original is None:
         return None
-    changed = {stem(w) for a in adaptations for w in words(str(a.new))} | {stem(w) for name, code in COUNTRIES.items() for w in name.split() if any(a.new == code for a in adaptations)}
-    if leftover - changed:
+    tree = original.copy()
+    columns = _literal_columns(tree)
+    adaptations: list[Adaptation] = []
+    for literal in list(tree.find_all(exp.Literal)):
+        if not literal.is_string or id(literal) not in columns:
+            continue
+        new = _question_value(cluster, columns[id(literal)], question, previous_question, str(literal.this))
+        if new is not None:
+            literal.replace(exp.Literal.string(new))
+            adaptations.append(Adaptation(columns[id(literal)], str(literal.this), new))
+    limit = tree.args.get("limit") if isinstance(tree, exp.Query) else None
+    fresh = [n for n in numbers_in(question) if n not in numbers_in(previous_question)]
+    if isinstance(limit, exp.Limit) and len(fresh) == 1 and re.search(r"\btop\b", question.lower()):
+        adaptations.append(Adaptation("LIMIT", limit.expression.sql(), fresh[0]))
+        limit.set("expression", exp.Literal.number(fresh[0]))
+    if not adaptations:
         return None
+    leftover = _domain(question) - set().union(*(_value_words(a.new) for a in adaptations)) - {"top"}
+    if leftover:
+        return None
+    sql = tree.sql(dialect=project.config.dialect)
     candidate = Candidate(pair, previous_question, 1.0, [], sql, adaptations)
     return OfflineMatch(pair, sql, adaptations, 1.0, _explain(candidate, follow_up=True))
 

@@ -47,12 +47,18 @@ def _limit(tree: exp.Expression) -> int | None:
 
 
 @lru_cache(maxsize=8192)
+def parsed(sql: str, dialect: str = "duckdb") -> exp.Expression | None:
+    """The parsed tree of ``sql`` (cached: copy it before changing it), or None when it does not parse."""
+    try:
+        return sqlglot.parse_one(sql, read=dialect)
+    except sqlglot.errors.SqlglotError:
+        return None
+
+
+@lru_cache(maxsize=8192)
 def signature(sql: str, dialect: str = "duckdb") -> SQLSignature:
     """The signature of ``sql`` (an empty, ``parsed=False`` one when it does not parse)."""
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-    except sqlglot.errors.SqlglotError:
-        return SQLSignature(parsed=False)
+    tree = parsed(sql, dialect)
     if tree is None:
         return SQLSignature(parsed=False)
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}

@@ -1,0 +1,114 @@
+"""The Spider benchmark: routing, context and the offline answerer on data no one here wrote.
+
+    /work/venv/bin/python benchmarks/spider/load.py     # once: builds benchmarks/.work/spider
+    /work/venv/bin/python benchmarks/spider/run.py [--limit N] [--repeat 3]
+
+Reports routing accuracy@1 (all items, and phrasings of vetted SQL vs held-out SQL), table recall of the
+context (gold SQL's tables among the context's tables, with the gold cluster), median context tokens,
+routing+context time per question in a warm process (median of ``--repeat`` passes), and offline precision
+and coverage through ``vedder.eval`` (every item through ``vedder.ask.ask``): with the gold cluster given,
+and routed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_PROJECT = HERE.parent / ".work" / "spider"
+
+
+def qualified(table: str, schema: str | None) -> str:
+    return f"{schema}.{table}".lower() if "." not in table and schema else table.lower()
+
+
+def measure_context(project, items: list[dict], repeat: int) -> dict:
+    from vedder.context import build_context, route
+    from vedder.context.signature import signature
+
+    route(project, "warm up")
+    passes, recalls, tokens, routed = [], [], [], {"phrasing": [], "heldout": []}
+    for run in range(repeat):
+        elapsed = []
+        for item in items:
+            cluster = project.clusters[item["cluster"]]
+            started = time.perf_counter()
+            routing = route(project, item["question"])
+            context = build_context(project, cluster, item["question"])
+            elapsed.append(time.perf_counter() - started)
+            if run == 0:
+                routed[item["kind"]].append(routing.scores[0][0] == item["cluster"] if routing.scores else False)
+                gold = {qualified(t, cluster.default_schema) for t in signature(item["sql"]).tables}
+                recalls.append(len(gold & set(context.tables)) / len(gold) if gold else 1.0)
+                tokens.append(context.tokens)
+        passes.append(statistics.median(elapsed))
+    everything = routed["phrasing"] + routed["heldout"]
+    return {
+        "routing_at_1": round(sum(everything) / len(everything), 4),
+        "routing_at_1_phrasings": round(sum(routed["phrasing"]) / max(1, len(routed["phrasing"])), 4),
+        "routing_at_1_heldout": round(sum(routed["heldout"]) / max(1, len(routed["heldout"])), 4),
+        "table_recall": round(statistics.mean(recalls), 4),
+        "questions_with_all_tables": round(sum(r == 1.0 for r in recalls) / len(recalls), 4),
+        "median_context_tokens": statistics.median(tokens),
+        "p90_context_tokens": sorted(tokens)[int(0.9 * len(tokens))],
+        "route_plus_context_ms": round(1000 * statistics.median(passes), 2),
+    }
+
+
+def measure_offline(project, items: list[dict], given_cluster: bool) -> dict:
+    from vedder.eval import run_eval
+
+    report = run_eval(project, items, model="offline", given_cluster=given_cluster)
+    phrasings = [r for r, item in zip(report.items, items) if item["kind"] == "phrasing"]
+    answered = [r for r in report.items if r.status == "answered" and r.correct is not None]
+    return {
+        "answered": len(answered),
+        "precision": round(sum(bool(r.correct) for r in answered) / max(1, len(answered)), 4),
+        "coverage_of_phrasings": round(sum(r.status == "answered" for r in phrasings) / max(1, len(phrasings)), 4),
+        "heldout_answered": sum(r.status == "answered" for r, item in zip(report.items, items) if item["kind"] == "heldout"),
+        "median_latency_ms": round(1000 * report.summary["median_latency_s"], 1),
+        "summary": report.summary,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--project", type=Path, default=DEFAULT_PROJECT)
+    parser.add_argument("--limit", type=int, default=0, help="only the first N eval items")
+    parser.add_argument("--repeat", type=int, default=3, help="passes for the timing median")
+    parser.add_argument("--skip-offline", action="store_true")
+    args = parser.parse_args(argv)
+    if not (args.project / "eval.jsonl").is_file():
+        print("error: run benchmarks/spider/load.py first", file=sys.stderr)
+        return 2
+    from vedder.config import load_config
+    from vedder.project import load_project
+
+    started = time.perf_counter()
+    project = load_project(load_config(args.project))
+    load_s = time.perf_counter() - started
+    items = [json.loads(line) for line in (args.project / "eval.jsonl").read_text().splitlines() if line.strip()]
+    items = items[: args.limit] if args.limit else items
+    results = {
+        "clusters": len(project.clusters),
+        "pairs": sum(len(c.pairs) for c in project.clusters.values()),
+        "items": len(items),
+        "phrasings": sum(i["kind"] == "phrasing" for i in items),
+        "heldout": sum(i["kind"] == "heldout" for i in items),
+        "project_load_s": round(load_s, 2),
+        "context": measure_context(project, items, args.repeat),
+    }
+    if not args.skip_offline:
+        results["offline_given_cluster"] = measure_offline(project, items, given_cluster=True)
+        results["offline_routed"] = measure_offline(project, items, given_cluster=False)
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
