@@ -181,7 +181,8 @@ def _common_values_sql(table: str, columns: list[_ColumnKind], row_count: int, d
     return (
         f"SELECT {grouping} AS grouping_id, {names}, count(*) AS n FROM {source} "
         f"GROUP BY GROUPING SETS ({sets}, ()) "
-        f"QUALIFY row_number() OVER (PARTITION BY {grouping} ORDER BY count(*) DESC, {names}) <= {LOW_CARDINALITY}"
+        f"QUALIFY row_number() OVER (PARTITION BY {grouping} ORDER BY count(*) DESC, {names}) <= {LOW_CARDINALITY} "
+        f"ORDER BY grouping_id, n DESC, {names}"
     )
 
 

@@ -28,9 +28,13 @@ class DuckDBWarehouse:
             raise WarehouseError(f"warehouse file {path} does not exist", "run `vedder demo` to build the demo warehouse, or fix `warehouse.path`")
         config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
         if read_only:
-            config |= {"enable_external_access": False, "lock_configuration": True}
+            config |= {"enable_external_access": False}
         try:
             self.connection = duckdb.connect(str(path), read_only=read_only, config=config)
+            # DuckDB draws its own progress bar on long queries; it would garble vedder's output.
+            self.connection.execute("SET enable_progress_bar = false")
+            if read_only:
+                self.connection.execute("SET lock_configuration = true")
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot open warehouse {path}: {str(exc).splitlines()[0]}") from None
         self.path = path
