@@ -17,6 +17,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from typer.testing import CliRunner
 
+from fake_openai import FakeOpenAI
 from vedder.cli import app
 from vedder.config import load_config
 from vedder.log.store import open_log
@@ -272,6 +273,32 @@ def test_ask_context_and_feedback_are_logged_with_surface_mcp(project):
     assert [(e["surface"], e["conversation_id"], e["feedback"]) for e in reversed(entries)] == [
         ("mcp", answer["conversation_id"], "up"), ("mcp", answer["conversation_id"], None),
         ("mcp", payload(stranger)["conversation_id"], None), ("mcp", payload(weather)["conversation_id"], None)]
+
+
+def test_ask_through_the_agent_with_a_scripted_model(project):
+    real_users = "SELECT count(*) AS real_users FROM music.users WHERE user_id >= 100"
+    with FakeOpenAI() as model:
+        write(project / "vedder.yaml", "warehouse: {type: duckdb, path: warehouse.duckdb}\nmodel: openai/fake\n"
+              f"model_options: {{api_base: '{model.url}', api_key: dummy, tool_calling: true, num_retries: 0, timeout: 10}}\n")
+        model.enqueue_tool_call("run_sql", {"sql": real_users})
+        model.enqueue_text("There are 301 real users (test accounts below id 100 excluded).")
+        model.enqueue_error(401, "invalid api key")
+
+        async def scenario():
+            async with mcp_client(project) as client:
+                answered = await client.call_tool("ask", {"question": "How many real users are there?", "cluster": "music"})
+                failed = await client.call_tool("ask", {"question": "How many users signed up in May?", "cluster": "music"})
+                listed = await client.call_tool("list_clusters", {})
+                return answered, failed, listed
+
+        answered, failed, listed = anyio.run(scenario)
+    answer = payload(answered)
+    assert not answered.is_error and answer["status"] == "answered", answer
+    assert answer["model"] == "openai/fake" and answer["rows"] == [[301]] and "user_id >= 100" in answer["sql"]
+    assert "301" in answer["answer"]
+    assert failed.is_error and text_of(failed).startswith("error: ") and "\nhint: " in text_of(failed)
+    assert payload(failed)["status"] == "error" and payload(failed)["conversation_id"]
+    assert not listed.is_error
 
 
 def free_port() -> int:
