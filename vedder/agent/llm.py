@@ -18,7 +18,6 @@ API keys.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -55,13 +54,6 @@ class ToolCall:
     id: str
     name: str
     arguments: str
-
-    def parsed_arguments(self) -> dict[str, Any]:
-        """The arguments as a JSON object; ValueError when they are not one."""
-        value = json.loads(self.arguments or "{}")
-        if not isinstance(value, dict):
-            raise ValueError("arguments must be a JSON object")
-        return value
 
 
 @dataclass
@@ -226,7 +218,7 @@ def chat(
                     raise
                 raise _permanent(litellm, exc, model, options) from None
             if attempt == retries:
-                where = f" at {options['api_base']}" if options.get("api_base") else ""
+                where = f" at {redact(str(options['api_base']), options)}" if options.get("api_base") else ""
                 timeout = f" (timeout {kwargs['timeout']:g} s)" if reason == "timed out" else ""
                 raise ModelUnavailable(
                     f"model {model}{where} {reason}{timeout} after {attempt + 1} attempt{'s' * bool(attempt)}: {_one_line(exc, options)}",
