@@ -123,6 +123,10 @@ class Candidate:
     adaptations: list[Adaptation]
 
 
+def _is_year(text: str) -> bool:
+    return bool(re.fullmatch(r"(19|20)\d\d", text))
+
+
 def _is_number(text: Any) -> bool:
     return bool(re.fullmatch(r"-?\d+(\.\d+)?", str(text)))
 
@@ -331,7 +335,7 @@ def adapt(cluster: "Cluster", pair_sql: str, question: str, phrasing: str, diale
             if number in q_numbers or number not in p_numbers:
                 continue
             new = fresh_numbers[0] if len(fresh_numbers) == 1 else None
-            if new is None or _number_context(phrasing, number) & _number_context(question, new) == set():
+            if new is None or not (_is_year(number) and _is_year(new) or _number_context(phrasing, number) & _number_context(question, new)):
                 problems.append(f"number {number}")
                 continue
             fresh_numbers.pop()

@@ -1,0 +1,118 @@
+"""Routing, context selection and `vedder context` on a small two-cluster project."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from context_project import make_project
+from vedder.cli import app
+from vedder.config import load_config
+from vedder.context import build_context, estimate_tokens, route, search
+from vedder.context.tokenize import split_identifier, stem, tokenize
+from vedder.project import load_project
+
+
+@pytest.fixture(scope="module")
+def project_dir(tmp_path_factory):
+    return make_project(tmp_path_factory.mktemp("context-project"))
+
+
+@pytest.fixture()
+def project(project_dir):
+    return load_project(load_config(project_dir))
+
+
+def test_identifiers_split_and_words_stem():
+    assert split_identifier("userCountryCode") == ["user", "country", "code"]
+    assert split_identifier("stream_year") == ["stream", "year"]
+    assert split_identifier("IDs") == ["ids"]
+    assert stem("countries") == "country" and stem("streams") == stem("stream") == stem("streaming")
+    assert tokenize("What are the names of the users?") == ["nam", "user"]
+
+
+@pytest.mark.parametrize(
+    "question, cluster",
+    [
+        ("How many streams did Sweden have?", "music"),
+        ("how many premium listeners are there", "music"),
+        ("total invoiced amount per customer", "billing"),
+    ],
+)
+def test_route_picks_the_covering_cluster(project, question, cluster):
+    routing = route(project, question)
+    assert routing.covered and routing.cluster.id == cluster
+    assert [s for _, s in routing.scores] == sorted((s for _, s in routing.scores), reverse=True)
+
+
+@pytest.mark.parametrize("question", ["What's the weather in Paris?", "Which employees got a promotion in HR?"])
+def test_route_says_not_covered_with_the_closest_owners(project, question):
+    routing = route(project, question)
+    assert not routing.covered and routing.cluster is None
+    data = routing.to_dict()
+    assert data["covered"] is False and {c["id"] for c in data["clusters"]} == {"music", "billing"}
+    for closest in data["closest"]:
+        assert closest["team"] in ("Listening Insights", "Finance Data")
+
+
+def test_context_selects_relevant_tables_pairs_and_docs(project):
+    context = build_context(project, project.clusters["music"], "How many streams were there in Sweden in 2023?")
+    assert context.tables[0] == "music.streams"
+    assert "music.track_catalog" not in context.tables
+    assert context.pairs[0][0].id == "streams-country-year"
+    assert [d.id for d, _ in context.docs] == ["definitions"]
+    assert "A stream is a play of 30 seconds" in context.text
+    assert "values: 'US', 'SE', 'DE'" in context.text
+    assert context.tokens == estimate_tokens(context.text) <= 6000
+
+
+def test_context_respects_the_budget_and_exclusions(project):
+    music = project.clusters["music"]
+    small = build_context(project, music, "streams in the US in 2024", budget=150)
+    assert small.tokens <= 150 + estimate_tokens("## Tables\n") + 40  # header and section titles are always shown
+    held_out = build_context(project, music, "How many streams were there in the US in 2024?", exclude_pairs=["streams-country-year"])
+    assert "streams-country-year" not in [p.id for p, _ in held_out.pairs]
+    assert "stream_year = 2024" not in held_out.text
+
+
+def test_context_carries_the_conversation(project):
+    history = [{"question": "How many streams in the US in 2024?", "sql": "SELECT COUNT(*) FROM music.streams", "summary": "3 rows"}]
+    context = build_context(project, project.clusters["music"], "and for Sweden?", history=history)
+    assert "## Conversation so far" in context.text and "3 rows" in context.text
+    assert "music.streams" in context.tables
+
+
+def test_wide_tables_are_trimmed_to_what_matters(project):
+    context = build_context(project, project.clusters["music"], "track catalog attribute_7")
+    assert "music.track_catalog" in context.tables
+    assert "`attribute_7`" in context.text and "(15 more columns:" in context.text
+
+
+def test_search_finds_pairs_and_doc_sections(project):
+    hits = search(project.clusters["music"], "premium plan users", k=3)
+    assert hits[0].kind == "pair" and hits[0].id == "premium-users"
+    assert any(h.kind == "doc" and h.id == "definitions" for h in hits)
+
+
+def test_cli_context_json(project_dir):
+    result = CliRunner().invoke(app, ["context", "How many streams in Sweden?", "--json", "--project", str(project_dir)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["clusters"][0]["id"] == "music" and data["cluster"] == "music"
+    assert {"tables", "pairs", "docs", "tokens", "text"} <= set(data)
+    assert data["pairs"][0].keys() >= {"id", "question", "score"}
+
+
+def test_cli_context_text_and_not_covered(project_dir):
+    runner = CliRunner()
+    text = runner.invoke(app, ["context", "total invoiced amount", "--project", str(project_dir)])
+    assert text.exit_code == 0 and "cluster billing" in text.stdout and "## Tables" in text.stdout
+    weather = runner.invoke(app, ["context", "weather in Paris", "--json", "--project", str(project_dir)])
+    assert json.loads(weather.stdout)["covered"] is False
+
+
+def test_cli_context_unknown_cluster_is_a_clean_error(project_dir):
+    result = CliRunner().invoke(app, ["context", "streams", "--cluster", "nope", "--project", str(project_dir)])
+    assert result.exit_code != 0 and "unknown cluster 'nope'" in result.output and "Traceback" not in result.output
