@@ -454,3 +454,13 @@ def test_cost_is_summed_when_litellm_knows_the_price(project, cluster, context, 
     assert "tools" in server.requests[0]  # litellm knows gpt-4o-mini calls tools natively
     assert result.tokens == 240
     assert result.cost == pytest.approx(2 * (100 * 0.15 + 20 * 0.60) / 1e6)
+
+
+def test_text_action_input_may_be_bare_sql(project, cluster, warehouse):
+    from vedder.agent.loop import _text_arguments
+
+    toolbox = Toolbox(project, cluster, warehouse)
+    assert _text_arguments(toolbox, "run_sql", "SELECT 1") == {"sql": "SELECT 1"}
+    assert _text_arguments(toolbox, "run_sql", '{"sql": "SELECT 2"}') == {"sql": "SELECT 2"}
+    assert _text_arguments(toolbox, "column_values", "orders.country") == "orders.country"  # two required: the tool says how
+    assert "not valid JSON" in toolbox.call("column_values", "orders.country").text
