@@ -211,7 +211,7 @@ def test_descriptions_survive_reprofiling(project_root):
 
 
 def test_profile_tables_uses_existing_descriptions_by_table(project_root, warehouse):
-    run("profile", "--project", str(project_root))
+    assert run("profile", "--project", str(project_root)).exit_code == 0, "a second connection in the process opens too"
     cluster = load_project(load_config(project_root)).clusters["listening"]
     cluster.dataset_files["music.hourly"].description = "Plays per hour."
     profiles = profile_tables(warehouse, ["music.hourly", "music.monthly"], cluster.dataset_files)

@@ -31,10 +31,12 @@ class DuckDBWarehouse:
             config |= {"enable_external_access": False}
         try:
             self.connection = duckdb.connect(str(path), read_only=read_only, config=config)
-            # DuckDB draws its own progress bar on long queries; it would garble vedder's output.
-            self.connection.execute("SET enable_progress_bar = false")
-            if read_only:
-                self.connection.execute("SET lock_configuration = true")
+            # DuckDB draws its own progress bar on long queries; it would garble vedder's output. A second
+            # connection to a file this process already opened shares its (locked) configuration.
+            if not self.connection.execute("SELECT current_setting('lock_configuration')").fetchone()[0]:
+                self.connection.execute("SET enable_progress_bar = false")
+                if read_only:
+                    self.connection.execute("SET lock_configuration = true")
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot open warehouse {path}: {str(exc).splitlines()[0]}") from None
         self.path = path
