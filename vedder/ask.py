@@ -145,6 +145,7 @@ def _answer_with_agent(project, cluster, question, warehouse, history, model, on
         tokens=result.tokens,
         cost=result.cost,
         error=result.error,
+        hint=getattr(result, "hint", None),
         model=model,
     )
     return answer, result.result

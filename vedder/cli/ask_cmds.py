@@ -27,25 +27,30 @@ def render_table(columns: list[str], rows: list[list[Any]], title: str | None = 
 
 
 def render_answer(answer, verbose: bool = False) -> None:
+    from rich.markup import escape
     from rich.syntax import Syntax
 
     out = console()
     if verbose:
         for index, step in enumerate(answer.steps, 1):
-            out.print(f"[dim]step {index}:[/dim] {step}")
+            out.print(f"[bold]step {index}[/bold]")
+            for key, value in step.items():
+                if value not in (None, "", [], {}):
+                    text = value if isinstance(value, str) else repr(value)
+                    out.print(f"  [dim]{key}:[/dim] " + escape(text[:600]))
     label = {"answered": "[green]answered[/green]", "not_covered": "[yellow]not covered[/yellow]"}.get(answer.status, "[red]error[/red]")
-    out.print(f"{label}  {answer.answer}")
+    out.print(f"{label}  " + escape(answer.answer))
     if answer.rows or answer.columns:
         out.print(render_table(answer.columns, answer.rows))
     if answer.sql:
         out.print(Syntax(answer.sql, "sql", word_wrap=True, theme="ansi_dark", background_color="default"))
     if answer.cluster and answer.owners:
         sources = ", ".join(f"{s['kind']} {s['id']}" for s in answer.sources) or "none"
-        out.print(f"[dim]cluster {answer.cluster} (owned by {answer.owners['team']}) · sources: {sources}[/dim]")
+        out.print(escape(f"cluster {answer.cluster} (owned by {answer.owners['team']}) · sources: {sources}"), style="dim")
     for item in answer.closest:
-        out.print(f"[dim]  closest: {item}[/dim]")
+        out.print("[dim]  closest: " + escape(", ".join(f"{k} {v}" for k, v in item.items() if v is not None)) + "[/dim]")
     if answer.hint:
-        out.print(f"[dim]hint: {answer.hint}[/dim]")
+        out.print("[dim]hint: " + escape(answer.hint) + "[/dim]")
     footer = f"model {answer.model} · {answer.latency_s:.2f} s"
     if answer.tokens:
         footer += f" · {answer.tokens} tokens · ${answer.cost:.4f}"
