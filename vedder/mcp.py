@@ -197,6 +197,8 @@ def ask_result(project: "Project", warehouses: WarehousePool, question: str, clu
         "closest": answer.closest,
         "hint": answer.hint,
         "model": answer.model,
+        "tokens": answer.tokens,
+        "cost": answer.cost,
         "latency_s": answer.latency_s,
     }
     if answer.status == "error":
@@ -227,8 +229,6 @@ def query_result(project: "Project", warehouses: WarehousePool, sql: str, cluste
     """Guarded SQL on one cluster's tables (the given one, or the one covering every table it reads)."""
     from vedder.sql.run import cluster_for_sql, run_sql
 
-    if limit < 1:
-        raise UsageError(f"limit must be at least 1, not {limit}", f"ask for up to {MAX_ROWS} rows")
     cluster = project.cluster(cluster_id) if cluster_id else cluster_for_sql(sql, project)
     with warehouses.borrow(project.config) as warehouse:
         guarded, result = run_sql(sql, project=project, warehouse=warehouse, cluster=cluster, limit=min(limit, MAX_ROWS))
