@@ -272,7 +272,6 @@ def log_questions(root: Path, entries: list[dict]) -> None:
 
 
 def test_coverage_counts_close_pairs_and_positive_feedback(shop):
-    pytest.importorskip("vedder.offline")
     log_questions(shop, [
         {"question": "How many orders per country?", "cluster": "shop", "status": "answered"},
         {"question": "What is the average basket size?", "cluster": "shop", "status": "not_covered"},
