@@ -283,10 +283,15 @@ def test_ask_through_the_agent_with_a_scripted_model(project):
         model.enqueue_tool_call("run_sql", {"sql": real_users})
         model.enqueue_text("There are 301 real users (test accounts below id 100 excluded).")
         model.enqueue_error(401, "invalid api key")
+        steps = []
+
+        async def progress(done, total, message):
+            steps.append((done, total, message))
 
         async def scenario():
             async with mcp_client(project) as client:
-                answered = await client.call_tool("ask", {"question": "How many real users are there?", "cluster": "music"})
+                answered = await client.call_tool("ask", {"question": "How many real users are there?", "cluster": "music"},
+                                                  progress_callback=progress)
                 failed = await client.call_tool("ask", {"question": "How many users signed up in May?", "cluster": "music"})
                 listed = await client.call_tool("list_clusters", {})
                 return answered, failed, listed
@@ -296,6 +301,7 @@ def test_ask_through_the_agent_with_a_scripted_model(project):
     assert not answered.is_error and answer["status"] == "answered", answer
     assert answer["model"] == "openai/fake" and answer["rows"] == [[301]] and "user_id >= 100" in answer["sql"]
     assert "301" in answer["answer"]
+    assert steps and steps[0] == (1, 8, "step 1: run_sql")  # agent steps arrive as progress notifications
     assert failed.is_error and text_of(failed).startswith("error: ") and "\nhint: " in text_of(failed)
     assert payload(failed)["status"] == "error" and payload(failed)["conversation_id"]
     assert not listed.is_error

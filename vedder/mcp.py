@@ -23,7 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, Literal
 
-from mcp.server.mcpserver import MCPServer
+import anyio.from_thread
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.types import CallToolResult, Resource, TextContent, ToolAnnotations
 from pydantic import Field
@@ -177,14 +178,29 @@ def _owners(cluster: "Cluster") -> dict[str, Any]:
     return {"team": cluster.owners.team, "members": cluster.owners.members, "contact": cluster.owners.contact}
 
 
+def progress_reporter(context: Context, total: int) -> Callable[[dict[str, Any]], None]:
+    """An ``on_step`` for the agent, run on a worker thread, that sends each step as an MCP progress notification."""
+
+    def report(step: dict[str, Any]) -> None:
+        number = step.get("step") or 0
+        message = f"step {number}: {step.get('tool') or 'thinking'}"
+        try:
+            anyio.from_thread.run(context.report_progress, number, total, message)
+        except Exception:  # noqa: BLE001 - progress is best effort: a client gone quiet must not fail the answer
+            pass
+
+    return report
+
+
 def ask_result(project: "Project", warehouses: WarehousePool, question: str, cluster_id: str | None,
-               conversation_id: str | None, model: str | None) -> dict[str, Any] | CallToolResult:
+               conversation_id: str | None, model: str | None,
+               on_step: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any] | CallToolResult:
     """``vedder.ask.ask`` on the MCP surface; an answer with status ``error`` is a tool error."""
     from vedder.ask import ask
 
     with warehouses.borrow(project.config) as warehouse:
         answer = ask(project, question, cluster_id=cluster_id, continue_id=conversation_id, model=model,
-                     surface="mcp", warehouse=warehouse)
+                     surface="mcp", warehouse=warehouse, on_step=on_step)
     result = {
         "status": answer.status,
         "answer": answer.answer,
@@ -373,6 +389,7 @@ def create_server(watcher: ProjectWatcher, model: str | None = None) -> VedderMC
         conversation_id: Annotated[str | None, Field(
             description="Continue this conversation (the conversation_id of an earlier answer) for a follow-up "
                         "such as 'and for Germany?'. Leave empty for a new question.")] = None,
+        ctx: Context = None,
     ) -> dict[str, Any]:
         """Answer a data question from the curated clusters, with the SQL that produced the answer and its sources.
 
@@ -381,7 +398,9 @@ def create_server(watcher: ProjectWatcher, model: str | None = None) -> VedderMC
         cluster, sql, columns, rows (at most 200), sources (vetted pairs, docs and tables used), owners and
         conversation_id (pass it back as conversation_id for a follow-up, or to `feedback`). Always show the SQL
         and the sources with the answer. Example: {"question": "How many premium users are in Germany?"}."""
-        return ask_result(watcher.current(), warehouses, question, cluster, conversation_id, model)
+        project = watcher.current()
+        on_step = progress_reporter(ctx, project.config.max_steps) if ctx is not None else None
+        return ask_result(project, warehouses, question, cluster, conversation_id, model, on_step)
 
     @server.tool(annotations=read_only)
     @_tool
