@@ -161,6 +161,15 @@ class _ClusterFacts:
     default_schema: str | None = None
     team: str = ""
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
+    _prepared: Any = field(default=None, repr=False)
+
+    def prepared_schema(self, dialect: str):
+        """The dataset files' columns, prepared once for all of the cluster's pairs."""
+        from vedder.sql.analyze import PreparedSchema
+
+        if self._prepared is None:
+            self._prepared = PreparedSchema(self.columns, dialect)
+        return self._prepared
 
     def covers(self, table: str) -> bool:
         return any(matches_table(table, entry) for entry in self.entries)
@@ -361,7 +370,7 @@ class _Checker:
                 listed = ", ".join(facts.entries)
                 self.add(path, "error", "sql.table_not_in_cluster", f"table '{table}' is not one of cluster '{facts.id}''s datasets",
                          pointer="/sql", position=key, hint=f"use the cluster's tables ({listed}) or add the table to `datasets` in cluster.yaml")
-        for problem in check_columns(guarded.expression, facts.columns, self.dialect, facts.default_schema):
+        for problem in check_columns(guarded.expression, facts.prepared_schema(self.dialect), self.dialect, facts.default_schema, copy=False):
             if problem.kind == "unknown_table":
                 continue
             level = "error" if problem.kind == "unknown_column" else "warning"

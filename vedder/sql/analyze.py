@@ -22,6 +22,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
+from sqlglot.schema import MappingSchema
 
 from vedder.sql.guard import parse_one_statement, table_name
 
@@ -66,8 +67,10 @@ def closest(name: str, candidates: list[str] | set[str]) -> str | None:
     return by_lower[match[0]] if match else None
 
 
-def _as_tree(sql: str | exp.Expression, dialect: str) -> exp.Expression:
-    return sql.copy() if isinstance(sql, exp.Expression) else parse_one_statement(sql, dialect)
+def _as_tree(sql: str | exp.Expression, dialect: str, copy: bool = True) -> exp.Expression:
+    if isinstance(sql, exp.Expression):
+        return sql.copy() if copy else sql
+    return parse_one_statement(sql, dialect)
 
 
 def _real_tables(tree: exp.Expression) -> list[exp.Table]:
@@ -81,7 +84,7 @@ def _real_tables(tree: exp.Expression) -> list[exp.Table]:
 
 def tables_used(sql: str | exp.Expression, dialect: str = "duckdb", default_schema: str | None = None) -> list[str]:
     """Fully qualified lower-case tables ``sql`` reads, sorted, CTE names and table functions excluded."""
-    return sorted({table_name(table, default_schema) for table in _real_tables(_as_tree(sql, dialect))})
+    return sorted({table_name(table, default_schema) for table in _real_tables(_as_tree(sql, dialect, copy=False))})
 
 
 def _nested(schema: Schema) -> dict[str, dict[str, dict[str, str]]]:
@@ -101,6 +104,23 @@ def _position(node: exp.Expression) -> tuple[int | None, int | None]:
     if line is not None and col is not None:
         col = max(1, col - len(identifier.name) + 1)
     return line, col
+
+
+class PreparedSchema:
+    """A schema made ready once for checking many queries (sqlglot's MappingSchema is costly to build).
+
+    >>> prepared = PreparedSchema({"a.t": {"x": "INT"}})
+    >>> check_columns("SELECT y FROM a.t", prepared)[0].suggestion is None
+    True
+    """
+
+    def __init__(self, schema: Schema, dialect: str = "duckdb") -> None:
+        self.columns = {name.lower(): {c.lower() for c in cols} for name, cols in schema.items()}
+        self.mapping = MappingSchema(_nested(schema), dialect=dialect)
+
+
+def _prepared(schema: Schema | PreparedSchema, dialect: str) -> PreparedSchema:
+    return schema if isinstance(schema, PreparedSchema) else PreparedSchema(schema, dialect)
 
 
 @dataclass
@@ -128,6 +148,8 @@ def _source_columns(source: exp.Expression | Scope, lowered_schema: dict[str, se
 
 def _output_aliases(scope: Scope) -> set[str]:
     """Names the query gives its outputs (``count(*) AS n``), which ORDER BY or HAVING may use."""
+    if isinstance(scope.expression, exp.SetOperation):
+        return {name.lower() for name in scope.expression.named_selects}
     if not isinstance(scope.expression, exp.Select):
         return set()
     return {
@@ -143,8 +165,8 @@ def _in_projection(column: exp.Column, scope: Scope) -> bool:
     return node.arg_key == "expressions"
 
 
-def _resolve(tree: exp.Expression, schema: Schema, dialect: str, default_schema: str | None) -> _Resolution:
-    lowered = {name.lower(): {c.lower() for c in cols} for name, cols in schema.items()}
+def _resolve(tree: exp.Expression, schema: PreparedSchema, dialect: str, default_schema: str | None) -> _Resolution:
+    lowered = schema.columns
     problems: list[ColumnProblem] = []
     used: dict[str, set[str]] = {}
     for table in _real_tables(tree):
@@ -153,8 +175,9 @@ def _resolve(tree: exp.Expression, schema: Schema, dialect: str, default_schema:
             line, col = _position(table)
             problems.append(ColumnProblem("unknown_table", name, suggestion=closest(name, set(lowered)), line=line, column=col))
     qualified = qualify(
-        tree, schema=_nested(schema), dialect=dialect, db=default_schema, allow_partial_qualification=True,
+        tree, schema=schema.mapping, dialect=dialect, db=default_schema, allow_partial_qualification=True,
         validate_qualify_columns=False, quote_identifiers=False, identify=False, expand_stars=False,
+        expand_alias_refs=False,  # alias references stay unqualified; _output_aliases accepts them
     )
     for scope in traverse_scope(qualified):
         aliases = _output_aliases(scope)
@@ -179,32 +202,41 @@ def _resolve(tree: exp.Expression, schema: Schema, dialect: str, default_schema:
                 resolved = [_source_columns(s, lowered, default_schema) for s in scope.sources.values()]
                 if any(known is None for _, known in resolved):
                     continue
-                candidates = set().union(*(known for _, known in resolved)) if resolved else set()
+                candidates = set().union(*(known for _, known in resolved))
+                if not _in_projection(column, scope):
+                    candidates |= aliases
                 line, col = _position(column)
                 problems.append(ColumnProblem("unknown_column", column.name, None, closest(name, candidates), line, col))
     return _Resolution(used, problems)
 
 
 def check_columns(
-    sql: str | exp.Expression, schema: Schema, dialect: str = "duckdb", default_schema: str | None = None
+    sql: str | exp.Expression,
+    schema: Schema | PreparedSchema,
+    dialect: str = "duckdb",
+    default_schema: str | None = None,
+    *,
+    copy: bool = True,
 ) -> list[ColumnProblem]:
     """Every table and column ``sql`` reads that ``schema`` does not declare, with the closest declared name.
 
-    Columns of tables missing from ``schema`` are not judged (their table is reported instead).
+    Columns of tables missing from ``schema`` are not judged (their table is reported instead). Pass a
+    PreparedSchema when checking many queries against one schema, and ``copy=False`` with a parsed tree
+    you no longer need (qualification rewrites it in place).
     Raises SQLRefused (rule ``parse`` or ``one_statement``) when ``sql`` is not one parsable statement.
     """
-    tree = _as_tree(sql, dialect)
+    tree = _as_tree(sql, dialect, copy)
     try:
-        return _resolve(tree, schema, dialect, default_schema).problems
+        return _resolve(tree, _prepared(schema, dialect), dialect, default_schema).problems
     except SqlglotError as exc:
         return [ColumnProblem("unresolvable", str(exc).splitlines()[0])]
 
 
 def columns_used(
-    sql: str | exp.Expression, schema: Schema, dialect: str = "duckdb", default_schema: str | None = None
+    sql: str | exp.Expression, schema: Schema | PreparedSchema, dialect: str = "duckdb", default_schema: str | None = None
 ) -> dict[str, set[str]]:
     """{fully qualified table: lower-case columns ``sql`` reads from it} for tables ``schema`` knows."""
     try:
-        return _resolve(_as_tree(sql, dialect), schema, dialect, default_schema).used
+        return _resolve(_as_tree(sql, dialect), _prepared(schema, dialect), dialect, default_schema).used
     except SqlglotError:
         return {}
