@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -258,3 +260,27 @@ def test_cli_rejects_a_non_positive_scale(project_copy):
     assert result.exit_code == WarehouseError.exit_code
     assert "error: scale must be positive" in result.output
     assert not (project_copy / ".vedder" / "warehouse.duckdb").exists()
+
+
+def test_cli_says_when_another_process_holds_the_warehouse(project_copy):
+    target = project_copy / ".vedder" / "warehouse.duckdb"
+    build_demo(target, SMALL)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WAREHOUSE, str(target)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        result = CliRunner().invoke(app, ["demo", "--scale", "0.01", "--project", str(project_copy)])
+    finally:
+        holder.communicate("")
+    assert result.exit_code == WarehouseError.exit_code
+    assert "is open in another process" in result.output
+
+
+HOLD_WAREHOUSE = """
+import sys
+from vedder.warehouse.duckdb import DuckDBWarehouse
+warehouse = DuckDBWarehouse(sys.argv[1], read_only=False)
+print("holding", flush=True)
+sys.stdin.read()
+"""

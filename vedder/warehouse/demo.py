@@ -500,8 +500,9 @@ def build_demo(
             connection.execute("CHECKPOINT")
         finally:
             connection.close()
-        os.replace(temporary, path)
+        # A write-ahead log left next to the old file would be replayed into the new one.
         Path(f"{path}.wal").unlink(missing_ok=True)
+        os.replace(temporary, path)
     except duckdb.Error as exc:
         raise WarehouseError(f"building the demo warehouse failed: {str(exc).splitlines()[0]}") from None
     except OSError as exc:
@@ -521,7 +522,9 @@ def is_demo_warehouse(path: Path) -> bool:
             found = connection.execute(
                 "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, table]
             ).fetchone()
-    except duckdb.Error:
+    except duckdb.Error as exc:
+        if "lock" in str(exc).lower():
+            raise WarehouseError(f"{path} is open in another process", "close that process, then run `vedder demo` again") from None
         return False
     return bool(found and found[0])
 
