@@ -150,6 +150,12 @@ def test_partition_detection(warehouse, table, expected):
     assert profile_table(warehouse, table)["partitioning"] == expected
 
 
+def test_progress_is_reported_per_table_and_step(warehouse):
+    steps: list[tuple[str, int, int]] = []
+    profile_tables(warehouse, ["music.monthly", "crm.users"], progress=lambda *step: steps.append(step))
+    assert steps == [("music.monthly", 0, 2), ("music.monthly", 1, 2), ("music.monthly", 2, 2), ("crm.users", 0, 2), ("crm.users", 1, 2), ("crm.users", 2, 2)]
+
+
 def test_empty_table_profiles_without_dividing_by_zero(warehouse):
     empty = profile_table(warehouse, "crm.empty")
     assert empty["row_count"] == 0
@@ -228,6 +234,7 @@ def test_profile_command_writes_every_table_and_summarises(project_root):
     plays = next(line for line in result.stdout.splitlines() if "music.plays" in line)
     assert plays.split() == ["music.plays", "1,000", "9", "event_date", "(day)", "2024-01-10"]
     assert "cluster listening" in result.stdout
+    assert "music.plays" in result.stderr, "a progress bar per table"
     assert "profiled 3 dataset file(s) in 1 cluster(s) in " in result.stdout
 
 
