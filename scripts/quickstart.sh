@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/vedder demo
-.venv/bin/vedder ask "How many streams were there per country last week?"
-.venv/bin/vedder ask --continue "and in Sweden only?"
+.venv/bin/vedder ask "What were the top 5 tracks in Sweden in October 2026?"
+.venv/bin/vedder ask --continue "and in Germany?"
