@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
 import pytest
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, FormatChecker
 
-from vedder.schemas import KINDS, SCHEMA_DIR, load_schema, schema_path, validator
+from vedder.errors import ProjectFileError
+from vedder.files import load_yaml_text, split_front_matter
+from vedder.schemas import ANNOTATIONS, KEYWORDS, KINDS, SCHEMA_DIR, load_schema, schema_errors, schema_path
 
 REPO_SCHEMAS = Path(__file__).parent.parent / "schemas"
 
@@ -75,7 +78,8 @@ def test_unknown_kind_is_a_clear_error():
     ],
 )
 def test_schema_accepts_and_refuses(kind, document, ok):
-    assert validator(kind).is_valid(document) is ok
+    assert (schema_errors(kind, document) == []) is ok
+    assert _reference(kind).is_valid(document) is ok
 
 
 def test_health_weight_names_match_the_config_defaults():
@@ -89,3 +93,91 @@ def test_schema_files_are_pretty_json():
     for kind in KINDS:
         text = (REPO_SCHEMAS / f"{kind}.schema.json").read_text()
         assert text == json.dumps(json.loads(text), indent=2, ensure_ascii=False) + "\n"
+
+
+def _subschemas(schema: dict):
+    yield schema
+    for child in schema.get("properties", {}).values():
+        yield from _subschemas(child)
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            yield from _subschemas(schema[key])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_schemas_use_only_keywords_the_evaluator_knows(kind):
+    for subschema in _subschemas(load_schema(kind)):
+        assert set(subschema) <= KEYWORDS | ANNOTATIONS, set(subschema) - KEYWORDS - ANNOTATIONS
+
+
+def _reference(kind: str) -> Draft202012Validator:
+    return Draft202012Validator(load_schema(kind), format_checker=FormatChecker(formats=["date"]))
+
+
+def _kind_of(path: Path) -> str | None:
+    if path.name == "vedder.yaml":
+        return "vedder"
+    if path.name == "cluster.yaml":
+        return "cluster"
+    if path.name == "rejected.yaml":
+        return "rejected"
+    return {"datasets": "dataset", "pairs": "pair", "docs": "doc", "proposals": "proposal"}.get(path.parent.name)
+
+
+def _corpus(*folders: Path) -> list[tuple[str, object]]:
+    """Every project file under ``folders``, parsed."""
+    documents = []
+    for path in sorted(p for folder in folders for p in folder.rglob("*")):
+        kind = _kind_of(path)
+        if kind is None or not path.is_file() or path.suffix not in (".yaml", ".md"):
+            continue
+        text = path.read_text()
+        if path.suffix == ".md":
+            text = split_front_matter(text)[0] or ""
+        try:
+            data = load_yaml_text(text, path).data
+        except ProjectFileError:
+            continue
+        documents.append((kind, data if path.suffix == ".yaml" else data or {}))
+    return documents
+
+
+_WRONG = [None, "", "x", -1, 0, 1.5, 2, True, [], ["x"], {}, {"unexpected": 1}, "2026-02-30", "2026-01-05"]
+
+
+def _mutations(document):
+    """The document with each key removed and each value replaced by each wrong value, one at a time."""
+    if isinstance(document, dict):
+        for key in document:
+            removed = {k: v for k, v in document.items() if k != key}
+            yield removed
+            for wrong in _WRONG:
+                yield {**document, key: wrong}
+            for inner in _mutations(document[key]):
+                yield {**document, key: inner}
+    elif isinstance(document, list) and document:
+        for wrong in _WRONG:
+            yield [wrong, *document[1:]]
+        for inner in _mutations(document[0]):
+            yield [inner, *document[1:]]
+
+
+def _found(errors) -> set[tuple]:
+    return {(tuple(e.path), e.keyword) for e in errors}
+
+
+def _found_by_reference(kind, document) -> set[tuple]:
+    return {(tuple(e.absolute_path), e.validator) for e in _reference(kind).iter_errors(document)}
+
+
+def test_evaluator_finds_what_jsonschema_finds():
+    """The fast evaluator agrees with jsonschema on every fixture and demo file, and thousands of mutations of the fixtures."""
+    root = Path(__file__).parent.parent
+    compared = 0
+    for kind, document in _corpus(root / "tests/fixtures/validate", root / "clusters"):
+        assert _found(schema_errors(kind, document)) == _found_by_reference(kind, document), (kind, document)
+    for kind, document in _corpus(root / "tests/fixtures/validate/valid"):
+        for variant in _mutations(copy.deepcopy(document)):
+            assert _found(schema_errors(kind, variant)) == _found_by_reference(kind, variant), (kind, variant)
+            compared += 1
+    assert compared > 1000

@@ -87,42 +87,43 @@ def _described(schema: dict[str, Any], fallback: str = "") -> str:
 
 def schema_problems(kind: str, data: Any) -> Iterator[tuple[str, str, str, str, str]]:
     """(level, rule, message, JSON pointer, hint) for each way ``data`` breaks the ``kind`` schema."""
-    from vedder.schemas import validator
+    from vedder.schemas import schema_errors
     from vedder.sql.analyze import closest
 
-    for error in sorted(validator(kind).iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
-        pointer = "".join(f"/{escape_pointer(part)}" for part in error.absolute_path)
-        schema, instance, rule = error.schema, error.instance, f"schema.{error.validator}"
-        if error.validator == "additionalProperties":
+    for error in schema_errors(kind, data):
+        pointer = "".join(f"/{escape_pointer(part)}" for part in error.path)
+        schema, instance, keyword, rule = error.schema, error.instance, error.keyword, f"schema.{error.keyword}"
+        if keyword == "additionalProperties":
             allowed = list(schema.get("properties", {}))
-            for key in sorted(set(instance) - set(allowed)):
+            for key in sorted(set(instance) - set(allowed), key=str):
                 suggestion = closest(str(key), allowed)
                 advice = f" (did you mean '{suggestion}'?)" if suggestion else ""
                 yield ("warning", "schema.unknown_key", f"unknown key '{key}'{advice}", f"{pointer}/{escape_pointer(key)}",
                        f"vedder ignores it; known keys here: {', '.join(allowed)}")
-        elif error.validator == "required":
-            for key in error.validator_value:
-                if isinstance(instance, dict) and key not in instance:
+        elif keyword == "required":
+            for key in error.value:
+                if key not in instance:
                     yield ("error", "schema.required", f"missing required key '{key}'", pointer,
                            f"add `{key}:` — {_described(schema['properties'].get(key, {}))}")
-        elif error.validator == "type" and pointer == "" and instance is None:
+        elif keyword == "type" and pointer == "" and instance is None:
             yield "error", "schema.type", "the file is empty", pointer, _described(schema)
-        elif error.validator == "type":
-            wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        elif keyword == "type":
+            wanted = error.value if isinstance(error.value, list) else [error.value]
             expected = " or ".join(_JSON_TYPES.get(t, t) for t in wanted)
             yield "error", rule, f"expected {expected}, got {_JSON_TYPES.get(_json_type(instance), _json_type(instance))}", pointer, _described(schema)
-        elif error.validator == "enum":
-            yield "error", rule, f"{instance!r} is not one of: {', '.join(map(str, error.validator_value))}", pointer, _described(schema)
-        elif error.validator == "minLength":
+        elif keyword == "enum":
+            yield "error", rule, f"{instance!r} is not one of: {', '.join(map(str, error.value))}", pointer, _described(schema)
+        elif keyword == "minLength":
             yield "error", rule, "must not be empty", pointer, _described(schema)
-        elif error.validator == "minItems":
-            yield "error", rule, f"must list at least {error.validator_value} item(s)", pointer, _described(schema)
-        elif error.validator == "pattern":
+        elif keyword == "minItems":
+            yield "error", rule, f"must list at least {error.value} item(s)", pointer, _described(schema)
+        elif keyword == "pattern":
             yield "error", rule, f"{instance!r} is not in the expected form", pointer, _described(schema)
-        elif error.validator == "format":
-            yield "error", rule, f"{instance!r} is not a valid {error.validator_value} (YYYY-MM-DD)", pointer, _described(schema)
+        elif keyword == "format":
+            yield "error", rule, f"{instance!r} is not a valid {error.value} (YYYY-MM-DD)", pointer, _described(schema)
         else:
-            yield "error", rule, error.message, pointer, _described(schema)
+            bound = {"minimum": "below the minimum of", "maximum": "above the maximum of", "exclusiveMinimum": "not above"}
+            yield "error", rule, f"{instance!r} is {bound.get(keyword, keyword)} {error.value}", pointer, _described(schema)
 
 
 def _yaml_error_position(text: str) -> tuple[int, int, str]:
