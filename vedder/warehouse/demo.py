@@ -17,6 +17,7 @@ user ids below 100 are legacy test accounts; ``listening.plays_legacy`` is depre
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -473,8 +474,8 @@ def build_demo(
     """
     import duckdb
 
-    if not scale > 0:
-        raise WarehouseError(f"scale must be positive, not {scale:g}", "pass e.g. --scale 1 (default) or --scale 0.1")
+    if not 0 < scale < math.inf:
+        raise WarehouseError(f"scale must be a positive number, not {scale:g}", "pass e.g. --scale 1 (default) or --scale 0.1")
     started = time.perf_counter()
     path = Path(path)
     if path.exists() and not force and not is_demo_warehouse(path):
@@ -542,6 +543,8 @@ def build_demo_project(
 
     ``ops.query_history`` mirrors ``history/queries.jsonl`` when the project has one.
     """
+    if config.warehouse_path is None:
+        raise WarehouseError("no warehouse configured", "set `warehouse: {type: duckdb, path: .vedder/warehouse.duckdb}` in vedder.yaml")
     folder = config.root / HISTORY_FOLDER
     written: list[Path] = []
     if rewrite_history:
@@ -549,8 +552,6 @@ def build_demo_project(
         written = list(write_history(folder, rows, truth))
     history_file = folder / "queries.jsonl"
     history = read_history(history_file) if history_file.is_file() else None
-    if config.warehouse_path is None:
-        raise WarehouseError("no warehouse configured", "set `warehouse: {type: duckdb, path: .vedder/warehouse.duckdb}` in vedder.yaml")
     summary = build_demo(config.warehouse_path, scale, history, force=force)
     summary.history_files = written
     return summary
