@@ -126,28 +126,35 @@ def schema_problems(kind: str, data: Any) -> Iterator[tuple[str, str, str, str, 
             yield "error", rule, f"{instance!r} is {bound.get(keyword, keyword)} {error.value}", pointer, _described(schema)
 
 
-def _yaml_error_position(text: str) -> tuple[int, int, str]:
-    """(line, column, problem) of the YAML syntax error in ``text``."""
+def _yaml_error(text: str) -> tuple[int, int, str] | None:
+    """(line, column, problem) of the YAML syntax error in ``text``; None when it parses."""
     try:
         yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         return (mark.line + 1, mark.column + 1, problem) if mark else (1, 1, problem)
-    return 1, 1, "unreadable YAML"
+    return None
 
 
-def _sql_position(text: str, key: tuple[int, int], line: int | None, column: int | None) -> tuple[int, int]:
-    """Position in the file of (line, column) inside a ``sql: |`` block; the key's position otherwise."""
+def _sql_position(text: str, key: tuple[int, int], sql: str, line: int | None, column: int | None) -> tuple[int, int]:
+    """Where (line, column) of ``sql`` lies in the file: inside a ``sql: |`` block or a plain one-line value.
+
+    Quoted and folded values fall back to the position of the ``sql`` key.
+    """
     lines = text.splitlines()
     key_line, key_column = key
     if line is None or key_line > len(lines):
         return key
-    after_key = lines[key_line - 1][key_column - 1 :].partition(":")[2].strip()
+    after_key = lines[key_line - 1][key_column - 1 :].partition(":")[2]
+    value = after_key.strip()
     target = key_line + line
-    if after_key.startswith("|") and target <= len(lines):
+    if value.startswith("|") and target <= len(lines):
         indent = len(lines[target - 1]) - len(lines[target - 1].lstrip())
         return target, indent + (column or 1)
+    if line == 1 and value and value == sql.splitlines()[0].strip():
+        value_column = len(lines[key_line - 1]) - len(after_key.lstrip()) + 1
+        return key_line, value_column + (column or 1) - 1
     return key
 
 
@@ -203,7 +210,7 @@ class _Checker:
             self.add(path, "error", "file.unreadable", f"cannot read the file: {exc}", hint="check the file's permissions and encoding (UTF-8)")
             return None
         except ProjectFileError:
-            line, column, problem = _yaml_error_position(text)
+            line, column, problem = _yaml_error(text) or (1, 1, "not YAML")
             self.add(path, "error", "yaml.syntax", f"invalid YAML: {problem}", position=(line, column), hint="fix the YAML syntax at that line")
             return None
         self.check_schema(path, kind, document)
@@ -353,31 +360,37 @@ class _Checker:
                 questions.setdefault(key, path)
             sql = document.data.get("sql")
             if cluster_readable and isinstance(sql, str) and sql.strip():
-                self.check_pair_sql(facts, path, document, text, sql)
+                self.check_pair_sql(facts, path, document, text, sql, stale=bool(document.data.get("stale")))
         return files
 
-    def check_pair_sql(self, facts: _ClusterFacts, path: Path, document: YamlDocument, text: str, sql: str) -> None:
+    def check_pair_sql(self, facts: _ClusterFacts, path: Path, document: YamlDocument, text: str, sql: str, *, stale: bool) -> None:
+        """The pair's SQL: one read-only query (the guard), on the cluster's tables, reading declared columns.
+
+        A pair marked ``stale`` is not used, and usually broke for the reason it is stale: its findings are notes.
+        """
         from vedder.sql.analyze import check_columns
         from vedder.sql.guard import guard_sql
+
+        def level(normal: str) -> str:
+            return "note" if stale else normal
 
         key = document.position("/sql")
         try:
             guarded = guard_sql(sql, dialect=self.dialect, default_schema=facts.default_schema)
         except SQLRefused as exc:
-            self.add(path, "error", f"sql.{exc.rule}", exc.message, pointer="/sql", position=key, hint=exc.hint)
+            self.add(path, level("error"), f"sql.{exc.rule}", exc.message, pointer="/sql", position=key, hint=exc.hint)
             return
         for table in guarded.tables:
             if not facts.covers(table):
                 listed = ", ".join(facts.entries)
-                self.add(path, "error", "sql.table_not_in_cluster", f"table '{table}' is not one of cluster '{facts.id}''s datasets",
+                self.add(path, level("error"), "sql.table_not_in_cluster", f"table '{table}' is not one of cluster '{facts.id}''s datasets",
                          pointer="/sql", position=key, hint=f"use the cluster's tables ({listed}) or add the table to `datasets` in cluster.yaml")
         for problem in check_columns(guarded.expression, facts.prepared_schema(self.dialect), self.dialect, facts.default_schema, copy=False):
             if problem.kind == "unknown_table":
                 continue
-            level = "error" if problem.kind == "unknown_column" else "warning"
             declared = f"datasets/{problem.table}.yaml" if problem.table in facts.columns else "the cluster's dataset files"
-            self.add(path, level, f"sql.{problem.kind}", problem.message, pointer="/sql",
-                     position=_sql_position(text, key, problem.line, problem.column),
+            self.add(path, level("error" if problem.kind == "unknown_column" else "warning"), f"sql.{problem.kind}", problem.message, pointer="/sql",
+                     position=_sql_position(text, key, sql, problem.line, problem.column),
                      hint=f"use a column declared in {declared}; re-run `vedder profile {facts.folder.name}` if the table changed")
 
     def check_docs(self, facts: _ClusterFacts, cluster_readable: bool) -> list[Path]:
@@ -386,18 +399,8 @@ class _Checker:
             self.report.files_checked += 1
             try:
                 doc = load_doc(path, facts.id)
-            except ProjectFileError as exc:
-                front, _, _ = split_front_matter(path.read_text(encoding="utf-8", errors="replace"))
-                if front is None:
-                    self.add(path, "error", "file.unreadable", exc.message, hint=exc.hint)
-                    continue
-                line, column, problem = _yaml_error_position(front)
-                if line == 1 and column == 1 and problem == "unreadable YAML":
-                    self.add(path, "error", "schema.type", "the front matter must be a YAML mapping", position=(2, 1),
-                             hint="write `key: value` lines between the --- markers")
-                else:
-                    self.add(path, "error", "yaml.syntax", f"invalid YAML in the front matter: {problem}", position=(line + 1, column),
-                             hint="fix the YAML syntax at that line")
+            except (ProjectFileError, UnicodeDecodeError) as exc:
+                self.add_doc_error(path, exc)
                 continue
             if doc.front_matter is not None:
                 self.check_schema(path, "doc", doc.front_matter, doc.front_matter.data or {})
@@ -407,6 +410,23 @@ class _Checker:
             if cluster_readable and doc.front_matter is not None:
                 self.check_doc_references(facts, path, doc.front_matter)
         return files
+
+    def add_doc_error(self, path: Path, exc: Exception) -> None:
+        """Report why a doc could not be loaded: unreadable, bad front-matter YAML, or front matter that is not a mapping."""
+        try:
+            front = split_front_matter(path.read_text(encoding="utf-8"))[0]
+        except (OSError, UnicodeDecodeError):
+            front = None
+        if front is None:
+            self.add(path, "error", "file.unreadable", f"cannot read the doc: {getattr(exc, 'message', exc)}",
+                     hint="check the file's permissions and encoding (UTF-8)")
+        elif (error := _yaml_error(front)) is not None:
+            line, column, problem = error
+            self.add(path, "error", "yaml.syntax", f"invalid YAML in the front matter: {problem}", position=(line + 1, column),
+                     hint="fix the YAML syntax at that line")
+        else:
+            self.add(path, "error", "schema.type", "the front matter must be a YAML mapping", position=(2, 1),
+                     hint="write `key: value` lines between the --- markers")
 
     def check_doc_references(self, facts: _ClusterFacts, path: Path, front: YamlDocument) -> None:
         """Tables named in ``applies_to`` and ``deprecated`` should be the cluster's (typos go unnoticed otherwise)."""
