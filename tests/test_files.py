@@ -1,0 +1,35 @@
+"""Atomic writes and YAML positions."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from vedder.errors import ProjectFileError
+from vedder.files import atomic_write, load_yaml_text
+
+
+def test_atomic_write_replaces_and_keeps_mode(tmp_path):
+    target = tmp_path / "pair.yaml"
+    atomic_write(target, "a: 1\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+    target.chmod(0o640)
+    atomic_write(target, "a: 2\n")
+    assert target.read_text() == "a: 2\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["pair.yaml"]
+
+
+def test_yaml_error_names_file_line_and_column():
+    with pytest.raises(ProjectFileError, match=r"x\.yaml:3:1: invalid YAML"):
+        load_yaml_text("a: 1\nb: [unclosed\n", "x.yaml")
+
+
+def test_positions_of_nested_pointers():
+    document = load_yaml_text("columns:\n  - name: id\n    type: INT\n", "d.yaml")
+    assert document.position("/columns/0/type") == (3, 5)
+    assert document.position("/columns/0/missing") == document.position("/columns/0")
