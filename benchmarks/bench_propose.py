@@ -3,14 +3,16 @@
     /work/venv/bin/python benchmarks/bench_propose.py [--rows 10000] [--repeat 3]
 
 Reports per cluster the funnel, precision (share of proposals that are real recurring patterns) and recall
-(share of the real, not yet vetted patterns that were proposed), and the offline propose time over all
-clusters for the history (median of --repeat runs). Uses the demo project at the repository root when its
+(share of the real, not yet vetted patterns that were proposed), and the offline propose time (median of
+--repeat runs, wall and CPU, with the load average): for one cluster alone, as `vedder propose` runs, and for
+all clusters sharing the parsed query shapes. Uses the demo project at the repository root when its
 clusters exist; otherwise a minimal stand-in project (one cluster per schema, plays_legacy deprecated).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from vedder.config import load_config
 from vedder.curation.history import entry_from_mapping
-from vedder.curation.propose import Miner, propose
+from vedder.curation.propose import Miner, QueryShapes, propose
 from vedder.project import load_project
 from vedder.warehouse.demo import generate_history
 
@@ -55,11 +57,13 @@ def main() -> None:
             root, kind = stand_in_project(Path(scratch), {p["cluster"] for p in truth["patterns"]}), "stand-in project"
         project = load_project(load_config(root))
         print(f"{args.rows} history rows (seed {args.seed}), {kind}: {', '.join(sorted(project.clusters))}")
-        timings, results = [], {}
+        single, every, results = [], [], {}
+        first = sorted(project.clusters)[0]
         for _ in range(args.repeat):
-            started = time.perf_counter()
-            results = {cid: propose(project, cid, entries, limit=50) for cid in sorted(project.clusters)}
-            timings.append(time.perf_counter() - started)
+            single.append(_timed(lambda: propose(project, first, entries, limit=50)))
+            shapes = QueryShapes(project.config.dialect)
+            every.append(_timed(lambda: results.update(
+                {cid: propose(project, cid, entries, limit=50, shapes=shapes) for cid in sorted(project.clusters)})))
 
         proposed_total = real_total = found_total = wanted_total = 0
         for cluster_id, result in results.items():
@@ -85,9 +89,19 @@ def main() -> None:
         precision = real_total / proposed_total if proposed_total else 0.0
         recall = found_total / wanted_total if wanted_total else 0.0
         print(f"\nprecision {precision:.2f} ({real_total}/{proposed_total})  recall {recall:.2f} ({found_total}/{wanted_total})")
-        print(f"propose time, all clusters, {args.rows} rows: median {statistics.median(timings):.2f} s "
-              f"over {args.repeat} runs ({', '.join(f'{t:.2f}' for t in timings)})")
+        load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+        for label, timings in ((f"one cluster ({first})", single), (f"all {len(project.clusters)} clusters, shared shapes", every)):
+            walls, cpus = [t[0] for t in timings], [t[1] for t in timings]
+            print(f"propose time, {label}, {args.rows} rows: median {statistics.median(walls):.2f} s wall, "
+                  f"{statistics.median(cpus):.2f} s CPU over {args.repeat} runs (wall {', '.join(f'{w:.2f}' for w in walls)})")
+        print(f"load average after the runs: {load} ({os.cpu_count()} cores)")
 
+
+def _timed(work) -> tuple[float, float]:
+    """Wall and CPU seconds of ``work()``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    work()
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -59,6 +59,7 @@ HISTORY = [
     ("select country from events group", "bo", "error"),
     ("selec country fro events", "bo", "success"),
     ("delete from events", "dee", "success"),
+    ("select e.country, sum(p.amount_cents) from events e join revenue.payments p on p.user_id = e.user_id group by 1", "dee", "success"),
 ]
 
 

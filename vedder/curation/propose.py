@@ -6,19 +6,23 @@ rest are grouped by SQL fingerprint into patterns, ranked by distinct users and 
 vetted as pairs, rejected before, or too rare are skipped; the best ``limit`` become proposals with their
 provenance and an inferred question.
 
-Parsing is the expensive step, so entries are first grouped by their token shape (sqlglot's tokenizer with
-literals blanked): each shape is parsed and analysed once, however many literal variants ran.
+Parsing is the expensive step, so entries are first grouped by their shape (text with literals, case and
+whitespace blanked): each shape is tokenized once, dropped from its tokens when it names none of the
+cluster's tables, and otherwise parsed and analysed once, however many literal variants ran. A
+``QueryShapes`` shared between clusters parses each shape once for all of them.
 """
 
 from __future__ import annotations
 
 import math
+from functools import cached_property
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.tokens import TokenType
 
 from vedder.curation.describe import describe
 from vedder.curation.history import HistoryEntry
@@ -35,6 +39,7 @@ REJECTED_FILE = "rejected.yaml"
 
 QUERY_REASONS = {
     "failed": "failed runs",
+    "unrelated": "names none of the cluster's tables",
     "unparsable": "does not parse",
     "not_read": "not a read-only query",
     "exploration": "exploration (peeks, DESCRIBE/SHOW, lookups by id, whole-table counts and ranges)",
@@ -49,6 +54,8 @@ PATTERN_REASONS = {
     "rejected": "rejected before",
     "over_limit": "over --limit",
 }
+_WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Into)
+LITERAL_TOKENS = frozenset(getattr(TokenType, n) for n in ("NUMBER", "STRING", "NATIONAL_STRING", "RAW_STRING", "HEX_STRING", "BIT_STRING", "BYTE_STRING") if hasattr(TokenType, n))
 _EXPLORATION_NODES = tuple(getattr(exp, n) for n in ("Describe", "Show", "Summarize", "Pragma", "Use") if hasattr(exp, n))
 
 
@@ -69,7 +76,7 @@ class Funnel:
     def lines(self) -> list[str]:
         """The funnel as text lines: each stage, then what was dropped before the next one and why."""
         stages = [
-            ("queries", self.queries, ("failed", "unparsable")),
+            ("queries", self.queries, ("failed", "unrelated", "unparsable")),
             ("parsed", self.parsed, ("not_read", "exploration", "debugging", "deprecated", "outside_cluster", "schema")),
             ("in cluster", self.in_cluster, ()),
             ("patterns", self.patterns, ("too_rare", "already_vetted", "rejected", "over_limit")),
@@ -145,72 +152,229 @@ class ProposeResult:
 
 
 @dataclass(frozen=True)
-class _Shape:
-    """What one token shape of a query turned out to be: a drop reason, or the pattern it belongs to."""
+class Verdict:
+    """What a query is for one cluster: a drop reason (QUERY_REASONS), or the pattern it belongs to."""
 
     reason: str | None
     fingerprint: str = ""
 
 
-class Miner:
-    """Classifies and fingerprints queries for one cluster; pairs and history go through the same path."""
+@dataclass(frozen=True)
+class _Analysis:
+    """The cluster-independent facts about a query: a drop reason that holds for every cluster (unparsable,
+    not a read, exploration, debugging), else the tables it reads as name parts."""
 
-    def __init__(self, cluster: "Cluster", dialect: str = "duckdb") -> None:
+    reason: str | None
+    tables: tuple[tuple[str, ...], ...] = ()
+
+
+class QueryShape:
+    """One shape of queries (see ``shape_key``), shared by the miners of every cluster: tokenized once,
+    parsed at most once, when a cluster needs its syntax tree."""
+
+    def __init__(self, sql: str, dialect: str) -> None:
+        self.sql = sql
+        self.dialect = dialect
+        self.tree: exp.Expression | None = None
+        try:
+            self.tokens: list | None = sqlglot.Dialect.get_or_raise(dialect).tokenize(sql)
+        except sqlglot.errors.SqlglotError:
+            self.tokens = None
+        self.words = None if self.tokens is None else frozenset(
+            t.text.lower() for t in self.tokens if t.token_type not in LITERAL_TOKENS)
+
+    @cached_property
+    def analysis(self) -> _Analysis:
+        try:
+            tree = self.tree = parse_one_statement(self.sql, self.dialect, tokens=self.tokens)
+        except SQLRefused:
+            return _Analysis("unparsable")
+        self.tokens = None
+        if isinstance(tree, _EXPLORATION_NODES) or (isinstance(tree, exp.Command) and tree.name.upper() in ("SHOW", "DESCRIBE", "SUMMARIZE")):
+            return _Analysis("exploration")
+        if not isinstance(tree, (exp.Query, exp.Subquery)) or any(isinstance(n, _WRITES) for n in tree.walk()):
+            return _Analysis("not_read")
+        ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+        tables = tuple(
+            tuple(p for p in (t.catalog, t.db, t.name) if p)
+            for t in tree.find_all(exp.Table)
+            if t.name and not isinstance(t.this, exp.Func) and not (not t.db and t.name.lower() in ctes)
+        )
+        if not tables or _is_exploration(tree):
+            return _Analysis("exploration")
+        if _is_debugging(tree):
+            return _Analysis("debugging")
+        return _Analysis(None, tables)
+
+    def take_tree(self) -> exp.Expression:
+        """The syntax tree, for the caller to rewrite in place; a later caller gets a fresh parse."""
+        tree = self.tree if self.tree is not None else parse_one_statement(self.sql, self.dialect)
+        self.tree = None
+        return tree
+
+
+class QueryShapes:
+    """The shapes of the queries seen so far, by exact text and by ``shape_key``; pass one instance to the
+    miners of several clusters to tokenize and parse each shape once for all of them."""
+
+    def __init__(self, dialect: str = "duckdb") -> None:
+        self.dialect = dialect
+        self._by_key: dict[str, QueryShape] = {}
+        self._by_text: dict[str, QueryShape] = {}
+
+    def get(self, sql: str) -> QueryShape:
+        shape = self._by_text.get(sql)
+        if shape is None:
+            key = shape_key(sql)
+            shape = self._by_key.get(key)
+            if shape is None:
+                shape = self._by_key[key] = QueryShape(sql, self.dialect)
+            self._by_text[sql] = shape
+        return shape
+
+
+class Miner:
+    """Classifies and fingerprints queries for one cluster; pairs and history go through the same path.
+
+    A query that names none of the cluster's tables (not even as a word) is dropped from its tokens,
+    before any parsing: in a warehouse-wide history that is most queries.
+    """
+
+    def __init__(self, cluster: "Cluster", dialect: str = "duckdb", shapes: QueryShapes | None = None) -> None:
         self.cluster = cluster
         self.dialect = dialect
+        self.shapes = shapes if shapes is not None and shapes.dialect == dialect else QueryShapes(dialect)
         self.schema: dict[str, dict[str, dict[str, str]]] = {}
         for dataset in cluster.dataset_files.values():
             if dataset.schema_name:
                 columns = {c.name: "UNKNOWN" for c in dataset.columns}
                 self.schema.setdefault(dataset.schema_name.lower(), {})[dataset.table_name.lower()] = columns
         self.deprecated = {self._qualified(t) for t in cluster.deprecated_tables}
-        self.shapes: dict[str, _Shape] = {}
-        self.texts: dict[str, _Shape] = {}
+        self.words = table_words(cluster)
+        self.reserved = frozenset(
+            name.lower() for dataset in cluster.dataset_files.values()
+            for name in (dataset.table_name, dataset.schema_name or "", *(c.name for c in dataset.columns))
+        ) | {t.rpartition(".")[2] for t in cluster.tables}
+        self.verdicts: dict[QueryShape, Verdict] = {}
+        self.by_structure: dict[tuple, Verdict] = {}
 
     def _qualified(self, table: str) -> str:
         table = table.lower()
         return f"{self.cluster.default_schema.lower()}.{table}" if "." not in table and self.cluster.default_schema else table
 
-    def classify(self, sql: str) -> _Shape:
-        """Drop reason or fingerprint of ``sql``, analysed once per token shape."""
-        shape = self.texts.get(sql)
-        if shape is None:
-            key = shape_key(sql)
-            shape = self.shapes.get(key)
-            if shape is None:
-                shape = self.shapes[key] = self._analyse(sql)
-            self.texts[sql] = shape
-        return shape
+    def classify(self, sql: str) -> Verdict:
+        """Drop reason or fingerprint of ``sql``, decided once per token shape."""
+        shape = self.shapes.get(sql)
+        verdict = self.verdicts.get(shape)
+        if verdict is None:
+            verdict = self.verdicts[shape] = self._judge(shape)
+        return verdict
 
-    def _analyse(self, sql: str) -> _Shape:
-        try:
-            tree = parse_one_statement(sql, self.dialect)
-        except SQLRefused:
-            return _Shape("unparsable")
-        if isinstance(tree, _EXPLORATION_NODES) or (isinstance(tree, exp.Command) and tree.name.upper() in ("SHOW", "DESCRIBE", "SUMMARIZE")):
-            return _Shape("exploration")
-        if not isinstance(tree, (exp.Query, exp.Subquery)) or any(isinstance(n, (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Into)) for n in tree.walk()):
-            return _Shape("not_read")
-        ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-        tables = [
-            table_name(t, self.cluster.default_schema)
-            for t in tree.find_all(exp.Table)
-            if t.name and not isinstance(t.this, exp.Func) and not (not t.db and t.name.lower() in ctes)
-        ]
-        if not tables or _is_exploration(tree):
-            return _Shape("exploration")
-        if _is_debugging(tree):
-            return _Shape("debugging")
+    def _judge(self, shape: QueryShape) -> Verdict:
+        if self.words is not None and shape.words is not None and not shape.words & self.words:
+            return Verdict("unrelated")
+        analysis = shape.analysis
+        if analysis.reason:
+            return Verdict(analysis.reason)
+        default = self.cluster.default_schema
+        tables = [".".join(parts if len(parts) > 1 or not default else (default, *parts)).lower() for parts in analysis.tables]
+        tables = [".".join(t.split(".")[-2:]) for t in tables]
         if any(t in self.deprecated for t in tables):
-            return _Shape("deprecated")
+            return Verdict("deprecated")
         if not all(self.cluster.covers(t) for t in tables):
-            return _Shape("outside_cluster")
+            return Verdict("outside_cluster")
+        key = alias_blind_key(shape.tree, self.reserved) if shape.tree is not None else None
+        verdict = self.by_structure.get(key) if key is not None else None
+        if verdict is None:
+            verdict = self._fingerprint(shape.take_tree(), tables)
+            if key is not None:
+                self.by_structure[key] = verdict
+        return verdict
+
+    def _fingerprint(self, tree: exp.Expression, tables: list[str]) -> Verdict:
         known = all(t.split(".")[-1] in self.schema.get(t.split(".")[0], {}) for t in tables if "." in t)
         try:
-            normalized = normalize_sql(tree, self.dialect, copy=False, schema=self.schema if known else None, default_schema=self.cluster.default_schema)
+            normalized = normalize_sql(tree, self.dialect, copy=False, schema=self.schema if known else None,
+                                       default_schema=self.cluster.default_schema)
         except sqlglot.errors.SqlglotError:
-            return _Shape("schema")
-        return _Shape(None, fingerprint_of(normalized, self.dialect))
+            return Verdict("schema")
+        return Verdict(None, fingerprint_of(normalized, self.dialect))
+
+
+def alias_blind_key(tree: exp.Expression, reserved: frozenset[str] = frozenset()) -> tuple | None:
+    """A key equal for queries that differ only in literal values and in the names of their table aliases
+    and result columns, for a single SELECT (joins allowed) whose aliases are not also names in
+    ``reserved`` (column and table names); None for other queries.
+
+    ``qualify`` renames table aliases and result names are dropped from fingerprints, so queries with one
+    key share one fingerprint: it is computed once per key. Ordinals (``GROUP BY 1``) keep their values.
+
+    >>> parse = lambda sql: parse_one_statement(sql)
+    >>> alias_blind_key(parse("select e.c, count(*) n from t e where e.x = 'a' group by 1 order by n")) == alias_blind_key(
+    ...     parse("SELECT ev.c, COUNT(*) AS total FROM t AS ev WHERE ev.x = 'b' GROUP BY 1 ORDER BY total"))
+    True
+    >>> alias_blind_key(parse("select c from t group by 1")) == alias_blind_key(parse("select c from t group by 2"))
+    False
+    """
+    if not isinstance(tree, exp.Select) or any(isinstance(n, _NESTED_SCOPES) for n in tree.walk()):
+        return None
+    aliases = [a.this for a in tree.find_all(exp.TableAlias) if isinstance(a.parent, exp.Table) and not a.columns]
+    aliases += [p.args["alias"] for p in tree.expressions if isinstance(p, exp.Alias)]
+    names: dict[str, tuple] = {}
+    for identifier in aliases:
+        name = identifier.name.lower()
+        if name in reserved:
+            return None
+        names.setdefault(name, ("alias", len(names)))
+    return _structure(tree, names)
+
+
+_NESTED_SCOPES = (exp.Subquery, exp.CTE, exp.SetOperation, exp.Lambda, exp.Unnest)
+
+
+def _structure(node: exp.Expression, names: dict[str, tuple]) -> tuple | str:
+    if isinstance(node, exp.Identifier):
+        name = node.name.lower()
+        return names.get(name, name)
+    if isinstance(node, exp.Literal) and not isinstance(node.parent, (exp.Group, exp.Ordered)):
+        return ("?", node.is_string)
+    parts: list = [node.key]
+    for key, value in node.args.items():
+        if isinstance(value, exp.Expression):
+            parts.append((key, _structure(value, names)))
+        elif isinstance(value, list):
+            parts.append((key, tuple(_structure(v, names) if isinstance(v, exp.Expression) else v for v in value)))
+        elif value is not None:
+            parts.append((key, value))
+    return tuple(parts)
+
+
+def table_words(cluster: "Cluster") -> frozenset[str] | None:
+    """Lower-case words at least one of which every query reading a table of ``cluster`` (or one its docs
+    deprecate) contains: table names, or the schema of a ``schema.*`` entry. None when an entry cannot be
+    told from the words of a query (a pattern over table names in the default schema).
+
+    >>> from pathlib import Path
+    >>> from vedder.project.model import Cluster
+    >>> sorted(table_words(Cluster("l", Path("l"), datasets=["listening.events", "ops.*"], default_schema="listening")))
+    ['events', 'ops']
+    """
+    words = {table.rpartition(".")[2] for table in cluster.deprecated_tables}
+    default = (cluster.default_schema or "").lower()
+    for pattern in cluster.datasets:
+        schema, _, table = pattern.lower().rpartition(".")
+        schema = schema.rpartition(".")[2]
+        if not _is_glob(table):
+            words.add(table)
+        elif schema and not _is_glob(schema) and schema != default:
+            words.add(schema)
+        else:
+            return None
+    return frozenset(words)
+
+
+def _is_glob(text: str) -> bool:
+    return any(ch in text for ch in "*?[")
 
 
 def shape_key(sql: str) -> str:
@@ -306,12 +470,15 @@ def propose(
     min_runs: int = 2,
     model: str | None = None,
     on_entry: Callable[[], None] | None = None,
+    shapes: QueryShapes | None = None,
 ) -> ProposeResult:
-    """Mine ``history`` for ``cluster_id``; return the funnel, the proposals and the files to write."""
+    """Mine ``history`` for ``cluster_id``; return the funnel, the proposals and the files to write.
+
+    ``shapes`` carries parsed query shapes over from mining the same history for another cluster."""
     from vedder.project.model import load_proposals
 
     cluster = project.cluster(cluster_id)
-    miner = Miner(cluster, project.config.dialect)
+    miner = Miner(cluster, project.config.dialect, shapes)
     funnel = Funnel()
     patterns: dict[str, Pattern] = {}
     for entry in history:
@@ -322,8 +489,8 @@ def propose(
             funnel.drop("failed")
             continue
         shape = miner.classify(entry.query)
-        if shape.reason == "unparsable":
-            funnel.drop("unparsable")
+        if shape.reason in ("unrelated", "unparsable"):
+            funnel.drop(shape.reason)
             continue
         funnel.parsed += 1
         if shape.reason:

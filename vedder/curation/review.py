@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vedder.curation.propose import REJECTED_FILE, Miner, load_rejected
+from vedder.curation.propose import LITERAL_TOKENS, REJECTED_FILE, Miner, load_rejected
 from vedder.errors import UsageError
 from vedder.files import atomic_write, dump_yaml
 from vedder.project.model import Pair, Proposal, load_pair, load_proposals
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 PAIR_SCHEMA = "../../../schemas/pair.schema.json"
 REJECTED_SCHEMA = "../../../schemas/rejected.schema.json"
 MINED_TAG = "mined"
-_LITERAL_TOKENS = frozenset({"NUMBER", "STRING", "NATIONAL_STRING", "RAW_STRING", "HEX_STRING", "BIT_STRING", "BYTE_STRING"})
+
 
 
 @dataclass
@@ -82,7 +82,7 @@ def similar_pair(cluster: "Cluster", proposal: Proposal, dialect: str = "duckdb"
 
     def words(sql: str, question: str) -> set:
         try:
-            tokens = {t.text.lower() for t in tokenizer.tokenize(sql) if t.token_type.name not in _LITERAL_TOKENS}
+            tokens = {t.text.lower() for t in tokenizer.tokenize(sql) if t.token_type not in LITERAL_TOKENS}
         except sqlglot.errors.SqlglotError:
             tokens = set()
         return tokens | {f"q:{w}" for w in question.lower().split()}

@@ -75,12 +75,17 @@ def _is_forbidden(names: set[str]) -> bool:
     return any(n in FORBIDDEN_FUNCTIONS or n.startswith(_FORBIDDEN_PREFIXES) for n in names)
 
 
-def parse_one_statement(sql: str, dialect: str = "duckdb") -> exp.Expression:
-    """Parse ``sql`` as exactly one statement (rules ``parse`` and ``one_statement``)."""
+def parse_one_statement(sql: str, dialect: str = "duckdb", *, tokens: list | None = None) -> exp.Expression:
+    """Parse ``sql`` as exactly one statement (rules ``parse`` and ``one_statement``); ``tokens``, when
+    given, are sqlglot's tokens of ``sql`` already made (so that a caller who looked at them tokenizes once)."""
     if not sql or not sql.strip():
         raise SQLRefused("parse", "the SQL is empty")
     try:
-        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+        if tokens is None:
+            parsed = sqlglot.parse(sql, read=dialect)
+        else:
+            parsed = sqlglot.Dialect.get_or_raise(dialect).parser().parse(tokens, sql)
+        statements = [s for s in parsed if s is not None]
     except sqlglot.errors.SqlglotError as exc:
         first = str(exc).splitlines()[0]
         raise SQLRefused("parse", f"the SQL does not parse as {dialect}: {first}", "fix the syntax") from None
