@@ -116,3 +116,57 @@ def test_cli_context_text_and_not_covered(project_dir):
 def test_cli_context_unknown_cluster_is_a_clean_error(project_dir):
     result = CliRunner().invoke(app, ["context", "streams", "--cluster", "nope", "--project", str(project_dir)])
     assert result.exit_code != 0 and "unknown cluster 'nope'" in result.output and "Traceback" not in result.output
+
+
+RADIO = {
+    "clusters/radio/cluster.yaml": (
+        "id: radio\ntitle: Radio streaming\ndescription: Streams and listeners of radio stations.\nkeywords: [streams, listeners, plays]\n"
+        "owners: {team: Radio Data, members: [rae], contact: '#radio'}\ndatasets: [radio.streams]\n"
+    ),
+    "clusters/radio/datasets/radio.streams.yaml": (
+        "table: radio.streams\ndescription: One row per stream.\ncolumns:\n"
+        "  - {name: station_id, type: BIGINT}\n  - {name: country, type: VARCHAR}\n"
+    ),
+    "clusters/radio/pairs/top-countries.yaml": (
+        "question: What are the top 2 countries by radio streams?\n"
+        "sql: SELECT country, COUNT(*) AS streams FROM radio.streams GROUP BY country ORDER BY streams DESC LIMIT 2\n"
+        "verified_by: rae\nverified_at: '2024-11-01'\n"
+    ),
+}
+
+
+@pytest.fixture()
+def overlapping_dir(project_dir, tmp_path):
+    """The two-cluster project plus a radio cluster whose streams look like music's."""
+    import shutil
+
+    root = tmp_path / "overlapping"
+    shutil.copytree(project_dir, root)
+    for relative, text in RADIO.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text, encoding="utf-8")
+    return root
+
+
+def test_near_tie_between_clusters_is_ambiguous_with_candidates(overlapping_dir):
+    project = load_project(load_config(overlapping_dir))
+    tie = route(project, "streams per country")
+    assert tie.covered and tie.ambiguous and tie.margin < 0.1
+    assert {c.id for c in tie.candidates} == {"music", "radio"}
+    data = tie.to_dict()
+    assert data["ambiguous"] is True and {c["team"] for c in data["candidates"]} == {"Listening Insights", "Radio Data"}
+    clear = route(project, "How many users are on the premium plan?")
+    assert clear.cluster.id == "music" and not clear.ambiguous and [c.id for c in clear.candidates] == ["music"]
+
+
+def test_offline_ask_abstains_on_a_near_tie_and_suggests_a_cluster(overlapping_dir):
+    from vedder.ask import ask
+
+    project = load_project(load_config(overlapping_dir))
+    answer = ask(project, "streams per country", log=False)
+    assert answer.status == "not_covered" and answer.cluster is None and answer.sql is None
+    assert {c["cluster"] for c in answer.closest} == {"music", "radio"}
+    assert "Radio Data" in answer.answer and "Listening Insights" in answer.answer
+    assert "--cluster" in answer.hint
+    chosen = ask(project, "What are the top 2 countries by streams?", cluster_id="music", log=False)
+    assert chosen.status == "answered" and chosen.cluster == "music"

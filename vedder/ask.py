@@ -79,6 +79,21 @@ def _not_covered(question: str, routing, project: "Project") -> Answer:
     )
 
 
+def _ambiguous(question: str, routing) -> Answer:
+    """Offline, a near-tie between clusters is not guessed: name them and let the person pick one."""
+    closest = [{"cluster": c.id, "score": round(dict(routing.scores).get(c.id, 0.0), 3), "team": c.owners.team,
+                "contact": c.owners.contact} for c in routing.candidates]
+    names = ", ".join(f"{c['cluster']} (owned by {c['team']})" for c in closest)
+    return Answer(
+        status="not_covered",
+        question=question,
+        answer=f"Several clusters fit this question about equally well: {names}. Pick one with --cluster.",
+        routing=[{"id": c, "score": round(s, 3)} for c, s in routing.scores[:5]],
+        closest=closest,
+        hint=f"vedder ask --cluster {closest[0]['cluster']} \"{question}\"",
+    )
+
+
 def _previous_turn(log, continue_id: str | None) -> tuple[str | None, list[dict[str, Any]]]:
     conversation_id = continue_id or log.last_conversation()
     if conversation_id is None:
@@ -189,13 +204,15 @@ def ask(
         routing = route(project, question)
         routing_scores = [{"id": c, "score": round(s, 3)} for c, s in routing.scores[:5]]
         previous_cluster = next((h["cluster"] for h in reversed(history) if h.get("cluster")), None)
-        if previous_cluster in project.clusters and (not routing.covered or routing.cluster.id != previous_cluster):
+        if previous_cluster in project.clusters:
             # A follow-up ("and for Sweden?") rarely routes on its own: stay in the conversation's cluster.
             cluster = project.clusters[previous_cluster]
-        elif routing.covered:
+        elif routing.covered and not (routing.ambiguous and model == "offline"):
             cluster = routing.cluster
     rows = None
-    if cluster is None:
+    if cluster is None and routing.covered:
+        answer = _ambiguous(question, routing)
+    elif cluster is None:
         answer = _not_covered(question, routing, project)
     else:
         own_warehouse = warehouse is None
