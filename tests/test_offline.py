@@ -94,3 +94,74 @@ def test_offline_never_imports_a_model_library(tmp_path):
         "assert 'litellm' not in sys.modules and 'duckdb' not in sys.modules, 'heavy import'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+MONTHLY_PAIR = (
+    "question: What was the total invoiced amount in October 2024?\n"
+    "sql: SELECT SUM(amount) AS amount FROM billing.invoices\n"
+    "  WHERE invoiced_on >= DATE '2024-10-01' AND invoiced_on < DATE '2024-11-01'\n"
+    "verified_by: bo\nverified_at: '2024-11-02'\nparaphrases: [Invoiced amount for Oct 2024]\n"
+)
+
+
+@pytest.fixture(scope="module")
+def monthly(tmp_path_factory):
+    root = make_project(tmp_path_factory.mktemp("offline-monthly"))
+    (root / "clusters/billing/pairs/invoiced-amount-month.yaml").write_text(MONTHLY_PAIR, encoding="utf-8")
+    return load_project(load_config(root))
+
+
+@pytest.mark.parametrize(
+    "question, period, explanation",
+    [
+        ("What was the total invoiced amount in November 2024?", ("2024-11-01", "2024-12-01"), "month 2024-10 → 2024-11"),
+        ("Invoiced amount for Dec 2024", ("2024-12-01", "2025-01-01"), "month 2024-10 → 2024-12"),
+        ("What was the total invoiced amount in 2024-03?", ("2024-03-01", "2024-04-01"), "month 2024-10 → 2024-03"),
+        ("What was the total invoiced amount in October 2023?", ("2023-10-01", "2023-11-01"), "month 2024-10 → 2023-10"),
+    ],
+)
+def test_months_are_adapted_in_the_date_range(monthly, question, period, explanation):
+    result = answer(monthly, question, cluster="billing")
+    assert result.match is not None, result.reason
+    assert result.match.pair.id == "invoiced-amount-month"
+    start, end = period
+    assert f"invoiced_on >= CAST('{start}' AS DATE) AND invoiced_on < CAST('{end}' AS DATE)" in result.match.sql
+    assert result.match.explanation == f"answered from vetted pair invoiced-amount-month, adapted {explanation}"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What was the total invoiced amount?",  # the pair is about one month; the question is not
+        "What was the total invoiced amount in November?",  # which November?
+        "What was the total invoiced amount in November 2024 and December 2024?",  # two periods for one range
+    ],
+)
+def test_months_the_pair_cannot_stand_for_get_no_match(monthly, question):
+    result = answer(monthly, question, cluster="billing")
+    assert result.match is None or result.match.pair.id != "invoiced-amount-month", result.match.explanation
+
+
+def test_follow_up_names_another_month_without_a_year(monthly):
+    first = answer(monthly, "What was the total invoiced amount in October 2024?", cluster="billing")
+    previous = {"question": "What was the total invoiced amount in October 2024?", "sql": first.match.sql, "pair": first.match.pair.id}
+    follow = answer(monthly, "and in December?", cluster="billing", previous=previous)
+    assert follow.match is not None, follow.reason
+    assert "CAST('2024-12-01' AS DATE)" in follow.match.sql and "CAST('2025-01-01' AS DATE)" in follow.match.sql
+    assert follow.match.explanation.endswith("adapted month 2024-10 → 2024-12")
+
+
+def test_periods_and_date_shifts():
+    import sqlglot
+
+    from vedder.periods import Period, periods_in, shift_dates
+
+    assert [str(p) for p in periods_in("streams in Sept. 2026, 2025 and 2024-02; what may come")] == ["2026-09", "2025", "2024-02"]
+    assert periods_in("May the best win") == [] and [str(p) for p in periods_in("in May 2026")] == ["2026-05"]
+    tree = sqlglot.parse_one("SELECT 1 FROM t WHERE d BETWEEN '2026-01-01' AND '2026-01-31' AND e > DATE '2020-05-05'")
+    assert shift_dates(tree, Period(2026, 1), Period(2026, 2)) == 2
+    assert "BETWEEN '2026-02-01' AND '2026-02-28'" in tree.sql() and "'2020-05-05'" in tree.sql()
+    yearly = sqlglot.parse_one("SELECT 1 FROM t WHERE ts >= TIMESTAMP '2026-01-01 00:00:00' AND ts < TIMESTAMP '2027-01-01 00:00:00'")
+    assert shift_dates(yearly, Period(2026), Period(2024)) == 2
+    assert "'2024-01-01 00:00:00'" in yearly.sql() and "'2025-01-01 00:00:00'" in yearly.sql()
+    assert shift_dates(sqlglot.parse_one("SELECT 1 FROM t WHERE y = 2026"), Period(2026), Period(2025)) == 0

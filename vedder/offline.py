@@ -27,6 +27,7 @@ from vedder.context.index import ClusterIndex, cluster_index
 from vedder.context.select import rank_pairs
 from vedder.context.signature import SQLSignature, parsed, signature
 from vedder.context.tokenize import split_identifier, stem, tokenize, words
+from vedder.periods import Period, periods_in, shift_dates
 
 if TYPE_CHECKING:
     from vedder.project import Cluster, Pair, Project
@@ -67,15 +68,17 @@ _FRAMING = {stem(w) for w in """total list show give find return tell display di
 
 @dataclass
 class Adaptation:
-    """One literal rewritten: ``column`` (or "LIMIT"), old and new value."""
+    """One literal rewritten: ``column`` (or "LIMIT", "month", "year"), old and new value; ``spoken`` is how the
+    phrasing and the question said a period ("October 2026", "November 2026")."""
 
     column: str
     old: Any
     new: Any
+    spoken: tuple[str, str] = ("", "")
 
     def __str__(self) -> str:
-        if self.column == "LIMIT":
-            return f"LIMIT {self.old} → {self.new}"
+        if self.column in ("LIMIT", "month", "year"):
+            return f"{self.column} {self.old} → {self.new}"
         old = f"'{self.old}'" if isinstance(self.old, str) and not _is_number(self.old) else str(self.old)
         new = f"'{self.new}'" if isinstance(self.new, str) and not _is_number(self.new) else str(self.new)
         return f"{self.column} {old} → {new}"
@@ -133,7 +136,7 @@ def _is_number(text: Any) -> bool:
 
 def numbers_in(text: str) -> list[str]:
     """Numbers a question states, digits or words ("top five" → 5)."""
-    found = re.findall(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w|\.\d)", text.replace(",", ""))
+    found = re.findall(r"(?<![\w.])(?<!\d-)-?\d+(?:\.\d+)?(?!\w|\.\d)", text.replace(",", ""))
     found += [NUMBER_WORDS[w] for w in re.findall(r"[a-z]+", text.lower()) if w in NUMBER_WORDS]
     return [_canonical_number(n) for n in found]
 
@@ -301,6 +304,30 @@ def _question_value(cluster: "Cluster", column: str, question: str, phrasing: st
     return None
 
 
+def adapt_periods(tree: exp.Expression, question: str, phrasing: str, default_year: int | None = None) -> tuple[list[Adaptation], list[str]]:
+    """Move the query's date range from the period the phrasing names to the one the question names, in place.
+
+    A month the phrasing names and the question does not (or one the query does not show as a date range) is
+    a problem; a year is left to the numeric literals when the query has no date range for it.
+    """
+    asked = periods_in(question, default_year)
+    vetted = periods_in(phrasing)
+    new = [q for q in asked if not any(q.same_as(p) for p in vetted)]
+    old = [p for p in vetted if not any(p.same_as(q) for q in asked)]
+    if not new and not old:
+        return [], []
+    if len(new) == 1 and len(old) == 1 and shift_dates(tree, old[0], new[0]):
+        return [Adaptation(new[0].kind, str(old[0]), str(new[0]), (old[0].text, new[0].text))], []
+    if any(p.month for p in new + old):
+        return [], ["period " + ", ".join(str(p) for p in new + old)]
+    return [], []
+
+
+def _years(adaptations: list[Adaptation]) -> set[str]:
+    """The years an adapted period accounts for (so they are not fresh numbers)."""
+    return {str(value)[:4] for a in adaptations if a.column in ("month", "year") for value in (a.old, a.new)}
+
+
 def adapt(cluster: "Cluster", pair_sql: str, question: str, phrasing: str, dialect: str) -> tuple[str, list[Adaptation], list[str]]:
     """Rewrite the pair's literals that the phrasing states and the question replaces; report what's unaccounted."""
     original = parsed(pair_sql, dialect)
@@ -310,9 +337,9 @@ def adapt(cluster: "Cluster", pair_sql: str, question: str, phrasing: str, diale
     q_words, p_words = _plain(question), _plain(phrasing)
     q_numbers, p_numbers = numbers_in(question), numbers_in(phrasing)
     columns = _literal_columns(tree)
-    adaptations: list[Adaptation] = []
-    problems: list[str] = []
-    fresh_numbers = [n for n in q_numbers if n not in p_numbers]
+    adaptations, problems = adapt_periods(tree, question, phrasing)
+    fresh_numbers = [n for n in q_numbers if n not in p_numbers and n not in _years(adaptations)]
+    p_numbers = [n for n in p_numbers if n not in _years(adaptations)]
     limit_node = tree.args.get("limit") if isinstance(tree, exp.Query) else None
     limit_ids = {id(limit_node.expression)} if isinstance(limit_node, exp.Limit) else set()
     for literal in list(tree.find_all(exp.Literal)):
@@ -391,18 +418,18 @@ def grounding_problems(
     return problems
 
 
-def _value_words(value: Any) -> set[str]:
+def _value_words(value: Any, spoken: str = "") -> set[str]:
     text = str(value)
     names = [name for name, code in COUNTRIES.items() if code == text.upper()]
-    return {stem(w) for part in [text, *names] for w in words(part)}
+    return {stem(w) for part in [text, spoken, *names] for w in words(part)}
 
 
 def _adapted_words(adaptations: list[Adaptation]) -> tuple[set[str], set[str]]:
     new: set[str] = set()
     old: set[str] = set()
     for adaptation in adaptations:
-        new |= _value_words(adaptation.new)
-        old |= _value_words(adaptation.old)
+        new |= _value_words(adaptation.new, adaptation.spoken[1])
+        old |= _value_words(adaptation.old, adaptation.spoken[0])
     return new, old
 
 
@@ -448,7 +475,10 @@ def _follow_up(project: "Project", cluster: "Cluster", question: str, previous: 
         return None
     tree = original.copy()
     columns = _literal_columns(tree)
-    adaptations: list[Adaptation] = []
+    earlier = [p.year for p in periods_in(previous_question)]
+    adaptations, problems = adapt_periods(tree, question, previous_question, earlier[-1] if earlier else None)
+    if problems:
+        return None
     for literal in list(tree.find_all(exp.Literal)):
         if not literal.is_string or id(literal) not in columns:
             continue
@@ -457,13 +487,13 @@ def _follow_up(project: "Project", cluster: "Cluster", question: str, previous: 
             literal.replace(exp.Literal.string(new))
             adaptations.append(Adaptation(columns[id(literal)], str(literal.this), new))
     limit = tree.args.get("limit") if isinstance(tree, exp.Query) else None
-    fresh = [n for n in numbers_in(question) if n not in numbers_in(previous_question)]
+    fresh = [n for n in numbers_in(question) if n not in numbers_in(previous_question) and n not in _years(adaptations)]
     if isinstance(limit, exp.Limit) and len(fresh) == 1 and re.search(r"\btop\b", question.lower()):
         adaptations.append(Adaptation("LIMIT", limit.expression.sql(), fresh[0]))
         limit.set("expression", exp.Literal.number(fresh[0]))
     if not adaptations:
         return None
-    leftover = _domain(question) - set().union(*(_value_words(a.new) for a in adaptations)) - {"top"}
+    leftover = _domain(question) - _adapted_words(adaptations)[0] - {"top"}
     if leftover:
         return None
     sql = tree.sql(dialect=project.config.dialect)

@@ -1,0 +1,129 @@
+"""Calendar periods a question names ("November 2026", "in 2025") and shifting a query's date literals from
+one period to another with sqlglot — what lets the offline answerer turn a vetted "October 2026" pair into
+the November answer.
+
+>>> [str(p) for p in periods_in("streams in Nov 2026 vs 2025")]
+['2026-11', '2025']
+>>> import sqlglot
+>>> tree = sqlglot.parse_one("SELECT 1 FROM t WHERE d >= DATE '2026-10-01' AND d < DATE '2026-11-01'")
+>>> shift_dates(tree, Period(2026, 10), Period(2026, 11))
+2
+>>> tree.sql()
+"SELECT 1 FROM t WHERE d >= CAST('2026-11-01' AS DATE) AND d < CAST('2026-12-01' AS DATE)"
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from sqlglot import exp
+
+_MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name}
+_MONTHS.update({name.lower(): number for number, name in enumerate(calendar.month_abbr) if name})
+_MONTHS["sept"] = 9
+_MONTH_NAME = "|".join(sorted(_MONTHS, key=len, reverse=True))
+# "May" alone is a verb as often as a month: a month name counts only with a year next to it.
+_MONTH_YEAR = re.compile(rf"\b({_MONTH_NAME})\.?,?\s+(?:of\s+)?((?:19|20)\d\d)\b", re.IGNORECASE)
+_BARE_MONTH = re.compile(rf"\b({'|'.join(n for n in sorted(_MONTHS, key=len, reverse=True) if n != 'may')})\b", re.IGNORECASE)
+_ISO_MONTH = re.compile(r"\b((?:19|20)\d\d)-(0[1-9]|1[0-2])\b(?!-\d)")
+_YEAR = re.compile(r"(?<![\w.-])((?:19|20)\d\d)(?![\w.]|-\d)")
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
+
+
+@dataclass(frozen=True)
+class Period:
+    """A calendar month (``month`` set) or a whole year; ``text`` is how the question said it."""
+
+    year: int
+    month: int | None = None
+    text: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.year}-{self.month:02d}" if self.month else str(self.year)
+
+    @property
+    def kind(self) -> str:
+        return "month" if self.month else "year"
+
+    def start(self) -> date:
+        return date(self.year, self.month or 1, 1)
+
+    def end(self) -> date:
+        """The first day after the period."""
+        return _add_months(self.start(), 1 if self.month else 12)
+
+    def months_to(self, other: "Period") -> int:
+        return (other.year - self.year) * 12 + ((other.month or 1) - (self.month or 1))
+
+    def same_as(self, other: "Period") -> bool:
+        return (self.year, self.month) == (other.year, other.month)
+
+
+def periods_in(text: str, default_year: int | None = None) -> list[Period]:
+    """Months (with their year) and bare years that ``text`` names, in order; with ``default_year`` a month
+    named without a year ("and for December?") is taken to be in that year."""
+    found: list[tuple[int, Period]] = []
+    taken: list[tuple[int, int]] = []
+    for match in _MONTH_YEAR.finditer(text):
+        found.append((match.start(), Period(int(match.group(2)), _MONTHS[match.group(1).lower()], match.group(0))))
+        taken.append(match.span())
+    for match in _ISO_MONTH.finditer(text):
+        found.append((match.start(), Period(int(match.group(1)), int(match.group(2)), match.group(0))))
+        taken.append(match.span())
+    if default_year is not None:
+        for match in _BARE_MONTH.finditer(text):
+            if not any(start <= match.start() < end for start, end in taken):
+                found.append((match.start(), Period(default_year, _MONTHS[match.group(1).lower()], match.group(0))))
+                taken.append(match.span())
+    for match in _YEAR.finditer(text):
+        if not any(start <= match.start() < end for start, end in taken):
+            found.append((match.start(), Period(int(match.group(1)), None, match.group(0))))
+    return [period for _, period in sorted(found, key=lambda item: item[0])]
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def _shifted(day: date, months: int) -> date:
+    """``day`` moved by ``months``; a month's last day stays its month's last day."""
+    moved = _add_months(day, months)
+    if day.day == calendar.monthrange(day.year, day.month)[1]:
+        return moved.replace(day=calendar.monthrange(moved.year, moved.month)[1])
+    return moved
+
+
+def date_literals(tree: exp.Expression) -> list[tuple[exp.Literal, date]]:
+    """String literals of ``tree`` that start with an ISO date ('2026-10-01', '2026-10-01 00:00:00')."""
+    out = []
+    for literal in tree.find_all(exp.Literal):
+        match = _DATE.match(str(literal.this)) if literal.is_string else None
+        if match is None:
+            continue
+        try:
+            out.append((literal, date(int(match.group(1)), int(match.group(2)), int(match.group(3)))))
+        except ValueError:
+            continue
+    return out
+
+
+def shift_dates(tree: exp.Expression, old: Period, new: Period) -> int:
+    """Move the date literals of ``tree`` that bound ``old`` (its first day, last day or the day after) into
+    ``new``, in place; returns how many moved (0: the query does not show ``old`` as a date range)."""
+    months = old.months_to(new)
+    if (new.month is None) != (old.month is None):
+        return 0
+    bounds = {old.start(), old.end(), date.fromordinal(old.end().toordinal() - 1)}
+    moved = 0
+    for literal, day in date_literals(tree):
+        if day not in bounds:
+            continue
+        text = str(literal.this)
+        literal.replace(exp.Literal.string(_shifted(day, months).isoformat() + text[10:]))
+        moved += 1
+    return moved
