@@ -126,18 +126,53 @@ def test_quit_keeps_earlier_decisions_and_review_resumes(project_dir: Path):
     assert f"proposal {second['id']}" in resumed.output and f"proposal {first['id']}" not in resumed.output
 
 
-def test_killed_review_loses_no_decision(project_dir: Path):
-    first, second = pending(project_dir)
-    command = [sys.executable, "-m", "vedder.cli", "review", "listening", "--no-pr", "--project", str(project_dir)]
+def _review_process(project: Path, *arguments: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "vedder.cli", "review", "listening", *arguments, "--project", str(project)]
     if not (Path(__file__).parents[1] / "vedder" / "cli" / "__main__.py").exists():
         command = [str(Path(sys.executable).with_name("vedder")), *command[3:]]
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True, env=os.environ.copy())
+    return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True, env=os.environ.copy())
+
+
+def _wait_for(condition, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_killed_review_loses_no_decision(project_dir: Path):
+    """Without --no-pr a decision lands in the git-ignored review state at once; a killed review leaves the
+    working tree clean, and the next run shows only the undecided proposal and publishes both decisions."""
+    first, second = pending(project_dir)
+    state_file = project_dir / ".vedder/review/listening.json"
+    process = _review_process(project_dir)
+    process.stdin.write("a\n")
+    process.stdin.flush()
+    _wait_for(state_file.exists)
+    process.kill()
+    process.wait()
+    decisions = json.loads(state_file.read_text())["decisions"]
+    assert [(d["proposal"], d["action"]) for d in decisions] == [(first["id"], "accepted")]
+    assert run("status", "--porcelain", "--untracked-files=all", cwd=project_dir) == ""
+    assert not list(state_file.parent.glob(".*.tmp"))
+    assert [p["id"] for p in pending(project_dir)] == [second["id"]]
+    with FakeGitHub() as github:
+        restarted = runner.invoke(app, ["review", "listening", "--project", str(project_dir)], input="n\nr\nduplicate\n", env=_github_env(github))
+    assert restarted.exit_code == 0, restarted.output
+    assert "1 decision(s) on listening from an earlier review are not in a pull request yet" in restarted.output
+    assert "1 accepted, 1 rejected" in restarted.output
+    [pull] = github.pulls()
+    assert pull["title"] == "vedder review: 1 accepted, 1 rejected for listening"
+    assert json.loads(state_file.read_text())["decisions"] == []
+    assert run("status", "--porcelain", "--untracked-files=all", cwd=project_dir) == ""
+
+
+def test_killed_review_without_pr_keeps_its_files(project_dir: Path):
+    first, second = pending(project_dir)
+    process = _review_process(project_dir, "--no-pr")
     process.stdin.write("a\n")
     process.stdin.flush()
     pairs = project_dir / "clusters/listening/pairs"
-    deadline = time.monotonic() + 60
-    while len(list(pairs.glob("*.yaml"))) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _wait_for(lambda: len(list(pairs.glob("*.yaml"))) == 2)
     process.kill()
     process.wait()
     assert len(list(pairs.glob("*.yaml"))) == 2
@@ -148,6 +183,10 @@ def test_killed_review_loses_no_decision(project_dir: Path):
     assert "1 accepted, 1 rejected" in restarted.output
 
 
+def _github_env(github: FakeGitHub) -> dict[str, str]:
+    return {"GITHUB_API_URL": github.url, "GITHUB_TOKEN": "t", "GITHUB_REPOSITORY": "acme/warehouse"}
+
+
 def test_interrupted_accept_is_finished_not_repeated(project_dir: Path):
     """A crash after the pair was written but before the proposal was removed: the proposal is not shown again."""
     first, second = pending(project_dir)
@@ -156,16 +195,18 @@ def test_interrupted_accept_is_finished_not_repeated(project_dir: Path):
     runner.invoke(app, ["review", "--accept", first["id"], "--no-pr", "--project", str(project_dir)])
     proposal_file.write_text(saved)
     assert [p["id"] for p in pending(project_dir)] == [second["id"]]
-    assert not proposal_file.exists()
+    assert proposal_file.exists()  # listing changes no file
+    resumed = runner.invoke(app, ["review", "listening", "--no-pr", "--project", str(project_dir)], input="q\n")
+    assert resumed.exit_code == 0, resumed.output
+    assert f"proposal {second['id']}" in resumed.output and not proposal_file.exists()
 
 
-def test_review_decisions_go_out_as_a_pull_request(project_dir: Path, monkeypatch):
+def test_review_decisions_go_out_as_a_pull_request(project_dir: Path):
     first, second = pending(project_dir)
+    (project_dir / "notes.txt").write_text("my own work in progress\n")
+    status_before = run("status", "--porcelain", "--untracked-files=all", cwd=project_dir)
     with FakeGitHub() as github:
-        monkeypatch.setenv("GITHUB_API_URL", github.url)
-        monkeypatch.setenv("GITHUB_TOKEN", "t")
-        monkeypatch.setenv("GITHUB_REPOSITORY", "acme/warehouse")
-        result = runner.invoke(app, ["review", "listening", "--project", str(project_dir)], input="a\nr\nwrong grain\n")
+        result = runner.invoke(app, ["review", "listening", "--project", str(project_dir)], input="a\nr\nwrong grain\n", env=_github_env(github))
     assert result.exit_code == 0, result.output
     [pull] = github.pulls()
     assert pull["title"] == "vedder review: 1 accepted, 1 rejected for listening"
@@ -179,4 +220,60 @@ def test_review_decisions_go_out_as_a_pull_request(project_dir: Path, monkeypatc
         f"D\t{PROPOSALS}/{second['id']}.yaml",
         f"A\t{PROPOSALS}/rejected.yaml",
     ])
+    pair = load_yaml(project_dir / "clusters/listening/pairs/streams-per-plan.yaml")  # the old pair is untouched
+    assert pair.data["verified_by"] == "ana"
+    rejected = run("show", f"{pull['head']}:{PROPOSALS}/rejected.yaml", cwd=origin)
+    assert "reason: wrong grain" in rejected and f"question: {second['question']}" in rejected
     assert "pull request: https://github.test/acme/warehouse/pull/1" in result.output
+    # Nothing of the review is left in the user's working tree: not a file, not a staged change.
+    assert run("status", "--porcelain", "--untracked-files=all", cwd=project_dir) == status_before
+    assert run("rev-parse", "--abbrev-ref", "HEAD", cwd=project_dir) == "main"
+    state = json.loads((project_dir / ".vedder/review/listening.json").read_text())
+    assert state["decisions"] == [] and [p["pull_request"] for p in state["published"]] == [pull_url(1)] * 2
+    # Decided in the open pull request: not shown again, nor proposed again.
+    assert pending(project_dir) == []
+    again = runner.invoke(app, ["review", "listening", "--project", str(project_dir)], input="")
+    assert again.exit_code == 0 and "awaiting" not in again.output and "proposal" not in again.output
+    mined = runner.invoke(app, ["propose", "listening", "--history", str(project_dir.parent / "history.jsonl"), "--no-pr", "--json", "--project", str(project_dir)])
+    assert json.loads(mined.output)["funnel"]["dropped"]["in_review"] == 2
+    # Once the pull request is merged and pulled, the published entries are forgotten.
+    run("pull", "--quiet", "--no-rebase", "origin", pull["head"], cwd=project_dir)
+    assert pending(project_dir) == []
+    runner.invoke(app, ["review", "listening", "--project", str(project_dir)], input="")
+    assert not (project_dir / ".vedder/review/listening.json").exists()
+
+
+def pull_url(number: int) -> str:
+    return f"https://github.test/acme/warehouse/pull/{number}"
+
+
+def test_failed_push_keeps_the_decisions_for_the_next_run(project_dir: Path):
+    first, second = pending(project_dir)
+    origin = project_dir.parent / "origin.git"
+    run("remote", "set-url", "origin", str(project_dir.parent / "missing.git"), cwd=project_dir)
+    with FakeGitHub() as github:
+        failed = runner.invoke(app, ["review", "--reject", first["id"], second["id"], "--reason", "one-off", "--project", str(project_dir)],
+                               env=_github_env(github))
+    assert failed.exit_code == 6, failed.output
+    assert "error: git" in failed.output and ".vedder/review/listening.json" in failed.output
+    assert github.pulls() == []
+    assert pending(project_dir) == []
+    assert run("status", "--porcelain", "--untracked-files=all", cwd=project_dir) == ""
+    run("remote", "set-url", "origin", str(origin), cwd=project_dir)
+    with FakeGitHub() as github:
+        again = runner.invoke(app, ["review", "listening", "--project", str(project_dir)], input="y\n", env=_github_env(github))
+    assert again.exit_code == 0, again.output
+    assert "2 decision(s) on listening from an earlier review" in again.output
+    [pull] = github.pulls()
+    assert pull["title"] == "vedder review: 0 accepted, 2 rejected for listening"
+    assert json.loads((project_dir / ".vedder/review/listening.json").read_text())["decisions"] == []
+    entries = run("show", f"{pull['head']}:{PROPOSALS}/rejected.yaml", cwd=origin)
+    assert entries.count("reason: one-off") == 2
+
+
+def test_decided_proposal_cannot_be_decided_twice(project_dir: Path):
+    first, _ = pending(project_dir)
+    run("remote", "set-url", "origin", str(project_dir.parent / "missing.git"), cwd=project_dir)
+    runner.invoke(app, ["review", "--accept", first["id"], "--project", str(project_dir)])
+    again = runner.invoke(app, ["review", "--reject", first["id"], "--reason", "x", "--project", str(project_dir)])
+    assert again.exit_code == 2 and "already decided, awaiting its pull request" in again.output

@@ -87,7 +87,7 @@ def review_command(
     json_output: bool = JsonOption,
     project: Optional[Path] = ProjectOption,
 ) -> None:
-    """Accept, edit or reject proposed pairs; the decisions go out as a pull request."""
+    """Accept, edit or reject proposed pairs; the decisions go out as one pull request per cluster."""
     from vedder.curation import review
     from vedder.errors import UsageError
 
@@ -100,9 +100,10 @@ def review_command(
         raise UsageError("proposal ids go with --accept or --reject" if targets else "--accept/--reject need proposal ids",
                          "e.g. vedder review listening --accept 9c436f1b 77ab01cc")
     clusters = [cluster] if cluster else sorted(loaded.clusters.values(), key=lambda c: c.id)
+    states = None if no_pr else {c.id: review.ReviewState.load(loaded, c) for c in clusters}
     if list_only:
         rows = [{"id": p.id, "cluster": c.id, "question": p.question, "score": p.score, "sql": p.sql, "provenance": p.provenance}
-                for c in clusters for p in review.pending(loaded, c)]
+                for c in clusters for p in review.pending(loaded, c, states[c.id] if states else None)]
         if json_output:
             print_json(rows)
         else:
@@ -112,60 +113,43 @@ def review_command(
                 typer.echo("no proposals awaiting review")
         return
     if targets:
-        decisions = review.decide_many(loaded, targets, cluster=cluster, action="accept" if accept_ids else "reject", reason=reason)
+        decisions = review.decide_many(loaded, targets, cluster=cluster, action="accept" if accept_ids else "reject", reason=reason, states=states)
     else:
         decisions = []
         for each in clusters:
-            finished = _interactive(loaded, each, decisions)
+            finished = _interactive(loaded, each, decisions, states[each.id] if states else None)
             if not finished:
                 break
-    touched = sorted({d.cluster for d in decisions} | ({cluster.id} if cluster else set()))
+    touched = sorted({d.cluster for d in decisions} | {c for c, state in (states or {}).items() if state.decisions}
+                     | ({cluster.id} if cluster else set()))
     summary = []
     for cluster_id in touched:
-        each = loaded.clusters[cluster_id]
-        accepted, rejected, rate = review.acceptance_rate(each)
-        pull_request = None
-        if not no_pr:
-            changes = review.review_changes(loaded, each)
-            if changes:
-                title, body = _review_text(each.id, [d for d in decisions if d.cluster == each.id], changes)
-                pull_request = _publish(loaded, each, changes, title, body)
-        summary.append({"cluster": each.id, "accepted": accepted, "rejected": rejected, "acceptance_rate": rate,
-                        "pull_request": pull_request.to_dict() if pull_request else None})
+        each, state = loaded.clusters[cluster_id], (states or {}).get(cluster_id)
+        accepted, rejected, rate = review.acceptance_rate(each, state)
         if not json_output:
             share = f"{rate:.0%}" if rate is not None else "n/a"
             typer.echo(f"{each.id}: {accepted} accepted, {rejected} rejected so far (acceptance rate {share})")
+        pull_request = review.publish_decisions(loaded, each, state) if state is not None else None
+        summary.append({"cluster": each.id, "accepted": accepted, "rejected": rejected, "acceptance_rate": rate,
+                        "pull_request": pull_request.to_dict() if pull_request else None})
+        if not json_output:
             _report_output(pull_request, [], no_pr)
     if json_output:
         print_json({"decisions": [d.to_dict() for d in decisions], "clusters": summary})
-    elif not no_pr and decisions and not any(s["pull_request"] for s in summary):
-        typer.echo("warning: the decisions are on disk but nothing differs from git HEAD", err=True)
 
 
-def _publish(project, cluster, changes, title, body):
-    from vedder.curation.publish import publish
-
-    return publish(project, cluster, changes, command="review", title=title, body=body)
-
-
-def _review_text(cluster_id: str, decisions, changes: dict[str, str | None]) -> tuple[str, str]:
-    accepted = [d for d in decisions if d.action == "accepted"]
-    rejected = [d for d in decisions if d.action == "rejected"]
-    title = f"vedder review: {len(accepted)} accepted, {len(rejected)} rejected for {cluster_id}"
-    lines = [f"Decisions on mined proposals for the **{cluster_id}** cluster.", ""]
-    lines += [f"- accepted `{d.proposal}`: {d.question} → `{d.path}`" for d in accepted]
-    lines += [f"- rejected `{d.proposal}`: {d.question} — {d.reason}" for d in rejected]
-    lines += ["", "Files:", *[f"- `{path}`{' (deleted)' if text is None else ''}" for path, text in sorted(changes.items())]]
-    return title, "\n".join(lines) + "\n"
-
-
-def _interactive(project, cluster, decisions: list) -> bool:
-    """Walk ``cluster``'s proposals with prompts; False when the reviewer quits."""
+def _interactive(project, cluster, decisions: list, state) -> bool:
+    """Walk ``cluster``'s proposals with prompts, each decision recorded in ``state`` (or, with None, in the
+    working tree); False when the reviewer quits."""
     from vedder.curation import review
     from vedder.errors import VedderError
     from vedder.warehouse import open_warehouse
 
-    items = review.pending(project, cluster)
+    if state is not None and state.decisions:
+        typer.echo(f"{len(state.decisions)} decision(s) on {cluster.id} from an earlier review are not in a pull request yet")
+        if typer.confirm("publish them now?", default=True):
+            _report_output(review.publish_decisions(project, cluster, state), [], False)
+    items = review.pending(project, cluster, state, clean_up=state is None)
     if not items:
         return True
     out = console()
@@ -188,14 +172,14 @@ def _interactive(project, cluster, decisions: list) -> bool:
                         break
                     if key == "r":
                         reason = typer.prompt("reason")
-                        decisions.append(review.reject(project, cluster, proposal, reason))
+                        decisions.append(review.reject(project, cluster, proposal, reason, state=state))
                         break
                     question, sql = proposal.question, proposal.sql
                     if key == "e":
                         question = typer.prompt("question", default=proposal.question)
                         if typer.confirm("edit the SQL in $EDITOR?", default=False):
                             sql = _edit(proposal.sql) or proposal.sql
-                    decisions.append(review.accept(project, cluster, proposal, question=question, sql=sql))
+                    decisions.append(review.accept(project, cluster, proposal, question=question, sql=sql, state=state))
                     typer.echo(f"accepted → {decisions[-1].path}")
                     break
                 except VedderError as exc:

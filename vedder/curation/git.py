@@ -65,8 +65,3 @@ def base_branch(root: Path, remote: str = "origin") -> str:
         return default.split("/", 1)[1]
     return current if current and current != "HEAD" else "main"
 
-
-def changed_paths(root: Path, *pathspecs: str) -> list[str]:
-    """Paths (relative to the repository) under ``pathspecs`` that differ from HEAD, untracked ones included."""
-    output = git("status", "--porcelain", "--untracked-files=all", "--no-renames", "-z", "--", *pathspecs, cwd=root, strip=False)
-    return sorted({entry[3:] for entry in output.split("\0") if len(entry) > 3})

@@ -52,6 +52,7 @@ PATTERN_REASONS = {
     "too_rare": "too rare (fewer users or runs than required)",
     "already_vetted": "already a vetted pair",
     "rejected": "rejected before",
+    "in_review": "decided in a review whose pull request is not merged yet",
     "over_limit": "over --limit",
 }
 _WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Into)
@@ -79,7 +80,7 @@ class Funnel:
             ("queries", self.queries, ("failed", "unrelated", "unparsable")),
             ("parsed", self.parsed, ("not_read", "exploration", "debugging", "deprecated", "outside_cluster", "schema")),
             ("in cluster", self.in_cluster, ()),
-            ("patterns", self.patterns, ("too_rare", "already_vetted", "rejected", "over_limit")),
+            ("patterns", self.patterns, ("too_rare", "already_vetted", "rejected", "in_review", "over_limit")),
             ("proposed", self.proposed, ()),
         ]
         lines = []
@@ -475,6 +476,7 @@ def propose(
     """Mine ``history`` for ``cluster_id``; return the funnel, the proposals and the files to write.
 
     ``shapes`` carries parsed query shapes over from mining the same history for another cluster."""
+    from vedder.curation.review import ReviewState
     from vedder.project.model import load_proposals
 
     cluster = project.cluster(cluster_id)
@@ -502,6 +504,7 @@ def propose(
 
     vetted = {miner.classify(pair.sql).fingerprint for pair in cluster.pairs}
     rejected = {str(item.get("fingerprint")) for item in load_rejected(cluster)}
+    in_review = ReviewState.load(project, cluster).decided()
     existing = {p.fingerprint: p for p in load_proposals(cluster)}
     ranked = sorted(patterns.values(), key=lambda p: (-p.score, -p.runs, p.fingerprint))
     chosen: list[Pattern] = []
@@ -512,6 +515,8 @@ def propose(
             funnel.drop("already_vetted")
         elif pattern.fingerprint in rejected:
             funnel.drop("rejected")
+        elif pattern.fingerprint in in_review:
+            funnel.drop("in_review")
         elif len(chosen) >= limit:
             funnel.drop("over_limit")
         else:

@@ -1,26 +1,34 @@
 """Expert decisions on proposals: ``vedder review``.
 
-Accepting writes ``clusters/<id>/pairs/<slug>.yaml`` (verified by the git user, today) and then removes the
-proposal; rejecting appends the fingerprint and reason to ``proposals/rejected.yaml`` and then removes the
-proposal. Every write is atomic and happens at once, so quitting or a crash loses no decision; a crash
-between the two steps is finished on the next run (a proposal whose fingerprint is already a pair or
-rejected is cleaned up, never shown again).
+Accepting makes ``clusters/<id>/pairs/<slug>.yaml`` (verified by the git user, today) and removes the
+proposal; rejecting appends the fingerprint and reason to ``proposals/rejected.yaml`` and removes the
+proposal. Every decision is on disk at once, atomically, so quitting or a crash loses none:
+
+- with a pull request (the default) the decision goes into the review state,
+  ``.vedder/review/<cluster>.json`` (git-ignored), never into the working tree; ``ReviewState.changes``
+  turns the accumulated decisions into the files of one pull request, and the state is cleared only once
+  that pull request was opened, so a failed push keeps every decision for the next run;
+- with ``--no-pr`` the files are written into the working tree directly; a crash between writing the pair
+  and removing the proposal is finished on the next run (a proposal whose fingerprint is already a pair or
+  rejected is cleaned up, never shown again).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vedder.curation.propose import LITERAL_TOKENS, REJECTED_FILE, Miner, load_rejected
-from vedder.errors import UsageError
+from vedder.errors import ProjectFileError, UsageError
 from vedder.files import atomic_write, dump_yaml
 from vedder.project.model import Pair, Proposal, load_pair, load_proposals
 
 if TYPE_CHECKING:
+    from vedder.curation.pull_request import PullRequestResult
     from vedder.project import Cluster, Project
     from vedder.warehouse import QueryResult, Warehouse
 
@@ -32,15 +40,97 @@ MINED_TAG = "mined"
 
 @dataclass
 class Decision:
+    """One expert decision. ``fingerprint`` and ``file`` (the new pair's text, for an accepted proposal) or
+    ``entry`` (the rejected.yaml entry) let the review state replay it into a pull request."""
+
     proposal: str
     cluster: str
     action: str
     path: str
     question: str
     reason: str = ""
+    fingerprint: str = ""
+    proposal_path: str = ""
+    file: str | None = None
+    entry: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"proposal": self.proposal, "cluster": self.cluster, "action": self.action, "path": self.path, "question": self.question, "reason": self.reason}
+
+
+STATE_FOLDER = Path(".vedder") / "review"
+
+
+@dataclass
+class ReviewState:
+    """Decisions awaiting their pull request, kept in ``.vedder/review/<cluster>.json`` and rewritten
+    atomically after each one. The folder carries its own ``.gitignore``, so the user's ``git status``
+    stays clean whatever the project ignores.
+
+    ``published`` remembers the proposals decided in pull requests already opened, so that they are not
+    shown again before the pull request is merged; an entry goes once its proposal file is gone here."""
+
+    path: Path
+    cluster: str
+    decisions: list[Decision] = field(default_factory=list)
+    published: list[dict[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, project: "Project", cluster: "Cluster") -> "ReviewState":
+        path = project.root / STATE_FOLDER / f"{cluster.id}.json"
+        state = cls(path, cluster.id)
+        if path.is_file():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                state.decisions = [Decision(**item) for item in data["decisions"]]
+                published = data.get("published", [])
+                state.published = [dict(item) for item in published if (project.root / item["proposal_path"]).exists()]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ProjectFileError(f"{path}: unreadable review state ({exc})",
+                                       "it holds decisions not yet in a pull request; fix the JSON, or delete the file to drop them") from None
+            if len(state.published) < len(published):
+                state._save()
+        return state
+
+    def record(self, decision: Decision) -> None:
+        self.decisions.append(decision)
+        self._save()
+
+    def mark_published(self, pull_request: str) -> None:
+        """The pending decisions are in the pull request ``pull_request`` (its url or branch)."""
+        self.published += [{"proposal": d.proposal, "fingerprint": d.fingerprint, "proposal_path": d.proposal_path,
+                            "pull_request": pull_request} for d in self.decisions]
+        self.decisions = []
+        self._save()
+
+    def _save(self) -> None:
+        if not self.decisions and not self.published:
+            self.path.unlink(missing_ok=True)
+            return
+        ignore = self.path.parent / ".gitignore"
+        if not ignore.exists():
+            atomic_write(ignore, "*\n")
+        document = {"cluster": self.cluster, "decisions": [asdict(d) for d in self.decisions], "published": self.published}
+        atomic_write(self.path, json.dumps(document, indent=2) + "\n")
+
+    def decided(self) -> set[str]:
+        """Fingerprints and proposal ids decided in this state, published or not."""
+        items = [*(asdict(d) for d in self.decisions), *self.published]
+        return {item["fingerprint"] for item in items} | {item["proposal"] for item in items}
+
+    def changes(self, project: "Project", cluster: "Cluster") -> dict[str, str | None]:
+        """The files of the pull request: new pairs, removed proposals, rejected.yaml with the new entries."""
+        changes: dict[str, str | None] = {}
+        entries = [d.entry for d in self.decisions if d.entry]
+        for decision in self.decisions:
+            if decision.file is not None:
+                changes[decision.path] = decision.file
+            if decision.proposal_path:
+                changes[decision.proposal_path] = None
+        if entries:
+            path = cluster.path / "proposals" / REJECTED_FILE
+            changes[str(path.relative_to(project.root))] = dump_yaml(load_rejected(cluster) + entries, schema_url=REJECTED_SCHEMA)
+        return changes
 
 
 def reviewer_name(root: Path) -> str:
@@ -50,25 +140,33 @@ def reviewer_name(root: Path) -> str:
     return user_name(root) or os.environ.get("USER") or "unknown"
 
 
-def pending(project: "Project", cluster: "Cluster") -> list[Proposal]:
-    """Proposals awaiting a decision, best first; leftovers of interrupted decisions are cleaned up."""
+def pending(project: "Project", cluster: "Cluster", state: ReviewState | None = None, *, clean_up: bool = False) -> list[Proposal]:
+    """Proposals awaiting a decision, best first: not yet a pair, rejected, or decided in ``state``.
+    With ``clean_up`` (reviews that write the working tree), leftovers of interrupted decisions are removed."""
     miner = Miner(cluster, project.config.dialect)
     decided = {miner.classify(p.sql).fingerprint for p in cluster.pairs} | {str(r.get("fingerprint")) for r in load_rejected(cluster)}
+    in_state = state.decided() if state else set()
     waiting = []
     for proposal in load_proposals(cluster):
         if proposal.fingerprint in decided:
-            proposal.path.unlink(missing_ok=True)
-        else:
+            if clean_up:
+                proposal.path.unlink(missing_ok=True)
+        elif proposal.fingerprint not in in_state and proposal.id not in in_state:
             waiting.append(proposal)
     return sorted(waiting, key=lambda p: (-p.score, p.id))
 
 
-def find_proposal(project: "Project", proposal_id: str, cluster: "Cluster | None" = None) -> tuple["Cluster", Proposal]:
-    """The proposal ``proposal_id`` (in ``cluster``, or in any cluster)."""
+def find_proposal(project: "Project", proposal_id: str, cluster: "Cluster | None" = None,
+                  states: dict[str, ReviewState] | None = None) -> tuple["Cluster", Proposal]:
+    """The proposal ``proposal_id`` (in ``cluster``, or in any cluster), unless already decided in a state."""
     clusters = [cluster] if cluster else list(project.clusters.values())
     for candidate in clusters:
+        state = states.setdefault(candidate.id, ReviewState.load(project, candidate)) if states is not None else None
         for proposal in load_proposals(candidate):
             if proposal.id == proposal_id:
+                if state is not None and proposal_id in state.decided():
+                    raise UsageError(f"proposal '{proposal_id}' is already decided, awaiting its pull request",
+                                     f"`vedder review {candidate.id}` publishes the pending decisions")
                 return candidate, proposal
     where = f"cluster {cluster.id}" if cluster else "any cluster"
     raise UsageError(f"no proposal '{proposal_id}' in {where}", "`vedder review --list` shows the proposals awaiting review")
@@ -114,9 +212,9 @@ def _slug(text: str) -> str:
     return slug or "pair"
 
 
-def _unique_path(folder: Path, slug: str) -> Path:
+def _unique_path(folder: Path, slug: str, taken: set[Path] = frozenset()) -> Path:
     path, number = folder / f"{slug}.yaml", 1
-    while path.exists():
+    while path.exists() or path in taken:
         number += 1
         path = folder / f"{slug}-{number}.yaml"
     return path
@@ -131,8 +229,10 @@ def accept(
     sql: str | None = None,
     reviewer: str | None = None,
     today: dt.date | None = None,
+    state: ReviewState | None = None,
 ) -> Decision:
-    """Write the proposal (optionally edited) as a vetted pair, then remove the proposal."""
+    """Make the proposal (optionally edited) a vetted pair and remove the proposal: in ``state`` when given,
+    else in the working tree."""
     from vedder.sql.run import guard_for_cluster
 
     question = (question or proposal.question).strip()
@@ -150,11 +250,18 @@ def accept(
         "notes": f"Mined from query history (proposal {proposal.id}: {provenance.get('runs', '?')} runs by "
                  f"{provenance.get('users', '?')} users, {provenance.get('first_seen', '?')[:10]} to {provenance.get('last_seen', '?')[:10]}).",
     }
-    path = _unique_path(cluster.path / "pairs", _slug(question))
-    atomic_write(path, dump_yaml(document, schema_url=PAIR_SCHEMA))
-    proposal.path.unlink(missing_ok=True)
-    cluster.pairs.append(load_pair(path, cluster.id))
-    return Decision(proposal.id, cluster.id, "accepted", str(path.relative_to(project.root)), question)
+    taken = {project.root / d.path for d in state.decisions if d.file is not None} if state else set()
+    path = _unique_path(cluster.path / "pairs", _slug(question), taken)
+    text = dump_yaml(document, schema_url=PAIR_SCHEMA)
+    decision = Decision(proposal.id, cluster.id, "accepted", str(path.relative_to(project.root)), question,
+                        fingerprint=proposal.fingerprint, proposal_path=str(proposal.path.relative_to(project.root)), file=text)
+    if state is not None:
+        state.record(decision)
+    else:
+        atomic_write(path, text)
+        proposal.path.unlink(missing_ok=True)
+        cluster.pairs.append(load_pair(path, cluster.id))
+    return decision
 
 
 def reject(
@@ -165,46 +272,70 @@ def reject(
     *,
     reviewer: str | None = None,
     today: dt.date | None = None,
+    state: ReviewState | None = None,
 ) -> Decision:
-    """Record the proposal's fingerprint and ``reason`` in rejected.yaml, then remove the proposal."""
+    """Record the proposal's fingerprint and ``reason`` as rejected and remove the proposal: in ``state``
+    when given, else in the working tree's rejected.yaml."""
     reason = reason.strip()
     if not reason:
         raise UsageError("a rejection needs a reason", "say why, e.g. --reason 'uses the deprecated table'")
-    entries = load_rejected(cluster)
-    entries.append({
+    entry = {
         "fingerprint": proposal.fingerprint,
         "question": proposal.question,
         "sql": proposal.sql,
         "reason": reason,
         "rejected_by": reviewer or reviewer_name(project.root),
         "rejected_at": (today or dt.date.today()).isoformat(),
-    })
+    }
     path = cluster.path / "proposals" / REJECTED_FILE
-    atomic_write(path, dump_yaml(entries, schema_url=REJECTED_SCHEMA))
-    proposal.path.unlink(missing_ok=True)
-    return Decision(proposal.id, cluster.id, "rejected", str(path.relative_to(project.root)), proposal.question, reason)
+    decision = Decision(proposal.id, cluster.id, "rejected", str(path.relative_to(project.root)), proposal.question, reason,
+                        fingerprint=proposal.fingerprint, proposal_path=str(proposal.path.relative_to(project.root)), entry=entry)
+    if state is not None:
+        state.record(decision)
+    else:
+        atomic_write(path, dump_yaml(load_rejected(cluster) + [entry], schema_url=REJECTED_SCHEMA))
+        proposal.path.unlink(missing_ok=True)
+    return decision
 
 
-def acceptance_rate(cluster: "Cluster") -> tuple[int, int, float | None]:
-    """(accepted, rejected, accepted share) of this cluster's proposals decided so far."""
-    accepted = sum(1 for pair in cluster.pairs if MINED_TAG in pair.tags)
-    rejected = len(load_rejected(cluster))
+def acceptance_rate(cluster: "Cluster", state: ReviewState | None = None) -> tuple[int, int, float | None]:
+    """(accepted, rejected, accepted share) of this cluster's proposals decided so far, ``state`` included."""
+    in_state = [d.action for d in state.decisions] if state else []
+    accepted = sum(1 for pair in cluster.pairs if MINED_TAG in pair.tags) + in_state.count("accepted")
+    rejected = len(load_rejected(cluster)) + in_state.count("rejected")
     total = accepted + rejected
     return accepted, rejected, (accepted / total if total else None)
 
 
-def review_changes(project: "Project", cluster: "Cluster") -> dict[str, str | None]:
-    """Decisions not yet committed: pair and proposal files of ``cluster`` that differ from HEAD."""
-    from vedder.curation.git import changed_paths, repo_root
+def pull_request_text(cluster_id: str, decisions: list[Decision], changes: dict[str, str | None]) -> tuple[str, str]:
+    """Title and Markdown body of the pull request carrying ``decisions``."""
+    accepted = [d for d in decisions if d.action == "accepted"]
+    rejected = [d for d in decisions if d.action == "rejected"]
+    title = f"vedder review: {len(accepted)} accepted, {len(rejected)} rejected for {cluster_id}"
+    lines = [f"Decisions on mined proposals for the **{cluster_id}** cluster.", ""]
+    lines += [f"- accepted `{d.proposal}`: {d.question} → `{d.path}`" for d in accepted]
+    lines += [f"- rejected `{d.proposal}`: {d.question} — {d.reason}" for d in rejected]
+    lines += ["", "Files:", *[f"- `{path}`{' (deleted)' if text is None else ''}" for path, text in sorted(changes.items())]]
+    return title, "\n".join(lines) + "\n"
 
-    repo = repo_root(project.root).resolve()
-    folder = cluster.path.resolve()
-    changes: dict[str, str | None] = {}
-    for path in changed_paths(repo, str(folder / "pairs"), str(folder / "proposals")):
-        absolute = repo / path
-        relative = str(absolute.relative_to(project.root.resolve()))
-        changes[relative] = absolute.read_text(encoding="utf-8") if absolute.exists() else None
-    return changes
+
+def publish_decisions(project: "Project", cluster: "Cluster", state: ReviewState) -> "PullRequestResult | None":
+    """Open one pull request with the pending decisions in ``state``, then mark them published; on failure
+    they stay pending and the error says so. None when there is nothing to publish."""
+    from vedder.curation.publish import publish
+    from vedder.errors import VedderError
+
+    if not state.decisions:
+        return None
+    changes = state.changes(project, cluster)
+    title, body = pull_request_text(cluster.id, state.decisions, changes)
+    try:
+        result = publish(project, cluster, changes, command="review", title=title, body=body)
+    except VedderError as exc:
+        kept = f"the {len(state.decisions)} decision(s) are kept in {state.path.relative_to(project.root)}; `vedder review {cluster.id}` publishes them again"
+        raise type(exc)(exc.message, f"{exc.hint}; {kept}" if exc.hint else kept) from None
+    state.mark_published(result.url or result.branch)
+    return result
 
 
 def decide_many(
@@ -214,16 +345,18 @@ def decide_many(
     cluster: "Cluster | None",
     action: str,
     reason: str = "",
+    states: dict[str, ReviewState] | None = None,
 ) -> list[Decision]:
-    """Accept or reject the proposals ``ids`` (non-interactive); every id is checked before any decision."""
+    """Accept or reject the proposals ``ids`` (non-interactive); every id is checked before any decision.
+    With ``states`` (cluster id -> ReviewState) the decisions go there, else into the working tree."""
     if action == "reject" and not reason.strip():
         raise UsageError("--reject needs --reason TEXT", "say why, so the pattern is never proposed again for that reason")
-    targets = [find_proposal(project, proposal_id, cluster) for proposal_id in ids]
+    targets = [find_proposal(project, proposal_id, cluster, states) for proposal_id in ids]
     decisions = []
     for owner, proposal in targets:
+        state = states.setdefault(owner.id, ReviewState.load(project, owner)) if states is not None else None
         if action == "accept":
-            decisions.append(accept(project, owner, proposal))
+            decisions.append(accept(project, owner, proposal, state=state))
         else:
-            decisions.append(reject(project, owner, proposal, reason))
+            decisions.append(reject(project, owner, proposal, reason, state=state))
     return decisions
-
