@@ -255,3 +255,32 @@ def test_table_words_decide_which_queries_need_no_parse(project_dir: Path, datas
     cluster = load_project(load_config(project_dir)).cluster("listening")
     cluster.datasets = datasets
     assert table_words(cluster) == (frozenset(words) if words is not None else None)
+
+
+def test_questions_from_the_configured_model(project_dir: Path):
+    """With a model configured, litellm (for real) names each pattern's question; a failing model is a one-line error."""
+    from fake_openai import FakeOpenAI
+
+    history = str(project_dir.parent / "history.jsonl")
+    with FakeOpenAI() as server:
+        config = project_dir / "vedder.yaml"
+        config.write_text(config.read_text().replace("model: offline", "model: openai/x")
+                          + f"model_options: {{api_base: '{server.url}', api_key: dummy, num_retries: 0, timeout: 10}}\n")
+        server.enqueue_text('"How many streams did each country have in the last week?"\nThis counts streams…')
+        server.enqueue_text("How many users are on each plan?")
+        result = runner.invoke(app, ["propose", "listening", "--history", history, "--no-pr", "--json", "--project", str(project_dir)])
+        assert result.exit_code == 0, result.output
+        questions = [p["question"] for p in json.loads(result.output)["proposals"]]
+        assert questions == ["How many streams did each country have in the last week?", "How many users are on each plan?"]
+        first = server.requests[0]
+        assert first["model"] == "x"
+        prompt = first["messages"][-1]["content"]
+        assert "Domain: Listening. Streams and listeners" in prompt and "listening.events" in prompt
+        assert "group by country" in prompt.lower()
+
+        for path in (project_dir / "clusters/listening/proposals").glob("*.yaml"):
+            path.unlink()
+        server.enqueue_error(401, "invalid api key")
+        failed = runner.invoke(app, ["propose", "listening", "--history", history, "--no-pr", "--project", str(project_dir)])
+    assert failed.exit_code == 5 and "error: model openai/x: authentication failed" in failed.output and "Traceback" not in failed.output
+    assert not list((project_dir / "clusters/listening/proposals").glob("*.yaml"))
