@@ -170,3 +170,27 @@ def test_offline_ask_abstains_on_a_near_tie_and_suggests_a_cluster(overlapping_d
     assert "--cluster" in answer.hint
     chosen = ask(project, "What are the top 2 countries by streams?", cluster_id="music", log=False)
     assert chosen.status == "answered" and chosen.cluster == "music"
+
+
+def test_routing_index_is_cached_on_disk_and_rebuilt_when_a_file_changes(overlapping_dir, monkeypatch):
+    from vedder.context import index as index_module
+
+    route(load_project(load_config(overlapping_dir)), "streams")
+    cache = overlapping_dir / index_module.ROUTE_CACHE
+    assert json.loads(cache.read_text())["cluster_ids"] == ["billing", "music", "radio"]
+
+    def no_build(project):
+        raise AssertionError("the fresh cache should have been used")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(index_module, "_route_parts", no_build)
+        assert route(load_project(load_config(overlapping_dir)), "premium plan").cluster.id == "music"
+
+    pair = overlapping_dir / "clusters/billing/pairs/invoiced-amount-year.yaml"
+    pair.write_text(pair.read_text().replace("invoiced amount", "invoiced zeppelin amount"), encoding="utf-8")
+    assert route(load_project(load_config(overlapping_dir)), "zeppelin").cluster.id == "billing"
+    assert "zeppelin" in json.loads(cache.read_text())["bags"][0]
+
+    cache.write_text("{not json", encoding="utf-8")
+    assert route(load_project(load_config(overlapping_dir)), "zeppelin").cluster.id == "billing"
+    assert "zeppelin" in json.loads(cache.read_text())["bags"][0]

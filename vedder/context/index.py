@@ -3,7 +3,10 @@ pairs and doc sections (for context selection and the offline answerer).
 
 Documents are bags of weighted fields; a term's frequency in a document is the sum of the weights of the
 fields it occurs in (BM25F, simplified). Indexes are built on first use and kept for the life of the
-``Project`` object, so a warm process routes and selects without re-tokenizing anything.
+``Project`` object, so a warm process routes and selects without re-tokenizing anything. The routing index
+is also cached on disk (``.vedder/route-index.json``), keyed by the path, size and modification time of every
+file it was built from: a one-shot ``vedder ask`` on 137 Spider clusters loads it in ~0.06 s instead of
+building it in ~0.7 s. A stale, unreadable or unwritable cache is ignored.
 
 >>> index = BM25([{"user": 2.0, "country": 1.0}, {"song": 1.0}])
 >>> [round(s, 2) for s in index.scores(["country"])]
@@ -12,6 +15,8 @@ fields it occurs in (BM25F, simplified). Indexes are built on first use and kept
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 import weakref
@@ -20,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
 from vedder.context.tokenize import split_identifier, stem, tokenize
+from vedder.files import atomic_write
 
 if TYPE_CHECKING:
     from vedder.project import Cluster, Dataset, Doc, Pair, Project
@@ -208,14 +214,32 @@ class ProjectIndex:
 
 
 _INDEXES: dict[int, tuple[weakref.ref, ProjectIndex]] = {}
+ROUTE_CACHE = ".vedder/route-index.json"
+# Bump when what goes into the routing index changes (fields, weights, tokenizing).
+ROUTE_CACHE_VERSION = 1
 
 
 def project_index(project: "Project") -> ProjectIndex:
-    """The routing index of ``project`` (built once per Project object)."""
+    """The routing index of ``project`` (once per Project object; from the disk cache when it is fresh)."""
     key = id(project)
     cached = _INDEXES.get(key)
     if cached is not None and cached[0]() is project:
         return cached[1]
+    fingerprint = source_fingerprint(project)
+    parts = _read_route_cache(project, fingerprint) if fingerprint else None
+    if parts is None:
+        parts = _route_parts(project)
+        if fingerprint:
+            _write_route_cache(project, fingerprint, parts)
+    ids, bags, pair_owners, pair_bags = parts
+    index = ProjectIndex(
+        cluster_ids=ids, bags=bags, index=BM25(bags, k1=1.5, b=0.5), pair_owners=pair_owners, pair_index=BM25(pair_bags)
+    )
+    _INDEXES[key] = (weakref.ref(project), index)
+    return index
+
+
+def _route_parts(project: "Project") -> tuple[list[str], list[Bag], list[int], list[Bag]]:
     ids = sorted(project.clusters)
     bags = [cluster_bag(project.clusters[i]) for i in ids]
     pair_owners, pair_bags = [], []
@@ -224,11 +248,44 @@ def project_index(project: "Project") -> ProjectIndex:
             for question in pair.questions:
                 pair_owners.append(position)
                 pair_bags.append(dict(term_counts(question)))
-    index = ProjectIndex(
-        cluster_ids=ids, bags=bags, index=BM25(bags, k1=1.5, b=0.5), pair_owners=pair_owners, pair_index=BM25(pair_bags)
-    )
-    _INDEXES[key] = (weakref.ref(project), index)
-    return index
+    return ids, bags, pair_owners, pair_bags
+
+
+def source_fingerprint(project: "Project") -> str | None:
+    """A digest of the path, size and mtime of every file the project's clusters came from (None when one is
+    missing, e.g. a project built in memory)."""
+    digest = hashlib.sha1(f"{ROUTE_CACHE_VERSION}\n{sorted(CLUSTER_FIELDS.items())}\n".encode())
+    try:
+        for cluster_id in sorted(project.clusters):
+            cluster = project.clusters[cluster_id]
+            paths = [cluster.path / "cluster.yaml", *(d.path for d in cluster.dataset_files.values()),
+                     *(p.path for p in cluster.pairs), *(d.path for d in cluster.docs)]
+            for path in paths:
+                status = path.stat()
+                digest.update(f"{path}\0{status.st_size}\0{status.st_mtime_ns}\n".encode())
+    except (OSError, TypeError, AttributeError):
+        return None
+    return digest.hexdigest()
+
+
+def _read_route_cache(project: "Project", fingerprint: str):
+    try:
+        data = json.loads((project.config.root / ROUTE_CACHE).read_text(encoding="utf-8"))
+        if data.get("fingerprint") != fingerprint:
+            return None
+        return data["cluster_ids"], data["bags"], data["pair_owners"], data["pair_bags"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _write_route_cache(project: "Project", fingerprint: str, parts) -> None:
+    ids, bags, pair_owners, pair_bags = parts
+    text = json.dumps({"fingerprint": fingerprint, "cluster_ids": ids, "bags": bags, "pair_owners": pair_owners,
+                       "pair_bags": pair_bags}, separators=(",", ":"))
+    try:
+        atomic_write(project.config.root / ROUTE_CACHE, text)
+    except OSError:
+        pass  # a read-only checkout still routes; it just rebuilds the index next time
 
 
 _CLUSTER_INDEXES: dict[int, tuple[weakref.ref, ClusterIndex]] = {}
