@@ -165,3 +165,33 @@ def test_periods_and_date_shifts():
     assert shift_dates(yearly, Period(2026), Period(2024)) == 2
     assert "'2024-01-01 00:00:00'" in yearly.sql() and "'2025-01-01 00:00:00'" in yearly.sql()
     assert shift_dates(sqlglot.parse_one("SELECT 1 FROM t WHERE y = 2026"), Period(2026), Period(2025)) == 0
+
+
+@pytest.mark.parametrize(
+    "question, phrasing, sql, problem",
+    [
+        ("Count the number of different ranks of captain", "How many captains are in each rank?",
+         "SELECT COUNT(*), rank FROM captain GROUP BY rank", "grouping"),
+        ("Count the total number of settlements made.", "What is the total amount of settlement made for all the settlements?",
+         "SELECT SUM(amount_settled) FROM settlements", "count"),
+    ],
+)
+def test_intent_disagreements_between_question_and_pair(question, phrasing, sql, problem):
+    from vedder.context.signature import signature
+    from vedder.offline import cue_problems
+
+    assert problem in cue_problems(question, phrasing, signature(sql))
+
+
+@pytest.mark.parametrize(
+    "question, phrasing, sql",
+    [
+        ("How many captains are there by rank?", "How many captains are in each rank?", "SELECT COUNT(*), rank FROM captain GROUP BY rank"),
+        ("How many games are played in total?", "How many games are played for all students?", "SELECT SUM(games_played) FROM sports_info"),
+    ],
+)
+def test_same_intent_in_other_words_agrees(question, phrasing, sql):
+    from vedder.context.signature import signature
+    from vedder.offline import cue_problems
+
+    assert cue_problems(question, phrasing, signature(sql)) == []

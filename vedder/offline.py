@@ -191,6 +191,7 @@ def cues(text: str) -> dict[str, bool]:
         "count": "how many" in lowered or "number of" in lowered or "count" in raw,
         "group": bool(set(raw) & _GROUP),
         "both": "both" in raw,
+        "by": bool(re.search(r"\b(by|for each|for every)\b", re.sub(r"\b(order|ordered|sort|sorted|rank|ranked)( them| the results?)? by\b", "", lowered))),
         "either": "either" in raw or bool(re.search(r"\bor\b(?! (more|less|fewer|older|younger|greater|higher|lower|above|below|over|smaller|larger|equal))", lowered)),
     }
 
@@ -242,7 +243,7 @@ def cue_problems(question: str, phrasing: str, sig: SQLSignature) -> list[str]:
     problems = []
     if q["average"] != ("avg" in sig.aggregates) and q["average"] != p["average"]:
         problems.append("average")
-    if q["count"] and "count" not in sig.aggregates and "sum" not in sig.aggregates and not p["count"]:
+    if q["count"] and "count" not in sig.aggregates and not p["count"]:
         problems.append("count")
     if "count" in sig.aggregates and p["count"] and not q["count"]:
         problems.append("count")
@@ -255,6 +256,8 @@ def cue_problems(question: str, phrasing: str, sig: SQLSignature) -> list[str]:
     if q_dir != p_dir:
         problems.append("direction")
     if q["group"] and not p["group"] and not sig.grouped:
+        problems.append("grouping")
+    if p["group"] and not q["group"] and sig.grouped and not q["by"]:
         problems.append("grouping")
     return problems
 
