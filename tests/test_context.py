@@ -194,3 +194,13 @@ def test_routing_index_is_cached_on_disk_and_rebuilt_when_a_file_changes(overlap
     cache.write_text("{not json", encoding="utf-8")
     assert route(load_project(load_config(overlapping_dir)), "zeppelin").cluster.id == "billing"
     assert "zeppelin" in json.loads(cache.read_text())["bags"][0]
+
+
+def test_cli_context_says_when_routing_is_ambiguous(overlapping_dir):
+    runner = CliRunner()
+    text = runner.invoke(app, ["context", "streams per country", "--project", str(overlapping_dir)])
+    assert text.exit_code == 0 and "ambiguous" in text.stdout and "Radio Data" in text.stdout
+    given = runner.invoke(app, ["context", "streams per country", "--cluster", "radio", "--project", str(overlapping_dir)])
+    assert given.exit_code == 0 and "ambiguous" not in given.stdout
+    data = json.loads(runner.invoke(app, ["context", "streams per country", "--json", "--project", str(overlapping_dir)]).stdout)
+    assert data["ambiguous"] is True and {c["id"] for c in data["candidates"]} == {"music", "radio"}

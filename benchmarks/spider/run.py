@@ -1,9 +1,11 @@
 """The Spider benchmark: routing, context and the offline answerer on data no one here wrote.
 
     /work/venv/bin/python benchmarks/spider/load.py     # once: builds benchmarks/.work/spider
-    /work/venv/bin/python benchmarks/spider/run.py [--limit N] [--repeat 3]
+    /work/venv/bin/python benchmarks/spider/run.py [--half report|tune|all] [--limit N] [--repeat 3]
 
-Reports routing accuracy@1 (all items, and phrasings of vetted SQL vs held-out SQL), table recall of the
+Questions are split in two halves by a hash of their text: thresholds and weights were tuned on ``tune``;
+numbers to publish come from ``report`` (the default). Reports routing accuracy@1 (all items, phrasings of
+vetted SQL vs held-out SQL, and the questions routing does not flag as ambiguous), table recall of the
 context (gold SQL's tables among the context's tables, with the gold cluster), median context tokens,
 routing+context time per question in a warm process (median of ``--repeat`` passes), and offline precision
 and coverage through ``vedder.eval`` (every item through ``vedder.ask.ask``): with the gold cluster given,
@@ -13,6 +15,7 @@ and routed.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import sys
@@ -21,6 +24,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_PROJECT = HERE.parent / ".work" / "spider"
+
+
+def half(question: str) -> str:
+    """The half a question belongs to: 'tune' or 'report' (stable across runs and machines)."""
+    return "tune" if hashlib.sha1(question.encode()).digest()[0] % 2 == 0 else "report"
 
 
 def qualified(table: str, schema: str | None) -> str:
@@ -33,6 +41,7 @@ def measure_context(project, items: list[dict], repeat: int) -> dict:
 
     route(project, "warm up")
     passes, recalls, tokens, routed = [], [], [], {"phrasing": [], "heldout": []}
+    clear, ambiguous = [], []
     for run in range(repeat):
         elapsed = []
         for item in items:
@@ -42,7 +51,9 @@ def measure_context(project, items: list[dict], repeat: int) -> dict:
             context = build_context(project, cluster, item["question"])
             elapsed.append(time.perf_counter() - started)
             if run == 0:
-                routed[item["kind"]].append(routing.scores[0][0] == item["cluster"] if routing.scores else False)
+                right = routing.scores[0][0] == item["cluster"] if routing.scores else False
+                routed[item["kind"]].append(right)
+                (ambiguous if routing.ambiguous else clear).append(right)
                 gold = {qualified(t, cluster.default_schema) for t in signature(item["sql"]).tables}
                 recalls.append(len(gold & set(context.tables)) / len(gold) if gold else 1.0)
                 tokens.append(context.tokens)
@@ -52,6 +63,9 @@ def measure_context(project, items: list[dict], repeat: int) -> dict:
         "routing_at_1": round(sum(everything) / len(everything), 4),
         "routing_at_1_phrasings": round(sum(routed["phrasing"]) / max(1, len(routed["phrasing"])), 4),
         "routing_at_1_heldout": round(sum(routed["heldout"]) / max(1, len(routed["heldout"])), 4),
+        "ambiguous_share": round(len(ambiguous) / len(everything), 4),
+        "routing_at_1_not_ambiguous": round(sum(clear) / max(1, len(clear)), 4),
+        "routing_at_1_ambiguous": round(sum(ambiguous) / max(1, len(ambiguous)), 4),
         "table_recall": round(statistics.mean(recalls), 4),
         "questions_with_all_tables": round(sum(r == 1.0 for r in recalls) / len(recalls), 4),
         "median_context_tokens": statistics.median(tokens),
@@ -79,6 +93,7 @@ def measure_offline(project, items: list[dict], given_cluster: bool) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", type=Path, default=DEFAULT_PROJECT)
+    parser.add_argument("--half", choices=("report", "tune", "all"), default="report", help="which questions to ask")
     parser.add_argument("--limit", type=int, default=0, help="only the first N eval items")
     parser.add_argument("--repeat", type=int, default=3, help="passes for the timing median")
     parser.add_argument("--skip-offline", action="store_true")
@@ -93,10 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     project = load_project(load_config(args.project))
     load_s = time.perf_counter() - started
     items = [json.loads(line) for line in (args.project / "eval.jsonl").read_text().splitlines() if line.strip()]
+    items = [i for i in items if args.half == "all" or half(i["question"]) == args.half]
     items = items[: args.limit] if args.limit else items
     results = {
         "clusters": len(project.clusters),
         "pairs": sum(len(c.pairs) for c in project.clusters.values()),
+        "half": args.half,
         "items": len(items),
         "phrasings": sum(i["kind"] == "phrasing" for i in items),
         "heldout": sum(i["kind"] == "heldout" for i in items),

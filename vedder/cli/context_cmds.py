@@ -44,6 +44,9 @@ def context(
     out = console()
     scores = ", ".join(f"{cid} {score:.2f}" for cid, score in routing.scores[:3])
     out.print(f"[bold]cluster[/bold] {chosen.id}{' (given)' if cluster else ''} · routing: {scores}")
+    if routing.ambiguous and not cluster:
+        teams = ", ".join(f"{c.id} ({c.owners.team or 'no team'})" for c in routing.candidates)
+        out.print(f"[yellow]ambiguous[/yellow]: {teams} fit about equally well (margin {routing.margin:.0%}); offline `vedder ask` abstains, pick one with --cluster")
     out.print("[bold]tables[/bold] " + ", ".join(f"{t} {s:.2f}" for t, s in result.table_scores if t in result.tables))
     out.print("[bold]pairs[/bold] " + (", ".join(f"{p.id} {s:.2f}" for p, s in result.pairs) or "none"))
     out.print("[bold]docs[/bold] " + (", ".join(f"{d.id} {s:.2f}" for d, s in result.docs) or "none"))

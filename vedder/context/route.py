@@ -10,7 +10,7 @@ A covered question is *ambiguous* when another cluster scores within ``AMBIGUITY
 best: "how many listeners per country?" fits a music cluster and a podcast cluster about equally. The best
 cluster is still named, with the near-equal ``candidates``; callers that cannot ask back (the offline
 answerer) abstain and name them instead of answering from a coin toss. On Spider, questions whose best
-cluster leads by at least 10% route right 97% of the time; closer calls are right about 60% of the time.
+cluster leads by at least 10% route right 97% of the time; closer calls are right about half the time.
 """
 
 from __future__ import annotations
