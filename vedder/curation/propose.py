@@ -15,6 +15,7 @@ cluster's tables, and otherwise parsed and analysed once, however many literal v
 from __future__ import annotations
 
 import math
+import sys
 from functools import cached_property
 from collections import Counter
 from dataclasses import dataclass, field
@@ -182,15 +183,22 @@ class QueryShape:
         except sqlglot.errors.SqlglotError:
             self.tokens = None
         self.words = None if self.tokens is None else frozenset(
-            t.text.lower() for t in self.tokens if t.token_type not in LITERAL_TOKENS)
+            sys.intern(t.text.lower()) for t in self.tokens if t.token_type not in LITERAL_TOKENS)
 
     @cached_property
     def analysis(self) -> _Analysis:
+        analysis = self._analyse()
+        if analysis.reason:
+            self.tree = None  # no cluster rewrites a query dropped for every cluster
+        return analysis
+
+    def _analyse(self) -> _Analysis:
         try:
             tree = self.tree = parse_one_statement(self.sql, self.dialect, tokens=self.tokens)
         except SQLRefused:
             return _Analysis("unparsable")
-        self.tokens = None
+        finally:
+            self.tokens = None
         if isinstance(tree, _EXPLORATION_NODES) or (isinstance(tree, exp.Command) and tree.name.upper() in ("SHOW", "DESCRIBE", "SUMMARIZE")):
             return _Analysis("exploration")
         if not isinstance(tree, (exp.Query, exp.Subquery)) or any(isinstance(n, _WRITES) for n in tree.walk()):
@@ -273,6 +281,7 @@ class Miner:
 
     def _judge(self, shape: QueryShape) -> Verdict:
         if self.words is not None and shape.words is not None and not shape.words & self.words:
+            shape.tokens = None  # memory: a cluster that parses this shape later tokenizes it again
             return Verdict("unrelated")
         analysis = shape.analysis
         if analysis.reason:
@@ -290,6 +299,7 @@ class Miner:
             verdict = self._fingerprint(shape.take_tree(), tables)
             if key is not None:
                 self.by_structure[key] = verdict
+        shape.tree = None  # memory: a cluster that needs the tree later parses the shape again
         return verdict
 
     def _fingerprint(self, tree: exp.Expression, tables: list[str]) -> Verdict:
