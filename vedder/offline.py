@@ -16,7 +16,7 @@ closest pairs. Never imports a model library.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -122,8 +122,14 @@ class Candidate:
     phrasing: str
     similarity: float
     problems: list[str]
-    sql: str
     adaptations: list[Adaptation]
+    adapted: exp.Expression | None = None
+    dialect: str = "duckdb"
+
+    @cached_property
+    def sql(self) -> str:
+        """The pair's SQL, or its adapted tree rendered (only for the candidates that get this far)."""
+        return self.adapted.sql(dialect=self.dialect) if self.adapted is not None else self.pair.sql
 
 
 def _is_year(text: str) -> bool:
@@ -331,14 +337,34 @@ def _years(adaptations: list[Adaptation]) -> set[str]:
     return {str(value)[:4] for a in adaptations if a.column in ("month", "year") for value in (a.old, a.new)}
 
 
-def adapt(cluster: "Cluster", pair_sql: str, question: str, phrasing: str, dialect: str) -> tuple[str, list[Adaptation], list[str]]:
-    """Rewrite the pair's literals that the phrasing states and the question replaces; report what's unaccounted."""
+def _nothing_to_adapt(sig: SQLSignature, question: str, phrasing: str, q_words: list[str], p_words: list[str],
+                      q_numbers: list[str], p_numbers: list[str]) -> bool:
+    """Whether the question states every literal the phrasing does (the common case), so no copy of the
+    query needs rewriting."""
+    if any(n not in p_numbers for n in q_numbers):
+        return False
+    sql_numbers = [_canonical_number(n) for n in sig.numbers] + ([str(sig.limit)] if sig.limit is not None else [])
+    if any(n in p_numbers and n not in q_numbers for n in sql_numbers):
+        return False
+    if any(mentions(p_words, v.strip("%")) and not mentions(q_words, v.strip("%")) for v in sig.strings if v.strip("%")):
+        return False
+    asked, vetted = periods_in(question), periods_in(phrasing)
+    return {(p.year, p.month) for p in asked} == {(p.year, p.month) for p in vetted}
+
+
+def adapt(
+    cluster: "Cluster", pair_sql: str, question: str, phrasing: str, dialect: str
+) -> tuple[exp.Expression | None, list[Adaptation], list[str]]:
+    """Rewrite (a copy of) the pair's literals that the phrasing states and the question replaces; report what's
+    unaccounted. The tree is None when nothing was adapted."""
     original = parsed(pair_sql, dialect)
     if original is None:
-        return pair_sql, [], ["unparsable"]
-    tree = original.copy()
+        return None, [], ["unparsable"]
     q_words, p_words = _plain(question), _plain(phrasing)
     q_numbers, p_numbers = numbers_in(question), numbers_in(phrasing)
+    if _nothing_to_adapt(signature(pair_sql, dialect), question, phrasing, q_words, p_words, q_numbers, p_numbers):
+        return None, [], []
+    tree = original.copy()
     columns = _literal_columns(tree)
     adaptations, problems = adapt_periods(tree, question, phrasing)
     fresh_numbers = [n for n in q_numbers if n not in p_numbers and n not in _years(adaptations)]
@@ -376,8 +402,7 @@ def adapt(cluster: "Cluster", pair_sql: str, question: str, phrasing: str, diale
         problems.append("numbers " + ", ".join(fresh_numbers))
     if isinstance(tree, exp.Query) and not limit_ids and any(w in q_words for w in ("top", "first")) and fresh_numbers:
         problems.append("limit")
-    sql = tree.sql(dialect=dialect) if adaptations else pair_sql
-    return sql, adaptations, problems
+    return (tree if adaptations else None), adaptations, problems
 
 
 def schema_words(index: ClusterIndex) -> set[str]:
@@ -440,10 +465,10 @@ def _candidate(index: ClusterIndex, pair: "Pair", question: str, dialect: str) -
     sig = signature(pair.sql, dialect)
     best: Candidate | None = None
     for phrasing in pair.questions:
-        sql, adaptations, problems = adapt(index.cluster, pair.sql, question, phrasing, dialect)
+        tree, adaptations, problems = adapt(index.cluster, pair.sql, question, phrasing, dialect)
         problems = cue_problems(question, phrasing, sig) + grounding_problems(index, question, phrasing, pair.sql, sig, dialect) + problems
         score = similarity(index, question, phrasing, sig, _adapted_words(adaptations))
-        candidate = Candidate(pair, phrasing, score, problems, sql, adaptations)
+        candidate = Candidate(pair, phrasing, score, problems, adaptations, tree, dialect)
         if best is None or (not candidate.problems, candidate.similarity) > (not best.problems, best.similarity):
             best = candidate
     assert best is not None
@@ -500,7 +525,7 @@ def _follow_up(project: "Project", cluster: "Cluster", question: str, previous: 
     if leftover:
         return None
     sql = tree.sql(dialect=project.config.dialect)
-    candidate = Candidate(pair, previous_question, 1.0, [], sql, adaptations)
+    candidate = Candidate(pair, previous_question, 1.0, [], adaptations, tree, project.config.dialect)
     return OfflineMatch(pair, sql, adaptations, 1.0, _explain(candidate, follow_up=True))
 
 
