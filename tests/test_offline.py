@@ -104,10 +104,19 @@ MONTHLY_PAIR = (
 )
 
 
+MONTHLY_STREAMS = (
+    "question: How many streams were there in the US in October 2024?\n"
+    "sql: SELECT COUNT(*) AS streams FROM music.streams\n"
+    "  WHERE country = 'US' AND stream_date >= DATE '2024-10-01' AND stream_date < DATE '2024-11-01'\n"
+    "verified_by: ana\nverified_at: '2024-11-02'\n"
+)
+
+
 @pytest.fixture(scope="module")
 def monthly(tmp_path_factory):
     root = make_project(tmp_path_factory.mktemp("offline-monthly"))
     (root / "clusters/billing/pairs/invoiced-amount-month.yaml").write_text(MONTHLY_PAIR, encoding="utf-8")
+    (root / "clusters/music/pairs/streams-country-month.yaml").write_text(MONTHLY_STREAMS, encoding="utf-8")
     return load_project(load_config(root))
 
 
@@ -154,7 +163,7 @@ def test_follow_up_names_another_month_without_a_year(monthly):
 def test_periods_and_date_shifts():
     import sqlglot
 
-    from vedder.periods import Period, periods_in, shift_dates
+    from vedder.periods import Period, periods_in, shift_dates, sql_period
 
     assert [str(p) for p in periods_in("streams in Sept. 2026, 2025 and 2024-02; what may come")] == ["2026-09", "2025", "2024-02"]
     assert periods_in("May the best win") == [] and [str(p) for p in periods_in("in May 2026")] == ["2026-05"]
@@ -165,6 +174,8 @@ def test_periods_and_date_shifts():
     assert shift_dates(yearly, Period(2026), Period(2024)) == 2
     assert "'2024-01-01 00:00:00'" in yearly.sql() and "'2025-01-01 00:00:00'" in yearly.sql()
     assert shift_dates(sqlglot.parse_one("SELECT 1 FROM t WHERE y = 2026"), Period(2026), Period(2025)) == 0
+    assert str(sql_period(tree)) == "2026-02" and str(sql_period(yearly)) == "2024"
+    assert sql_period(sqlglot.parse_one("SELECT 1 FROM t WHERE d > '2026-01-01' OR d = '2026-03-05'")) is None
 
 
 @pytest.mark.parametrize(
@@ -195,3 +206,18 @@ def test_same_intent_in_other_words_agrees(question, phrasing, sql):
     from vedder.offline import cue_problems
 
     assert cue_problems(question, phrasing, signature(sql)) == []
+
+
+def test_follow_up_that_names_no_period_keeps_the_previous_one(monthly):
+    question = "How many streams were there in the US in October 2024?"
+    first = answer(monthly, question)
+    assert first.match is not None and first.match.pair.id == "streams-country-month", first.reason
+    follow = answer(monthly, "and in Sweden?", previous={"question": question, "sql": first.match.sql, "pair": first.match.pair.id})
+    assert follow.match is not None, follow.reason
+    assert "country = 'SE'" in follow.match.sql and "CAST('2024-10-01' AS DATE)" in follow.match.sql
+    assert follow.match.explanation.endswith("adapted country 'US' → 'SE'")
+    second = {"question": "and in Sweden?", "sql": follow.match.sql, "pair": follow.match.pair.id}
+    third = answer(monthly, "and in November 2024?", previous=second)
+    assert third.match is not None, third.reason
+    assert "country = 'SE'" in third.match.sql and "CAST('2024-11-01' AS DATE)" in third.match.sql
+    assert third.match.explanation.endswith("adapted month 2024-10 → 2024-11")

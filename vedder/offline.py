@@ -27,7 +27,7 @@ from vedder.context.index import ClusterIndex, cluster_index
 from vedder.context.select import rank_pairs
 from vedder.context.signature import SQLSignature, parsed, signature
 from vedder.context.tokenize import split_identifier, stem, tokenize, words
-from vedder.periods import Period, periods_in, shift_dates
+from vedder.periods import periods_in, shift_dates, sql_period
 
 if TYPE_CHECKING:
     from vedder.project import Cluster, Pair, Project
@@ -320,7 +320,9 @@ def adapt_periods(tree: exp.Expression, question: str, phrasing: str, default_ye
     a problem; a year is left to the numeric literals when the query has no date range for it.
     """
     asked = periods_in(question, default_year)
-    vetted = periods_in(phrasing)
+    shown = sql_period(tree)
+    # A phrasing that names no period ("and in Germany?" after "… in October 2026") stands for the query's own.
+    vetted = periods_in(phrasing) or ([shown] if shown is not None and asked else [])
     new = [q for q in asked if not any(q.same_as(p) for p in vetted)]
     old = [p for p in vetted if not any(p.same_as(q) for q in asked)]
     if not new and not old:
@@ -503,8 +505,10 @@ def _follow_up(project: "Project", cluster: "Cluster", question: str, previous: 
         return None
     tree = original.copy()
     columns = _literal_columns(tree)
-    earlier = [p.year for p in periods_in(previous_question)]
-    adaptations, problems = adapt_periods(tree, question, previous_question, earlier[-1] if earlier else None)
+    earlier = [p.year for p in periods_in(previous_question)] or [p.year for p in [sql_period(tree)] if p is not None]
+    default_year = earlier[-1] if earlier else None
+    # A follow-up that names no period ("and for Sweden?") keeps the previous one.
+    adaptations, problems = adapt_periods(tree, question, previous_question, default_year) if periods_in(question, default_year) else ([], [])
     if problems:
         return None
     for literal in list(tree.find_all(exp.Literal)):

@@ -10,6 +10,8 @@ the November answer.
 2
 >>> tree.sql()
 "SELECT 1 FROM t WHERE d >= CAST('2026-11-01' AS DATE) AND d < CAST('2026-12-01' AS DATE)"
+>>> str(sql_period(tree))
+'2026-11'
 """
 
 from __future__ import annotations
@@ -127,3 +129,18 @@ def shift_dates(tree: exp.Expression, old: Period, new: Period) -> int:
         literal.replace(exp.Literal.string(_shifted(day, months).isoformat() + text[10:]))
         moved += 1
     return moved
+
+
+def sql_period(tree: exp.Expression) -> Period | None:
+    """The one month or year the query's date literals span (first day and the day after, or the last day),
+    when there is exactly one; None otherwise."""
+    days = {day for _, day in date_literals(tree)}
+    found = set()
+    for day in days:
+        if day.day != 1:
+            continue
+        month, year = Period(day.year, day.month), Period(day.year)
+        for period in (month, year) if day.month == 1 else (month,):
+            if period.end() in days or date.fromordinal(period.end().toordinal() - 1) in days:
+                found.add(period)
+    return found.pop() if len(found) == 1 else None
