@@ -45,8 +45,10 @@ def render_answer(answer, verbose: bool = False) -> None:
     if answer.sql:
         out.print(Syntax(answer.sql, "sql", word_wrap=True, theme="ansi_dark", background_color="default"))
     if answer.cluster and answer.owners:
-        sources = ", ".join(f"{s['kind']} {s['id']}" for s in answer.sources) or "none"
-        out.print(escape(f"cluster {answer.cluster} (owned by {answer.owners['team']}) · sources: {sources}"), style="dim")
+        line = f"cluster {answer.cluster} (owned by {answer.owners['team']})"
+        if answer.sources:
+            line += " · sources: " + ", ".join(f"{s['kind']} {s['id']}" for s in answer.sources)
+        out.print(escape(line), style="dim")
     for item in answer.closest:
         out.print("[dim]  closest: " + escape(", ".join(f"{k} {v}" for k, v in item.items() if v is not None)) + "[/dim]")
     if answer.hint:
