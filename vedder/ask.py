@@ -65,32 +65,25 @@ def _dataset_sources(tables: list[str]) -> list[dict[str, str]]:
 
 
 def _not_covered(question: str, routing, project: "Project") -> Answer:
-    closest = []
-    for cluster_id, score in routing.scores[:3]:
-        cluster = project.clusters[cluster_id]
-        closest.append({"cluster": cluster_id, "score": round(score, 3), "team": cluster.owners.team, "contact": cluster.owners.contact})
+    """No cluster chosen: none covers the question, or (offline) several fit it about equally well and vedder
+    does not guess between them — it names them and lets the person pick one."""
+    ambiguous = routing.covered
+    clusters = routing.candidates if ambiguous else [project.clusters[cid] for cid, _ in routing.scores[:3]]
+    scores = dict(routing.scores)
+    closest = [{"cluster": c.id, "score": round(scores.get(c.id, 0.0), 3), "team": c.owners.team, "contact": c.owners.contact}
+               for c in clusters]
     names = ", ".join(f"{c['cluster']} (owned by {c['team']})" for c in closest) or "none"
+    if ambiguous:
+        text = f"Several clusters fit this question about equally well: {names}. Pick one with --cluster."
+    else:
+        text = f"No cluster covers this question. Closest: {names}. Ask their owners, or propose a new cluster."
     return Answer(
         status="not_covered",
         question=question,
-        answer=f"No cluster covers this question. Closest: {names}. Ask their owners, or propose a new cluster.",
+        answer=text,
         routing=[{"id": c, "score": round(s, 3)} for c, s in routing.scores[:5]],
         closest=closest,
-    )
-
-
-def _ambiguous(question: str, routing) -> Answer:
-    """Offline, a near-tie between clusters is not guessed: name them and let the person pick one."""
-    closest = [{"cluster": c.id, "score": round(dict(routing.scores).get(c.id, 0.0), 3), "team": c.owners.team,
-                "contact": c.owners.contact} for c in routing.candidates]
-    names = ", ".join(f"{c['cluster']} (owned by {c['team']})" for c in closest)
-    return Answer(
-        status="not_covered",
-        question=question,
-        answer=f"Several clusters fit this question about equally well: {names}. Pick one with --cluster.",
-        routing=[{"id": c, "score": round(s, 3)} for c, s in routing.scores[:5]],
-        closest=closest,
-        hint=f"vedder ask --cluster {closest[0]['cluster']} \"{question}\"",
+        hint=f"vedder ask --cluster {closest[0]['cluster']} \"{question}\"" if ambiguous else None,
     )
 
 
@@ -210,9 +203,7 @@ def ask(
         elif routing.covered and not (routing.ambiguous and model == "offline"):
             cluster = routing.cluster
     rows = None
-    if cluster is None and routing.covered:
-        answer = _ambiguous(question, routing)
-    elif cluster is None:
+    if cluster is None:
         answer = _not_covered(question, routing, project)
     else:
         own_warehouse = warehouse is None
