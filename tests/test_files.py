@@ -33,3 +33,18 @@ def test_positions_of_nested_pointers():
     document = load_yaml_text("columns:\n  - name: id\n    type: INT\n", "d.yaml")
     assert document.position("/columns/0/type") == (3, 5)
     assert document.position("/columns/0/missing") == document.position("/columns/0")
+
+
+def test_non_utf8_cluster_file_is_a_one_line_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from vedder.cli import app
+
+    (tmp_path / "vedder.yaml").write_text("warehouse: {type: duckdb, path: w.duckdb}\n")
+    docs = tmp_path / "clusters" / "c" / "docs"
+    docs.mkdir(parents=True)
+    (tmp_path / "clusters" / "c" / "cluster.yaml").write_text("id: c\ntitle: C\nowners: {team: t}\n")
+    (docs / "latin.md").write_bytes(b"# caf\xe9\n")
+    result = CliRunner().invoke(app, ["clusters", "--project", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "latin.md: not UTF-8 text" in result.output and "Traceback" not in result.output

@@ -134,7 +134,7 @@ def test_bad_history_is_a_one_line_error(project_dir: Path, tmp_path: Path):
     bad.write_text('{"query": "select 1", "user": "a"}\nnot json\n')
     result = runner.invoke(app, ["propose", "listening", "--history", str(bad), "--project", str(project_dir)])
     assert result.exit_code == 2
-    assert f"error: {bad}:2: not a JSON object" in result.output
+    assert f"error: {bad}:2: not JSON" in result.output
     missing = runner.invoke(app, ["propose", "listening", "--project", str(project_dir)])
     assert missing.exit_code == 2 and "give exactly one of --history FILE or --history-sql SQL" in missing.output
     unknown = runner.invoke(app, ["propose", "nope", "--history", str(bad), "--project", str(project_dir)])
@@ -284,3 +284,13 @@ def test_questions_from_the_configured_model(project_dir: Path):
         failed = runner.invoke(app, ["propose", "listening", "--history", history, "--no-pr", "--project", str(project_dir)])
     assert failed.exit_code == 5 and "error: model openai/x: authentication failed" in failed.output and "Traceback" not in failed.output
     assert not list((project_dir / "clusters/listening/proposals").glob("*.yaml"))
+
+
+def test_history_sql_cannot_read_another_clusters_tables(project_dir: Path):
+    other = project_dir / "clusters" / "ops"
+    other.mkdir()
+    (other / "cluster.yaml").write_text("id: ops\ntitle: Ops\nowners: {team: platform}\ndatasets: [ops.*]\n")
+    result = runner.invoke(app, ["propose", "listening", "--history-sql", "SELECT * FROM ops.query_history",
+                                 "--no-pr", "--project", str(project_dir)])
+    assert result.exit_code == 4
+    assert "table_not_allowed" in result.output and "Traceback" not in result.output

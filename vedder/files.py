@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from vedder.errors import ProjectFileError
+from vedder.errors import ProjectFileError, VedderError
 
 
 @dataclass
@@ -76,12 +76,36 @@ def load_yaml_text(text: str, path: str | Path) -> YamlDocument:
     return YamlDocument(path=path, data=data, positions=positions)
 
 
-def load_yaml(path: Path) -> YamlDocument:
+def read_text(path: Path, error: type[VedderError] = ProjectFileError, hint: str | None = None) -> str:
+    """The UTF-8 text of ``path``; an unreadable or non-UTF-8 file raises ``error`` (one line, with hint)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise ProjectFileError(f"cannot read {path}: {exc.strerror}") from None
-    return load_yaml_text(text, path)
+        raise error(f"cannot read {path}: {exc.strerror}", hint) from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text (byte {exc.start})", hint or "save the file as UTF-8") from None
+
+
+def read_jsonl(path: Path, error: type[VedderError], hint: str) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSONL file; a line that is not an object raises."""
+    import json
+
+    objects = []
+    for number, line in enumerate(read_text(path, error, hint).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise error(f"{path}:{number}: not JSON: {exc.msg}", hint) from None
+        if not isinstance(data, dict):
+            raise error(f"{path}:{number}: expected a JSON object", hint)
+        objects.append((number, data))
+    return objects
+
+
+def load_yaml(path: Path) -> YamlDocument:
+    return load_yaml_text(read_text(path), path)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -105,6 +129,16 @@ def dump_yaml(data: Any, schema_url: str | None = None) -> str:
     return header + body
 
 
+def _read_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+# Read once at import: os.umask can only be read by setting it, which would race with writer threads.
+_UMASK = _read_umask()
+
+
 def atomic_write(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
 
@@ -114,9 +148,7 @@ def atomic_write(path: Path, text: str) -> None:
     try:
         mode = path.stat().st_mode & 0o7777
     except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
+        mode = 0o666 & ~_UMASK
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)

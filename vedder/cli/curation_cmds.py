@@ -39,7 +39,7 @@ def propose_command(
         raise UsageError("give exactly one of --history FILE or --history-sql SQL", "e.g. vedder propose listening --history history/queries.jsonl")
     loaded = project_for(project)
     target = loaded.cluster(cluster)
-    entries = read_history(history) if history is not None else read_history_sql(loaded, history_sql)
+    entries = read_history(history) if history is not None else read_history_sql(loaded, history_sql, target)
     if json_output:
         result = propose(loaded, target.id, entries, limit=limit, min_users=min_users, model=model)
     else:

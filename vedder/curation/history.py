@@ -10,15 +10,15 @@ False
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from vedder.errors import UsageError
+from vedder.files import read_jsonl, read_text
 
 if TYPE_CHECKING:
-    from vedder.project import Project
+    from vedder.project import Cluster, Project
 
 FAILED_STATUSES = frozenset({"error", "failed", "failure", "cancelled", "canceled", "timeout", "aborted"})
 
@@ -65,25 +65,16 @@ def entry_from_mapping(data: Mapping[str, Any]) -> HistoryEntry:
 def read_history(path: Path) -> list[HistoryEntry]:
     """Entries of a JSONL (one JSON object per line) or CSV (header row) history file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read history file {path}: {exc.strerror}", "pass --history FILE (JSONL or CSV)") from None
+    text = read_text(path, UsageError, "pass --history FILE (JSONL or CSV, UTF-8)")
     if path.suffix.lower() == ".csv" or (path.suffix.lower() not in (".jsonl", ".ndjson", ".json") and not text.lstrip().startswith("{")):
         return _read_csv(path, text)
-    return _read_jsonl(path, text)
+    return _read_jsonl(path)
 
 
-def _read_jsonl(path: Path, text: str) -> list[HistoryEntry]:
+def _read_jsonl(path: Path) -> list[HistoryEntry]:
     entries = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{path}:{number}: not a JSON object: {exc.msg}", "each line of a JSONL history holds one JSON object") from None
-        if not isinstance(data, dict) or "query" not in data:
+    for number, data in read_jsonl(path, UsageError, "each line of a JSONL history holds one JSON object"):
+        if "query" not in data:
             raise UsageError(f"{path}:{number}: expected an object with a `query` field", "fields: query, user, started_at, status, error, duration_ms, rows")
         entries.append(entry_from_mapping(data))
     return entries
@@ -96,16 +87,20 @@ def _read_csv(path: Path, text: str) -> list[HistoryEntry]:
     return [entry_from_mapping(row) for row in reader]
 
 
-def read_history_sql(project: "Project", sql: str) -> list[HistoryEntry]:
+def read_history_sql(project: "Project", sql: str, cluster: "Cluster | None" = None) -> list[HistoryEntry]:
     """Entries from a warehouse table, read with ``sql`` (through the SQL guard: one read-only query).
 
-    The history table usually belongs to no cluster, so the guard runs without a table allowlist; the
-    warehouse connection itself is read-only.
+    The history table usually belongs to no cluster, so the guard allows ``cluster``'s tables and tables no
+    cluster owns (a query log), never another cluster's data.
     """
     from vedder.sql.guard import guard_sql
     from vedder.warehouse import open_warehouse
 
-    guarded = guard_sql(sql, dialect=project.config.dialect)
+    def allowed(table: str) -> bool:
+        owners = project.clusters_covering(table)
+        return not owners or (cluster is not None and cluster in owners)
+
+    guarded = guard_sql(sql, dialect=project.config.dialect, allowed=allowed)
     warehouse = open_warehouse(project.config)
     try:
         result = warehouse.execute(guarded.sql, limit=10_000_000, timeout_s=max(project.config.timeout_s, 120.0))

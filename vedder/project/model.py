@@ -16,7 +16,7 @@ from typing import Any
 
 from vedder.config import Config
 from vedder.errors import ClusterNotFound, ProjectFileError
-from vedder.files import YamlDocument, load_yaml, load_yaml_text, split_front_matter
+from vedder.files import YamlDocument, load_yaml, load_yaml_text, read_text, split_front_matter
 
 
 def matches_table(table: str, pattern: str) -> bool:
@@ -252,11 +252,7 @@ def load_pair(path: Path, cluster_id: str) -> Pair:
 
 
 def load_doc(path: Path, cluster_id: str) -> Doc:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProjectFileError(f"cannot read {path}: {exc.strerror}") from None
-    front, body, body_line = split_front_matter(text)
+    front, body, body_line = split_front_matter(read_text(path))
     meta: dict[str, Any] = {}
     document = None
     if front is not None:
