@@ -464,3 +464,27 @@ def test_text_action_input_may_be_bare_sql(project, cluster, warehouse):
     assert _text_arguments(toolbox, "run_sql", '{"sql": "SELECT 2"}') == {"sql": "SELECT 2"}
     assert _text_arguments(toolbox, "column_values", "orders.country") == "orders.country"  # two required: the tool says how
     assert "not valid JSON" in toolbox.call("column_values", "orders.country").text
+
+
+def test_vedder_ask_model_failure_exits_5_on_stderr(project, server):
+    from typer.testing import CliRunner
+
+    from vedder.cli import app
+
+    config = project.root / "vedder.yaml"
+    config.write_text(config.read_text().replace("api_key: dummy", f"api_key: dummy, api_base: '{server.url}', tool_calling: true"))
+    server.enqueue_error(401, "invalid api key")
+    outcome = CliRunner().invoke(app, ["ask", "--cluster", "shop", "--project", str(project.root), "How many orders per country?"])
+
+    assert outcome.exit_code == 5, outcome.output
+    assert outcome.stdout == ""
+    assert "error" in outcome.stderr and "Traceback" not in outcome.output
+
+
+def test_offline_is_case_insensitive(project):
+    from typer.testing import CliRunner
+
+    from vedder.cli import app
+
+    outcome = CliRunner().invoke(app, ["ask", "--json", "--model", "Offline", "--cluster", "shop", "--project", str(project.root), "How many orders per country?"])
+    assert json.loads(outcome.stdout)["model"] == "offline"

@@ -9,7 +9,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
-from vedder.errors import VedderError
+from vedder.config import OFFLINE
+from vedder.errors import UsageError, VedderError
 
 if TYPE_CHECKING:
     from vedder.project import Cluster, Project
@@ -42,9 +43,12 @@ class Answer:
     truncated: bool = False
     error: str | None = None
     hint: str | None = None
+    exit_code: int = field(default=0, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        del data["exit_code"]
+        return data
 
 
 def _summary(result: "QueryResult | None") -> str:
@@ -90,10 +94,10 @@ def _not_covered(question: str, routing, project: "Project") -> Answer:
 def _previous_turn(log, continue_id: str | None) -> tuple[str | None, list[dict[str, Any]]]:
     conversation_id = continue_id or log.last_conversation()
     if conversation_id is None:
-        raise VedderError("there is no earlier conversation to continue", "ask a first question without --continue")
+        raise UsageError("there is no earlier conversation to continue", "ask a first question without --continue")
     thread = log.thread(conversation_id)
     if not thread:
-        raise VedderError(f"no conversation '{conversation_id}' in the log", "`vedder log` lists conversations with their ids")
+        raise UsageError(f"no conversation '{conversation_id}' in the log", "`vedder log` lists conversations with their ids")
     return conversation_id, thread
 
 
@@ -153,8 +157,9 @@ def _answer_with_agent(project, cluster, question, warehouse, history, model, on
         tokens=result.tokens,
         cost=result.cost,
         error=result.error,
-        hint=getattr(result, "hint", None),
+        hint=result.hint,
         model=model,
+        exit_code=0 if result.status == "answered" else 1,
     )
     return answer, result.result
 
@@ -179,8 +184,10 @@ def ask(
     started = time.perf_counter()
     question = question.strip()
     if not question:
-        raise VedderError("the question is empty", 'ask something, e.g. vedder ask "How many streams yesterday?"')
-    model = model or project.config.model
+        raise UsageError("the question is empty", 'ask something, e.g. vedder ask "How many streams yesterday?"')
+    model = (model or project.config.model).strip()
+    if model.lower() == OFFLINE:
+        model = OFFLINE
     store = open_log(project.config) if (log or follow_up or continue_id) else None
     conversation_id, history = None, []
     if follow_up or continue_id:
@@ -200,7 +207,7 @@ def ask(
         if previous_cluster in project.clusters:
             # A follow-up ("and for Sweden?") rarely routes on its own: stay in the conversation's cluster.
             cluster = project.clusters[previous_cluster]
-        elif routing.covered and not (routing.ambiguous and model == "offline"):
+        elif routing.covered and not (routing.ambiguous and model == OFFLINE):
             cluster = routing.cluster
     rows = None
     if cluster is None:
@@ -212,13 +219,13 @@ def ask(
 
             warehouse = open_warehouse(project.config)
         try:
-            if model == "offline":
+            if model == OFFLINE:
                 answer, rows = _answer_offline(project, cluster, question, warehouse, history)
             else:
                 answer, rows = _answer_with_agent(project, cluster, question, warehouse, history, model, on_step)
         except VedderError as exc:
             answer = Answer(status="error", question=question, cluster=cluster.id, answer=exc.message,
-                            error=exc.message, hint=exc.hint)
+                            error=exc.message, hint=exc.hint, exit_code=exc.exit_code)
         finally:
             if own_warehouse:
                 warehouse.close()

@@ -26,11 +26,12 @@ def render_table(columns: list[str], rows: list[list[Any]], title: str | None = 
     return table
 
 
-def render_answer(answer, verbose: bool = False) -> None:
+def render_answer(answer, verbose: bool = False, error: bool = False) -> None:
+    """Answer, table, SQL, sources and footer; a failed answer goes to stderr, like every error."""
     from rich.markup import escape
     from rich.syntax import Syntax
 
-    out = console()
+    out = console(stderr=error)
     if verbose:
         for index, step in enumerate(answer.steps, 1):
             out.print(f"[bold]step {index}[/bold]")
@@ -83,10 +84,12 @@ def ask(
                           continue_id=continue_id, follow_up=follow_up)
     if json_output:
         print_json(answer.to_dict())
+    elif answer.status == "error":
+        render_answer(answer, verbose, error=True)
     else:
         render_answer(answer, verbose)
     if answer.status == "error":
-        raise typer.Exit(1)
+        raise typer.Exit(answer.exit_code or 1)
 
 
 def chat(
@@ -99,7 +102,10 @@ def chat(
 
     Example: vedder chat
     """
+    from rich.markup import escape
+
     from vedder.ask import ask as ask_question
+    from vedder.errors import VedderError
     from vedder.log.store import open_log
 
     loaded = project_for(project)
@@ -125,8 +131,12 @@ def chat(
                 log.close()
                 out.print("[dim]thanks, recorded[/dim]")
             continue
-        answer = ask_question(loaded, line, cluster_id=cluster, model=model, continue_id=conversation_id,
-                              surface="chat")
+        try:
+            answer = ask_question(loaded, line, cluster_id=cluster, model=model, continue_id=conversation_id,
+                                  surface="chat")
+        except VedderError as exc:
+            out.print("[red]error:[/red] " + escape(exc.message) + (f"\n[dim]hint: {escape(exc.hint)}[/dim]" if exc.hint else ""))
+            continue
         render_answer(answer, verbose)
         conversation_id = answer.conversation_id or conversation_id
 
@@ -134,7 +144,7 @@ def chat(
 def query(
     sql: str = typer.Argument(..., help="One read-only SQL query."),
     cluster: Optional[str] = typer.Option(None, "--cluster", "-c", help="Run within this cluster's tables (default: the cluster that covers them)."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Row cap (default query.row_limit, 1000)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, max=1_000_000, help="Row cap (default query.row_limit, 1000)."),
     json_output: bool = JsonOption,
     project: Optional[Path] = ProjectOption,
 ) -> None:
@@ -155,7 +165,8 @@ def query(
     out = console()
     out.print(render_table(result.columns, [list(r) for r in result.rows], limit=limit or 50))
     more = " (truncated: raise --limit)" if result.truncated else ""
-    out.print(f"[dim]{len(result.rows)} rows{more} · {result.elapsed_s:.3f} s[/dim]")
+    rows = f"{len(result.rows)} row" + ("" if len(result.rows) == 1 else "s")
+    out.print(f"[dim]{rows}{more} · {result.elapsed_s:.3f} s[/dim]")
 
 
 def feedback(
@@ -180,7 +191,7 @@ def feedback(
 def log(
     cluster: Optional[str] = typer.Option(None, "--cluster", "-c", help="Only this cluster."),
     since: Optional[str] = typer.Option(None, "--since", help="7d, 12h, 30m or an ISO date."),
-    limit: int = typer.Option(50, "--limit", help="At most this many turns."),
+    limit: int = typer.Option(50, "--limit", min=1, max=1_000_000, help="At most this many turns."),
     json_output: bool = JsonOption,
     project: Optional[Path] = ProjectOption,
 ) -> None:
