@@ -181,3 +181,8 @@ def test_evaluator_finds_what_jsonschema_finds():
             assert _found(schema_errors(kind, variant)) == _found_by_reference(kind, variant), (kind, variant)
             compared += 1
     assert compared > 1000
+
+
+def test_packaged_answer_schema_is_identical():
+    """`vedder ask --json` is documented by schemas/answer.schema.json; the package ships the same file."""
+    assert (SCHEMA_DIR / "answer.schema.json").read_bytes() == (REPO_SCHEMAS / "answer.schema.json").read_bytes()
