@@ -60,10 +60,6 @@ def _summary(result: "QueryResult | None") -> str:
     return f"{len(result.rows)} rows: {head}{more}"
 
 
-def _owners(cluster: "Cluster") -> dict[str, Any]:
-    return {"team": cluster.owners.team, "members": cluster.owners.members, "contact": cluster.owners.contact}
-
-
 def _dataset_sources(tables: list[str]) -> list[dict[str, str]]:
     return [{"kind": "dataset", "id": table} for table in tables]
 
@@ -229,7 +225,7 @@ def ask(
         finally:
             if own_warehouse:
                 warehouse.close()
-        answer.owners = _owners(cluster)
+        answer.owners = cluster.owners.to_dict()
         answer.routing = routing_scores or [{"id": cluster.id, "score": 1.0}]
     answer.model = model
     answer.latency_s = round(time.perf_counter() - started, 3)

@@ -174,10 +174,6 @@ def _capped(columns: list[str], rows: list[Any], truncated: bool) -> dict[str, A
             "truncated": truncated or len(rows) > MAX_ROWS}
 
 
-def _owners(cluster: "Cluster") -> dict[str, Any]:
-    return {"team": cluster.owners.team, "members": cluster.owners.members, "contact": cluster.owners.contact}
-
-
 def progress_reporter(context: Context, total: int) -> Callable[[dict[str, Any]], None]:
     """An ``on_step`` for the agent, run on a worker thread, that sends each step as an MCP progress notification."""
 
@@ -237,7 +233,7 @@ def context_result(project: "Project", question: str, cluster_id: str | None) ->
                     "message": "No cluster covers this question; `closest` names the nearest clusters and their teams."}
         cluster = routing.cluster
     context = build_context(project, cluster, question)
-    return {**context.to_dict(), **(routing.to_dict() if routing else {"covered": True}), "owners": _owners(cluster)}
+    return {**context.to_dict(), **(routing.to_dict() if routing else {"covered": True}), "owners": cluster.owners.to_dict()}
 
 
 def query_result(project: "Project", warehouses: WarehousePool, sql: str, cluster_id: str | None,
@@ -257,7 +253,7 @@ def cluster_summary(cluster: "Cluster") -> dict[str, Any]:
         "id": cluster.id,
         "title": cluster.title,
         "description": cluster.description,
-        "owners": _owners(cluster),
+        "owners": cluster.owners.to_dict(),
         "keywords": cluster.keywords,
         "tables": cluster.tables,
         "pairs": len(cluster.pairs),

@@ -453,18 +453,3 @@ def new_cluster(
         atomic_write(folder / sub / ".gitkeep", "")
     report.tables = [_written(cluster_id, folder, profile, elapsed) for profile, elapsed in profiles]
     return NewCluster(cluster_id, folder, matched, overlaps, report)
-
-
-def cluster_summaries(project: "Project") -> list[dict[str, Any]]:
-    """One row per cluster: id, title, owning team, and how many tables, pairs and docs it has."""
-    return [
-        {
-            "id": c.id,
-            "title": c.title,
-            "team": c.owners.team,
-            "tables": len(c.tables),
-            "pairs": len(c.pairs),
-            "docs": len(c.docs),
-        }
-        for c in sorted(project.clusters.values(), key=lambda c: c.id)
-    ]

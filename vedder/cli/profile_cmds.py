@@ -145,9 +145,8 @@ def clusters(project: Optional[Path] = ProjectOption, as_json: bool = JsonOption
     from rich.table import Table
 
     from vedder.cli.common import project_for
-    from vedder.profile import cluster_summaries
 
-    rows = cluster_summaries(project_for(project))
+    rows = project_for(project).summaries()
     if as_json:
         print_json(rows)
         return

@@ -30,6 +30,9 @@ class Owners:
     members: list[str] = field(default_factory=list)
     contact: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"team": self.team, "members": self.members, "contact": self.contact}
+
 
 @dataclass
 class Column:
@@ -197,6 +200,13 @@ class Project:
 
     def clusters_covering(self, table: str) -> list[Cluster]:
         return [c for c in self.clusters.values() if c.covers(table)]
+
+    def summaries(self) -> list[dict[str, Any]]:
+        """One row per cluster: id, title, owning team, and how many tables, pairs and docs it has."""
+        return [
+            {"id": c.id, "title": c.title, "team": c.owners.team, "tables": len(c.tables), "pairs": len(c.pairs), "docs": len(c.docs)}
+            for c in sorted(self.clusters.values(), key=lambda c: c.id)
+        ]
 
 
 def _mapping(document: YamlDocument) -> dict[str, Any]:
