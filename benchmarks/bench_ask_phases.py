@@ -1,15 +1,17 @@
-"""Whole-process offline `vedder ask` on the demo project, and where the time goes.
+"""Where the time of a one-shot offline `vedder ask` goes (the whole process is `bench_ask.py`).
 
-    /work/venv/bin/python benchmarks/bench_offline_ask.py [--runs 7] [--project .]
+    /work/venv/bin/python benchmarks/bench_ask_phases.py [--runs 7] [--project .]
 
-Prints, for each question, the median and minimum wall time of ``--runs`` whole-process runs (and the same
-for a process that only imports what ``ask`` imports), the load average before and after (other sessions
-share the machine), and one in-process breakdown: routing, offline answer, warehouse query.
+Prints the median and minimum wall time of a process that only imports what ``vedder ask`` imports, the load
+average (other sessions share the machine), and for each question the cold in-process phases of a fresh
+process's first ask: routing, offline answer (its first parse loads sqlglot's DuckDB dialect), warehouse query
+(its first call imports duckdb).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -19,19 +21,19 @@ from pathlib import Path
 
 QUESTIONS = ["What does each plan cost per month?", "How many streams did each country have in November 2026?"]
 IMPORTS = "import vedder.cli, typer._adapters, sqlglot.dialects.duckdb, duckdb, rich.syntax, yaml"
-VEDDER = Path(sys.executable).with_name("vedder")
 
 
-def wall(command: list[str], runs: int, cwd: Path) -> tuple[float, float]:
+def wall(command: list[str], runs: int) -> tuple[float, float]:
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        subprocess.run(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        subprocess.run(command, stdout=subprocess.DEVNULL, check=True)
         times.append(time.perf_counter() - started)
     return statistics.median(times), min(times)
 
 
-def in_process(project_dir: Path, question: str) -> dict[str, float]:
+def phases(project_dir: Path, question: str) -> dict[str, float]:
+    """The cold phases of one ask, in this (fresh) process."""
     from vedder.config import load_config
     from vedder.context import route
     from vedder.offline import answer_offline
@@ -58,17 +60,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--project", type=Path, default=Path(__file__).resolve().parents[1])
+    parser.add_argument("--phases-of", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-    for question in QUESTIONS:
-        median, best = wall([str(VEDDER), "ask", question, "--project", str(args.project)], args.runs, args.project)
-        print(f"vedder ask {question!r}: median {median:.3f} s, min {best:.3f} s")
-    median, best = wall([sys.executable, "-c", IMPORTS], args.runs, args.project)
+    if args.phases_of:
+        print(json.dumps(phases(args.project, args.phases_of)))
+        return 0
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    median, best = wall([sys.executable, "-c", IMPORTS], args.runs)
     print(f"imports only: median {median:.3f} s, min {best:.3f} s")
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
     for question in QUESTIONS:
-        phases = in_process(args.project, question)
-        print(f"in process {question!r}: " + ", ".join(f"{k} {v:.1f}" for k, v in phases.items()))
+        runs = [json.loads(subprocess.run([sys.executable, __file__, "--project", str(args.project), "--phases-of", question],
+                                          capture_output=True, text=True, check=True).stdout) for _ in range(args.runs)]
+        medians = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        print(f"cold phases {question!r}: " + ", ".join(f"{k} {v:.1f}" for k, v in medians.items()))
     return 0
 
 
