@@ -12,9 +12,10 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from vedder.health.coverage import Usage, entries_by_cluster, recent_entries, usage
-from vedder.health.data import data_health_signal
+from vedder.health.data import data_health_signal, measure_data
 from vedder.health.drift import DatasetDrift, dataset_drift, schema_drift_signal
 from vedder.health.freshness import curation_freshness_signal
+from vedder.health.live import LiveWarehouse
 from vedder.health.pairs import PairCheck, check_pairs
 from vedder.health.reproducibility import reproducibility_signal
 from vedder.health.score import score, threshold, validate_weights
@@ -89,13 +90,15 @@ class HealthReport:
         }
 
 
-def check_cluster(project: "Project", cluster: "Cluster", warehouse: "Warehouse", *, now: datetime,
+def check_cluster(project: "Project", cluster: "Cluster", live: LiveWarehouse, *, now: datetime,
                   entries: list[dict[str, Any]], fail_under: float | None = None, reproducibility: bool = True) -> ClusterHealth:
-    """Measure every signal of ``cluster`` on the live ``warehouse`` and score it."""
+    """Measure every signal of ``cluster`` on the ``live`` warehouse and score it."""
     config = project.config
-    live_schema = warehouse.schema()
-    drifts = dataset_drift(cluster, live_schema, warehouse, config.timeout_s)
-    pairs = check_pairs(project, cluster, warehouse, live_schema, drifts)
+    warehouse = live.warehouse
+    drifts = dataset_drift(cluster, live.schema, warehouse, config.timeout_s)
+    # The tables' scans start first and run on the query threads while the pairs are analyzed.
+    measurements = measure_data(live, drifts, now, config.timeout_s, cluster.deprecated_tables)
+    pairs = check_pairs(project, cluster, live, drifts)
     used: Usage = usage(project, cluster, entries)
     repro = (reproducibility_signal(project, cluster, warehouse, pairs.runnable) if reproducibility
              else skipped("reproducibility", "not requested"))
@@ -103,10 +106,10 @@ def check_cluster(project: "Project", cluster: "Cluster", warehouse: "Warehouse"
         pairs.validity,
         pairs.execution,
         schema_drift_signal(drifts),
-        data_health_signal(warehouse, drifts, live_schema, now, config.timeout_s, cluster.deprecated_tables),
+        data_health_signal(measurements),
         used.signal,
         repro,
-        curation_freshness_signal(cluster, drifts, live_schema, now.date()),
+        curation_freshness_signal(cluster, drifts, live.schema, now.date()),
     ]
     weights = validate_weights(config.health_weights, str(config.root / "vedder.yaml"))
     return ClusterHealth(
@@ -141,11 +144,14 @@ def check_health(
         warehouse = open_warehouse(project.config)
     try:
         by_cluster = entries_by_cluster(project, recent_entries(project, now)) if clusters else {}
-        results = [
-            check_cluster(project, cluster, warehouse, now=now, entries=by_cluster.get(cluster.id, []),
-                          fail_under=fail_under, reproducibility=reproducibility)
-            for cluster in sorted(clusters, key=lambda c: c.id)
-        ]
+        results = []
+        if clusters:
+            with LiveWarehouse(warehouse, project.config.dialect) as live:
+                results = [
+                    check_cluster(project, cluster, live, now=now, entries=by_cluster.get(cluster.id, []),
+                                  fail_under=fail_under, reproducibility=reproducibility)
+                    for cluster in sorted(clusters, key=lambda c: c.id)
+                ]
     finally:
         if own_warehouse:
             warehouse.close()

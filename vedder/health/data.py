@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from vedder.health.signals import Problem, Signal, skipped
 
 if TYPE_CHECKING:
     from vedder.health.drift import DatasetDrift
+    from vedder.health.live import LiveWarehouse
     from vedder.project import Dataset
     from vedder.warehouse import Warehouse
 
@@ -133,22 +135,29 @@ def _age(lag: timedelta) -> str:
     return f"{lag.days} days" if lag.days >= 2 else f"{lag.total_seconds() / 3600:.0f} hours"
 
 
-def data_health_signal(warehouse: "Warehouse", drifts: dict[str, "DatasetDrift"], live_schema: dict[str, dict[str, str]],
-                       now: datetime, timeout_s: float = 30.0, deprecated: set[str] = frozenset()) -> Signal:
-    """Share of the cluster's live, profiled tables without freshness, row-count or null problems."""
+def measure_data(live: "LiveWarehouse", drifts: dict[str, "DatasetDrift"], now: datetime, timeout_s: float = 30.0,
+                 deprecated: set[str] = frozenset()) -> list[tuple["Dataset", "Future[list[Problem]]"]]:
+    """Start measuring each live, profiled table of a cluster on ``live``'s query threads (one scan each)."""
     measured = [d.dataset for d in drifts.values() if d.dataset is not None and not d.missing]
-    if not measured:
+    return [(dataset, live.submit(dataset_problems, dataset, live.schema[dataset.table.lower()], now, timeout_s,
+                                  dataset.table.lower() in deprecated))
+            for dataset in measured]
+
+
+def data_health_signal(measurements: list[tuple["Dataset", "Future[list[Problem]]"]]) -> Signal:
+    """Share of the measured tables (``measure_data``) without freshness, row-count or null problems."""
+    if not measurements:
         return skipped("data_health", "no profiled table of the cluster is in the warehouse")
     problems: list[Problem] = []
     unhealthy = set()
-    for dataset in measured:
-        found = dataset_problems(warehouse, dataset, live_schema[dataset.table.lower()], now, timeout_s,
-                                 deprecated=dataset.table.lower() in deprecated)
+    for dataset, measuring in measurements:
+        found = measuring.result()
         if found:
             unhealthy.add(dataset.table)
             problems += found
-    value = 1.0 - len(unhealthy) / len(measured)
+    value = 1.0 - len(unhealthy) / len(measurements)
     action = ""
     if problems:
         action = "check the pipelines feeding " + ", ".join(sorted(unhealthy)) + "; re-profile once the data is right"
-    return Signal("data_health", value, problems, action, f"{len(measured) - len(unhealthy)}/{len(measured)} tables fresh and complete")
+    return Signal("data_health", value, problems, action,
+                  f"{len(measurements) - len(unhealthy)}/{len(measurements)} tables fresh and complete")

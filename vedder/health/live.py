@@ -1,7 +1,8 @@
-"""What health measures on the live warehouse: one aggregate query per table, value profiles of columns.
+"""What health measures on the live warehouse: one aggregate query per table, value profiles of columns,
+and ``LiveWarehouse``, the warehouse as one health run sees it.
 
-This is vedder's own SQL, built with sqlglot and run through ``Warehouse.execute`` with every identifier
-quoted; nothing from a pair or a person is interpolated.
+The queries here are vedder's own SQL, built with sqlglot and run through ``Warehouse.execute`` with
+every identifier quoted; nothing from a pair or a person is interpolated.
 
 >>> stats_sql("listening.events", ["country"], "event_date")
 'SELECT COUNT(*), MAX("event_date"), COUNT("country") FROM "listening"."events"'
@@ -9,17 +10,86 @@ quoted; nothing from a pair or a person is interpolated.
 
 from __future__ import annotations
 
+import os
+import queue
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from sqlglot import exp
 
-from vedder.errors import SQLExecutionError
-
 if TYPE_CHECKING:
+    from vedder.sql.analyze import PreparedSchema
     from vedder.warehouse import Warehouse
 
 COMMON_VALUES_FETCHED = 10
+# Threads that run queries while the main thread analyzes SQL: DuckDB releases the GIL while it works.
+QUERY_THREADS = max(2, min(4, os.cpu_count() or 1))
+T = TypeVar("T")
+
+
+class LiveWarehouse:
+    """The warehouse as one health run sees it: its schema read once and prepared for sqlglot once (for
+    every cluster), and a pool of threads, each with a cursor of its own, that run queries meanwhile.
+
+    >>> from vedder.warehouse.duckdb import DuckDBWarehouse
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as folder, DuckDBWarehouse(pathlib.Path(folder) / "w.duckdb", read_only=False) as w:
+    ...     with LiveWarehouse(w) as live:
+    ...         live.submit(lambda cursor: cursor.execute("SELECT 42").rows).result()
+    [(42,)]
+    """
+
+    def __init__(self, warehouse: "Warehouse", dialect: str = "duckdb", threads: int = QUERY_THREADS) -> None:
+        self.warehouse = warehouse
+        self.dialect = dialect
+        self.schema: dict[str, dict[str, str]] = warehouse.schema()
+        self.threads = threads
+        self._prepared: "PreparedSchema | None" = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._cursors: queue.SimpleQueue = queue.SimpleQueue()
+        self._opened: list["Warehouse"] = []
+
+    @property
+    def prepared(self) -> "PreparedSchema":
+        """The live schema made ready for ``check_columns`` (built on first use, then shared)."""
+        if self._prepared is None:
+            from vedder.sql.analyze import PreparedSchema
+
+            self._prepared = PreparedSchema(self.schema, self.dialect)
+        return self._prepared
+
+    def submit(self, task: Callable[..., T], *args: Any) -> "Future[T]":
+        """Run ``task(cursor, *args)`` on a pool thread; ``cursor`` is a warehouse handle no other thread uses."""
+        if self._pool is None:
+            # Cursors are made here, on the calling thread, before any pool thread asks for one.
+            self._opened = [self.warehouse.cursor() for _ in range(self.threads)]
+            for cursor in self._opened:
+                self._cursors.put(cursor)
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="vedder-health-query")
+        return self._pool.submit(self._with_cursor, task, args)
+
+    def _with_cursor(self, task: Callable[..., T], args: tuple[Any, ...]) -> T:
+        cursor = self._cursors.get()
+        try:
+            return task(cursor, *args)
+        finally:
+            self._cursors.put(cursor)
+
+    def close(self) -> None:
+        """Wait for the queries still running, then close the cursors (not the warehouse)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        for cursor in self._opened:
+            cursor.close()
+        self._opened = []
+
+    def __enter__(self) -> "LiveWarehouse":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def quoted_table(table: str) -> exp.Table:
@@ -54,40 +124,44 @@ def table_stats(warehouse: "Warehouse", table: str, columns: list[str], partitio
     return TableStats(row_count, row[1], null_fractions)
 
 
-def column_profiles(warehouse: "Warehouse", table: str, columns: list[str], timeout_s: float = 30.0) -> dict[str, dict[str, Any]]:
-    """Null fraction, approximate distinct count, min, max and the most common values of each live column."""
+def profiles_sql(table: str, columns: list[str]) -> str:
+    """One query for the value profiles of ``columns``: the aggregates in one scan, and each column's most
+    common values as a list from a scalar subquery (so a table costs one round trip, not one per column)."""
     source = quoted_table(table)
     selects: list[exp.Expression] = [exp.func("count", exp.Star())]
     for name in columns:
         column = _column(name)
         selects += [exp.func("count", column), exp.func("approx_count_distinct", column),
-                    exp.func("min", column), exp.func("max", column)]
-    row = warehouse.execute(exp.select(*selects).from_(source).sql("duckdb"), limit=1, timeout_s=timeout_s).rows[0]
+                    exp.func("min", column), exp.func("max", column), _common_values(source, column)]
+    return exp.select(*selects).from_(source.copy()).sql("duckdb")
+
+
+def _common_values(source: exp.Table, column: exp.Column) -> exp.Subquery:
+    value, count = exp.column("v"), exp.column("n")
+    top = (
+        exp.select(column.as_("v"), exp.func("count", exp.Star()).as_("n"))
+        .from_(source.copy())
+        .where(column.is_(exp.null()).not_())
+        .group_by(column)
+        .order_by(exp.Ordered(this=count, desc=True), value)
+        .limit(COMMON_VALUES_FETCHED)
+    )
+    ordered = exp.Order(this=value.copy(), expressions=[exp.Ordered(this=count.copy(), desc=True), exp.Ordered(this=value.copy())])
+    return exp.select(exp.ArrayAgg(this=ordered)).from_(top.subquery("top")).subquery()
+
+
+def column_profiles(warehouse: "Warehouse", table: str, columns: list[str], timeout_s: float = 30.0) -> dict[str, dict[str, Any]]:
+    """Null fraction, approximate distinct count, min, max and the most common values of each live column."""
+    row = warehouse.execute(profiles_sql(table, columns), limit=1, timeout_s=timeout_s).rows[0]
     total = int(row[0])
     profiles: dict[str, dict[str, Any]] = {}
     for index, name in enumerate(columns):
-        count, distinct, low, high = row[1 + 4 * index: 5 + 4 * index]
+        count, distinct, low, high, common = row[1 + 5 * index: 6 + 5 * index]
         profiles[name] = {
             "null_fraction": 1.0 - int(count) / total if total else None,
             "distinct_count": distinct,
             "min": low,
             "max": high,
-            "common_values": _common_values(warehouse, source, name, timeout_s),
+            "common_values": list(common or []),
         }
     return profiles
-
-
-def _common_values(warehouse: "Warehouse", source: exp.Table, name: str, timeout_s: float) -> list[Any]:
-    column = _column(name)
-    query = (
-        exp.select(column, exp.func("count", exp.Star()).as_("n"))
-        .from_(source.copy())
-        .where(column.is_(exp.null()).not_())
-        .group_by(column)
-        .order_by(exp.Ordered(this=exp.column("n"), desc=True), column)
-        .limit(COMMON_VALUES_FETCHED)
-    )
-    try:
-        return [r[0] for r in warehouse.execute(query.sql("duckdb"), limit=COMMON_VALUES_FETCHED, timeout_s=timeout_s).rows]
-    except SQLExecutionError:
-        return []

@@ -3,22 +3,27 @@ it run within the timeout and return rows?). Pairs already marked stale are left
 
 Each broken pair is named with what broke: a table gone, a column dropped, or a column renamed (when
 drift detection found where it went).
+
+Each pair is parsed once: the guard checks that tree and renders the SQL to run, then the same tree is
+qualified against the live schema. Pairs that qualify run on the live warehouse's query threads while
+the main thread analyzes the next ones.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vedder.errors import QueryTimeout, SQLRefused, VedderError
 from vedder.health.signals import Problem, Signal, share, skipped
 from vedder.sql.analyze import ColumnProblem, check_columns, tables_used
-from vedder.sql.guard import parse_one_statement
-from vedder.sql.run import run_sql
+from vedder.sql.guard import GuardedSQL, parse_one_statement
+from vedder.sql.run import guard_for_cluster, run_guarded
 
 if TYPE_CHECKING:
     from vedder.health.drift import DatasetDrift
+    from vedder.health.live import LiveWarehouse
     from vedder.project import Cluster, Pair, Project
     from vedder.warehouse import Warehouse
 
@@ -65,17 +70,36 @@ def explain(problem: ColumnProblem, tables: list[str], drifts: dict[str, "Datase
     return Problem("", problem.kind, problem.message)
 
 
-def _validity_problems(pair: "Pair", cluster: "Cluster", dialect: str, live_schema: dict[str, dict[str, str]],
-                       drifts: dict[str, "DatasetDrift"]) -> list[Problem]:
-    """What keeps ``pair`` from qualifying against ``live_schema``, each problem once."""
+@dataclass
+class _Analysis:
+    """One pair, parsed once: what keeps it from qualifying, else the guarded SQL to run or why the guard refused."""
+
+    problems: list[Problem]
+    guarded: GuardedSQL | None = None
+    refused: Problem | None = None
+
+
+def _analyze(pair: "Pair", cluster: "Cluster", live: "LiveWarehouse", drifts: dict[str, "DatasetDrift"]) -> _Analysis:
+    dialect = live.dialect
     try:
         tree = parse_one_statement(pair.sql, dialect)
-        tables = tables_used(tree, dialect, cluster.default_schema)
-        # Only the tables the pair reads: sqlglot normalizes the whole schema it is given, on every call.
-        schema = {t: live_schema[t] for t in tables if t in live_schema}
-        found = [explain(p, tables, drifts) for p in check_columns(tree, schema, dialect, cluster.default_schema)]
     except SQLRefused as exc:
-        found = [Problem("", f"refused_{exc.rule}", exc.message)]
+        return _Analysis(_named(pair, [Problem("", f"refused_{exc.rule}", exc.message)]))
+    guarded, refused = None, None
+    try:
+        guarded = guard_for_cluster(tree, cluster, dialect)
+    except SQLRefused as exc:
+        refused = Problem(pair.id, "refused", f"pair {pair.id}: {exc.message}", {"rule": exc.rule})
+    # The guard has rendered the SQL to run, so qualifying may now rewrite the tree in place (no copy).
+    found = check_columns(tree, live.prepared, dialect, cluster.default_schema, copy=False)
+    if not found:
+        return _Analysis([], guarded, refused)
+    tables = sorted(guarded.tables) if guarded is not None else tables_used(tree, dialect, cluster.default_schema)
+    return _Analysis(_named(pair, [explain(p, tables, drifts) for p in found]), guarded, refused)
+
+
+def _named(pair: "Pair", found: list[Problem]) -> list[Problem]:
+    """``found`` about ``pair``, each problem once."""
     unique = list({problem.message: problem for problem in found}.values())
     for problem in unique:
         problem.subject = pair.id
@@ -83,35 +107,33 @@ def _validity_problems(pair: "Pair", cluster: "Cluster", dialect: str, live_sche
     return unique
 
 
-def _run_pair(project: "Project", cluster: "Cluster", warehouse: "Warehouse", pair: "Pair") -> Problem | None:
-    """Run ``pair`` through the guard (one row is enough to know it returns rows); the problem, if any."""
+def _run_pair(cursor: "Warehouse", project: "Project", pair: "Pair", guarded: GuardedSQL) -> Problem | None:
+    """Run ``pair``'s guarded SQL (one row is enough to know it returns rows); the problem, if any."""
     timeout = project.config.timeout_s
     try:
-        _, result = run_sql(pair.sql, project=project, warehouse=warehouse, cluster=cluster, limit=1)
+        result = run_guarded(guarded, project=project, warehouse=cursor, limit=1)
     except QueryTimeout:
         return Problem(pair.id, "timeout", f"pair {pair.id}: did not finish within {timeout:g} s")
-    except SQLRefused as exc:
-        return Problem(pair.id, "refused", f"pair {pair.id}: {exc.message}", {"rule": exc.rule})
     except VedderError as exc:
         return Problem(pair.id, "error", f"pair {pair.id}: {exc.message}")
     return None if result.rows else Problem(pair.id, "no_rows", f"pair {pair.id}: returns no rows")
 
 
-def check_pairs(project: "Project", cluster: "Cluster", warehouse: "Warehouse", live_schema: dict[str, dict[str, str]],
-                drifts: dict[str, "DatasetDrift"]) -> PairCheck:
-    """Validity against ``live_schema``; the pairs that qualify run meanwhile, one at a time, on a second
-    thread (DuckDB releases the GIL, so the warehouse works while sqlglot analyzes the next pair)."""
+def check_pairs(project: "Project", cluster: "Cluster", live: "LiveWarehouse", drifts: dict[str, "DatasetDrift"]) -> PairCheck:
+    """Validity against the live schema; the pairs that qualify run on ``live``'s query threads meanwhile."""
     active = [p for p in cluster.pairs if not p.stale]
     broken: dict[str, list[Problem]] = {}
-    runs: dict[str, Future] = {}
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vedder-health-run") as runner:
-        for pair in active:
-            found = _validity_problems(pair, cluster, project.config.dialect, live_schema, drifts)
-            if found:
-                broken[pair.id] = found
-            else:
-                runs[pair.id] = runner.submit(_run_pair, project, cluster, warehouse, pair)
-        outcomes = {pair_id: run.result() for pair_id, run in runs.items()}
+    runs: dict[str, Future[Problem | None]] = {}
+    outcomes: dict[str, Problem | None] = {}
+    for pair in active:
+        analysis = _analyze(pair, cluster, live, drifts)
+        if analysis.problems:
+            broken[pair.id] = analysis.problems
+        elif analysis.refused is not None:
+            outcomes[pair.id] = analysis.refused
+        else:
+            runs[pair.id] = live.submit(_run_pair, project, pair, analysis.guarded)
+    outcomes |= {pair_id: run.result() for pair_id, run in runs.items()}
     validity = _validity_signal(active, broken)
     execution, runnable = _execution_signal(project, active, outcomes)
     return PairCheck(validity, execution, runnable, broken)

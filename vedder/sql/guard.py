@@ -107,7 +107,7 @@ def table_name(table: exp.Table, default_schema: str | None) -> str:
 
 
 def guard_sql(
-    sql: str,
+    sql: str | exp.Expression,
     *,
     dialect: str = "duckdb",
     allowed: Callable[[str], bool] | None = None,
@@ -115,9 +115,11 @@ def guard_sql(
 ) -> GuardedSQL:
     """Check untrusted ``sql``; return it (tables qualified) or raise SQLRefused naming the rule.
 
-    ``allowed`` decides whether a fully qualified table may be read; None allows every table.
+    ``allowed`` decides whether a fully qualified table may be read; None allows every table. ``sql``
+    may be a tree from ``parse_one_statement`` (so that a caller who also analyzes the query parses it
+    once); that tree is checked and its tables are qualified in place.
     """
-    tree = parse_one_statement(sql, dialect)
+    tree = sql if isinstance(sql, exp.Expression) else parse_one_statement(sql, dialect)
     if not isinstance(tree, _READ_ONLY_ROOTS) or (isinstance(tree, exp.Subquery) and not isinstance(tree.unnest(), _READ_ONLY_ROOTS)):
         kind = type(tree).__name__.upper()
         raise SQLRefused("read_only", f"{kind} statements are not allowed", "only read-only queries (SELECT, WITH, UNION …) run")

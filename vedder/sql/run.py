@@ -12,12 +12,14 @@ from vedder.errors import SQLRefused
 from vedder.sql.guard import GuardedSQL, guard_sql
 
 if TYPE_CHECKING:
+    from sqlglot import exp
+
     from vedder.project import Cluster, Project
     from vedder.warehouse import QueryResult, Warehouse
 
 
-def guard_for_cluster(sql: str, cluster: "Cluster", dialect: str = "duckdb") -> GuardedSQL:
-    """The guard with ``cluster``'s tables as the allowlist and its default schema."""
+def guard_for_cluster(sql: "str | exp.Expression", cluster: "Cluster", dialect: str = "duckdb") -> GuardedSQL:
+    """The guard with ``cluster``'s tables as the allowlist and its default schema (``sql`` may be a parsed tree)."""
     return guard_sql(sql, dialect=dialect, allowed=cluster.covers, default_schema=cluster.default_schema)
 
 
@@ -40,8 +42,17 @@ def run_sql(
     limit: int | None = None,
 ) -> tuple[GuardedSQL, "QueryResult"]:
     """Guard ``sql`` for ``cluster`` (or the cluster its tables belong to) and run it, capped and timed out."""
-    config = project.config
     cluster = cluster or cluster_for_sql(sql, project)
-    guarded = guard_for_cluster(sql, cluster, config.dialect)
-    result = warehouse.execute(guarded.sql, limit=limit or config.row_limit, timeout_s=config.timeout_s)
-    return guarded, result
+    guarded = guard_for_cluster(sql, cluster, project.config.dialect)
+    return guarded, run_guarded(guarded, project=project, warehouse=warehouse, limit=limit)
+
+
+def run_guarded(guarded: GuardedSQL, *, project: "Project", warehouse: "Warehouse", limit: int | None = None) -> "QueryResult":
+    """Run SQL that already passed the guard (``guard_for_cluster`` on a parsed tree), capped and timed out.
+
+    For callers that parse a query once and use the tree for more than running it (``vedder health``).
+    """
+    if not isinstance(guarded, GuardedSQL):
+        raise TypeError("run_guarded runs only what the guard returned (a GuardedSQL)")
+    config = project.config
+    return warehouse.execute(guarded.sql, limit=limit or config.row_limit, timeout_s=config.timeout_s)

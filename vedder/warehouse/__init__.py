@@ -42,6 +42,9 @@ class Warehouse(Protocol):
     def execute(self, sql: str, *, limit: int = 1000, timeout_s: float = 30.0) -> QueryResult:
         """Run trusted SQL, at most ``limit`` rows, interrupted after ``timeout_s``."""
 
+    def cursor(self) -> "Warehouse":
+        """Another handle on the same warehouse that one other thread may use at the same time."""
+
     def close(self) -> None: ...
 
 

@@ -87,6 +87,15 @@ class DuckDBWarehouse:
             types=types,
         )
 
+    def cursor(self) -> "DuckDBWarehouse":
+        """Another handle on the same open database, for another thread: its own DuckDB cursor (so its
+        own timeout interrupt), the same locked read-only configuration, the schema read once."""
+        other = object.__new__(DuckDBWarehouse)
+        other.connection = self.connection.cursor()
+        other.path = self.path
+        other._schema = self.schema()
+        return other
+
     def close(self) -> None:
         self.connection.close()
 
