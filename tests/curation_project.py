@@ -24,6 +24,7 @@ FILES = {
         "table: listening.users\ncolumns:\n  - {name: user_id, type: BIGINT}\n  - {name: plan, type: VARCHAR}\n"
     ),
     "clusters/listening/docs/legacy.md": "---\ntitle: Legacy plays\ndeprecated: [listening.plays_legacy]\n---\nUse events.\n",
+    "clusters/listening/docs/definitions.md": "# Test accounts\nUser ids below 100 are test accounts: always filter `user_id >= 100`.\n",
     "clusters/listening/pairs/streams-per-plan.yaml": (
         "question: Number of streams per plan\n"
         "sql: SELECT u.plan, COUNT(*) FROM listening.events e JOIN listening.users u ON u.user_id = e.user_id "

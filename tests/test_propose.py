@@ -14,9 +14,9 @@ from curation_project import make_project, run, write_history
 from fake_github import FakeGitHub
 from vedder.cli import app
 from vedder.config import load_config
-from vedder.curation.describe import describe
+from vedder.curation.describe import Vocabulary, describe
 from vedder.curation.history import read_history
-from vedder.curation.propose import propose
+from vedder.curation.propose import Miner, propose
 from vedder.files import load_yaml
 from vedder.project import load_project
 from vedder.sql.fingerprint import fingerprint
@@ -56,22 +56,70 @@ def test_different_patterns_have_different_fingerprints():
     assert len({fingerprint(sql, default_schema="listening") for sql in DIFFERENT_PATTERNS}) == len(DIFFERENT_PATTERNS)
 
 
-@pytest.mark.parametrize(
-    "sql, question",
-    [
-        ("SELECT country, COUNT(*) AS streams FROM listening.events WHERE event_date >= CURRENT_DATE - INTERVAL 7 DAY AND user_id >= 100 GROUP BY country",
-         "Number of streams per country in the last 7 days, excluding test users"),
-        ("select country, count(*) as streams from events group by 1 order by 2 desc limit 5", "Top 5 countries by number of streams"),
-        ("select date_trunc('month', paid_at), sum(amount_cents) / 100.0 as revenue from payments where year(paid_at) = 2026 group by 1",
-         "Total revenue per month in 2026"),
-        ("select count(distinct user_id) from events where country = 'SE'", "Number of distinct users for country SE"),
-        ("select avg(duration_ms) from events where event_date between '2026-01-01' and '2026-01-31'",
-         "Average duration between 2026-01-01 and 2026-01-31"),
-        ("select title, artist from tracks where genre = 'rock'", "List of title, artist from tracks for genre rock"),
-    ],
-)
-def test_offline_question_describes_the_syntax_tree(sql, question):
-    assert describe(sql) == question
+DESCRIBE_CASES = Path(__file__).parent / "fixtures" / "describe"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def golden_cases(path: Path) -> list[tuple[str, str]]:
+    """(sql, expected question) for each blank-line separated case of a golden file; ``#`` lines are comments."""
+    cases = []
+    for block in path.read_text(encoding="utf-8").split("\n\n"):
+        lines = [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+        if lines:
+            expected = [line[1:].strip() for line in lines if line.startswith("→")]
+            assert len(expected) == 1, f"{path.name}: a case needs one → line: {block!r}"
+            cases.append(("\n".join(line for line in lines if not line.startswith("→")), expected[0]))
+    return cases
+
+
+@pytest.fixture(scope="module")
+def demo_project():
+    return load_project(load_config(REPO))
+
+
+def vocabulary_for(name: str, project) -> Vocabulary | None:
+    """The golden file ``<cluster>.txt`` speaks the demo cluster's vocabulary; ``none.txt`` none."""
+    return Vocabulary.of(project.clusters[name]) if name != "none" else None
+
+
+@pytest.mark.parametrize("path", sorted(DESCRIBE_CASES.glob("*.txt")), ids=lambda p: p.stem)
+def test_offline_questions_match_the_golden_files(path: Path, demo_project):
+    vocabulary = vocabulary_for(path.stem, demo_project)
+    cases = golden_cases(path)
+    assert cases
+    mismatches = [(sql, expected, describe(sql, vocabulary=vocabulary)) for sql, expected in cases
+                  if describe(sql, vocabulary=vocabulary) != expected]
+    assert not mismatches, "\n\n".join(f"{sql}\n  expected: {want}\n  got:      {got}" for sql, want, got in mismatches)
+
+
+def test_golden_files_cover_every_real_pattern_of_the_demo_history(demo_project):
+    truth = json.loads((REPO / "history" / "patterns.json").read_text())
+    missing = []
+    for pattern in truth["patterns"]:
+        cluster = demo_project.clusters[pattern["cluster"]]
+        miner = Miner(cluster)
+        covered = {miner.classify(sql).fingerprint for sql, _ in golden_cases(DESCRIBE_CASES / f"{cluster.id}.txt")}
+        if miner.classify(pattern["example_sql"]).fingerprint not in covered:
+            missing.append(pattern["id"])
+    assert not missing
+
+
+def test_questions_never_show_table_aliases_or_repeat_words(demo_project):
+    """Every query of the demo history the miner keeps gets a question free of alias.column and of
+    'number of … count' doubles."""
+    rows = [json.loads(line) for line in (REPO / "history" / "queries.jsonl").read_text().splitlines()]
+    checked = 0
+    for cluster in demo_project.clusters.values():
+        miner, vocabulary = Miner(cluster), Vocabulary.of(cluster)
+        for row in rows:
+            if row["status"] == "success" and not miner.classify(row["query"]).reason:
+                question = describe(row["query"], vocabulary=vocabulary)
+                words = question.lower().rstrip("?").replace(",", "").split()
+                assert not [w for w in words if "." in w and not w.replace(".", "").isdigit()], question
+                assert not {"count", "cnt"} & set(words) and "number of number" not in question.lower(), question
+                assert not any(a == b for a, b in zip(words, words[1:])), question
+                checked += 1
+    assert checked > 150
 
 
 @pytest.fixture
@@ -87,7 +135,7 @@ def test_funnel_counts_every_drop_reason(project_dir: Path):
     assert funnel.dropped == {"failed": 1, "unrelated": 1, "unparsable": 1, "not_read": 1, "exploration": 3, "debugging": 2,
                               "deprecated": 1, "outside_cluster": 1, "schema": 1, "too_rare": 1, "already_vetted": 1}
     first, second = result.proposals
-    assert first.question == "Number of streams per country in the last 7 days, excluding test users"
+    assert first.question == "How many streams per country in the last 7 days, excluding test accounts?"
     assert first.provenance == {
         "runs": 4, "users": 3, "first_seen": "2026-10-01T09:00:00", "last_seen": "2026-10-04T09:00:00",
         "variants": [
@@ -96,7 +144,7 @@ def test_funnel_counts_every_drop_reason(project_dir: Path):
         ],
     }
     assert first.score > second.score
-    assert second.question == "Number of users per plan for plan in premium, family, excluding test users"
+    assert second.question == "How many users per plan with plan premium or family, excluding test accounts?"
     assert (second.provenance["runs"], second.provenance["users"]) == (2, 2)
 
 
@@ -172,7 +220,7 @@ def test_propose_opens_a_pull_request_and_leaves_the_working_tree_clean(project_
     [pull] = github.pulls()
     assert pull["title"] == "vedder propose: 2 proposals for listening"
     assert pull["head"].startswith("vedder/propose/listening-") and pull["base"] == "main"
-    assert "queries           22" in pull["body"] and "Number of streams per country in the last 7 days" in pull["body"]
+    assert "queries           22" in pull["body"] and "How many streams per country in the last 7 days" in pull["body"]
     assert github.reviewer_requests() == [{"reviewers": ["ana", "bo"]}]
     files = run("ls-tree", "-r", "--name-only", pull["head"], "clusters/listening/proposals", cwd=project_dir.parent / "origin.git").splitlines()
     assert len(files) == 2

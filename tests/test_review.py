@@ -42,8 +42,8 @@ def pending(project: Path) -> list[dict]:
 def test_list_shows_proposals_best_first(project_dir: Path):
     rows = pending(project_dir)
     assert [r["question"] for r in rows] == [
-        "Number of streams per country in the last 7 days, excluding test users",
-        "Number of users per plan for plan in premium, family, excluding test users",
+        "How many streams per country in the last 7 days, excluding test accounts?",
+        "How many users per plan with plan premium or family, excluding test accounts?",
     ]
     assert rows[0]["provenance"]["users"] == 3 and rows[0]["cluster"] == "listening"
 
@@ -52,7 +52,7 @@ def test_accept_and_reject_by_id(project_dir: Path):
     first, second = pending(project_dir)
     accepted = runner.invoke(app, ["review", "listening", "--accept", first["id"], "--no-pr", "--project", str(project_dir)])
     assert accepted.exit_code == 0, accepted.output
-    pair_path = project_dir / "clusters/listening/pairs/number-of-streams-per-country-in-the-last-7-days-excluding.yaml"
+    pair_path = project_dir / "clusters/listening/pairs/how-many-streams-per-country-in-the-last-7-days-excluding.yaml"
     text = pair_path.read_text()
     assert text.startswith("# yaml-language-server: $schema=../../../schemas/pair.schema.json\n")
     pair = load_yaml(pair_path).data
@@ -215,7 +215,7 @@ def test_review_decisions_go_out_as_a_pull_request(project_dir: Path):
     origin = project_dir.parent / "origin.git"
     changed = run("diff", "--name-status", "main", pull["head"], cwd=origin).splitlines()
     assert sorted(changed) == sorted([
-        "A\tclusters/listening/pairs/number-of-streams-per-country-in-the-last-7-days-excluding.yaml",
+        "A\tclusters/listening/pairs/how-many-streams-per-country-in-the-last-7-days-excluding.yaml",
         f"D\t{PROPOSALS}/{first['id']}.yaml",
         f"D\t{PROPOSALS}/{second['id']}.yaml",
         f"A\t{PROPOSALS}/rejected.yaml",

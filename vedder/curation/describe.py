@@ -1,63 +1,410 @@
-"""A deterministic description of what a query answers, built from its syntax tree (no model needed).
+"""A deterministic question for what a query answers, built from its syntax tree (no model needed).
 
-Measures come from the aggregates (their aliases when they have one), dimensions from GROUP BY, and the
-filters in WHERE become phrases: a window back from today, a year, a value, test users excluded.
+Measures come from the aggregates (their result names when those say something), dimensions from GROUP BY,
+and the WHERE clause becomes phrases: date ranges merged into one period ("in October 2026", "between
+2026-08-31 and 2026-09-27", "in the last 7 days"), values ("in GB", "with status failed"), and the filters
+the cluster's docs explain: a documented exclusion becomes "excluding test accounts" (named after the doc
+section that asks for it), a documented definition (``duration_ms >= 30000`` is what a stream is) goes
+without saying. Columns are named from their dataset description when it is a short name, else from the
+column name; table aliases never show.
 
 >>> describe("SELECT country, COUNT(*) AS streams FROM listening.events WHERE event_date >= CURRENT_DATE - "
-...          "INTERVAL 7 DAY AND user_id >= 100 GROUP BY country")
-'Number of streams per country in the last 7 days, excluding test users'
+...          "INTERVAL 7 DAY GROUP BY country")
+'How many streams per country in the last 7 days?'
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import sqlglot
 from sqlglot import exp
 
 from vedder.sql.guard import parse_one_statement
 
-_MEASURE_WORDS = {exp.Sum: "total", exp.Avg: "average", exp.Min: "minimum", exp.Max: "maximum", exp.Count: "number of"}
-_UNIT_SUFFIXES = ("_cents", "_ms", "_usd", "_eur", "_id")
+if TYPE_CHECKING:
+    from vedder.project import Cluster, Dataset
+
+_AGGREGATE_WORDS = {exp.Sum: "total", exp.Avg: "average", exp.Min: "minimum", exp.Max: "maximum"}
+_ABBREVIATIONS = {"avg": "average", "pct": "percent", "ctr": "click-through rate", "amt": "amount", "qty": "quantity",
+                  "num": "number", "dau": "daily active users", "mau": "monthly active users"}
+_COUNT_WORDS = {"n", "cnt", "count", "num", "number", "total", "of", "nb", "distinct"}
+_VAGUE_WORDS = {"value", "x", "c", "metric", "usd", "eur", "dollars", "cents", "ms", "amount"}
+_UNIT_SUFFIXES = ("_cents", "_ms", "_usd", "_eur", "_micros", "_s")
 _DATE_PARTS = {"year", "month", "week", "day", "quarter", "hour", "dow", "isodow", "date"}
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+_FLIPPED = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE, exp.EQ: exp.EQ, exp.NEQ: exp.NEQ}
+_EXCLUSION_WORDS = ("exclude", "filter")
+_MAX_NAME_WORDS = 3
 
 
-def describe(sql: str | exp.Expression, dialect: str = "duckdb") -> str:
-    """One line saying what ``sql`` answers, e.g. 'Top 5 countries by number of streams in 2026'."""
+@dataclass
+class Vocabulary:
+    """What a cluster's files say about naming: its datasets (column descriptions, partition columns) and
+    the filters its docs document, as (column, operator, value) -> the phrase for it ("" when it goes
+    without saying)."""
+
+    datasets: dict[str, "Dataset"] = field(default_factory=dict)
+    documented: dict[tuple[str, str, str], str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, cluster: "Cluster | None", dialect: str = "duckdb") -> "Vocabulary":
+        if cluster is None:
+            return cls()
+        from vedder.context.index import doc_sections
+
+        datasets = {name.rpartition(".")[2]: dataset for name, dataset in cluster.dataset_files.items()}
+        documented: dict[tuple[str, str, str], str] = {}
+        for doc in cluster.docs:
+            for section in doc_sections(doc):
+                excludes = any(word in section.text.lower() for word in _EXCLUSION_WORDS)
+                subject = section.heading.split(":")[0].strip().lower()
+                for span in section.text.split("`")[1::2]:
+                    key = _documented_key(span, dialect)
+                    if key is not None:
+                        documented.setdefault(key, f"excluding {subject}" if excludes and subject else "")
+        return cls(datasets, documented)
+
+    def dataset(self, table: str) -> "Dataset | None":
+        return self.datasets.get(table.lower())
+
+    def column_name(self, column: str, table: str | None) -> str:
+        """'show title' for shows.title described as 'Show title.', else the column name in words."""
+        dataset = self.dataset(table) if table else None
+        declared = dataset.column(column) if dataset is not None else None
+        description = (declared.description or "").strip().rstrip(".") if declared is not None else ""
+        words = description.split()
+        if words and len(words) <= _MAX_NAME_WORDS and all(w.replace("'", "").replace("-", "").isalpha() for w in words):
+            return description.lower()
+        return _spoken(column)
+
+    def is_partition(self, column: str, table: str | None) -> bool:
+        dataset = self.dataset(table) if table else None
+        partitioning = dataset.partitioning if dataset is not None else None
+        return bool(partitioning) and str(partitioning.get("column", "")).lower() == column.lower()
+
+
+def describe(sql: str | exp.Expression, dialect: str = "duckdb", vocabulary: Vocabulary | None = None) -> str:
+    """The question ``sql`` answers, e.g. 'Which 5 countries had the most streams in 2026?'."""
     tree = parse_one_statement(sql, dialect) if isinstance(sql, str) else sql
     select = tree if isinstance(tree, exp.Select) else next(tree.find_all(exp.Select), None)
     if select is None:
-        return "Result of a query"
-    table = _main_table(select)
-    measures = [m for m in (_measure(p, table) for p in select.expressions) if m]
-    groups = select.args.get("group").expressions if select.args.get("group") else []
-    dimensions = [_dimension(_resolve_ordinal(g, select)) for g in groups]
-    dimensions = [d for d in dimensions if d]
-    if measures:
-        head = " and ".join(dict.fromkeys(measures))
-        limit = _limit(select)
-        order = select.args.get("order")
-        if limit and order and dimensions:
-            head = f"top {limit} {_plural(dimensions[0])} by {head}"
-            dimensions = dimensions[1:]
-        if dimensions:
-            head += " per " + " and ".join(dimensions)
-    else:
-        columns = [_humanize(p.alias_or_name) for p in select.expressions if p.alias_or_name and p.alias_or_name != "*"]
-        head = ("list of " + ", ".join(dict.fromkeys(columns)) if columns else "rows") + (f" from {_humanize(table)}" if table else "")
-    where = select.args.get("where")
-    phrases = _filters(where.this) if where is not None else []
-    excluded = [p for p in phrases if p.startswith("excluding")]
-    text = " ".join([head, *[p for p in phrases if not p.startswith("excluding")]])
-    if excluded:
-        text += ", " + " and ".join(dict.fromkeys(excluded))
-    return text[:1].upper() + text[1:]
+        return "What does this query return?"
+    return _Describer(select, vocabulary or Vocabulary()).question()
 
 
-def _main_table(select: exp.Select) -> str:
-    source = select.args.get("from") or select.args.get("from_")
-    table = source.find(exp.Table) if source is not None else None
-    return table.name if table is not None else ""
+@dataclass
+class _Measure:
+    noun: str
+    counts: bool
+    node: exp.Expression
 
 
-def _humanize(name: str) -> str:
+class _Describer:
+    def __init__(self, select: exp.Select, vocabulary: Vocabulary) -> None:
+        self.select = select
+        self.vocabulary = vocabulary
+        self.aliases: dict[str, str] = {}
+        for table in select.find_all(exp.Table):
+            self.aliases[(table.alias or table.name).lower()] = table.name.lower()
+        self.main_table = next(iter(self.aliases.values()), "")
+
+    def question(self) -> str:
+        where = self.select.args.get("where")
+        phrases, period, excluded = self._filters(where.this) if where is not None else ([], "", [])
+        head, is_question = self._head()
+        withs = [p.removeprefix("with ") for p in phrases if p.startswith("with ")]
+        phrases = [p for p in phrases if not p.startswith("with ")] + (["with " + _and(withs)] if withs else [])
+        text = " ".join(p for p in (head, *phrases, period) if p)
+        if excluded:
+            text += ", " + " and ".join(dict.fromkeys(excluded))
+        text = text[:1].upper() + text[1:]
+        return text + "?" if is_question else text
+
+    # What is measured, per what.
+
+    def _head(self) -> tuple[str, bool]:
+        measures = [m for m in (self._measure(p) for p in self.select.expressions) if m]
+        dimensions = [d for d in (self._dimension(g) for g in self._groups()) if d]
+        dimensions = list(dict.fromkeys(dimensions))
+        per = " per " + _and(dimensions) if dimensions else ""
+        limit = self._limit()
+        if not measures:
+            columns = [self._output_name(p) for p in self.select.expressions]
+            listed = _and([c for c in dict.fromkeys(columns) if c]) or "rows"
+            table = _spoken(self.main_table)
+            order = self._ordered()
+            if limit and order is not None:
+                return f"list the top {limit} {table} by {self._expression_name(order.this)}, with their {listed}", False
+            return f"list the {listed} of {table}" if table else f"list the {listed}", False
+        if limit and dimensions and self._ordered() is not None:
+            ordered = self._ordered_measure(measures)
+            descending = bool(self._ordered().args.get("desc"))
+            most = ("most" if descending else "fewest") if ordered.counts else ("highest" if descending else "lowest")
+            rest = " per " + _and(dimensions[1:]) if dimensions[1:] else ""
+            return f"which {limit} {_plural(dimensions[0])} had the {most} {ordered.noun}{rest}", True
+        if all(m.counts for m in measures):
+            return f"how many {_and(list(dict.fromkeys(m.noun for m in measures)))}{per}", True
+        nouns = list(dict.fromkeys(f"number of {m.noun}" if m.counts else m.noun for m in measures))
+        first = nouns[0].split()
+        verb = "are" if first[0] != "number" and first[-1].endswith("s") and not first[-1].endswith("ss") else "is"
+        return f"what {verb} the {_and(nouns)}{per}", True
+
+    def _measure(self, projection: exp.Expression) -> _Measure | None:
+        aggregate = projection.find(exp.AggFunc)
+        if aggregate is None:
+            return None
+        counts = isinstance(aggregate, exp.Count)
+        named = _alias_words(projection.alias if isinstance(projection, exp.Alias) else "", counts)
+        column = aggregate.find(exp.Column)
+        if counts:
+            if named:
+                return _Measure(_plural(named) if len(named.split()) == 1 else named, True, projection)
+            if column is None:
+                return _Measure(_spoken(self.main_table) or "rows", True, projection)
+            subject = _plural(self._subject(column))
+            return _Measure(f"distinct {subject}" if aggregate.find(exp.Distinct) else subject, True, projection)
+        if named:
+            if len(named.split()) == 1 and named.endswith("ed") and column is not None:
+                named = f"{named} {self._column_name(column)}"  # failed_usd: the failed amount
+            return _Measure(named, False, projection)
+        word = next((w for kind, w in _AGGREGATE_WORDS.items() if isinstance(aggregate, kind)), _spoken(aggregate.key))
+        if isinstance(aggregate, exp.Avg) and isinstance(aggregate.this, exp.Case) and column is not None:
+            return _Measure(f"share of {self._column_name(column)}", False, projection)
+        return _Measure(f"{word} {self._column_name(column)}" if column is not None else word, False, projection)
+
+    def _groups(self) -> list[exp.Expression]:
+        group = self.select.args.get("group")
+        return [self._resolve_ordinal(g) for g in group.expressions] if group else []
+
+    def _resolve_ordinal(self, node: exp.Expression) -> exp.Expression:
+        """The projection that ``GROUP BY 2`` points at, or ``node`` itself."""
+        projections = self.select.expressions
+        if isinstance(node, exp.Literal) and node.is_int and 0 < int(node.name) <= len(projections):
+            return projections[int(node.name) - 1]
+        return node
+
+    def _dimension(self, group: exp.Expression) -> str:
+        """The dimension's name: its result name when it has a telling one, its date part, else its column."""
+        projected = group if isinstance(group, exp.Alias) else next(
+            (p for p in self.select.expressions if isinstance(p, exp.Alias) and p.this == group), None)
+        named = _alias_words(projected.alias, counts=False) if projected is not None else ""
+        expression = group.unalias()
+        if named and not (isinstance(expression, exp.Column) and expression.name.lower() == projected.alias.lower()):
+            return named
+        if isinstance(expression, exp.Column):
+            return self._subject(expression)
+        part = _date_part(expression)
+        if part:
+            return part
+        column = expression.find(exp.Column)
+        return self._subject(column) if column is not None else ""
+
+    def _output_name(self, projection: exp.Expression) -> str:
+        if isinstance(projection, exp.Alias):
+            return _alias_words(projection.alias, counts=False) or self._expression_name(projection.this)
+        return self._expression_name(projection)
+
+    def _expression_name(self, node: exp.Expression) -> str:
+        if isinstance(node, exp.Column) and not self.aliases.get(node.table.lower(), "") and node.name.lower() in self._output_aliases():
+            return _alias_words(node.name, counts=False)
+        column = node if isinstance(node, exp.Column) else node.find(exp.Column)
+        return self._column_name(column) if column is not None else ""
+
+    def _output_aliases(self) -> set[str]:
+        return {p.alias.lower() for p in self.select.expressions if isinstance(p, exp.Alias)}
+
+    def _limit(self) -> str:
+        limit = self.select.args.get("limit")
+        value = limit.expression if limit is not None else None
+        return value.name if isinstance(value, exp.Literal) else ""
+
+    def _ordered(self) -> exp.Ordered | None:
+        order = self.select.args.get("order")
+        return order.expressions[0] if order is not None and order.expressions else None
+
+    def _ordered_measure(self, measures: list[_Measure]) -> _Measure:
+        """The measure the first ORDER BY key sorts on (by result name, ordinal or expression)."""
+        key = self._ordered().this
+        target = self._resolve_ordinal(key)
+        for measure in measures:
+            node = measure.node
+            if node is target or node.unalias() == target or (isinstance(key, exp.Column) and not key.table
+                                                              and isinstance(node, exp.Alias) and node.alias.lower() == key.name.lower()):
+                return measure
+        return measures[0]
+
+    # Names of columns.
+
+    def _table_of(self, column: exp.Column) -> str | None:
+        if column.table:
+            return self.aliases.get(column.table.lower(), column.table.lower())
+        for table in self.aliases.values():
+            dataset = self.vocabulary.dataset(table)
+            if dataset is not None and dataset.column(column.name) is not None:
+                return table
+        return self.main_table or None
+
+    def _column_name(self, column: exp.Column) -> str:
+        return self.vocabulary.column_name(column.name, self._table_of(column))
+
+    def _subject(self, column: exp.Column) -> str:
+        """A column as the thing counted or grouped by: ids name the thing ('user_id' -> 'user')."""
+        name = column.name.lower()
+        if name.endswith("_id") and len(name) > 3:
+            return _spoken(name[:-3])
+        return self._column_name(column)
+
+    # Filters.
+
+    def _filters(self, condition: exp.Expression) -> tuple[list[str], str, list[str]]:
+        """(phrases, the period, exclusions) for a WHERE condition."""
+        conditions = condition.flatten() if isinstance(condition, exp.And) else [condition]
+        phrases: list[str] = []
+        excluded: list[str] = []
+        ranges: dict[str, _Range] = {}
+        windows: list[str] = []
+        for each in conditions:
+            each = each.unnest()
+            comparison = _comparison(each)
+            if comparison is not None:
+                column, operator, value = comparison
+                documented = self.vocabulary.documented.get(_key(column.name, operator, value))
+                if documented is not None:
+                    if documented:
+                        excluded.append(documented)
+                    continue
+                window = _window(value)
+                if window and operator in (exp.GT, exp.GTE):
+                    windows.append(window)
+                    continue
+                if operator in (exp.GT, exp.GTE, exp.LT, exp.LTE) and _is_value(value):
+                    ranges.setdefault(column.sql().lower(), _Range(column)).add(operator, value)
+                    continue
+            if isinstance(each, exp.Between) and isinstance(each.this, exp.Column):
+                bounds = ranges.setdefault(each.this.sql().lower(), _Range(each.this))
+                bounds.add(exp.GTE, each.args["low"])
+                bounds.add(exp.LTE, each.args["high"])
+                continue
+            phrase = self._filter(each)
+            if phrase:
+                phrases.append(phrase)
+        period_column = self._period_column(ranges) if not windows else None
+        period = windows[0] if windows else ""
+        for key, bounds in ranges.items():
+            text = bounds.phrase()
+            if key == period_column:
+                period = text
+            else:
+                phrases.append(f"with {self._column_name(bounds.column)} {text}")
+        return phrases, period, excluded
+
+    def _period_column(self, ranges: dict[str, "_Range"]) -> str | None:
+        """The date range that is the query's period: on a partition column, else the only date range."""
+        dated = {key: bounds for key, bounds in ranges.items() if bounds.dates}
+        for key, bounds in dated.items():
+            if self.vocabulary.is_partition(bounds.column.name, self._table_of(bounds.column)):
+                return key
+        return next(iter(dated)) if len(dated) == 1 else None
+
+    def _filter(self, condition: exp.Expression) -> str:
+        if isinstance(condition, exp.EQ):
+            left, right = condition.this, condition.expression
+            part = _date_part(left)
+            if part and isinstance(right, exp.Literal):
+                return f"in {right.name}" if part == "year" else f"in {part} {right.name}"
+            if isinstance(left, exp.Column) and _is_value(right):
+                return self._value_phrase(left, [_value(right)])
+        if isinstance(condition, exp.In) and isinstance(condition.this, exp.Column) and condition.expressions:
+            return self._value_phrase(condition.this, [_value(v) for v in condition.expressions])
+        if isinstance(condition, exp.NEQ) and isinstance(condition.this, exp.Column) and _is_value(condition.expression):
+            return f"with {self._column_name(condition.this)} other than {_value(condition.expression)}"
+        if isinstance(condition, exp.Like) and isinstance(condition.this, exp.Column):
+            return f"with {self._column_name(condition.this)} like {_value(condition.expression)}"
+        if isinstance(condition, exp.Is) and isinstance(condition.this, exp.Column):
+            return f"without {self._column_name(condition.this)}"
+        if isinstance(condition, exp.Not) and isinstance(condition.this, exp.Is) and isinstance(condition.this.this, exp.Column):
+            return f"with {self._column_name(condition.this.this)}"
+        if isinstance(condition, exp.Column):
+            return f"with {self._column_name(condition)}"
+        if isinstance(condition, exp.Not) and isinstance(condition.this, exp.Column):
+            return f"without {self._column_name(condition.this)}"
+        return ""
+
+    def _value_phrase(self, column: exp.Column, values: list[str]) -> str:
+        listed = values[0] if len(values) == 1 else ", ".join(values[:-1]) + " or " + values[-1]
+        name = column.name.lower()
+        preposition = "in" if "country" in name else "on" if "platform" in name else ""
+        if preposition and values[0].lower() != preposition:  # not 'in IN' for India
+            return f"{preposition} {listed}"
+        return f"with {self._column_name(column)} {listed}"
+
+
+@dataclass
+class _Range:
+    """Bounds on one column, merged into one phrase."""
+
+    column: exp.Column
+    low: tuple[str, bool] | None = None  # (value, inclusive)
+    high: tuple[str, bool] | None = None
+
+    def add(self, operator: type, node: exp.Expression) -> None:
+        value = (_value(node), operator in (exp.GTE, exp.LTE))
+        if operator in (exp.GT, exp.GTE):
+            self.low = value
+        else:
+            self.high = value
+
+    @property
+    def dates(self) -> bool:
+        return all(_date(bound[0]) is not None for bound in (self.low, self.high) if bound)
+
+    def phrase(self) -> str:
+        if self.dates:
+            return self._date_phrase()
+        if self.low and self.high:
+            return f"between {self.low[0]} and {self.high[0]}"
+        if self.low:
+            return f"of at least {self.low[0]}" if self.low[1] else f"above {self.low[0]}"
+        return f"of at most {self.high[0]}" if self.high[1] else f"below {self.high[0]}"
+
+    def _date_phrase(self) -> str:
+        low = _date(self.low[0]) if self.low else None
+        high = _date(self.high[0]) if self.high else None
+        if low and not self.low[1]:
+            low += dt.timedelta(days=1)
+        if high and self.high[1]:
+            high += dt.timedelta(days=1)  # from here on, high is exclusive
+        if low and high:
+            if low.day == 1 and high.day == 1 and low < high:
+                return _months(low, high)
+            return f"between {low.isoformat()} and {(high - dt.timedelta(days=1)).isoformat()}"
+        if low:
+            return f"since {low.isoformat()}"
+        return f"before {high.isoformat()}"
+
+
+def _months(low: dt.date, high: dt.date) -> str:
+    """'in 2025', 'in October 2026', 'from September to November 2026' for whole months [low, high)."""
+    last = high - dt.timedelta(days=1)
+    if low.month == 1 and high.month == 1:
+        years = high.year - low.year
+        return f"in {low.year}" if years == 1 else f"from {low.year} to {last.year}"
+    if (low.year, low.month) == (last.year, last.month):
+        return f"in {low:%B %Y}"
+    if low.year == last.year:
+        return f"from {low:%B} to {last:%B %Y}"
+    return f"from {low:%B %Y} to {last:%B %Y}"
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
+
+
+def _spoken(name: str) -> str:
+    """A name in words: units dropped ('duration_ms' -> 'duration'), underscores as spaces."""
     name = name.lower()
     for suffix in _UNIT_SUFFIXES:
         if name.endswith(suffix) and len(name) > len(suffix):
@@ -66,48 +413,28 @@ def _humanize(name: str) -> str:
     return name.replace("_", " ").strip()
 
 
+def _alias_words(alias: str, counts: bool) -> str:
+    """A result name in words ('avg_minutes' -> 'average minutes'); for counts without the counting words
+    ('listener_count' -> 'listener'); '' when nothing telling is left ('n', 'cnt', 'total')."""
+    words = [_ABBREVIATIONS.get(w, w) for w in _spoken(alias).split()]
+    if counts:
+        words = [w for w in words if w not in _COUNT_WORDS]
+    elif len(words) == 1 and words[0] in _COUNT_WORDS | _VAGUE_WORDS:
+        return ""
+    return " ".join(words)
+
+
 def _plural(noun: str) -> str:
-    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
-        return noun[:-1] + "ies"
-    if noun.endswith(("s", "x", "ch", "sh")):
-        return noun + "es" if not noun.endswith("s") else noun
-    return noun + "s"
-
-
-def _measure(projection: exp.Expression, table: str) -> str | None:
-    aggregate = projection.find(exp.AggFunc)
-    if aggregate is None:
-        return None
-    word = next((w for kind, w in _MEASURE_WORDS.items() if isinstance(aggregate, kind)), _humanize(aggregate.key))
-    alias = projection.alias if isinstance(projection, exp.Alias) else ""
-    if alias:
-        spoken = _humanize(alias).replace("avg ", "average ").replace("num ", "number of ").replace("n ", "number of ", 1)
-        first = word.split()[0]
-        return spoken if spoken.startswith((first, "number of")) else f"{word} {spoken}"
-    column = aggregate.find(exp.Column)
-    if isinstance(aggregate, exp.Count):
-        if column is None:
-            return f"number of {_humanize(table) or 'rows'}"
-        subject = _plural(_humanize(column.name)) if column.name.lower().endswith("_id") else _humanize(column.name)
-        return f"number of {'distinct ' if aggregate.find(exp.Distinct) else ''}{subject}"
-    return f"{word} {_humanize(column.name)}" if column is not None else word
-
-
-def _resolve_ordinal(node: exp.Expression, select: exp.Select) -> exp.Expression:
-    """The projection that ``GROUP BY 2`` points at (unaliased), or ``node`` itself."""
-    if isinstance(node, exp.Literal) and node.is_int and 0 < int(node.name) <= len(select.expressions):
-        return select.expressions[int(node.name) - 1].unalias()
-    return node
-
-
-def _dimension(group: exp.Expression) -> str:
-    if isinstance(group, exp.Column):
-        return _humanize(group.name)
-    part = _date_part(group)
-    if part:
-        return part
-    column = group.find(exp.Column)
-    return _humanize(column.name) if column is not None else ""
+    head, _, last = noun.rpartition(" ")
+    if last.endswith("s"):
+        plural = last
+    elif last.endswith("y") and last[-2:-1] not in "aeiou":
+        plural = last[:-1] + "ies"
+    elif last.endswith(("x", "ch", "sh")):
+        plural = last + "es"
+    else:
+        plural = last + "s"
+    return f"{head} {plural}" if head else plural
 
 
 def _date_part(node: exp.Expression) -> str:
@@ -121,10 +448,8 @@ def _date_part(node: exp.Expression) -> str:
     return name if name in _DATE_PARTS else ""
 
 
-def _limit(select: exp.Select) -> str:
-    limit = select.args.get("limit")
-    value = limit.expression if limit is not None else None
-    return value.name if isinstance(value, exp.Literal) else ""
+def _is_value(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Literal) or (isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal))
 
 
 def _value(node: exp.Expression) -> str:
@@ -135,46 +460,47 @@ def _value(node: exp.Expression) -> str:
     return node.sql()
 
 
-def _filters(condition: exp.Expression) -> list[str]:
-    conditions = condition.flatten() if isinstance(condition, exp.And) else [condition]
-    return [p for p in (_filter(c) for c in conditions) if p]
+def _date(text: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text[:10]) if len(text) >= 10 else None
+    except ValueError:
+        return None
 
 
-def _filter(condition: exp.Expression) -> str:
-    if isinstance(condition, exp.Paren):
-        return _filter(condition.this)
-    if isinstance(condition, exp.Not) and isinstance(condition.this, (exp.LT, exp.Paren)):
-        inner = condition.this.unnest()
-        if isinstance(inner, exp.LT):
-            return _filter(exp.GTE(this=inner.this, expression=inner.expression))
-    if isinstance(condition, exp.Between) and isinstance(condition.this, exp.Column):
-        return f"between {_value(condition.args['low'])} and {_value(condition.args['high'])}"
-    if isinstance(condition, (exp.GTE, exp.GT)):
-        left, right = condition.this, condition.expression
-        window = _window(right)
-        if window:
-            return window
-        if isinstance(left, exp.Column) and left.name.lower() == "user_id" and isinstance(right, exp.Literal) and right.is_number:
-            return "excluding test users"
-        if isinstance(right, (exp.Literal, exp.Cast)):
-            return f"since {_value(right)}" if _looks_like_date(right) else f"with {_humanize(left.sql())} of at least {_value(right)}"
-    if isinstance(condition, (exp.LT, exp.LTE)) and _looks_like_date(condition.expression):
-        return f"before {_value(condition.expression)}"
-    if isinstance(condition, exp.EQ):
-        left, right = condition.this, condition.expression
-        part = _date_part(left)
-        if part and isinstance(right, exp.Literal):
-            return f"in {right.name}" if part == "year" else f"for {part} {right.name}"
-        if isinstance(left, exp.Column) and isinstance(right, (exp.Literal, exp.Cast)):
-            return f"for {_humanize(left.name)} {_value(right)}"
-    if isinstance(condition, exp.In) and isinstance(condition.this, exp.Column):
-        values = ", ".join(_value(v) for v in condition.expressions)
-        return f"for {_humanize(condition.this.name)} in {values}" if values else ""
-    if isinstance(condition, exp.Is) and isinstance(condition.this, exp.Column):
-        return f"without {_humanize(condition.this.name)}"
-    if isinstance(condition, exp.Not) and isinstance(condition.this, exp.Is):
-        return f"with {_humanize(condition.this.this.name)}"
-    return ""
+def _comparison(node: exp.Expression) -> tuple[exp.Column, type, exp.Expression] | None:
+    """(column, operator, other side) for ``column op value`` or ``value op column``; NOT (a < b) is a >= b."""
+    if isinstance(node, exp.Not) and isinstance(node.this.unnest(), exp.LT):
+        inner = node.this.unnest()
+        node = exp.GTE(this=inner.this, expression=inner.expression)
+    if not isinstance(node, _COMPARISONS):
+        return None
+    left, right, operator = node.this, node.expression, type(node)
+    if isinstance(right, exp.Column) and not isinstance(left, exp.Column):
+        left, right, operator = right, left, _FLIPPED[operator]
+    return (left, operator, right) if isinstance(left, exp.Column) else None
+
+
+def _key(column: str, operator: type, value: exp.Expression) -> tuple[str, str, str]:
+    text = _value(value).lower()
+    try:
+        text = repr(float(text))
+    except ValueError:
+        pass
+    return column.lower(), operator.__name__, text
+
+
+def _documented_key(span: str, dialect: str) -> tuple[str, str, str] | None:
+    """The key of a doc's code span when it is one comparison of a column with a value (`user_id >= 100`)."""
+    if not any(op in span for op in "<>=") or len(span) > 80:
+        return None
+    try:
+        comparison = _comparison(sqlglot.parse_one(span, read=dialect))
+    except sqlglot.errors.SqlglotError:
+        return None
+    if comparison is None or not _is_value(comparison[2]):
+        return None
+    column, operator, value = comparison
+    return _key(column.name, operator, value)
 
 
 def _window(node: exp.Expression) -> str:
@@ -191,10 +517,3 @@ def _window(node: exp.Expression) -> str:
         amount, unit_name = amount.split()[0], amount.split()[1].rstrip("s")
     amount = amount.lstrip("-")
     return f"in the last {amount} {unit_name}{'s' if amount != '1' else ''}"
-
-
-def _looks_like_date(node: exp.Expression) -> bool:
-    if isinstance(node, exp.Cast) and node.to.is_type("date", "timestamp"):
-        return True
-    text = _value(node)
-    return len(text) >= 8 and text[:4].isdigit() and text[4:5] == "-"

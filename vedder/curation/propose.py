@@ -25,7 +25,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.tokens import TokenType
 
-from vedder.curation.describe import describe
+from vedder.curation.describe import Vocabulary, describe
 from vedder.curation.history import HistoryEntry
 from vedder.errors import SQLRefused
 from vedder.files import dump_yaml, load_yaml
@@ -536,11 +536,12 @@ def propose(
     relative = cluster.path.relative_to(project.root)
     drafts: list[ProposalDraft] = []
     changes: dict[str, str | None] = {}
+    vocabulary = Vocabulary.of(cluster, project.config.dialect) if chosen else None
     for pattern in chosen:
         texts = [text for text, _ in pattern.texts.most_common()]
         previous = existing.get(pattern.fingerprint)
         proposal_id = previous.id if previous else pattern.fingerprint[:8]
-        question = previous.question if previous and previous.question else infer_question(texts[0], cluster, project, model)
+        question = previous.question if previous and previous.question else infer_question(texts[0], cluster, project, model, vocabulary)
         draft = ProposalDraft(
             id=proposal_id,
             question=question,
@@ -562,8 +563,10 @@ def propose(
     return ProposeResult(cluster=cluster.id, funnel=funnel, proposals=drafts, changes=changes)
 
 
-def infer_question(sql: str, cluster: "Cluster", project: "Project", model: str | None = None) -> str:
-    """The question ``sql`` answers: from the configured model when there is one, else from its syntax tree."""
+def infer_question(sql: str, cluster: "Cluster", project: "Project", model: str | None = None,
+                   vocabulary: Vocabulary | None = None) -> str:
+    """The question ``sql`` answers: from the configured model when there is one, else from its syntax tree
+    in the words of the cluster's files (``vocabulary``, built from ``cluster`` when not given)."""
     model = model or project.config.model
     if model and model != "offline":
         from vedder.agent.llm import complete
@@ -578,7 +581,7 @@ def infer_question(sql: str, cluster: "Cluster", project: "Project", model: str 
         line = next((line.strip().strip('"').strip() for line in text.splitlines() if line.strip()), "")
         if line:
             return line
-    return describe(sql, project.config.dialect)
+    return describe(sql, project.config.dialect, vocabulary or Vocabulary.of(cluster, project.config.dialect))
 
 
 
