@@ -154,3 +154,23 @@ def test_missing_warehouse_and_missing_project(tmp_path):
     assert "does not exist" in result.output and "vedder demo" in result.output
     result = CliRunner().invoke(app, ["query", "SELECT 1", "--project", str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and "error: project folder" in result.output
+
+
+def test_chat_follows_up_rates_and_survives_errors(demo_dir):
+    script = "\n".join([
+        "Who were the top 5 artists by streams in November 2026?",
+        "and the top 3?",
+        ":up",
+        "",
+        ":quit",
+    ]) + "\n"
+    result = CliRunner().invoke(app, ["chat", "--project", str(demo_dir)], input=script)
+    assert result.exit_code == 0, result.output
+    assert result.output.count("answered") >= 2 and "LIMIT 5 → 3" in result.output
+    assert "thanks, recorded" in result.output
+    entries = json.loads(run(demo_dir, "log", "--json").stdout)
+    chat_turns = [e for e in entries if e["surface"] == "chat"]
+    assert len({e["conversation_id"] for e in chat_turns[:2]}) == 1
+    assert chat_turns[0]["feedback"] == "up"
+    broken = CliRunner().invoke(app, ["chat", "--cluster", "nope", "--project", str(demo_dir)], input="hello\n:quit\n")
+    assert broken.exit_code == 0 and "unknown cluster 'nope'" in broken.output
