@@ -117,6 +117,51 @@ def test_edited_sql_must_pass_the_guard(project_dir: Path, tmp_path: Path, monke
     assert len(pending(project_dir)) == 2
 
 
+def test_sql_with_an_unknown_column_never_becomes_a_pair(project_dir: Path, tmp_path: Path, monkeypatch):
+    """Accepting checks the SQL's columns against the dataset files, as `vedder validate` does: a proposal
+    whose SQL passes the guard but reads an undeclared column is refused with the column and the closest one."""
+    first, second = pending(project_dir)
+    path = project_dir / PROPOSALS / f"{first['id']}.yaml"
+    path.write_text(path.read_text().replace("count(*)", "count(distinct contry)").replace("COUNT(*)", "COUNT(DISTINCT contry)"))
+    result = runner.invoke(app, ["review", "--accept", first["id"], "--no-pr", "--project", str(project_dir)])
+    assert result.exit_code == 4, result.output
+    assert result.output.splitlines()[0] == "error: SQL refused (unknown_column): unknown column 'contry' (did you mean 'country'?)"
+    assert "hint: use a column declared in clusters/listening/datasets/" in result.output
+    assert path.exists() and not list((project_dir / "clusters/listening/pairs").glob("how-many*"))
+
+    editor = tmp_path / "editor.sh"
+    editor.write_text("#!/bin/sh\necho 'SELECT plan, COUNT(*) FROM listening.users WHERE user_id >= 100 GROUP BY plann' > \"$1\"\n")
+    editor.chmod(0o755)
+    monkeypatch.setenv("EDITOR", str(editor))
+    monkeypatch.setenv("VISUAL", str(editor))
+    edited = runner.invoke(app, ["review", "listening", "--no-pr", "--project", str(project_dir)], input="s\ne\n\ny\nq\n")
+    assert edited.exit_code == 0, edited.output
+    assert "error: SQL refused (unknown_column): unknown column 'plann' (did you mean 'plan'?)" in edited.output
+    assert len(pending(project_dir)) == 2
+
+
+def test_proposal_view_has_preview_provenance_and_the_pair_it_resembles(project_dir: Path):
+    from vedder.config import load_config
+    from vedder.curation.review import view_proposal
+    from vedder.project import load_project
+    from vedder.project.model import load_proposals
+    from vedder.warehouse import open_warehouse
+
+    project = load_project(load_config(project_dir))
+    cluster = project.clusters["listening"]
+    by_users = {p.question: p for p in load_proposals(cluster)}
+    plans = by_users["How many users per plan with plan premium or family, excluding test accounts?"]
+    with open_warehouse(project.config) as warehouse:
+        view = view_proposal(project, cluster, plans, warehouse, limit=1)
+    assert view.preview is not None and view.preview.columns[0] == "plan" and len(view.preview.rows) == 1
+    assert view.provenance == "2 runs by 2 users, 2026-10-05 to 2026-10-06"
+    assert view.similar is not None and view.similar[0].id == "streams-per-plan" and 0.25 <= view.similar[1] < 0.5
+    offline = view_proposal(project, cluster, plans, None, unavailable="warehouse locked")
+    assert offline.preview is None and offline.preview_error == "preview unavailable: warehouse locked"
+    data = offline.to_dict()
+    assert data["similar"]["pair"] == "streams-per-plan" and data["preview"] is None and data["id"] == plans.id
+
+
 def test_quit_keeps_earlier_decisions_and_review_resumes(project_dir: Path):
     first, second = pending(project_dir)
     result = runner.invoke(app, ["review", "listening", "--no-pr", "--project", str(project_dir)], input="a\nq\n")

@@ -152,14 +152,15 @@ def _interactive(project, cluster, decisions: list, state) -> bool:
     items = review.pending(project, cluster, state, clean_up=state is None)
     if not items:
         return True
-    out = console()
+    out, unavailable = console(), ""
     try:
         warehouse = open_warehouse(project.config)
     except VedderError as exc:
         warehouse, unavailable = None, exc.message
     try:
         for index, proposal in enumerate(items, start=1):
-            _show(out, project, cluster, proposal, index, len(items), warehouse, None if warehouse else unavailable)
+            view = review.view_proposal(project, cluster, proposal, warehouse, unavailable=unavailable)
+            _show(out, view, index, len(items))
             while True:
                 try:
                     key = typer.prompt("[a]ccept  [e]dit  [r]eject  [s]kip  [q]uit").strip().lower()
@@ -214,30 +215,22 @@ def _edit(text: str) -> str:
         return path.read_text(encoding="utf-8").strip()
 
 
-def _show(out, project, cluster, proposal, index: int, total: int, warehouse, unavailable: str | None) -> None:
+def _show(out, view, index: int, total: int) -> None:
+    """Render a ``review.ProposalView``."""
     from rich.syntax import Syntax
     from rich.table import Table
 
-    from vedder.curation import review
-    from vedder.errors import VedderError
-
-    provenance = proposal.provenance
-    out.rule(f"{index}/{total}  {cluster.id}  proposal {proposal.id}")
-    out.print(proposal.question, markup=False)
-    out.print(Syntax(proposal.sql, "sql", word_wrap=True))
-    out.print(f"{provenance.get('runs', '?')} runs by {provenance.get('users', '?')} users, "
-              f"{str(provenance.get('first_seen', '?'))[:10]} to {str(provenance.get('last_seen', '?'))[:10]}", markup=False)
-    if warehouse is None:
-        typer.echo(f"preview unavailable: {unavailable}")
+    out.rule(f"{index}/{total}  {view.cluster}  proposal {view.proposal.id}")
+    out.print(view.proposal.question, markup=False)
+    out.print(Syntax(view.proposal.sql, "sql", word_wrap=True))
+    out.print(view.provenance, markup=False)
+    if view.preview is not None:
+        table = Table(*view.preview.columns)
+        for row in view.preview.rows:
+            table.add_row(*(str(v) for v in row))
+        out.print(table)
     else:
-        try:
-            result = review.preview(project, cluster, proposal.sql, warehouse)
-            table = Table(*result.columns)
-            for row in result.rows:
-                table.add_row(*(str(v) for v in row))
-            out.print(table)
-        except VedderError as exc:
-            typer.echo(f"preview failed: {exc.message}")
-    similar = review.similar_pair(cluster, proposal, project.config.dialect)
-    if similar:
-        typer.echo(f"resembles pair {similar[0].id} ({similar[1]:.0%}): {similar[0].question}")
+        typer.echo(view.preview_error)
+    if view.similar:
+        pair, score = view.similar
+        typer.echo(f"resembles pair {pair.id} ({score:.0%}): {pair.question}")

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vedder.curation.propose import LITERAL_TOKENS, REJECTED_FILE, Miner, load_rejected
+from vedder.curation.propose import REJECTED_FILE, Miner, load_rejected
 from vedder.errors import ProjectFileError, UsageError
 from vedder.files import atomic_write, dump_yaml
 from vedder.project.model import Pair, Proposal, load_pair, load_proposals
@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 PAIR_SCHEMA = "../../../schemas/pair.schema.json"
 REJECTED_SCHEMA = "../../../schemas/rejected.schema.json"
 MINED_TAG = "mined"
-
+RESEMBLES_AT = 0.25
+"""The offline answerer's similarity from which a pair is shown as one the proposal resembles (it answers from 0.5)."""
 
 
 @dataclass
@@ -172,27 +173,18 @@ def find_proposal(project: "Project", proposal_id: str, cluster: "Cluster | None
     raise UsageError(f"no proposal '{proposal_id}' in {where}", "`vedder review --list` shows the proposals awaiting review")
 
 
-def similar_pair(cluster: "Cluster", proposal: Proposal, dialect: str = "duckdb") -> tuple[Pair, float] | None:
-    """The existing pair most like the proposal (SQL token shapes and question words), if any is close."""
-    import sqlglot
+def similar_pair(project: "Project", cluster: "Cluster", proposal: Proposal) -> tuple[Pair, float] | None:
+    """The existing pair the proposal most resembles, by the offline answerer's similarity of questions:
+    the pair that would answer the proposal's question, else the closest one from ``RESEMBLES_AT`` on."""
+    from vedder.offline import answer_offline
 
-    tokenizer = sqlglot.Dialect.get_or_raise(dialect).tokenizer_class()
-
-    def words(sql: str, question: str) -> set:
-        try:
-            tokens = {t.text.lower() for t in tokenizer.tokenize(sql) if t.token_type not in LITERAL_TOKENS}
-        except sqlglot.errors.SqlglotError:
-            tokens = set()
-        return tokens | {f"q:{w}" for w in question.lower().split()}
-
-    target = words(proposal.sql, proposal.question)
-    best: tuple[Pair, float] | None = None
-    for pair in cluster.pairs:
-        other = words(pair.sql, pair.question)
-        score = len(target & other) / max(1, len(target | other))
-        if best is None or score > best[1]:
-            best = (pair, round(score, 2))
-    return best if best and best[1] >= 0.3 else None
+    if not cluster.pairs or not proposal.question.strip():
+        return None
+    result = answer_offline(project, cluster, proposal.question)
+    if result.match is not None:
+        return result.match.pair, round(result.match.score, 2)
+    closest = result.closest[0] if result.closest else None
+    return (closest[0], round(closest[1], 2)) if closest and closest[1] >= RESEMBLES_AT else None
 
 
 def preview(project: "Project", cluster: "Cluster", sql: str, warehouse: "Warehouse", limit: int = 5) -> "QueryResult":
@@ -200,6 +192,70 @@ def preview(project: "Project", cluster: "Cluster", sql: str, warehouse: "Wareho
     from vedder.sql.run import run_sql
 
     return run_sql(sql, project=project, warehouse=warehouse, cluster=cluster, limit=limit)[1]
+
+
+@dataclass
+class ProposalView:
+    """What a reviewer sees of one proposal: the proposal, a preview of its result (or why there is none)
+    and the existing pair it resembles."""
+
+    cluster: str
+    proposal: Proposal
+    preview: "QueryResult | None"
+    preview_error: str | None
+    similar: tuple[Pair, float] | None
+
+    @property
+    def provenance(self) -> str:
+        """'4 runs by 3 users, 2026-10-01 to 2026-10-04'."""
+        seen = self.proposal.provenance
+        return (f"{seen.get('runs', '?')} runs by {seen.get('users', '?')} users, "
+                f"{str(seen.get('first_seen', '?'))[:10]} to {str(seen.get('last_seen', '?'))[:10]}")
+
+    def to_dict(self) -> dict[str, Any]:
+        rows = [list(row) for row in self.preview.rows] if self.preview is not None else None
+        return {
+            "id": self.proposal.id, "cluster": self.cluster, "question": self.proposal.question, "sql": self.proposal.sql,
+            "score": self.proposal.score, "provenance": self.proposal.provenance,
+            "preview": {"columns": list(self.preview.columns), "rows": rows} if self.preview is not None else None,
+            "preview_error": self.preview_error,
+            "similar": {"pair": self.similar[0].id, "question": self.similar[0].question, "score": self.similar[1]} if self.similar else None,
+        }
+
+
+def view_proposal(project: "Project", cluster: "Cluster", proposal: Proposal, warehouse: "Warehouse | None", *,
+                  unavailable: str = "", limit: int = 5) -> ProposalView:
+    """The proposal with a ``limit``-row preview (through the guard) and its most similar pair; without a
+    ``warehouse`` the preview error says ``unavailable``."""
+    from vedder.errors import VedderError
+
+    result, error = None, None
+    if warehouse is None:
+        error = f"preview unavailable: {unavailable or 'no warehouse'}"
+    else:
+        try:
+            result = preview(project, cluster, proposal.sql, warehouse, limit)
+        except VedderError as exc:
+            error = f"preview failed: {exc.message}"
+    return ProposalView(cluster.id, proposal, result, error, similar_pair(project, cluster, proposal))
+
+
+def check_pair_columns(cluster: "Cluster", sql: str, dialect: str = "duckdb") -> None:
+    """Refuse SQL that passes the guard but reads a column the cluster's dataset files do not declare
+    (the check ``vedder validate`` makes on pairs), naming the column and the closest declared one."""
+    from vedder.errors import SQLRefused
+    from vedder.sql.analyze import check_columns
+    from vedder.sql.run import guard_for_cluster
+
+    guarded = guard_for_cluster(sql, cluster, dialect)
+    schema = {name: {c.name: c.type or "UNKNOWN" for c in dataset.columns} for name, dataset in cluster.dataset_files.items()}
+    unknown = [p for p in check_columns(guarded.expression, schema, dialect, cluster.default_schema, copy=False)
+               if p.kind == "unknown_column"]
+    if unknown:
+        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+        where = f"clusters/{cluster.id}/datasets/{unknown[0].table}.yaml" if unknown[0].table in schema else f"clusters/{cluster.id}/datasets/"
+        raise SQLRefused("unknown_column", unknown[0].message + more,
+                         f"use a column declared in {where}; re-run `vedder profile {cluster.id}` if the table changed")
 
 
 def _slug(text: str) -> str:
@@ -233,13 +289,11 @@ def accept(
 ) -> Decision:
     """Make the proposal (optionally edited) a vetted pair and remove the proposal: in ``state`` when given,
     else in the working tree."""
-    from vedder.sql.run import guard_for_cluster
-
     question = (question or proposal.question).strip()
     sql = (sql or proposal.sql).strip()
     if not question:
         raise UsageError("the question is empty", "type the question this SQL answers")
-    guard_for_cluster(sql, cluster, project.config.dialect)
+    check_pair_columns(cluster, sql, project.config.dialect)
     provenance = proposal.provenance
     document: dict[str, Any] = {
         "question": question,
