@@ -2,7 +2,7 @@
 
     /work/venv/bin/python benchmarks/bench_propose.py [--rows 10000] [--repeat 3]
 
-Reports per cluster the funnel, precision (share of proposals that are real recurring patterns) and recall
+Reports per cluster the funnel, the proposed questions, precision (share of proposals that are real recurring patterns) and recall
 (share of the real, not yet vetted patterns that were proposed), and the offline propose time (median of
 --repeat runs, wall and CPU, with the load average): for one cluster alone, as `vedder propose` runs, and for
 all clusters sharing the parsed query shapes. Uses the demo project at the repository root when its
@@ -21,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 from vedder.config import load_config
+from vedder.curation.describe import Vocabulary, describe
 from vedder.curation.history import entry_from_mapping
 from vedder.curation.propose import Miner, QueryShapes, propose
 from vedder.project import load_project
@@ -66,6 +67,7 @@ def main() -> None:
                 {cid: propose(project, cid, entries, limit=50, shapes=shapes) for cid in sorted(project.clusters)})))
 
         proposed_total = real_total = found_total = wanted_total = 0
+        wording: list[float] = []
         for cluster_id, result in results.items():
             cluster = project.clusters[cluster_id]
             miner = Miner(cluster, project.config.dialect)
@@ -86,6 +88,10 @@ def main() -> None:
             print("\n".join(result.funnel.lines()))
             print(f"precision {len(real)}/{len(proposed_labels)}  recall {len(found)}/{len(wanted)}"
                   + (f"  missed: {', '.join(sorted(wanted - found))}" if wanted - found else ""))
+            for proposal, label in zip(result.proposals, proposed_labels):
+                print(f"  {label or 'not a real pattern'}: {proposal.question}")
+            wording.append(_timed(lambda: [describe(p.sql, project.config.dialect, Vocabulary.of(cluster, project.config.dialect))
+                                          for p in result.proposals])[1] / max(1, len(result.proposals)))
         precision = real_total / proposed_total if proposed_total else 0.0
         recall = found_total / wanted_total if wanted_total else 0.0
         print(f"\nprecision {precision:.2f} ({real_total}/{proposed_total})  recall {recall:.2f} ({found_total}/{wanted_total})")
@@ -94,6 +100,7 @@ def main() -> None:
             walls, cpus = [t[0] for t in timings], [t[1] for t in timings]
             print(f"propose time, {label}, {args.rows} rows: median {statistics.median(walls):.2f} s wall, "
                   f"{statistics.median(cpus):.2f} s CPU over {args.repeat} runs (wall {', '.join(f'{w:.2f}' for w in walls)})")
+        print(f"offline question wording (vocabulary from the cluster's files + describe): median {statistics.median(wording) * 1000:.1f} ms CPU per proposal")
         print(f"load average after the runs: {load} ({os.cpu_count()} cores)")
 
 

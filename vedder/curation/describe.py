@@ -40,14 +40,25 @@ _EXCLUSION_WORDS = ("exclude", "filter")
 _MAX_NAME_WORDS = 3
 
 
+@dataclass(frozen=True)
+class Documented:
+    """A filter a doc section explains: ``subject`` is the section's heading ('test accounts', 'stream');
+    an exclusion ('always filter `user_id >= 100`') is said, a definition ('a stream is a row … with
+    `duration_ms >= 30000`') names what is counted (``rows``) or summed (``sums``)."""
+
+    subject: str
+    excludes: bool
+    rows: bool = False
+    sums: bool = False
+
+
 @dataclass
 class Vocabulary:
     """What a cluster's files say about naming: its datasets (column descriptions, partition columns) and
-    the filters its docs document, as (column, operator, value) -> the phrase for it ("" when it goes
-    without saying)."""
+    the filters its docs document, by (column, operator, value)."""
 
     datasets: dict[str, "Dataset"] = field(default_factory=dict)
-    documented: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    documented: dict[tuple[str, str, str], Documented] = field(default_factory=dict)
 
     @classmethod
     def of(cls, cluster: "Cluster | None", dialect: str = "duckdb") -> "Vocabulary":
@@ -56,16 +67,21 @@ class Vocabulary:
         from vedder.context.index import doc_sections
 
         datasets = {name.rpartition(".")[2]: dataset for name, dataset in cluster.dataset_files.items()}
-        documented: dict[tuple[str, str, str], str] = {}
+        documented: dict[tuple[str, str, str], Documented] = {}
         for doc in cluster.docs:
             for section in doc_sections(doc):
-                excludes = any(word in section.text.lower() for word in _EXCLUSION_WORDS)
+                text = section.text.lower()
                 subject = section.heading.split(":")[0].strip().lower()
+                explained = Documented(subject, any(word in text for word in _EXCLUSION_WORDS), " row" in text, " sum " in text)
                 for span in section.text.split("`")[1::2]:
                     key = _documented_key(span, dialect)
                     if key is not None:
-                        documented.setdefault(key, f"excluding {subject}" if excludes and subject else "")
+                        documented.setdefault(key, explained)
         return cls(datasets, documented)
+
+    def exclusions(self) -> dict[str, Documented]:
+        """Documented exclusions by the column they filter ('user_id' -> test accounts)."""
+        return {key[0]: explained for key, explained in self.documented.items() if explained.excludes and explained.subject}
 
     def dataset(self, table: str) -> "Dataset | None":
         return self.datasets.get(table.lower())
@@ -110,6 +126,7 @@ class _Describer:
         for table in select.find_all(exp.Table):
             self.aliases[(table.alias or table.name).lower()] = table.name.lower()
         self.main_table = next(iter(self.aliases.values()), "")
+        self.defined: list[Documented] = []  # the documented definitions the WHERE clause applies
 
     def question(self) -> str:
         where = self.select.args.get("where")
@@ -118,6 +135,7 @@ class _Describer:
         withs = [p.removeprefix("with ") for p in phrases if p.startswith("with ")]
         phrases = [p for p in phrases if not p.startswith("with ")] + (["with " + _and(withs)] if withs else [])
         text = " ".join(p for p in (head, *phrases, period) if p)
+        excluded += [f"including {explained.subject}" for explained in self._missing_exclusions(where)]
         if excluded:
             text += ", " + " and ".join(dict.fromkeys(excluded))
         text = text[:1].upper() + text[1:]
@@ -163,13 +181,17 @@ class _Describer:
             if named:
                 return _Measure(_plural(named) if len(named.split()) == 1 else named, True, projection)
             if column is None:
-                return _Measure(_spoken(self.main_table) or "rows", True, projection)
+                term = next((d.subject for d in self.defined if d.rows), "")
+                return _Measure(_plural(term) if term else _spoken(self.main_table) or "rows", True, projection)
             subject = _plural(self._subject(column))
             return _Measure(f"distinct {subject}" if aggregate.find(exp.Distinct) else subject, True, projection)
         if named:
             if len(named.split()) == 1 and named.endswith("ed") and column is not None:
                 named = f"{named} {self._column_name(column)}"  # failed_usd: the failed amount
             return _Measure(named, False, projection)
+        term = next((d.subject for d in self.defined if d.sums), "")
+        if isinstance(aggregate, exp.Sum) and term:
+            return _Measure(term, False, projection)
         word = next((w for kind, w in _AGGREGATE_WORDS.items() if isinstance(aggregate, kind)), _spoken(aggregate.key))
         if isinstance(aggregate, exp.Avg) and isinstance(aggregate.this, exp.Case) and column is not None:
             return _Measure(f"share of {self._column_name(column)}", False, projection)
@@ -271,10 +293,12 @@ class _Describer:
             comparison = _comparison(each)
             if comparison is not None:
                 column, operator, value = comparison
-                documented = self.vocabulary.documented.get(_key(column.name, operator, value))
-                if documented is not None:
-                    if documented:
-                        excluded.append(documented)
+                explained = self.vocabulary.documented.get(_key(column.name, operator, value))
+                if explained is not None:
+                    if explained.excludes and explained.subject:
+                        excluded.append(f"excluding {explained.subject}")
+                    else:
+                        self.defined.append(explained)
                     continue
                 window = _window(value)
                 if window and operator in (exp.GT, exp.GTE):
@@ -300,6 +324,17 @@ class _Describer:
             else:
                 phrases.append(f"with {self._column_name(bounds.column)} {text}")
         return phrases, period, excluded
+
+    def _missing_exclusions(self, where: exp.Where | None) -> list[Documented]:
+        """Documented exclusions the query skips though one of its tables has the column: the reviewer
+        should see that test accounts are counted."""
+        filtered = {c.name.lower() for c in where.find_all(exp.Column)} if where is not None else set()
+        missing = []
+        for column, explained in self.vocabulary.exclusions().items():
+            has_column = any((d := self.vocabulary.dataset(t)) is not None and d.column(column) is not None for t in self.aliases.values())
+            if has_column and column not in filtered:
+                missing.append(explained)
+        return missing
 
     def _period_column(self, ranges: dict[str, "_Range"]) -> str | None:
         """The date range that is the query's period: on a partition column, else the only date range."""
