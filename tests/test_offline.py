@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -221,3 +223,90 @@ def test_follow_up_that_names_no_period_keeps_the_previous_one(monthly):
     assert third.match is not None, third.reason
     assert "country = 'SE'" in third.match.sql and "CAST('2024-11-01' AS DATE)" in third.match.sql
     assert third.match.explanation.endswith("adapted month 2024-10 → 2024-11")
+
+
+DEMO_ROOT = Path(__file__).resolve().parents[1]
+ADVERSARIAL = [json.loads(line) for line in (Path(__file__).parent / "fixtures/offline/demo.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return load_project(load_config(DEMO_ROOT))
+
+
+@pytest.mark.parametrize("item", ADVERSARIAL, ids=[item["question"][:60] for item in ADVERSARIAL])
+def test_demo_adversarial_set(demo, item):
+    """Paraphrases the demo's pairs must answer, and near misses (another metric, grouping, filter, period,
+    a qualifier the pair's SQL contradicts) they must not."""
+    result = answer(demo, item["question"], cluster=item["cluster"])
+    got = result.match.pair.id if result.match else "abstain"
+    assert got == item["expect"], f"{item['why']}: {result.reason or result.match.explanation}"
+    if got == "abstain":
+        assert result.closest, "an abstention names the closest pairs"
+
+
+def test_adversarial_set_covers_both_sides():
+    answers = [item for item in ADVERSARIAL if item["expect"] != "abstain"]
+    assert len(ADVERSARIAL) >= 40 and 15 <= len(answers) <= len(ADVERSARIAL) - 15
+
+
+def test_a_contradicted_qualifier_is_named_in_the_reason(demo):
+    result = answer(demo, "What were the top 5 tracks in Sweden including test users in October 2026?", cluster="listening")
+    assert result.match is None
+    assert result.reason == "closest pair top-tracks-country differs: 'including test users'"
+    assert result.closest[0][0].id == "top-tracks-country"
+
+
+def test_a_qualifier_the_pair_honours_through_the_docs_answers(demo):
+    result = answer(demo, "Top 10 US tracks for October 2026, excluding test users", cluster="listening")
+    assert result.match is not None, result.reason
+    assert "e.user_id >= 100" in result.match.sql
+
+
+@pytest.mark.parametrize(
+    "text, found",
+    [
+        ("top tracks including test users in October 2026", [("include", "including", {"test", "user"})]),
+        ("streams per country, test users included", [("include", "included", {"test", "user"})]),
+        ("revenue without refunds", [("exclude", "without", {"refund"})]),
+        ("how many non-premium users", [("exclude", "non", {"premium", "user"})]),
+        ("signups in Brazil, only premium users?", [("only", "only", {"premium", "user"})]),
+        ("premium users only", [("only", "only", {"premium", "user"})]),
+        ("streams on all platforms", [("include", "all", {"platform"})]),
+        ("the city with the largest area", []),  # the argmax pattern
+        ("with the number of orders", []),  # "number of" names no thing
+        ("How many streams in October 2026?", []),
+    ],
+)
+def test_qualifiers_in_questions(text, found):
+    from vedder.context.qualifiers import qualifiers_in
+
+    assert [(q.kind, q.keyword, set(q.terms)) for q in qualifiers_in(text)] == found
+
+
+def test_qualifier_spans_point_into_the_question():
+    from vedder.context.qualifiers import qualifiers_in, without_spans
+
+    text = "Streams by country, excluding test users, in October 2026"
+    (qualifier,) = qualifiers_in(text)
+    assert qualifier.text == "excluding test users"
+    assert without_spans(text, [qualifier]).split() == ["Streams", "by", "country,", ",", "in", "October", "2026"]
+
+
+def test_relative_periods_and_grains():
+    from vedder.periods import grains, relative_periods
+
+    assert relative_periods("streams last week") == {"last week"}
+    assert relative_periods("signups in the past 30 days, and yesterday") == {"last 30 day", "yesterday"}
+    assert relative_periods("streams in October 2026") == set()
+    assert grains("daily streams") == {"day"} and grains("streams per week") == {"week"}
+    assert grains("students who are 18 years old") == set()
+
+
+def test_unprofiled_country_and_the_word_in_are_not_values(project):
+    from vedder.offline import _cased, mentions
+
+    assert answer(project, "How many streams were there in Norway in 2024?").match is None  # 'NO' is no profiled value
+    assert not mentions(_cased("top tracks in the US"), "IN")
+    assert mentions(_cased("top tracks in India"), "IN") and mentions(_cased("IN vs US"), "IN")
+    assert mentions(_cased("streams on IOS"), "ios")

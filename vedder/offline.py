@@ -27,7 +27,8 @@ from vedder.context.index import ClusterIndex, cluster_index
 from vedder.context.select import rank_pairs
 from vedder.context.signature import SQLSignature, parsed, signature
 from vedder.context.tokenize import split_identifier, stem, tokenize, words
-from vedder.periods import periods_in, shift_dates, sql_period
+from vedder.context.qualifiers import qualifier_check, without_spans
+from vedder.periods import grains, periods_in, relative_periods, shift_dates, sql_period
 
 if TYPE_CHECKING:
     from vedder.project import Cluster, Pair, Project
@@ -171,18 +172,35 @@ def _plain(text: str) -> list[str]:
     return [w.lower() for w in re.findall(r"[A-Za-z0-9]+", text)]
 
 
+def _cased(text: str) -> list[str]:
+    """Words as written (no stemming, stop words kept): what ``mentions`` looks values up in."""
+    return re.findall(r"[A-Za-z0-9]+", text)
+
+
+def _is_code(word: str) -> bool:
+    """An upper-case code ('IN', 'US', 'SEK'): only the same code in capitals names it, not the word "in"."""
+    return 2 <= len(word) <= 3 and word.isalpha() and word.isupper()
+
+
 def mentions(text_words: Sequence[str], value: str) -> bool:
-    """Whether the words of ``value`` (or, for a country code, the country's name) occur in ``text_words``."""
+    """Whether the words of ``value`` (or, for a country code, the country's name) occur in ``text_words``
+    (words as written, see ``_cased``)."""
     names = [name for name, code in COUNTRIES.items() if code == value.upper()] if len(value) == 2 else []
     return _mentions(text_words, value) or any(_mentions(text_words, name) for name in names)
 
 
+def _same_word(value_word: str, text_word: str) -> bool:
+    return value_word == text_word if _is_code(value_word) else value_word.lower() == text_word.lower()
+
+
 def _mentions(text_words: Sequence[str], value: str) -> bool:
-    value_words = _plain(value.strip("%"))
+    value_words = _cased(value.strip("%"))
     if not value_words:
         return False
     size = len(value_words)
-    return any(list(text_words[i : i + size]) == value_words for i in range(len(text_words) - size + 1))
+    return any(
+        all(_same_word(v, t) for v, t in zip(value_words, text_words[i : i + size])) for i in range(len(text_words) - size + 1)
+    )
 
 
 def cues(text: str) -> dict[str, bool]:
@@ -247,7 +265,7 @@ def cue_problems(question: str, phrasing: str, sig: SQLSignature) -> list[str]:
     sql_words = _sql_words(sig)
     q, p = cues(_without(question, sql_words)), cues(_without(phrasing, sql_words))
     problems = []
-    if q["average"] != ("avg" in sig.aggregates) and q["average"] != p["average"]:
+    if q["average"] != ("avg" in sig.aggregates) and q["average"] != p["average"] or p["average"] and not q["average"]:
         problems.append("average")
     if q["count"] and "count" not in sig.aggregates and not p["count"]:
         problems.append("count")
@@ -265,6 +283,9 @@ def cue_problems(question: str, phrasing: str, sig: SQLSignature) -> list[str]:
         problems.append("grouping")
     if p["group"] and not q["group"] and sig.grouped and not q["by"]:
         problems.append("grouping")
+    # "minutes per listener" is a ratio: a question without "per", "each" or "average" asks for a total.
+    if re.search(r"\bper\b", phrasing.lower()) and not q["group"] and not sig.grouped and not q["average"]:
+        problems.append("ratio")
     return problems
 
 
@@ -296,16 +317,12 @@ def _literal_columns(tree: exp.Expression) -> dict[int, str]:
 
 def _question_value(cluster: "Cluster", column: str, question: str, phrasing: str, old: str) -> str | None:
     """A value of ``column`` that the question names and the pair's phrasing does not (for adapting ``old``)."""
-    q_words, p_words = _plain(question), _plain(phrasing)
+    q_words, p_words = _cased(question), _cased(phrasing)
+    # Only values the profiles know: a country they do not list ("Norway") is no answer to adapt to.
     candidates = [v for v in _column_values(cluster, column) if v.lower() != old.lower() and len(v) > 1]
     for value in sorted(candidates, key=len, reverse=True):
         if mentions(q_words, value) and not mentions(p_words, value):
             return value
-    lowered = " ".join(q_words)
-    if old.upper() in COUNTRIES.values() or old in candidates:
-        for name, code in COUNTRIES.items():
-            if re.search(rf"\b{re.escape(name)}\b", lowered) and code != old.upper() and not mentions(p_words, name):
-                return code
     quoted = re.findall(r"[\"“']([^\"”']{1,60})[\"”']", question)
     fresh = [v for v in quoted if not mentions(p_words, v)]
     if len(fresh) == 1:
@@ -362,7 +379,7 @@ def adapt(
     original = parsed(pair_sql, dialect)
     if original is None:
         return None, [], ["unparsable"]
-    q_words, p_words = _plain(question), _plain(phrasing)
+    q_words, p_words = _cased(question), _cased(phrasing)
     q_numbers, p_numbers = numbers_in(question), numbers_in(phrasing)
     if _nothing_to_adapt(signature(pair_sql, dialect), question, phrasing, q_words, p_words, q_numbers, p_numbers):
         return None, [], []
@@ -420,6 +437,16 @@ def schema_words(index: ClusterIndex) -> set[str]:
     return words_
 
 
+def concept_words(index: ClusterIndex) -> set[str]:
+    """What the cluster's experts name as its concepts: its keywords and the tags of its pairs ("streams",
+    "signups", "MAU")."""
+    words_ = index.memo.get("concept_words")
+    if words_ is None:
+        words_ = set(_domain(" ".join(index.cluster.keywords + [tag for pair in index.pairs for tag in pair.tags])))
+        index.memo["concept_words"] = words_
+    return words_
+
+
 @lru_cache(maxsize=8192)
 def _projected_words(pair_sql: str, dialect: str) -> list[set[str]]:
     tree = parsed(pair_sql, dialect)
@@ -437,11 +464,14 @@ def _projected_words(pair_sql: str, dialect: str) -> list[set[str]]:
 
 
 def grounding_problems(
-    index: ClusterIndex, question: str, phrasing: str, pair_sql: str, sig: SQLSignature, dialect: str
+    index: ClusterIndex, question: str, phrasing: str, pair_sql: str, sig: SQLSignature, dialect: str,
+    adapted: set[str] = frozenset(),
 ) -> list[str]:
-    """Schema words the question uses that the pair ignores, and columns the pair returns that the question skips."""
+    """Words of the cluster's schema or concepts that the question uses and the pair ignores ("streams" asked of
+    a signups pair), and columns the pair returns that the question skips."""
     q_terms, p_terms, sql_terms = _domain(question), _domain(phrasing), _sql_words(sig)
-    problems = [f"mentions {t}" for t in sorted(q_terms & schema_words(index)) if t not in p_terms and t not in sql_terms]
+    known = schema_words(index) | concept_words(index)
+    problems = [f"mentions {t}" for t in sorted((q_terms - adapted) & known) if t not in p_terms and t not in sql_terms]
     for column_words in _projected_words(pair_sql, dialect):
         if column_words & p_terms and not column_words & q_terms:
             problems.append("returns " + "_".join(sorted(column_words)))
@@ -463,13 +493,31 @@ def _adapted_words(adaptations: list[Adaptation]) -> tuple[set[str], set[str]]:
     return new, old
 
 
+def period_problems(question: str, phrasing: str, sig: SQLSignature) -> list[str]:
+    """Relative periods ("last week", "yesterday") and time grains ("per day", "monthly") the question and the
+    pair's phrasing do not share; a grain the SQL names as a column or literal ("year") is not one."""
+    problems = []
+    if relative_periods(question) != relative_periods(phrasing):
+        problems.append("period " + ", ".join(sorted(relative_periods(question) ^ relative_periods(phrasing))))
+    differ = (grains(question) ^ grains(phrasing)) - _sql_words(sig)
+    if differ:
+        problems.append("per " + ", ".join(sorted(differ)))
+    return problems
+
+
 def _candidate(index: ClusterIndex, pair: "Pair", question: str, dialect: str) -> Candidate:
     sig = signature(pair.sql, dialect)
     best: Candidate | None = None
     for phrasing in pair.questions:
         tree, adaptations, problems = adapt(index.cluster, pair.sql, question, phrasing, dialect)
-        problems = cue_problems(question, phrasing, sig) + grounding_problems(index, question, phrasing, pair.sql, sig, dialect) + problems
-        score = similarity(index, question, phrasing, sig, _adapted_words(adaptations))
+        qualifier_problems, honoured = qualifier_check(
+            index, question, phrasing, tree if tree is not None else parsed(pair.sql, dialect), _sql_words(sig))
+        # Qualifiers the SQL is shown to honour ("excluding test users") need no other accounting.
+        rest = without_spans(question, honoured)
+        adapted = _adapted_words(adaptations)
+        problems = (qualifier_problems + cue_problems(rest, phrasing, sig) + period_problems(rest, phrasing, sig)
+                    + grounding_problems(index, rest, phrasing, pair.sql, sig, dialect, adapted[0]) + problems)
+        score = similarity(index, rest, phrasing, sig, adapted)
         candidate = Candidate(pair, phrasing, score, problems, adaptations, tree, dialect)
         if best is None or (not candidate.problems, candidate.similarity) > (not best.problems, best.similarity):
             best = candidate

@@ -12,6 +12,8 @@ the November answer.
 "SELECT 1 FROM t WHERE d >= CAST('2026-11-01' AS DATE) AND d < CAST('2026-12-01' AS DATE)"
 >>> str(sql_period(tree))
 '2026-11'
+>>> sorted(relative_periods("streams last week vs the past 7 days")), sorted(grains("daily streams per month, 18 years"))
+(['last 7 day', 'last week'], ['day', 'month'])
 """
 
 from __future__ import annotations
@@ -33,6 +35,15 @@ _BARE_MONTH = re.compile(rf"\b({'|'.join(n for n in sorted(_MONTHS, key=len, rev
 _ISO_MONTH = re.compile(r"\b((?:19|20)\d\d)-(0[1-9]|1[0-2])\b(?!-\d)")
 _YEAR = re.compile(r"(?<![\w.-])((?:19|20)\d\d)(?![\w.]|-\d)")
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
+_UNIT = r"(day|week|month|quarter|year|hour)s?"
+_RELATIVE = re.compile(
+    rf"\b(?:(last|past|previous|prior|this|current|next|coming)\s+(?:(\d+|few|couple of)\s+)?{_UNIT}"
+    r"|(yesterday|today|tonight|tomorrow|ytd|mtd|year to date|month to date))\b",
+    re.IGNORECASE,
+)
+_GRAIN_WORDS = {"daily": "day", "weekly": "week", "monthly": "month", "quarterly": "quarter", "yearly": "year",
+                "annual": "year", "annually": "year", "hourly": "hour"}
+_GRAIN = re.compile(rf"\b(?:per|each|every|by|a|an)\s+{_UNIT}\b|\b({'|'.join(_GRAIN_WORDS)})\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,24 @@ def periods_in(text: str, default_year: int | None = None) -> list[Period]:
         if not any(start <= match.start() < end for start, end in taken):
             found.append((match.start(), Period(int(match.group(1)), None, match.group(0))))
     return [period for _, period in sorted(found, key=lambda item: item[0])]
+
+
+def relative_periods(text: str) -> set[str]:
+    """Periods ``text`` names relative to today ("last week", "past 7 days", "yesterday"), normalized."""
+    out = set()
+    for match in _RELATIVE.finditer(text):
+        if match.group(4):
+            out.add(match.group(4).lower())
+            continue
+        anchor = {"past": "last", "previous": "last", "prior": "last", "current": "this", "coming": "next"}.get(
+            match.group(1).lower(), match.group(1).lower())
+        out.add(" ".join(p for p in (anchor, (match.group(2) or "").lower(), match.group(3).lower()) if p))
+    return out
+
+
+def grains(text: str) -> set[str]:
+    """The time units ``text`` splits or counts by ("per day", "each month", "weekly"); not "18 years old"."""
+    return {(m.group(1) or _GRAIN_WORDS[m.group(2).lower()]).lower() for m in _GRAIN.finditer(text)}
 
 
 def _add_months(day: date, months: int) -> date:
