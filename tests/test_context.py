@@ -204,3 +204,19 @@ def test_cli_context_says_when_routing_is_ambiguous(overlapping_dir):
     assert given.exit_code == 0 and "ambiguous" not in given.stdout
     data = json.loads(runner.invoke(app, ["context", "streams per country", "--json", "--project", str(overlapping_dir)]).stdout)
     assert data["ambiguous"] is True and {c["id"] for c in data["candidates"]} == {"music", "radio"}
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t"])
+def test_empty_questions_are_usage_errors_everywhere(project, project_dir, question):
+    from vedder.errors import UsageError
+    from vedder.offline import answer_offline
+
+    cluster = project.clusters["music"]
+    for call in (lambda: route(project, question), lambda: build_context(project, cluster, question),
+                 lambda: answer_offline(project, cluster, question)):
+        with pytest.raises(UsageError, match="the question is empty"):
+            call()
+    for args in (["context", question], ["context", question, "--json"], ["context", question, "--cluster", "music"]):
+        result = CliRunner().invoke(app, [*args, "--project", str(project_dir)])
+        assert result.exit_code == 2, result.output
+        assert result.output.splitlines()[0] == "error: the question is empty" and "Traceback" not in result.output

@@ -79,12 +79,25 @@ def test_cli_eval_text_shows_items_and_summary(project_dir, tmp_path):
 
 @pytest.mark.parametrize(
     "text, message",
-    [("{not json\n", ":1: not JSON"), ('{"sql": "SELECT 1"}\n', ':1: each line needs a non-empty "question"'), ("\n", "has no questions")],
+    [
+        ("{not json\n", ":1: not JSON"),
+        ('{"sql": "SELECT 1"}\n', ':1: each line needs a non-empty "question"'),
+        ('{"question": "How many?"}\n{"question": "   "}\n', ':2: each line needs a non-empty "question"'),
+        ('["How many users?"]\n', ":1: expected a JSON object"),
+        (b'{"question": "caf\xe9"}\n', "not UTF-8 text"),
+        ("\n", "has no questions"),
+    ],
 )
 def test_bad_eval_files_are_clear_errors(tmp_path, project_dir, text, message):
     path = tmp_path / "bad.jsonl"
-    path.write_text(text)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
     with pytest.raises(UsageError, match=message.replace("(", r"\(")):
         load_eval_file(path)
     result = CliRunner().invoke(app, ["eval", str(path), "--project", str(project_dir)])
     assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
+
+
+def test_a_missing_eval_file_is_a_clear_error(tmp_path):
+    with pytest.raises(UsageError, match="cannot read .*nope.jsonl") as caught:
+        load_eval_file(tmp_path / "nope.jsonl")
+    assert "JSONL" in caught.value.hint or "question" in caught.value.hint

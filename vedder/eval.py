@@ -11,7 +11,6 @@ True
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections import Counter
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from vedder.errors import UsageError, VedderError
+from vedder.files import read_jsonl
 
 if TYPE_CHECKING:
     from vedder.project import Project
@@ -51,19 +51,9 @@ class EvalReport:
 
 def load_eval_file(path: Path) -> list[dict[str, Any]]:
     """The items of a JSONL eval file; a bad line raises UsageError naming the line."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}", "pass a JSONL file of {question, sql?, cluster?}") from None
     items = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{path}:{number}: not JSON: {exc.msg}", 'each line is one object: {"question": "…", "sql": "…"}') from None
-        if not isinstance(item, dict) or not isinstance(item.get("question"), str) or not item["question"].strip():
+    for number, item in read_jsonl(path, UsageError, 'each line is one object: {"question": "…", "sql": "…", "cluster": "…"}'):
+        if not isinstance(item.get("question"), str) or not item["question"].strip():
             raise UsageError(f"{path}:{number}: each line needs a non-empty \"question\" string", 'e.g. {"question": "How many users?", "sql": "SELECT count(*) FROM users"}')
         items.append(item)
     if not items:

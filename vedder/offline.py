@@ -28,6 +28,7 @@ from vedder.context.select import rank_pairs
 from vedder.context.signature import SQLSignature, parsed, signature
 from vedder.context.tokenize import split_identifier, stem, tokenize, words
 from vedder.context.qualifiers import qualifier_check, without_spans
+from vedder.context.route import require_question
 from vedder.periods import grains, periods_in, relative_periods, shift_dates, sql_period
 
 if TYPE_CHECKING:
@@ -587,6 +588,7 @@ def answer_offline(project: "Project", cluster: "Cluster", question: str, *, pre
     ``previous`` (dict or object with ``question``, ``sql`` and ``pair``) is the earlier turn of a
     conversation; a follow-up that only changes a literal adapts its SQL.
     """
+    question = require_question(question)
     dialect = project.config.dialect
     index = cluster_index(cluster)
     if previous is not None:

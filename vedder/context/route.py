@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from vedder.context.index import project_index
 from vedder.context.tokenize import tokenize
+from vedder.errors import UsageError
 
 if TYPE_CHECKING:
     from vedder.project import Cluster, Project
@@ -82,6 +83,14 @@ class Routing:
         }
 
 
+def require_question(question: str) -> str:
+    """``question`` without surrounding whitespace; an empty one is a UsageError (every surface says the same)."""
+    question = (question or "").strip()
+    if not question:
+        raise UsageError("the question is empty", 'ask something, e.g. "How many streams per country last month?"')
+    return question
+
+
 def domain_terms(question: str) -> list[str]:
     """The question's words that say what it is about (not how it asks)."""
     seen: list[str] = []
@@ -97,6 +106,7 @@ def route(project: "Project", question: str, *, limit: int = 5) -> Routing:
     >>> route(project, "how many streams per country?").cluster.id  # doctest: +SKIP
     'listening'
     """
+    question = require_question(question)
     index = project_index(project)
     terms = tokenize(question)
     raw = index.index.scores(terms)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from vedder.context.index import ClusterIndex, Section, cluster_index
+from vedder.context.route import require_question
 from vedder.context.signature import signature
 from vedder.context.tokenize import split_identifier, stem, tokenize
 
@@ -195,6 +196,7 @@ def build_context(
     exclude_pairs: Iterable[str] = (),
 ) -> Context:
     """Select tables, pairs and docs of ``cluster`` for ``question`` within ``budget`` tokens."""
+    question = require_question(question)
     budget = budget or project.config.token_budget
     index = cluster_index(cluster)
     search_text = question + " " + " ".join(str(t.get("question") if isinstance(t, dict) else getattr(t, "question", "")) for t in history or [])
