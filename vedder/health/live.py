@@ -40,11 +40,11 @@ class LiveWarehouse:
     [(42,)]
     """
 
-    def __init__(self, warehouse: "Warehouse", dialect: str = "duckdb", threads: int = QUERY_THREADS) -> None:
+    def __init__(self, warehouse: "Warehouse", dialect: str = "duckdb", threads: int | None = None) -> None:
         self.warehouse = warehouse
         self.dialect = dialect
         self.schema: dict[str, dict[str, str]] = warehouse.schema()
-        self.threads = threads
+        self.threads = threads or QUERY_THREADS
         self._prepared: "PreparedSchema | None" = None
         self._pool: ThreadPoolExecutor | None = None
         self._cursors: queue.SimpleQueue = queue.SimpleQueue()

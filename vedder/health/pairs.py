@@ -4,9 +4,11 @@ it run within the timeout and return rows?). Pairs already marked stale are left
 Each broken pair is named with what broke: a table gone, a column dropped, or a column renamed (when
 drift detection found where it went).
 
-Each pair is parsed once: the guard checks that tree and renders the SQL to run, then the same tree is
-qualified against the live schema. Pairs that qualify run on the live warehouse's query threads while
-the main thread analyzes the next ones.
+Each pair is parsed once, and the guard checks that tree and renders the SQL to run; the runs go to the
+live warehouse's query threads while the main thread parses the next pairs. A pair that runs has had
+every table and column it names bound by the warehouse itself, so it qualifies; only the pairs that fail
+(or that the guard refuses) are qualified with sqlglot against the live schema, to name what broke.
+Pairs that do not qualify count as not run, whatever their run said.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from sqlglot import exp
 
 from vedder.errors import QueryTimeout, SQLRefused, VedderError
 from vedder.health.signals import Problem, Signal, share, skipped
@@ -70,32 +74,14 @@ def explain(problem: ColumnProblem, tables: list[str], drifts: dict[str, "Datase
     return Problem("", problem.kind, problem.message)
 
 
-@dataclass
-class _Analysis:
-    """One pair, parsed once: what keeps it from qualifying, else the guarded SQL to run or why the guard refused."""
-
-    problems: list[Problem]
-    guarded: GuardedSQL | None = None
-    refused: Problem | None = None
-
-
-def _analyze(pair: "Pair", cluster: "Cluster", live: "LiveWarehouse", drifts: dict[str, "DatasetDrift"]) -> _Analysis:
-    dialect = live.dialect
-    try:
-        tree = parse_one_statement(pair.sql, dialect)
-    except SQLRefused as exc:
-        return _Analysis(_named(pair, [Problem("", f"refused_{exc.rule}", exc.message)]))
-    guarded, refused = None, None
-    try:
-        guarded = guard_for_cluster(tree, cluster, dialect)
-    except SQLRefused as exc:
-        refused = Problem(pair.id, "refused", f"pair {pair.id}: {exc.message}", {"rule": exc.rule})
-    # The guard has rendered the SQL to run, so qualifying may now rewrite the tree in place (no copy).
-    found = check_columns(tree, live.prepared, dialect, cluster.default_schema, copy=False)
+def _validity_problems(pair: "Pair", tree: exp.Expression, cluster: "Cluster", live: "LiveWarehouse",
+                       drifts: dict[str, "DatasetDrift"]) -> list[Problem]:
+    """What keeps ``pair`` (parsed as ``tree``, which is rewritten in place) from qualifying against the live schema."""
+    found = check_columns(tree, live.prepared, live.dialect, cluster.default_schema, copy=False)
     if not found:
-        return _Analysis([], guarded, refused)
-    tables = sorted(guarded.tables) if guarded is not None else tables_used(tree, dialect, cluster.default_schema)
-    return _Analysis(_named(pair, [explain(p, tables, drifts) for p in found]), guarded, refused)
+        return []
+    tables = tables_used(tree, live.dialect, cluster.default_schema)
+    return _named(pair, [explain(p, tables, drifts) for p in found])
 
 
 def _named(pair: "Pair", found: list[Problem]) -> list[Problem]:
@@ -120,20 +106,35 @@ def _run_pair(cursor: "Warehouse", project: "Project", pair: "Pair", guarded: Gu
 
 
 def check_pairs(project: "Project", cluster: "Cluster", live: "LiveWarehouse", drifts: dict[str, "DatasetDrift"]) -> PairCheck:
-    """Validity against the live schema; the pairs that qualify run on ``live``'s query threads meanwhile."""
+    """Run every active pair (guarded, on ``live``'s query threads); qualify the ones that do not run."""
+    dialect = live.dialect
     active = [p for p in cluster.pairs if not p.stale]
+    started: dict[str, tuple[exp.Expression, "Future[Problem | None] | Problem"]] = {}
+    unparsable: dict[str, list[Problem]] = {}
+    for pair in active:
+        try:
+            tree = parse_one_statement(pair.sql, dialect)
+        except SQLRefused as exc:
+            unparsable[pair.id] = _named(pair, [Problem("", f"refused_{exc.rule}", exc.message)])
+            continue
+        try:
+            started[pair.id] = (tree, live.submit(_run_pair, project, pair, guard_for_cluster(tree, cluster, dialect)))
+        except SQLRefused as exc:
+            started[pair.id] = (tree, Problem(pair.id, "refused", f"pair {pair.id}: {exc.message}", {"rule": exc.rule}))
     broken: dict[str, list[Problem]] = {}
-    runs: dict[str, Future[Problem | None]] = {}
     outcomes: dict[str, Problem | None] = {}
     for pair in active:
-        analysis = _analyze(pair, cluster, live, drifts)
-        if analysis.problems:
-            broken[pair.id] = analysis.problems
-        elif analysis.refused is not None:
-            outcomes[pair.id] = analysis.refused
+        if pair.id in unparsable:
+            broken[pair.id] = unparsable[pair.id]
+            continue
+        tree, run = started[pair.id]
+        outcome = run.result() if isinstance(run, Future) else run
+        # A run that returned (even no rows) bound every name; anything else may be the schema's doing.
+        found = _validity_problems(pair, tree, cluster, live, drifts) if outcome is not None and outcome.kind != "no_rows" else []
+        if found:
+            broken[pair.id] = found
         else:
-            runs[pair.id] = live.submit(_run_pair, project, pair, analysis.guarded)
-    outcomes |= {pair_id: run.result() for pair_id, run in runs.items()}
+            outcomes[pair.id] = outcome
     validity = _validity_signal(active, broken)
     execution, runnable = _execution_signal(project, active, outcomes)
     return PairCheck(validity, execution, runnable, broken)
