@@ -56,7 +56,11 @@ _DESC = {stem(w) for w in """most highest largest biggest greatest maximum max o
 _ASC = {stem(w) for w in """least lowest smallest minimum min youngest earliest shortest fewest worst lightest less fewer
     below under lower younger smaller ascending cheapest poorest""".split()}
 _NEGATION = {"not", "no", "without", "never", "except", "neither", "nor", "none", "excluding", "exclude", "dont",
-             "doesnt", "didnt", "havent", "hasnt", "isnt", "arent", "wasnt", "werent", "cannot"}
+             "doesnt", "didnt", "havent", "hasnt", "isnt", "arent", "wasnt", "werent", "cannot", "non", "outside"}
+# Statistics other than the average that no count, sum or average answers.
+_OTHER_STATISTICS = {"median", "percentile", "quartile", "mode", "p50", "p90", "p95", "p99", "stddev", "variance"}
+# Words that make a number a "top N" ("the 3 most streamed tracks"): it may replace the pair's LIMIT.
+_RANK_WORDS = {stem(w) for w in "top most first best highest largest biggest bottom least lowest fewest worst".split()}
 _AVERAGE = {"average", "mean", "avg"}
 _COUNT = {"many", "number", "count", "counts"}
 _DESC_PHRASES = ("at least", "or more", "or older", "or greater", "or higher", "or above", "or over", "no less")
@@ -213,6 +217,7 @@ def cues(text: str) -> dict[str, bool]:
         "asc": bool(stems & _ASC) or any(p in lowered for p in _ASC_PHRASES) or ("alphabetical" in raw and not stems & _DESC),
         "negation": bool(set(raw) & _NEGATION) and "no more" not in lowered and "no less" not in lowered or "n't" in text or "other than" in lowered,
         "average": bool(set(raw) & _AVERAGE),
+        "statistic": bool(set(raw) & _OTHER_STATISTICS),
         "count": "how many" in lowered or "number of" in lowered or "count" in raw,
         "group": bool(set(raw) & _GROUP),
         "both": "both" in raw,
@@ -272,6 +277,8 @@ def cue_problems(question: str, phrasing: str, sig: SQLSignature) -> list[str]:
         problems.append("count")
     if "count" in sig.aggregates and p["count"] and not q["count"]:
         problems.append("count")
+    if q["statistic"] != p["statistic"]:
+        problems.append("statistic")
     if q["both"] != p["both"] or q["either"] != p["either"]:
         problems.append("both/either")
     if q["negation"] != p["negation"]:
@@ -411,11 +418,13 @@ def adapt(
             if number in q_numbers or number not in p_numbers:
                 continue
             new = fresh_numbers[0] if len(fresh_numbers) == 1 else None
-            if new is None or not (_is_year(number) and _is_year(new) or _number_context(phrasing, number) & _number_context(question, new)):
+            is_limit = id(literal) in limit_ids
+            if new is None or not (_is_year(number) and _is_year(new) or _number_context(phrasing, number) & _number_context(question, new)
+                                   or is_limit and _number_context(question, new) & _RANK_WORDS):
                 problems.append(f"number {number}")
                 continue
             fresh_numbers.pop()
-            column = "LIMIT" if id(literal) in limit_ids else columns.get(id(literal), "value")
+            column = "LIMIT" if is_limit else columns.get(id(literal), "value")
             literal.replace(exp.Literal.number(new))
             adaptations.append(Adaptation(column, number, new))
     if fresh_numbers:
@@ -506,17 +515,41 @@ def period_problems(question: str, phrasing: str, sig: SQLSignature) -> list[str
     return problems
 
 
+def _profiled_values(index: ClusterIndex) -> list[tuple[str, str]]:
+    """(column, value) for every profiled common value of the cluster that a question could name."""
+    values = index.memo.get("profiled_values")
+    if values is None:
+        values = [(column.name.lower(), str(entry["value"])) for dataset in index.datasets for column in dataset.columns
+                  for entry in column.common_values
+                  if isinstance(entry, dict) and isinstance(entry.get("value"), str) and len(entry["value"]) > 1]
+        index.memo["profiled_values"] = values
+    return values
+
+
+def value_problems(index: ClusterIndex, question: str, phrasing: str, tree: exp.Expression | None) -> list[str]:
+    """Profiled values the question names ("… in Brazil per month") that the pair neither filters on nor
+    groups by, and its phrasing does not name."""
+    if tree is None:
+        return []
+    q_words, p_words = _cased(question), _cased(phrasing)
+    literals = {str(l.this).strip("%").lower() for l in tree.find_all(exp.Literal) if l.is_string}
+    grouped = {c.name.lower() for group in tree.find_all(exp.Group) for c in group.find_all(exp.Column)}
+    return [f"value '{value}'" for column, value in _profiled_values(index)
+            if column not in grouped and value.lower() not in literals and mentions(q_words, value) and not mentions(p_words, value)]
+
+
 def _candidate(index: ClusterIndex, pair: "Pair", question: str, dialect: str) -> Candidate:
     sig = signature(pair.sql, dialect)
     best: Candidate | None = None
     for phrasing in pair.questions:
         tree, adaptations, problems = adapt(index.cluster, pair.sql, question, phrasing, dialect)
-        qualifier_problems, honoured = qualifier_check(
-            index, question, phrasing, tree if tree is not None else parsed(pair.sql, dialect), _sql_words(sig))
+        sql_tree = tree if tree is not None else parsed(pair.sql, dialect)
+        qualifier_problems, honoured = qualifier_check(index, question, phrasing, sql_tree, _sql_words(sig))
         # Qualifiers the SQL is shown to honour ("excluding test users") need no other accounting.
         rest = without_spans(question, honoured)
         adapted = _adapted_words(adaptations)
-        problems = (qualifier_problems + cue_problems(rest, phrasing, sig) + period_problems(rest, phrasing, sig)
+        problems = (qualifier_problems + value_problems(index, rest, phrasing, sql_tree)
+                    + cue_problems(rest, phrasing, sig) + period_problems(rest, phrasing, sig)
                     + grounding_problems(index, rest, phrasing, pair.sql, sig, dialect, adapted[0]) + problems)
         score = similarity(index, rest, phrasing, sig, adapted)
         candidate = Candidate(pair, phrasing, score, problems, adaptations, tree, dialect)
