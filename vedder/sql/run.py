@@ -27,10 +27,11 @@ def cluster_for_sql(sql: str, project: "Project") -> "Cluster":
     """The cluster that covers every table ``sql`` reads (the first, by id, when several do)."""
     guarded = guard_sql(sql, dialect=project.config.dialect)
     for cluster in sorted(project.clusters.values(), key=lambda c: c.id):
-        if guarded.tables and all(cluster.covers(t) for t in guarded.tables):
+        if all(cluster.covers(t) for t in guarded.tables):
             return cluster
-    tables = ", ".join(guarded.tables) or "no tables"
-    raise SQLRefused("table_not_allowed", f"no cluster covers {tables}", "pass --cluster ID; queries run only on a cluster's tables")
+    if not project.clusters:
+        raise SQLRefused("table_not_allowed", "the project has no clusters", "`vedder cluster new` creates one")
+    raise SQLRefused("table_not_allowed", f"no single cluster covers {', '.join(guarded.tables)}", "pass --cluster ID; queries run only on one cluster's tables")
 
 
 def run_sql(
