@@ -4,13 +4,16 @@
 Run: /work/venv/bin/python benchmarks/bench_health.py [--clusters 100] [--pairs-per-cluster 50] [--runs 3]
 
 Prints the in-process time of ``check_health(project, reproducibility=False)`` (warehouse open, every
-signal, 300 logged questions for coverage on the generated project) and the whole-process time of
-``vedder health --format json``. The demo case runs when the demo builder (vedder.warehouse.demo) exists.
+signal, 300 logged questions for coverage on the generated project), the CPU seconds the process spent on it
+(all threads: the load-independent number), the whole-process time of ``vedder health --format json``, and
+the 1-minute load average before and after (other work on the machine stretches wall times, not CPU).
+The demo case runs when the demo builder (vedder.warehouse.demo) exists.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -100,13 +103,15 @@ def _log_questions(root: Path, clusters: int) -> None:
     store.close()
 
 
-def median_of(runs: int, action) -> float:
-    timings = []
+def median_of(runs: int, action) -> tuple[float, float]:
+    """Median wall and CPU seconds (this process, all threads) of ``runs`` calls of ``action``."""
+    walls, cpus = [], []
     for _ in range(runs):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         action()
-        timings.append(time.perf_counter() - started)
-    return statistics.median(timings)
+        walls.append(time.perf_counter() - started)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def measure(name: str, root: Path, runs: int) -> None:
@@ -118,13 +123,14 @@ def measure(name: str, root: Path, runs: int) -> None:
         nonlocal report
         report = check_health(load_project(load_config(root)), reproducibility=False)
 
-    seconds = median_of(runs, in_process)
-    process = median_of(runs, lambda: subprocess.run([str(VEDDER), "health", "--format", "json", "--project", str(root)],
-                                                    capture_output=True))
+    load_before = os.getloadavg()[0]
+    seconds, cpu = median_of(runs, in_process)
+    process, _ = median_of(runs, lambda: subprocess.run([str(VEDDER), "health", "--format", "json", "--project", str(root)],
+                                                       capture_output=True))
     scores = [c.score for c in report.clusters]
     print(f"{name}: {len(project.clusters)} clusters, {pairs} pairs: check_health {seconds:.2f} s "
-          f"({pairs / seconds:,.0f} pairs/s); `vedder health` process {process:.2f} s; "
-          f"scores {min(scores)}..{max(scores)}")
+          f"({pairs / seconds:,.0f} pairs/s, {cpu:.2f} s CPU); `vedder health` process {process:.2f} s; "
+          f"scores {min(scores)}..{max(scores)}; load average {load_before:.1f} → {os.getloadavg()[0]:.1f}")
 
 
 def demo_project(scratch: Path) -> Path | None:

@@ -94,10 +94,6 @@ def parse_one_statement(sql: str, dialect: str = "duckdb", *, tokens: list | Non
     return statements[0]
 
 
-def _cte_names(tree: exp.Expression) -> set[str]:
-    return {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-
-
 def table_name(table: exp.Table, default_schema: str | None) -> str:
     """Fully qualified lower-case name of a table reference."""
     parts = [p for p in (table.catalog, table.db, table.name) if p]
@@ -117,21 +113,28 @@ def guard_sql(
 
     ``allowed`` decides whether a fully qualified table may be read; None allows every table. ``sql``
     may be a tree from ``parse_one_statement`` (so that a caller who also analyzes the query parses it
-    once); that tree is checked and its tables are qualified in place.
+    once); that tree is checked, its tables are qualified and it is rendered in place (sqlglot's
+    generator may rewrite it into an equivalent form, as ``sqlglot.transpile`` does).
     """
     tree = sql if isinstance(sql, exp.Expression) else parse_one_statement(sql, dialect)
     if not isinstance(tree, _READ_ONLY_ROOTS) or (isinstance(tree, exp.Subquery) and not isinstance(tree.unnest(), _READ_ONLY_ROOTS)):
         kind = type(tree).__name__.upper()
         raise SQLRefused("read_only", f"{kind} statements are not allowed", "only read-only queries (SELECT, WITH, UNION …) run")
+    ctes: set[str] = set()
+    table_nodes: list[exp.Table] = []
     for node in tree.walk():
         if isinstance(node, _WRITE_NODES) or (isinstance(node, exp.Into)):
             raise SQLRefused("read_only", f"{type(node).__name__.upper()} is not allowed inside a query")
         if isinstance(node, exp.Func) and _is_forbidden(_function_names(node)):
             name = sorted(_function_names(node))[0] if not isinstance(node, exp.Anonymous) else str(node.this).lower()
             raise SQLRefused("forbidden_function", f"function {name}() reads files, settings or the environment", "query the cluster's tables instead")
-    ctes = _cte_names(tree)
+        # Collected in the same walk (breadth-first, like find_all) rather than walking the tree twice more.
+        if isinstance(node, exp.CTE):
+            ctes.add(node.alias_or_name.lower())
+        elif isinstance(node, exp.Table):
+            table_nodes.append(node)
     tables: list[str] = []
-    for table in list(tree.find_all(exp.Table)):
+    for table in table_nodes:
         if isinstance(table.this, exp.Func):
             names = _function_names(table.this)
             if not names & ALLOWED_TABLE_FUNCTIONS:
@@ -149,4 +152,4 @@ def guard_sql(
             table.set("db", exp.to_identifier(default_schema))
         if name not in tables:
             tables.append(name)
-    return GuardedSQL(sql=tree.sql(dialect=dialect), expression=tree, tables=tables)
+    return GuardedSQL(sql=tree.sql(dialect=dialect, copy=not isinstance(sql, exp.Expression)), expression=tree, tables=tables)
