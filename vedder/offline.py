@@ -230,13 +230,24 @@ def _domain(text: str) -> set[str]:
     return {t for t in tokenize(text) if t not in _FRAMING and t not in _CUE_WORDS and not t[0].isdigit()}
 
 
-def _sql_words(sig: SQLSignature) -> set[str]:
+_SQL_WORDS: dict[int, tuple[SQLSignature, frozenset[str]]] = {}
+
+
+def _sql_words(sig: SQLSignature) -> frozenset[str]:
+    """Stemmed words of the query's table and column names and string literals (remembered per signature)."""
+    cached = _SQL_WORDS.get(id(sig))
+    if cached is not None and cached[0] is sig:
+        return cached[1]
+    if len(_SQL_WORDS) > 8192:
+        _SQL_WORDS.clear()
     out: set[str] = set()
     for name in sig.tables + sig.columns:
         out |= {stem(w) for w in split_identifier(name.rsplit(".", 1)[-1])}
     for literal in sig.strings:
         out |= set(tokenize(literal.strip("%")))
-    return out
+    words_ = frozenset(out)
+    _SQL_WORDS[id(sig)] = (sig, words_)
+    return words_
 
 
 def _weight(index: ClusterIndex, term: str) -> float:
@@ -515,27 +526,45 @@ def period_problems(question: str, phrasing: str, sig: SQLSignature) -> list[str
     return problems
 
 
-def _profiled_values(index: ClusterIndex) -> list[tuple[str, str]]:
-    """(column, value) for every profiled common value of the cluster that a question could name."""
+def _profiled_values(index: ClusterIndex) -> list[tuple[str, str, list[set[str]]]]:
+    """(column, value, word sets that may name it) for every profiled common value a question could name."""
     values = index.memo.get("profiled_values")
     if values is None:
-        values = [(column.name.lower(), str(entry["value"])) for dataset in index.datasets for column in dataset.columns
-                  for entry in column.common_values
-                  if isinstance(entry, dict) and isinstance(entry.get("value"), str) and len(entry["value"]) > 1]
+        values = []
+        for dataset in index.datasets:
+            for column in dataset.columns:
+                for entry in column.common_values:
+                    value = entry.get("value") if isinstance(entry, dict) else None
+                    if isinstance(value, str) and len(value) > 1:
+                        names = [name for name, code in COUNTRIES.items() if code == value.upper()] if len(value) == 2 else []
+                        values.append((column.name.lower(), value, [set(_plain(v)) for v in [value, *names] if _plain(v)]))
         index.memo["profiled_values"] = values
     return values
+
+
+def _named_values(index: ClusterIndex, question: str) -> list[tuple[str, str]]:
+    """The profiled values ``question`` names, as (column, value); remembered for the last question asked."""
+    cached = index.memo.get("named_values")
+    if cached is not None and cached[0] == question:
+        return cached[1]
+    lowered, cased = set(_plain(question)), _cased(question)
+    named = [(column, value) for column, value, alternatives in _profiled_values(index)
+             if any(words_ <= lowered for words_ in alternatives) and mentions(cased, value)]
+    index.memo["named_values"] = (question, named)
+    return named
 
 
 def value_problems(index: ClusterIndex, question: str, phrasing: str, tree: exp.Expression | None) -> list[str]:
     """Profiled values the question names ("… in Brazil per month") that the pair neither filters on nor
     groups by, and its phrasing does not name."""
-    if tree is None:
+    named = _named_values(index, question)
+    if tree is None or not named:
         return []
-    q_words, p_words = _cased(question), _cased(phrasing)
+    p_words = _cased(phrasing)
     literals = {str(l.this).strip("%").lower() for l in tree.find_all(exp.Literal) if l.is_string}
     grouped = {c.name.lower() for group in tree.find_all(exp.Group) for c in group.find_all(exp.Column)}
-    return [f"value '{value}'" for column, value in _profiled_values(index)
-            if column not in grouped and value.lower() not in literals and mentions(q_words, value) and not mentions(p_words, value)]
+    return [f"value '{value}'" for column, value in named
+            if column not in grouped and value.lower() not in literals and not mentions(p_words, value)]
 
 
 def _candidate(index: ClusterIndex, pair: "Pair", question: str, dialect: str) -> Candidate:
