@@ -110,7 +110,8 @@ def _answer_offline(project, cluster, question, warehouse, history) -> tuple[Ans
             status="not_covered",
             question=question,
             cluster=cluster.id,
-            answer=f"No vetted pair in cluster '{cluster.id}' answers this closely enough. Closest pairs: {listing}.",
+            answer=f"No vetted pair in cluster '{cluster.id}' answers this closely enough"
+                   + (f" ({result.reason})" if result.reason else "") + f". Closest pairs: {listing}.",
             closest=closest,
             hint=OFFLINE_HINT,
         ), None
