@@ -152,3 +152,41 @@ def test_value_profiles_of_a_table_take_one_query(shop):
     assert profiles["country"]["common_values"] == ["DE", "GB", "SE", "US"]  # 500 each: ties by value
     assert profiles["country"]["null_fraction"] == 0.0 and profiles["country"]["min"] == "DE"
     assert profiles["order_id"]["common_values"] == list(range(10)) and profiles["order_id"]["max"] == 1999
+
+
+def test_timeouts_need_no_thread_per_query_and_still_interrupt(shop):
+    import gc
+
+    import duckdb
+
+    warehouse = open_warehouse(load_config(shop))
+    for number in range(50):
+        assert warehouse.execute(f"SELECT {number}", timeout_s=30).rows == [(number,)]
+    watchers = [t for t in threading.enumerate() if t.name == "vedder-duckdb-timeout"]
+    assert len(watchers) == 1
+    with pytest.raises(QueryTimeout):
+        warehouse.execute(SLOW, timeout_s=0.3)  # a sooner deadline than the watcher's wakes it up
+    assert warehouse.execute("SELECT count(*) FROM shop.orders", timeout_s=30).rows == [(2000,)]
+    # A warehouse dropped without close() does not stay open for its watcher's sake.
+    del warehouse
+    gc.collect()
+    with duckdb.connect(str(shop / "warehouse.duckdb")) as writable:
+        assert writable.execute("SELECT count(*) FROM shop.refunds").fetchone() == (100,)
+
+
+def test_clusters_checked_one_ahead_report_as_each_checked_alone(shop):
+    import shutil
+
+    import yaml
+
+    mutate(shop, "ALTER TABLE shop.refunds DROP COLUMN refunded_cents")
+    for copy in ("shop_b", "shop_c"):
+        shutil.copytree(shop / "clusters" / "shop", shop / "clusters" / copy)
+        settings = yaml.safe_load((shop / "clusters" / copy / "cluster.yaml").read_text())
+        atomic_write(shop / "clusters" / copy / "cluster.yaml", dump_yaml({**settings, "id": copy}))
+    project = load_project(load_config(shop))
+    together = check_health(project, reproducibility=False).to_dict()["clusters"]
+    alone = [check_health(project, [c], reproducibility=False).to_dict()["clusters"][0] for c in ("shop", "shop_b", "shop_c")]
+    assert [c["cluster"] for c in together] == ["shop", "shop_b", "shop_c"]
+    assert together == alone
+    assert all(c["signals"][0]["problems"][0]["subject"] == "refunded_total" for c in together)

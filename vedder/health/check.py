@@ -16,9 +16,9 @@ from vedder.health.data import data_health_signal, measure_data
 from vedder.health.drift import DatasetDrift, dataset_drift, schema_drift_signal
 from vedder.health.freshness import curation_freshness_signal
 from vedder.health.live import LiveWarehouse
-from vedder.health.pairs import PairCheck, check_pairs
+from vedder.health.pairs import PairCheck, PairRuns, finish_pairs, start_pairs
 from vedder.health.reproducibility import reproducibility_signal
-from vedder.health.score import score, threshold, validate_weights
+from vedder.health.score import gate_failures, score, threshold, validate_weights
 from vedder.health.signals import Signal, skipped
 
 if TYPE_CHECKING:
@@ -38,10 +38,12 @@ class ClusterHealth:
     negative_feedback: list[dict[str, Any]] = field(default_factory=list)
     drifts: dict[str, DatasetDrift] = field(default_factory=dict, repr=False)
     pairs: PairCheck | None = field(default=None, repr=False)
+    failures: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        return self.score is None or self.score >= self.fail_under
+        """At or above the threshold, and nothing that fails the gate whatever the score (``failures``)."""
+        return not self.failures and (self.score is None or self.score >= self.fail_under)
 
     @property
     def actions(self) -> list[str]:
@@ -59,6 +61,7 @@ class ClusterHealth:
             "score": self.score,
             "fail_under": self.fail_under,
             "passed": self.passed,
+            "fails": self.failures,
             "signals": [s.to_dict() for s in self.signals],
             "actions": self.actions,
             "uncovered_questions": self.uncovered,
@@ -90,23 +93,37 @@ class HealthReport:
         }
 
 
-def check_cluster(project: "Project", cluster: "Cluster", live: LiveWarehouse, *, now: datetime,
-                  entries: list[dict[str, Any]], fail_under: float | None = None, reproducibility: bool = True) -> ClusterHealth:
-    """Measure every signal of ``cluster`` on the ``live`` warehouse and score it."""
-    config = project.config
-    warehouse = live.warehouse
-    drifts = dataset_drift(cluster, live.schema, warehouse, config.timeout_s)
-    # The tables' scans start first and run on the query threads while the pairs are analyzed.
-    measurements = measure_data(live, drifts, now, config.timeout_s, cluster.deprecated_tables)
-    pairs = check_pairs(project, cluster, live, drifts)
+@dataclass
+class StartedCluster:
+    """A cluster whose table scans and pair runs are under way on the query threads."""
+
+    cluster: "Cluster"
+    drifts: dict[str, DatasetDrift]
+    measurements: list
+    pairs: PairRuns
+
+
+def start_cluster(project: "Project", cluster: "Cluster", live: LiveWarehouse, now: datetime) -> StartedCluster:
+    """Compare the dataset files with the live schema, then start the tables' scans and the pairs' runs."""
+    timeout = project.config.timeout_s
+    drifts = dataset_drift(cluster, live.schema, live.warehouse, timeout)
+    measurements = measure_data(live, drifts, now, timeout, cluster.deprecated_tables)
+    return StartedCluster(cluster, drifts, measurements, start_pairs(project, cluster, live))
+
+
+def finish_cluster(project: "Project", started: StartedCluster, live: LiveWarehouse, *, now: datetime,
+                   entries: list[dict[str, Any]], fail_under: float | None = None, reproducibility: bool = True) -> ClusterHealth:
+    """Collect what ``start_cluster`` started, measure the remaining signals and score the cluster."""
+    config, cluster, drifts = project.config, started.cluster, started.drifts
+    pairs = finish_pairs(project, cluster, live, started.pairs, drifts)
     used: Usage = usage(project, cluster, entries)
-    repro = (reproducibility_signal(project, cluster, warehouse, pairs.runnable) if reproducibility
+    repro = (reproducibility_signal(project, cluster, live.warehouse, pairs.runnable) if reproducibility
              else skipped("reproducibility", "not requested"))
     signals = [
         pairs.validity,
         pairs.execution,
         schema_drift_signal(drifts),
-        data_health_signal(measurements),
+        data_health_signal(started.measurements),
         used.signal,
         repro,
         curation_freshness_signal(cluster, drifts, live.schema, now.date()),
@@ -121,7 +138,15 @@ def check_cluster(project: "Project", cluster: "Cluster", live: LiveWarehouse, *
         negative_feedback=used.negative_feedback,
         drifts=drifts,
         pairs=pairs,
+        failures=gate_failures(config, pairs),
     )
+
+
+def check_cluster(project: "Project", cluster: "Cluster", live: LiveWarehouse, *, now: datetime,
+                  entries: list[dict[str, Any]], fail_under: float | None = None, reproducibility: bool = True) -> ClusterHealth:
+    """Measure every signal of ``cluster`` on the ``live`` warehouse and score it."""
+    return finish_cluster(project, start_cluster(project, cluster, live, now), live, now=now, entries=entries,
+                          fail_under=fail_under, reproducibility=reproducibility)
 
 
 def check_health(
@@ -147,11 +172,14 @@ def check_health(
         results = []
         if clusters:
             with LiveWarehouse(warehouse, project.config.dialect) as live:
-                results = [
-                    check_cluster(project, cluster, live, now=now, entries=by_cluster.get(cluster.id, []),
-                                  fail_under=fail_under, reproducibility=reproducibility)
-                    for cluster in sorted(clusters, key=lambda c: c.id)
-                ]
+                # One cluster ahead: its queries run while the previous cluster is finished and scored.
+                previous: StartedCluster | None = None
+                for cluster in [*sorted(clusters, key=lambda c: c.id), None]:
+                    started = start_cluster(project, cluster, live, now) if cluster is not None else None
+                    if previous is not None:
+                        results.append(finish_cluster(project, previous, live, now=now, entries=by_cluster.get(previous.cluster.id, []),
+                                                      fail_under=fail_under, reproducibility=reproducibility))
+                    previous = started
     finally:
         if own_warehouse:
             warehouse.close()

@@ -105,29 +105,42 @@ def _run_pair(cursor: "Warehouse", project: "Project", pair: "Pair", guarded: Gu
     return None if result.rows else Problem(pair.id, "no_rows", f"pair {pair.id}: returns no rows")
 
 
-def check_pairs(project: "Project", cluster: "Cluster", live: "LiveWarehouse", drifts: dict[str, "DatasetDrift"]) -> PairCheck:
-    """Run every active pair (guarded, on ``live``'s query threads); qualify the ones that do not run."""
+@dataclass
+class PairRuns:
+    """One cluster's active pairs as ``start_pairs`` left them: each parsed and running, refused, or unparsable."""
+
+    active: list["Pair"]
+    started: dict[str, tuple[exp.Expression, "Future[Problem | None] | Problem"]]
+    unparsable: dict[str, list[Problem]]
+
+
+def start_pairs(project: "Project", cluster: "Cluster", live: "LiveWarehouse") -> PairRuns:
+    """Parse and guard every active pair once, and start the guarded SQL on ``live``'s query threads."""
     dialect = live.dialect
-    active = [p for p in cluster.pairs if not p.stale]
-    started: dict[str, tuple[exp.Expression, "Future[Problem | None] | Problem"]] = {}
-    unparsable: dict[str, list[Problem]] = {}
-    for pair in active:
+    runs = PairRuns([p for p in cluster.pairs if not p.stale], {}, {})
+    for pair in runs.active:
         try:
             tree = parse_one_statement(pair.sql, dialect)
         except SQLRefused as exc:
-            unparsable[pair.id] = _named(pair, [Problem("", f"refused_{exc.rule}", exc.message)])
+            runs.unparsable[pair.id] = _named(pair, [Problem("", f"refused_{exc.rule}", exc.message)])
             continue
         try:
-            started[pair.id] = (tree, live.submit(_run_pair, project, pair, guard_for_cluster(tree, cluster, dialect)))
+            runs.started[pair.id] = (tree, live.submit(_run_pair, project, pair, guard_for_cluster(tree, cluster, dialect)))
         except SQLRefused as exc:
-            started[pair.id] = (tree, Problem(pair.id, "refused", f"pair {pair.id}: {exc.message}", {"rule": exc.rule}))
+            runs.started[pair.id] = (tree, Problem(pair.id, "refused", f"pair {pair.id}: {exc.message}", {"rule": exc.rule}))
+    return runs
+
+
+def finish_pairs(project: "Project", cluster: "Cluster", live: "LiveWarehouse", runs: PairRuns,
+                 drifts: dict[str, "DatasetDrift"]) -> PairCheck:
+    """Wait for ``runs``; qualify the pairs that did not run against the live schema, to name what broke."""
     broken: dict[str, list[Problem]] = {}
     outcomes: dict[str, Problem | None] = {}
-    for pair in active:
-        if pair.id in unparsable:
-            broken[pair.id] = unparsable[pair.id]
+    for pair in runs.active:
+        if pair.id in runs.unparsable:
+            broken[pair.id] = runs.unparsable[pair.id]
             continue
-        tree, run = started[pair.id]
+        tree, run = runs.started[pair.id]
         outcome = run.result() if isinstance(run, Future) else run
         # A run that returned (even no rows) bound every name; anything else may be the schema's doing.
         found = _validity_problems(pair, tree, cluster, live, drifts) if outcome is not None and outcome.kind != "no_rows" else []
@@ -135,8 +148,8 @@ def check_pairs(project: "Project", cluster: "Cluster", live: "LiveWarehouse", d
             broken[pair.id] = found
         else:
             outcomes[pair.id] = outcome
-    validity = _validity_signal(active, broken)
-    execution, runnable = _execution_signal(project, active, outcomes)
+    validity = _validity_signal(runs.active, broken)
+    execution, runnable = _execution_signal(project, runs.active, outcomes)
     return PairCheck(validity, execution, runnable, broken)
 
 

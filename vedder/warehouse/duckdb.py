@@ -7,8 +7,10 @@ cannot write, read files or re-enable anything.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import duckdb
@@ -17,6 +19,60 @@ from vedder.errors import QueryTimeout, SQLExecutionError, TableNotFound, Wareho
 from vedder.warehouse import QueryResult
 
 _SYSTEM_SCHEMAS = ("information_schema", "pg_catalog")
+
+
+class _Watchdog:
+    """Interrupts a connection whose query outlives its deadline. One thread watches while queries run,
+    waking at deadlines only: a ``threading.Timer`` per query would start and stop a thread on every
+    query, which costs more than a small query does. The connection is held weakly, and the thread ends
+    when it wakes with nothing to watch, so neither keeps an unclosed warehouse open."""
+
+    def __init__(self, connection: "duckdb.DuckDBPyConnection") -> None:
+        self._connection = weakref.ref(connection)
+        self._condition = threading.Condition()
+        self._tokens = itertools.count()
+        self._armed: tuple[int, float] | None = None
+        self._waking_at: float | None = None
+        self._watching = False
+        self._closed = False
+
+    def arm(self, timeout_s: float) -> int:
+        """Start the clock for the query about to run; returns the token that ``disarm`` stops it with."""
+        with self._condition:
+            token, deadline = next(self._tokens), time.monotonic() + timeout_s
+            self._armed = (token, deadline)
+            if not self._watching:
+                self._watching = True
+                threading.Thread(target=self._watch, name="vedder-duckdb-timeout", daemon=True).start()
+            elif self._waking_at is not None and deadline < self._waking_at:
+                self._condition.notify()
+            return token
+
+    def disarm(self, token: int) -> None:
+        with self._condition:
+            if self._armed is not None and self._armed[0] == token:
+                self._armed = None
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            self._condition.notify()
+
+    def _watch(self) -> None:
+        with self._condition:
+            while not self._closed and self._armed is not None:
+                now = time.monotonic()
+                if self._armed[1] <= now:
+                    self._armed = None
+                    connection = self._connection()
+                    if connection is not None:
+                        connection.interrupt()
+                    break
+                # Queries that start meanwhile have later deadlines: arm() needs not wake the watcher.
+                self._waking_at = self._armed[1]
+                self._condition.wait(self._waking_at - now)
+            self._watching = False
+            self._waking_at = None
 
 
 class DuckDBWarehouse:
@@ -41,6 +97,7 @@ class DuckDBWarehouse:
             raise WarehouseError(f"cannot open warehouse {path}: {str(exc).splitlines()[0]}") from None
         self.path = path
         self._schema: dict[str, dict[str, str]] | None = None
+        self._watchdog = _Watchdog(self.connection)
 
     def schema(self) -> dict[str, dict[str, str]]:
         if self._schema is None:
@@ -65,9 +122,8 @@ class DuckDBWarehouse:
         return list(columns.items())
 
     def execute(self, sql: str, *, limit: int = 1000, timeout_s: float = 30.0) -> QueryResult:
-        timer = threading.Timer(timeout_s, self.connection.interrupt)
         started = time.perf_counter()
-        timer.start()
+        token = self._watchdog.arm(timeout_s)
         try:
             cursor = self.connection.execute(sql)
             columns = [d[0] for d in cursor.description or []]
@@ -78,7 +134,7 @@ class DuckDBWarehouse:
         except duckdb.Error as exc:
             raise SQLExecutionError(str(exc).splitlines()[0]) from None
         finally:
-            timer.cancel()
+            self._watchdog.disarm(token)
         return QueryResult(
             columns=columns,
             rows=[tuple(r) for r in rows[:limit]],
@@ -94,9 +150,11 @@ class DuckDBWarehouse:
         other.connection = self.connection.cursor()
         other.path = self.path
         other._schema = self.schema()
+        other._watchdog = _Watchdog(other.connection)
         return other
 
     def close(self) -> None:
+        self._watchdog.close()
         self.connection.close()
 
     def __enter__(self) -> "DuckDBWarehouse":
