@@ -1,8 +1,11 @@
 """Coverage: of the questions people asked this cluster lately (and the not-covered questions that route
 closest to it), the share close to a vetted pair or answered with positive feedback.
 
-"Close to a vetted pair" means the offline answerer would answer it from a pair today, so adding a
-pair for a recurring question raises coverage at once. The uncovered questions, grouped and counted,
+"Close to a vetted pair" means the turn was answered from a pair (the offline answerer's
+``offline_match``), or the offline answerer would answer it from a pair today — a follow-up ("and in
+Germany?") judged with the turn before it, as ``vedder ask --continue`` answers it — so adding a pair for a
+recurring question raises coverage at once. A question no cluster covers counts for the cluster it routes
+closest to only when that routing score reaches the router's lower bound (``MIN_SCORE``). The uncovered questions, grouped and counted,
 are the owners' to-do list; negative feedback is listed alongside.
 
 >>> normalize_question("  How many   streams? ")
@@ -59,16 +62,25 @@ def recent_entries(project: "Project", now: datetime) -> list[dict[str, Any]]:
 
 
 def closest_cluster(project: "Project", entry: dict[str, Any]) -> str | None:
-    """The cluster a logged turn belongs to: its own, else the best-routed one (logged or routed now)."""
+    """The cluster a logged turn belongs to: its own, else the best-routed one (logged or routed now) when
+    its routing score reaches the router's lower bound (``MIN_SCORE``); "what's the weather in Paris?"
+    routes near 0 everywhere and is charged to no cluster."""
+    from vedder.context.route import MIN_SCORE
+
     if entry.get("cluster"):
         return entry["cluster"]
     routing = entry.get("routing") or []
     if routing and isinstance(routing[0], dict) and routing[0].get("id"):
-        return routing[0]["id"]
-    from vedder.context import route
+        best, best_score = routing[0]["id"], routing[0].get("score")
+    else:
+        from vedder.context import route
 
-    scores = route(project, entry.get("question") or "").scores
-    return scores[0][0] if scores else None
+        scores = route(project, entry.get("question") or "").scores
+        best, best_score = scores[0] if scores else (None, None)
+    try:
+        return best if best is not None and float(best_score) >= MIN_SCORE else None
+    except (TypeError, ValueError):
+        return None
 
 
 def entries_by_cluster(project: "Project", entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -79,6 +91,25 @@ def entries_by_cluster(project: "Project", entries: list[dict[str, Any]]) -> dic
             if cluster_id:
                 grouped.setdefault(cluster_id, []).append(entry)
     return grouped
+
+
+def answered_from_pair(entry: dict[str, Any]) -> bool:
+    """Whether a logged turn was answered from a vetted pair (the offline answerer's ``offline_match`` step)."""
+    return entry.get("status") == "answered" and any(
+        isinstance(step, dict) and step.get("tool") == "offline_match" for step in entry.get("steps") or [])
+
+
+def previous_turn(entry: dict[str, Any], threads: dict[tuple[Any, Any], dict[str, Any]]) -> dict[str, Any] | None:
+    """The turn before ``entry`` in its conversation (as ``vedder ask --continue`` passes it to the
+    offline answerer: question, sql and pair), when that turn is among ``threads``."""
+    turn = entry.get("turn")
+    if not isinstance(turn, int) or turn < 2:
+        return None
+    earlier = threads.get((entry.get("conversation_id"), turn - 1))
+    if earlier is None or not earlier.get("sql"):
+        return None
+    pair = next((s["pair"] for s in earlier.get("steps") or [] if isinstance(s, dict) and s.get("pair")), None)
+    return {"question": earlier.get("question") or "", "sql": earlier["sql"], "pair": pair}
 
 
 def usage(project: "Project", cluster: "Cluster", entries: list[dict[str, Any]]) -> Usage:
@@ -93,15 +124,21 @@ def usage(project: "Project", cluster: "Cluster", entries: list[dict[str, Any]])
         return Usage(skipped("coverage", f"no questions logged for this cluster in the last {days} days"), [], negative)
     from vedder.offline import answer_offline
 
-    close: dict[str, bool] = {}
+    threads = {(e.get("conversation_id"), e.get("turn")): e for e in entries}
+    close: dict[tuple[str, str | None, str | None], bool] = {}
     uncovered: Counter[str] = Counter()
     wording: dict[str, str] = {}
     covered = 0
     for entry in entries:
         key = normalize_question(entry["question"])
-        if key not in close:
-            close[key] = answer_offline(project, cluster, entry["question"]).match is not None
-        if close[key] or entry.get("feedback") == "up":
+        if answered_from_pair(entry) or entry.get("feedback") == "up":
+            covered += 1
+            continue
+        previous = previous_turn(entry, threads)
+        judged = (key, previous and previous["sql"], previous and previous["pair"])
+        if judged not in close:
+            close[judged] = answer_offline(project, cluster, entry["question"], previous=previous).match is not None
+        if close[judged]:
             covered += 1
         else:
             uncovered[key] += 1

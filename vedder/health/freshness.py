@@ -12,6 +12,7 @@ A pair or doc verified within ``FRESH_DAYS`` counts fully; its credit falls line
 
 from __future__ import annotations
 
+import difflib
 import re
 import subprocess
 from datetime import date, datetime
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 FRESH_DAYS = 180
 EXPIRED_DAYS = 360
 _INLINE_CODE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
+_BARE = re.compile(r"^[a-z_][a-z0-9_]*$")
+_QUALIFIED = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*){1,2}$")
 
 
 def age_credit(age_days: int) -> float:
@@ -47,32 +50,103 @@ def parse_day(value: object) -> date | None:
         return None
 
 
-def gone_columns(drifts: dict[str, "DatasetDrift"], live_schema: dict[str, dict[str, str]]) -> dict[str, str]:
-    """Names a doc may use for a column that no longer exists → the message to show.
+class ColumnMentions:
+    """Which column names a doc may mention, checked against the LIVE schema.
 
-    ``table.column`` and ``schema.table.column`` always count; a bare ``column`` only when no live table
-    of the cluster still has a column of that name.
+    A mention is ``schema.table.column`` or ``table.column`` (in ``applies_to`` or inline code) whose table
+    is a live table, or a bare column name in inline code that the cluster knew as a column (its dataset
+    files, the drift's removed columns, or a qualified mention in one of its docs) and that no live table of
+    the cluster has. Drift only adds the new name of a renamed column to the message, so a doc still naming
+    a column after ``--fix`` re-profiled the dataset keeps being flagged.
+
+    >>> mentions = ColumnMentions({"shop.orders": {"country": "VARCHAR"}}, ["shop.orders"], {"amount"})
+    >>> mentions.gone("orders.country"), mentions.gone("shop.orders.ship"), mentions.gone("amount")
+    (None, 'shop.orders.ship, which no longer exists', 'amount, which no live table of the cluster has')
     """
-    live_names = {c.lower() for key in drifts for c in live_schema.get(key, {})}
-    gone: dict[str, str] = {}
+
+    def __init__(self, live_schema: dict[str, dict[str, str]], cluster_tables: list[str], known_columns: set[str],
+                 renamed: dict[str, str] | None = None) -> None:
+        self.live = {table.lower(): {c.lower(): c for c in columns} for table, columns in live_schema.items()}
+        self.by_name: dict[str, list[str]] = {}
+        for table in self.live:
+            self.by_name.setdefault(table.rsplit(".", 1)[-1], []).append(table)
+        own = [t.lower() for t in cluster_tables if t.lower() in self.live]
+        self.own_columns = {c for table in own for c in self.live[table]}
+        self.own_tables = set(own)
+        self.known_columns = {c.lower() for c in known_columns}
+        self.renamed = {k.lower(): v for k, v in (renamed or {}).items()}
+        self.renamed_bare = {k.rpartition(".")[2]: k for k in self.renamed}
+
+    def _tables(self, prefix: str) -> list[str]:
+        """Live tables that ``prefix`` (``schema.table`` or ``table``) names, the cluster's own first."""
+        if "." in prefix:
+            return [prefix] if prefix in self.live else []
+        found = self.by_name.get(prefix, [])
+        own = [t for t in found if t in self.own_tables]
+        return own or found
+
+    def column_of(self, name: str) -> tuple[str, str] | None:
+        """(table, column) when ``name`` is a qualified column mention of a live table, else None."""
+        name = name.strip().strip('"').lower()
+        if not _QUALIFIED.match(name) or name in self.live:
+            return None
+        prefix, _, column = name.rpartition(".")
+        tables = self._tables(prefix)
+        return (tables[0], column) if tables else None
+
+    def gone(self, name: str) -> str | None:
+        """What is wrong with mentioning ``name``, or None when it is live (or not a column mention)."""
+        name = name.strip().strip('"').lower()
+        qualified = self.column_of(name)
+        if qualified is not None:
+            table, column = qualified
+            if any(column in self.live[t] for t in self._tables(name.rpartition(".")[0])):
+                return None
+            return self._message(f"{table}.{column}", column, self.live[table].values())
+        if _BARE.match(name) and name in self.known_columns and name not in self.own_columns:
+            if name in self.renamed_bare:
+                mention = self.renamed_bare[name]
+                return f"{mention}, renamed to {self.renamed[mention]}"
+            return f"{name}, which no live table of the cluster has"
+        return None
+
+    def _message(self, mention: str, column: str, live_columns) -> str:
+        new = self.renamed.get(mention)
+        if new:
+            return f"{mention}, renamed to {new}"
+        closest = difflib.get_close_matches(column, list(live_columns), n=1)
+        return f"{mention}, which no longer exists" + (f" (closest live column: {closest[0]})" if closest else "")
+
+
+def column_mentions(cluster: "Cluster", drifts: dict[str, "DatasetDrift"], live_schema: dict[str, dict[str, str]]) -> ColumnMentions:
+    """The cluster's ``ColumnMentions``: its tables, the columns it knew, and drift's renames."""
+    tables = list(cluster.tables) + [t for t in live_schema if cluster.covers(t)]
+    known = {c.name for d in cluster.dataset_files.values() for c in d.columns}
+    renamed: dict[str, str] = {}
     for drift in drifts.values():
-        for name in drift.removed:
-            message = f"{drift.table}.{name}, " + (f"renamed to {drift.renamed[name]}" if name in drift.renamed else "which no longer exists")
-            table = drift.table.lower()
-            gone[f"{table}.{name.lower()}"] = message
-            gone[f"{table.rsplit('.', 1)[-1]}.{name.lower()}"] = message
-            if name.lower() not in live_names:
-                gone[name.lower()] = message
-    return gone
+        known.update(drift.removed)
+        renamed.update({f"{drift.table}.{old}": new for old, new in drift.renamed.items()})
+    mentions = ColumnMentions(live_schema, tables, known, renamed)
+    for doc in cluster.docs:
+        for name in _doc_names(doc):
+            qualified = mentions.column_of(name)
+            if qualified is not None:
+                mentions.known_columns.add(qualified[1])
+    return mentions
 
 
-def doc_mentions(doc: "Doc", gone: dict[str, str]) -> list[str]:
-    """Messages for each gone column that ``doc`` mentions in inline code."""
-    found = []
-    for match in _INLINE_CODE.finditer(doc.body):
-        token = match.group(1).strip().strip('"').lower()
-        if token in gone and gone[token] not in found:
-            found.append(gone[token])
+def _doc_names(doc: "Doc") -> list[str]:
+    """Names a doc mentions: its ``applies_to`` entries, then its inline code."""
+    return [*doc.applies_to, *(m.group(1) for m in _INLINE_CODE.finditer(doc.body))]
+
+
+def doc_mentions(doc: "Doc", mentions: ColumnMentions) -> list[str]:
+    """One message per gone column that ``doc`` names in ``applies_to`` or inline code."""
+    found: list[str] = []
+    for name in _doc_names(doc):
+        message = mentions.gone(name)
+        if message is not None and message not in found:
+            found.append(message)
     return found
 
 
@@ -124,13 +198,13 @@ def curation_freshness_signal(cluster: "Cluster", drifts: dict[str, "DatasetDrif
             if age > FRESH_DAYS:
                 problems.append(Problem(pair.id, "pair_old", f"pair {pair.id} was last verified {age} days ago by {pair.verified_by or 'nobody'}",
                                         {"age_days": age}))
-    gone = gone_columns(drifts, live_schema)
+    mentions = column_mentions(cluster, drifts, live_schema)
     commit_days = doc_commit_days(cluster) if cluster.docs else {}
     for doc in cluster.docs:
-        mentions = doc_mentions(doc, gone)
-        if mentions:
+        gone = doc_mentions(doc, mentions)
+        if gone:
             credits.append(0.0)
-            problems += [Problem(doc.id, "doc_gone_column", f"doc {doc.id} mentions {m}") for m in mentions]
+            problems += [Problem(doc.id, "doc_gone_column", f"doc {doc.id} mentions {m}") for m in gone]
             continue
         day = _doc_day(doc, commit_days)
         if day is not None:

@@ -1,6 +1,6 @@
 """Rendering a health report: rich tables for people, Markdown for PR comments and job summaries.
 
-JSON is ``HealthReport.to_dict()``. Text and Markdown show at most ``PROBLEMS_SHOWN`` problems per
+JSON is ``HealthReport.to_dict()`` (a cluster's ``fails`` lists why the gate fails it whatever its score). Text and Markdown show at most ``PROBLEMS_SHOWN`` problems per
 cluster (JSON has them all).
 """
 
@@ -29,6 +29,11 @@ def _verdict(health: "ClusterHealth") -> str:
     return "pass" if health.passed else "FAIL"
 
 
+def _fails(health: "ClusterHealth") -> str:
+    """Why the gate fails ``health`` whatever its score ("fails: 4 broken pairs"), or ""."""
+    return f"fails: {'; '.join(health.failures)}" if health.failures else ""
+
+
 def _problems(health: "ClusterHealth") -> list[str]:
     return [p.message for s in health.signals for p in s.problems]
 
@@ -44,8 +49,9 @@ def render_text(report: "HealthReport", console: "Console") -> None:
     for health in report.clusters:
         cluster = health.cluster
         style = "green" if health.passed else "bold red"
+        fails = f" — {_fails(health)}" if health.failures else ""
         title = (f"{cluster.id} — score [{style}]{_score(health)}[/] (threshold {health.fail_under:g}, "
-                 f"[{style}]{_verdict(health)}[/]) · owners: {cluster.owners.team or 'nobody'}")
+                 f"[{style}]{_verdict(health)}{escape(fails)}[/]) · owners: {cluster.owners.team or 'nobody'}")
         table = Table(title=title, title_justify="left", show_lines=False)
         table.add_column("signal")
         table.add_column("value", justify="right")
@@ -74,8 +80,8 @@ def render_text(report: "HealthReport", console: "Console") -> None:
         console.print()
     failing = report.failing
     if failing:
-        console.print(f"[bold red]{len(failing)} of {len(report.clusters)} clusters below their threshold:[/] "
-                      + ", ".join(c.cluster.id for c in failing))
+        console.print(f"[bold red]{len(failing)} of {len(report.clusters)} clusters fail the check:[/] "
+                      + escape(", ".join(c.cluster.id + (f" ({_fails(c)})" if c.failures else " (below threshold)") for c in failing)))
     else:
         console.print(f"[green]All {len(report.clusters)} clusters at or above their threshold.[/]")
 
@@ -91,10 +97,11 @@ def render_markdown(report: "HealthReport") -> str:
         return "\n".join([*lines, f"No clusters to check ({report.selection}).", ""])
     lines += ["| cluster | owners | score | threshold | result |", "|---|---|---:|---:|---|"]
     for health in report.clusters:
-        mark = "✅ pass" if health.passed else "❌ **fail**"
+        mark = "✅ pass" if health.passed else "❌ **fail**" + (f" ({_fails(health)})" if health.failures else "")
         lines.append(f"| {_cell(health.cluster.id)} | {_cell(health.cluster.owners.team)} | {_score(health)} | {health.fail_under:g} | {mark} |")
     for health in report.clusters:
-        lines += ["", f"### {_cell(health.cluster.id)}: {_score(health)} ({_verdict(health)}, threshold {health.fail_under:g})", "",
+        fails = f", {_fails(health)}" if health.failures else ""
+        lines += ["", f"### {_cell(health.cluster.id)}: {_score(health)} ({_verdict(health)}, threshold {health.fail_under:g}{_cell(fails)})", "",
                   "| signal | value | weight | details |", "|---|---:|---:|---|"]
         for signal in health.signals:
             weight = f"{signal.weight:.2f}" if signal.value is not None else "—"

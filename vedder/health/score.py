@@ -5,6 +5,11 @@ skipped signals drop out and the remaining weights are re-normalized to sum to 1
 cluster's own ``health.fail_under`` (cluster.yaml), else ``--fail-under``, else ``health.fail_under`` in
 vedder.yaml (70 by default).
 
+The gate also fails a cluster whatever its score when a vetted pair that is not marked stale no longer
+qualifies against the live schema: such a pair means wrong or failing answers today. One renamed column can
+break 4 of 13 pairs and still leave a score above 70. ``health.fail_on_broken_pairs: false`` in
+vedder.yaml turns this off.
+
 >>> from vedder.health.signals import Signal, skipped
 >>> score([Signal("pair_validity", 0.5), skipped("coverage", "no log")], {"pair_validity": 0.25, "coverage": 0.15})
 50.0
@@ -18,6 +23,7 @@ from vedder.errors import ConfigError
 
 if TYPE_CHECKING:
     from vedder.config import Config
+    from vedder.health.pairs import PairCheck
     from vedder.health.signals import Signal
     from vedder.project import Cluster
 
@@ -43,6 +49,27 @@ def threshold(cluster: "Cluster", config: "Config", fail_under: float | None = N
         except (TypeError, ValueError):
             raise ConfigError(f"{cluster.path / 'cluster.yaml'}: health.fail_under must be a number, not {override!r}") from None
     return float(fail_under) if fail_under is not None else float(config.health_fail_under)
+
+
+def fail_on_broken_pairs(config: "Config") -> bool:
+    """``health.fail_on_broken_pairs`` from vedder.yaml (true by default); anything but a boolean is a ConfigError."""
+    health = config.raw.get("health") or {}
+    value = health.get("fail_on_broken_pairs", True) if isinstance(health, dict) else True
+    if not isinstance(value, bool):
+        raise ConfigError(f"{config.root / 'vedder.yaml'}: health.fail_on_broken_pairs must be true or false, not {value!r}",
+                          "fail_on_broken_pairs: true fails a cluster with a broken pair whatever its score")
+    return value
+
+
+def gate_failures(config: "Config", pairs: "PairCheck | None") -> list[str]:
+    """Why the gate fails a cluster regardless of its score, e.g. ``["4 broken pairs"]``; empty when none.
+
+    ``pairs.broken`` holds only pairs not marked stale (a stale pair is already known to be broken).
+    """
+    if not fail_on_broken_pairs(config) or pairs is None or not pairs.broken:
+        return []
+    count = len(pairs.broken)
+    return [f"{count} broken pair{'s' if count != 1 else ''}"]
 
 
 def validate_weights(weights: dict[str, float], root_hint: str = "vedder.yaml") -> dict[str, float]:
