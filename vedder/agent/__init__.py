@@ -1,6 +1,6 @@
 """The agent: a ReAct loop through litellm over one cluster's tools (see loop.py, tools.py, llm.py).
 
-Importing this package does not import litellm; the first model call does.
+Loading this package leaves litellm unloaded; the first model call loads it.
 """
 
 from vedder.agent.llm import check_model, complete, is_model
