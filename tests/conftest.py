@@ -14,6 +14,7 @@ def isolated_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("vedder-home")
     monkeypatch.setenv("VEDDER_HOME", str(home))
     monkeypatch.setenv("VEDDER_LOG", str(home / "log.sqlite"))
+    monkeypatch.setenv("VEDDER_CACHE_DIR", str(home / "cache"))
     # CI machines may have no git identity; commits made by tests need one.
     for name, value in (("GIT_AUTHOR_NAME", "Vedder Test"), ("GIT_AUTHOR_EMAIL", "test@vedder.invalid"),
                         ("GIT_COMMITTER_NAME", "Vedder Test"), ("GIT_COMMITTER_EMAIL", "test@vedder.invalid")):

@@ -7,6 +7,7 @@ Each folder under tests/fixtures/validate/cases/ holds the files that differ fro
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -158,3 +159,25 @@ def test_cli_outside_a_project_is_a_one_line_error(tmp_path):
     assert result.exit_code == 2
     assert result.output.startswith("error: no vedder.yaml in ")
     assert "Traceback" not in result.output
+
+
+def test_clean_pair_verdicts_are_cached_and_invalidated(tmp_path, monkeypatch):
+    """A second run trusts clean verdicts; a column dropped from a dataset file is still found."""
+    import shutil
+
+    from vedder.project.validate import validate_project
+
+    repo = Path(__file__).parent.parent
+    shutil.copy(repo / "vedder.yaml", tmp_path / "vedder.yaml")
+    shutil.copytree(repo / "clusters", tmp_path / "clusters")
+    shutil.copytree(repo / "schemas", tmp_path / "schemas")
+    first = validate_project(tmp_path)
+    cache = next((Path(os.environ["VEDDER_CACHE_DIR"])).rglob("validate-cache.json"))
+    assert first.problems == [] and len(json.loads(cache.read_text())["clean"]) >= 30
+    assert validate_project(tmp_path).problems == []
+    dataset = tmp_path / "clusters" / "revenue" / "datasets" / "revenue.plans.yaml"
+    text = dataset.read_text()
+    assert "- name: monthly_price_cents" in text
+    dataset.write_text(text.replace("- name: monthly_price_cents", "- name: monthly_price"))
+    after = validate_project(tmp_path)
+    assert any(p.rule == "sql.unknown_column" and "monthly_price_cents" in p.message for p in after.problems)

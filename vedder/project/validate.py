@@ -88,7 +88,7 @@ def _described(schema: dict[str, Any], fallback: str = "") -> str:
 def schema_problems(kind: str, data: Any) -> Iterator[tuple[str, str, str, str, str]]:
     """(level, rule, message, JSON pointer, hint) for each way ``data`` breaks the ``kind`` schema."""
     from vedder.schemas import schema_errors
-    from vedder.sql.analyze import closest
+    from vedder.suggest import closest
 
     for error in schema_errors(kind, data):
         pointer = "".join(f"/{escape_pointer(part)}" for part in error.path)
@@ -188,11 +188,65 @@ class _ClusterFacts:
         return listed | {t for t in self.columns if self.covers(t)}
 
 
+class _CleanPairCache:
+    """SQL checks that found nothing, remembered in ``.vedder/validate-cache.json`` (git-ignored).
+
+    A pair whose SQL, dialect, cluster tables, default schema and declared columns are unchanged (and checked by
+    the same checker code) is clean again without parsing it — and without importing sqlglot at all when every pair
+    is. Only clean verdicts are kept: a pair with findings is always checked afresh, so positions stay exact.
+    """
+
+    def __init__(self, root: Path) -> None:
+        import hashlib
+        import json
+
+        import os
+
+        # VEDDER_CACHE_DIR moves caches out of the project (the tests point it at a temporary folder).
+        override = os.environ.get("VEDDER_CACHE_DIR")
+        folder = Path(override) / hashlib.sha256(str(root).encode()).hexdigest()[:16] if override else root / ".vedder"
+        self.path = folder / "validate-cache.json"
+        self._json, self._hashlib = json, hashlib
+        code = [Path(__file__), Path(__file__).parent.parent / "sql" / "guard.py", Path(__file__).parent.parent / "sql" / "analyze.py"]
+        self.code_version = ";".join(f"{p.stat().st_mtime_ns}:{p.stat().st_size}" for p in code if p.exists())
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            self.clean = set(data["clean"]) if data.get("code") == self.code_version else set()
+        except (OSError, ValueError, KeyError, TypeError):
+            self.clean = set()
+        self.seen: set[str] = set()
+        self.changed = False
+
+    def key(self, dialect: str, facts: "_ClusterFacts", sql: str) -> str:
+        material = self._json.dumps([dialect, facts.entries, facts.default_schema, facts.columns, sql], sort_keys=True, default=str)
+        return self._hashlib.sha256(material.encode()).hexdigest()[:32]
+
+    def is_clean(self, key: str) -> bool:
+        self.seen.add(key)
+        return key in self.clean
+
+    def mark_clean(self, key: str) -> None:
+        self.clean.add(key)
+        self.changed = True
+
+    def save(self) -> None:
+        """Keep the verdicts of this run's pairs only; never fail validation over the cache."""
+        from vedder.files import atomic_write
+
+        if not self.changed and self.clean <= self.seen:
+            return
+        try:
+            atomic_write(self.path, self._json.dumps({"code": self.code_version, "clean": sorted(self.clean & self.seen)}))
+        except OSError:
+            pass
+
+
 class _Checker:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.report = ValidationReport(root=root)
         self.dialect = "duckdb"
+        self.clean_pairs = _CleanPairCache(root)
 
     def add(self, path: Path, level: str, rule: str, message: str, *, pointer: str = "", hint: str = "",
             document: YamlDocument | None = None, position: tuple[int, int] | None = None) -> None:
@@ -246,6 +300,8 @@ class _Checker:
         document = loaded[0]
         dialect = document.data.get("dialect", "duckdb")
         if not isinstance(dialect, str):
+            return
+        if dialect == "duckdb":  # the default needs no check (and validate needs no sqlglot when pairs are cached)
             return
         from sqlglot.dialects.dialect import Dialect
 
@@ -368,13 +424,21 @@ class _Checker:
 
         A pair marked ``stale`` is not used, and usually broke for the reason it is stale: its findings are notes.
         """
+        cache_key = self.clean_pairs.key(self.dialect, facts, sql)
+        if self.clean_pairs.is_clean(cache_key):
+            return
+        found = len(self.report.problems)
+        self._check_pair_sql(facts, path, text, sql, stale=stale, key=document.position("/sql"))
+        if len(self.report.problems) == found:
+            self.clean_pairs.mark_clean(cache_key)
+
+    def _check_pair_sql(self, facts: _ClusterFacts, path: Path, text: str, sql: str, *, stale: bool, key: tuple[int, int]) -> None:
         from vedder.sql.analyze import check_columns
         from vedder.sql.guard import guard_sql
 
         def level(normal: str) -> str:
             return "note" if stale else normal
 
-        key = document.position("/sql")
         try:
             guarded = guard_sql(sql, dialect=self.dialect, default_schema=facts.default_schema)
         except SQLRefused as exc:
@@ -443,7 +507,7 @@ class _Checker:
                     self.add(path, "warning", "doc.unknown_table", f"{key} names '{table}', which is not one of cluster '{facts.id}''s datasets",
                              pointer=pointer, document=front, hint="fix the name (schema.table or schema.table.column)")
                 elif len(parts) == 3 and key == "applies_to" and table in facts.columns and parts[2] not in facts.columns[table]:
-                    from vedder.sql.analyze import closest
+                    from vedder.suggest import closest
 
                     suggestion = closest(parts[2], set(facts.columns[table]))
                     advice = f" (did you mean '{suggestion}'?)" if suggestion else ""
@@ -492,6 +556,7 @@ def validate_project(root: Path) -> ValidationReport:
     folders = sorted(p for p in clusters_dir.iterdir() if p.is_dir() and not p.name.startswith(".")) if clusters_dir.is_dir() else []
     clusters = [facts for facts in map(checker.check_cluster, folders) if facts is not None]
     checker.check_across(clusters)
+    checker.clean_pairs.save()
     report = checker.report
     report.problems.sort(key=lambda p: (p.path, p.line, p.column, LEVELS.index(p.level), p.message))
     return report

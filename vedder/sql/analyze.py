@@ -14,7 +14,6 @@ that has it; each column nobody declares is reported with the closest declared n
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -25,6 +24,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.schema import MappingSchema
 
 from vedder.sql.guard import parse_one_statement, table_name
+from vedder.suggest import closest
 
 Schema = Mapping[str, Mapping[str, str]]
 """Fully qualified lower-case ``schema.table`` -> {column: type}, as Warehouse.schema() returns it."""
@@ -58,13 +58,6 @@ class ColumnProblem:
     def to_dict(self) -> dict:
         return {"kind": self.kind, "name": self.name, "table": self.table, "suggestion": self.suggestion,
                 "line": self.line, "column": self.column, "message": self.message}
-
-
-def closest(name: str, candidates: list[str] | set[str]) -> str | None:
-    """The candidate closest to ``name`` (case-insensitive), or None when nothing is close."""
-    by_lower = {c.lower(): c for c in candidates}
-    match = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
-    return by_lower[match[0]] if match else None
 
 
 def _as_tree(sql: str | exp.Expression, dialect: str, copy: bool = True) -> exp.Expression:
