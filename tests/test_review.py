@@ -39,6 +39,15 @@ def pending(project: Path) -> list[dict]:
     return json.loads(result.output)
 
 
+def use_editor(tmp_path: Path, monkeypatch, script: str) -> None:
+    """Make $EDITOR (and $VISUAL) a shell script that edits the file it is given."""
+    editor = tmp_path / "editor.sh"
+    editor.write_text(script)
+    editor.chmod(0o755)
+    monkeypatch.setenv("EDITOR", str(editor))
+    monkeypatch.setenv("VISUAL", str(editor))
+
+
 def test_list_shows_proposals_best_first(project_dir: Path):
     rows = pending(project_dir)
     assert [r["question"] for r in rows] == [
@@ -85,11 +94,7 @@ def test_unknown_id_changes_nothing(project_dir: Path):
 
 
 def test_interactive_review_through_prompts(project_dir: Path, tmp_path: Path, monkeypatch):
-    editor = tmp_path / "editor.sh"
-    editor.write_text("#!/bin/sh\nsed -i 's/GROUP BY country/GROUP BY country ORDER BY streams DESC/' \"$1\"\n")
-    editor.chmod(0o755)
-    monkeypatch.setenv("EDITOR", str(editor))
-    monkeypatch.setenv("VISUAL", str(editor))
+    use_editor(tmp_path, monkeypatch, "#!/bin/sh\nsed -i 's/GROUP BY country/GROUP BY country ORDER BY streams DESC/' \"$1\"\n")
     answers = "x\ne\nStreams per country, last week\ny\nr\nnot a real need\n"
     result = runner.invoke(app, ["review", "listening", "--no-pr", "--project", str(project_dir)], input=answers)
     assert result.exit_code == 0, result.output
@@ -106,11 +111,7 @@ def test_interactive_review_through_prompts(project_dir: Path, tmp_path: Path, m
 
 
 def test_edited_sql_must_pass_the_guard(project_dir: Path, tmp_path: Path, monkeypatch):
-    editor = tmp_path / "editor.sh"
-    editor.write_text("#!/bin/sh\necho 'DROP TABLE listening.events' > \"$1\"\n")
-    editor.chmod(0o755)
-    monkeypatch.setenv("EDITOR", str(editor))
-    monkeypatch.setenv("VISUAL", str(editor))
+    use_editor(tmp_path, monkeypatch, "#!/bin/sh\necho 'DROP TABLE listening.events' > \"$1\"\n")
     result = runner.invoke(app, ["review", "listening", "--no-pr", "--project", str(project_dir)], input="e\n\ny\nq\n")
     assert result.exit_code == 0, result.output
     assert "error: SQL refused (read_only)" in result.output
@@ -129,11 +130,7 @@ def test_sql_with_an_unknown_column_never_becomes_a_pair(project_dir: Path, tmp_
     assert "hint: use a column declared in clusters/listening/datasets/" in result.output
     assert path.exists() and not list((project_dir / "clusters/listening/pairs").glob("how-many*"))
 
-    editor = tmp_path / "editor.sh"
-    editor.write_text("#!/bin/sh\necho 'SELECT plan, COUNT(*) FROM listening.users WHERE user_id >= 100 GROUP BY plann' > \"$1\"\n")
-    editor.chmod(0o755)
-    monkeypatch.setenv("EDITOR", str(editor))
-    monkeypatch.setenv("VISUAL", str(editor))
+    use_editor(tmp_path, monkeypatch, "#!/bin/sh\necho 'SELECT plan, COUNT(*) FROM listening.users WHERE user_id >= 100 GROUP BY plann' > \"$1\"\n")
     edited = runner.invoke(app, ["review", "listening", "--no-pr", "--project", str(project_dir)], input="s\ne\n\ny\nq\n")
     assert edited.exit_code == 0, edited.output
     assert "error: SQL refused (unknown_column): unknown column 'plann' (did you mean 'plan'?)" in edited.output
