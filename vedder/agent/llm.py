@@ -160,6 +160,17 @@ def _permanent(litellm, exc: Exception, model: str, options: dict[str, Any]) -> 
     return ModelError(f"model {model} failed: {detail}")
 
 
+def _missing_key(litellm, model: str, options: dict[str, Any]) -> str | None:
+    """The provider's API key variable (OPENAI_API_KEY, …) when neither it nor ``model_options.api_key`` is set."""
+    if options.get("api_key"):
+        return None
+    try:
+        missing = litellm.validate_environment(model).get("missing_keys") or []
+    except Exception:
+        return None
+    return next((name for name in missing if name.endswith("_API_KEY")), None)
+
+
 def _litellm_kwargs(options: dict[str, Any]) -> dict[str, Any]:
     kwargs = {k: v for k, v in options.items() if k not in VEDDER_OPTIONS and v is not None}
     kwargs.setdefault("timeout", DEFAULT_TIMEOUT_S)
@@ -204,6 +215,12 @@ def chat(
     options = dict(options or {})
     litellm = _litellm()
     kwargs = _litellm_kwargs(options)
+    missing = _missing_key(litellm, model, options)
+    if missing and not options.get("api_base"):
+        # Checked before calling: without a key some providers fail with a 500 we would retry as transient.
+        raise ModelError(f"model {model}: no API key ({missing} is not set)", KEY_HINT)
+    if missing:
+        kwargs["api_key"] = "none"  # a local OpenAI-compatible server needs no key, but the client insists on one
     if tools:
         kwargs["tools"] = tools
     retries = max(0, int(options.get("num_retries", DEFAULT_RETRIES)))

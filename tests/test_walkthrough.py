@@ -1,0 +1,79 @@
+"""A demanding user's walkthrough of the README: bad input, hostile environments, narrow terminals.
+
+Each test pins a defect the walkthrough found: the command must answer with ``error: …`` / ``hint: …`` and
+a non-zero exit code (never a traceback), keep the user's files intact, and render what the user needs.
+Real DuckDB (a small demo warehouse), the CLI through Typer's CliRunner or a real subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from vedder.cli import app
+from vedder.warehouse.demo import build_demo
+
+REPO = Path(__file__).parent.parent
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("walkthrough")
+    shutil.copy(REPO / "vedder.yaml", root / "vedder.yaml")
+    shutil.copytree(REPO / "clusters", root / "clusters")
+    build_demo(root / ".vedder" / "warehouse.duckdb", 0.05)
+    return root
+
+
+def run(demo_dir: Path, *args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(app, [*args, "--project", str(demo_dir)], env=env)
+
+
+def assert_user_error(result, exit_code: int, *words: str) -> None:
+    """One ``error:`` line and a ``hint:``, the given exit code, no traceback."""
+    assert result.exit_code == exit_code, result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    assert "error" in result.stderr and "hint: " in result.stderr, result.stderr
+    for word in words:
+        assert word in result.stderr, result.stderr
+
+
+def project_with(tmp_path: Path, demo_dir: Path, settings: str) -> Path:
+    """A copy of the demo project whose vedder.yaml ends with ``settings``, on the same warehouse."""
+    root = tmp_path / "project"
+    shutil.copytree(demo_dir / "clusters", root / "clusters")
+    config = (demo_dir / "vedder.yaml").read_text().replace(".vedder/warehouse.duckdb", str(demo_dir / ".vedder" / "warehouse.duckdb"))
+    (root / "vedder.yaml").write_text(config + settings + "\n")
+    return root
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_local_openai_compatible_server_needs_no_api_key(demo_dir, tmp_path, monkeypatch):
+    """README: `VEDDER_MODEL=openai/my-model` with only model_options.api_base (llama.cpp, vLLM) must reach the server."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    root = project_with(tmp_path, demo_dir, f"model_options: {{api_base: 'http://127.0.0.1:{closed_port()}/v1', num_retries: 0}}")
+    result = CliRunner().invoke(app, ["ask", "What does each plan cost per month?", "--json", "--project", str(root)],
+                                env={"VEDDER_MODEL": "openai/my-model"})
+    answer = json.loads(result.stdout)
+    assert answer["status"] == "error" and "Connection error" in answer["error"], answer["error"]
+    assert "credentials" not in answer["error"] and "API key" not in answer["error"]
+
+
+def test_missing_api_key_fails_at_once_naming_the_variable(demo_dir, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    result = run(demo_dir, "ask", "What does each plan cost per month?", "--model", "gpt-4o-mini", "--json")
+    answer = json.loads(result.stdout)
+    assert result.exit_code == 5 and answer["status"] == "error"
+    assert "OPENAI_API_KEY" in answer["error"] and "attempts" not in answer["error"], answer["error"]
+    assert "API key" in answer["hint"]
