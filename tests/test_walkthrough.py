@@ -59,6 +59,16 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
+def test_ask_error_in_text_says_what_went_wrong(demo_dir, tmp_path):
+    """An agent run that fails (here: the model server refuses connections) names the failure, not just a hint."""
+    root = project_with(tmp_path, demo_dir, f"model_options: {{api_base: 'http://127.0.0.1:{closed_port()}/v1', num_retries: 0}}")
+    result = CliRunner().invoke(app, ["ask", "What does each plan cost per month?", "--model", "openai/local", "--project", str(root)])
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.stderr.split())
+    assert said.startswith("error model openai/local at http://127.0.0.1:"), result.stderr
+    assert "after 1 attempt" in said, result.stderr
+
+
 def test_local_openai_compatible_server_needs_no_api_key(demo_dir, tmp_path, monkeypatch):
     """README: `VEDDER_MODEL=openai/my-model` with only model_options.api_base (llama.cpp, vLLM) must reach the server."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)

@@ -40,7 +40,10 @@ def render_answer(answer, verbose: bool = False, error: bool = False) -> None:
                     text = value if isinstance(value, str) else repr(value)
                     out.print(f"  [dim]{key}:[/dim] " + escape(text[:600]))
     label = {"answered": "[green]answered[/green]", "not_covered": "[yellow]not covered[/yellow]"}.get(answer.status, "[red]error[/red]")
-    out.print(f"{label}  " + escape(answer.answer))
+    headline = answer.answer
+    if answer.status == "error" and answer.error and answer.error not in headline:
+        headline = answer.error + (f"\n{answer.answer}" if answer.answer else "")
+    out.print(f"{label}  " + escape(headline))
     if answer.rows or answer.columns:
         out.print(render_table(answer.columns, answer.rows))
     if answer.sql:
