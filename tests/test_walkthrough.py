@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,21 @@ def test_missing_api_key_fails_at_once_naming_the_variable(demo_dir, monkeypatch
     assert result.exit_code == 5 and answer["status"] == "error"
     assert "OPENAI_API_KEY" in answer["error"] and "attempts" not in answer["error"], answer["error"]
     assert "API key" in answer["hint"]
+
+
+def test_warehouse_locked_by_another_process_names_it(demo_dir):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('locked', flush=True); sys.stdin.read()",
+         str(demo_dir / ".vedder" / "warehouse.duckdb")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        result = run(demo_dir, "query", "SELECT count(*) FROM listening.users")
+    finally:
+        holder.communicate("")
+    assert_user_error(result, 3, f"locked by another process (PID {holder.pid}", "close it")
+
+
+def test_warehouse_path_that_is_a_folder_says_so(demo_dir, tmp_path):
+    result = run(demo_dir, "query", "SELECT count(*) FROM listening.users", env={"VEDDER_WAREHOUSE": str(tmp_path)})
+    assert_user_error(result, 3, "is a folder, not a DuckDB file")

@@ -8,6 +8,7 @@ cannot write, read files or re-enable anything.
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import time
 import weakref
@@ -75,11 +76,23 @@ class _Watchdog:
             self._waking_at = None
 
 
+def _open_error(path: Path, message: str) -> WarehouseError:
+    """Why ``path`` did not open; a lock held by another process says which one and what to do."""
+    holder = re.search(r"Conflicting lock is held in (\S+) \(PID (\d+)\)", message)
+    if holder:
+        return WarehouseError(
+            f"warehouse {path} is locked by another process (PID {holder[2]}, {Path(holder[1]).name})",
+            "a process writing to it (`vedder demo`, a DuckDB shell or notebook) holds the lock: close it, then try again")
+    return WarehouseError(f"cannot open warehouse {path}: {message.splitlines()[0]}")
+
+
 class DuckDBWarehouse:
     dialect = "duckdb"
 
     def __init__(self, path: Path, read_only: bool = True) -> None:
         path = Path(path)
+        if path.is_dir():
+            raise WarehouseError(f"warehouse path {path} is a folder, not a DuckDB file", "point `warehouse.path` (or VEDDER_WAREHOUSE) at the .duckdb file")
         if read_only and not path.is_file():
             raise WarehouseError(f"warehouse file {path} does not exist", "run `vedder demo` to build the demo warehouse, or fix `warehouse.path`")
         config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
@@ -94,7 +107,7 @@ class DuckDBWarehouse:
                 if read_only:
                     self.connection.execute("SET lock_configuration = true")
         except duckdb.Error as exc:
-            raise WarehouseError(f"cannot open warehouse {path}: {str(exc).splitlines()[0]}") from None
+            raise _open_error(path, str(exc)) from None
         self.path = path
         self._schema: dict[str, dict[str, str]] | None = None
         self._watchdog = _Watchdog(self.connection)
