@@ -107,3 +107,16 @@ def test_warehouse_locked_by_another_process_names_it(demo_dir):
 def test_warehouse_path_that_is_a_folder_says_so(demo_dir, tmp_path):
     result = run(demo_dir, "query", "SELECT count(*) FROM listening.users", env={"VEDDER_WAREHOUSE": str(tmp_path)})
     assert_user_error(result, 3, "is a folder, not a DuckDB file")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--port", "99999"], ["99999", "1<=x<=65535"]),
+    (["--port", "0"], ["0 is not in the range"]),
+    (["--host", "no.such.host.invalid"], ["cannot listen on no.such.host.invalid", "--host"]),
+])
+def test_mcp_http_bad_address_is_a_usage_error(demo_dir, args, words):
+    result = run(demo_dir, "mcp", "--http", *args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and not isinstance(result.exception, OverflowError)
+    for word in words:
+        assert word in result.stderr, result.stderr

@@ -497,6 +497,8 @@ def _check_port(host: str, port: int) -> None:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         try:
             probe.bind((host, port))
+        except socket.gaierror as exc:
+            raise UsageError(f"cannot listen on {host}: {exc.strerror}", "pass --host an address of this machine (default 127.0.0.1)") from None
         except OSError as exc:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}", "pick another port with --port N") from None
 

@@ -13,7 +13,7 @@ from vedder.cli.common import ProjectOption
 def mcp(
     http: bool = typer.Option(False, "--http", help="Serve streamable HTTP at http://HOST:PORT/mcp instead of stdio."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on with --http (keep it local: there is no authentication)."),
-    port: int = typer.Option(8765, "--port", help="Port to listen on with --http."),
+    port: int = typer.Option(8765, "--port", min=1, max=65535, help="Port to listen on with --http."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="litellm model string or 'offline' for the ask tool (default: VEDDER_MODEL or vedder.yaml)."),
     project: Optional[Path] = ProjectOption,
 ) -> None:
