@@ -16,6 +16,7 @@ closest pairs. Never imports a model library.
 from __future__ import annotations
 
 import re
+from datetime import date
 from functools import cached_property, lru_cache
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
@@ -29,7 +30,7 @@ from vedder.context.signature import SQLSignature, parsed, signature
 from vedder.context.tokenize import split_identifier, stem, tokenize, words
 from vedder.context.qualifiers import qualifier_check, without_spans
 from vedder.context.route import require_question
-from vedder.periods import grains, periods_in, relative_periods, shift_dates, sql_period
+from vedder.periods import date_literals, day_of, grains, periods_in, relative_periods, shift_dates, sql_period
 
 if TYPE_CHECKING:
     from vedder.project import Cluster, Pair, Project
@@ -485,18 +486,92 @@ def _projected_words(pair_sql: str, dialect: str) -> list[set[str]]:
 
 
 def grounding_problems(
-    index: ClusterIndex, question: str, phrasing: str, pair_sql: str, sig: SQLSignature, dialect: str,
+    index: ClusterIndex, question: str, pair: "Pair", phrasing: str, sig: SQLSignature, dialect: str,
     adapted: set[str] = frozenset(),
 ) -> list[str]:
     """Words of the cluster's schema or concepts that the question uses and the pair ignores ("streams" asked of
-    a signups pair), and columns the pair returns that the question skips."""
-    q_terms, p_terms, sql_terms = _domain(question), _domain(phrasing), _sql_words(sig)
+    a signups pair), and columns the pair returns that the question skips.
+
+    Every phrasing of the pair was vetted for the same SQL, so a word any of them uses is accounted for.
+    """
+    q_terms, p_terms, sql_terms = _domain(question), _pair_words(pair), _sql_words(sig)
     known = schema_words(index) | concept_words(index)
     problems = [f"mentions {t}" for t in sorted((q_terms - adapted) & known) if t not in p_terms and t not in sql_terms]
-    for column_words in _projected_words(pair_sql, dialect):
-        if column_words & p_terms and not column_words & q_terms:
+    for column_words in _projected_words(pair.sql, dialect):
+        if column_words & _domain(phrasing) and not column_words & q_terms:
             problems.append("returns " + "_".join(sorted(column_words)))
     return problems
+
+
+def _pair_words(pair: "Pair") -> frozenset[str]:
+    """Domain words of every phrasing of ``pair`` (its question and paraphrases)."""
+    return _phrasings_words(tuple(pair.questions))
+
+
+@lru_cache(maxsize=8192)
+def _phrasings_words(phrasings: tuple[str, ...]) -> frozenset[str]:
+    return frozenset().union(*(_domain(_without_periods(p)) for p in phrasings))
+
+
+def _without_periods(text: str) -> str:
+    """``text`` without the calendar periods it names ("Nov 2026"): periods are compared on their own."""
+    for period in periods_in(text):
+        if period.text:
+            text = text.replace(period.text, " ")
+    return text
+
+
+_BY = re.compile(r"\b(\w+\s+)?(?:by|per|for each|for every)\s+((?:[a-z_]+\s+){0,3}[a-z_]+)", re.IGNORECASE)
+_BY_STOP = {"in", "for", "on", "at", "from", "during", "and", "or", "with", "of", "over", "since", "before",
+            "after", "between", "vs", "versus", "than", "the", "a", "an", "each", "every", "their", "its", "id"}
+# Passive "by" names who did something ("taught by a teacher", "released by the artist"), not a split.
+_PASSIVE = {"taught", "bought", "made", "written", "done", "given", "held", "sold", "won", "led", "run", "built",
+            "owned", "known", "seen", "taken", "driven", "drawn", "chosen", "paid", "sent", "spent", "read", "kept"}
+_SPLITTING = {"ordered", "sorted", "ranked", "grouped", "broken", "split", "listed", "arranged", "aggregated"}
+
+
+def _by_terms(question: str) -> set[str]:
+    """Words of what the question splits or ranks by ("top advertisers by impressions", "streams per
+    platform"), up to the next preposition; not a passive "by" ("songs released by the artist")."""
+    out: set[str] = set()
+    for match in _BY.finditer(question):
+        before = (match.group(1) or "").strip().lower()
+        if before not in _SPLITTING and (before.endswith("ed") or before in _PASSIVE):
+            continue
+        kept: list[str] = []  # content words: "by number of listeners" splits by listeners
+        for word in match.group(2).lower().split():
+            if word in _BY_STOP and kept:
+                break
+            if word not in _BY_STOP and _domain(word):
+                kept.append(word)
+        out |= set(kept)
+    return out
+
+
+@lru_cache(maxsize=8192)
+def _computed_words(pair_sql: str, dialect: str) -> frozenset[str]:
+    """Stemmed words of what the query returns, groups and orders by: columns and aliases outside WHERE."""
+    tree = parsed(pair_sql, dialect)
+    if tree is None:
+        return frozenset()
+    out: set[str] = set()
+    for select in tree.find_all(exp.Select):
+        nodes = list(select.expressions) + [select.args[k] for k in ("group", "order") if select.args.get(k)]
+        for node in nodes:
+            names = [c.name for c in node.find_all(exp.Column)] + [a.alias for a in node.find_all(exp.Alias)]
+            out |= {stem(w) for name in names if name for w in split_identifier(name)}
+    return frozenset(out)
+
+
+def split_problems(index: ClusterIndex, question: str, pair: "Pair", dialect: str, adapted: set[str] = frozenset()) -> list[str]:
+    """Words of the cluster's schema or concepts that the question splits or ranks by and that neither a
+    phrasing of the pair names nor its query returns, groups or orders by: "top 5 advertisers by impressions"
+    of a pair that ranks by revenue and merely filters on ``impression_date``."""
+    accounted = adapted | _pair_words(pair) | _computed_words(pair.sql, dialect)
+    known = schema_words(index) | concept_words(index)
+    # The light stemmer reads "speed" and "speeds" differently: either form of the word may be the pair's.
+    missing = {w for w in _by_terms(question) if not {stem(w), stem(w.rstrip("s"))} & accounted and stem(w) in known}
+    return [f"by {', '.join(sorted(missing))}"] if missing else []
 
 
 def _value_words(value: Any, spoken: str = "") -> set[str]:
@@ -523,6 +598,31 @@ def period_problems(question: str, phrasing: str, sig: SQLSignature) -> list[str
     differ = (grains(question) ^ grains(phrasing)) - _sql_words(sig)
     if differ:
         problems.append("per " + ", ".join(sorted(differ)))
+    return problems
+
+
+def data_range_problems(index: ClusterIndex, sig: SQLSignature, tree: exp.Expression | None,
+                        adaptations: list[Adaptation]) -> list[str]:
+    """An adapted period the profiled data does not cover: it starts before the first or after the last value
+    of the date column it filters ("March 2026" of a table that holds the last 90 days). The pair's own period
+    was vetted; only a moved one is checked."""
+    if tree is None or not any(a.column in ("month", "year") for a in adaptations):
+        return []
+    columns = _literal_columns(tree)
+    bounds: dict[str, list[date]] = {}
+    for literal, day in date_literals(tree):
+        if id(literal) in columns:
+            bounds.setdefault(columns[id(literal)].lower(), []).append(day)
+    tables = {t.rsplit(".", 1)[-1] for t in sig.tables}
+    problems = []
+    for dataset in index.datasets:
+        if dataset.table_name.lower() not in tables:
+            continue
+        for name, days in bounds.items():
+            column = dataset.column(name)
+            first, last = (day_of(column.min), day_of(column.max)) if column is not None else (None, None)
+            if first is not None and last is not None and (min(days) < first or min(days) > last):
+                problems.append(f"no data for that period in {dataset.table}.{column.name} ({first} to {last})")
     return problems
 
 
@@ -579,8 +679,9 @@ def _candidate(index: ClusterIndex, pair: "Pair", question: str, dialect: str) -
         adapted = _adapted_words(adaptations)
         problems = (qualifier_problems + value_problems(index, rest, phrasing, sql_tree)
                     + cue_problems(rest, phrasing, sig) + period_problems(rest, phrasing, sig)
-                    + grounding_problems(index, rest, phrasing, pair.sql, sig, dialect, adapted[0]) + problems)
-        score = similarity(index, rest, phrasing, sig, adapted)
+                    + grounding_problems(index, rest, pair, phrasing, sig, dialect, adapted[0]) + problems
+                    + split_problems(index, rest, pair, dialect, adapted[0]) + data_range_problems(index, sig, tree, adaptations))
+        score = similarity(index, _without_periods(rest), _without_periods(phrasing), sig, adapted)
         candidate = Candidate(pair, phrasing, score, problems, adaptations, tree, dialect)
         if best is None or (not candidate.problems, candidate.similarity) > (not best.problems, best.similarity):
             best = candidate

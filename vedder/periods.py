@@ -129,18 +129,21 @@ def _shifted(day: date, months: int) -> date:
     return moved
 
 
+def day_of(text: object) -> date | None:
+    """The date an ISO date or timestamp starts with ('2026-10-01', '2026-08-28T00:28:43'); None otherwise."""
+    match = _DATE.match(str(text))
+    if match is None:
+        return None
+    try:
+        return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    except ValueError:
+        return None
+
+
 def date_literals(tree: exp.Expression) -> list[tuple[exp.Literal, date]]:
     """String literals of ``tree`` that start with an ISO date ('2026-10-01', '2026-10-01 00:00:00')."""
-    out = []
-    for literal in tree.find_all(exp.Literal):
-        match = _DATE.match(str(literal.this)) if literal.is_string else None
-        if match is None:
-            continue
-        try:
-            out.append((literal, date(int(match.group(1)), int(match.group(2)), int(match.group(3)))))
-        except ValueError:
-            continue
-    return out
+    found = ((literal, day_of(literal.this)) for literal in tree.find_all(exp.Literal) if literal.is_string)
+    return [(literal, day) for literal, day in found if day is not None]
 
 
 def shift_dates(tree: exp.Expression, old: Period, new: Period) -> int:

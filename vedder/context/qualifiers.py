@@ -249,8 +249,9 @@ def _honoured(qualifier: Qualifier, vocabulary: _Vocabulary, tree: exp.Expressio
         # A long doc section names many columns: the docs stand in only for words the schema does not know.
         targets = set().union(*(columns for _, columns, _ in sections))
     if qualifier.kind == "include":
+        # "students with red hair" restricts; "including cancelled ones" does not: it widens.
         if restricts:
-            return True
+            return qualifier.weak
         read = set().union(*(vocabulary.tables.get(t.name.lower(), frozenset()) for t in tree.find_all(exp.Table)))
         if not targets & read:
             return None if qualifier.weak else False
