@@ -6,6 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
+from vedder.schemas import schema_path
 from vedder.warehouse.duckdb import DuckDBWarehouse
 
 FILES = {
@@ -82,6 +83,9 @@ def make_project(folder: Path, *, git: bool = True) -> Path:
     for relative, text in FILES.items():
         (project / relative).parent.mkdir(parents=True, exist_ok=True)
         (project / relative).write_text(text)
+    (project / "schemas").mkdir()  # as `vedder init` leaves a project: written files point at these copies
+    for kind in ("pair", "proposal", "rejected"):
+        (project / "schemas" / f"{kind}.schema.json").write_text(schema_path(kind).read_text())
     warehouse = DuckDBWarehouse(project / "warehouse.duckdb", read_only=False)
     warehouse.connection.execute(
         "CREATE SCHEMA listening;"

@@ -21,6 +21,8 @@ def new(project_root: Path, *args: str):
 
 
 def test_cluster_new_scaffolds_and_profiles(project_root):
+    (project_root / "schemas").mkdir()  # as `vedder init` leaves it: the header points at the project's copy
+    (project_root / "schemas" / "cluster.schema.json").write_text((REPO / "schemas" / "cluster.schema.json").read_text())
     result = new(project_root, "people", "--tables", "crm.*", "--owner", "crm-analytics", "--title", "People")
     assert result.exit_code == 0, result.output
     folder = project_root / "clusters" / "people"

@@ -194,6 +194,8 @@ def test_expand_patterns():
 
 
 def test_descriptions_survive_reprofiling(project_root):
+    (project_root / "schemas").mkdir()  # as `vedder init` leaves it: the header points at the project's copy
+    (project_root / "schemas" / "dataset.schema.json").write_text((REPO / "schemas" / "dataset.schema.json").read_text())
     assert run("profile", "--project", str(project_root)).exit_code == 0
     path = project_root / "clusters" / "listening" / "datasets" / "music.plays.yaml"
     assert path.read_text().startswith("# yaml-language-server: $schema=../../../schemas/dataset.schema.json\n")

@@ -24,13 +24,12 @@ from sqlglot import exp
 from vedder.errors import TableNotFound, UsageError
 from vedder.files import atomic_write, dump_yaml
 from vedder.project.model import Dataset, matches_table
+from vedder.schemas import schema_header
 
 if TYPE_CHECKING:
     from vedder.project.model import Cluster, Project
     from vedder.warehouse import Warehouse
 
-DATASET_SCHEMA_URL = "../../../schemas/dataset.schema.json"
-CLUSTER_SCHEMA_URL = "../../schemas/cluster.schema.json"
 SAMPLE_ROWS = 100_000
 """Tables up to this size are profiled exactly; larger ones use approximate distinct counts and a sample."""
 LOW_CARDINALITY = 50
@@ -296,7 +295,7 @@ def dataset_path(cluster_path: Path, table: str) -> Path:
 def write_dataset(cluster_path: Path, profile: dict[str, Any]) -> Path:
     """Write a dataset dict to ``clusters/<id>/datasets/<schema>.<table>.yaml`` atomically."""
     path = dataset_path(cluster_path, profile["table"])
-    atomic_write(path, dump_yaml(profile, schema_url=DATASET_SCHEMA_URL))
+    atomic_write(path, dump_yaml(profile, schema_url=schema_header(path, "dataset")))
     return path
 
 
@@ -448,7 +447,7 @@ def new_cluster(
         "owners": {"team": team},
         "datasets": list(patterns),
     }
-    atomic_write(folder / "cluster.yaml", dump_yaml(document, schema_url=CLUSTER_SCHEMA_URL))
+    atomic_write(folder / "cluster.yaml", dump_yaml(document, schema_url=schema_header(folder / "cluster.yaml", "cluster")))
     for sub in ("pairs", "docs"):
         atomic_write(folder / sub / ".gitkeep", "")
     report.tables = [_written(cluster_id, folder, profile, elapsed) for profile, elapsed in profiles]

@@ -29,13 +29,13 @@ from vedder.curation.describe import Vocabulary, describe
 from vedder.curation.history import HistoryEntry
 from vedder.errors import SQLRefused
 from vedder.files import dump_yaml, load_yaml
+from vedder.schemas import schema_header
 from vedder.sql.fingerprint import fingerprint_of, normalize_sql
 from vedder.sql.guard import parse_one_statement, table_name
 
 if TYPE_CHECKING:
     from vedder.project import Cluster, Project
 
-PROPOSAL_SCHEMA = "../../../schemas/proposal.schema.json"
 REJECTED_FILE = "rejected.yaml"
 
 QUERY_REASONS = {
@@ -559,7 +559,7 @@ def propose(
             updated=previous is not None,
         )
         drafts.append(draft)
-        changes[draft.path] = dump_yaml(draft.document(), schema_url=PROPOSAL_SCHEMA)
+        changes[draft.path] = dump_yaml(draft.document(), schema_url=schema_header(project.root / draft.path, "proposal"))
     return ProposeResult(cluster=cluster.id, funnel=funnel, proposals=drafts, changes=changes)
 
 

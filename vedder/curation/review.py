@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from vedder.curation.propose import REJECTED_FILE, Miner, load_rejected
 from vedder.errors import ProjectFileError, UsageError
 from vedder.files import atomic_write, dump_yaml
+from vedder.schemas import schema_header
 from vedder.project.model import Pair, Proposal, load_pair, load_proposals
 
 if TYPE_CHECKING:
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     from vedder.project import Cluster, Project
     from vedder.warehouse import QueryResult, Warehouse
 
-PAIR_SCHEMA = "../../../schemas/pair.schema.json"
-REJECTED_SCHEMA = "../../../schemas/rejected.schema.json"
 MINED_TAG = "mined"
 RESEMBLES_AT = 0.25
 """The offline answerer's similarity from which a pair is shown as one the proposal resembles (it answers from 0.5)."""
@@ -130,7 +129,7 @@ class ReviewState:
                 changes[decision.proposal_path] = None
         if entries:
             path = cluster.path / "proposals" / REJECTED_FILE
-            changes[str(path.relative_to(project.root))] = dump_yaml(load_rejected(cluster) + entries, schema_url=REJECTED_SCHEMA)
+            changes[str(path.relative_to(project.root))] = dump_yaml(load_rejected(cluster) + entries, schema_url=schema_header(path, "rejected"))
         return changes
 
 
@@ -306,7 +305,7 @@ def accept(
     }
     taken = {project.root / d.path for d in state.decisions if d.file is not None} if state else set()
     path = _unique_path(cluster.path / "pairs", _slug(question), taken)
-    text = dump_yaml(document, schema_url=PAIR_SCHEMA)
+    text = dump_yaml(document, schema_url=schema_header(path, "pair"))
     decision = Decision(proposal.id, cluster.id, "accepted", str(path.relative_to(project.root)), question,
                         fingerprint=proposal.fingerprint, proposal_path=str(proposal.path.relative_to(project.root)), file=text)
     if state is not None:
@@ -347,7 +346,7 @@ def reject(
     if state is not None:
         state.record(decision)
     else:
-        atomic_write(path, dump_yaml(load_rejected(cluster) + [entry], schema_url=REJECTED_SCHEMA))
+        atomic_write(path, dump_yaml(load_rejected(cluster) + [entry], schema_url=schema_header(path, "rejected")))
         proposal.path.unlink(missing_ok=True)
     return decision
 

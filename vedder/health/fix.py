@@ -140,7 +140,8 @@ def _renamed_dataset(dataset: "Dataset", renamed: dict[str, str]) -> "Dataset":
 
 
 def _reprofile(project: "Project", health: "ClusterHealth", warehouse: "Warehouse", result: FixResult) -> None:
-    from vedder.profile import DATASET_SCHEMA_URL, profile_tables
+    from vedder.profile import profile_tables
+    from vedder.schemas import schema_header
 
     root = project.root
     for drift in health.drifts.values():
@@ -152,7 +153,7 @@ def _reprofile(project: "Project", health: "ClusterHealth", warehouse: "Warehous
             continue
         existing = _renamed_dataset(drift.dataset, drift.renamed)
         profile = profile_tables(warehouse, [drift.table], {drift.table: existing})[drift.table]
-        result.changes[str(drift.dataset.path.relative_to(root))] = dump_yaml(profile, schema_url=DATASET_SCHEMA_URL)
+        result.changes[str(drift.dataset.path.relative_to(root))] = dump_yaml(profile, schema_url=schema_header(drift.dataset.path, "dataset"))
         result.reprofiled.append(drift.table)
 
 

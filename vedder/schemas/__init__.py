@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,6 +35,19 @@ KEYWORDS = frozenset({
     "minLength", "minItems", "minimum", "maximum", "exclusiveMinimum",
 })
 """The validation keywords the evaluator understands; the schemas may use only these (and ANNOTATIONS)."""
+
+
+def schema_header(path: Path, kind: str) -> str | None:
+    """The ``$schema`` URL for a yaml-language-server header in the file at ``path``: the relative path to the
+    nearest ``schemas/<kind>.schema.json`` in a folder above it (what ``vedder init`` copies into a project),
+    or None when there is none — a header pointing nowhere only earns a warning from ``vedder validate``.
+    """
+    name = f"{kind}.schema.json"
+    folder = Path(os.path.abspath(path)).parent
+    for ancestor in (folder, *folder.parents):
+        if (ancestor / "schemas" / name).is_file():
+            return Path(os.path.relpath(ancestor / "schemas" / name, folder)).as_posix()
+    return None
 
 
 def schema_path(kind: str) -> Path:
