@@ -97,7 +97,7 @@ def find_project(start: Path | None = None) -> Path:
             raise ProjectNotFound(f"project folder {start} does not exist")
         if (start / CONFIG_FILE).is_file():
             return start
-        raise ProjectNotFound(f"no {CONFIG_FILE} in {start}", "pass the folder that holds vedder.yaml, or create one")
+        raise ProjectNotFound(f"no {CONFIG_FILE} in {start}", "pass the folder that holds vedder.yaml (--project), or start a project with `vedder init`")
     here = Path.cwd().resolve()
     for folder in (here, *here.parents):
         if (folder / CONFIG_FILE).is_file():

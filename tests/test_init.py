@@ -1,0 +1,83 @@
+"""`vedder init`: a new project that validates, takes a cluster, and keeps editors' schema headers honest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+from typer.testing import CliRunner
+
+from vedder.cli import app
+from vedder.config import load_config
+from vedder.schemas import schema_header, schema_path
+
+
+def run(*args: str):
+    return CliRunner(env={"COLUMNS": "200"}).invoke(app, list(args))
+
+
+def make_warehouse(path: Path) -> None:
+    con = duckdb.connect(str(path))
+    con.execute("CREATE SCHEMA shop; CREATE TABLE shop.orders AS SELECT range AS id, ['US', 'GB', 'SE'][range % 3 + 1] AS country FROM range(60)")
+    con.close()
+
+
+def test_init_makes_a_project_that_validates_and_takes_a_cluster(tmp_path):
+    folder = tmp_path / "analytics"
+    result = run("init", str(folder), "--warehouse", "wh.duckdb")
+    assert result.exit_code == 0, result.output
+    assert "no warehouse at wh.duckdb yet" in result.output
+    config = load_config(folder)
+    assert config.warehouse_path == folder / "wh.duckdb" and config.offline
+    assert (folder / ".gitignore").read_text() == ".vedder/\n"
+    assert (folder / "schemas" / "dataset.schema.json").read_text() == schema_path("dataset").read_text()
+    make_warehouse(folder / "wh.duckdb")
+    created = run("cluster", "new", "shop", "--tables", "shop.*", "--owner", "shop-team", "--project", str(folder))
+    assert created.exit_code == 0, created.output
+    assert (folder / "clusters/shop/datasets/shop.orders.yaml").read_text().startswith(
+        "# yaml-language-server: $schema=../../../schemas/dataset.schema.json\n")
+    validated = run("validate", "--project", str(folder), "--format", "json")
+    assert validated.exit_code == 0, validated.output
+    assert [f["rule"] for f in json.loads(validated.stdout)] == ["cluster.empty"]
+
+
+def test_init_refuses_an_existing_project_and_keeps_its_files(tmp_path):
+    (tmp_path / "vedder.yaml").write_text("model: gpt-4o-mini\n")
+    (tmp_path / ".gitignore").write_text("*.pyc")
+    result = run("init", str(tmp_path))
+    assert result.exit_code == 2
+    assert "already exists" in result.output and "hint:" in result.output
+    assert (tmp_path / "vedder.yaml").read_text() == "model: gpt-4o-mini\n"
+
+
+def test_init_appends_to_gitignore_once(tmp_path):
+    (tmp_path / ".gitignore").write_text("*.pyc")
+    assert run("init", str(tmp_path), "--json").exit_code == 0
+    assert (tmp_path / ".gitignore").read_text() == "*.pyc\n.vedder/\n"
+
+
+def test_init_on_a_file_is_a_usage_error(tmp_path):
+    target = tmp_path / "notes.txt"
+    target.write_text("x")
+    result = run("init", str(target))
+    assert result.exit_code == 2 and "is a file" in result.output
+
+
+def test_schema_header_points_at_the_nearest_schemas_folder_or_nowhere(tmp_path):
+    dataset = tmp_path / "clusters" / "a" / "datasets" / "s.t.yaml"
+    assert schema_header(dataset, "dataset") is None  # no schemas/ anywhere above: no header that validate would flag
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "dataset.schema.json").write_text("{}")
+    assert schema_header(dataset, "dataset") == "../../../schemas/dataset.schema.json"
+    assert schema_header(tmp_path / "clusters" / "a" / "cluster.yaml", "cluster") is None
+
+
+def test_profile_without_schemas_folder_writes_no_dangling_header(tmp_path):
+    (tmp_path / "vedder.yaml").write_text("warehouse: {type: duckdb, path: wh.duckdb}\n")
+    make_warehouse(tmp_path / "wh.duckdb")
+    created = run("cluster", "new", "shop", "--tables", "shop.*", "--owner", "shop-team", "--project", str(tmp_path))
+    assert created.exit_code == 0, created.output
+    assert not (tmp_path / "clusters/shop/cluster.yaml").read_text().startswith("#")
+    validated = run("validate", "--project", str(tmp_path), "--format", "json")
+    assert all(f["rule"] != "schema.header" for f in json.loads(validated.stdout)), validated.output

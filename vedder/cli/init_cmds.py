@@ -1,0 +1,41 @@
+"""``vedder init`` (library: vedder/project/scaffold.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from vedder.cli.common import JsonOption, console, print_json
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``vedder init`` to ``app``."""
+
+    @app.command("init")
+    def init(
+        folder: Path = typer.Argument(Path("."), help="Folder to make a vedder project (created if missing)."),
+        warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help="DuckDB file, relative to the folder (default .vedder/warehouse.duckdb)."),
+        model: str = typer.Option("offline", "--model", help="litellm model string, or offline (answer from vetted pairs only)."),
+        as_json: bool = JsonOption,
+    ) -> None:
+        """Start a vedder project: vedder.yaml, clusters/, schemas/ for editors, .vedder/ git-ignored.
+
+        Example: vedder init analytics --warehouse warehouse.duckdb
+        """
+        from vedder.project.scaffold import init_project
+
+        result = init_project(folder, warehouse=warehouse, model=model)
+        if as_json:
+            print_json(result.to_dict())
+            return
+        out = console()
+        for warning in result.warnings:
+            console(stderr=True).print(f"[yellow]warning[/yellow]: {warning}")
+        written = [f for f in result.created + result.updated if not f.startswith("schemas/")]
+        schemas = len(result.created + result.updated) - len(written)
+        written += [f"schemas/ ({schemas} JSON Schemas for editors)"] if schemas else []
+        out.print(f"initialised {result.root}: " + ", ".join(written))
+        where = "" if result.root == Path.cwd().resolve() else f" --project {folder}"
+        out.print(f"next: vedder cluster new ID --tables 'schema.*' --owner TEAM{where}")

@@ -1,0 +1,98 @@
+"""``vedder init``: start a vedder project in a folder — vedder.yaml, clusters/, schemas/, .gitignore.
+
+The JSON Schemas are copied into ``schemas/`` so editors with yaml-language-server validate cluster files
+as people type (the files vedder writes point at them); ``.vedder/`` (warehouse caches, the conversation
+log) is kept out of git. Nothing that exists is overwritten except vedder's own schema copies.
+
+>>> print(config_text("warehouse.duckdb").splitlines()[4])
+  path: warehouse.duckdb
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vedder.config import CONFIG_FILE
+from vedder.errors import UsageError
+from vedder.files import atomic_write
+
+DEFAULT_WAREHOUSE = ".vedder/warehouse.duckdb"
+IGNORED = ".vedder/"
+
+
+def config_text(warehouse: str, model: str = "offline") -> str:
+    """The commented vedder.yaml of a new project."""
+    return f"""# vedder project settings (`vedder init --help`; every key is described in schemas/vedder.schema.json)
+warehouse:
+  type: duckdb
+  # relative to this file; VEDDER_WAREHOUSE overrides it
+  path: {warehouse}
+dialect: duckdb
+# any litellm model string (gpt-4o-mini, ollama_chat/llama3.1, ...); offline answers from vetted pairs only
+model: {model}
+# every conversation, for `vedder log` and `vedder health`
+log: .vedder/log.sqlite
+context:
+  token_budget: 6000
+agent:
+  max_steps: 8
+query:
+  row_limit: 1000
+  timeout_s: 30
+health:
+  fail_under: 70
+"""
+
+
+@dataclass
+class InitResult:
+    root: Path
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"root": str(self.root), "created": self.created, "updated": self.updated, "warnings": self.warnings}
+
+
+def init_project(root: Path, *, warehouse: str | None = None, model: str = "offline") -> InitResult:
+    """Make ``root`` a vedder project; a UsageError when it already is one or is not a folder."""
+    from vedder.schemas import KINDS, schema_path
+
+    root = Path(root).resolve()
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"{root} is a file, not a folder", "pass the folder to make a vedder project, e.g. vedder init my-project")
+    if (root / CONFIG_FILE).exists():
+        raise UsageError(f"{root / CONFIG_FILE} already exists", "this folder is already a vedder project: edit vedder.yaml, or init another folder")
+    if not model.strip():
+        raise UsageError("the model is empty", "leave --model out to answer offline, or pass a litellm model string")
+    result = InitResult(root)
+    warehouse = warehouse or DEFAULT_WAREHOUSE
+    if warehouse != DEFAULT_WAREHOUSE and not (root / warehouse).is_file():
+        result.warnings.append(f"no warehouse at {warehouse} yet: create it, or point `warehouse.path` in vedder.yaml at one")
+    try:
+        atomic_write(root / CONFIG_FILE, config_text(warehouse, model.strip()))
+        result.created.append(CONFIG_FILE)
+        if not (root / "clusters").is_dir():
+            atomic_write(root / "clusters" / ".gitkeep", "")
+            result.created.append("clusters/")
+        for kind in (*KINDS, "answer"):
+            source = schema_path(kind) if kind in KINDS else schema_path("pair").with_name("answer.schema.json")
+            target = root / "schemas" / source.name
+            text = source.read_text(encoding="utf-8")
+            if not target.is_file():
+                result.created.append(f"schemas/{source.name}")
+            elif target.read_text(encoding="utf-8", errors="replace") != text:
+                result.updated.append(f"schemas/{source.name}")
+            else:
+                continue
+            atomic_write(target, text)
+        ignore = root / ".gitignore"
+        existing = ignore.read_text(encoding="utf-8", errors="replace") if ignore.is_file() else ""
+        if IGNORED not in existing.split() and ".vedder" not in existing.split():
+            atomic_write(ignore, existing + ("" if not existing or existing.endswith("\n") else "\n") + IGNORED + "\n")
+            (result.updated if existing else result.created).append(".gitignore")
+    except PermissionError as exc:
+        raise UsageError(f"cannot write in {root}: {exc.strerror.lower()}", "pick a folder you can write to") from None
+    return result
