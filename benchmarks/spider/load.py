@@ -5,8 +5,9 @@
 What it builds under ``--out`` (git-ignored):
 - ``warehouse.duckdb``: one schema per database; MySQL DDL transpiled with sqlglot, CSVs loaded as text and
   TRY_CAST into the declared type (a column whose text does not cast stays VARCHAR);
-- ``vedder.yaml`` and ``clusters/<db>/``: cluster.yaml, one dataset file per table (profiled), and one vetted
-  pair per distinct gold SQL (its first phrasing), except ~10% of the SQL held out entirely;
+- ``vedder.yaml`` and ``clusters/<db>/``: cluster.yaml, one dataset file per table (profiled by
+  ``vedder.profile``, as `vedder profile` writes it), and one vetted pair per distinct gold SQL (its first
+  phrasing), except ~10% of the SQL held out entirely;
 - ``eval.jsonl``: the other phrasings (``kind: phrasing``) and every phrasing of the held-out SQL
   (``kind: heldout``), each ``{question, sql, cluster, kind}``, for ``vedder eval``.
 
@@ -101,38 +102,6 @@ def quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def profile_table(con, db: str, table: str) -> dict:
-    """A minimal profile (row count, null fraction, distinct count, common values, min/max) of one table."""
-    target = f"{quote(db)}.{quote(table)}"
-    row_count = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
-    columns = []
-    for name, data_type in con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-        [db, table],
-    ).fetchall():
-        column = quote(name)
-        nulls, distinct, low, high = con.execute(
-            f"SELECT count(*) - count({column}), count(DISTINCT {column}), min({column})::VARCHAR, max({column})::VARCHAR FROM {target}"
-        ).fetchone()
-        common = con.execute(
-            f"SELECT {column}::VARCHAR, count(*) AS n FROM {target} WHERE {column} IS NOT NULL "
-            f"GROUP BY 1 ORDER BY n DESC, 1 LIMIT 5"
-        ).fetchall()
-        entry = {
-            "name": name,
-            "type": data_type,
-            "description": "",
-            "null_fraction": round(nulls / row_count, 4) if row_count else 0.0,
-            "distinct_count": distinct,
-            "common_values": [{"value": v, "frequency": round(n / row_count, 4)} for v, n in common] if distinct <= 50 or data_type == "VARCHAR" else [],
-            "min": low,
-            "max": high,
-        }
-        columns.append(entry)
-    return {"table": f"{db}.{table}".lower(), "description": "", "row_count": row_count, "profiled_at": "2018-09-01",
-            "partitioning": None, "columns": columns}
-
-
 def slug(text: str, used: set[str]) -> str:
     base = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60].strip("-") or "pair"
     name, n = base, 2
@@ -185,8 +154,6 @@ def build(data: Path, out: Path) -> dict:
         (cluster_dir / "pairs").mkdir()
         for table, columns in tables:
             load_table(con, db, table, columns, csv_files.get(table.lower()))
-            profile = profile_table(con, db, table)
-            atomic_write(cluster_dir / "datasets" / f"{profile['table']}.yaml", dump_yaml(profile))
         title = db.replace("_", " ").strip()
         atomic_write(cluster_dir / "cluster.yaml", dump_yaml({
             "id": db,
@@ -221,12 +188,27 @@ def build(data: Path, out: Path) -> dict:
         con.execute("SET schema = 'main'")
         stats["clusters"] += 1
     warehouse.close()
+    profile_all(out)
     import json
 
     atomic_write(out / "eval.jsonl", "".join(json.dumps(line) + "\n" for line in eval_lines))
     stats["eval_items"] = len(eval_lines)
     stats["eval_phrasings"] = sum(1 for line in eval_lines if line["kind"] == "phrasing")
     return dict(stats)
+
+
+def profile_all(out: Path) -> None:
+    """Profile every table with vedder's own profiler (what `vedder profile` writes) into its cluster."""
+    from vedder.profile import profile_tables, write_dataset
+    from vedder.warehouse.duckdb import DuckDBWarehouse
+
+    folders = {path.name.lower(): path for path in (out / "clusters").iterdir()}
+    warehouse = DuckDBWarehouse(out / "warehouse.duckdb", read_only=True)
+    try:
+        for table, profile in profile_tables(warehouse, warehouse.tables()).items():
+            write_dataset(folders[table.split(".")[0]], profile)
+    finally:
+        warehouse.close()
 
 
 def main(argv: list[str] | None = None) -> int:
