@@ -383,3 +383,24 @@ def test_a_word_any_phrasing_of_the_pair_uses_is_accounted_for(demo):
     """'podcast' is in the pair's question, not in the paraphrase 'Listening hours by publisher …'."""
     result = answer(demo, "Listening hours per podcast publisher in October 2026", cluster="podcasts")
     assert result.match is not None and result.match.pair.id == "top-publishers-hours", result.reason
+
+
+@pytest.mark.parametrize(
+    "cluster, question, problem",
+    [
+        ("listening", "How many hours did the average listener in Germany stream in October 2026?", "unit hour"),
+        ("revenue", "What does each plan cost per month in euros?", "unit euro"),
+        ("revenue", "What was the refund rate in 2026?", "ratio"),
+        ("revenue", "What was the churn rate for family subscriptions in October 2026?", "ratio"),
+    ],
+)
+def test_a_unit_or_a_ratio_the_pair_does_not_give_is_no_answer(demo, cluster, question, problem):
+    result = answer(demo, question, cluster=cluster)
+    assert result.match is None and problem in result.reason
+
+
+def test_ratio_words_stand_for_each_other(demo):
+    result = answer(demo, "What was the click-through rate per ad format in October 2026?", cluster="revenue")
+    assert result.match is not None and result.match.pair.id == "ctr-by-format", result.reason
+    minutes = answer(demo, "Minutes per podcast listen per platform in October 2026", cluster="podcasts")
+    assert minutes.match is not None, minutes.reason

@@ -574,6 +574,50 @@ def split_problems(index: ClusterIndex, question: str, pair: "Pair", dialect: st
     return [f"by {', '.join(sorted(missing))}"] if missing else []
 
 
+# Ratio words are interchangeable with each other ("share", "rate", "percentage") but not with a count or sum.
+_RATIO = {"rate", "rates", "ratio", "ratios", "share", "percentage", "percentages", "percent", "proportion",
+          "fraction", "pct", "ctr"}
+# Units a number is stated in: "how many hours" is not answered by a pair that returns minutes.
+_UNITS = {"millisecond": "time", "ms": "time", "second": "time", "minute": "time", "hour": "time",
+          "cent": "money", "dollar": "money", "usd": "money", "euro": "money", "eur": "money", "pound": "money",
+          "gbp": "money", "krona": "money", "kronor": "money", "sek": "money", "yen": "money", "jpy": "money"}
+
+
+def _singular(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+@lru_cache(maxsize=8192)
+def _output_words(pair_sql: str, dialect: str) -> frozenset[str]:
+    """Lower-case words of the names of what the query returns (aliases, else columns): ``avg_minutes``."""
+    tree = parsed(pair_sql, dialect)
+    select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select) if tree is not None else None
+    if select is None:
+        return frozenset()
+    names = [p.alias or (p.name if isinstance(p, exp.Column) else "") for p in select.expressions]
+    return frozenset(_singular(w) for name in names if name for w in split_identifier(name))
+
+
+@lru_cache(maxsize=8192)
+def _phrasings_raw_words(phrasings: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(_singular(w.lower()) for p in phrasings for w in re.findall(r"[A-Za-z]+", p))
+
+
+def measure_problems(question: str, pair: "Pair", dialect: str) -> list[str]:
+    """A ratio the question asks for ("refund rate") that no phrasing of the pair names and its query does not
+    return, and a unit ("in hours", "in euros") the pair neither says nor returns while it says or returns
+    another of the same kind (minutes, dollars)."""
+    asked = {_singular(w.lower()) for w in re.findall(r"[A-Za-z]+", question)}
+    said = _phrasings_raw_words(tuple(pair.questions)) | _output_words(pair.sql, dialect)
+    problems = []
+    if asked & {_singular(w) for w in _RATIO} and not said & {_singular(w) for w in _RATIO}:
+        problems.append("ratio")
+    for unit in sorted(asked & _UNITS.keys() - said):
+        if any(_UNITS.get(w) == _UNITS[unit] for w in said):
+            problems.append(f"unit {unit}")
+    return problems
+
+
 def _value_words(value: Any, spoken: str = "") -> set[str]:
     text = str(value)
     names = [name for name, code in COUNTRIES.items() if code == text.upper()]
@@ -680,7 +724,8 @@ def _candidate(index: ClusterIndex, pair: "Pair", question: str, dialect: str) -
         problems = (qualifier_problems + value_problems(index, rest, phrasing, sql_tree)
                     + cue_problems(rest, phrasing, sig) + period_problems(rest, phrasing, sig)
                     + grounding_problems(index, rest, pair, phrasing, sig, dialect, adapted[0]) + problems
-                    + split_problems(index, rest, pair, dialect, adapted[0]) + data_range_problems(index, sig, tree, adaptations))
+                    + split_problems(index, rest, pair, dialect, adapted[0]) + measure_problems(rest, pair, dialect)
+                    + data_range_problems(index, sig, tree, adaptations))
         score = similarity(index, _without_periods(rest), _without_periods(phrasing), sig, adapted)
         candidate = Candidate(pair, phrasing, score, problems, adaptations, tree, dialect)
         if best is None or (not candidate.problems, candidate.similarity) > (not best.problems, best.similarity):
