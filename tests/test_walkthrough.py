@@ -8,10 +8,13 @@ Real DuckDB (a small demo warehouse), the CLI through Typer's CliRunner or a rea
 from __future__ import annotations
 
 import json
+import os
+import signal
 import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -120,3 +123,41 @@ def test_mcp_http_bad_address_is_a_usage_error(demo_dir, args, words):
     assert "Traceback" not in result.output and not isinstance(result.exception, OverflowError)
     for word in words:
         assert word in result.stderr, result.stderr
+
+
+VEDDER = [sys.executable, "-c", "from vedder.cli import main; main()"]
+
+
+def run_read_only(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run vedder in a subprocess while ``folder`` cannot be written: a read-only bind mount when we are root
+    (root ignores permissions), else permissions without write bits."""
+    if os.geteuid() != 0:
+        modes = {path: path.stat().st_mode for path in [folder, *folder.rglob("*")] if path.is_dir()}
+        for path in modes:
+            path.chmod(0o555)
+        try:
+            return subprocess.run([*VEDDER, *args], capture_output=True, text=True, timeout=120)
+        finally:
+            for path, mode in modes.items():
+                path.chmod(mode)
+    if not shutil.which("unshare") or subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode:
+        pytest.skip("running as root without mount namespaces: cannot make a folder read-only")
+    script = 'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" && exec "$@"'
+    return subprocess.run(["unshare", "-m", "sh", "-c", script, str(folder), *VEDDER, *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args", [
+    ["profile", "revenue"],
+    ["cluster", "new", "plans", "--tables", "revenue.plans", "--owner", "Revenue Analytics"],
+    ["propose", "listening", "--history", str(REPO / "history" / "queries.jsonl"), "--no-pr"],
+], ids=["profile", "cluster-new", "propose"])
+def test_read_only_clusters_folder_is_a_clear_error_and_changes_nothing(demo_dir, tmp_path, args):
+    root = project_with(tmp_path, demo_dir, "")
+    before = {path: path.read_bytes() for path in (root / "clusters").rglob("*") if path.is_file()}
+    result = run_read_only(root / "clusters", *args, "--project", str(root))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.splitlines()[-2].startswith("error: cannot write in " + str(root / "clusters")), result.stderr
+    assert result.stderr.splitlines()[-1].startswith("hint: check the folder's permissions")
+    assert {path: path.read_bytes() for path in (root / "clusters").rglob("*") if path.is_file()} == before

@@ -93,3 +93,10 @@ class PullRequestError(VedderError):
 
 class UsageError(VedderError):
     exit_code = 2
+
+
+class FileAccessError(VedderError):
+    """The operating system refused to write a project file (read-only folder, permissions, full disk)."""
+
+    exit_code = 2
+    default_hint = "check the folder's permissions (or that it is not mounted read-only) and free disk space"

@@ -7,13 +7,15 @@ hint and the error's exit code; tracebacks appear only with ``--debug``.
 
 from __future__ import annotations
 
+import errno
 import sys
+from pathlib import Path
 
 import click
 import typer
 from typer.core import TyperGroup
 
-from vedder.errors import VedderError
+from vedder.errors import FileAccessError, VedderError
 
 
 class VedderGroup(TyperGroup):
@@ -22,16 +24,34 @@ class VedderGroup(TyperGroup):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except OSError as exc:
+            refused = _refused_write(exc)
+            if refused is None or (ctx.obj and ctx.obj.get("debug")):
+                raise
+            _fail(refused)
         except VedderError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"error: {exc.message}", err=True)
-            if exc.hint:
-                click.echo(f"hint: {exc.hint}", err=True)
-            raise typer.Exit(exc.exit_code) from None
+            _fail(exc)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
+
+
+def _fail(exc: VedderError):
+    click.echo(f"error: {exc.message}", err=True)
+    if exc.hint:
+        click.echo(f"hint: {exc.hint}", err=True)
+    raise typer.Exit(exc.exit_code) from None
+
+
+def _refused_write(exc: OSError) -> FileAccessError | None:
+    """A write the system refused (read-only folder, permissions, full disk) as a user error; None for anything else."""
+    if exc.filename is None or exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT):
+        return None
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return FileAccessError(f"cannot write {exc.filename}: {exc.strerror}", "free some disk space, then run the command again")
+    return FileAccessError(f"cannot write in {Path(exc.filename).parent}: {exc.strerror}")
 
 
 app = typer.Typer(
@@ -61,13 +81,12 @@ def _register() -> None:
         curation_cmds,
         demo_cmds,
         health_cmds,
-        init_cmds,
         mcp_cmds,
         profile_cmds,
         validate_cmds,
     )
 
-    for module in (init_cmds, ask_cmds, context_cmds, demo_cmds, profile_cmds, validate_cmds, curation_cmds, health_cmds, mcp_cmds):
+    for module in (ask_cmds, context_cmds, demo_cmds, profile_cmds, validate_cmds, curation_cmds, health_cmds, mcp_cmds):
         module.register(app)
 
 
