@@ -161,3 +161,29 @@ def test_read_only_clusters_folder_is_a_clear_error_and_changes_nothing(demo_dir
     assert result.stderr.splitlines()[-2].startswith("error: cannot write in " + str(root / "clusters")), result.stderr
     assert result.stderr.splitlines()[-1].startswith("hint: check the folder's permissions")
     assert {path: path.read_bytes() for path in (root / "clusters").rglob("*") if path.is_file()} == before
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="watches /proc for the warehouse being opened")
+def test_ctrl_c_during_a_query_exits_130_without_a_traceback(demo_dir):
+    warehouse = demo_dir / ".vedder" / "warehouse.duckdb"
+    slow = "SELECT count(*) FROM listening.events a, listening.events b WHERE (a.event_id * b.event_id) % 7 = 3"
+    process = subprocess.Popen([*VEDDER, "query", slow, "--project", str(demo_dir)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        fds = Path(f"/proc/{process.pid}/fd")
+        while process.poll() is None and not any(_points_at(fd, warehouse) for fd in fds.iterdir()):
+            time.sleep(0.05)
+        time.sleep(0.5)  # opened: the guard and the query start within milliseconds
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "RuntimeError" not in err, err
+
+
+def _points_at(fd: Path, target: Path) -> bool:
+    try:
+        return Path(os.readlink(fd)) == target
+    except OSError:
+        return False

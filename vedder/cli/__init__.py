@@ -24,6 +24,10 @@ class VedderGroup(TyperGroup):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except RuntimeError as exc:
+            if str(exc) != "Query interrupted":
+                raise
+            raise KeyboardInterrupt from None  # Ctrl-C inside a DuckDB query: exit 130 like anywhere else
         except OSError as exc:
             refused = _refused_write(exc)
             if refused is None or (ctx.obj and ctx.obj.get("debug")):
