@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -488,3 +489,67 @@ def test_offline_is_case_insensitive(project):
 
     outcome = CliRunner().invoke(app, ["ask", "--json", "--model", "Offline", "--cluster", "shop", "--project", str(project.root), "How many orders per country?"])
     assert json.loads(outcome.stdout)["model"] == "offline"
+
+
+def add_people_cluster(project) -> "Project":
+    write(project.root / "clusters/people/cluster.yaml", """
+        id: people
+        title: People
+        description: Salaries of the company's employees.
+        owners: {team: people-analytics}
+        datasets: [hr.salaries]
+        default_schema: hr
+    """)
+    return load_project(load_config(project.root))
+
+
+def test_the_agent_may_switch_to_another_candidate_cluster(project, warehouse, server):
+    project = add_people_cluster(project)
+    shop, people = project.cluster("shop"), project.cluster("people")
+    server.enqueue_tool_call("switch_cluster", {"cluster": "payroll"})
+    server.enqueue_tool_call("switch_cluster", {"cluster": "people"})
+    server.enqueue_tool_call("run_sql", {"sql": "SELECT COUNT(*) AS n FROM shop.orders"})
+    server.enqueue_tool_call("run_sql", {"sql": "SELECT COUNT(*) AS people FROM salaries"})
+    server.enqueue_text("Nobody is on the payroll yet: 0 salaries.")
+    context = StubContext(text="Table shop.orders(order_id, customer_id, country, amount)")
+    result = ask(project, shop, context, warehouse, server, question="How many salaries are there?",
+                 alternatives=[people], model_options={"tool_calling": True})
+
+    assert result.status == "answered", result.error
+    assert result.cluster == "people"
+    assert result.sql == "SELECT COUNT(*) AS people FROM hr.salaries" and result.result.rows == [(0,)]
+    first = server.requests[0]
+    assert "switch_cluster" in {t["function"]["name"] for t in first["tools"]}
+    system = first["messages"][0]["content"]
+    assert "Routing note" in system and "`people` (team people-analytics)" in system and "hr.salaries" in system
+    observations = tool_messages(server.requests[-1])
+    assert "'payroll' is not a candidate cluster. Candidates: shop, people" in observations[0]
+    assert "Now working on cluster people (owned by people-analytics)" in observations[1] and "hr.salaries" in observations[1]
+    assert "shop.orders" in observations[2] and "not" in observations[2]  # the old cluster's tables are out of bounds now
+    assert [s["ok"] for s in result.steps] == [False, True, False, True]
+    assert {"kind": "dataset", "id": "hr.salaries"} in result.sources
+    assert not any(s["id"].startswith("shop/") for s in result.sources if s["kind"] == "pair")
+
+
+def test_vedder_ask_hands_near_equal_clusters_to_the_agent(project, server):
+    from vedder.ask import ask as vedder_ask
+    from vedder.context import route
+
+    add_people_cluster(project)
+    shutil.copytree(project.root / "clusters/shop", project.root / "clusters/shop-eu")  # a second team's copy
+    eu = project.root / "clusters/shop-eu/cluster.yaml"
+    eu.write_text(eu.read_text().replace("id: shop", "id: shop-eu").replace("commerce-analytics", "eu-commerce"))
+    project = load_project(load_config(project.root))
+    question = "What is the average order amount?"
+    routing = route(project, question)
+    assert routing.ambiguous and {c.id for c in routing.candidates} == {"shop", "shop-eu"}, routing.to_dict()
+    other = next(c.id for c in routing.candidates if c.id != routing.cluster.id)
+    server.enqueue_tool_call("switch_cluster", {"cluster": other})
+    server.enqueue_tool_call("run_sql", {"sql": "SELECT AVG(amount) AS average FROM orders"})
+    server.enqueue_text("The average order is 5.1 EUR.")
+    project.config.model_options.update({"api_base": server.url, "tool_calling": True})
+    answer = vedder_ask(project, question, model=MODEL, log=False)
+
+    assert answer.status == "answered", answer.error
+    assert answer.cluster == other and answer.owners["team"] == project.cluster(other).owners.team
+    assert answer.rows == [[5.1]]

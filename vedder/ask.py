@@ -133,17 +133,18 @@ def _answer_offline(project, cluster, question, warehouse, history) -> tuple[Ans
     ), rows
 
 
-def _answer_with_agent(project, cluster, question, warehouse, history, model, on_step) -> tuple[Answer, Any]:
+def _answer_with_agent(project, cluster, question, warehouse, history, model, on_step, alternatives=()) -> tuple[Answer, Any]:
     from vedder.agent import run_agent
     from vedder.context import build_context
 
     context = build_context(project, cluster, question, history=history)
     result = run_agent(project, cluster, question, context=context, warehouse=warehouse, model=model,
-                       history=history, on_step=on_step, model_options=project.config.model_options)
+                       history=history, on_step=on_step, model_options=project.config.model_options,
+                       alternatives=list(alternatives))
     answer = Answer(
         status="answered" if result.status == "answered" else "error",
         question=question,
-        cluster=cluster.id,
+        cluster=result.cluster or cluster.id,
         answer=result.answer or "",
         sql=result.sql,
         columns=list(result.result.columns) if result.result else [],
@@ -192,7 +193,7 @@ def ask(
         history = [{"question": t["question"], "sql": t["sql"], "summary": t["result_summary"], "cluster": t["cluster"],
                     "pair": _pair_of(t)} for t in thread]
     routing_scores: list[dict[str, Any]] = []
-    cluster = None
+    cluster, alternatives = None, []
     if cluster_id:
         cluster = project.cluster(cluster_id)
     else:
@@ -205,7 +206,9 @@ def ask(
             # A follow-up ("and for Sweden?") rarely routes on its own: stay in the conversation's cluster.
             cluster = project.clusters[previous_cluster]
         elif routing.covered and not (routing.ambiguous and model == OFFLINE):
+            # With a model, near-equal candidates are the agent's to choose between (switch_cluster).
             cluster = routing.cluster
+            alternatives = [c for c in routing.candidates if c.id != cluster.id] if routing.ambiguous else []
     rows = None
     if cluster is None:
         answer = _not_covered(question, routing, project)
@@ -219,7 +222,8 @@ def ask(
             if model == OFFLINE:
                 answer, rows = _answer_offline(project, cluster, question, warehouse, history)
             else:
-                answer, rows = _answer_with_agent(project, cluster, question, warehouse, history, model, on_step)
+                answer, rows = _answer_with_agent(project, cluster, question, warehouse, history, model, on_step, alternatives)
+                cluster = project.clusters.get(answer.cluster, cluster)
         except VedderError as exc:
             answer = Answer(status="error", question=question, cluster=cluster.id, answer=exc.message,
                             error=exc.message, hint=exc.hint, exit_code=exc.exit_code)

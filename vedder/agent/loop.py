@@ -40,10 +40,11 @@ class AgentResult:
     error: str | None = None
     hint: str | None = None
     model: str = ""
+    cluster: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "status": self.status, "answer": self.answer, "sql": self.sql,
+            "status": self.status, "cluster": self.cluster, "answer": self.answer, "sql": self.sql,
             "result": self.result.to_dict() if self.result else None, "steps": self.steps, "tokens": self.tokens,
             "cost": self.cost, "sources": self.sources, "error": self.error, "hint": self.hint, "model": self.model,
         }
@@ -119,8 +120,23 @@ def system_prompt(context: Any, toolbox: "Toolbox", *, native: bool) -> str:
     parts = [_prompt("system.md").strip()]
     if not native:
         parts.append(_prompt("text_protocol.md").replace("{tools}", toolbox.usage()).strip())
+    if toolbox.alternatives:
+        parts.append(routing_note(toolbox))
     parts.append(str(getattr(context, "text", "") or "").strip())
     return "\n\n".join(parts)
+
+
+def routing_note(toolbox: "Toolbox") -> str:
+    """Tells the model which other clusters fit the question about as well as the one whose context it sees."""
+    lines = [f"Routing note: several clusters fit this question about equally well. The context below is cluster "
+             f"`{toolbox.cluster.id}`'s. The other candidates:"]
+    for cluster in toolbox.alternatives:
+        tables = ", ".join(cluster.tables[:12]) + (" …" if len(cluster.tables) > 12 else "")
+        lines.append(f"- `{cluster.id}` (team {cluster.owners.team or 'unknown'}): {cluster.title}. "
+                     f"{' '.join(cluster.description.split())[:300]} Tables: {tables}.")
+    lines.append("If the question is about one of those instead, call switch_cluster before anything else. Answer "
+                 "from one cluster only.")
+    return "\n".join(lines)
 
 
 def history_messages(history: list[dict[str, Any]] | None, context_text: str) -> list[dict[str, str]]:
@@ -182,11 +198,14 @@ def run_agent(
     history: list[dict[str, Any]] | None = None,
     on_step: Callable[[dict[str, Any]], None] | None = None,
     model_options: dict[str, Any] | None = None,
+    alternatives: "list[Cluster] | None" = None,
 ) -> AgentResult:
     """Answer ``question`` on ``cluster`` with ``model``; ``context`` is what build_context made (``.text``).
 
     Authentication and unknown-model problems raise ModelError; a model that keeps timing out or failing,
     or no final answer within ``max_steps`` model calls, ends as ``status='error'`` with the steps so far.
+    ``alternatives``: other clusters routing found about as fitting; the model may switch to one of them
+    (``switch_cluster``), and the result names the cluster it answered from.
     """
     from vedder.agent import llm
     from vedder.agent.tools import Toolbox
@@ -194,7 +213,7 @@ def run_agent(
     llm.check_model(model)
     options = {**project.config.model_options, **(model_options or {})}
     bound = max_steps or project.config.max_steps
-    toolbox = Toolbox(project, cluster, warehouse)
+    toolbox = Toolbox(project, cluster, warehouse, question=question, alternatives=list(alternatives or []), context=context)
     native = llm.supports_tools(model, options)
     if not native:
         options.setdefault("stop", ["\nObservation:"])
@@ -271,7 +290,7 @@ def _final(run: _Run, toolbox: "Toolbox", project: "Project", context: Any, answ
 def _finish(run: _Run, toolbox: "Toolbox", project: "Project", context: Any, *, status: str, answer: str = "",
             error: str | None = None, hint: str | None = None) -> AgentResult:
     last = toolbox.last_run
-    sources = context_sources(project, context)
+    sources = context_sources(project, toolbox.context if toolbox.context is not None else context)
     sources += [s for s in toolbox.sources if s not in sources]
     if last is not None:
         sources += [{"kind": "dataset", "id": t} for t in last.guarded.tables if {"kind": "dataset", "id": t} not in sources]
@@ -287,4 +306,5 @@ def _finish(run: _Run, toolbox: "Toolbox", project: "Project", context: Any, *, 
         error=error,
         hint=hint,
         model=run.model,
+        cluster=toolbox.cluster.id,
     )

@@ -77,8 +77,12 @@ class Toolbox:
     warehouse: "Warehouse"
     runs: list[SQLRun] = field(default_factory=list)
     sources: list[dict[str, str]] = field(default_factory=list)
+    question: str = ""
+    alternatives: list["Cluster"] = field(default_factory=list)
+    context: Any = None
 
     def __post_init__(self) -> None:
+        self.candidates = [self.cluster, *self.alternatives]
         self.tools = {
             tool.name: tool
             for tool in (
@@ -94,6 +98,11 @@ class Toolbox:
                      f"(first {SHOWN_ROWS} rows).", _object(["sql"], sql="one SELECT query"), self.run_sql),
             )
         }
+        if self.alternatives:
+            self.tools["switch_cluster"] = Tool(
+                "switch_cluster", "Work on another of the candidate clusters instead (see the routing note): its "
+                "context replaces the current one and SQL then runs on its tables.",
+                _object(["cluster"], cluster="id of a candidate cluster"), self.switch_cluster)
 
     def specs(self) -> list[dict[str, Any]]:
         return [tool.spec() for tool in self.tools.values()]
@@ -152,6 +161,21 @@ class Toolbox:
                 self._cite("doc", doc_source(self.project, hit.item))
                 lines.append(f"[doc {hit.id}] {hit.title}\n{hit.text.strip()[:800]}")
         return Observation("\n\n".join(lines))
+
+    def switch_cluster(self, cluster: str) -> Observation:
+        """Move to another candidate cluster: later searches, descriptions and queries use its tables."""
+        from vedder.context import build_context
+
+        choices = {c.id: c for c in self.candidates}
+        target = choices.get(cluster.strip())
+        if target is None:
+            return Observation(f"Error: '{cluster}' is not a candidate cluster. Candidates: {', '.join(choices)}.", ok=False)
+        if target is self.cluster:
+            return Observation(f"Already working on cluster {target.id}.")
+        self.cluster = target
+        self.context = build_context(self.project, target, self.question)
+        return Observation(f"Now working on cluster {target.id} (owned by {target.owners.team or 'no team'}); "
+                           f"queries run on its tables only. Its context:\n\n{self.context.text}")
 
     def resolve_table(self, table: str) -> str:
         """The cluster's fully qualified name for ``table``; TableNotFound when the cluster has no such table."""
