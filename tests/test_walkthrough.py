@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from vedder.cli import app
@@ -187,3 +188,28 @@ def _points_at(fd: Path, target: Path) -> bool:
         return Path(os.readlink(fd)) == target
     except OSError:
         return False
+
+
+@pytest.mark.parametrize("setting, words", [
+    ("query: {row_limit: 0}", ["query.row_limit is 0; it must be at least 1"]),
+    ("query: {row_limit: -1}", ["query.row_limit is -1"]),
+    ("query: {timeout_s: 0}", ["query.timeout_s is 0; it must be above 0"]),
+    ("context: {token_budget: 0}", ["context.token_budget is 0; it must be at least 100"]),
+    ("agent: {max_steps: 0}", ["agent.max_steps is 0; it must be at least 1 and at most 100"]),
+    ("dialect: nosuch", ["unknown SQL dialect 'nosuch'"]),
+    ("dialect: Postgres", ["unknown SQL dialect 'Postgres'"]),
+])
+def test_settings_no_command_can_work_with_are_config_errors(demo_dir, tmp_path, setting, words):
+    """A row limit of 0 used to return no rows, a timeout of 0 to interrupt every query, a bad dialect to crash."""
+    root = project_with(tmp_path, demo_dir, "")
+    config = yaml.safe_load((root / "vedder.yaml").read_text()) | yaml.safe_load(setting)
+    (root / "vedder.yaml").write_text(yaml.safe_dump(config))
+    result = run(root, "query", "SELECT count(*) FROM listening.users")
+    assert_user_error(result, 2, "vedder.yaml", *words)
+
+
+def test_valid_dialect_with_settings_is_accepted(demo_dir, tmp_path):
+    root = project_with(tmp_path, demo_dir, "")
+    config = (root / "vedder.yaml").read_text().replace("dialect: duckdb", "dialect: 'duckdb, normalization_strategy = lowercase'")
+    (root / "vedder.yaml").write_text(config)
+    assert run(root, "query", "SELECT count(*) FROM listening.users").exit_code == 0

@@ -69,7 +69,7 @@ class Config:
         query = data.get("query") or {}
         health = data.get("health") or {}
         try:
-            return cls(
+            config = cls(
                 root=root,
                 warehouse_type=str(warehouse.get("type", "duckdb")),
                 warehouse_path=(root / warehouse_path) if warehouse_path else None,
@@ -87,6 +87,38 @@ class Config:
             )
         except (TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"{root / CONFIG_FILE}: invalid setting: {exc}") from None
+        config.check(root / CONFIG_FILE)
+        return config
+
+    def check(self, path: Path) -> None:
+        """ConfigError for a setting no command can work with: numbers outside the bounds vedder.schema.json
+        gives them (a row limit of 0 returned no rows, a timeout of 0 interrupted every query), an unknown dialect."""
+        from vedder.schemas import load_schema
+
+        properties = load_schema("vedder")["properties"]
+        for section, key, value in (("query", "row_limit", self.row_limit), ("query", "timeout_s", self.timeout_s),
+                                    ("context", "token_budget", self.token_budget), ("agent", "max_steps", self.max_steps)):
+            bounds = properties[section]["properties"][key]
+            low, high = bounds.get("minimum", bounds.get("exclusiveMinimum")), bounds.get("maximum")
+            if value < low or value == bounds.get("exclusiveMinimum") or (high is not None and value > high):
+                allowed = f"above {low:g}" if "exclusiveMinimum" in bounds else f"at least {low:g}" + (f" and at most {high:g}" if high else "")
+                raise ConfigError(f"{path}: {section}.{key} is {value:g}; it must be {allowed}",
+                                  f"fix `{section}: {{{key}: …}}` in vedder.yaml or remove it (default {bounds['default']:g})")
+        if not _known_dialect(self.dialect):
+            raise ConfigError(f"{path}: unknown SQL dialect '{self.dialect}'",
+                              "set `dialect:` to a sqlglot dialect such as duckdb, postgres, snowflake or bigquery")
+
+
+def _known_dialect(dialect: str) -> bool:
+    """Whether sqlglot has ``dialect`` (settings after a comma aside), judged from its files: importing sqlglot
+    here would slow down commands that never parse SQL."""
+    import importlib.util
+
+    name = dialect.split(",")[0].strip()
+    spec = importlib.util.find_spec("sqlglot")
+    if not name or spec is None or not spec.submodule_search_locations:
+        return not name
+    return any((Path(folder) / "dialects" / f"{name}.py").is_file() for folder in spec.submodule_search_locations)
 
 
 def find_project(start: Path | None = None) -> Path:
