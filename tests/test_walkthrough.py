@@ -213,3 +213,23 @@ def test_valid_dialect_with_settings_is_accepted(demo_dir, tmp_path):
     config = (root / "vedder.yaml").read_text().replace("dialect: duckdb", "dialect: 'duckdb, normalization_strategy = lowercase'")
     (root / "vedder.yaml").write_text(config)
     assert run(root, "query", "SELECT count(*) FROM listening.users").exit_code == 0
+
+
+@pytest.mark.parametrize("args", [
+    ["ask", "What does each plan cost per month?", "--cluster", ""],
+    ["context", "What does each plan cost per month?", "--cluster", " "],
+    ["query", "SELECT count(*) FROM revenue.plans", "--cluster", ""],
+    ["log", "--cluster", ""],
+    ["chat", "--cluster", ""],
+], ids=["ask", "context", "query", "log", "chat"])
+def test_empty_cluster_id_is_a_usage_error(demo_dir, args):
+    """`--cluster ""` used to mean 'no cluster': ask routed anyway, log listed every cluster."""
+    result = run(demo_dir, *args)
+    assert result.exit_code == 2, result.output
+    assert "the cluster id is empty" in result.stderr
+
+
+def test_chat_with_an_unknown_cluster_fails_before_the_first_question(demo_dir):
+    result = CliRunner().invoke(app, ["chat", "--cluster", "nope", "--project", str(demo_dir)], input="hello\n:quit\n")
+    assert_user_error(result, 2, "unknown cluster 'nope'")
+    assert "?" not in result.stdout

@@ -8,7 +8,7 @@ from typing import Any, List, Optional
 
 import typer
 
-from vedder.cli.common import JsonOption, ProjectOption, console, print_json, project_for
+from vedder.cli.common import JsonOption, ProjectOption, cluster_option, console, print_json, project_for
 
 _CONVERSATION_ID = re.compile(r"^[0-9a-f]{10}$")
 
@@ -67,7 +67,7 @@ def render_answer(answer, verbose: bool = False, error: bool = False) -> None:
 
 def ask(
     words: List[str] = typer.Argument(..., help="The question (with --continue, optionally preceded by a conversation id)."),
-    cluster: Optional[str] = typer.Option(None, "--cluster", "-c", help="Skip routing and use this cluster."),
+    cluster: Optional[str] = cluster_option("Skip routing and use this cluster."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="litellm model string, or 'offline' (default: VEDDER_MODEL or vedder.yaml)."),
     follow_up: bool = typer.Option(False, "--continue", help="Continue a conversation: your last one, or the id given before the question."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show each step of the agent."),
@@ -96,7 +96,7 @@ def ask(
 
 
 def chat(
-    cluster: Optional[str] = typer.Option(None, "--cluster", "-c", help="Skip routing and use this cluster."),
+    cluster: Optional[str] = cluster_option("Skip routing and use this cluster."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="litellm model string, or 'offline'."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show each step of the agent."),
     project: Optional[Path] = ProjectOption,
@@ -112,6 +112,8 @@ def chat(
     from vedder.log.store import open_log
 
     loaded = project_for(project)
+    if cluster:
+        loaded.cluster(cluster)  # an unknown id fails now, not at every question
     out = console()
     out.print("[dim]vedder chat — ask a question; :up / :down rate the last answer, :new starts over, :quit leaves[/dim]")
     conversation_id = None
@@ -146,7 +148,7 @@ def chat(
 
 def query(
     sql: str = typer.Argument(..., help="One read-only SQL query."),
-    cluster: Optional[str] = typer.Option(None, "--cluster", "-c", help="Run within this cluster's tables (default: the cluster that covers them)."),
+    cluster: Optional[str] = cluster_option("Run within this cluster's tables (default: the cluster that covers them)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, max=1_000_000, help="Row cap (default query.row_limit, 1000)."),
     json_output: bool = JsonOption,
     project: Optional[Path] = ProjectOption,
@@ -192,7 +194,7 @@ def feedback(
 
 
 def log(
-    cluster: Optional[str] = typer.Option(None, "--cluster", "-c", help="Only this cluster."),
+    cluster: Optional[str] = cluster_option("Only this cluster."),
     since: Optional[str] = typer.Option(None, "--since", help="7d, 12h, 30m or an ISO date."),
     limit: int = typer.Option(50, "--limit", min=1, max=1_000_000, help="At most this many turns."),
     json_output: bool = JsonOption,

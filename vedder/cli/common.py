@@ -17,6 +17,17 @@ ProjectOption = typer.Option(None, "--project", "-p", help="Project folder (defa
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
 
 
+def _cluster_id(value: Optional[str]) -> Optional[str]:
+    if value is not None and not value.strip():
+        raise typer.BadParameter("the cluster id is empty; `vedder clusters` lists them")
+    return value
+
+
+def cluster_option(help: str) -> Any:
+    """``--cluster/-c ID``; an empty id is a usage error, not 'no cluster'."""
+    return typer.Option(None, "--cluster", "-c", help=help, callback=_cluster_id)
+
+
 def config_for(project: Optional[Path]) -> "Config":
     from vedder.config import load_config
 

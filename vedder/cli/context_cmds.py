@@ -9,12 +9,12 @@ from typing import Optional
 
 import typer
 
-from vedder.cli.common import JsonOption, ProjectOption, console, print_json, project_for
+from vedder.cli.common import JsonOption, ProjectOption, cluster_option, console, print_json, project_for
 
 
 def context(
     question: str = typer.Argument(..., help="The question to route and build a context for."),
-    cluster: Optional[str] = typer.Option(None, "--cluster", "-c", help="Skip routing and use this cluster."),
+    cluster: Optional[str] = cluster_option("Skip routing and use this cluster."),
     budget: Optional[int] = typer.Option(None, "--budget", help="Token budget (default: context.token_budget, 6000)."),
     as_json: bool = JsonOption,
     project: Optional[Path] = ProjectOption,
