@@ -172,5 +172,6 @@ def test_chat_follows_up_rates_and_survives_errors(demo_dir):
     chat_turns = [e for e in entries if e["surface"] == "chat"]
     assert len({e["conversation_id"] for e in chat_turns[:2]}) == 1
     assert chat_turns[0]["feedback"] == "up"
-    broken = CliRunner().invoke(app, ["chat", "--cluster", "nope", "--project", str(demo_dir)], input="hello\n:quit\n")
-    assert broken.exit_code == 0 and "unknown cluster 'nope'" in broken.output
+    broken = CliRunner().invoke(app, ["chat", "--project", str(demo_dir)], input="What does each plan cost per month?\n:quit\n",
+                                env={"VEDDER_WAREHOUSE": str(demo_dir / "missing.duckdb")})
+    assert broken.exit_code == 0 and "does not exist" in broken.output and broken.output.endswith("? ")
