@@ -233,3 +233,12 @@ def test_chat_with_an_unknown_cluster_fails_before_the_first_question(demo_dir):
     result = CliRunner().invoke(app, ["chat", "--cluster", "nope", "--project", str(demo_dir)], input="hello\n:quit\n")
     assert_user_error(result, 2, "unknown cluster 'nope'")
     assert "?" not in result.stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--since", ""], ["cannot read --since ''"]),
+    (["--cluster", "lisening"], ["unknown cluster 'lisening'"]),
+])
+def test_log_bad_filters_are_errors_not_an_unfiltered_or_empty_log(demo_dir, args, words):
+    run(demo_dir, "ask", "What does each plan cost per month?")
+    assert_user_error(run(demo_dir, "log", *args), 2, *words)

@@ -208,8 +208,10 @@ def log(
     from vedder.log.store import open_log, parse_since
 
     store = open_log(load_config(project))
-    entries = store.entries(cluster=cluster, since=parse_since(since) if since else None, limit=limit)
+    entries = store.entries(cluster=cluster, since=parse_since(since) if since is not None else None, limit=limit)
     store.close()
+    if cluster and not entries:
+        project_for(project).cluster(cluster)  # an unknown id (a typo) says so instead of showing an empty log
     if json_output:
         print_json(entries)
         return
