@@ -235,6 +235,16 @@ def test_chat_with_an_unknown_cluster_fails_before_the_first_question(demo_dir):
     assert "?" not in result.stdout
 
 
+def test_log_keeps_ids_and_times_whole_on_a_narrow_terminal(demo_dir):
+    asked = json.loads(run(demo_dir, "ask", "What does each plan cost per month?", "--json").stdout)
+    result = run(demo_dir, "log", env={"COLUMNS": "40"})
+    assert result.exit_code == 0, result.output
+    entry = json.loads(run(demo_dir, "log", "--json").stdout)[0]
+    assert asked["conversation_id"] in result.stdout  # what `vedder feedback` needs, never cut to '3f…'
+    assert entry["created_at"][:16].replace("T", " ") in result.stdout
+    assert "What does each plan cost per" in result.stdout and "…" not in result.stdout
+
+
 @pytest.mark.parametrize("args, words", [
     (["--since", ""], ["cannot read --since ''"]),
     (["--cluster", "lisening"], ["unknown cluster 'lisening'"]),

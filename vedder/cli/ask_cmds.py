@@ -215,9 +215,18 @@ def log(
     if json_output:
         print_json(entries)
         return
-    rows = [[e["created_at"], e["conversation_id"], e["user"], e["cluster"] or "-", e["status"], e["question"],
-             e["feedback"] or ""] for e in entries]
-    console().print(render_table(["time", "conversation", "user", "cluster", "status", "question", "feedback"], rows, limit=limit))
+    from rich.markup import escape
+
+    out = console()
+    if not entries:
+        out.print("[dim]nothing logged" + (f" for cluster {escape(cluster)}" if cluster else "") + (" in that period" if since else "") + "[/dim]")
+    # Two lines per turn, not a table: the conversation id (for `vedder feedback`) and the time are never cut,
+    # and the question wraps at any terminal width.
+    for e in entries:
+        rated = f"  rated {e['feedback']}" if e["feedback"] else ""
+        out.print(f"[dim]{e['created_at'][:16].replace('T', ' ')}[/dim]  [bold]{e['conversation_id']}[/bold]  "
+                  + escape(f"{e['cluster'] or '-'}  {e['status']}  {e['user']}{rated}"))
+        out.print("  " + escape(e["question"]))
 
 
 def register(app: typer.Typer) -> None:
