@@ -406,10 +406,13 @@ def adapt(
     tree = original.copy()
     columns = _literal_columns(tree)
     adaptations, problems = adapt_periods(tree, question, phrasing)
-    fresh_numbers = [n for n in q_numbers if n not in p_numbers and n not in _years(adaptations)]
-    p_numbers = [n for n in p_numbers if n not in _years(adaptations)]
     limit_node = tree.args.get("limit") if isinstance(tree, exp.Query) else None
     limit_ids = {id(limit_node.expression)} if isinstance(limit_node, exp.Limit) else set()
+    # "top 10 songs" asked of "most streamed songs … LIMIT 10": the number is the query's own limit.
+    limit = _canonical_number(limit_node.expression.sql()) if limit_ids else None
+    fresh_numbers = [n for n in q_numbers if n not in p_numbers and n not in _years(adaptations)
+                     and not (n == limit and _number_context(question, n) & _RANK_WORDS)]
+    p_numbers = [n for n in p_numbers if n not in _years(adaptations)]
     for literal in list(tree.find_all(exp.Literal)):
         value = str(literal.this)
         if literal.is_string:
@@ -459,12 +462,18 @@ def schema_words(index: ClusterIndex) -> set[str]:
     return words_
 
 
+_DEFINED = re.compile(r"\*\*([^*]{1,80})\*\*|[\"“]([^\"”]{1,80})[\"”]")
+
+
 def concept_words(index: ClusterIndex) -> set[str]:
-    """What the cluster's experts name as its concepts: its keywords and the tags of its pairs ("streams",
-    "signups", "MAU")."""
+    """What the cluster's experts name as its concepts: its keywords, the tags of its pairs ("streams",
+    "signups", "MAU") and the terms its docs define: **bold** and "quoted" words ("Paying subscribers"
+    means plans other than free)."""
     words_ = index.memo.get("concept_words")
     if words_ is None:
-        words_ = set(_domain(" ".join(index.cluster.keywords + [tag for pair in index.pairs for tag in pair.tags])))
+        texts = index.cluster.keywords + [tag for pair in index.pairs for tag in pair.tags]
+        texts += [" ".join(terms) for section in index.sections for terms in _DEFINED.findall(section.text)]
+        words_ = set(_domain(" ".join(texts)))
         index.memo["concept_words"] = words_
     return words_
 
@@ -494,7 +503,7 @@ def grounding_problems(
 
     Every phrasing of the pair was vetted for the same SQL, so a word any of them uses is accounted for.
     """
-    q_terms, p_terms, sql_terms = _domain(question), _pair_words(pair), _sql_words(sig)
+    q_terms, p_terms, sql_terms = _domain(_without_periods(question)), _pair_words(pair), _sql_words(sig)
     known = schema_words(index) | concept_words(index)
     problems = [f"mentions {t}" for t in sorted((q_terms - adapted) & known) if t not in p_terms and t not in sql_terms]
     for column_words in _projected_words(pair.sql, dialect):
@@ -711,6 +720,15 @@ def value_problems(index: ClusterIndex, question: str, phrasing: str, tree: exp.
             if column not in grouped and value.lower() not in literals and not mentions(p_words, value)]
 
 
+def _shared_values(index: ClusterIndex, question: str, phrasing: str, adapted: tuple[set[str], set[str]]) -> tuple[set[str], set[str]]:
+    """``adapted`` plus the words of profiled values the question and the phrasing both name, however each says
+    it ("US" and "the United States"): they account for each other like an adapted literal."""
+    p_words = _cased(phrasing)
+    shared = set().union(*(_value_words(value) for _, value in _named_values(index, question) if mentions(p_words, value)))
+    # Only the words one side says and the other does not: "sweden" in both still counts as a match.
+    return adapted[0] | (shared - _domain(phrasing)), adapted[1] | (shared - _domain(question))
+
+
 def _candidate(index: ClusterIndex, pair: "Pair", question: str, dialect: str) -> Candidate:
     sig = signature(pair.sql, dialect)
     best: Candidate | None = None
@@ -726,7 +744,7 @@ def _candidate(index: ClusterIndex, pair: "Pair", question: str, dialect: str) -
                     + grounding_problems(index, rest, pair, phrasing, sig, dialect, adapted[0]) + problems
                     + split_problems(index, rest, pair, dialect, adapted[0]) + measure_problems(rest, pair, dialect)
                     + data_range_problems(index, sig, tree, adaptations))
-        score = similarity(index, _without_periods(rest), _without_periods(phrasing), sig, adapted)
+        score = similarity(index, _without_periods(rest), _without_periods(phrasing), sig, _shared_values(index, rest, phrasing, adapted))
         candidate = Candidate(pair, phrasing, score, problems, adaptations, tree, dialect)
         if best is None or (not candidate.problems, candidate.similarity) > (not best.problems, best.similarity):
             best = candidate
