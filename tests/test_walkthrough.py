@@ -252,3 +252,9 @@ def test_log_keeps_ids_and_times_whole_on_a_narrow_terminal(demo_dir):
 def test_log_bad_filters_are_errors_not_an_unfiltered_or_empty_log(demo_dir, args, words):
     run(demo_dir, "ask", "What does each plan cost per month?")
     assert_user_error(run(demo_dir, "log", *args), 2, *words)
+
+
+def test_clusters_keeps_ids_whole_on_a_narrow_terminal(demo_dir):
+    result = run(demo_dir, "clusters", env={"COLUMNS": "40"})
+    assert result.exit_code == 0, result.output
+    assert {"listening", "podcasts", "revenue"} <= set(result.stdout.split())  # the ids other commands take

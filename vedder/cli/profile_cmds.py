@@ -142,7 +142,7 @@ def clusters(project: Optional[Path] = ProjectOption, as_json: bool = JsonOption
 
     Example: vedder clusters --json
     """
-    from rich.table import Table
+    from rich.table import Column, Table
 
     from vedder.cli.common import project_for
 
@@ -150,7 +150,8 @@ def clusters(project: Optional[Path] = ProjectOption, as_json: bool = JsonOption
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "title", "team", "tables", "pairs", "docs", box=None)
+    widest = max((len(row["id"]) for row in rows), default=2)
+    table = Table(Column("id", no_wrap=True, min_width=widest), "title", "team", "tables", "pairs", "docs", box=None)
     for row in rows:
         table.add_row(row["id"], row["title"], row["team"], str(row["tables"]), str(row["pairs"]), str(row["docs"]))
     console().print(table if rows else "no clusters yet: `vedder cluster new ID --tables PATTERN --owner TEAM` creates one")
