@@ -258,3 +258,16 @@ def test_clusters_keeps_ids_whole_on_a_narrow_terminal(demo_dir):
     result = run(demo_dir, "clusters", env={"COLUMNS": "40"})
     assert result.exit_code == 0, result.output
     assert {"listening", "podcasts", "revenue"} <= set(result.stdout.split())  # the ids other commands take
+
+
+@pytest.mark.parametrize("args, words", [
+    (["context", "What does each plan cost?", "--budget", "0"], ["--budget", "0 is not in the range x>=100"]),
+    (["health", "--fail-under", "101"], ["--fail-under", "101.0 is not in the range 0<=x<=100"]),
+    (["health", "--fail-under", "-5"], ["--fail-under"]),
+])
+def test_numbers_outside_their_range_are_usage_errors(demo_dir, args, words):
+    """--budget 0 built a context over its budget; --fail-under 101 failed every cluster, -5 passed every one."""
+    result = run(demo_dir, *args)
+    assert result.exit_code == 2, result.output
+    for word in words:
+        assert word in result.stderr, result.stderr

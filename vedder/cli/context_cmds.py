@@ -15,7 +15,7 @@ from vedder.cli.common import JsonOption, ProjectOption, cluster_option, console
 def context(
     question: str = typer.Argument(..., help="The question to route and build a context for."),
     cluster: Optional[str] = cluster_option("Skip routing and use this cluster."),
-    budget: Optional[int] = typer.Option(None, "--budget", help="Token budget (default: context.token_budget, 6000)."),
+    budget: Optional[int] = typer.Option(None, "--budget", min=100, help="Token budget (default: context.token_budget, 6000)."),
     as_json: bool = JsonOption,
     project: Optional[Path] = ProjectOption,
 ) -> None:

@@ -20,7 +20,7 @@ class HealthFormat(str, Enum):
 def health(
     clusters: Optional[List[str]] = typer.Argument(None, metavar="CLUSTER", help="Clusters to check (default: all)."),
     output_format: HealthFormat = typer.Option(HealthFormat.text, "--format", "-f", help="text (tables), markdown (PR comments, job summaries) or json."),
-    fail_under: Optional[float] = typer.Option(None, "--fail-under", help="Exit 1 when a checked cluster scores below this (a cluster's own health.fail_under wins; default: health.fail_under in vedder.yaml)."),
+    fail_under: Optional[float] = typer.Option(None, "--fail-under", min=0, max=100, help="Exit 1 when a checked cluster scores below this (a cluster's own health.fail_under wins; default: health.fail_under in vedder.yaml)."),
     changed_since: Optional[str] = typer.Option(None, "--changed-since", metavar="REF", help="Check only clusters whose files changed since git REF (a change to vedder.yaml checks all)."),
     fix: bool = typer.Option(False, "--fix", help="Re-profile drifted datasets, rewrite pairs for renamed columns, mark the rest stale — as a pull request."),
     no_pr: bool = typer.Option(False, "--no-pr", help="With --fix: write the repairs to the working tree instead of opening a pull request."),
