@@ -271,3 +271,9 @@ def test_numbers_outside_their_range_are_usage_errors(demo_dir, args, words):
     assert result.exit_code == 2, result.output
     for word in words:
         assert word in result.stderr, result.stderr
+
+
+def test_chat_rating_before_any_answer_says_so(demo_dir):
+    result = CliRunner().invoke(app, ["chat", "--project", str(demo_dir)], input=":down\n:quit\n")
+    assert result.exit_code == 0, result.output
+    assert "nothing to rate yet" in result.stdout  # was silently ignored

@@ -135,6 +135,8 @@ def chat(
                 log.feedback(conversation_id, line[1:])
                 log.close()
                 out.print("[dim]thanks, recorded[/dim]")
+            else:
+                out.print("[dim]nothing to rate yet: ask a question first[/dim]")
             continue
         try:
             answer = ask_question(loaded, line, cluster_id=cluster, model=model, continue_id=conversation_id,
