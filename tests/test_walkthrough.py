@@ -277,3 +277,9 @@ def test_chat_rating_before_any_answer_says_so(demo_dir):
     result = CliRunner().invoke(app, ["chat", "--project", str(demo_dir)], input=":down\n:quit\n")
     assert result.exit_code == 0, result.output
     assert "nothing to rate yet" in result.stdout  # was silently ignored
+
+
+def test_project_option_accepts_the_vedder_yaml_file_itself(demo_dir):
+    result = CliRunner().invoke(app, ["clusters", "--json", "--project", str(demo_dir / "vedder.yaml")])
+    assert result.exit_code == 0, result.output  # was "no vedder.yaml in …/vedder.yaml"
+    assert [c["id"] for c in json.loads(result.stdout)] == ["listening", "podcasts", "revenue"]

@@ -127,6 +127,8 @@ def find_project(start: Path | None = None) -> Path:
         start = Path(start).resolve()
         if not start.exists():
             raise ProjectNotFound(f"project folder {start} does not exist")
+        if start.name == CONFIG_FILE and start.is_file():  # `--project path/to/vedder.yaml` means its folder
+            return start.parent
         if (start / CONFIG_FILE).is_file():
             return start
         raise ProjectNotFound(f"no {CONFIG_FILE} in {start}", "pass the folder that holds vedder.yaml (--project), or start a project with `vedder init`")
