@@ -283,3 +283,39 @@ def test_project_option_accepts_the_vedder_yaml_file_itself(demo_dir):
     result = CliRunner().invoke(app, ["clusters", "--json", "--project", str(demo_dir / "vedder.yaml")])
     assert result.exit_code == 0, result.output  # was "no vedder.yaml in …/vedder.yaml"
     assert [c["id"] for c in json.loads(result.stdout)] == ["listening", "podcasts", "revenue"]
+
+
+def help_examples() -> dict[str, str]:
+    """Each command's ``Example: vedder …`` line from its --help text (subcommands as ``cluster new``)."""
+    import typer.main
+
+    examples = {}
+    pending = [("", command) for command in typer.main.get_command(app).commands.values()]
+    while pending:
+        prefix, command = pending.pop()
+        name = f"{prefix}{command.name}"
+        if hasattr(command, "commands"):
+            pending += [(f"{name} ", sub) for sub in command.commands.values()]
+        for line in (command.help or "").splitlines():
+            if line.strip().startswith("Example: vedder "):
+                examples[name] = line.strip().removeprefix("Example: ").split("   ")[0]
+    return examples
+
+
+@pytest.mark.parametrize("name", ["ask", "query", "log", "profile", "clusters"])
+def test_help_examples_work_on_the_demo(demo_dir, tmp_path, name):
+    """Copy-pasted from --help, an example must work on the demo project (ask: answered, not 'not covered')."""
+    import shlex
+
+    root = project_with(tmp_path, demo_dir, "")
+    words = shlex.split(help_examples()[name])
+    assert words[0] == "vedder"
+    result = CliRunner().invoke(app, [*words[1:], "--project", str(root)])
+    assert result.exit_code == 0, result.output
+    if name == "ask":
+        assert result.stdout.startswith("answered"), result.stdout
+
+
+def test_help_examples_quote_table_patterns():
+    """An unquoted `podcasts.*` is a shell glob."""
+    assert "--tables 'podcasts.*'" in help_examples()["cluster new"]

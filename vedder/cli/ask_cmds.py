@@ -76,7 +76,7 @@ def ask(
 ) -> None:
     """Ask a question in plain English; get the answer with its SQL and sources.
 
-    Example: vedder ask "How many streams were there in Sweden last week?"
+    Example: vedder ask "What were the top 5 tracks in Sweden in October 2026?"
     """
     from vedder.ask import ask as ask_question
 

@@ -112,7 +112,7 @@ def cluster_new(
 ) -> None:
     """Scaffold a cluster for some tables and profile them.
 
-    Example: vedder cluster new podcasts --tables podcasts.* --owner podcast-analytics
+    Example: vedder cluster new podcasts --tables 'podcasts.*' --owner podcast-analytics
     """
     from vedder.profile import new_cluster
     from vedder.project import load_project
