@@ -13,6 +13,7 @@ import pytest
 from context_project import make_project
 from vedder.config import load_config
 from vedder.offline import answer_offline
+from vedder.context.signature import signature
 from vedder.project import load_project
 
 
@@ -404,3 +405,19 @@ def test_ratio_words_stand_for_each_other(demo):
     assert result.match is not None and result.match.pair.id == "ctr-by-format", result.reason
     minutes = answer(demo, "Minutes per podcast listen per platform in October 2026", cluster="podcasts")
     assert minutes.match is not None, minutes.reason
+
+
+def test_a_ranked_list_answers_which_most_and_per_alike(demo):
+    """'Which categories have the highest completion rate' of a pair that lists every category, ranked by what
+    it returns; not when the pair keeps only a top N."""
+    result = answer(demo, "Which categories have the highest completion rate in October 2026?", cluster="podcasts")
+    assert result.match is not None and result.match.pair.id == "completion-rate-by-category", result.reason
+    fewest = answer(demo, "Which 10 podcast shows had the fewest listeners in October 2026?", cluster="podcasts")
+    assert fewest.match is None
+
+
+def test_signature_knows_whether_the_query_orders_by_what_it_returns():
+    assert signature("SELECT country, COUNT(*) AS streams FROM e GROUP BY country ORDER BY streams DESC").orders_by_output
+    assert signature("SELECT a, COUNT(*) FROM t GROUP BY a ORDER BY COUNT(*) DESC").orders_by_output
+    assert not signature("SELECT a FROM t GROUP BY a ORDER BY COUNT(*) DESC").orders_by_output
+    assert not signature("SELECT a FROM t").orders_by_output

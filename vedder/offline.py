@@ -69,7 +69,7 @@ _ASC_PHRASES = ("at most", "or less", "or fewer", "or younger", "or smaller", "o
 _GROUP = {"each", "per", "every"}
 _CUE_WORDS = {stem(w) for w in _NEGATION | _AVERAGE | _COUNT | _GROUP} | _DESC | _ASC
 # Words that frame a question rather than say what it asks about.
-_FRAMING = {stem(w) for w in """total list show give find return tell display different distinct unique all also
+_FRAMING = {stem(w) for w in """total list show give find return tell display different distinct unique all also broken breakdown
     respectively including sorted order ordered sort please there exist exists available information""".split()}
 
 
@@ -297,7 +297,10 @@ def cue_problems(question: str, phrasing: str, sig: SQLSignature) -> list[str]:
         problems.append("negation")
     q_dir = {k for k in ("desc", "asc") if q[k]}
     p_dir = {k for k in ("desc", "asc") if p[k]}
-    if q_dir != p_dir:
+    # A ranked list without a LIMIT, that shows what it ranks by, answers "which … most" and "… per X" alike.
+    ranked_list = (sig.order == {"desc"} and sig.limit is None and sig.grouped and sig.orders_by_output
+                   and not (q_dir | p_dir) - {"desc"})
+    if q_dir != p_dir and not ranked_list:
         problems.append("direction")
     if q["group"] and not p["group"] and not sig.grouped:
         problems.append("grouping")

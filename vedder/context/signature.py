@@ -32,7 +32,17 @@ class SQLSignature:
     negated: bool = False
     comparisons: frozenset[str] = frozenset()
     set_operations: frozenset[str] = frozenset()
+    orders_by_output: bool = False  # every ORDER BY key is a column or alias the query returns
     parsed: bool = True
+
+
+def _orders_by_output(tree: exp.Expression) -> bool:
+    """Whether the outer query orders only by what it returns ("ORDER BY streams DESC" of "COUNT(*) AS streams")."""
+    order = tree.args.get("order") if isinstance(tree, exp.Select) else None
+    if not isinstance(order, exp.Order) or not order.expressions:
+        return False
+    returned = {p.alias.lower() for p in tree.expressions if p.alias} | {p.unalias().sql().lower() for p in tree.expressions}
+    return all(key.this.sql().lower() in returned for key in order.expressions)
 
 
 def _limit(tree: exp.Expression) -> int | None:
@@ -100,4 +110,5 @@ def signature(sql: str, dialect: str = "duckdb") -> SQLSignature:
         negated=negated,
         comparisons=frozenset(comparisons),
         set_operations=frozenset(set_operations),
+        orders_by_output=_orders_by_output(tree),
     )
