@@ -13,6 +13,7 @@ from vedder.config import load_config
 from vedder.context import build_context, estimate_tokens, route, search
 from vedder.context.tokenize import split_identifier, stem, tokenize
 from vedder.project import load_project
+from vedder.project.model import cache_folder
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +177,7 @@ def test_routing_index_is_cached_on_disk_and_rebuilt_when_a_file_changes(overlap
     from vedder.context import index as index_module
 
     route(load_project(load_config(overlapping_dir)), "streams")
-    cache = overlapping_dir / index_module.ROUTE_CACHE
+    cache = cache_folder(overlapping_dir) / index_module.ROUTE_CACHE
     assert json.loads(cache.read_text())["cluster_ids"] == ["billing", "music", "radio"]
 
     def no_build(project):

@@ -9,22 +9,37 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, field
+
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
 from vedder.errors import ProjectFileError, VedderError
 
 
-@dataclass
 class YamlDocument:
-    """Parsed YAML plus the 1-based (line, column) of every JSON pointer in it."""
+    """Parsed YAML plus the 1-based (line, column) of every JSON pointer in it.
 
-    path: Path
-    data: Any
-    positions: dict[str, tuple[int, int]] = field(default_factory=dict)
+    ``packed`` positions ({pointer: [line, column]}, as the parse cache keeps them) become tuples on first use:
+    most documents are loaded for their data, and only validation and fixes ask where things are.
+    """
+
+    def __init__(self, path: Path, data: Any, positions: dict[str, tuple[int, int]] | None = None,
+                 *, packed: dict[str, list[int]] | None = None) -> None:
+        self.path, self.data = path, data
+        self._positions, self._packed = positions, packed
+
+    @property
+    def positions(self) -> dict[str, tuple[int, int]]:
+        if self._positions is None:
+            self._positions = {p: (v[0], v[1]) for p, v in (self._packed or {}).items()}
+            self._packed = None
+        return self._positions
+
+    @positions.setter
+    def positions(self, value: dict[str, tuple[int, int]]) -> None:
+        self._positions, self._packed = value, None
 
     def position(self, pointer: str) -> tuple[int, int]:
         """Position of ``pointer``, or of its nearest ancestor that has one."""
@@ -104,8 +119,66 @@ def read_jsonl(path: Path, error: type[VedderError], hint: str) -> list[tuple[in
     return objects
 
 
-def load_yaml(path: Path) -> YamlDocument:
+def load_yaml(path: Path, cache: "ParseCache | None" = None) -> YamlDocument:
+    if cache is not None:
+        return cache.document(path, lambda: load_yaml_text(read_text(path), path))
     return load_yaml_text(read_text(path), path)
+
+
+class ParseCache:
+    """Parsed YAML documents (data and positions) of unchanged files, kept in one JSON file between runs.
+
+    Parsing the YAML is most of loading a project (0.1 s for the demo's 50 files, 1.5 s for 137 Spider clusters);
+    a file whose path, size and modification time match its entry is not parsed again. Only documents that
+    JSON holds exactly are kept (anything else is parsed every time). ``save`` writes the entries of the files
+    this run asked for — stale ones drop out — and never fails a command: a cache that cannot be read or
+    written is ignored.
+    """
+
+    VERSION = 2
+
+    def __init__(self, path: Path) -> None:
+        import json
+
+        self.path, self._json = path, json
+        self.used: dict[str, list] = {}
+        self.changed = False
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            self.entries: dict[str, list] = data["files"] if data.get("version") == self.VERSION else {}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            self.entries = {}
+
+    def document(self, path: Path, parse: "Callable[[], YamlDocument]") -> YamlDocument:
+        """The document of ``path``: from the cache when the file is unchanged, else ``parse()``."""
+        key = str(path)
+        try:
+            status = os.stat(path)
+        except OSError:
+            return parse()
+        stamp = [status.st_size, status.st_mtime_ns]
+        entry = self.entries.get(key)
+        if isinstance(entry, list) and len(entry) == 3 and entry[0] == stamp:
+            self.used[key] = entry
+            return YamlDocument(Path(path), entry[1], packed=entry[2])
+        document = parse()
+        try:
+            text = self._json.dumps(document.data, ensure_ascii=False, allow_nan=False)
+        except (ValueError, TypeError):
+            return document  # e.g. NaN or a binary value: parsed every time
+        if self._json.loads(text) == document.data:
+            self.used[key] = [stamp, self._json.loads(text), {p: list(v) for p, v in document.positions.items()}]
+            self.changed = True
+        return document
+
+    def save(self) -> None:
+        """Write the entries used by this run; call it before anything changes the documents' data."""
+        if not self.changed and len(self.used) == len(self.entries):
+            return
+        try:
+            atomic_write(self.path, self._json.dumps({"version": self.VERSION, "files": self.used}, separators=(",", ":")))
+        except (OSError, VedderError):
+            pass  # a read-only checkout still loads; it just parses again next time
 
 
 class _Dumper(yaml.SafeDumper):

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from vedder.context.tokenize import split_identifier, stem, tokenize
 from vedder.files import atomic_write
+from vedder.project.model import cache_folder
 
 if TYPE_CHECKING:
     from vedder.project import Cluster, Dataset, Doc, Pair, Project
@@ -214,7 +215,8 @@ class ProjectIndex:
 
 
 _INDEXES: dict[int, tuple[weakref.ref, ProjectIndex]] = {}
-ROUTE_CACHE = ".vedder/route-index.json"
+ROUTE_CACHE = "route-index.json"
+"""In the project's cache folder (``.vedder/``, see ``vedder.project.model.cache_folder``)."""
 # Bump when what goes into the routing index changes (fields, weights, tokenizing).
 ROUTE_CACHE_VERSION = 1
 
@@ -270,7 +272,7 @@ def source_fingerprint(project: "Project") -> str | None:
 
 def _read_route_cache(project: "Project", fingerprint: str):
     try:
-        data = json.loads((project.config.root / ROUTE_CACHE).read_text(encoding="utf-8"))
+        data = json.loads((cache_folder(project.config.root) / ROUTE_CACHE).read_text(encoding="utf-8"))
         if data.get("fingerprint") != fingerprint:
             return None
         return data["cluster_ids"], data["bags"], data["pair_owners"], data["pair_bags"]
@@ -283,7 +285,7 @@ def _write_route_cache(project: "Project", fingerprint: str, parts) -> None:
     text = json.dumps({"fingerprint": fingerprint, "cluster_ids": ids, "bags": bags, "pair_owners": pair_owners,
                        "pair_bags": pair_bags}, separators=(",", ":"))
     try:
-        atomic_write(project.config.root / ROUTE_CACHE, text)
+        atomic_write(cache_folder(project.config.root) / ROUTE_CACHE, text)
     except OSError:
         pass  # a read-only checkout still routes; it just rebuilds the index next time
 

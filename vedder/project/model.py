@@ -10,13 +10,15 @@ True
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vedder.config import Config
 from vedder.errors import ClusterNotFound, ProjectFileError
-from vedder.files import YamlDocument, load_yaml, load_yaml_text, read_text, split_front_matter
+from vedder.files import ParseCache, YamlDocument, load_yaml, load_yaml_text, read_text, split_front_matter
 
 
 def matches_table(table: str, pattern: str) -> bool:
@@ -225,8 +227,8 @@ def _strings(value: Any) -> list[str]:
     return [str(value)]
 
 
-def load_dataset(path: Path) -> Dataset:
-    document = load_yaml(path)
+def load_dataset(path: Path, cache: ParseCache | None = None) -> Dataset:
+    document = load_yaml(path, cache)
     data = _mapping(document)
     table = str(data.get("table") or path.name.removesuffix(".yaml"))
     columns = [Column.from_dict(c) for c in data.get("columns") or [] if isinstance(c, dict)]
@@ -242,8 +244,8 @@ def load_dataset(path: Path) -> Dataset:
     )
 
 
-def load_pair(path: Path, cluster_id: str) -> Pair:
-    document = load_yaml(path)
+def load_pair(path: Path, cluster_id: str, cache: ParseCache | None = None) -> Pair:
+    document = load_yaml(path, cache)
     data = _mapping(document)
     return Pair(
         id=path.stem,
@@ -261,14 +263,12 @@ def load_pair(path: Path, cluster_id: str) -> Pair:
     )
 
 
-def load_doc(path: Path, cluster_id: str) -> Doc:
+def load_doc(path: Path, cluster_id: str, cache: ParseCache | None = None) -> Doc:
     front, body, body_line = split_front_matter(read_text(path))
     meta: dict[str, Any] = {}
     document = None
     if front is not None:
-        document = load_yaml_text(front, path)
-        # Front matter starts on line 2 of the file: shift positions so they point into the .md file.
-        document.positions = {k: (line + 1, col) for k, (line, col) in document.positions.items()}
+        document = cache.document(path, lambda: _front_matter(front, path)) if cache else _front_matter(front, path)
         meta = _mapping(document)
     title = str(meta.get("title") or "")
     if not title:
@@ -288,6 +288,13 @@ def load_doc(path: Path, cluster_id: str) -> Doc:
     )
 
 
+def _front_matter(front: str, path: Path) -> YamlDocument:
+    document = load_yaml_text(front, path)
+    # Front matter starts on line 2 of the file: shift positions so they point into the .md file.
+    document.positions = {k: (line + 1, col) for k, (line, col) in document.positions.items()}
+    return document
+
+
 def load_proposal(path: Path, cluster_id: str) -> Proposal:
     data = _mapping(load_yaml(path))
     return Proposal(
@@ -303,8 +310,8 @@ def load_proposal(path: Path, cluster_id: str) -> Proposal:
     )
 
 
-def load_cluster(folder: Path) -> Cluster:
-    document = load_yaml(folder / "cluster.yaml")
+def load_cluster(folder: Path, cache: ParseCache | None = None) -> Cluster:
+    document = load_yaml(folder / "cluster.yaml", cache)
     data = _mapping(document)
     owners = data.get("owners") or {}
     if not isinstance(owners, dict):
@@ -326,10 +333,10 @@ def load_cluster(folder: Path) -> Cluster:
         source=document,
     )
     for path in sorted((folder / "datasets").glob("*.yaml")):
-        dataset = load_dataset(path)
+        dataset = load_dataset(path, cache)
         cluster.dataset_files[dataset.table.lower()] = dataset
-    cluster.pairs = [load_pair(p, cluster.id) for p in sorted((folder / "pairs").glob("*.yaml"))]
-    cluster.docs = [load_doc(p, cluster.id) for p in sorted((folder / "docs").glob("*.md"))]
+    cluster.pairs = [load_pair(p, cluster.id, cache) for p in sorted((folder / "pairs").glob("*.yaml"))]
+    cluster.docs = [load_doc(p, cluster.id, cache) for p in sorted((folder / "docs").glob("*.md"))]
     return cluster
 
 
@@ -345,9 +352,20 @@ def cluster_folders(config: Config) -> list[Path]:
 
 
 def load_project(config: Config) -> Project:
-    """Load every cluster under ``clusters/``; raise ProjectFileError on an unreadable file."""
+    """Load every cluster under ``clusters/``; raise ProjectFileError on an unreadable file.
+
+    Parsed YAML of unchanged files comes from ``.vedder/parse-cache.json`` (see ``files.ParseCache``).
+    """
     project = Project(config=config)
+    cache = ParseCache(cache_folder(config.root) / "parse-cache.json")
     for folder in cluster_folders(config):
-        cluster = load_cluster(folder)
+        cluster = load_cluster(folder, cache)
         project.clusters[folder.name] = cluster
+    cache.save()
     return project
+
+
+def cache_folder(root: Path) -> Path:
+    """Where the project's caches live: ``.vedder/`` (git-ignored), or under $VEDDER_CACHE_DIR (tests use it)."""
+    override = os.environ.get("VEDDER_CACHE_DIR")
+    return Path(override) / hashlib.sha256(str(root).encode()).hexdigest()[:16] if override else root / ".vedder"

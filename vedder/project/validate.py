@@ -20,7 +20,7 @@ import yaml
 
 from vedder.errors import ProjectFileError, SQLRefused
 from vedder.files import YamlDocument, escape_pointer, load_yaml_text, split_front_matter
-from vedder.project.model import load_doc, matches_table
+from vedder.project.model import cache_folder, load_doc, matches_table
 
 LEVELS = ("error", "warning", "note")
 _GLOB = set("*?[")
@@ -200,12 +200,7 @@ class _CleanPairCache:
         import hashlib
         import json
 
-        import os
-
-        # VEDDER_CACHE_DIR moves caches out of the project (the tests point it at a temporary folder).
-        override = os.environ.get("VEDDER_CACHE_DIR")
-        folder = Path(override) / hashlib.sha256(str(root).encode()).hexdigest()[:16] if override else root / ".vedder"
-        self.path = folder / "validate-cache.json"
+        self.path = cache_folder(root) / "validate-cache.json"
         self._json, self._hashlib = json, hashlib
         code = [Path(__file__), Path(__file__).parent.parent / "sql" / "guard.py", Path(__file__).parent.parent / "sql" / "analyze.py"]
         self.code_version = ";".join(f"{p.stat().st_mtime_ns}:{p.stat().st_size}" for p in code if p.exists())
