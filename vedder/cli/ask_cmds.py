@@ -29,7 +29,8 @@ def render_table(columns: list[str], rows: list[list[Any]], title: str | None = 
 def render_answer(answer, verbose: bool = False, error: bool = False) -> None:
     """Answer, table, SQL, sources and footer; a failed answer goes to stderr, like every error."""
     from rich.markup import escape
-    from rich.syntax import Syntax
+
+    from vedder.cli.highlight import highlight_sql
 
     out = console(stderr=error)
     if verbose:
@@ -47,7 +48,7 @@ def render_answer(answer, verbose: bool = False, error: bool = False) -> None:
     if answer.rows or answer.columns:
         out.print(render_table(answer.columns, answer.rows))
     if answer.sql:
-        out.print(Syntax(answer.sql, "sql", word_wrap=True, theme="ansi_dark", background_color="default"))
+        out.print(highlight_sql(answer.sql))
     if answer.cluster and answer.owners:
         line = f"cluster {answer.cluster} (owned by {answer.owners['team']})"
         if answer.sources:

@@ -217,12 +217,13 @@ def _edit(text: str) -> str:
 
 def _show(out, view, index: int, total: int) -> None:
     """Render a ``review.ProposalView``."""
-    from rich.syntax import Syntax
     from rich.table import Table
+
+    from vedder.cli.highlight import highlight_sql
 
     out.rule(f"{index}/{total}  {view.cluster}  proposal {view.proposal.id}")
     out.print(view.proposal.question, markup=False)
-    out.print(Syntax(view.proposal.sql, "sql", word_wrap=True))
+    out.print(highlight_sql(view.proposal.sql))
     out.print(view.provenance, markup=False)
     if view.preview is not None:
         table = Table(*view.preview.columns)
