@@ -85,12 +85,13 @@ def _register() -> None:
         curation_cmds,
         demo_cmds,
         health_cmds,
+        init_cmds,
         mcp_cmds,
         profile_cmds,
         validate_cmds,
     )
 
-    for module in (ask_cmds, context_cmds, demo_cmds, profile_cmds, validate_cmds, curation_cmds, health_cmds, mcp_cmds):
+    for module in (init_cmds, ask_cmds, context_cmds, demo_cmds, profile_cmds, validate_cmds, curation_cmds, health_cmds, mcp_cmds):
         module.register(app)
 
 
