@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -221,3 +222,12 @@ def test_empty_questions_are_usage_errors_everywhere(project, project_dir, quest
         result = CliRunner().invoke(app, [*args, "--project", str(project_dir)])
         assert result.exit_code == 2, result.output
         assert result.output.splitlines()[0] == "error: the question is empty" and "Traceback" not in result.output
+
+
+def test_a_word_known_only_as_a_data_value_is_not_a_question():
+    demo = load_project(load_config(Path(__file__).resolve().parents[1]))
+    languages = [v["value"] for c in demo.clusters["podcasts"].dataset("podcasts.shows").columns
+                 for v in c.common_values if c.name == "language"]
+    assert "hi" in languages  # Hindi: a profiled value, and a greeting
+    assert not route(demo, "hi").covered
+    assert route(demo, "How many shows per language?").covered

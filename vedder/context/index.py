@@ -90,14 +90,14 @@ def value_terms(value: object) -> list[str]:
     return tokenize(text)
 
 
-def dataset_bag(dataset: "Dataset", weights: dict[str, float]) -> Bag:
+def dataset_bag(dataset: "Dataset", weights: dict[str, float], *, values: bool = True) -> Bag:
     bag: Bag = {}
     add(bag, dataset.table_name, weights["table"], identifier=True)
     add(bag, dataset.description, weights.get("description", weights.get("schema_text", 1.0)))
     for column in dataset.columns:
         add(bag, column.name, weights["column"], identifier=True)
         add(bag, column.description, weights.get("column_text", weights.get("schema_text", 1.0)))
-        for entry in column.common_values[:10]:
+        for entry in column.common_values[:10] if values else ():
             value = entry.get("value") if isinstance(entry, dict) else entry
             for term in value_terms(value):
                 bag[term] = bag.get(term, 0.0) + weights["value"]
@@ -109,14 +109,15 @@ def _cap(bag: Bag, limit: float) -> Bag:
     return {t: min(w, limit) for t, w in bag.items()}
 
 
-def cluster_bag(cluster: "Cluster") -> Bag:
+def cluster_bag(cluster: "Cluster", *, values: bool = True) -> Bag:
+    """The routing document of ``cluster``; without ``values``, only what it names and says (no data values)."""
     bag: Bag = {}
     add(bag, cluster.title, CLUSTER_FIELDS["title"])
     add(bag, cluster.id, CLUSTER_FIELDS["title"], identifier=True)
     add(bag, " ".join(cluster.keywords), CLUSTER_FIELDS["keywords"])
     add(bag, cluster.description, CLUSTER_FIELDS["description"])
     for dataset in cluster.dataset_files.values():
-        for term, weight in dataset_bag(dataset, CLUSTER_FIELDS).items():
+        for term, weight in dataset_bag(dataset, CLUSTER_FIELDS, values=values).items():
             bag[term] = bag.get(term, 0.0) + weight
     for pair in cluster.pairs:
         for question in pair.questions:
@@ -212,13 +213,15 @@ class ProjectIndex:
     index: BM25
     pair_owners: list[int]
     pair_index: BM25
+    named: list[set[str]] = field(default_factory=list)
+    """Per cluster, the terms it knows other than as data values (names, descriptions, questions, docs)."""
 
 
 _INDEXES: dict[int, tuple[weakref.ref, ProjectIndex]] = {}
 ROUTE_CACHE = "route-index.json"
 """In the project's cache folder (``.vedder/``, see ``vedder.project.model.cache_folder``)."""
 # Bump when what goes into the routing index changes (fields, weights, tokenizing).
-ROUTE_CACHE_VERSION = 1
+ROUTE_CACHE_VERSION = 2
 
 
 def project_index(project: "Project") -> ProjectIndex:
@@ -233,24 +236,26 @@ def project_index(project: "Project") -> ProjectIndex:
         parts = _route_parts(project)
         if fingerprint:
             _write_route_cache(project, fingerprint, parts)
-    ids, bags, pair_owners, pair_bags = parts
+    ids, bags, pair_owners, pair_bags, named = parts
     index = ProjectIndex(
-        cluster_ids=ids, bags=bags, index=BM25(bags, k1=1.5, b=0.5), pair_owners=pair_owners, pair_index=BM25(pair_bags)
+        cluster_ids=ids, bags=bags, index=BM25(bags, k1=1.5, b=0.5), pair_owners=pair_owners, pair_index=BM25(pair_bags),
+        named=[set(terms) for terms in named],
     )
     _INDEXES[key] = (weakref.ref(project), index)
     return index
 
 
-def _route_parts(project: "Project") -> tuple[list[str], list[Bag], list[int], list[Bag]]:
+def _route_parts(project: "Project") -> tuple[list[str], list[Bag], list[int], list[Bag], list[list[str]]]:
     ids = sorted(project.clusters)
     bags = [cluster_bag(project.clusters[i]) for i in ids]
+    named = [sorted(cluster_bag(project.clusters[i], values=False)) for i in ids]
     pair_owners, pair_bags = [], []
     for position, cluster_id in enumerate(ids):
         for pair in project.clusters[cluster_id].pairs:
             for question in pair.questions:
                 pair_owners.append(position)
                 pair_bags.append(dict(term_counts(question)))
-    return ids, bags, pair_owners, pair_bags
+    return ids, bags, pair_owners, pair_bags, named
 
 
 def source_fingerprint(project: "Project") -> str | None:
@@ -275,15 +280,15 @@ def _read_route_cache(project: "Project", fingerprint: str):
         data = json.loads((cache_folder(project.config.root) / ROUTE_CACHE).read_text(encoding="utf-8"))
         if data.get("fingerprint") != fingerprint:
             return None
-        return data["cluster_ids"], data["bags"], data["pair_owners"], data["pair_bags"]
+        return data["cluster_ids"], data["bags"], data["pair_owners"], data["pair_bags"], data["named"]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
 def _write_route_cache(project: "Project", fingerprint: str, parts) -> None:
-    ids, bags, pair_owners, pair_bags = parts
+    ids, bags, pair_owners, pair_bags, named = parts
     text = json.dumps({"fingerprint": fingerprint, "cluster_ids": ids, "bags": bags, "pair_owners": pair_owners,
-                       "pair_bags": pair_bags}, separators=(",", ":"))
+                       "pair_bags": pair_bags, "named": named}, separators=(",", ":"))
     try:
         atomic_write(cache_folder(project.config.root) / ROUTE_CACHE, text)
     except OSError:

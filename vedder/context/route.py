@@ -125,7 +125,10 @@ def route(project: "Project", question: str, *, limit: int = 5) -> Routing:
     known = [t for t in domain if t in vocabulary]
     coverage = len(known) / len(domain) if domain else 1.0
     unknown = [t for t in domain if t not in vocabulary]
-    covered = ranked[0][1] >= MIN_SCORE and coverage >= COVERAGE_THRESHOLD and bool(known or not domain)
+    # A question must name something the cluster is about: "hi" matching the language code 'hi' in a profile
+    # is a greeting, not a question about podcasts.
+    named = not domain or any(t in index.named[index.cluster_ids.index(best_id)] for t in known)
+    covered = ranked[0][1] >= MIN_SCORE and coverage >= COVERAGE_THRESHOLD and bool(known or not domain) and named
     cluster = project.clusters[best_id] if covered else None
     best = ranked[0][1]
     margin = (best - ranked[1][1]) / best if len(ranked) > 1 else 1.0
