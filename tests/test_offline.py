@@ -400,11 +400,13 @@ def test_a_unit_or_a_ratio_the_pair_does_not_give_is_no_answer(demo, cluster, qu
     assert result.match is None and problem in result.reason
 
 
-def test_ratio_words_stand_for_each_other(demo):
+def test_ratio_words_and_unit_names_stand_for_each_other(demo):
     result = answer(demo, "What was the click-through rate per ad format in October 2026?", cluster="revenue")
     assert result.match is not None and result.match.pair.id == "ctr-by-format", result.reason
     minutes = answer(demo, "Minutes per podcast listen per platform in October 2026", cluster="podcasts")
     assert minutes.match is not None, minutes.reason
+    dollars = answer(demo, "What was revenue per month in 2026 in dollars?", cluster="revenue")  # revenue_usd
+    assert dollars.match is not None and dollars.match.pair.id == "revenue-per-month", dollars.reason
 
 
 def test_a_ranked_list_answers_which_most_and_per_alike(demo):

@@ -589,10 +589,13 @@ def split_problems(index: ClusterIndex, question: str, pair: "Pair", dialect: st
 # Ratio words are interchangeable with each other ("share", "rate", "percentage") but not with a count or sum.
 _RATIO = {"rate", "rates", "ratio", "ratios", "share", "percentage", "percentages", "percent", "proportion",
           "fraction", "pct", "ctr"}
-# Units a number is stated in: "how many hours" is not answered by a pair that returns minutes.
-_UNITS = {"millisecond": "time", "ms": "time", "second": "time", "minute": "time", "hour": "time",
-          "cent": "money", "dollar": "money", "usd": "money", "euro": "money", "eur": "money", "pound": "money",
-          "gbp": "money", "krona": "money", "kronor": "money", "sek": "money", "yen": "money", "jpy": "money"}
+# Units a number is stated in, by kind and canonical name: "how many hours" is not answered by a pair that
+# returns minutes, "in euros" not by one that returns dollars; "dollars" and "USD" are one unit.
+_UNITS = {"millisecond": ("time", "ms"), "ms": ("time", "ms"), "second": ("time", "second"),
+          "minute": ("time", "minute"), "hour": ("time", "hour"), "cent": ("money", "cent"),
+          "dollar": ("money", "usd"), "usd": ("money", "usd"), "euro": ("money", "eur"), "eur": ("money", "eur"),
+          "pound": ("money", "gbp"), "gbp": ("money", "gbp"), "krona": ("money", "sek"), "kronor": ("money", "sek"),
+          "sek": ("money", "sek"), "yen": ("money", "jpy"), "jpy": ("money", "jpy")}
 
 
 def _singular(word: str) -> str:
@@ -624,8 +627,10 @@ def measure_problems(question: str, pair: "Pair", dialect: str) -> list[str]:
     problems = []
     if asked & {_singular(w) for w in _RATIO} and not said & {_singular(w) for w in _RATIO}:
         problems.append("ratio")
-    for unit in sorted(asked & _UNITS.keys() - said):
-        if any(_UNITS.get(w) == _UNITS[unit] for w in said):
+    given = {_UNITS[w] for w in said if w in _UNITS}
+    for unit in sorted(asked & _UNITS.keys()):
+        kind, name = _UNITS[unit]
+        if (kind, name) not in given and any(k == kind for k, _ in given):
             problems.append(f"unit {unit}")
     return problems
 
