@@ -256,8 +256,9 @@ def test_cli_refuses_to_replace_a_file_it_did_not_build(project_copy):
 
 
 def test_cli_rejects_a_non_positive_scale(project_copy):
+    """A usage error (exit 2), not a warehouse problem (3): the warehouse is fine, the flag is not."""
     result = CliRunner().invoke(app, ["demo", "--scale", "0", "--project", str(project_copy)])
-    assert result.exit_code == WarehouseError.exit_code
+    assert result.exit_code == 2, result.output
     assert "error: scale must be a positive number" in result.output
     assert not (project_copy / ".vedder" / "warehouse.duckdb").exists()
 

@@ -25,7 +25,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from vedder.errors import WarehouseError
+from vedder.errors import UsageError, WarehouseError
 from vedder.warehouse.demo_history import (
     DEFAULT_ROWS,
     DEFAULT_SEED,
@@ -475,7 +475,7 @@ def build_demo(
     import duckdb
 
     if not 0 < scale < math.inf:
-        raise WarehouseError(f"scale must be a positive number, not {scale:g}", "pass e.g. --scale 1 (default) or --scale 0.1")
+        raise UsageError(f"scale must be a positive number, not {scale:g}", "pass e.g. --scale 1 (default) or --scale 0.1")
     started = time.perf_counter()
     path = Path(path)
     if path.exists() and not force and not is_demo_warehouse(path):
