@@ -319,3 +319,27 @@ def test_help_examples_work_on_the_demo(demo_dir, tmp_path, name):
 def test_help_examples_quote_table_patterns():
     """An unquoted `podcasts.*` is a shell glob."""
     assert "--tables 'podcasts.*'" in help_examples()["cluster new"]
+
+
+@pytest.mark.parametrize("args, words, hint", [
+    (["query", "SELECT 1", "--bogus"], ["error: No such option: --bogus"], "hint: vedder query --help"),
+    (["context", "What does each plan cost?", "--budget", "zero"], ["error: Invalid value for '--budget'", "'zero'"], "hint: vedder context --help"),
+    (["ask"], ["error: Missing argument 'words'"], "hint: vedder ask --help"),
+    (["cluster", "new", "plans", "--bogus"], ["error: No such option: --bogus"], "hint: vedder cluster new --help"),
+    (["nosuch"], ["error: No such command 'nosuch'"], "hint: vedder --help"),
+    (["--bogus", "clusters"], ["error: No such option: --bogus"], "hint: vedder --help"),
+], ids=["option", "value", "argument", "subcommand-option", "command", "root-option"])
+def test_flag_errors_look_like_every_other_error(demo_dir, args, words, hint):
+    """Click's own 'Usage: … Try … Error: …' block becomes `error:` plus `hint: vedder COMMAND --help`, exit 2."""
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and lines[1] == hint, result.stderr
+    for word in words:
+        assert word in lines[0], result.stderr
+    assert "Usage:" not in result.output and "Try '" not in result.output
+
+
+def test_no_arguments_still_show_the_help():
+    result = CliRunner().invoke(app, [])
+    assert "Usage: vedder" in result.output and "error:" not in result.output

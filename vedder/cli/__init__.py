@@ -8,6 +8,7 @@ hint and the error's exit code; tracebacks appear only with ``--debug``.
 from __future__ import annotations
 
 import errno
+import importlib
 import sys
 from pathlib import Path
 
@@ -15,15 +16,31 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from vedder.errors import FileAccessError, VedderError
+from vedder.errors import FileAccessError, UsageError, VedderError
+
+# Click's exceptions as typer raises them (recent typers vendor their own click).
+click_errors = importlib.import_module(typer.BadParameter.__module__)
 
 
 class VedderGroup(TyperGroup):
-    """Turns VedderError into ``error: …`` / ``hint: …`` on stderr and a non-zero exit code."""
+    """Turns VedderError, and click's own usage errors, into ``error: …`` / ``hint: …`` on stderr and a
+    non-zero exit code."""
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click_errors.NoArgsIsHelpError:
+            raise
+        except click_errors.UsageError as exc:  # a flag of vedder itself: `vedder --bogus`
+            _fail(_usage_error(exc))
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click_errors.NoArgsIsHelpError:
+            raise
+        except click_errors.UsageError as exc:
+            _fail(_usage_error(exc))
         except RuntimeError as exc:
             if str(exc) != "Query interrupted":
                 raise
@@ -47,6 +64,12 @@ def _fail(exc: VedderError):
     if exc.hint:
         click.echo(f"hint: {exc.hint}", err=True)
     raise typer.Exit(exc.exit_code) from None
+
+
+def _usage_error(exc: "click_errors.UsageError") -> UsageError:
+    """Click's unknown option, bad value or missing argument, with the help of the command it concerns."""
+    words = exc.ctx.command_path.split()[1:] if exc.ctx is not None else []
+    return UsageError(exc.format_message(), " ".join(["vedder", *words, "--help"]))
 
 
 def _refused_write(exc: OSError) -> FileAccessError | None:
