@@ -181,6 +181,29 @@ def test_ctrl_c_during_a_query_exits_130_without_a_traceback(demo_dir):
         process.kill()
     assert process.returncode == 130, err
     assert "Traceback" not in err and "RuntimeError" not in err, err
+    assert err.splitlines() == ["interrupted"], err
+
+
+@pytest.mark.parametrize("args", [["chat"], ["review", "listening"]], ids=["input", "prompt"])
+def test_ctrl_c_at_a_prompt_says_interrupted_and_exits_130(demo_dir, tmp_path, args):
+    """Waiting for input (chat's `?`, a click prompt): `interrupted` once on stderr, exit 130, no traceback."""
+    root = project_with(tmp_path, demo_dir, "")
+    proposals = root / "clusters" / "listening" / "proposals"
+    proposals.mkdir()
+    (proposals / "0badc0de.yaml").write_text("id: 0badc0de\nquestion: How many users?\nsql: SELECT count(*) FROM listening.users\n"
+                                            "fingerprint: 0badc0de00000000\nscore: 3.0\nprovenance: {runs: 3, users: 2}\n")
+    process = subprocess.Popen([*VEDDER, *args, "--no-pr" if args[0] == "review" else "--verbose", "--project", str(root)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        process.stdout.readline()  # the first line is out: the prompt comes next
+        time.sleep(1.0)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert err.splitlines() == ["interrupted"], err
 
 
 def _points_at(fd: Path, target: Path) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import importlib
-import sys
 from pathlib import Path
 
 import click
@@ -41,10 +40,16 @@ class VedderGroup(TyperGroup):
             raise
         except click_errors.UsageError as exc:
             _fail(_usage_error(exc))
+        except KeyboardInterrupt:
+            _interrupted()
+        except typer.Abort as exc:
+            if not isinstance(exc.__context__, KeyboardInterrupt):  # a prompt's end of input stays click's
+                raise
+            _interrupted()
         except RuntimeError as exc:
             if str(exc) != "Query interrupted":
                 raise
-            raise KeyboardInterrupt from None  # Ctrl-C inside a DuckDB query: exit 130 like anywhere else
+            _interrupted()  # Ctrl-C inside a DuckDB query
         except OSError as exc:
             refused = _refused_write(exc)
             if refused is None or (ctx.obj and ctx.obj.get("debug")):
@@ -57,6 +62,11 @@ class VedderGroup(TyperGroup):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
+
+
+def _interrupted():
+    click.echo("interrupted", err=True)
+    raise typer.Exit(130) from None
 
 
 def _fail(exc: VedderError):
@@ -122,8 +132,4 @@ _register()
 
 
 def main() -> None:
-    try:
-        app()
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    app()

@@ -186,7 +186,9 @@ def _interactive(project, cluster, decisions: list, state) -> bool:
                 except VedderError as exc:
                     typer.echo(f"error: {exc.message}", err=True)
         return True
-    except typer.Abort:
+    except typer.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            raise  # Ctrl-C: `interrupted`, exit 130; the decisions so far are on disk already
         return False
     finally:
         if warehouse is not None:
