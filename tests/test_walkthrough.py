@@ -366,3 +366,46 @@ def test_flag_errors_look_like_every_other_error(demo_dir, args, words, hint):
 def test_no_arguments_still_show_the_help():
     result = CliRunner().invoke(app, [])
     assert "Usage: vedder" in result.output and "error:" not in result.output
+
+
+ERROR_KEYS = {"status", "error", "hint", "exit_code"}
+
+
+@pytest.mark.parametrize("args, env, exit_code, words", [
+    (["query", "SELECT count(*) FROM listening.users", "--json"], {"VEDDER_WAREHOUSE": "/nonexistent/w.duckdb"}, 3, "does not exist"),
+    (["context", "What does each plan cost?", "--cluster", "nope", "--json"], None, 2, "unknown cluster 'nope'"),
+    (["log", "--cluster", "nope", "--json"], None, 2, "unknown cluster 'nope'"),
+    (["eval", "/nonexistent/questions.jsonl", "--json"], None, 2, "questions.jsonl"),
+    (["health", "nope", "--format", "json"], None, 2, "unknown cluster 'nope'"),
+    (["clusters", "--json"], {"VEDDER_MODEL": ""}, None, None),
+    (["query", "SELECT 1", "--json", "--limit", "0"], None, 2, "--limit"),
+], ids=["query-warehouse", "context", "log", "eval", "health", "clusters-ok", "usage"])
+def test_errors_under_json_print_one_json_object(demo_dir, args, env, exit_code, words):
+    """`… --json | jq` must get JSON when the command fails before any answer exists, as well as error:/hint:."""
+    result = run(demo_dir, *args, env=env)
+    document = json.loads(result.stdout)
+    if exit_code is None:
+        assert result.exit_code == 0 and isinstance(document, list)
+        return
+    assert result.exit_code == exit_code, result.output
+    assert set(document) == ERROR_KEYS and document["status"] == "error" and document["exit_code"] == exit_code
+    assert words in document["error"] and document["hint"], document
+    assert result.stderr.startswith(f"error: {document['error']}\nhint: {document['hint']}"), result.stderr
+
+
+@pytest.mark.parametrize("args, exit_code", [
+    (["--cluster", "nope"], 2),
+    (["--model", "offline"], 3),
+], ids=["unknown-cluster", "missing-warehouse"])
+def test_ask_json_errors_follow_the_answer_schema(demo_dir, args, exit_code):
+    import jsonschema
+
+    env = {"VEDDER_WAREHOUSE": "/nonexistent/w.duckdb"} if exit_code == 3 else None
+    result = run(demo_dir, "ask", "What does each plan cost per month?", "--json", *args, env=env)
+    assert result.exit_code == exit_code, result.output
+    answer = json.loads(result.stdout)
+    for schema in (REPO / "schemas" / "answer.schema.json", REPO / "vedder" / "schemas" / "answer.schema.json"):
+        jsonschema.validate(answer, json.loads(schema.read_text()))
+    assert answer["status"] == "error" and answer["exit_code"] == exit_code and answer["hint"]
+    assert answer["question"] == "What does each plan cost per month?"
+    assert "error: " in result.stderr and "hint: " in result.stderr

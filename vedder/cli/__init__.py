@@ -15,6 +15,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from vedder.cli.common import COMMAND_CONTEXT, ERROR_DOCUMENTS, JSON_OUTPUT, print_json
 from vedder.errors import FileAccessError, UsageError, VedderError
 
 # Click's exceptions as typer raises them (recent typers vendor their own click).
@@ -26,12 +27,16 @@ class VedderGroup(TyperGroup):
     non-zero exit code."""
 
     def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        # Known before any parsing, so that even a flag error prints JSON for `… --json | jq`.
+        json_output = _wants_json(args[: args.index("--")] if "--" in args else args)
         try:
-            return super().make_context(info_name, args, parent=parent, **extra)
+            ctx = super().make_context(info_name, args, parent=parent, **extra)
         except click_errors.NoArgsIsHelpError:
             raise
         except click_errors.UsageError as exc:  # a flag of vedder itself: `vedder --bogus`
-            _fail(_usage_error(exc))
+            _fail(_usage_error(exc), json_output)
+        ctx.meta[JSON_OUTPUT] = json_output
+        return ctx
 
     def invoke(self, ctx: click.Context):
         try:
@@ -39,7 +44,7 @@ class VedderGroup(TyperGroup):
         except click_errors.NoArgsIsHelpError:
             raise
         except click_errors.UsageError as exc:
-            _fail(_usage_error(exc))
+            _fail(_usage_error(exc), ctx.meta.get(JSON_OUTPUT), ctx.meta.get(COMMAND_CONTEXT))
         except KeyboardInterrupt:
             _interrupted()
         except typer.Abort as exc:
@@ -54,14 +59,20 @@ class VedderGroup(TyperGroup):
             refused = _refused_write(exc)
             if refused is None or (ctx.obj and ctx.obj.get("debug")):
                 raise
-            _fail(refused)
+            _fail(refused, ctx.meta.get(JSON_OUTPUT), ctx.meta.get(COMMAND_CONTEXT))
         except VedderError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            _fail(exc)
+            _fail(exc, ctx.meta.get(JSON_OUTPUT), ctx.meta.get(COMMAND_CONTEXT))
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
+
+
+def _wants_json(args: list[str]) -> bool:
+    """``--json``, or health's ``--format json``."""
+    pairs = zip(args, [*args[1:], ""])
+    return "--json" in args or "--format=json" in args or any(a in ("--format", "-f") and b == "json" for a, b in pairs)
 
 
 def _interrupted():
@@ -69,7 +80,13 @@ def _interrupted():
     raise typer.Exit(130) from None
 
 
-def _fail(exc: VedderError):
+def _fail(exc: VedderError, json_output: bool = False, command: click.Context | None = None):
+    """``error:`` / ``hint:`` on stderr; with --json also one object on stdout, in the command's own shape
+    when it has one (``ERROR_DOCUMENTS``)."""
+    if json_output:
+        document = {"status": "error", "error": exc.message, "hint": exc.hint or None, "exit_code": exc.exit_code}
+        fill = ERROR_DOCUMENTS.get(command.command.name) if command is not None else None
+        print_json(fill(command.params, document) if fill else document)
     click.echo(f"error: {exc.message}", err=True)
     if exc.hint:
         click.echo(f"hint: {exc.hint}", err=True)

@@ -8,7 +8,7 @@ from typing import Any, List, Optional
 
 import typer
 
-from vedder.cli.common import JsonOption, ProjectOption, cluster_option, console, print_json, project_for
+from vedder.cli.common import ERROR_DOCUMENTS, JsonOption, ProjectOption, cluster_option, console, print_json, project_for
 
 _CONVERSATION_ID = re.compile(r"^[0-9a-f]{10}$")
 
@@ -87,7 +87,7 @@ def ask(
     answer = ask_question(project_for(project), " ".join(words), cluster_id=cluster, model=model,
                           continue_id=continue_id, follow_up=follow_up)
     if json_output:
-        print_json(answer.to_dict())
+        print_json({**answer.to_dict(), **({"exit_code": answer.exit_code or 1} if answer.status == "error" else {})})
     elif answer.status == "error":
         render_answer(answer, verbose, error=True)
     else:
@@ -232,7 +232,18 @@ def log(
         out.print("  " + escape(e["question"]))
 
 
+def _error_answer(params: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
+    """``ask --json`` failing before there is an answer (unknown cluster, no warehouse): still an answer
+    document (schemas/answer.schema.json), with status ``error``."""
+    from vedder.ask import Answer
+
+    answer = Answer(status="error", question=" ".join(params.get("words") or []), answer=error["error"],
+                    model=params.get("model") or "", error=error["error"], hint=error["hint"])
+    return {**answer.to_dict(), "exit_code": error["exit_code"]}
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to ``app``."""
     for command in (ask, chat, query, feedback, log):
         app.command()(command)
+    ERROR_DOCUMENTS["ask"] = _error_answer

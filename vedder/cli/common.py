@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import typer
 
@@ -14,7 +14,19 @@ if TYPE_CHECKING:
     from vedder.project import Project
 
 ProjectOption = typer.Option(None, "--project", "-p", help="Project folder (default: nearest folder with vedder.yaml).")
-JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
+JSON_OUTPUT = "vedder.json_output"
+COMMAND_CONTEXT = "vedder.command_context"
+ERROR_DOCUMENTS: dict[str, Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]] = {}
+"""Command name -> how its --json output carries an error (status, error, hint, exit_code) when the command
+fails before it has anything to print; ``ask`` registers the shape of schemas/answer.schema.json."""
+
+
+def _remember_command(ctx: typer.Context, value: bool) -> bool:
+    ctx.meta[COMMAND_CONTEXT] = ctx  # its parameters, should the command fail
+    return value
+
+
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.", callback=_remember_command)
 
 
 def _cluster_id(value: Optional[str]) -> Optional[str]:
