@@ -409,3 +409,19 @@ def test_ask_json_errors_follow_the_answer_schema(demo_dir, args, exit_code):
     assert answer["status"] == "error" and answer["exit_code"] == exit_code and answer["hint"]
     assert answer["question"] == "What does each plan cost per month?"
     assert "error: " in result.stderr and "hint: " in result.stderr
+
+
+@pytest.mark.parametrize("args", [[], ["--json"]], ids=["text", "json"])
+def test_an_ascii_terminal_degrades_instead_of_crashing(demo_dir, args):
+    """PYTHONIOENCODING=ascii: characters the stream cannot encode ('→' of an adaptation) are replaced in text,
+    escaped in JSON; never a UnicodeEncodeError traceback."""
+    question = "What were the top 5 tracks in Sweden in October 2026?"
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    result = subprocess.run([*VEDDER, "ask", question, *args, "--project", str(demo_dir)], capture_output=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr.decode("ascii", "replace")
+    assert b"Traceback" not in result.stderr
+    text = result.stdout.decode("ascii")  # every byte is ASCII
+    if args:
+        assert "\u2192" in json.loads(text)["answer"]  # escaped, not lost
+    else:
+        assert text.startswith("answered") and "'US' ? 'SE'" in text, text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import sys
 from pathlib import Path
 
 import click
@@ -149,4 +150,7 @@ _register()
 
 
 def main() -> None:
+    for stream in (sys.stdout, sys.stderr):  # PYTHONIOENCODING=ascii, a C locale: degrade, never crash
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     app()

@@ -53,8 +53,9 @@ def project_for(project: Optional[Path]) -> "Project":
 
 
 def print_json(data: Any) -> None:
-    """Print ``data`` as JSON on stdout (dates and paths as strings)."""
-    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+    """Print ``data`` as JSON on stdout (dates and paths as strings; \\u escapes when stdout is not UTF)."""
+    plain = not (sys.stdout.encoding or "").lower().replace("-", "").startswith("utf")
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=plain) + "\n")
 
 
 def console(stderr: bool = False):
