@@ -425,3 +425,18 @@ def test_an_ascii_terminal_degrades_instead_of_crashing(demo_dir, args):
         assert "\u2192" in json.loads(text)["answer"]  # escaped, not lost
     else:
         assert text.startswith("answered") and "'US' ? 'SE'" in text, text
+
+
+@pytest.mark.parametrize("args, words", [
+    (["review", "nope", "--accept", "9c436f1b"], ["unknown cluster 'nope'", "`vedder clusters` lists"]),
+    (["review", "lisening", "--reject", "9c436f1b", "--reason", "r"], ["unknown cluster 'lisening'", "did you mean 'listening'?"]),
+    (["review", "lisening"], ["unknown cluster 'lisening'", "did you mean 'listening'?"]),
+    (["query", "SELECT 1", "--cluster", "revenu"], ["unknown cluster 'revenu'", "did you mean 'revenue'?"]),
+], ids=["accept", "reject", "interactive", "query"])
+def test_an_unknown_cluster_says_so_with_a_did_you_mean(demo_dir, args, words):
+    """`review nope --accept ID` said "no proposal 'nope'"."""
+    assert_user_error(run(demo_dir, *args), 2, *words)
+
+
+def test_review_of_an_unknown_proposal_id_still_says_no_proposal(demo_dir):
+    assert_user_error(run(demo_dir, "review", "deadbeef", "--accept"), 2, "no proposal 'deadbeef' in any cluster")

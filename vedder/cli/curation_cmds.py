@@ -93,7 +93,10 @@ def review_command(
 
     loaded = project_for(project)
     targets = list(targets or [])
-    cluster = loaded.cluster(targets.pop(0)) if targets and targets[0] in loaded.clusters else None
+    if targets and (targets[0] in loaded.clusters or not _looks_like_proposal(loaded, targets[0])):
+        cluster = loaded.cluster(targets.pop(0))  # an unknown or mistyped cluster says so
+    else:
+        cluster = None
     if accept_ids and reject_ids:
         raise UsageError("choose --accept or --reject, not both")
     if (accept_ids or reject_ids) != bool(targets):
@@ -136,6 +139,16 @@ def review_command(
             _report_output(pull_request, [], no_pr)
     if json_output:
         print_json({"decisions": [d.to_dict() for d in decisions], "clusters": summary})
+
+
+def _looks_like_proposal(project, word: str) -> bool:
+    """Whether ``word`` can be a proposal id: one on disk, or shaped like the ids propose gives (hex)."""
+    import re
+
+    from vedder.project.model import load_proposals
+
+    return bool(re.fullmatch(r"[0-9a-f]{6,16}", word)) or any(
+        p.id == word for c in project.clusters.values() for p in load_proposals(c))
 
 
 def _interactive(project, cluster, decisions: list, state) -> bool:

@@ -197,8 +197,12 @@ class Project:
         try:
             return self.clusters[cluster_id]
         except KeyError:
+            from vedder.suggest import closest
+
             known = ", ".join(sorted(self.clusters)) or "none"
-            raise ClusterNotFound(f"unknown cluster '{cluster_id}' (known: {known})") from None
+            guess = closest(cluster_id, set(self.clusters))
+            hint = f"did you mean '{guess}'? {ClusterNotFound.default_hint}" if guess else None
+            raise ClusterNotFound(f"unknown cluster '{cluster_id}' (known: {known})", hint) from None
 
     def clusters_covering(self, table: str) -> list[Cluster]:
         return [c for c in self.clusters.values() if c.covers(table)]
