@@ -136,7 +136,7 @@ def test_query_outside_the_cluster_is_refused(demo_dir):
     "args,code,message",
     [
         (["ask", "hi", "--cluster", "nope"], 2, "unknown cluster 'nope'"),
-        (["query", "SELECT * FROM nowhere.t"], 4, "no single cluster covers nowhere.t"),
+        (["query", "SELECT * FROM nowhere.t"], 4, "no cluster covers nowhere.t"),
         (["log", "--since", "yesterday-ish"], 2, "cannot read --since"),
     ],
 )

@@ -440,3 +440,20 @@ def test_an_unknown_cluster_says_so_with_a_did_you_mean(demo_dir, args, words):
 
 def test_review_of_an_unknown_proposal_id_still_says_no_proposal(demo_dir):
     assert_user_error(run(demo_dir, "review", "deadbeef", "--accept"), 2, "no proposal 'deadbeef' in any cluster")
+
+
+@pytest.mark.parametrize("sql, words, hint", [
+    ("SELECT count(*) FROM information_schema.tables", ["no cluster covers information_schema.tables"],
+     ["clusters: listening, podcasts, revenue", "vedder cluster new ID --tables 'information_schema.*' --owner TEAM"]),
+    ("SELECT count(*) FROM listening.users u, nowhere.things t", ["no cluster covers nowhere.things"], ["--tables 'nowhere.*'"]),
+    ("SELECT count(*) FROM listening.users u, revenue.plans p", ["no single cluster covers listening.users (listening)",
+                                                                 "and revenue.plans (revenue)"], ["one cluster's tables"]),
+], ids=["uncovered", "partly-uncovered", "two-clusters"])
+def test_query_on_tables_no_cluster_covers_says_how_to_add_them(demo_dir, sql, words, hint):
+    """The hint said `pass --cluster ID`, which cannot help when no cluster has the table."""
+    result = run(demo_dir, "query", sql)
+    assert_user_error(result, 4, *words)
+    said = result.stderr.split("hint: ", 1)[1]
+    assert "--cluster" not in said, said
+    for word in hint:
+        assert word in said, said

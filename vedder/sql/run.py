@@ -31,7 +31,16 @@ def cluster_for_sql(sql: str, project: "Project") -> "Cluster":
             return cluster
     if not project.clusters:
         raise SQLRefused("table_not_allowed", "the project has no clusters", "`vedder cluster new` creates one")
-    raise SQLRefused("table_not_allowed", f"no single cluster covers {', '.join(guarded.tables)}", "pass --cluster ID; queries run only on one cluster's tables")
+    owners = {table: [c.id for c in project.clusters_covering(table)] for table in guarded.tables}
+    uncovered = [table for table, ids in owners.items() if not ids]
+    if uncovered:
+        schema = uncovered[0].rsplit(".", 1)[0] if "." in uncovered[0] else uncovered[0]
+        raise SQLRefused("table_not_allowed", f"no cluster covers {', '.join(uncovered)}",
+                         f"clusters: {', '.join(sorted(project.clusters))}; add the table to one's `datasets` in its "
+                         f"cluster.yaml, or make a cluster for it: vedder cluster new ID --tables '{schema}.*' --owner TEAM")
+    spread = " and ".join(f"{table} ({', '.join(ids)})" for table, ids in owners.items())
+    raise SQLRefused("table_not_allowed", f"no single cluster covers {spread}",
+                     "a query runs on one cluster's tables: split it, or add the tables to one cluster's `datasets`")
 
 
 def run_sql(
