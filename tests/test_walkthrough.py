@@ -457,3 +457,52 @@ def test_query_on_tables_no_cluster_covers_says_how_to_add_them(demo_dir, sql, w
     assert "--cluster" not in said, said
     for word in hint:
         assert word in said, said
+
+
+def unwritable_log(tmp_path: Path) -> dict[str, str]:
+    """VEDDER_LOG under a regular file: no folder can be made there, whoever runs the test (root included)."""
+    (tmp_path / "not-a-folder").write_text("")
+    return {"VEDDER_LOG": str(tmp_path / "not-a-folder" / "log.sqlite")}
+
+
+@pytest.mark.parametrize("args", [[], ["--json"]], ids=["text", "json"])
+def test_ask_answers_when_the_log_cannot_be_written_and_warns_once(demo_dir, tmp_path, args):
+    result = run(demo_dir, "ask", "What does each plan cost per month?", *args, env=unwritable_log(tmp_path))
+    assert result.exit_code == 0, result.output
+    if args:
+        answer = json.loads(result.stdout)
+        assert answer["status"] == "answered" and answer["conversation_id"] is None
+    else:
+        assert result.stdout.startswith("answered") and "vedder feedback" not in result.stdout
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2, result.stderr
+    assert lines[0].startswith("warning: this conversation was not logged: cannot open the conversation log "), lines[0]
+    assert lines[1].startswith("hint: ") and "VEDDER_LOG" in lines[1]
+
+
+def test_ask_continue_needs_the_log(demo_dir, tmp_path):
+    result = run(demo_dir, "ask", "--continue", "and in Germany?", env=unwritable_log(tmp_path))
+    assert_user_error(result, 2, "cannot open the conversation log", "VEDDER_LOG")
+
+
+def test_chat_warns_once_when_the_log_cannot_be_written(demo_dir, tmp_path):
+    result = CliRunner().invoke(app, ["chat", "--project", str(demo_dir)], env=unwritable_log(tmp_path),
+                                input="What does each plan cost per month?\nand in 2025?\nWhat does each plan cost per month?\n:quit\n")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("answered") >= 2
+    assert result.stderr.count("this conversation was not logged") == 1, result.stderr
+
+
+@pytest.mark.parametrize("logged_before", [False, True], ids=["no-log-yet", "existing-log"])
+def test_ask_in_a_read_only_project_folder_still_answers(demo_dir, tmp_path, monkeypatch, logged_before):
+    """The default log, .vedder/log.sqlite, in a folder that cannot be written."""
+    monkeypatch.delenv("VEDDER_LOG")
+    root = project_with(tmp_path, demo_dir, "")
+    (root / ".vedder").mkdir()
+    if logged_before:
+        assert run(root, "ask", "What does each plan cost per month?").exit_code == 0
+        assert (root / ".vedder" / "log.sqlite").is_file()
+    result = run_read_only(root / ".vedder", "ask", "What does each plan cost per month?", "--project", str(root))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("answered")
+    assert result.stderr.count("warning: this conversation was not logged") == 1, result.stderr

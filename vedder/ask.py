@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from vedder.config import OFFLINE
-from vedder.errors import UsageError, VedderError
+from vedder.errors import LogError, UsageError, VedderError
 
 if TYPE_CHECKING:
     from vedder.project import Cluster, Project
@@ -44,10 +44,12 @@ class Answer:
     error: str | None = None
     hint: str | None = None
     exit_code: int = field(default=0, repr=False)
+    not_logged: LogError | None = field(default=None, repr=False)
+    """Why the turn is not in the conversation log: the answer stands, surfaces warn about it."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        del data["exit_code"]
+        del data["exit_code"], data["not_logged"]
         return data
 
 
@@ -186,7 +188,14 @@ def ask(
     model = (model or project.config.model).strip()
     if model.lower() == OFFLINE:
         model = OFFLINE
-    store = open_log(project.config) if (log or follow_up or continue_id) else None
+    store, not_logged = None, None
+    if follow_up or continue_id:
+        store = open_log(project.config)  # the conversation to continue is in there
+    elif log:
+        try:
+            store = open_log(project.config)
+        except LogError as exc:  # answering matters more than logging
+            not_logged = exc
     conversation_id, history = None, []
     if follow_up or continue_id:
         conversation_id, thread = _previous_turn(store, continue_id)
@@ -236,11 +245,15 @@ def ask(
     answer.latency_s = round(time.perf_counter() - started, 3)
     if store is not None:
         if log:
-            row = store.record({**answer.to_dict(), "conversation_id": conversation_id, "surface": surface,
-                                "user": user, "row_count": len(answer.rows), "result_summary": _summary(rows),
-                                "context_ids": [s["id"] for s in answer.sources], "routing": answer.routing})
-            answer.conversation_id = row["conversation_id"]
+            try:
+                row = store.record({**answer.to_dict(), "conversation_id": conversation_id, "surface": surface,
+                                    "user": user, "row_count": len(answer.rows), "result_summary": _summary(rows),
+                                    "context_ids": [s["id"] for s in answer.sources], "routing": answer.routing})
+                answer.conversation_id = row["conversation_id"]
+            except LogError as exc:
+                not_logged = exc
         store.close()
+    answer.not_logged = not_logged
     return answer
 
 

@@ -100,3 +100,10 @@ class FileAccessError(VedderError):
 
     exit_code = 2
     default_hint = "check the folder's permissions (or that it is not mounted read-only) and free disk space"
+
+
+class LogError(VedderError):
+    """The conversation log cannot be opened or written (an unwritable folder, a path under a file)."""
+
+    exit_code = 2
+    default_hint = "check `log` in vedder.yaml (or VEDDER_LOG): it must be a file in a folder you can write"

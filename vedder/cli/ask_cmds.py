@@ -66,6 +66,15 @@ def render_answer(answer, verbose: bool = False, error: bool = False) -> None:
     out.print(f"[dim]{footer}[/dim]")
 
 
+def warn_not_logged(answer) -> bool:
+    """Say on stderr that the turn is not in the conversation log (the answer stands); whether it said so."""
+    if answer.not_logged is None:
+        return False
+    typer.echo(f"warning: this conversation was not logged: {answer.not_logged.message}", err=True)
+    typer.echo(f"hint: {answer.not_logged.hint}", err=True)
+    return True
+
+
 def ask(
     words: List[str] = typer.Argument(..., help="The question (with --continue, optionally preceded by a conversation id)."),
     cluster: Optional[str] = cluster_option("Skip routing and use this cluster."),
@@ -92,6 +101,7 @@ def ask(
         render_answer(answer, verbose, error=True)
     else:
         render_answer(answer, verbose)
+    warn_not_logged(answer)
     if answer.status == "error":
         raise typer.Exit(answer.exit_code or 1)
 
@@ -117,7 +127,7 @@ def chat(
         loaded.cluster(cluster)  # an unknown id fails now, not at every question
     out = console()
     out.print("[dim]vedder chat — ask a question; :up / :down rate the last answer, :new starts over, :quit leaves[/dim]")
-    conversation_id = None
+    conversation_id, warned = None, False
     while True:
         try:
             line = input("? ").strip()
@@ -146,6 +156,7 @@ def chat(
             out.print("[red]error:[/red] " + escape(exc.message) + (f"\n[dim]hint: {escape(exc.hint)}[/dim]" if exc.hint else ""))
             continue
         render_answer(answer, verbose)
+        warned = warned or warn_not_logged(answer)
         conversation_id = answer.conversation_id or conversation_id
 
 

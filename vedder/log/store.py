@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vedder.errors import UsageError, VedderError
+from vedder.errors import LogError, UsageError
 from vedder.log.migrations import migrate
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class ConversationLog:
             self.db.execute("PRAGMA busy_timeout=30000")
             migrate(self.db)
         except (OSError, sqlite3.Error) as exc:
-            raise VedderError(f"cannot open the conversation log {self.path}: {exc}", "check `log` in vedder.yaml (or VEDDER_LOG)") from None
+            raise LogError(f"cannot open the conversation log {self.path}: {_reason(exc)}") from None
         self.db.row_factory = sqlite3.Row
 
     def close(self) -> None:
@@ -88,14 +88,17 @@ class ConversationLog:
             if isinstance(value, str):
                 value = redact(value)
             row[key] = value
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
-            (turn,) = self.db.execute(
-                "SELECT COALESCE(MAX(turn), 0) + 1 FROM turns WHERE conversation_id = ?", (conversation_id,)
-            ).fetchone()
-            row["turn"] = turn
-            columns = ", ".join(row)
-            self.db.execute(f"INSERT INTO turns ({columns}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+        try:
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                (turn,) = self.db.execute(
+                    "SELECT COALESCE(MAX(turn), 0) + 1 FROM turns WHERE conversation_id = ?", (conversation_id,)
+                ).fetchone()
+                row["turn"] = turn
+                columns = ", ".join(row)
+                self.db.execute(f"INSERT INTO turns ({columns}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+        except sqlite3.Error as exc:  # a read-only file or folder, a full disk
+            raise LogError(f"cannot write the conversation log {self.path}: {_reason(exc)}") from None
         return row
 
     def thread(self, conversation_id: str) -> list[dict[str, Any]]:
@@ -159,6 +162,12 @@ class ConversationLog:
             if data.get(key):
                 data[key] = json.loads(data[key])
         return data
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return str(exc)
 
 
 def open_log(config: "Config") -> ConversationLog:
