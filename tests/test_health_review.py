@@ -146,6 +146,30 @@ def test_not_covered_question_routed_clearly_closest_is_still_charged(shop):
     assert [u["question"] for u in health.uncovered] == ["Which orders shipped to customers on the family plan were refunded?"]
 
 
+def test_failed_turns_are_not_uncovered_questions(shop):
+    """A missing API key, a model or warehouse error says nothing about whether the cluster covers a question:
+    only not_covered questions are uncovered; the failures are counted apart."""
+    record(shop,
+           {"question": "What is the average basket size?", "cluster": "shop", "status": "error",
+            "answer": "OPENAI_API_KEY is not set"},
+           {"question": "Which warehouse ships fastest?", "cluster": "shop", "status": "error", "answer": "model timed out"},
+           {"question": "Refunds by reason", "cluster": "shop", "status": "not_covered"},
+           {"question": "How many orders per country?", "cluster": "shop", "status": "answered"})
+    health = health_of(shop)
+    coverage = health.signal("coverage")
+    assert coverage.value == 1 / 2
+    assert health.uncovered == [{"question": "Refunds by reason", "count": 1}]
+    assert "2 failed turns (errors) not counted" in coverage.summary, coverage.summary
+
+
+def test_a_cluster_whose_turns_all_failed_has_no_coverage_to_judge(shop):
+    record(shop, {"question": "What is the average basket size?", "cluster": "shop", "status": "error"})
+    health = health_of(shop)
+    coverage = health.signal("coverage")
+    assert coverage.value is None and health.uncovered == []
+    assert "1 failed turn (errors)" in coverage.skipped, coverage.skipped
+
+
 # --- 3. the gate fails a cluster with broken pairs whatever its score --------------------------------
 
 RENAME = "ALTER TABLE shop.orders RENAME COLUMN country TO ship_country"

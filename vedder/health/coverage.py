@@ -5,8 +5,10 @@ closest to it), the share close to a vetted pair or answered with positive feedb
 ``offline_match``), or the offline answerer would answer it from a pair today — a follow-up ("and in
 Germany?") judged with the turn before it, as ``vedder ask --continue`` answers it — so adding a pair for a
 recurring question raises coverage at once. A question no cluster covers counts for the cluster it routes
-closest to only when that routing score reaches the router's lower bound (``MIN_SCORE``). The uncovered questions, grouped and counted,
-are the owners' to-do list; negative feedback is listed alongside.
+closest to only when that routing score reaches the router's lower bound (``MIN_SCORE``). A turn that failed
+(status ``error``: a missing API key, a model or warehouse error) and that no pair answers says nothing about
+coverage: it is counted apart, not as uncovered. The uncovered questions, grouped and counted, are the
+owners' to-do list; negative feedback is listed alongside.
 
 >>> normalize_question("  How many   streams? ")
 'how many streams?'
@@ -128,7 +130,7 @@ def usage(project: "Project", cluster: "Cluster", entries: list[dict[str, Any]])
     close: dict[tuple[str, str | None, str | None], bool] = {}
     uncovered: Counter[str] = Counter()
     wording: dict[str, str] = {}
-    covered = 0
+    covered = failed = 0
     for entry in entries:
         key = normalize_question(entry["question"])
         if answered_from_pair(entry) or entry.get("feedback") == "up":
@@ -140,12 +142,19 @@ def usage(project: "Project", cluster: "Cluster", entries: list[dict[str, Any]])
             close[judged] = answer_offline(project, cluster, entry["question"], previous=previous).match is not None
         if close[judged]:
             covered += 1
+        elif entry.get("status") == "error":  # a missing key, a model or warehouse error: not a coverage gap
+            failed += 1
         else:
             uncovered[key] += 1
             wording.setdefault(key, entry["question"])
+    counted = len(entries) - failed
+    failures = f"{failed} failed turn{'s' * (failed != 1)} (errors)"
+    if not counted:
+        return Usage(skipped("coverage", f"{failures} and no other question logged for this cluster in the last {days} days"), [], negative)
     top = [{"question": wording[key], "count": count} for key, count in uncovered.most_common(TOP_QUESTIONS)]
     problems = [Problem(t["question"], "uncovered", f"asked {t['count']}× with no vetted pair close to it: {t['question']}") for t in top]
     action = "add vetted pairs for the top uncovered questions (`vedder propose` mines them from query history)" if top else ""
-    signal = Signal("coverage", covered / len(entries), problems, action,
-                    f"{covered}/{len(entries)} questions of the last {days} days close to a vetted pair or rated up")
+    signal = Signal("coverage", covered / counted, problems, action,
+                    f"{covered}/{counted} questions of the last {days} days close to a vetted pair or rated up"
+                    + (f"; {failures} not counted" if failed else ""))
     return Usage(signal, top, negative)
