@@ -342,3 +342,53 @@ def test_history_sql_cannot_read_another_clusters_tables(project_dir: Path):
                                  "--no-pr", "--project", str(project_dir)])
     assert result.exit_code == 4
     assert "table_not_allowed" in result.output and "Traceback" not in result.output
+
+
+NEW_PATTERN = [("select country, count(distinct user_id) from events where user_id >= 100 group by country", user, "success")
+               for user in ("ana", "bo", "cy")]
+
+
+def test_second_run_skips_what_an_open_pull_request_proposes(project_dir: Path, monkeypatch):
+    """Run twice: the second run reads the open branch on origin (git, not the API) and opens no `…-2` twin;
+    a new pattern later goes out alone."""
+    history = project_dir.parent / "history.jsonl"
+    origin = project_dir.parent / "origin.git"
+    args = ["propose", "listening", "--history", str(history), "--project", str(project_dir)]
+    with FakeGitHub() as github:
+        monkeypatch.setenv("GITHUB_API_URL", github.url)
+        monkeypatch.setenv("GITHUB_TOKEN", "t")
+        monkeypatch.setenv("GITHUB_REPOSITORY", "acme/warehouse")
+        first = runner.invoke(app, args)
+        assert first.exit_code == 0, first.output
+        [branch] = run("for-each-ref", "--format=%(refname:short)", "refs/heads/vedder", cwd=origin).splitlines()
+        run("update-ref", "-d", f"refs/remotes/origin/{branch}", cwd=project_dir)  # as a colleague's clone sees it: fetched
+        second = runner.invoke(app, args)
+        assert second.exit_code == 0, second.output
+        assert f"−      2  already proposed in branch {branch}" in second.output, second.output
+        assert "nothing new to propose" in second.output and "pull request" not in second.output
+        assert len(github.pulls()) == 1
+        write_history(history, [*read_rows(history), *NEW_PATTERN])
+        third = runner.invoke(app, [*args, "--json"])
+        assert third.exit_code == 0, third.output
+        report = json.loads(third.output)
+    assert report["funnel"]["open_branches"] == {branch: 2} and report["funnel"]["proposed"] == 1
+    assert len(github.pulls()) == 2 and report["pull_request"]["branch"] == f"{branch}-2"
+    files = run("diff", "--name-only", f"main...{branch}-2", cwd=origin).splitlines()
+    assert files == [f"clusters/listening/proposals/{report['proposals'][0]['id']}.yaml"]
+
+
+def test_a_merged_proposal_branch_no_longer_holds_proposals_back(project_dir: Path, monkeypatch):
+    history = project_dir.parent / "history.jsonl"
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no gh: the branch is pushed and the command printed
+    first = runner.invoke(app, ["propose", "listening", "--history", str(history), "--project", str(project_dir)])
+    assert first.exit_code == 0, first.output
+    [branch] = run("for-each-ref", "--format=%(refname:short)", "refs/remotes/origin/vedder", cwd=project_dir).splitlines()
+    run("merge", "--quiet", "--ff-only", branch, cwd=project_dir)
+    project = load_project(load_config(project_dir))
+    result = propose(project, "listening", read_history(history))
+    assert result.funnel.open_branches == {} and len(result.proposals) == 2
+    assert result.changes == {}  # the merged files say the same: nothing to put in a pull request
+
+
+def read_rows(path: Path) -> list[tuple[str, str, str]]:
+    return [(row["query"], row["user"], row["status"]) for row in map(json.loads, path.read_text().splitlines())]

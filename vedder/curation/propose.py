@@ -15,13 +15,16 @@ cluster's tables, and otherwise parsed and analysed once, however many literal v
 from __future__ import annotations
 
 import math
+import re
 import sys
 from functools import cached_property
+from pathlib import Path
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import sqlglot
+import yaml
 from sqlglot import exp
 from sqlglot.tokens import TokenType
 
@@ -54,6 +57,7 @@ PATTERN_REASONS = {
     "already_vetted": "already a vetted pair",
     "rejected": "rejected before",
     "in_review": "decided in a review whose pull request is not merged yet",
+    "open_branch": "already proposed in a pull request not merged yet",
     "over_limit": "over --limit",
 }
 _WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Into)
@@ -71,6 +75,8 @@ class Funnel:
     patterns: int = 0
     proposed: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
+    open_branches: dict[str, int] = field(default_factory=dict)
+    """Branch -> patterns skipped because its pull request (not merged yet) proposes them already."""
 
     def drop(self, reason: str, count: int = 1) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + count
@@ -81,21 +87,24 @@ class Funnel:
             ("queries", self.queries, ("failed", "unrelated", "unparsable")),
             ("parsed", self.parsed, ("not_read", "exploration", "debugging", "deprecated", "outside_cluster", "schema")),
             ("in cluster", self.in_cluster, ()),
-            ("patterns", self.patterns, ("too_rare", "already_vetted", "rejected", "in_review", "over_limit")),
+            ("patterns", self.patterns, ("too_rare", "already_vetted", "rejected", "in_review", "open_branch", "over_limit")),
             ("proposed", self.proposed, ()),
         ]
         lines = []
         for name, count, reasons in stages:
             lines.append(f"{name:<12}{count:>8}")
             for reason in reasons:
-                if self.dropped.get(reason):
+                if reason == "open_branch":
+                    lines += [f"  − {count:>6}  already proposed in branch {branch}" for branch, count in self.open_branches.items()]
+                elif self.dropped.get(reason):
                     label = QUERY_REASONS.get(reason) or PATTERN_REASONS[reason]
                     lines.append(f"  − {self.dropped[reason]:>6}  {label}")
         return lines
 
     def to_dict(self) -> dict[str, Any]:
         return {"queries": self.queries, "parsed": self.parsed, "in_cluster": self.in_cluster,
-                "patterns": self.patterns, "proposed": self.proposed, "dropped": dict(self.dropped)}
+                "patterns": self.patterns, "proposed": self.proposed, "dropped": dict(self.dropped),
+                "open_branches": dict(self.open_branches)}
 
 
 @dataclass
@@ -482,10 +491,14 @@ def propose(
     model: str | None = None,
     on_entry: Callable[[], None] | None = None,
     shapes: QueryShapes | None = None,
+    skip_open_branches: bool = True,
 ) -> ProposeResult:
     """Mine ``history`` for ``cluster_id``; return the funnel, the proposals and the files to write.
 
-    ``shapes`` carries parsed query shapes over from mining the same history for another cluster."""
+    ``shapes`` carries parsed query shapes over from mining the same history for another cluster. Patterns
+    that an earlier run's pull request (a ``vedder/propose/<cluster>-…`` branch on origin, not merged yet)
+    proposes already are skipped, unless ``skip_open_branches`` is False; so are proposals whose file
+    would not change."""
     from vedder.curation.review import ReviewState
     from vedder.project.model import load_proposals
 
@@ -515,6 +528,7 @@ def propose(
     vetted = {miner.classify(pair.sql).fingerprint for pair in cluster.pairs}
     rejected = {str(item.get("fingerprint")) for item in load_rejected(cluster)}
     in_review = ReviewState.load(project, cluster).decided()
+    in_branch = proposed_in_open_branches(project, cluster) if skip_open_branches else {}
     existing = {p.fingerprint: p for p in load_proposals(cluster)}
     ranked = sorted(patterns.values(), key=lambda p: (-p.score, -p.runs, p.fingerprint))
     chosen: list[Pattern] = []
@@ -527,6 +541,10 @@ def propose(
             funnel.drop("rejected")
         elif pattern.fingerprint in in_review:
             funnel.drop("in_review")
+        elif pattern.fingerprint in in_branch:
+            funnel.drop("open_branch")
+            branch = in_branch[pattern.fingerprint]
+            funnel.open_branches[branch] = funnel.open_branches.get(branch, 0) + 1
         elif len(chosen) >= limit:
             funnel.drop("over_limit")
         else:
@@ -559,8 +577,35 @@ def propose(
             updated=previous is not None,
         )
         drafts.append(draft)
-        changes[draft.path] = dump_yaml(draft.document(), schema_url=schema_header(project.root / draft.path, "proposal"))
+        text = dump_yaml(draft.document(), schema_url=schema_header(project.root / draft.path, "proposal"))
+        if previous is None or not previous.path.is_file() or previous.path.read_text(encoding="utf-8") != text:
+            changes[draft.path] = text
     return ProposeResult(cluster=cluster.id, funnel=funnel, proposals=drafts, changes=changes)
+
+
+def proposed_in_open_branches(project: "Project", cluster: "Cluster") -> dict[str, str]:
+    """Fingerprint -> branch, for the proposals of ``cluster`` that open ``vedder propose`` pull requests
+    (branches on origin, not merged yet) add or change."""
+    from vedder.curation.publish import branch_prefix
+    from vedder.curation.pull_request import open_branch_files
+
+    folder = str((cluster.path / "proposals").relative_to(project.root))
+    own = re.compile(re.escape(branch_prefix("propose", cluster.id)) + r"\d{4}-\d{2}-\d{2}(-\d+)?")
+    found: dict[str, str] = {}
+    branches = open_branch_files(project.root, branch_prefix("propose", cluster.id), folder)
+    for branch, files in sorted(branches.items()):
+        if not own.fullmatch(branch):  # `listening-extra-…` belongs to another cluster
+            continue
+        for path, text in files.items():
+            if Path(path).name == REJECTED_FILE:
+                continue
+            try:
+                data = yaml.safe_load(text)
+            except yaml.YAMLError:
+                continue
+            if isinstance(data, dict) and data.get("fingerprint"):
+                found.setdefault(str(data["fingerprint"]), branch)
+    return found
 
 
 def infer_question(sql: str, cluster: "Cluster", project: "Project", model: str | None = None,

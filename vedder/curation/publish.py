@@ -11,6 +11,11 @@ if TYPE_CHECKING:
     from vedder.project import Cluster, Project
 
 
+def branch_prefix(command: str, cluster_id: str) -> str:
+    """Where the branches of ``command``'s pull requests for a cluster start: ``vedder/<command>/<cluster>-``."""
+    return f"vedder/{command}/{cluster_id}-"
+
+
 def publish(
     project: "Project",
     cluster: "Cluster",
@@ -27,5 +32,5 @@ def publish(
     if no_pr:
         write_changes(project.root, changes)
         return None
-    branch = f"vedder/{command}/{cluster.id}-{(today or dt.date.today()).isoformat()}"
+    branch = branch_prefix(command, cluster.id) + (today or dt.date.today()).isoformat()
     return open_pull_request(project.root, branch=branch, title=title, body=body, changes=changes, reviewers=cluster.owners.members)

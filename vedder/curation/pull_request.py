@@ -111,6 +111,31 @@ def open_pull_request(
     return result
 
 
+def open_branch_files(root: Path, prefix: str, folder: str, remote: str = "origin") -> dict[str, dict[str, str]]:
+    """What the branches ``remote/<prefix>…`` (pull requests not merged yet) add or change under ``folder``
+    (relative to ``root``) that HEAD does not hold: branch -> {path relative to ``root``: text}. The branches
+    are fetched first (deleted ones pruned), best effort; nothing when ``root`` is not in a git repository
+    with ``remote``."""
+    root = Path(root).resolve()
+    top = git("rev-parse", "--show-toplevel", cwd=root, check=False)
+    if not top or not git("remote", "get-url", remote, cwd=root, check=False):
+        return {}
+    inside = root.relative_to(Path(top).resolve())
+    git("fetch", "--quiet", "--prune", remote, f"+refs/heads/{prefix}*:refs/remotes/{remote}/{prefix}*", cwd=root, check=False)
+    refs = git("for-each-ref", "--format=%(refname:short)", f"refs/remotes/{remote}/{prefix}*", cwd=root, check=False)
+    found: dict[str, dict[str, str]] = {}
+    for ref in refs.splitlines():
+        branch = ref.removeprefix(f"{remote}/")
+        # Added or changed since the branch left HEAD's history, and still different from HEAD (a squash merge).
+        since_fork = git("diff", "--name-only", "--diff-filter=AM", f"HEAD...{ref}", "--", folder, cwd=root, check=False)
+        differs = set(git("diff", "--name-only", "HEAD", ref, "--", folder, cwd=root, check=False).splitlines())
+        files = {path: git("show", f"{ref}:{path}", cwd=Path(top), check=False, strip=False)
+                 for path in since_fork.splitlines() if path in differs}
+        if files:
+            found[branch] = {str(Path(path).relative_to(inside)): text for path, text in files.items()}
+    return found
+
+
 def _commit_in_worktree(repo: Path, branch: str, title: str, body: str, changes: dict[str, str | None], remote: str) -> str:
     """Create ``branch`` from HEAD in a temporary worktree, commit ``changes`` there and push it."""
     scratch = Path(tempfile.mkdtemp(prefix="vedder-pr-"))
