@@ -51,6 +51,9 @@ COUNTRIES = {
     "portugal": "PT", "ireland": "IE", "austria": "AT", "belgium": "BE", "switzerland": "CH", "china": "CN",
     "south korea": "KR", "korea": "KR", "argentina": "AR", "turkey": "TR", "indonesia": "ID",
 }
+COUNTRY_NAMES: dict[str, list[str]] = {}
+for _name, _code in COUNTRIES.items():
+    COUNTRY_NAMES.setdefault(_code, []).append(_name)
 
 _DESC = {stem(w) for w in """most highest largest biggest greatest maximum max oldest latest longest top best heaviest
     tallest more greater above over exceed exceeds larger higher older bigger descending newest richest""".split()}
@@ -183,6 +186,11 @@ def _cased(text: str) -> list[str]:
     return re.findall(r"[A-Za-z0-9]+", text)
 
 
+@lru_cache(maxsize=4096)
+def _value_cased(value: str) -> list[str]:
+    return _cased(value.strip("%"))
+
+
 def _is_code(word: str) -> bool:
     """An upper-case code ('IN', 'US', 'SEK'): only the same code in capitals names it, not the word "in"."""
     return 2 <= len(word) <= 3 and word.isalpha() and word.isupper()
@@ -191,7 +199,7 @@ def _is_code(word: str) -> bool:
 def mentions(text_words: Sequence[str], value: str) -> bool:
     """Whether the words of ``value`` (or, for a country code, the country's name) occur in ``text_words``
     (words as written, see ``_cased``)."""
-    names = [name for name, code in COUNTRIES.items() if code == value.upper()] if len(value) == 2 else []
+    names = COUNTRY_NAMES.get(value.upper(), []) if len(value) == 2 else []
     return _mentions(text_words, value) or any(_mentions(text_words, name) for name in names)
 
 
@@ -200,7 +208,7 @@ def _same_word(value_word: str, text_word: str) -> bool:
 
 
 def _mentions(text_words: Sequence[str], value: str) -> bool:
-    value_words = _cased(value.strip("%"))
+    value_words = _value_cased(value)
     if not value_words:
         return False
     size = len(value_words)
@@ -637,8 +645,7 @@ def measure_problems(question: str, pair: "Pair", dialect: str) -> list[str]:
 
 def _value_words(value: Any, spoken: str = "") -> set[str]:
     text = str(value)
-    names = [name for name, code in COUNTRIES.items() if code == text.upper()]
-    return {stem(w) for part in [text, spoken, *names] for w in words(part)}
+    return {stem(w) for part in [text, spoken, *COUNTRY_NAMES.get(text.upper(), [])] for w in words(part)}
 
 
 def _adapted_words(adaptations: list[Adaptation]) -> tuple[set[str], set[str]]:
@@ -697,7 +704,7 @@ def _profiled_values(index: ClusterIndex) -> list[tuple[str, str, list[set[str]]
                 for entry in column.common_values:
                     value = entry.get("value") if isinstance(entry, dict) else None
                     if isinstance(value, str) and len(value) > 1:
-                        names = [name for name, code in COUNTRIES.items() if code == value.upper()] if len(value) == 2 else []
+                        names = COUNTRY_NAMES.get(value.upper(), []) if len(value) == 2 else []
                         values.append((column.name.lower(), value, [set(_plain(v)) for v in [value, *names] if _plain(v)]))
         index.memo["profiled_values"] = values
     return values
