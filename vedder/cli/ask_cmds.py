@@ -55,6 +55,8 @@ def render_answer(answer, verbose: bool = False, error: bool = False) -> None:
             line += " · sources: " + ", ".join(f"{s['kind']} {s['id']}" for s in answer.sources)
         out.print(escape(line), style="dim")
     for item in answer.closest:
+        if "pair" in item:
+            continue  # the answer's text already lists the closest pairs with their questions
         out.print("[dim]  closest: " + escape(", ".join(f"{k} {v}" for k, v in item.items() if v is not None)) + "[/dim]")
     if answer.hint:
         out.print("[dim]hint: " + escape(answer.hint) + "[/dim]")
