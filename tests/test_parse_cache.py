@@ -3,6 +3,7 @@ positions; a changed, added or removed file is noticed; a broken or unwritable c
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from vedder import files
+from vedder.files import read_text
 from vedder.config import load_config
 from vedder.project import load_project
 from vedder.project.model import cache_folder
@@ -71,9 +73,9 @@ def test_removed_files_leave_the_cache(project_dir):
 def test_a_corrupt_cache_is_ignored_and_replaced(project_dir):
     fresh = snapshot(load_project(load_config(project_dir)))
     cache = cache_folder(project_dir) / "parse-cache.json"
-    cache.write_text('{"version": 2, "files": {"x": [1, 2')
+    cache.write_text(f'{{"version": {files.ParseCache.VERSION}, "files": {{"x": [1, 2')
     assert snapshot(load_project(load_config(project_dir))) == fresh
-    assert cache.read_text().startswith('{"version":2')
+    assert cache.read_text().startswith(f'{{"version":{files.ParseCache.VERSION},')
 
 
 def test_an_unwritable_cache_folder_still_loads(project_dir, monkeypatch):
@@ -82,3 +84,76 @@ def test_an_unwritable_cache_folder_still_loads(project_dir, monkeypatch):
     project = load_project(load_config(project_dir))
     assert project.clusters
 
+
+
+def same_stamp_rewrite(path: Path, old: str, new: str) -> None:
+    """Rewrite ``path`` with one value changed to another of the same length, keeping its size and mtime: an
+    edit within one mtime tick (1-2 s on some file systems), or a restore by cp -p, rsync -a, tar or unzip."""
+    assert len(old.encode()) == len(new.encode())
+    status = path.stat()
+    path.write_text(path.read_text().replace(old, new, 1))
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (status.st_size, status.st_mtime_ns)
+
+
+def test_a_file_rewritten_within_one_mtime_tick_is_not_served_stale(project_dir):
+    load_project(load_config(project_dir))
+    pair = next((project_dir / "clusters").glob("*/pairs/*.yaml"))
+    question = next(line for line in pair.read_text().splitlines() if line.startswith("question: "))
+    changed = "question: " + question.removeprefix("question: ").upper()
+    same_stamp_rewrite(pair, question, changed)
+    reloaded = load_project(load_config(project_dir)).clusters[pair.parts[-3]].pair(pair.stem)
+    assert reloaded.question == changed.removeprefix("question: ")
+
+def test_a_doc_rewritten_within_one_mtime_tick_is_not_served_stale(project_dir):
+    load_project(load_config(project_dir))
+    doc = next(p for p in (project_dir / "clusters").glob("*/docs/*.md") if p.read_text().startswith("---\n"))
+    title = next(line for line in doc.read_text().splitlines() if line.startswith("title:"))
+    changed = "title: " + title.removeprefix("title: ").upper()
+    same_stamp_rewrite(doc, title, changed)
+    reloaded = load_project(load_config(project_dir)).clusters[doc.parts[-3]]
+    assert next(d for d in reloaded.docs if d.id == doc.stem).title == changed.removeprefix("title: ")
+
+
+
+def test_a_cache_of_the_wrong_shape_is_ignored(project_dir):
+    fresh = snapshot(load_project(load_config(project_dir)))
+    cache = cache_folder(project_dir) / "parse-cache.json"
+    cache.write_text(f'{{"version": {files.ParseCache.VERSION}, "files": []}}')
+    assert snapshot(load_project(load_config(project_dir))) == fresh
+
+
+def settle(project_dir: Path) -> None:
+    """Make the cache's last checks 10 s later than they were, as if every file had changed long before them."""
+    cache = cache_folder(project_dir) / "parse-cache.json"
+    data = json.loads(cache.read_text())
+    for entry in data["files"].values():
+        entry[4] += 10_000_000_000
+    cache.write_text(json.dumps(data))
+
+
+def test_settled_unchanged_files_are_not_even_read(project_dir, monkeypatch):
+    fresh = snapshot(load_project(load_config(project_dir)))
+    settle(project_dir)
+    config = load_config(project_dir)
+    with monkeypatch.context() as patched:
+        no_parsing(patched)
+
+        def refuse(path, *args, **kwargs):
+            if path.suffix == ".yaml" and path.name != "vedder.yaml":
+                raise AssertionError(f"{path} was read although its stat did not change")
+            return read_text(path, *args, **kwargs)
+
+        patched.setattr(files, "read_text", refuse)
+        assert snapshot(load_project(config)) == fresh
+
+
+def test_a_settled_file_restored_with_its_old_mtime_is_not_served_stale(project_dir):
+    load_project(load_config(project_dir))
+    settle(project_dir)
+    pair = next((project_dir / "clusters").glob("*/pairs/*.yaml"))
+    question = next(line for line in pair.read_text().splitlines() if line.startswith("question: "))
+    changed = "question: " + question.removeprefix("question: ").upper()
+    same_stamp_rewrite(pair, question, changed)  # the ctime moves on: no tool can set it back
+    reloaded = load_project(load_config(project_dir)).clusters[pair.parts[-3]].pair(pair.stem)
+    assert reloaded.question == changed.removeprefix("question: ")

@@ -121,55 +121,81 @@ def read_jsonl(path: Path, error: type[VedderError], hint: str) -> list[tuple[in
 
 def load_yaml(path: Path, cache: "ParseCache | None" = None) -> YamlDocument:
     if cache is not None:
-        return cache.document(path, lambda: load_yaml_text(read_text(path), path))
+        return cache.document(path, lambda text: load_yaml_text(text, path))
     return load_yaml_text(read_text(path), path)
 
 
 class ParseCache:
     """Parsed YAML documents (data and positions) of unchanged files, kept in one JSON file between runs.
 
-    Parsing the YAML is most of loading a project (0.1 s for the demo's 50 files, 1.5 s for 137 Spider clusters);
-    a file whose path, size and modification time match its entry is not parsed again. Only documents that
-    JSON holds exactly are kept (anything else is parsed every time). ``save`` writes the entries of the files
-    this run asked for — stale ones drop out — and never fails a command: a cache that cannot be read or
-    written is ignored.
+    Parsing the YAML is most of loading a project (0.1 s for the demo's 50 files, 1.5 s for 137 Spider clusters).
+    An entry holds the digest of the text it was parsed from, and the file's stat (size, mtime, ctime, inode) when
+    that digest was last checked. A file whose stat is unchanged and whose last change came well before that check
+    is not even read; any other file is read, and parsed only when its digest differs. So neither an edit within
+    one mtime tick nor a restore that puts an old mtime back (cp -p, rsync -a, tar) is served stale: the first
+    is too recent to trust the stat, the second changes the ctime. Only documents that JSON holds exactly are
+    kept (anything else is parsed every time). ``save`` writes the entries of the files this run asked for —
+    stale ones drop out — and never fails a command: a cache that cannot be read or written is ignored.
     """
 
-    VERSION = 2
+    VERSION = 3
+    SETTLED_NS = 2_000_000_000
+    """How long before a check a file's last change must be to trust its stat (FAT keeps mtimes to 2 s)."""
 
     def __init__(self, path: Path) -> None:
+        import hashlib
         import json
 
-        self.path, self._json = path, json
+        self.path, self._json, self._hashlib = path, json, hashlib
         self.used: dict[str, list] = {}
         self.changed = False
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            self.entries: dict[str, list] = data["files"] if data.get("version") == self.VERSION else {}
+            files = data["files"] if data.get("version") == self.VERSION else {}
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            self.entries = {}
+            files = {}
+        self.entries: dict[str, list] = files if isinstance(files, dict) else {}
 
-    def document(self, path: Path, parse: "Callable[[], YamlDocument]") -> YamlDocument:
-        """The document of ``path``: from the cache when the file is unchanged, else ``parse()``."""
+    def document(self, path: Path, parse: "Callable[[str], YamlDocument]", text: str | None = None) -> YamlDocument:
+        """The document ``parse`` makes of ``text`` (default: the text of ``path``), from the cache when unchanged."""
+        import time
+
         key = str(path)
+        entry = self.entries.get(key)
+        if not (isinstance(entry, list) and len(entry) == 5 and isinstance(entry[2], dict)):
+            entry = None
+        stamp = self._stamp(path) if text is None else None
+        if entry is not None and stamp is not None and entry[3] == stamp and isinstance(entry[4], int) \
+                and stamp[2] < entry[4] - self.SETTLED_NS:
+            self.used[key] = entry
+            return YamlDocument(Path(path), entry[1], packed=entry[2])
+        checked = time.time_ns()
+        if text is None:
+            text = read_text(path)
+        digest = self._hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+        if entry is not None and entry[0] == digest:
+            if stamp is not None:  # checked again now: next time its stat may be enough
+                entry, self.changed = [digest, entry[1], entry[2], stamp, checked], True
+            self.used[key] = entry
+            return YamlDocument(Path(path), entry[1], packed=entry[2])
+        document = parse(text)
+        try:
+            cached = self._json.dumps(document.data, ensure_ascii=False, allow_nan=False)
+        except (ValueError, TypeError):
+            return document  # e.g. NaN or a binary value: parsed every time
+        if self._json.loads(cached) == document.data:
+            packed = {p: list(v) for p, v in document.positions.items()}
+            self.used[key] = [digest, self._json.loads(cached), packed, stamp, checked]
+            self.changed = True
+        return document
+
+    @staticmethod
+    def _stamp(path: Path) -> list[int] | None:
         try:
             status = os.stat(path)
         except OSError:
-            return parse()
-        stamp = [status.st_size, status.st_mtime_ns]
-        entry = self.entries.get(key)
-        if isinstance(entry, list) and len(entry) == 3 and entry[0] == stamp:
-            self.used[key] = entry
-            return YamlDocument(Path(path), entry[1], packed=entry[2])
-        document = parse()
-        try:
-            text = self._json.dumps(document.data, ensure_ascii=False, allow_nan=False)
-        except (ValueError, TypeError):
-            return document  # e.g. NaN or a binary value: parsed every time
-        if self._json.loads(text) == document.data:
-            self.used[key] = [stamp, self._json.loads(text), {p: list(v) for p, v in document.positions.items()}]
-            self.changed = True
-        return document
+            return None
+        return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
 
     def save(self) -> None:
         """Write the entries used by this run; call it before anything changes the documents' data."""

@@ -272,7 +272,7 @@ def load_doc(path: Path, cluster_id: str, cache: ParseCache | None = None) -> Do
     meta: dict[str, Any] = {}
     document = None
     if front is not None:
-        document = cache.document(path, lambda: _front_matter(front, path)) if cache else _front_matter(front, path)
+        document = cache.document(path, lambda text: _front_matter(text, path), front) if cache else _front_matter(front, path)
         meta = _mapping(document)
     title = str(meta.get("title") or "")
     if not title:
