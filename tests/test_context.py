@@ -231,3 +231,19 @@ def test_a_word_known_only_as_a_data_value_is_not_a_question():
     assert "hi" in languages  # Hindi: a profiled value, and a greeting
     assert not route(demo, "hi").covered
     assert route(demo, "How many shows per language?").covered
+
+
+def test_a_question_no_cluster_covers_is_answered_without_sqlglot_or_duckdb(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from vedder.ask import ask; from vedder.config import load_config; "
+        "from vedder.project import load_project; "
+        f"answer = ask(load_project(load_config({str(Path(__file__).resolve().parents[1])!r})), "
+        "\"What's the weather in Paris tomorrow?\", log=False); "
+        "assert answer.status == 'not_covered', answer; "
+        "heavy = [m for m in ('sqlglot', 'duckdb', 'litellm') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
