@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -247,3 +248,13 @@ def test_a_question_no_cluster_covers_is_answered_without_sqlglot_or_duckdb(tmp_
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_routing_index_is_rebuilt_when_a_file_is_restored_with_its_old_size_and_mtime(overlapping_dir):
+    route(load_project(load_config(overlapping_dir)), "streams")
+    pair = overlapping_dir / "clusters/billing/pairs/invoiced-amount-year.yaml"
+    status = pair.stat()
+    pair.write_text(pair.read_text().replace("invoiced", "zeppelin"), encoding="utf-8")  # as cp -p or rsync -a would
+    os.utime(pair, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert (pair.stat().st_size, pair.stat().st_mtime_ns) == (status.st_size, status.st_mtime_ns)
+    assert route(load_project(load_config(overlapping_dir)), "zeppelin").cluster.id == "billing"

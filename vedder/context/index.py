@@ -259,8 +259,9 @@ def _route_parts(project: "Project") -> tuple[list[str], list[Bag], list[int], l
 
 
 def source_fingerprint(project: "Project") -> str | None:
-    """A digest of the path, size and mtime of every file the project's clusters came from (None when one is
-    missing, e.g. a project built in memory)."""
+    """A digest of the path, size, mtime, ctime and inode of every file the project's clusters came from (None
+    when one is missing, e.g. a project built in memory). The ctime catches a file restored with its old size and
+    mtime (cp -p, rsync -a, tar): no tool can set it back."""
     digest = hashlib.sha1(f"{ROUTE_CACHE_VERSION}\n{sorted(CLUSTER_FIELDS.items())}\n".encode())
     try:
         for cluster_id in sorted(project.clusters):
@@ -269,7 +270,7 @@ def source_fingerprint(project: "Project") -> str | None:
                      *(p.path for p in cluster.pairs), *(d.path for d in cluster.docs)]
             for path in paths:
                 status = path.stat()
-                digest.update(f"{path}\0{status.st_size}\0{status.st_mtime_ns}\n".encode())
+                digest.update(f"{path}\0{status.st_size}\0{status.st_mtime_ns}\0{status.st_ctime_ns}\0{status.st_ino}\n".encode())
     except (OSError, TypeError, AttributeError):
         return None
     return digest.hexdigest()
