@@ -531,6 +531,47 @@ def test_the_agent_may_switch_to_another_candidate_cluster(project, warehouse, s
     assert not any(s["id"].startswith("shop/") for s in result.sources if s["kind"] == "pair")
 
 
+def test_what_was_queried_and_cited_before_a_switch_does_not_back_the_answer(project, warehouse, server):
+    project = add_people_cluster(project)
+    shop, people = project.cluster("shop"), project.cluster("people")
+    server.enqueue_tool_call("search", {"query": "orders per country"})
+    server.enqueue_tool_call("run_sql", {"sql": COUNT_SQL})
+    server.enqueue_tool_call("switch_cluster", {"cluster": "people"})
+    server.enqueue_text("3 people are paid.")
+    result = ask(project, shop, StubContext(text="Table shop.orders"), warehouse, server, question="How many salaries?",
+                 alternatives=[people], model_options={"tool_calling": True})
+
+    assert result.cluster == "people"
+    assert result.status == "error" and "without running a query" in result.error  # shop's rows are not people's answer
+    assert result.sql is None and result.result is None
+    assert not any(s["id"].startswith(("shop/", "shop.")) for s in result.sources), result.sources
+
+
+def test_after_a_switch_a_follow_up_keeps_its_conversation(project, warehouse, server):
+    project = add_people_cluster(project)
+    shop, people = project.cluster("shop"), project.cluster("people")
+    server.enqueue_tool_call("switch_cluster", {"cluster": "people"})
+    server.enqueue_tool_call("run_sql", {"sql": "SELECT COUNT(*) AS n FROM salaries"})
+    server.enqueue_text("0.")
+    history = [{"question": "Who earns the most?", "sql": "SELECT name FROM hr.salaries ORDER BY salary DESC LIMIT 1",
+                "summary": "0 rows", "cluster": None}]
+    context = StubContext(text="Table shop.orders\nEarlier in this conversation: Who earns the most?")
+    result = ask(project, shop, context, warehouse, server, question="and how many are there?", alternatives=[people],
+                 history=history, model_options={"tool_calling": True})
+
+    assert result.status == "answered", result.error
+    switched = tool_messages(server.requests[-1])[0]
+    assert "Who earns the most?" in switched  # the new cluster's context carries the conversation too
+
+
+def test_a_candidate_named_as_the_routing_note_writes_it_is_found(project, warehouse):
+    project = add_people_cluster(project)
+    toolbox = Toolbox(project, project.cluster("shop"), warehouse, question="How many salaries?",
+                      alternatives=[project.cluster("people")])
+    observation = toolbox.call("switch_cluster", {"cluster": " `people` "})  # the note shows ids in backticks
+    assert observation.ok and toolbox.cluster.id == "people", observation.text
+
+
 def test_vedder_ask_hands_near_equal_clusters_to_the_agent(project, server):
     from vedder.ask import ask as vedder_ask
     from vedder.context import route

@@ -213,7 +213,8 @@ def run_agent(
     llm.check_model(model)
     options = {**project.config.model_options, **(model_options or {})}
     bound = max_steps or project.config.max_steps
-    toolbox = Toolbox(project, cluster, warehouse, question=question, alternatives=list(alternatives or []), context=context)
+    toolbox = Toolbox(project, cluster, warehouse, question=question, alternatives=list(alternatives or []), context=context,
+                      history=history)
     native = llm.supports_tools(model, options)
     if not native:
         options.setdefault("stop", ["\nObservation:"])

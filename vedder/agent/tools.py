@@ -80,6 +80,7 @@ class Toolbox:
     question: str = ""
     alternatives: list["Cluster"] = field(default_factory=list)
     context: Any = None
+    history: list[dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         self.candidates = [self.cluster, *self.alternatives]
@@ -167,13 +168,14 @@ class Toolbox:
         from vedder.context import build_context
 
         choices = {c.id: c for c in self.candidates}
-        target = choices.get(cluster.strip())
+        target = choices.get(cluster.strip().strip("`'\"").strip())
         if target is None:
             return Observation(f"Error: '{cluster}' is not a candidate cluster. Candidates: {', '.join(choices)}.", ok=False)
         if target is self.cluster:
             return Observation(f"Already working on cluster {target.id}.")
-        self.cluster = target
-        self.context = build_context(self.project, target, self.question)
+        # The answer comes from one cluster: queries run and pairs or docs found in the old one do not back it.
+        self.cluster, self.runs, self.sources = target, [], []
+        self.context = build_context(self.project, target, self.question, history=self.history)
         return Observation(f"Now working on cluster {target.id} (owned by {target.owners.team or 'no team'}); "
                            f"queries run on its tables only. Its context:\n\n{self.context.text}")
 
