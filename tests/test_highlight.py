@@ -27,3 +27,10 @@ def test_identifiers_that_look_like_keywords_when_quoted_stay_plain():
 
 def test_untokenizable_sql_is_shown_plain():
     assert styled("SELECT 'unterminated") == []
+
+
+def test_carriage_returns_and_control_characters_do_not_shift_the_styles():
+    text = highlight_sql("SELECT a\r\nFROM t\r\nWHERE b = 'x\x0c'\r\n-- done\r\n")
+    spans = [(text.plain[s.start:s.end], s.style) for s in text.spans]
+    assert spans == [("SELECT", STYLES["keyword"]), ("FROM", STYLES["keyword"]), ("WHERE", STYLES["keyword"]),
+                     ("'x'", STYLES["string"]), ("-- done", STYLES["comment"])]

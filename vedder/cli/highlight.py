@@ -18,10 +18,13 @@ STYLES = {"keyword": "bold magenta", "function": "cyan", "string": "green", "num
 
 def highlight_sql(sql: str) -> "Text":
     """``sql`` as rich Text with keywords, function names, strings, numbers and comments styled."""
+    from rich.control import strip_control_codes
     from rich.text import Text
     from sqlglot.errors import TokenError
     from sqlglot.tokens import Tokenizer, TokenType
 
+    # Text drops carriage returns and other control codes; tokenize what it keeps, or every style lands off target.
+    sql = strip_control_codes(sql.replace("\r\n", "\n").replace("\r", "\n"))
     text = Text(sql)
     try:
         tokens = Tokenizer().tokenize(sql)
