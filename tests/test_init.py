@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import duckdb
@@ -81,3 +82,21 @@ def test_profile_without_schemas_folder_writes_no_dangling_header(tmp_path):
     assert not (tmp_path / "clusters/shop/cluster.yaml").read_text().startswith("#")
     validated = run("validate", "--project", str(tmp_path), "--format", "json")
     assert all(f["rule"] != "schema.header" for f in json.loads(validated.stdout)), validated.output
+
+
+def test_init_writes_a_warehouse_path_and_model_that_yaml_reads_back_as_given(tmp_path):
+    for name, warehouse, model in (("a", "wh #2.duckdb", "offline"), ("b c", "[x].duckdb", "openai/gpt-4o-mini #eu"),
+                                   ("d", "data: 'q'.duckdb", "offline")):
+        result = run("init", str(tmp_path / name), "--warehouse", warehouse, "--model", model)
+        assert result.exit_code == 0, result.output
+        assert f"no warehouse at {warehouse} yet" in " ".join(result.output.split())  # not eaten as markup
+        assert f"--project {shlex.quote(str(tmp_path / name))}" in result.output  # a next step the shell can run
+        config = load_config(tmp_path / name)
+        assert (config.warehouse_path, config.model) == (tmp_path / name / warehouse, model)
+
+
+def test_init_under_a_file_is_a_usage_error(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    result = run("init", str(tmp_path / "notes.txt" / "project"))
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert f"{tmp_path / 'notes.txt'} is a file" in result.output

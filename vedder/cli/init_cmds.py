@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Optional
 
@@ -24,6 +25,8 @@ def register(app: typer.Typer) -> None:
 
         Example: vedder init analytics --warehouse warehouse.duckdb
         """
+        from rich.markup import escape
+
         from vedder.project.scaffold import init_project
 
         result = init_project(folder, warehouse=warehouse, model=model)
@@ -32,10 +35,10 @@ def register(app: typer.Typer) -> None:
             return
         out = console()
         for warning in result.warnings:
-            console(stderr=True).print(f"[yellow]warning[/yellow]: {warning}")
+            console(stderr=True).print(f"[yellow]warning[/yellow]: {escape(warning)}")
         written = [f for f in result.created + result.updated if not f.startswith("schemas/")]
         schemas = len(result.created + result.updated) - len(written)
         written += [f"schemas/ ({schemas} JSON Schemas for editors)"] if schemas else []
-        out.print(f"initialised {result.root}: " + ", ".join(written))
-        where = "" if result.root == Path.cwd().resolve() else f" --project {folder}"
-        out.print(f"next: vedder cluster new ID --tables 'schema.*' --owner TEAM{where}")
+        out.print(escape(f"initialised {result.root}: " + ", ".join(written)))
+        where = "" if result.root == Path.cwd().resolve() else f" --project {shlex.quote(str(folder))}"
+        out.print(escape(f"next: vedder cluster new ID --tables 'schema.*' --owner TEAM{where}"))

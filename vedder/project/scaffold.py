@@ -21,8 +21,26 @@ DEFAULT_WAREHOUSE = ".vedder/warehouse.duckdb"
 IGNORED = ".vedder/"
 
 
+def yaml_scalar(value: str) -> str:
+    """``value`` as it goes after ``key:`` in YAML: plain when YAML reads it back unchanged, else double-quoted.
+
+    >>> yaml_scalar("wh.duckdb"), yaml_scalar("wh #2.duckdb")
+    ('wh.duckdb', '"wh #2.duckdb"')
+    """
+    import json
+
+    import yaml
+
+    try:
+        plain = yaml.safe_load(f"key: {value}") == {"key": value}
+    except yaml.YAMLError:
+        plain = False
+    return value if plain else json.dumps(value, ensure_ascii=False)
+
+
 def config_text(warehouse: str, model: str = "offline") -> str:
     """The commented vedder.yaml of a new project."""
+    warehouse, model = yaml_scalar(warehouse), yaml_scalar(model)
     return f"""# vedder project settings (`vedder init --help`; every key is described in schemas/vedder.schema.json)
 warehouse:
   type: duckdb
@@ -61,8 +79,9 @@ def init_project(root: Path, *, warehouse: str | None = None, model: str = "offl
     from vedder.schemas import KINDS, schema_path
 
     root = Path(root).resolve()
-    if root.exists() and not root.is_dir():
-        raise UsageError(f"{root} is a file, not a folder", "pass the folder to make a vedder project, e.g. vedder init my-project")
+    in_the_way = next((p for p in (root, *root.parents) if p.exists() and not p.is_dir()), None)
+    if in_the_way is not None:
+        raise UsageError(f"{in_the_way} is a file, not a folder", "pass the folder to make a vedder project, e.g. vedder init my-project")
     if (root / CONFIG_FILE).exists():
         raise UsageError(f"{root / CONFIG_FILE} already exists", "this folder is already a vedder project: edit vedder.yaml, or init another folder")
     if not model.strip():
