@@ -100,3 +100,15 @@ def test_init_under_a_file_is_a_usage_error(tmp_path):
     result = run("init", str(tmp_path / "notes.txt" / "project"))
     assert result.exit_code == 2 and "Traceback" not in result.output, result.output
     assert f"{tmp_path / 'notes.txt'} is a file" in result.output
+
+
+def test_schema_header_looks_no_higher_than_the_project(tmp_path):
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "dataset.schema.json").write_text('{"title": "some other tool\'s dataset"}')
+    project = tmp_path / "analytics"
+    project.mkdir()
+    (project / "vedder.yaml").write_text("model: offline\n")
+    assert schema_header(project / "clusters" / "a" / "datasets" / "s.t.yaml", "dataset") is None
+    (project / "schemas").mkdir()
+    (project / "schemas" / "dataset.schema.json").write_text("{}")
+    assert schema_header(project / "clusters" / "a" / "datasets" / "s.t.yaml", "dataset") == "../../../schemas/dataset.schema.json"

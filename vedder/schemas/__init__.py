@@ -41,12 +41,15 @@ def schema_header(path: Path, kind: str) -> str | None:
     """The ``$schema`` URL for a yaml-language-server header in the file at ``path``: the relative path to the
     nearest ``schemas/<kind>.schema.json`` in a folder above it (what ``vedder init`` copies into a project),
     or None when there is none — a header pointing nowhere only earns a warning from ``vedder validate``.
+    The search stops at the project (the folder with vedder.yaml): a ``schemas/`` above it is someone else's.
     """
     name = f"{kind}.schema.json"
     folder = Path(os.path.abspath(path)).parent
     for ancestor in (folder, *folder.parents):
         if (ancestor / "schemas" / name).is_file():
             return Path(os.path.relpath(ancestor / "schemas" / name, folder)).as_posix()
+        if (ancestor / "vedder.yaml").is_file():
+            return None
     return None
 
 
