@@ -362,3 +362,15 @@ def test_broken_project_file_is_reported_at_start(project):
     write(project / "clusters/music/pairs/broken.yaml", "question: [unclosed\n")
     result = CliRunner().invoke(app, ["mcp", "--project", str(project)])
     assert result.exit_code == 2 and "broken.yaml" in result.output and "hint:" in result.output
+
+
+def test_the_project_is_reloaded_when_a_file_is_restored_with_its_old_size_and_mtime(project):
+    from vedder.mcp import ProjectWatcher
+
+    watcher = ProjectWatcher(project)
+    cluster = project / "clusters/music/cluster.yaml"
+    status = cluster.stat()
+    cluster.write_text(cluster.read_text().replace("Music listening", "Music LISTENING"))  # as cp -p or rsync -a would
+    os.utime(cluster, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert (cluster.stat().st_size, cluster.stat().st_mtime_ns) == (status.st_size, status.st_mtime_ns)
+    assert watcher.current().cluster("music").title == "Music LISTENING"

@@ -3,7 +3,7 @@
 A thin layer over the library calls the CLI makes (``vedder.ask.ask``, ``vedder.context``,
 ``vedder.sql.run.run_sql``, the conversation log). A ``VedderError`` becomes an MCP tool error
 (``isError``) carrying its message and hint, and the server keeps serving. The project is loaded once
-and reloaded when ``vedder.yaml`` or a file under ``clusters/`` changes (checked by mtime and size).
+and reloaded when ``vedder.yaml`` or a file under ``clusters/`` changes (checked by mtime, size, ctime and inode).
 
 Only ``vedder mcp`` imports this module: it pulls in the ``mcp`` SDK.
 
@@ -66,8 +66,9 @@ class ProjectWatcher:
         self._stamp = self._files_stamp()
         self._project = load_project(load_config(self.root))
 
-    def _files_stamp(self) -> frozenset[tuple[str, int, int]]:
-        """(path, mtime, size) of every file that shapes the project: cheap to take on each call."""
+    def _files_stamp(self) -> frozenset[tuple[str, int, int, int, int]]:
+        """(path, mtime, size, ctime, inode) of every file that shapes the project: cheap to take on each call. The
+        ctime catches a file restored with its old size and mtime (cp -p, rsync -a, tar): no tool can set it back."""
         stamp = []
         paths = [str(self.root / CONFIG_FILE)]
         for folder, _, names in os.walk(self.root / "clusters"):
@@ -77,7 +78,7 @@ class ProjectWatcher:
                 info = os.stat(path)
             except OSError:
                 continue
-            stamp.append((path, info.st_mtime_ns, info.st_size))
+            stamp.append((path, info.st_mtime_ns, info.st_size, info.st_ctime_ns, info.st_ino))
         return frozenset(stamp)
 
     def current(self) -> "Project":
