@@ -112,3 +112,14 @@ def test_schema_header_looks_no_higher_than_the_project(tmp_path):
     (project / "schemas").mkdir()
     (project / "schemas" / "dataset.schema.json").write_text("{}")
     assert schema_header(project / "clusters" / "a" / "datasets" / "s.t.yaml", "dataset") == "../../../schemas/dataset.schema.json"
+
+
+def test_init_with_a_file_named_clusters_or_schemas_is_a_usage_error_and_writes_nothing(tmp_path):
+    for name in ("clusters", "schemas"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / name).write_text("x")
+        result = run("init", str(folder))
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert f"{folder / name} is a file" in result.output
+        assert sorted(p.name for p in folder.iterdir()) == [name]  # no vedder.yaml: init can run again once it is moved

@@ -86,13 +86,14 @@ def init_project(root: Path, *, warehouse: str | None = None, model: str = "offl
         raise UsageError(f"{root / CONFIG_FILE} already exists", "this folder is already a vedder project: edit vedder.yaml, or init another folder")
     if not model.strip():
         raise UsageError("the model is empty", "leave --model out to answer offline, or pass a litellm model string")
+    for folder in (root / "clusters", root / "schemas"):
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"{folder} is a file, not a folder", f"move it out of the way, or init another folder")
     result = InitResult(root)
     warehouse = warehouse or DEFAULT_WAREHOUSE
     if warehouse != DEFAULT_WAREHOUSE and not (root / warehouse).is_file():
         result.warnings.append(f"no warehouse at {warehouse} yet: create it, or point `warehouse.path` in vedder.yaml at one")
     try:
-        atomic_write(root / CONFIG_FILE, config_text(warehouse, model.strip()))
-        result.created.append(CONFIG_FILE)
         if not (root / "clusters").is_dir():
             atomic_write(root / "clusters" / ".gitkeep", "")
             result.created.append("clusters/")
@@ -112,6 +113,9 @@ def init_project(root: Path, *, warehouse: str | None = None, model: str = "offl
         if IGNORED not in existing.split() and ".vedder" not in existing.split():
             atomic_write(ignore, existing + ("" if not existing or existing.endswith("\n") else "\n") + IGNORED + "\n")
             (result.updated if existing else result.created).append(".gitignore")
-    except PermissionError as exc:
-        raise UsageError(f"cannot write in {root}: {exc.strerror.lower()}", "pick a folder you can write to") from None
+        # Last: a run that fails before this point leaves no vedder.yaml, so running init again finishes the job.
+        atomic_write(root / CONFIG_FILE, config_text(warehouse, model.strip()))
+        result.created.insert(0, CONFIG_FILE)
+    except OSError as exc:
+        raise UsageError(f"cannot write in {root}: {(exc.strerror or str(exc)).lower()}", "pick a folder you can write to") from None
     return result
