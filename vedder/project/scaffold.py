@@ -88,7 +88,7 @@ def init_project(root: Path, *, warehouse: str | None = None, model: str = "offl
         raise UsageError("the model is empty", "leave --model out to answer offline, or pass a litellm model string")
     for folder in (root / "clusters", root / "schemas"):
         if folder.exists() and not folder.is_dir():
-            raise UsageError(f"{folder} is a file, not a folder", f"move it out of the way, or init another folder")
+            raise UsageError(f"{folder} is a file, not a folder", "move it out of the way, or init another folder")
     result = InitResult(root)
     warehouse = warehouse or DEFAULT_WAREHOUSE
     if warehouse != DEFAULT_WAREHOUSE and not (root / warehouse).is_file():
