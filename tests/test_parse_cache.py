@@ -157,3 +157,15 @@ def test_a_settled_file_restored_with_its_old_mtime_is_not_served_stale(project_
     same_stamp_rewrite(pair, question, changed)  # the ctime moves on: no tool can set it back
     reloaded = load_project(load_config(project_dir)).clusters[pair.parts[-3]].pair(pair.stem)
     assert reloaded.question == changed.removeprefix("question: ")
+
+
+def test_the_cache_folder_ignores_itself_in_git(project_dir, monkeypatch):
+    import subprocess
+
+    monkeypatch.delenv("VEDDER_CACHE_DIR")
+    subprocess.run(["git", "init", "-q", str(project_dir)], check=True)
+    load_project(load_config(project_dir))
+    assert (project_dir / ".vedder" / "parse-cache.json").is_file()
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=project_dir,
+                            capture_output=True, text=True, check=True).stdout
+    assert ".vedder" not in status and "clusters/" in status

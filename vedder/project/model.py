@@ -370,6 +370,19 @@ def load_project(config: Config) -> Project:
 
 
 def cache_folder(root: Path) -> Path:
-    """Where the project's caches live: ``.vedder/`` (git-ignored), or under $VEDDER_CACHE_DIR (tests use it)."""
+    """Where the project's caches live: ``.vedder/``, or under $VEDDER_CACHE_DIR (tests use it).
+
+    A ``.vedder/`` made here ignores itself (a ``.gitignore`` of ``*``, as pytest does for its cache), so a
+    cluster repository that never ran ``vedder init`` does not grow untracked files from read-only commands.
+    """
     override = os.environ.get("VEDDER_CACHE_DIR")
-    return Path(override) / hashlib.sha256(str(root).encode()).hexdigest()[:16] if override else root / ".vedder"
+    if override:
+        return Path(override) / hashlib.sha256(str(root).encode()).hexdigest()[:16]
+    folder = root / ".vedder"
+    if not folder.is_dir():
+        try:
+            folder.mkdir()
+            (folder / ".gitignore").write_text("# created by vedder: local caches, log and warehouse\n*\n", encoding="utf-8")
+        except OSError:
+            pass  # a read-only checkout: the caches are skipped
+    return folder
