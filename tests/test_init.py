@@ -123,3 +123,9 @@ def test_init_with_a_file_named_clusters_or_schemas_is_a_usage_error_and_writes_
         assert result.exit_code == 2 and "Traceback" not in result.output, result.output
         assert f"{folder / name} is a file" in result.output
         assert sorted(p.name for p in folder.iterdir()) == [name]  # no vedder.yaml: init can run again once it is moved
+
+
+def test_init_sees_vedder_already_ignored_in_any_spelling(tmp_path):
+    (tmp_path / ".gitignore").write_text("/.vedder/\n")
+    assert run("init", str(tmp_path)).exit_code == 0
+    assert (tmp_path / ".gitignore").read_text() == "/.vedder/\n"

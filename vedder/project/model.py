@@ -377,7 +377,7 @@ def cache_folder(root: Path) -> Path:
     """
     override = os.environ.get("VEDDER_CACHE_DIR")
     if override:
-        return Path(override) / hashlib.sha256(str(root).encode()).hexdigest()[:16]
+        return Path(override).resolve() / hashlib.sha256(str(root).encode()).hexdigest()[:16]
     folder = root / ".vedder"
     if not folder.is_dir():
         try:

@@ -110,7 +110,7 @@ def init_project(root: Path, *, warehouse: str | None = None, model: str = "offl
             atomic_write(target, text)
         ignore = root / ".gitignore"
         existing = ignore.read_text(encoding="utf-8", errors="replace") if ignore.is_file() else ""
-        if IGNORED not in existing.split() and ".vedder" not in existing.split():
+        if not {".vedder", ".vedder/", "/.vedder", "/.vedder/", ".vedder/*", "/.vedder/*"} & set(existing.split()):
             atomic_write(ignore, existing + ("" if not existing or existing.endswith("\n") else "\n") + IGNORED + "\n")
             (result.updated if existing else result.created).append(".gitignore")
         # Last: a run that fails before this point leaves no vedder.yaml, so running init again finishes the job.
