@@ -12,7 +12,6 @@ import importlib
 import sys
 from pathlib import Path
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -27,7 +26,7 @@ class VedderGroup(TyperGroup):
     """Turns VedderError, and click's own usage errors, into ``error: …`` / ``hint: …`` on stderr and a
     non-zero exit code."""
 
-    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+    def make_context(self, info_name, args, parent=None, **extra) -> typer.Context:
         # Known before any parsing, so that even a flag error prints JSON for `… --json | jq`.
         json_output = _wants_json(args[: args.index("--")] if "--" in args else args)
         try:
@@ -39,7 +38,7 @@ class VedderGroup(TyperGroup):
         ctx.meta[JSON_OUTPUT] = json_output
         return ctx
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
         except click_errors.NoArgsIsHelpError:
@@ -66,7 +65,7 @@ class VedderGroup(TyperGroup):
                 raise
             _fail(exc, ctx.meta.get(JSON_OUTPUT), ctx.meta.get(COMMAND_CONTEXT))
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: typer.Context) -> list[str]:
         return list(self.commands)
 
 
@@ -77,20 +76,20 @@ def _wants_json(args: list[str]) -> bool:
 
 
 def _interrupted():
-    click.echo("interrupted", err=True)
+    typer.echo("interrupted", err=True)
     raise typer.Exit(130) from None
 
 
-def _fail(exc: VedderError, json_output: bool = False, command: click.Context | None = None):
+def _fail(exc: VedderError, json_output: bool = False, command: typer.Context | None = None):
     """``error:`` / ``hint:`` on stderr; with --json also one object on stdout, in the command's own shape
     when it has one (``ERROR_DOCUMENTS``)."""
     if json_output:
         document = {"status": "error", "error": exc.message, "hint": exc.hint or None, "exit_code": exc.exit_code}
         fill = ERROR_DOCUMENTS.get(command.command.name) if command is not None else None
         print_json(fill(command.params, document) if fill else document)
-    click.echo(f"error: {exc.message}", err=True)
+    typer.echo(f"error: {exc.message}", err=True)
     if exc.hint:
-        click.echo(f"hint: {exc.hint}", err=True)
+        typer.echo(f"hint: {exc.hint}", err=True)
     raise typer.Exit(exc.exit_code) from None
 
 
