@@ -9,7 +9,8 @@ vetted SQL vs held-out SQL, and the questions routing does not flag as ambiguous
 the right cluster is among the named candidates; and how many misses are questions every domain word of
 which both the chosen and the right cluster know — "Count the number of accounts." in four bank databases —
 with the accuracy if all of those were right, a ceiling for any lexical router), table recall of the
-context (gold SQL's tables among the context's tables, with the gold cluster), median context tokens,
+context (gold SQL's tables among the context's tables, with the gold cluster), how often a phrasing's vetted
+pair is among the context's few-shot examples (and first), median context tokens,
 routing+context time per question in a warm process (median of ``--repeat`` passes), and offline precision
 and coverage through ``vedder.eval`` (every item through ``vedder.ask.ask``): with the gold cluster given,
 and routed.
@@ -49,6 +50,7 @@ def measure_context(project, items: list[dict], repeat: int) -> dict:
     vocabulary = dict(zip(index.cluster_ids, index.bags))
     passes, recalls, tokens, routed = [], [], [], {"phrasing": [], "heldout": []}
     clear, ambiguous, in_candidates, indistinguishable = [], [], [], 0
+    sibling_shown, sibling_first = [], []
     for run in range(repeat):
         elapsed = []
         for item in items:
@@ -69,6 +71,10 @@ def measure_context(project, items: list[dict], repeat: int) -> dict:
                     indistinguishable += all(w in chosen and w in gold for w in words)
                 gold = {qualified(t, cluster.default_schema) for t in signature(item["sql"]).tables}
                 recalls.append(len(gold & set(context.tables)) / len(gold) if gold else 1.0)
+                if item["kind"] == "phrasing":
+                    shown = [pair.id for pair, _ in context.pairs]
+                    sibling_shown.append(item["pair"] in shown)
+                    sibling_first.append(shown[:1] == [item["pair"]])
                 tokens.append(context.tokens)
         passes.append(statistics.median(elapsed))
     everything = routed["phrasing"] + routed["heldout"]
@@ -85,6 +91,8 @@ def measure_context(project, items: list[dict], repeat: int) -> dict:
         "routing_at_1_if_those_were_right": round((sum(everything) + indistinguishable) / len(everything), 4),
         "table_recall": round(statistics.mean(recalls), 4),
         "questions_with_all_tables": round(sum(r == 1.0 for r in recalls) / len(recalls), 4),
+        "vetted_pair_of_the_phrasing_in_context": round(sum(sibling_shown) / max(1, len(sibling_shown)), 4),
+        "vetted_pair_of_the_phrasing_first": round(sum(sibling_first) / max(1, len(sibling_first)), 4),
         "median_context_tokens": statistics.median(tokens),
         "p90_context_tokens": sorted(tokens)[int(0.9 * len(tokens))],
         "route_plus_context_ms": round(1000 * statistics.median(passes), 2),
