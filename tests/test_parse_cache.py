@@ -169,3 +169,17 @@ def test_the_cache_folder_ignores_itself_in_git(project_dir, monkeypatch):
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=project_dir,
                             capture_output=True, text=True, check=True).stdout
     assert ".vedder" not in status and "clusters/" in status
+
+
+def test_a_warm_project_loads_without_importing_yaml(project_dir):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from vedder.config import load_config; from vedder.project import load_project; "
+        f"project = load_project(load_config({str(project_dir)!r})); assert project.clusters; "
+        "print('yaml' in sys.modules)"
+    )
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    second = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert (first.strip(), second.strip()) == ("True", "False")

@@ -8,12 +8,11 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 import tempfile
 
 from pathlib import Path
 from typing import Any, Callable
-
-import yaml
 
 from vedder.errors import ProjectFileError, VedderError
 
@@ -52,7 +51,9 @@ def escape_pointer(token: str) -> str:
     return str(token).replace("~", "~0").replace("/", "~1")
 
 
-def _record_positions(node: yaml.Node, pointer: str, positions: dict[str, tuple[int, int]]) -> None:
+def _record_positions(node: "yaml.Node", pointer: str, positions: dict[str, tuple[int, int]]) -> None:
+    import yaml
+
     positions[pointer] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
@@ -64,17 +65,26 @@ def _record_positions(node: yaml.Node, pointer: str, positions: dict[str, tuple[
             _record_positions(item, f"{pointer}/{index}", positions)
 
 
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml parses ~8x faster when present
-    """SafeLoader that keeps dates as ISO strings, so files round-trip as written."""
+@lru_cache(maxsize=None)
+def _loader() -> type:
+    """SafeLoader (libyaml's, ~8x faster, when present) that keeps dates as ISO strings, so files round-trip as
+    written. Built on first use: yaml is imported only when something is parsed or written (a command whose files
+    all come from the parse cache never imports it)."""
+    import yaml
 
+    class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+        pass
 
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
+    Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
+    return Loader
 
 
 def load_yaml_text(text: str, path: str | Path) -> YamlDocument:
     """Parse YAML text; raise ProjectFileError with file:line:column on a syntax error."""
+    import yaml
+
     path = Path(path)
-    loader = _Loader(text)
+    loader = _loader()(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
@@ -207,23 +217,29 @@ class ParseCache:
             pass  # a read-only checkout still loads; it just parses again next time
 
 
-class _Dumper(yaml.SafeDumper):
+@lru_cache(maxsize=None)
+def _dumper() -> type:
     """Block-style YAML with multi-line strings as literal blocks (readable SQL in pairs)."""
+    import yaml
 
+    def represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in value else None
+        if style:
+            value = "\n".join(line.rstrip() for line in value.splitlines()) + "\n"
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    if style:
-        value = "\n".join(line.rstrip() for line in value.splitlines()) + "\n"
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+    class Dumper(yaml.SafeDumper):
+        pass
 
-
-_Dumper.add_representer(str, _represent_str)
+    Dumper.add_representer(str, represent_str)
+    return Dumper
 
 
 def dump_yaml(data: Any, schema_url: str | None = None) -> str:
     """YAML text for ``data``, keys in insertion order, optionally with a yaml-language-server header."""
-    body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    import yaml
+
+    body = yaml.dump(data, Dumper=_dumper(), sort_keys=False, allow_unicode=True, width=100)
     header = f"# yaml-language-server: $schema={schema_url}\n" if schema_url else ""
     return header + body
 
