@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import jsonschema
@@ -12,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from vedder.cli import app
-from vedder.warehouse.demo import build_demo
+from demo_project import copy_demo
 
 REPO = Path(__file__).parent.parent
 ANSWER_SCHEMA = json.loads((REPO / "schemas" / "answer.schema.json").read_text())
@@ -20,11 +19,7 @@ ANSWER_SCHEMA = json.loads((REPO / "schemas" / "answer.schema.json").read_text()
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("ask-demo")
-    shutil.copy(REPO / "vedder.yaml", root / "vedder.yaml")
-    shutil.copytree(REPO / "clusters", root / "clusters")
-    build_demo(root / ".vedder" / "warehouse.duckdb", 0.05)
-    return root
+    return copy_demo(tmp_path_factory.mktemp("ask-demo"), scale=0.05)
 
 
 def run(demo_dir: Path, *args: str):
@@ -147,8 +142,7 @@ def test_user_mistakes_are_one_line_errors(demo_dir, args, code, message):
 
 
 def test_missing_warehouse_and_missing_project(tmp_path):
-    shutil.copy(REPO / "vedder.yaml", tmp_path / "vedder.yaml")
-    shutil.copytree(REPO / "clusters", tmp_path / "clusters")
+    copy_demo(tmp_path)
     result = CliRunner().invoke(app, ["ask", "What does each plan cost per month?", "--project", str(tmp_path)])
     assert result.exit_code == 3
     assert "does not exist" in result.output and "vedder demo" in result.output

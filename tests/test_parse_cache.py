@@ -5,25 +5,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from demo_project import copy_demo
 from vedder import files
 from vedder.files import read_text
 from vedder.config import load_config
 from vedder.project import load_project
 from vedder.project.model import cache_folder
 
-REPO = Path(__file__).resolve().parents[1]
-
-
 @pytest.fixture
 def project_dir(tmp_path) -> Path:
-    shutil.copytree(REPO / "clusters", tmp_path / "clusters")
-    shutil.copy(REPO / "vedder.yaml", tmp_path / "vedder.yaml")
-    return tmp_path
+    return copy_demo(tmp_path)
 
 
 def snapshot(project) -> dict:

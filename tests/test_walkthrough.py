@@ -22,18 +22,14 @@ import yaml
 from typer.testing import CliRunner
 
 from vedder.cli import app
-from vedder.warehouse.demo import build_demo
+from demo_project import copy_demo
 
 REPO = Path(__file__).parent.parent
 
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("walkthrough")
-    shutil.copy(REPO / "vedder.yaml", root / "vedder.yaml")
-    shutil.copytree(REPO / "clusters", root / "clusters")
-    build_demo(root / ".vedder" / "warehouse.duckdb", 0.05)
-    return root
+    return copy_demo(tmp_path_factory.mktemp("walkthrough"), scale=0.05)
 
 
 def run(demo_dir: Path, *args: str, env: dict[str, str] | None = None):

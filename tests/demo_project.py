@@ -1,0 +1,20 @@
+"""A copy of the repository's demo project (vedder.yaml + clusters/) for tests that must not touch the checkout."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from vedder.warehouse.demo import build_demo
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def copy_demo(root: Path, scale: float | None = None) -> Path:
+    """``root`` holding the demo's vedder.yaml and clusters/, with a demo warehouse at ``scale`` when given."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "vedder.yaml", root / "vedder.yaml")
+    shutil.copytree(REPO / "clusters", root / "clusters")
+    if scale is not None:
+        build_demo(root / ".vedder" / "warehouse.duckdb", scale)
+    return root
