@@ -76,7 +76,7 @@ class InitResult:
 
 def init_project(root: Path, *, warehouse: str | None = None, model: str = "offline") -> InitResult:
     """Make ``root`` a vedder project; a UsageError when it already is one or is not a folder."""
-    from vedder.schemas import KINDS, schema_path
+    from vedder.schemas import SCHEMA_DIR
 
     root = Path(root).resolve()
     in_the_way = next((p for p in (root, *root.parents) if p.exists() and not p.is_dir()), None)
@@ -97,8 +97,7 @@ def init_project(root: Path, *, warehouse: str | None = None, model: str = "offl
         if not (root / "clusters").is_dir():
             atomic_write(root / "clusters" / ".gitkeep", "")
             result.created.append("clusters/")
-        for kind in (*KINDS, "answer"):
-            source = schema_path(kind) if kind in KINDS else schema_path("pair").with_name("answer.schema.json")
+        for source in sorted(SCHEMA_DIR.glob("*.schema.json")):  # every file kind's, and `ask --json`'s answer
             target = root / "schemas" / source.name
             text = source.read_text(encoding="utf-8")
             if not target.is_file():
