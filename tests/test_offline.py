@@ -423,3 +423,30 @@ def test_signature_knows_whether_the_query_orders_by_what_it_returns():
     assert signature("SELECT a, COUNT(*) FROM t GROUP BY a ORDER BY COUNT(*) DESC").orders_by_output
     assert not signature("SELECT a FROM t GROUP BY a ORDER BY COUNT(*) DESC").orders_by_output
     assert not signature("SELECT a FROM t").orders_by_output
+
+
+def test_adapting_without_a_copy_gives_what_adapting_a_copy_gives(demo):
+    """``adapt`` first reads the shared parsed tree and copies it only to rewrite: for every phrasing of every
+    pair, its answer is the one a fresh copy gives, and the shared tree is left as it was."""
+    from vedder.context.signature import parsed
+    from vedder.offline import _TreeFacts, _cased, _rewrite, adapt, numbers_in
+
+    items = [json.loads(line) for line in (HELD_OUT / "demo.jsonl").read_text().splitlines() if line.strip()]
+    items = [item for item in items if item.get("cluster")][:40]
+    dialect, adapted = demo.config.dialect, 0
+    for item in items:
+        cluster, question = demo.clusters[item["cluster"]], item["question"]
+        for pair in cluster.pairs:
+            original = parsed(pair.sql, dialect)
+            before = original.sql(dialect=dialect)
+            for phrasing in pair.questions:
+                tree, adaptations, problems = adapt(cluster, pair.sql, question, phrasing, dialect)
+                expected = _rewrite(cluster, _TreeFacts(original.copy()), question, phrasing, _cased(question),
+                                    _cased(phrasing), numbers_in(question), numbers_in(phrasing), dry=False)
+                assert ([str(a) for a in adaptations], problems) == ([str(a) for a in expected[1]], expected[2])
+                assert (tree is None) == (expected[0] is None)
+                assert tree is None or tree.sql(dialect=dialect) == expected[0].sql(dialect=dialect)
+                assert tree is not original
+                adapted += bool(adaptations)
+            assert original.sql(dialect=dialect) == before
+    assert adapted > 10

@@ -30,7 +30,7 @@ from vedder.context.signature import SQLSignature, parsed, signature
 from vedder.context.tokenize import split_identifier, stem, tokenize, words
 from vedder.context.qualifiers import qualifier_check, without_spans
 from vedder.context.route import require_question
-from vedder.periods import date_literals, day_of, grains, periods_in, relative_periods, shift_dates, sql_period
+from vedder.periods import Period, date_literals, day_of, grains, periods_in, relative_periods, shift_dates, sql_period
 
 if TYPE_CHECKING:
     from vedder.project import Cluster, Pair, Project
@@ -191,6 +191,12 @@ def _value_cased(value: str) -> list[str]:
     return _cased(value.strip("%"))
 
 
+@lru_cache(maxsize=4096)
+def _value_matchers(value: str) -> tuple[tuple[bool, str], ...]:
+    """Per word of ``value``: whether it is a code (compared as written) and the form it is compared in."""
+    return tuple((True, w) if _is_code(w) else (False, w.lower()) for w in _value_cased(value))
+
+
 def _is_code(word: str) -> bool:
     """An upper-case code ('IN', 'US', 'SEK'): only the same code in capitals names it, not the word "in"."""
     return 2 <= len(word) <= 3 and word.isalpha() and word.isupper()
@@ -208,13 +214,18 @@ def _same_word(value_word: str, text_word: str) -> bool:
 
 
 def _mentions(text_words: Sequence[str], value: str) -> bool:
-    value_words = _value_cased(value)
-    if not value_words:
+    # What ``_same_word`` compares, word by word: a code as written, any other word lower-cased.
+    matchers = _value_matchers(value)
+    if not matchers:
         return False
-    size = len(value_words)
-    return any(
-        all(_same_word(v, t) for v, t in zip(value_words, text_words[i : i + size])) for i in range(len(text_words) - size + 1)
-    )
+    lowered = [t.lower() for t in text_words]
+    for i in range(len(text_words) - len(matchers) + 1):
+        for j, (code, word) in enumerate(matchers):
+            if (text_words[i + j] if code else lowered[i + j]) != word:
+                break
+        else:
+            return True
+    return False
 
 
 def cues(text: str) -> dict[str, bool]:
@@ -236,7 +247,13 @@ def cues(text: str) -> dict[str, bool]:
 
 
 def _domain(text: str) -> set[str]:
-    return {t for t in tokenize(text) if t not in _FRAMING and t not in _CUE_WORDS and not t[0].isdigit()}
+    # A set built from the remembered words in their order: the same set, iterated in the same order.
+    return set(_domain_words(text))
+
+
+@lru_cache(maxsize=16384)
+def _domain_words(text: str) -> tuple[str, ...]:
+    return tuple(t for t in tokenize(text) if t not in _FRAMING and t not in _CUE_WORDS and not t[0].isdigit())
 
 
 _SQL_WORDS: dict[int, tuple[SQLSignature, frozenset[str]]] = {}
@@ -367,12 +384,23 @@ def adapt_periods(tree: exp.Expression, question: str, phrasing: str, default_ye
     A month the phrasing names and the question does not (or one the query does not show as a date range) is
     a problem; a year is left to the numeric literals when the query has no date range for it.
     """
+    new, old = _period_change(question, phrasing, sql_period(tree), default_year)
+    return _move_periods(tree, new, old)
+
+
+def _period_change(question: str, phrasing: str, shown: "Period | None",
+                   default_year: int | None = None) -> tuple[list["Period"], list["Period"]]:
+    """The periods the question names and the phrasing (or, failing that, the query's ``shown`` period) does
+    not, and the other way round."""
     asked = periods_in(question, default_year)
-    shown = sql_period(tree)
     # A phrasing that names no period ("and in Germany?" after "… in October 2026") stands for the query's own.
     vetted = periods_in(phrasing) or ([shown] if shown is not None and asked else [])
     new = [q for q in asked if not any(q.same_as(p) for p in vetted)]
     old = [p for p in vetted if not any(p.same_as(q) for q in asked)]
+    return new, old
+
+
+def _move_periods(tree: exp.Expression, new: list["Period"], old: list["Period"]) -> tuple[list[Adaptation], list[str]]:
     if not new and not old:
         return [], []
     if len(new) == 1 and len(old) == 1 and shift_dates(tree, old[0], new[0]):
@@ -414,9 +442,81 @@ def adapt(
     q_numbers, p_numbers = numbers_in(question), numbers_in(phrasing)
     if _nothing_to_adapt(signature(pair_sql, dialect), question, phrasing, q_words, p_words, q_numbers, p_numbers):
         return None, [], []
-    tree = original.copy()
-    columns = _literal_columns(tree)
-    adaptations, problems = adapt_periods(tree, question, phrasing)
+    # Most phrasings rewrite nothing: first go through the literals of the shared tree without changing it,
+    # and copy it only when something is to be rewritten (then all over again, on the copy).
+    checked = _rewrite(cluster, _facts(original), question, phrasing, q_words, p_words, q_numbers, p_numbers, dry=True)
+    if checked is not None:
+        return checked
+    return _rewrite(cluster, _facts(original).copied(), question, phrasing, q_words, p_words, q_numbers, p_numbers, dry=False)
+
+
+class _TreeFacts:
+    """What ``adapt`` and ``value_problems`` read from a tree, each walked for once; remembered per shared
+    (parsed, never changed) tree by ``_facts``."""
+
+    def __init__(self, tree: exp.Expression):
+        self.tree = tree
+
+    @cached_property
+    def columns(self) -> dict[int, str]:
+        return _literal_columns(self.tree)
+
+    def copied(self) -> "_TreeFacts":
+        """Facts of a copy of the tree: its literals (found in the same order) compare with the same columns,
+        and its dates span the same period."""
+        copy = _TreeFacts(self.tree.copy())
+        originals = {id(literal): i for i, literal in enumerate(self.literals)}
+        literals = copy.literals
+        copy.columns = {id(literals[originals[key]]): column for key, column in self.columns.items()}
+        copy.period = self.period
+        return copy
+
+    @cached_property
+    def literals(self) -> list[exp.Literal]:
+        return list(self.tree.find_all(exp.Literal))
+
+    @cached_property
+    def period(self) -> "Period | None":
+        return sql_period(self.tree)
+
+    @cached_property
+    def strings(self) -> set[str]:
+        return {str(l.this).strip("%").lower() for l in self.literals if l.is_string}
+
+    @cached_property
+    def grouped(self) -> set[str]:
+        return {c.name.lower() for group in self.tree.find_all(exp.Group) for c in group.find_all(exp.Column)}
+
+
+_FACTS: dict[int, _TreeFacts] = {}
+
+
+def _facts(tree: exp.Expression) -> _TreeFacts:
+    """The facts of a shared tree (one ``parsed`` returns), remembered while it lives."""
+    facts = _FACTS.get(id(tree))
+    if facts is not None and facts.tree is tree:
+        return facts
+    if len(_FACTS) > 8192:
+        _FACTS.clear()
+    facts = _FACTS[id(tree)] = _TreeFacts(tree)
+    return facts
+
+
+def _rewrite(
+    cluster: "Cluster", facts: _TreeFacts, question: str, phrasing: str, q_words: list[str], p_words: list[str],
+    q_numbers: list[str], p_numbers: list[str], dry: bool,
+) -> tuple[exp.Expression | None, list[Adaptation], list[str]] | None:
+    """``adapt`` on ``facts.tree``, rewritten in place; with ``dry`` nothing is changed and the answer is None
+    as soon as something would be."""
+    tree = facts.tree
+    columns = facts.columns
+    if dry:
+        new_periods, old_periods = _period_change(question, phrasing, facts.period)
+        if len(new_periods) == 1 and len(old_periods) == 1:
+            return None
+        adaptations, problems = _move_periods(tree, new_periods, old_periods)
+    else:
+        adaptations, problems = _move_periods(tree, *_period_change(question, phrasing, facts.period))
     limit_node = tree.args.get("limit") if isinstance(tree, exp.Query) else None
     limit_ids = {id(limit_node.expression)} if isinstance(limit_node, exp.Limit) else set()
     # "top 10 songs" asked of "most streamed songs … LIMIT 10": the number is the query's own limit.
@@ -424,7 +524,7 @@ def adapt(
     fresh_numbers = [n for n in q_numbers if n not in p_numbers and n not in _years(adaptations)
                      and not (n == limit and _number_context(question, n) & _RANK_WORDS)]
     p_numbers = [n for n in p_numbers if n not in _years(adaptations)]
-    for literal in list(tree.find_all(exp.Literal)):
+    for literal in facts.literals if dry else list(tree.find_all(exp.Literal)):
         value = str(literal.this)
         if literal.is_string:
             bare = value.strip("%")
@@ -437,6 +537,8 @@ def adapt(
             if new is None:
                 problems.append(f"literal '{bare}'")
                 continue
+            if dry:
+                return None
             literal.replace(exp.Literal.string(value.replace(bare, new)))
             adaptations.append(Adaptation(column, bare, new))
         else:
@@ -449,6 +551,8 @@ def adapt(
                                    or is_limit and _number_context(question, new) & _RANK_WORDS):
                 problems.append(f"number {number}")
                 continue
+            if dry:
+                return None
             fresh_numbers.pop()
             column = "LIMIT" if is_limit else columns.get(id(literal), "value")
             literal.replace(exp.Literal.number(new))
@@ -729,8 +833,9 @@ def value_problems(index: ClusterIndex, question: str, phrasing: str, tree: exp.
     if tree is None or not named:
         return []
     p_words = _cased(phrasing)
-    literals = {str(l.this).strip("%").lower() for l in tree.find_all(exp.Literal) if l.is_string}
-    grouped = {c.name.lower() for group in tree.find_all(exp.Group) for c in group.find_all(exp.Column)}
+    facts = _FACTS.get(id(tree))
+    facts = facts if facts is not None and facts.tree is tree else _TreeFacts(tree)
+    literals, grouped = facts.strings, facts.grouped
     return [f"value '{value}'" for column, value in named
             if column not in grouped and value.lower() not in literals and not mentions(p_words, value)]
 
@@ -750,6 +855,8 @@ def _candidate(index: ClusterIndex, pair: "Pair", question: str, dialect: str) -
     for phrasing in pair.questions:
         tree, adaptations, problems = adapt(index.cluster, pair.sql, question, phrasing, dialect)
         sql_tree = tree if tree is not None else parsed(pair.sql, dialect)
+        if tree is None and sql_tree is not None:
+            _facts(sql_tree)
         qualifier_problems, honoured = qualifier_check(index, question, phrasing, sql_tree, _sql_words(sig))
         # Qualifiers the SQL is shown to honour ("excluding test users") need no other accounting.
         rest = without_spans(question, honoured)

@@ -22,6 +22,7 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from sqlglot import exp
 
@@ -78,6 +79,11 @@ class Period:
 def periods_in(text: str, default_year: int | None = None) -> list[Period]:
     """Months (with their year) and bare years that ``text`` names, in order; with ``default_year`` a month
     named without a year ("and for December?") is taken to be in that year."""
+    return list(_periods_in(text, default_year))
+
+
+@lru_cache(maxsize=16384)
+def _periods_in(text: str, default_year: int | None) -> tuple[Period, ...]:
     found: list[tuple[int, Period]] = []
     taken: list[tuple[int, int]] = []
     for match in _MONTH_YEAR.finditer(text):
@@ -94,7 +100,7 @@ def periods_in(text: str, default_year: int | None = None) -> list[Period]:
     for match in _YEAR.finditer(text):
         if not any(start <= match.start() < end for start, end in taken):
             found.append((match.start(), Period(int(match.group(1)), None, match.group(0))))
-    return [period for _, period in sorted(found, key=lambda item: item[0])]
+    return tuple(period for _, period in sorted(found, key=lambda item: item[0]))
 
 
 def relative_periods(text: str) -> set[str]:
