@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -450,3 +451,22 @@ def test_adapting_without_a_copy_gives_what_adapting_a_copy_gives(demo):
                 adapted += bool(adaptations)
             assert original.sql(dialect=dialect) == before
     assert adapted > 10
+
+
+def test_answers_and_reasons_do_not_depend_on_the_hash_seed():
+    """Similarities are sums over sets; ties must not be ordered by how a process happens to hash words."""
+    code = (
+        "import json, sys; from pathlib import Path; from vedder.config import load_config; "
+        "from vedder.project import load_project; from vedder.offline import answer_offline; "
+        "project = load_project(load_config(Path(sys.argv[1]))); "
+        "lines = [json.loads(l) for l in Path(sys.argv[2]).read_text().splitlines() if l.strip()]; "
+        "print(json.dumps([answer_offline(project, project.clusters[q['cluster']], q['question']).to_dict() "
+        "for q in lines if q.get('cluster')]))"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    dumps = {
+        seed: subprocess.run([sys.executable, "-c", code, str(repo), str(repo / "tests/fixtures/offline/unseen.jsonl")],
+                             env={**os.environ, "PYTHONHASHSEED": seed}, capture_output=True, text=True, check=True).stdout
+        for seed in ("0", "3", "7")
+    }
+    assert dumps["0"] == dumps["3"] == dumps["7"]

@@ -944,7 +944,10 @@ def answer_offline(project: "Project", cluster: "Cluster", question: str, *, pre
         if match is not None:
             return OfflineResult(match, [(match.pair, 1.0)])
     ranked = rank_pairs(index, question)[:CANDIDATES]
-    candidates = sorted((_candidate(index, pair, question, dialect) for pair, _ in ranked), key=lambda c: -c.similarity)
+    # Similarities are sums over sets, so equal ones may differ in the last bits from run to run (hash seeds):
+    # rounded, ties keep the pairs' BM25 order and the answer does not depend on the seed.
+    candidates = [c for _, c in sorted(enumerate(_candidate(index, pair, question, dialect) for pair, _ in ranked),
+                                        key=lambda item: (-round(item[1].similarity, 9), item[0]))]
     closest = [(c.pair, c.similarity) for c in candidates[:3]]
     if not candidates:
         return OfflineResult(None, [], "no vetted pair is similar to the question")
