@@ -1,0 +1,81 @@
+"""A team adopting vedder on its own warehouse: init, clusters, pairs and docs written by hand, the edge cases
+a real warehouse and real hand-edited files bring (identifiers that need quoting, paths typed from another
+folder, duplicate YAML keys, documented filters in proposals)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from vedder.cli import app
+
+
+def run(*args: str):
+    return CliRunner(env={"COLUMNS": "200"}).invoke(app, list(args))
+
+
+SHOP = """
+CREATE SCHEMA sales; CREATE SCHEMA crm; CREATE SCHEMA "Finance Data";
+CREATE TABLE crm.customers AS
+  SELECT 'C' || i AS customer_id, CASE WHEN i % 7 = 0 THEN 'Åsa Lindqvist' ELSE 'Name ' || i END AS full_name,
+         ['Zürich', 'Stockholm', 'Berlin', NULL][i % 4 + 1] AS city, i % 10 = 0 AS is_test
+  FROM range(1, 401) t(i);
+CREATE TABLE sales.orders AS
+  SELECT 'O' || i AS order_id, 'C' || (i % 400 + 1) AS customer_id,
+         ['shipped', 'Delivered', 'cancelled', 'pending'][i % 4 + 1] AS status,
+         DATE '2026-10-01' + (i % 50)::INT AS ds, i * 31 % 2000 AS total_cents
+  FROM range(1, 2001) t(i);
+CREATE TABLE "Finance Data"."Refunds" AS SELECT 'R' || i AS refund_id, i * 3 AS amount_cents FROM range(1, 51) t(i);
+"""
+
+
+@pytest.fixture
+def shop(tmp_path) -> Path:
+    """A project folder whose vedder.yaml points at a small company warehouse outside it."""
+    warehouse = tmp_path / "wh" / "shop.duckdb"
+    warehouse.parent.mkdir()
+    con = duckdb.connect(str(warehouse))
+    con.execute(SHOP)
+    con.close()
+    project = tmp_path / "shopco"
+    assert run("init", str(project), "--warehouse", str(warehouse)).exit_code == 0
+    return project
+
+
+def test_cluster_new_refuses_tables_whose_names_need_quoting(shop):
+    result = run("cluster", "new", "finance", "--tables", "finance data.*", "--owner", "fin", "--project", str(shop))
+    assert result.exit_code == 2, result.output
+    assert "finance data.refunds" in result.output and "CREATE VIEW" in result.output
+    assert "Traceback" not in result.output
+    assert not (shop / "clusters" / "finance").exists()
+    assert run("validate", "--project", str(shop)).exit_code == 0
+
+
+def test_the_view_the_hint_suggests_makes_such_a_table_a_cluster(shop):
+    hint = run("cluster", "new", "finance", "--tables", "finance data.*", "--owner", "fin", "--project", str(shop))
+    view = hint.output.split("view: ", 1)[1].split(" (create", 1)[0]
+    con = duckdb.connect(str(shop.parent / "wh" / "shop.duckdb"))
+    con.execute("CREATE SCHEMA finance_data")
+    con.execute(view)
+    con.close()
+    created = run("cluster", "new", "finance", "--tables", "finance_data.*", "--owner", "fin", "--project", str(shop))
+    assert created.exit_code == 0, created.output
+    assert run("validate", "--project", str(shop)).exit_code == 0
+    queried = run("query", "SELECT count(*) AS n FROM finance_data.refunds", "--project", str(shop), "--json")
+    assert queried.exit_code == 0 and '"rows": [\n    [\n      50' in queried.stdout, queried.output
+
+
+def test_profile_skips_a_table_a_glob_matches_that_files_cannot_name(shop):
+    assert run("cluster", "new", "everything", "--tables", "sales.*", "--owner", "data", "--project", str(shop)).exit_code == 0
+    cluster_yaml = shop / "clusters" / "everything" / "cluster.yaml"
+    cluster_yaml.write_text(cluster_yaml.read_text().replace("- sales.*", "- '*.*'"))
+    result = run("profile", "--project", str(shop))
+    assert result.exit_code == 0, result.output
+    assert "skips finance data.refunds" in result.output
+    assert sorted(p.name for p in (shop / "clusters" / "everything" / "datasets").iterdir()) == [
+        "crm.customers.yaml", "sales.orders.yaml"]
+    assert run("validate", "--project", str(shop)).exit_code == 0
