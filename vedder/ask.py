@@ -39,6 +39,8 @@ class Answer:
     latency_s: float = 0.0
     owners: dict[str, Any] | None = None
     routing: list[dict[str, Any]] = field(default_factory=list)
+    routing_note: str | None = None
+    """Why the question went to its cluster when plain routing did not decide it (route memory)."""
     closest: list[dict[str, Any]] = field(default_factory=list)
     truncated: bool = False
     error: str | None = None
@@ -202,22 +204,25 @@ def ask(
         history = [{"question": t["question"], "sql": t["sql"], "summary": t["result_summary"], "cluster": t["cluster"],
                     "pair": _pair_of(t)} for t in thread]
     routing_scores: list[dict[str, Any]] = []
-    cluster, alternatives = None, []
+    cluster, alternatives, source, routing_note = None, [], None, None
     if cluster_id:
-        cluster = project.cluster(cluster_id)
+        cluster, source = project.cluster(cluster_id), "given"
     else:
-        from vedder.context import route
+        from vedder.context import remember, route
 
         routing = route(project, question)
         routing_scores = [{"id": c, "score": round(s, 3)} for c, s in routing.scores[:5]]
         previous_cluster = next((h["cluster"] for h in reversed(history) if h.get("cluster")), None)
         if previous_cluster in project.clusters:
             # A follow-up ("and for Sweden?") rarely routes on its own: stay in the conversation's cluster.
-            cluster = project.clusters[previous_cluster]
-        elif routing.covered and not (routing.ambiguous and model == OFFLINE):
-            # With a model, near-equal candidates are the agent's to choose between (switch_cluster).
-            cluster = routing.cluster
-            alternatives = [c for c in routing.candidates if c.id != cluster.id] if routing.ambiguous else []
+            cluster, source = project.clusters[previous_cluster], "conversation"
+        else:
+            routing = remember(project, routing, log=store)
+            if routing.covered and not (routing.ambiguous and model == OFFLINE):
+                # With a model, near-equal candidates are the agent's to choose between (switch_cluster).
+                cluster, source = routing.cluster, "memory" if routing.memory else "routed"
+                routing_note = routing.memory.note if routing.memory else None
+                alternatives = [c for c in routing.candidates if c.id != cluster.id] if routing.ambiguous else []
     rows = None
     if cluster is None:
         answer = _not_covered(question, routing, project)
@@ -232,6 +237,8 @@ def ask(
                 answer, rows = _answer_offline(project, cluster, question, warehouse, history)
             else:
                 answer, rows = _answer_with_agent(project, cluster, question, warehouse, history, model, on_step, alternatives)
+                if answer.cluster != cluster.id:
+                    source, routing_note = "switched", None
                 cluster = project.clusters.get(answer.cluster, cluster)
         except VedderError as exc:
             answer = Answer(status="error", question=question, cluster=cluster.id, answer=exc.message,
@@ -241,13 +248,14 @@ def ask(
                 warehouse.close()
         answer.owners = cluster.owners.to_dict()
         answer.routing = routing_scores or [{"id": cluster.id, "score": 1.0}]
+        answer.routing_note = routing_note
     answer.model = model
     answer.latency_s = round(time.perf_counter() - started, 3)
     if store is not None:
         if log:
             try:
                 row = store.record({**answer.to_dict(), "conversation_id": conversation_id, "surface": surface,
-                                    "user": user, "row_count": len(answer.rows), "result_summary": _summary(rows),
+                                    "user": user, "cluster_source": source, "row_count": len(answer.rows), "result_summary": _summary(rows),
                                     "context_ids": [s["id"] for s in answer.sources], "routing": answer.routing})
                 answer.conversation_id = row["conversation_id"]
             except LogError as exc:

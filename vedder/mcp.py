@@ -221,12 +221,12 @@ def ask_result(project: "Project", warehouses: WarehousePool, question: str, clu
 
 def context_result(project: "Project", question: str, cluster_id: str | None) -> dict[str, Any]:
     """What the agent would see for ``question``: routing, then the context built from the chosen cluster."""
-    from vedder.context import build_context, route
+    from vedder.context import build_context, route_with_memory
 
     if cluster_id:
         cluster, routing = project.cluster(cluster_id), None
     else:
-        routing = route(project, question)
+        routing = route_with_memory(project, question)
         if not routing.covered:
             closest = [{"id": c, "score": round(score, 3), "team": project.clusters[c].owners.team,
                         "contact": project.clusters[c].owners.contact} for c, score in routing.scores[:3]]

@@ -53,6 +53,8 @@ def render_answer(answer, verbose: bool = False, error: bool = False) -> None:
         line = f"cluster {answer.cluster} (owned by {answer.owners['team']})"
         if answer.sources:
             line += " · sources: " + ", ".join(f"{s['kind']} {s['id']}" for s in answer.sources)
+        if answer.routing_note:
+            line += f" · {answer.routing_note}"
         out.print(escape(line), style="dim")
     for item in answer.closest:
         if "pair" in item:

@@ -20,10 +20,10 @@ def context(
     project: Optional[Path] = ProjectOption,
 ) -> None:
     """Show exactly what the model would see for QUESTION, with routing scores and the token count."""
-    from vedder.context import build_context, route
+    from vedder.context import build_context, route, route_with_memory
 
     loaded = project_for(project)
-    routing = route(loaded, question)
+    routing = route(loaded, question) if cluster else route_with_memory(loaded, question)
     chosen = loaded.cluster(cluster) if cluster else routing.cluster
     if chosen is None:
         if as_json:
@@ -47,6 +47,8 @@ def context(
     if routing.ambiguous and not cluster:
         teams = ", ".join(f"{c.id} ({c.owners.team or 'no team'})" for c in routing.candidates)
         out.print(f"[yellow]ambiguous[/yellow]: {teams} fit about equally well (margin {routing.margin:.0%}); offline `vedder ask` abstains, pick one with --cluster")
+    if routing.memory and not cluster:
+        out.print(f"[green]remembered[/green]: {routing.memory.note} (routing alone was a tie: {', '.join(c.id for c in routing.candidates)})")
     out.print("[bold]tables[/bold] " + ", ".join(f"{t} {s:.2f}" for t, s in result.table_scores if t in result.tables))
     out.print("[bold]pairs[/bold] " + (", ".join(f"{p.id} {s:.2f}" for p, s in result.pairs) or "none"))
     out.print("[bold]docs[/bold] " + (", ".join(f"{d.id} {s:.2f}" for d, s in result.docs) or "none"))

@@ -23,6 +23,7 @@ from vedder.context.tokenize import tokenize
 from vedder.errors import UsageError
 
 if TYPE_CHECKING:
+    from vedder.context.memory import Remembered
     from vedder.project import Cluster, Project
 
 # Words any data question may use, whatever the domain: they neither route nor count against coverage.
@@ -64,11 +65,13 @@ class Routing:
     unknown_words: list[str] = field(default_factory=list)
     margin: float = 1.0
     candidates: list["Cluster"] = field(default_factory=list)
+    memory: "Remembered | None" = None
+    """Set when earlier answers in the log settled a tie between the candidates (see vedder.context.memory)."""
 
     @property
     def ambiguous(self) -> bool:
-        """Covered, but another cluster fits about as well (see ``candidates``)."""
-        return self.covered and len(self.candidates) > 1
+        """Covered, but another cluster fits about as well (see ``candidates``) and the log did not settle it."""
+        return self.covered and len(self.candidates) > 1 and self.memory is None
 
     def to_dict(self) -> dict:
         return {
@@ -80,6 +83,7 @@ class Routing:
             "candidates": [{"id": c.id, "team": c.owners.team, "contact": c.owners.contact} for c in self.candidates],
             "clusters": [{"id": cid, "score": round(score, 3)} for cid, score in self.scores],
             "closest": [{"id": c.id, "team": c.owners.team, "contact": c.owners.contact} for c in self.closest],
+            "memory": self.memory.to_dict() if self.memory else None,
         }
 
 

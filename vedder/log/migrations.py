@@ -54,7 +54,20 @@ def m002_routing_scores(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE turns ADD COLUMN routing TEXT")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_turns_and_feedback, m002_routing_scores]
+def m003_route_memory(db: sqlite3.Connection) -> None:
+    """How each turn's cluster was chosen (``cluster_source``: given, routed, memory, switched, conversation;
+    NULL on turns logged before) and the question's normalised key, indexed, so route memory finds earlier
+    answers to the same question. Existing turns get their key here; no row is dropped or rewritten otherwise."""
+    from vedder.log.question_key import question_key
+
+    db.execute("ALTER TABLE turns ADD COLUMN cluster_source TEXT")
+    db.execute("ALTER TABLE turns ADD COLUMN question_key TEXT")
+    keys = [(question_key(question or ""), turn_id) for turn_id, question in db.execute("SELECT id, question FROM turns")]
+    db.executemany("UPDATE turns SET question_key = ? WHERE id = ?", keys)
+    db.execute("CREATE INDEX turns_question_key ON turns (question_key, cluster)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_turns_and_feedback, m002_routing_scores, m003_route_memory]
 
 
 def migrate(db: sqlite3.Connection) -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from vedder.errors import LogError, UsageError
 from vedder.log.migrations import migrate
+from vedder.log.question_key import question_key
 
 if TYPE_CHECKING:
     from vedder.config import Config
@@ -80,14 +81,15 @@ class ConversationLog:
             "created_at": now_iso(),
             "user": entry.get("user") or current_user(),
         }
-        for key in ("surface", "question", "cluster", "sql", "status", "answer", "model", "tokens", "cost",
-                    "latency_s", "row_count", "result_summary", *_JSON_FIELDS):
+        for key in ("surface", "question", "cluster", "cluster_source", "sql", "status", "answer", "model", "tokens",
+                    "cost", "latency_s", "row_count", "result_summary", *_JSON_FIELDS):
             value = entry.get(key)
             if key in _JSON_FIELDS and value is not None:
                 value = json.dumps(value, default=str)
             if isinstance(value, str):
                 value = redact(value)
             row[key] = value
+        row["question_key"] = question_key(row["question"] or "")
         try:
             with self.db:
                 self.db.execute("BEGIN IMMEDIATE")
@@ -135,6 +137,23 @@ class ConversationLog:
             )
         return row
 
+    def chosen_clusters(self, question: str, clusters: list[str]) -> dict[str, int]:
+        """How many earlier answers to ``question`` (same ``question_key``) a person chose or approved, per
+        cluster among ``clusters``: answered turns whose cluster was given (``--cluster``, a surface's explicit
+        cluster) or switched to by the agent, or that were rated up; never a turn rated down."""
+        if not clusters:
+            return {}
+        rows = self.db.execute(
+            f"""SELECT t.cluster, COUNT(*) FROM turns t
+                WHERE t.question_key = ? AND t.cluster IN ({', '.join('?' * len(clusters))}) AND t.status = 'answered'
+                  AND NOT EXISTS (SELECT 1 FROM feedback f WHERE f.turn_id = t.id AND f.rating = 'down')
+                  AND (t.cluster_source IN ('given', 'switched')
+                       OR EXISTS (SELECT 1 FROM feedback f WHERE f.turn_id = t.id AND f.rating = 'up'))
+                GROUP BY t.cluster""",
+            [question_key(question), *clusters],
+        )
+        return {cluster: count for cluster, count in rows}
+
     def entries(self, cluster: str | None = None, since: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Turns, newest first, each with its latest feedback (``feedback``, ``feedback_comment``)."""
         sql = [
@@ -170,8 +189,13 @@ def _reason(exc: Exception) -> str:
     return str(exc)
 
 
+def log_path(config: "Config") -> Path:
+    """Where the project's conversation log lives (``log_path`` in vedder.yaml / VEDDER_LOG, else .vedder/)."""
+    return Path(config.log_path or config.root / ".vedder" / "log.sqlite")
+
+
 def open_log(config: "Config") -> ConversationLog:
-    return ConversationLog(config.log_path or config.root / ".vedder" / "log.sqlite")
+    return ConversationLog(log_path(config))
 
 
 def parse_since(value: str) -> str:
