@@ -79,3 +79,21 @@ def test_profile_skips_a_table_a_glob_matches_that_files_cannot_name(shop):
     assert sorted(p.name for p in (shop / "clusters" / "everything" / "datasets").iterdir()) == [
         "crm.customers.yaml", "sales.orders.yaml"]
     assert run("validate", "--project", str(shop)).exit_code == 0
+
+
+def test_init_with_a_warehouse_path_typed_from_the_shells_folder(shop, monkeypatch):
+    monkeypatch.chdir(shop.parent)
+    result = run("init", "projects/analytics", "--warehouse", "wh/shop.duckdb")
+    assert result.exit_code == 0, result.output
+    assert "no warehouse at" not in result.output and "../../wh/shop.duckdb" in result.output
+    monkeypatch.chdir(shop.parent / "projects" / "analytics")
+    created = run("cluster", "new", "orders", "--tables", "sales.*", "--owner", "commerce")
+    assert created.exit_code == 0, created.output
+
+
+def test_a_missing_warehouse_points_at_vedder_yaml_not_only_at_the_demo(shop):
+    (shop / "vedder.yaml").write_text((shop / "vedder.yaml").read_text().replace("shop.duckdb", "gone.duckdb"))
+    result = run("query", "SELECT 1", "--project", str(shop))
+    assert result.exit_code == 3
+    assert "gone.duckdb does not exist" in result.output and "warehouse.path` in vedder.yaml" in result.output
+    assert "Traceback" not in result.output

@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
     @app.command("init")
     def init(
         folder: Path = typer.Argument(Path("."), help="Folder to make a vedder project (created if missing)."),
-        warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help="DuckDB file, relative to the folder (default .vedder/warehouse.duckdb)."),
+        warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help="DuckDB file, relative to the folder, or to the current folder when it is there (default .vedder/warehouse.duckdb)."),
         model: str = typer.Option("offline", "--model", help="litellm model string, or offline (answer from vetted pairs only)."),
         as_json: bool = JsonOption,
     ) -> None:

@@ -10,6 +10,7 @@ log) is kept out of git. Nothing that exists is overwritten except vedder's own 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,7 +92,12 @@ def init_project(root: Path, *, warehouse: str | None = None, model: str = "offl
             raise UsageError(f"{folder} is a file, not a folder", "move it out of the way, or init another folder")
     result = InitResult(root)
     warehouse = warehouse or DEFAULT_WAREHOUSE
-    if warehouse != DEFAULT_WAREHOUSE and not (root / warehouse).is_file():
+    typed = Path(warehouse).expanduser()
+    if not typed.is_absolute() and not (root / typed).is_file() and typed.resolve().is_file():
+        # A path typed from the shell's folder (tab completion gives those): vedder.yaml resolves it from its own.
+        warehouse = os.path.relpath(typed.resolve(), root)
+        result.warnings.append(f"{typed} is relative to {Path.cwd()}: vedder.yaml has it relative to itself, {warehouse}")
+    elif warehouse != DEFAULT_WAREHOUSE and not (root / warehouse).is_file():
         result.warnings.append(f"no warehouse at {warehouse} yet: create it, or point `warehouse.path` in vedder.yaml at one")
     try:
         if not (root / "clusters").is_dir():

@@ -94,7 +94,8 @@ class DuckDBWarehouse:
         if path.is_dir():
             raise WarehouseError(f"warehouse path {path} is a folder, not a DuckDB file", "point `warehouse.path` (or VEDDER_WAREHOUSE) at the .duckdb file")
         if read_only and not path.is_file():
-            raise WarehouseError(f"warehouse file {path} does not exist", "run `vedder demo` to build the demo warehouse, or fix `warehouse.path`")
+            raise WarehouseError(f"warehouse file {path} does not exist", "fix `warehouse.path` in vedder.yaml (relative to vedder.yaml) or set VEDDER_WAREHOUSE; "
+                                 "`vedder demo` builds the demo warehouse")
         config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
         if read_only:
             config |= {"enable_external_access": False}
