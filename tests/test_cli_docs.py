@@ -38,3 +38,14 @@ def test_help_lists_every_command():
     assert result.exit_code == 0
     for name, _ in _commands():
         assert name.split()[0] in result.output
+
+
+def test_python_dash_m_runs_the_same_cli(tmp_path):
+    """`python -m vedder` is the `vedder` command: same usage name, same exit codes for bad flags."""
+    import subprocess
+    import sys
+
+    shown = subprocess.run([sys.executable, "-m", "vedder", "--help"], capture_output=True, text=True, cwd=tmp_path)
+    assert shown.returncode == 0 and shown.stdout.startswith("Usage: vedder ")
+    bad = subprocess.run([sys.executable, "-m", "vedder", "ask", "--nope"], capture_output=True, text=True, cwd=tmp_path)
+    assert bad.returncode == 2 and "error: No such option: --nope" in bad.stderr and "Traceback" not in bad.stderr

@@ -148,8 +148,8 @@ def _register() -> None:
 _register()
 
 
-def main() -> None:
+def main(prog_name: str | None = None) -> None:
     for stream in (sys.stdout, sys.stderr):  # PYTHONIOENCODING=ascii, a C locale: degrade, never crash
         if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
-    app()
+    app(prog_name=prog_name)

@@ -1,0 +1,7 @@
+"""``python -m vedder …``: the same CLI as the ``vedder`` command."""
+
+import sys
+
+from vedder.cli import main
+
+sys.exit(main(prog_name="vedder"))
