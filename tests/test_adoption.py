@@ -97,3 +97,29 @@ def test_a_missing_warehouse_points_at_vedder_yaml_not_only_at_the_demo(shop):
     assert result.exit_code == 3
     assert "gone.duckdb does not exist" in result.output and "warehouse.path` in vedder.yaml" in result.output
     assert "Traceback" not in result.output
+
+
+PAIR = "question: How many orders are there per status?\nsql: SELECT status, COUNT(*) AS orders FROM sales.orders GROUP BY status\nverified_by: maria\nverified_at: '2026-11-20'\n"
+
+
+@pytest.fixture
+def orders(shop) -> Path:
+    """``shop`` with an orders cluster (sales.*) and one vetted pair."""
+    assert run("cluster", "new", "orders", "--tables", "sales.*", "--owner", "commerce", "--project", str(shop)).exit_code == 0
+    (shop / "clusters" / "orders" / "pairs" / "orders-by-status.yaml").write_text(PAIR)
+    return shop
+
+
+def test_a_duplicate_key_in_a_hand_edited_file_is_an_error_with_its_line(orders):
+    (orders / "clusters" / "orders" / "pairs" / "twice.yaml").write_text(
+        "question: How many orders in total?\nsql: SELECT count(*) FROM sales.orders\nverified_by: maria\n"
+        "question: How many orders were there?\nverified_at: '2026-11-20'\n")
+    validated = run("validate", "--project", str(orders))
+    assert validated.exit_code == 1
+    assert "twice.yaml:4:1: error: invalid YAML: key 'question' appears twice (also on line 1)" in validated.output
+    asked = run("ask", "How many orders were there?", "--project", str(orders))
+    assert asked.exit_code == 2 and "appears twice" in asked.output and "Traceback" not in asked.output
+    settings = orders / "vedder.yaml"
+    settings.write_text(settings.read_text() + "model: gpt-4o-mini\n")
+    listed = run("clusters", "--project", str(orders))
+    assert listed.exit_code == 2 and "vedder.yaml:" in listed.output and "key 'model' appears twice" in listed.output

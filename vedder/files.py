@@ -51,6 +51,12 @@ def escape_pointer(token: str) -> str:
     return str(token).replace("~", "~0").replace("/", "~1")
 
 
+class DuplicateKey(Exception):
+    def __init__(self, key: str, position: tuple[int, int], first_line: int) -> None:
+        super().__init__(key)
+        self.key, self.position, self.first_line = key, position, first_line
+
+
 def _record_positions(node: "yaml.Node", pointer: str, positions: dict[str, tuple[int, int]]) -> None:
     import yaml
 
@@ -58,6 +64,9 @@ def _record_positions(node: "yaml.Node", pointer: str, positions: dict[str, tupl
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             child = f"{pointer}/{escape_pointer(key_node.value)}"
+            if child in positions:  # YAML keeps the last silently: a hand edit would lose the first
+                line, column = positions[child]
+                raise DuplicateKey(key_node.value, (key_node.start_mark.line + 1, key_node.start_mark.column + 1), line)
             _record_positions(value_node, child, positions)
             positions[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
     elif isinstance(node, yaml.SequenceNode):
@@ -97,7 +106,14 @@ def load_yaml_text(text: str, path: str | Path) -> YamlDocument:
         loader.dispose()
     positions: dict[str, tuple[int, int]] = {}
     if node is not None:
-        _record_positions(node, "", positions)
+        try:
+            _record_positions(node, "", positions)
+        except DuplicateKey as exc:
+            problem = f"key '{exc.key}' appears twice (also on line {exc.first_line})"
+            error = ProjectFileError(f"{path}:{exc.position[0]}:{exc.position[1]}: invalid YAML: {problem}",
+                                     "keep one of them: YAML would silently use the last")
+            error.position, error.problem = exc.position, problem
+            raise error from None
     return YamlDocument(path=path, data=data, positions=positions)
 
 

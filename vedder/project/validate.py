@@ -258,8 +258,8 @@ class _Checker:
         except (OSError, UnicodeDecodeError) as exc:
             self.add(path, "error", "file.unreadable", f"cannot read the file: {exc}", hint="check the file's permissions and encoding (UTF-8)")
             return None
-        except ProjectFileError:
-            line, column, problem = _yaml_error(text) or (1, 1, "not YAML")
+        except ProjectFileError as exc:
+            line, column, problem = _yaml_error(text) or (*getattr(exc, "position", (1, 1)), getattr(exc, "problem", "not YAML"))
             self.add(path, "error", "yaml.syntax", f"invalid YAML: {problem}", position=(line, column), hint="fix the YAML syntax at that line")
             return None
         self.check_schema(path, kind, document)
