@@ -123,3 +123,24 @@ def test_a_duplicate_key_in_a_hand_edited_file_is_an_error_with_its_line(orders)
     settings.write_text(settings.read_text() + "model: gpt-4o-mini\n")
     listed = run("clusters", "--project", str(orders))
     assert listed.exit_code == 2 and "vedder.yaml:" in listed.output and "key 'model' appears twice" in listed.output
+
+
+ORDERS_DOC = """# Orders
+
+An **order** is a row of `sales.orders`. Cancelled orders (`status = 'cancelled'`) never count as revenue.
+Always filter on the partition column `ds`.
+"""
+
+
+def test_propose_words_no_exclusion_from_a_section_named_after_the_table_or_one_the_query_breaks_down(orders):
+    from vedder.config import load_config
+    from vedder.curation.describe import Vocabulary, describe
+    from vedder.project.model import load_project
+
+    (orders / "clusters" / "orders" / "docs" / "orders.md").write_text(ORDERS_DOC)
+    (orders / "clusters" / "customers").mkdir()
+    vocabulary = Vocabulary.of(load_project(load_config(orders)).clusters["orders"])
+    assert describe("SELECT status, count(*) FROM sales.orders WHERE ds = DATE '2026-11-03' GROUP BY 1",
+                    vocabulary=vocabulary) == "How many orders per status with ds 2026-11-03?"
+    assert describe("SELECT count(*) FROM sales.orders WHERE status = 'cancelled'",
+                    vocabulary=vocabulary) == "How many orders with status cancelled?"

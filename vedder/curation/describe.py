@@ -294,7 +294,7 @@ class _Describer:
             if comparison is not None:
                 column, operator, value = comparison
                 explained = self.vocabulary.documented.get(_key(column.name, operator, value))
-                if explained is not None:
+                if explained is not None and not (explained.excludes and self._names_a_table(explained)):
                     if explained.excludes and explained.subject:
                         excluded.append(f"excluding {explained.subject}")
                     else:
@@ -329,12 +329,21 @@ class _Describer:
         """Documented exclusions the query skips though one of its tables has the column: the reviewer
         should see that test accounts are counted."""
         filtered = {c.name.lower() for c in where.find_all(exp.Column)} if where is not None else set()
+        # A breakdown by the column shows the excluded rows apart: nothing is hidden in a total.
+        filtered |= {c.name.lower() for group in self._groups() for c in group.find_all(exp.Column)}
         missing = []
         for column, explained in self.vocabulary.exclusions().items():
+            if self._names_a_table(explained):
+                continue
             has_column = any((d := self.vocabulary.dataset(t)) is not None and d.column(column) is not None for t in self.aliases.values())
             if has_column and column not in filtered:
                 missing.append(explained)
         return missing
+
+    def _names_a_table(self, explained: Documented) -> bool:
+        """Whether the doc section is about a table the query reads ('Orders' over sales.orders): its filters
+        say what the table holds, not a group of rows a question would exclude ('including orders')."""
+        return explained.subject.rstrip("s") in {table.rstrip("s") for table in self.aliases.values()}
 
     def _period_column(self, ranges: dict[str, "_Range"]) -> str | None:
         """The date range that is the query's period: on a partition column, else the only date range."""
