@@ -144,3 +144,26 @@ def test_propose_words_no_exclusion_from_a_section_named_after_the_table_or_one_
                     vocabulary=vocabulary) == "How many orders per status with ds 2026-11-03?"
     assert describe("SELECT count(*) FROM sales.orders WHERE status = 'cancelled'",
                     vocabulary=vocabulary) == "How many orders with status cancelled?"
+
+
+BOM = "\ufeff"
+
+
+def test_files_saved_with_a_byte_order_mark_and_windows_line_ends_read_like_any_other(orders, tmp_path):
+    """Notepad and Excel's 'CSV UTF-8' start a file with a BOM; it is not part of the first key or column."""
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(BOM + '{"question": "How many orders are there per status?", "cluster": "orders"}\r\n', encoding="utf-8")
+    evaluated = run("eval", str(questions), "--project", str(orders), "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert '"status": "answered"' in evaluated.stdout
+    history = tmp_path / "history.csv"
+    row = '"SELECT status, count(*) FROM sales.orders GROUP BY 1",{user},2026-11-0{day}T10:00:00Z,success\r\n'
+    history.write_text(BOM + "query,user,started_at,status\r\n" + "".join(row.format(user=u, day=d) for d, u in ((1, "ann"), (2, "bob"))),
+                       encoding="utf-8")
+    proposed = run("propose", "orders", "--history", str(history), "--no-pr", "--project", str(orders))
+    assert proposed.exit_code == 0, proposed.output
+    assert "queries            2" in proposed.output
+    doc = orders / "clusters" / "orders" / "docs" / "refunds.md"
+    doc.write_text(BOM + "---\r\ntitle: Refund rules\r\napplies_to: [sales.orders]\r\n---\r\n# Refunds\r\n\r\nUse `total_cents`.\r\n", encoding="utf-8")
+    context = run("context", "refund rules", "--cluster", "orders", "--project", str(orders), "--json")
+    assert context.exit_code == 0 and '### Refund rules — Refunds (refunds.md)\\nUse' in context.stdout, context.output

@@ -118,9 +118,10 @@ def load_yaml_text(text: str, path: str | Path) -> YamlDocument:
 
 
 def read_text(path: Path, error: type[VedderError] = ProjectFileError, hint: str | None = None) -> str:
-    """The UTF-8 text of ``path``; an unreadable or non-UTF-8 file raises ``error`` (one line, with hint)."""
+    """The UTF-8 text of ``path`` without a leading byte order mark (Notepad, Excel's 'CSV UTF-8'); an unreadable
+    or non-UTF-8 file raises ``error`` (one line, with hint)."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise error(f"cannot read {path}: {exc.strerror}", hint) from None
     except UnicodeDecodeError as exc:
