@@ -167,3 +167,18 @@ def test_files_saved_with_a_byte_order_mark_and_windows_line_ends_read_like_any_
     doc.write_text(BOM + "---\r\ntitle: Refund rules\r\napplies_to: [sales.orders]\r\n---\r\n# Refunds\r\n\r\nUse `total_cents`.\r\n", encoding="utf-8")
     context = run("context", "refund rules", "--cluster", "orders", "--project", str(orders), "--json")
     assert context.exit_code == 0 and '### Refund rules — Refunds (refunds.md)\\nUse' in context.stdout, context.output
+
+
+
+def test_the_readmes_pair_and_doc_for_your_own_warehouse_work_as_written(orders):
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("### Your own warehouse", 1)[1].split("\n## ", 1)[0]
+    pair = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    doc = section.split("```markdown\n", 1)[1].split("```", 1)[0]
+    folder = orders / "clusters" / "orders"
+    (folder / "pairs" / "orders-by-status.yaml").write_text(pair)
+    (folder / "docs" / "orders.md").write_text(doc)
+    validated = run("validate", "--project", str(orders), "--format", "json")
+    assert validated.exit_code == 0 and '"error"' not in validated.stdout, validated.output
+    asked = run("ask", "Orders by status", "--project", str(orders), "--json")
+    assert asked.exit_code == 0 and '"status": "answered"' in asked.stdout, asked.output
