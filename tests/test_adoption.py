@@ -182,3 +182,15 @@ def test_the_readmes_pair_and_doc_for_your_own_warehouse_work_as_written(orders)
     assert validated.exit_code == 0 and '"error"' not in validated.stdout, validated.output
     asked = run("ask", "Orders by status", "--project", str(orders), "--json")
     assert asked.exit_code == 0 and '"status": "answered"' in asked.stdout, asked.output
+
+
+
+def test_profile_says_which_dataset_files_lost_their_table_and_where_it_went(orders):
+    con = duckdb.connect(str(orders.parent / "wh" / "shop.duckdb"))
+    con.execute("ALTER TABLE sales.orders RENAME TO orders_v2")
+    con.close()
+    result = run("profile", "orders", "--project", str(orders))
+    assert result.exit_code == 0, result.output
+    warning = next(line for line in result.output.splitlines() if "sales.orders.yaml" in line)
+    assert "sales.orders is no longer in the warehouse" in warning and "renamed to sales.orders_v2?" in warning
+    assert (orders / "clusters" / "orders" / "datasets" / "sales.orders.yaml").is_file()  # a person decides

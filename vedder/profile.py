@@ -397,7 +397,26 @@ def profile_clusters(project: "Project", warehouse: "Warehouse", cluster_ids: Se
                 profiles[table] = _timed_profile(warehouse, table, progress)
             profile, elapsed = profiles[table]
             report.tables.append(_written(cluster.id, cluster.path, with_descriptions(profile, existing), elapsed))
+        report.warnings += _gone_tables(cluster, available, {t: profiles[t][0] for t in plan[cluster.id]})
     return report
+
+
+def _gone_tables(cluster: "Cluster", available: list[str], profiled: dict[str, dict[str, Any]]) -> list[str]:
+    """Warnings for ``cluster``'s dataset files whose table left the warehouse, naming a newly profiled table
+    with the same columns as a likely new name. The files stay: their descriptions are a person's work."""
+    present = {t.lower() for t in available}
+    new = {t: {(c["name"].lower(), c["type"]) for c in p["columns"]} for t, p in profiled.items()
+           if t.lower() not in cluster.dataset_files}
+    warnings = []
+    for table, dataset in sorted(cluster.dataset_files.items()):
+        if table in present:
+            continue
+        columns = {(c.name.lower(), c.type) for c in dataset.columns}
+        renamed = [t for t, cols in new.items() if cols == columns]
+        guess = f" (renamed to {renamed[0]}? it has the same columns)" if len(renamed) == 1 else ""
+        warnings.append(f"{dataset.path.name}: {dataset.table} is no longer in the warehouse{guess}; pairs that read it "
+                        f"fail until repaired (`vedder health {cluster.id}` names them); delete the file once nothing uses it")
+    return warnings
 
 
 @dataclass
