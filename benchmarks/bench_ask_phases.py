@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 QUESTIONS = ["What does each plan cost per month?", "How many streams did each country have in November 2026?"]
-IMPORTS = "import vedder.cli, sqlglot.dialects.duckdb, duckdb, rich.syntax, yaml"
+IMPORTS = "import vedder.cli, vedder.offline, sqlglot.dialects.duckdb, duckdb, rich.console, rich.table"
 
 
 def wall(command: list[str], runs: int) -> tuple[float, float]:
