@@ -194,3 +194,30 @@ def test_profile_says_which_dataset_files_lost_their_table_and_where_it_went(ord
     warning = next(line for line in result.output.splitlines() if "sales.orders.yaml" in line)
     assert "sales.orders is no longer in the warehouse" in warning and "renamed to sales.orders_v2?" in warning
     assert (orders / "clusters" / "orders" / "datasets" / "sales.orders.yaml").is_file()  # a person decides
+
+def git(*args: str, cwd: Path) -> str:
+    import subprocess
+
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def test_review_with_nothing_here_names_the_propose_pull_request_that_holds_the_proposals(orders, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no gh: vedder prints the command instead of opening the pull request
+    origin = tmp_path / "origin.git"
+    git("init", "--quiet", "--bare", "--initial-branch=main", str(origin), cwd=tmp_path)
+    git("init", "--quiet", "--initial-branch=main", cwd=orders)
+    git("add", ".", cwd=orders)
+    git("commit", "--quiet", "-m", "clusters", cwd=orders)
+    git("remote", "add", "origin", str(origin), cwd=orders)
+    git("push", "--quiet", "-u", "origin", "main", cwd=orders)
+    history = tmp_path / "history.jsonl"
+    history.write_text("".join(
+        f'{{"query": "SELECT ds, count(*) FROM sales.orders WHERE total_cents > {n} GROUP BY ds", "user": "{u}", '
+        f'"started_at": "2026-11-0{n}T10:00:00Z", "status": "success"}}\n' for n, u in ((1, "ann"), (2, "bob"), (3, "cy"))))
+    proposed = run("propose", "orders", "--history", str(history), "--project", str(orders))
+    assert proposed.exit_code == 0, proposed.output
+    for command in (("review", "--list"), ("review", "orders")):
+        result = run(*command, "--project", str(orders))
+        assert result.exit_code == 0, result.output
+        assert "no proposals awaiting review" in result.output
+        assert "1 proposal(s) wait in branch vedder/propose/orders-" in result.output and "merge it" in result.output

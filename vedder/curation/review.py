@@ -140,6 +140,18 @@ def reviewer_name(root: Path) -> str:
     return user_name(root) or os.environ.get("USER") or "unknown"
 
 
+def waiting_in_pull_requests(project: "Project", clusters: "list[Cluster]") -> dict[str, int]:
+    """Branch -> how many proposals of ``clusters`` wait in it: open ``vedder propose`` pull requests, not merged
+    here yet, so ``vedder review`` cannot show them."""
+    from vedder.curation.propose import proposed_in_open_branches
+
+    counts: dict[str, int] = {}
+    for cluster in clusters:
+        for branch in proposed_in_open_branches(project, cluster).values():
+            counts[branch] = counts.get(branch, 0) + 1
+    return counts
+
+
 def pending(project: "Project", cluster: "Cluster", state: ReviewState | None = None, *, clean_up: bool = False) -> list[Proposal]:
     """Proposals awaiting a decision, best first: not yet a pair, rejected, or decided in ``state``.
     With ``clean_up`` (reviews that write the working tree), leftovers of interrupted decisions are removed."""
