@@ -113,14 +113,15 @@ def review_command(
             for row in rows:
                 typer.echo(f"{row['id']}  {row['cluster']}  {row['provenance'].get('users', '?')} users  {row['question']}")
             if not rows:
-                _nothing_to_review(loaded, clusters)
+                typer.echo("no proposals awaiting review")
+                _waiting_elsewhere(loaded, clusters)
         return
     if targets:
         decisions = review.decide_many(loaded, targets, cluster=cluster, action="accept" if accept_ids else "reject", reason=reason, states=states)
     else:
         decisions = []
         if not any(review.pending(loaded, c, states[c.id] if states else None) or (states and states[c.id].decisions) for c in clusters):
-            _nothing_to_review(loaded, clusters)
+            _waiting_elsewhere(loaded, clusters)
         for each in clusters:
             finished = _interactive(loaded, each, decisions, states[each.id] if states else None)
             if not finished:
@@ -143,11 +144,10 @@ def review_command(
         print_json({"decisions": [d.to_dict() for d in decisions], "clusters": summary})
 
 
-def _nothing_to_review(project, clusters: list) -> None:
-    """Say so, and where proposals wait instead: propose pull requests not merged here yet."""
+def _waiting_elsewhere(project, clusters: list) -> None:
+    """Where proposals wait when none are here: propose pull requests not merged here yet."""
     from vedder.curation import review
 
-    typer.echo("no proposals awaiting review")
     for branch, count in review.waiting_in_pull_requests(project, clusters).items():
         typer.echo(f"  {count} proposal(s) wait in branch {branch}, a `vedder propose` pull request not merged here yet: "
                    "merge it, then run `vedder review` again")
