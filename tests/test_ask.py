@@ -76,6 +76,23 @@ def test_follow_up_continues_the_conversation(demo_dir):
     assert sorted(e["turn"] for e in thread) == [1, 2]
 
 
+def test_follow_up_naming_one_group_keeps_that_row_with_the_same_numbers(demo_dir):
+    """"only for Sweden" after "streams per country": a filter on the grouped column, the row the grouped
+    answer had; "and for Germany?" then swaps the literal; "except Sweden" is never read as "only Sweden"."""
+    first = ask_json(demo_dir, "How many streams did each country have in November 2026?")
+    assert first["status"] == "answered", first
+    grouped = {row[0]: row[1] for row in first["rows"]}
+    only = ask_json(demo_dir, "--continue", first["conversation_id"], "only for Sweden")
+    assert only["status"] == "answered", only
+    assert only["rows"] == [["SE", grouped["SE"]]]
+    assert "country → only 'SE'" in only["answer"] and "country = 'SE'" in only["sql"]
+    germany = ask_json(demo_dir, "--continue", first["conversation_id"], "and for Germany?")
+    assert germany["rows"] == [["DE", grouped["DE"]]], germany
+    for question in ("and excluding Sweden?", "compared with Sweden?", "what share did Sweden have?", "and Sweden and Germany?"):
+        other = ask_json(demo_dir, "--continue", first["conversation_id"], question)
+        assert other["status"] != "answered" or ["SE", grouped["SE"]] not in other["rows"], (question, other)
+
+
 def test_continue_without_history_is_a_clear_error(tmp_path, demo_dir):
     result = CliRunner().invoke(app, ["ask", "--continue", "and for Sweden?", "--project", str(demo_dir)],
                                 env={"VEDDER_LOG": str(tmp_path / "empty.sqlite")})

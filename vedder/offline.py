@@ -89,6 +89,8 @@ class Adaptation:
     def __str__(self) -> str:
         if self.column in ("LIMIT", "month", "year"):
             return f"{self.column} {self.old} → {self.new}"
+        if self.old is None:  # a filter added to a grouped column ("only for Sweden")
+            return f"{self.column} → only '{self.new}'"
         old = f"'{self.old}'" if isinstance(self.old, str) and not _is_number(self.old) else str(self.old)
         new = f"'{self.new}'" if isinstance(self.new, str) and not _is_number(self.new) else str(self.new)
         return f"{self.column} {old} → {new}"
@@ -836,8 +838,9 @@ def value_problems(index: ClusterIndex, question: str, phrasing: str, tree: exp.
     facts = _FACTS.get(id(tree))
     facts = facts if facts is not None and facts.tree is tree else _TreeFacts(tree)
     literals, grouped = facts.strings, facts.grouped
-    return [f"value '{value}'" for column, value in named
-            if column not in grouped and value.lower() not in literals and not mentions(p_words, value)]
+    # One problem per value, though several tables may profile the same column ('SE' in three of them).
+    return list(dict.fromkeys(f"value '{value}'" for column, value in named
+                              if column not in grouped and value.lower() not in literals and not mentions(p_words, value)))
 
 
 def _shared_values(index: ClusterIndex, question: str, phrasing: str, adapted: tuple[set[str], set[str]]) -> tuple[set[str], set[str]]:
@@ -895,7 +898,8 @@ def _follow_up(project: "Project", cluster: "Cluster", question: str, previous: 
     pair = _previous_field(previous, "pair")
     if isinstance(pair, str):
         pair = cluster.pair(pair)
-    if not previous_sql or pair is None:
+    # "and excluding Sweden?", "compared with Sweden?", "what share did Sweden have?" ask something else.
+    if not previous_sql or pair is None or NOT_ONLY.search(question):
         return None
     original = parsed(previous_sql, project.config.dialect)
     if original is None:
@@ -915,6 +919,8 @@ def _follow_up(project: "Project", cluster: "Cluster", question: str, previous: 
         if new is not None:
             literal.replace(exp.Literal.string(new))
             adaptations.append(Adaptation(columns[id(literal)], str(literal.this), new))
+    if not any(a.column not in ("month", "year") for a in adaptations):
+        adaptations += _narrow(cluster, tree, question, previous_question, set(columns.values()))
     limit = tree.args.get("limit") if isinstance(tree, exp.Query) else None
     fresh = [n for n in numbers_in(question) if n not in numbers_in(previous_question) and n not in _years(adaptations)]
     if isinstance(limit, exp.Limit) and len(fresh) == 1 and re.search(r"\btop\b", question.lower()):
@@ -928,6 +934,54 @@ def _follow_up(project: "Project", cluster: "Cluster", question: str, previous: 
     sql = tree.sql(dialect=project.config.dialect)
     candidate = Candidate(pair, previous_question, 1.0, [], adaptations, tree, project.config.dialect)
     return OfflineMatch(pair, sql, adaptations, 1.0, _explain(candidate, follow_up=True))
+
+
+# Words that make "Sweden" in a follow-up something other than the one value to answer for: "except Sweden",
+# "compared with Sweden", "what share did Sweden have".
+NOT_ONLY = re.compile(r"\b(not|no|except|excluding|exclude|without|other|besides|apart|but|compared?|comparing|"
+                      r"versus|vs|relative|than|share|percent|percentage|rank|ranked)\b", re.IGNORECASE)
+
+
+def _grouped_columns(select: exp.Select) -> list[exp.Column]:
+    """The plain columns ``select`` groups by (``GROUP BY 1`` resolved to the first selected column)."""
+    out = []
+    for node in select.args["group"].expressions:
+        if isinstance(node, exp.Literal) and node.is_int and 0 < int(node.this) <= len(select.expressions):
+            node = select.expressions[int(node.this) - 1].unalias()
+        if isinstance(node, exp.Column):
+            out.append(node)
+    return out
+
+
+def _narrow(cluster: "Cluster", tree: exp.Expression, question: str, previous_question: str,
+            filtered: set[str]) -> list[Adaptation]:
+    """"only for Sweden?" after "streams per country": the previous query grouped by a column and the
+    follow-up names one profiled value of it, so filter to that value — the same row the grouped answer had,
+    with the same numbers. Only a single grouped column that no literal filters yet, and only one value."""
+    if not isinstance(tree, exp.Select) or not tree.args.get("group"):
+        return []
+    # A share of the total or a rank over all groups would change under the filter: only plain aggregates.
+    if tree.find(exp.Window) or any(isinstance(node, exp.Query) for node in tree.walk() if node is not tree):
+        return []
+    q_words, p_words = _cased(question), _cased(previous_question)
+    found = []
+    for column in _grouped_columns(tree):
+        if column.name in filtered:
+            continue
+        values = {v for v in _column_values(cluster, column.name) if len(v) > 1 and not _is_number(v)}
+        named = [v for v in values if mentions(q_words, v) and not mentions(p_words, v)]
+        # "Sweden" may name the code 'SE' and the text 'Sweden' of two columns: two readings, no answer.
+        found += [(column, value) for value in sorted(named)]
+    if len(found) != 1:
+        return []
+    column, value = found[0]
+    condition = exp.EQ(this=column.copy(), expression=exp.Literal.string(value))
+    where = tree.args.get("where")
+    if where is None:
+        tree.set("where", exp.Where(this=condition))
+    else:  # AND-ed after the conditions already there: no parentheses needed around them
+        where.set("this", exp.and_(where.this, condition, copy=False, wrap=not isinstance(where.this, (exp.And, exp.Predicate))))
+    return [Adaptation(column.name, None, value)]
 
 
 def answer_offline(project: "Project", cluster: "Cluster", question: str, *, previous: Any = None) -> OfflineResult:
