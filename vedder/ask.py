@@ -217,7 +217,7 @@ def ask(
             # A follow-up ("and for Sweden?") rarely routes on its own: stay in the conversation's cluster.
             cluster, source = project.clusters[previous_cluster], "conversation"
         else:
-            routing = remember(project, routing, log=store)
+            routing = remember(project, routing, log=store, user=user)
             if routing.covered and not (routing.ambiguous and model == OFFLINE):
                 # With a model, near-equal candidates are the agent's to choose between (switch_cluster).
                 cluster, source = routing.cluster, "memory" if routing.memory else "routed"

@@ -14,6 +14,15 @@ pair is among the context's few-shot examples (and first), median context tokens
 routing+context time per question in a warm process (median of ``--repeat`` passes), and offline precision
 and coverage through ``vedder.eval`` (every item through ``vedder.ask.ask``): with the gold cluster given,
 and routed.
+
+``--memory`` measures route memory (``vedder.context.memory``): a fresh conversation log is filled with
+questions as people would have asked them with the right cluster given (``--cluster``, answered; written by
+``ConversationLog.record`` as ``ask`` writes them), then the asked half is routed with that log by one more
+person: routing@1 before/after, how many ambiguous questions memory settled and how many of those to the right
+cluster, the added time per ambiguous question in process, and the offline routed run through that log.
+``tune``: the tune half, each question by another person. ``others``: every question of both halves, each by
+another person (someone else asked this very question before). ``repeat``: the tune half by others and each
+asked question once before by the person who asks it again now.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import statistics
 import sys
 import time
@@ -115,6 +125,61 @@ def measure_offline(project, items: list[dict], given_cluster: bool) -> dict:
     }
 
 
+ASKER = "spider-asker"
+
+
+def record_explicit_turns(path: Path, items: list[dict], asker_items: list[dict] = ()) -> None:
+    """A fresh log at ``path``: ``items`` as answered turns whose cluster a person gave (``--cluster``), each by a
+    different person, and ``asker_items`` the same way by ``ASKER``, who routes the questions afterwards."""
+    from vedder.log.store import ConversationLog
+
+    path.unlink(missing_ok=True)
+    log = ConversationLog(path)
+    for number, (item, user) in enumerate([(i, None) for i in items] + [(i, ASKER) for i in asker_items]):
+        log.record({"question": item["question"], "cluster": item["cluster"], "cluster_source": "given",
+                    "status": "answered", "surface": "cli", "model": "offline", "user": user or f"person-{number}"})
+    log.close()
+
+
+def measure_memory(project, items: list[dict], log_path: Path, repeat: int) -> dict:
+    from vedder.context import remember, route
+    from vedder.log.store import ConversationLog
+
+    log = ConversationLog(log_path)
+    before, after, settled, settled_right, ambiguous = [], [], 0, 0, 0
+    with_open_log, opening_the_log = [], []
+    for item in items:
+        routing = route(project, item["question"])
+        remembered = remember(project, routing, log=log, user=ASKER)
+        best = routing.scores[0][0] if routing.scores else None
+        before.append(best == item["cluster"])
+        chosen = remembered.cluster.id if remembered.memory else best
+        after.append(chosen == item["cluster"])
+        if routing.ambiguous:
+            ambiguous += 1
+            for _ in range(repeat):
+                started = time.perf_counter()
+                remember(project, routing, log=log, user=ASKER)
+                with_open_log.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                remember(project, routing, user=ASKER)  # opens and closes the log, as `vedder context` and eval do
+                opening_the_log.append(time.perf_counter() - started)
+        if remembered.memory:
+            settled += 1
+            settled_right += remembered.memory.cluster == item["cluster"]
+    log.close()
+    return {
+        "routing_at_1_before": round(sum(before) / len(before), 4),
+        "routing_at_1_after": round(sum(after) / len(after), 4),
+        "ambiguous": ambiguous,
+        "settled": settled,
+        "settled_right": settled_right,
+        "settled_precision": round(settled_right / settled, 4) if settled else None,
+        "remember_ms_per_ambiguous_log_open": round(1000 * statistics.median(with_open_log), 3) if with_open_log else None,
+        "remember_ms_per_ambiguous_opening_log": round(1000 * statistics.median(opening_the_log), 3) if opening_the_log else None,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", type=Path, default=DEFAULT_PROJECT)
@@ -122,19 +187,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="only the first N eval items")
     parser.add_argument("--repeat", type=int, default=3, help="passes for the timing median")
     parser.add_argument("--skip-offline", action="store_true")
+    parser.add_argument("--memory", choices=("tune", "others", "repeat"), help="measure route memory with a log of earlier questions (see above)")
     args = parser.parse_args(argv)
     if not (args.project / "eval.jsonl").is_file():
         print("error: run benchmarks/spider/load.py first", file=sys.stderr)
         return 2
+    memory_log = args.project / ".vedder" / "memory-bench-log.sqlite"
+    if args.memory:
+        os.environ["VEDDER_LOG"] = str(memory_log)  # the offline routed run reads route memory from it
     from vedder.config import load_config
     from vedder.project import load_project
 
     started = time.perf_counter()
     project = load_project(load_config(args.project))
     load_s = time.perf_counter() - started
-    items = [json.loads(line) for line in (args.project / "eval.jsonl").read_text().splitlines() if line.strip()]
-    items = [i for i in items if args.half == "all" or half(i["question"]) == args.half]
+    every_item = [json.loads(line) for line in (args.project / "eval.jsonl").read_text().splitlines() if line.strip()]
+    items = [i for i in every_item if args.half == "all" or half(i["question"]) == args.half]
     items = items[: args.limit] if args.limit else items
+    if args.memory:
+        asked = {id(i) for i in items}
+        earlier = [i for i in every_item if args.memory == "others" or (half(i["question"]) == "tune" and id(i) not in asked)]
+        record_explicit_turns(memory_log, earlier, items if args.memory == "repeat" else [])
+        os.environ["VEDDER_USER"] = ASKER
     results = {
         "clusters": len(project.clusters),
         "pairs": sum(len(c.pairs) for c in project.clusters.values()),
@@ -145,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         "project_load_s": round(load_s, 2),
         "context": measure_context(project, items, args.repeat),
     }
+    if args.memory:
+        results["memory"] = {"log": args.memory, **measure_memory(project, items, memory_log, args.repeat)}
     if not args.skip_offline:
         results["offline_given_cluster"] = measure_offline(project, items, given_cluster=True)
         results["offline_routed"] = measure_offline(project, items, given_cluster=False)

@@ -137,22 +137,23 @@ class ConversationLog:
             )
         return row
 
-    def chosen_clusters(self, question: str, clusters: list[str]) -> dict[str, int]:
-        """How many earlier answers to ``question`` (same ``question_key``) a person chose or approved, per
-        cluster among ``clusters``: answered turns whose cluster was given (``--cluster``, a surface's explicit
-        cluster) or switched to by the agent, or that were rated up; never a turn rated down."""
+    def chosen_clusters(self, question: str, clusters: list[str], user: str | None = None) -> dict[str, tuple[int, int]]:
+        """Earlier answers to ``question`` (same ``question_key``) that a person chose or approved, per cluster
+        among ``clusters``: (all of them, those of ``user``, default the current one). Chosen or approved: an
+        answered turn whose cluster was given (``--cluster``, a surface's explicit cluster) or switched to by the
+        agent, or that was rated up; never a turn rated down."""
         if not clusters:
             return {}
         rows = self.db.execute(
-            f"""SELECT t.cluster, COUNT(*) FROM turns t
+            f"""SELECT t.cluster, COUNT(*), SUM(t.user = ?) FROM turns t
                 WHERE t.question_key = ? AND t.cluster IN ({', '.join('?' * len(clusters))}) AND t.status = 'answered'
                   AND NOT EXISTS (SELECT 1 FROM feedback f WHERE f.turn_id = t.id AND f.rating = 'down')
                   AND (t.cluster_source IN ('given', 'switched')
                        OR EXISTS (SELECT 1 FROM feedback f WHERE f.turn_id = t.id AND f.rating = 'up'))
                 GROUP BY t.cluster""",
-            [question_key(question), *clusters],
+            [user or current_user(), question_key(question), *clusters],
         )
-        return {cluster: count for cluster, count in rows}
+        return {cluster: (count, yours) for cluster, count, yours in rows}
 
     def entries(self, cluster: str | None = None, since: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Turns, newest first, each with its latest feedback (``feedback``, ``feedback_comment``)."""

@@ -1,0 +1,231 @@
+"""Route memory: an ambiguous question that people already answered in one candidate cluster goes there.
+
+Real SQLite logs, the demo project on a real DuckDB warehouse. "How many were there per day in November
+2026?" routes to listening and podcasts about equally (streams or podcast listeners?), and each has a vetted
+pair that answers it offline.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from demo_project import copy_demo
+from fake_openai import FakeOpenAI
+from vedder.ask import ask
+from vedder.cli import app
+from vedder.config import load_config
+from vedder.context import route, route_with_memory
+from vedder.log.migrations import m001_turns_and_feedback, m002_routing_scores
+from vedder.log.store import ConversationLog
+from vedder.project import load_project
+
+REPO = Path(__file__).parent.parent
+ANSWER_SCHEMA = json.loads((REPO / "schemas" / "answer.schema.json").read_text())
+QUESTION = "How many were there per day in November 2026?"
+SAME_QUESTION = "  how many were there per day in november, 2026 "
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory) -> Path:
+    return copy_demo(tmp_path_factory.mktemp("memory-demo"), scale=0.05)
+
+
+@pytest.fixture
+def project(demo_dir):
+    """The demo project; its log is the test's own (VEDDER_LOG points into a fresh home for every test)."""
+    return load_project(load_config(demo_dir))
+
+
+@pytest.fixture
+def log(project):
+    opened = ConversationLog(project.config.log_path)
+    yield opened
+    opened.close()
+
+
+def cli(demo_dir: Path, *args: str):
+    return CliRunner().invoke(app, [*args, "--project", str(demo_dir)])
+
+
+def ask_json(demo_dir: Path, *args: str) -> dict:
+    result = cli(demo_dir, "ask", *args, "--json")
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    jsonschema.validate(answer, ANSWER_SCHEMA)
+    return answer
+
+
+def turn(log: ConversationLog, cluster: str, source: str | None, status: str = "answered", question: str = QUESTION,
+         user: str | None = None) -> str:
+    """A turn as ``ask`` writes it; returns its conversation id (for feedback)."""
+    return log.record({"question": question, "cluster": cluster, "cluster_source": source, "status": status,
+                       "user": user})["conversation_id"]
+
+
+def test_the_demo_question_is_a_tie_both_clusters_answer(project):
+    routing = route(project, QUESTION)
+    assert routing.ambiguous and {c.id for c in routing.candidates} == {"listening", "podcasts"}
+    assert route(project, SAME_QUESTION).ambiguous
+
+
+@pytest.mark.parametrize("chosen", ["podcasts", "listening"])
+def test_an_earlier_explicit_answer_settles_the_tie_offline(demo_dir, chosen):
+    assert ask_json(demo_dir, QUESTION)["status"] == "not_covered"
+    assert ask_json(demo_dir, QUESTION, "--cluster", chosen)["status"] == "answered"
+
+    answer = ask_json(demo_dir, SAME_QUESTION)
+    note = f"routed by 1 earlier answer to the same question in cluster {chosen}"
+    assert answer["status"] == "answered" and answer["cluster"] == chosen and answer["rows"]
+    assert answer["routing_note"] == note
+    text = cli(demo_dir, "ask", SAME_QUESTION)
+    assert text.exit_code == 0 and note in " ".join(text.output.split())
+
+    context = json.loads(cli(demo_dir, "context", QUESTION, "--json").stdout)
+    assert context["cluster"] == chosen and context["ambiguous"] is False
+    assert context["memory"] == {"cluster": chosen, "answers": 1, "note": note}
+    assert {c["id"] for c in context["candidates"]} == {"listening", "podcasts"}
+    shown = cli(demo_dir, "context", QUESTION)
+    assert f"cluster {chosen}" in shown.output and note in " ".join(shown.output.split())
+    # The answers memory routed are not evidence themselves: still the one explicit answer.
+    assert ask_json(demo_dir, QUESTION)["routing_note"] == note
+
+
+def test_turns_record_how_their_cluster_was_chosen(project, log):
+    ask(project, QUESTION, cluster_id="podcasts")
+    ask(project, QUESTION)
+    ask(project, "What does each plan cost per month?")
+    ask(project, QUESTION, cluster_id="listening")
+    ask(project, QUESTION)
+    rows = log.db.execute("SELECT cluster, cluster_source, status, question_key FROM turns ORDER BY rowid").fetchall()
+    assert [tuple(r)[:3] for r in rows] == [
+        ("podcasts", "given", "answered"), ("podcasts", "memory", "answered"), ("revenue", "routed", "answered"),
+        ("listening", "given", "answered"), (None, None, "not_covered"),  # conflicting evidence: a tie again
+    ]
+    assert rows[0]["question_key"] == "how many were there per day in november 2026"
+
+
+def test_conflicting_evidence_stays_ambiguous(demo_dir, project, log):
+    turn(log, "podcasts", "given")
+    turn(log, "podcasts", "given")
+    turn(log, "listening", "given")
+    routing = route_with_memory(project, QUESTION)
+    assert routing.ambiguous and routing.memory is None
+    answer = ask_json(demo_dir, QUESTION)
+    assert answer["status"] == "not_covered" and answer["routing_note"] is None
+    assert "Several clusters fit" in answer["answer"]
+
+
+def test_a_rated_down_turn_is_not_evidence(demo_dir, project, log):
+    conversation = turn(log, "podcasts", "given")
+    assert route_with_memory(project, QUESTION).memory is not None
+    log.feedback(conversation, "down", "meant streams")
+    assert route_with_memory(project, QUESTION).ambiguous
+    assert ask_json(demo_dir, QUESTION)["status"] == "not_covered"
+
+
+def test_a_routed_answer_is_evidence_only_when_rated_up(project, log):
+    conversation = turn(log, "podcasts", "routed")
+    turn(log, "podcasts", "memory")
+    turn(log, "podcasts", "conversation")
+    turn(log, "podcasts", None)  # logged before vedder recorded how the cluster was chosen
+    assert route_with_memory(project, QUESTION).ambiguous
+    log.feedback(conversation, "up")
+    routing = route_with_memory(project, QUESTION)
+    assert routing.cluster.id == "podcasts" and routing.memory.answers == 1
+
+
+def test_errors_not_covered_and_other_questions_are_not_evidence(project, log):
+    turn(log, "podcasts", "given", status="error")
+    turn(log, "podcasts", "given", status="not_covered")
+    turn(log, "podcasts", "given", question="How many were there per day in October 2026?")
+    assert route_with_memory(project, QUESTION).ambiguous
+
+
+def test_evidence_outside_the_candidates_is_ignored(project, log):
+    turn(log, "revenue", "given")
+    assert route_with_memory(project, QUESTION).ambiguous
+    turn(log, "listening", "given")
+    routing = route_with_memory(project, QUESTION)
+    assert routing.cluster.id == "listening" and routing.memory.answers == 1
+
+
+def test_one_answer_by_someone_else_is_not_enough_two_are(project, log):
+    turn(log, "podcasts", "given", user="ann")
+    assert route_with_memory(project, QUESTION, user="bob").ambiguous
+    assert route_with_memory(project, QUESTION, user="ann").cluster.id == "podcasts"
+    turn(log, "podcasts", "given", user="cem")
+    assert route_with_memory(project, QUESTION, user="bob").memory.answers == 2
+
+
+def test_an_agent_switch_that_answered_is_evidence(project, log):
+    with FakeOpenAI() as server:
+        project.config.model_options.update({"api_base": server.url, "api_key": "dummy", "tool_calling": True})
+        first = route(project, QUESTION).cluster.id
+        other = "podcasts" if first == "listening" else "listening"
+        table = {"podcasts": "podcasts.listens", "listening": "listening.streams"}[other]
+        server.enqueue_tool_call("switch_cluster", {"cluster": other})
+        server.enqueue_tool_call("run_sql", {"sql": f"SELECT COUNT(*) AS n FROM {table}"})
+        server.enqueue_text("Counted.")
+        answer = ask(project, QUESTION, model="openai/fake-model")
+    assert answer.status == "answered" and answer.cluster == other, answer.error
+    (source,) = log.db.execute("SELECT cluster_source FROM turns").fetchone()
+    assert source == "switched"
+    offline = ask(project, QUESTION, model="offline")
+    assert offline.status == "answered" and offline.cluster == other and offline.routing_note
+
+
+def test_an_old_log_migrates_keeps_its_rows_and_its_rated_up_turns_count(project):
+    path = project.config.log_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path)
+    m001_turns_and_feedback(db)
+    m002_routing_scores(db)
+    db.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    db.executemany("INSERT INTO migrations VALUES (?, '2026-01-01T00:00:00+00:00')",
+                   [("m001_turns_and_feedback",), ("m002_routing_scores",)])
+    for number, (cluster, status) in enumerate([("podcasts", "answered"), ("listening", "answered"), (None, "not_covered")]):
+        db.execute("INSERT INTO turns (id, conversation_id, turn, created_at, user, question, cluster, status, routing) "
+                   "VALUES (?, ?, 1, '2026-01-01T00:00:00+00:00', 'ann', ?, ?, ?, '[]')",
+                   (f"t{number}", f"c{number}", QUESTION.upper(), cluster, status))
+    db.execute("INSERT INTO feedback (conversation_id, turn_id, rating, created_at) VALUES ('c0', 't0', 'up', '2026-01-02')")
+    db.commit()
+    db.close()
+
+    routing = route_with_memory(project, QUESTION, user="ann")
+    assert routing.cluster.id == "podcasts" and routing.memory.answers == 1  # the unrated listening turn is not evidence
+    log = ConversationLog(path)
+    rows = log.db.execute("SELECT id, cluster, cluster_source, question_key FROM turns ORDER BY id").fetchall()
+    assert [tuple(r) for r in rows] == [(f"t{n}", c, None, "how many were there per day in november 2026")
+                                        for n, c in enumerate(["podcasts", "listening", None])]
+    applied = [r[0] for r in log.db.execute("SELECT name FROM migrations ORDER BY name")]
+    assert applied == ["m001_turns_and_feedback", "m002_routing_scores", "m003_route_memory"]
+    assert log.entries()[0]["routing"] == []
+    log.close()
+
+
+def test_an_unreadable_log_is_no_memory_and_no_error(demo_dir, project):
+    path = project.config.log_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("this is not a database")
+    routing = route_with_memory(project, QUESTION)
+    assert routing.ambiguous and routing.memory is None
+    result = cli(demo_dir, "ask", QUESTION, "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["status"] == "not_covered"
+    assert "not logged" in result.stderr
+    context = cli(demo_dir, "context", QUESTION, "--json")
+    assert context.exit_code == 0 and json.loads(context.stdout)["ambiguous"] is True
+    assert path.read_text() == "this is not a database"
+
+
+def test_a_missing_log_is_no_memory_and_context_does_not_create_it(demo_dir, project):
+    path = project.config.log_path
+    assert not path.exists()
+    assert route_with_memory(project, QUESTION).ambiguous
+    assert json.loads(cli(demo_dir, "context", QUESTION, "--json").stdout)["memory"] is None
+    assert not path.exists()
