@@ -220,3 +220,17 @@ def test_review_with_nothing_here_names_the_propose_pull_request_that_holds_the_
         result = run(*command, "--project", str(orders))
         assert result.exit_code == 0, result.output
         assert "1 proposal(s) wait in branch vedder/propose/orders-" in result.output and "merge it" in result.output
+
+
+def test_health_names_the_likely_new_name_of_a_renamed_table(orders):
+    (orders / "clusters" / "orders" / "pairs" / "orders-per-day-and-status.yaml").write_text(
+        "question: How many orders per status and day?\nsql: SELECT ds, status, count(*) AS n FROM sales.orders GROUP BY ALL\n"
+        "verified_by: maria\nverified_at: '2026-11-20'\n")
+    con = duckdb.connect(str(orders.parent / "wh" / "shop.duckdb"))
+    con.execute("ALTER TABLE sales.orders RENAME TO orders_v2")
+    con.close()
+    checked = run("health", "orders", "--format", "json", "--project", str(orders))
+    assert checked.exit_code == 1
+    assert "table sales.orders is gone from the warehouse (renamed to sales.orders_v2? it has the same columns)" in checked.stdout
+    fixed = run("health", "orders", "--fix", "--no-pr", "--project", str(orders))
+    assert "`sales.orders` is gone from the warehouse (renamed to sales.orders_v2? it has the same columns)" in fixed.output

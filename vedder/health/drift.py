@@ -36,6 +36,7 @@ class DatasetDrift:
     removed: dict[str, str] = field(default_factory=dict)
     retyped: dict[str, tuple[str, str]] = field(default_factory=dict)
     renamed: dict[str, str] = field(default_factory=dict)
+    renamed_to: str | None = None  # a gone table's likely new name: the one live table with its columns
 
     @property
     def drifted(self) -> bool:
@@ -43,17 +44,22 @@ class DatasetDrift:
 
     def describe(self) -> str:
         if self.missing:
-            return f"table {self.table} is gone from the warehouse"
+            return f"table {self.table} is gone from the warehouse{self.rename_guess}"
         parts = [f"{old} renamed to {new}" for old, new in self.renamed.items()]
         parts += [f"{name} removed" for name in self.removed if name not in self.renamed]
         parts += [f"{name} added ({kind})" for name, kind in self.added.items() if name not in self.renamed.values()]
         parts += [f"{name} retyped {old} → {new}" for name, (old, new) in self.retyped.items()]
         return f"{self.table}: " + ", ".join(parts)
 
+    @property
+    def rename_guess(self) -> str:
+        return f" (renamed to {self.renamed_to}? it has the same columns)" if self.renamed_to else ""
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "table": self.table,
             "missing": self.missing,
+            "renamed_to": self.renamed_to,
             "added": self.added,
             "removed": self.removed,
             "retyped": {k: list(v) for k, v in self.retyped.items()},
@@ -90,7 +96,7 @@ def dataset_drift(cluster: "Cluster", live_schema: dict[str, dict[str, str]], wa
     for key, dataset in sorted(cluster.dataset_files.items()):
         live = live_schema.get(key)
         if live is None:
-            drifts[key] = DatasetDrift(dataset.table, dataset, missing=True)
+            drifts[key] = DatasetDrift(dataset.table, dataset, missing=True, renamed_to=_new_name(cluster, dataset, live_schema))
             continue
         added, removed, retyped = compare_columns({c.name: c.type for c in dataset.columns}, live)
         drift = DatasetDrift(dataset.table, dataset, added=added, removed=removed, retyped=retyped)
@@ -101,6 +107,15 @@ def dataset_drift(cluster: "Cluster", live_schema: dict[str, dict[str, str]], wa
         if table.lower() not in drifts and table.lower() not in live_schema:
             drifts[table.lower()] = DatasetDrift(table, None, missing=True)
     return drifts
+
+
+def _new_name(cluster: "Cluster", dataset: "Dataset", live_schema: dict[str, dict[str, str]]) -> str | None:
+    """The one live table without a dataset file in ``cluster`` whose columns (names and types) are the gone
+    table's: what it was most likely renamed to."""
+    columns = {(c.name.lower(), normalize_type(c.type)) for c in dataset.columns}
+    same = [table for table, live in live_schema.items() if table not in cluster.dataset_files
+            and {(name.lower(), normalize_type(kind)) for name, kind in live.items()} == columns]
+    return same[0] if len(same) == 1 else None
 
 
 def detect_renames(warehouse: "Warehouse", dataset: "Dataset", removed: dict[str, str], added: dict[str, str],

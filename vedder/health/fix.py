@@ -148,7 +148,7 @@ def _reprofile(project: "Project", health: "ClusterHealth", warehouse: "Warehous
         if not drift.drifted:
             continue
         if drift.missing:
-            result.untouched.append(f"`{drift.table}` is gone from the warehouse: restore it or remove it from "
+            result.untouched.append(f"`{drift.table}` is gone from the warehouse{drift.rename_guess}: restore it or remove it from "
                                     f"`{health.cluster.id}`'s cluster.yaml and datasets/")
             continue
         existing = _renamed_dataset(drift.dataset, drift.renamed)
