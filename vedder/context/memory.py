@@ -23,7 +23,7 @@ with evidence for two); routing@1 0.906 → 0.953; offline routed 719 → 782 an
 keys with stop words dropped and light stemming (tune → report: 4 settled, 3 right; "above 18" met "below
 18"), sorted stemmed words (9 settled, 7 right), and trusting one answer by someone else (a question asked
 once before in another cluster: 6 settled, 0 right — "Count the number of accounts." of four bank
-databases). Added time per ambiguous ask in process: 0.05 ms with the log open (``ask``), 0.5 ms opening it.
+databases). Added time per ambiguous ask in process: 0.053 ms with the log open (``ask``), 0.49 ms opening it.
 
 >>> route_with_memory(project, "how many listeners per country?").memory.note  # doctest: +SKIP
 'routed by 3 earlier answers to the same question in cluster podcasts'
