@@ -141,7 +141,7 @@ def test_propose_words_no_exclusion_from_a_section_named_after_the_table_or_one_
     (orders / "clusters" / "customers").mkdir()
     vocabulary = Vocabulary.of(load_project(load_config(orders)).clusters["orders"])
     assert describe("SELECT status, count(*) FROM sales.orders WHERE ds = DATE '2026-11-03' GROUP BY 1",
-                    vocabulary=vocabulary) == "How many orders per status with ds 2026-11-03?"
+                    vocabulary=vocabulary) == "How many orders per status on 2026-11-03?"
     assert describe("SELECT count(*) FROM sales.orders WHERE status = 'cancelled'",
                     vocabulary=vocabulary) == "How many orders with status cancelled?"
 

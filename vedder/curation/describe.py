@@ -304,6 +304,11 @@ class _Describer:
                 if window and operator in (exp.GT, exp.GTE):
                     windows.append(window)
                     continue
+                if operator is exp.EQ and _is_value(value) and _date(_value(value)) is not None:  # one day: a period
+                    bounds = ranges.setdefault(column.sql().lower(), _Range(column))
+                    bounds.add(exp.GTE, value)
+                    bounds.add(exp.LTE, value)
+                    continue
                 if operator in (exp.GT, exp.GTE, exp.LT, exp.LTE) and _is_value(value):
                     ranges.setdefault(column.sql().lower(), _Range(column)).add(operator, value)
                     continue
@@ -422,6 +427,8 @@ class _Range:
         if high and self.high[1]:
             high += dt.timedelta(days=1)  # from here on, high is exclusive
         if low and high:
+            if high - low == dt.timedelta(days=1):
+                return f"on {low.isoformat()}"
             if low.day == 1 and high.day == 1 and low < high:
                 return _months(low, high)
             return f"between {low.isoformat()} and {(high - dt.timedelta(days=1)).isoformat()}"
