@@ -234,3 +234,11 @@ def test_health_names_the_likely_new_name_of_a_renamed_table(orders):
     assert "table sales.orders is gone from the warehouse (renamed to sales.orders_v2? it has the same columns)" in checked.stdout
     fixed = run("health", "orders", "--fix", "--no-pr", "--project", str(orders))
     assert "`sales.orders` is gone from the warehouse (renamed to sales.orders_v2? it has the same columns)" in fixed.output
+
+
+@pytest.mark.parametrize("typed, slug", [("Order Ops", "order-ops"), ("Zürich_Sales", "zurich_sales")])
+def test_cluster_new_with_a_cluster_id_that_is_not_a_slug_suggests_one(shop, typed, slug):
+    result = run("cluster", "new", typed, "--tables", "sales.*", "--owner", "commerce", "--project", str(shop))
+    assert result.exit_code == 2 and f"invalid cluster id '{typed}'" in result.output
+    assert f"try `{slug}`" in result.output
+    assert run("cluster", "new", slug, "--tables", "sales.*", "--owner", "commerce", "--project", str(shop)).exit_code == 0

@@ -449,6 +449,18 @@ class NewCluster:
         }
 
 
+def _slug(text: str) -> str:
+    """A cluster id for ``text``, or '' when nothing of it is left.
+
+    >>> _slug("Order Ops"), _slug("Zürich_Sales"), _slug("??")
+    ('order-ops', 'zurich_sales', '')
+    """
+    import unicodedata
+
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9_-]+", "-", ascii_text).strip("-_")
+
+
 def new_cluster(
     project: "Project",
     warehouse: "Warehouse",
@@ -465,7 +477,9 @@ def new_cluster(
     Nothing is written unless the id is new, every pattern matches a table and profiling succeeds.
     """
     if not _CLUSTER_ID.match(cluster_id):
-        raise UsageError(f"invalid cluster id '{cluster_id}'", "use a lowercase slug: letters, digits, - and _, starting with a letter or digit (e.g. `listening`)")
+        slug = _slug(cluster_id)
+        raise UsageError(f"invalid cluster id '{cluster_id}'", "use a lowercase slug: letters, digits, - and _, starting with a "
+                         + (f"letter or digit: try `{slug}`" if slug else "letter or digit (e.g. `listening`)"))
     folder = project.config.clusters_dir / cluster_id
     if cluster_id in project.clusters or folder.exists():
         raise UsageError(f"cluster '{cluster_id}' already exists at {folder}", "pick another id, or edit its cluster.yaml and run `vedder profile " + cluster_id + "`")
