@@ -229,3 +229,16 @@ def test_a_missing_log_is_no_memory_and_context_does_not_create_it(demo_dir, pro
     assert route_with_memory(project, QUESTION).ambiguous
     assert json.loads(cli(demo_dir, "context", QUESTION, "--json").stdout)["memory"] is None
     assert not path.exists()
+
+
+def test_the_mcp_surface_records_its_explicit_cluster_and_says_why_it_routed(project):
+    from vedder.mcp import WarehousePool, ask_result, context_result
+
+    pool = WarehousePool()
+    assert ask_result(project, pool, QUESTION, None, None, "offline")["status"] == "not_covered"
+    assert ask_result(project, pool, QUESTION, "listening", None, "offline")["status"] == "answered"
+    answer = ask_result(project, pool, SAME_QUESTION, None, None, "offline")
+    note = "routed by 1 earlier answer to the same question in cluster listening"
+    assert answer["status"] == "answered" and answer["cluster"] == "listening" and answer["routing_note"] == note
+    context = context_result(project, QUESTION, None)
+    assert context["cluster"] == "listening" and context["memory"]["note"] == note

@@ -202,6 +202,7 @@ def ask_result(project: "Project", warehouses: WarehousePool, question: str, clu
         "status": answer.status,
         "answer": answer.answer,
         "cluster": answer.cluster,
+        "routing_note": answer.routing_note,
         "sql": answer.sql,
         **_capped(answer.columns, answer.rows, answer.truncated),
         "sources": answer.sources,
