@@ -93,6 +93,21 @@ def test_follow_up_naming_one_group_keeps_that_row_with_the_same_numbers(demo_di
         assert other["status"] != "answered" or ["SE", grouped["SE"]] not in other["rows"], (question, other)
 
 
+def test_question_about_one_group_is_answered_from_the_pair_that_splits_by_it(demo_dir):
+    """"How many streams did Sweden have in November 2026?" from the vetted "… each country …" pair, filtered
+    to 'SE': the same number as Sweden's row of the per-country answer, without the country column."""
+    grouped = ask_json(demo_dir, "How many streams did each country have in November 2026?")
+    sweden = ask_json(demo_dir, "How many streams did Sweden have in November 2026?")
+    assert sweden["status"] == "answered", sweden
+    assert sweden["rows"] == [[row[1] for row in grouped["rows"] if row[0] == "SE"]]
+    assert "country → only 'SE'" in sweden["answer"] and "vetted pair streams-per-country" in sweden["answer"]
+    for question in ("How many streams did Sweden and Germany have in November 2026?",
+                     "How many streams did countries other than Sweden have in November 2026?",
+                     "How many streams did Sweden have?"):  # two values, a negation, no period: not this pair
+        other = ask_json(demo_dir, question)
+        assert other["status"] != "answered" or other["rows"] != sweden["rows"], (question, other)
+
+
 def test_continue_without_history_is_a_clear_error(tmp_path, demo_dir):
     result = CliRunner().invoke(app, ["ask", "--continue", "and for Sweden?", "--project", str(demo_dir)],
                                 env={"VEDDER_LOG": str(tmp_path / "empty.sqlite")})

@@ -107,3 +107,15 @@ class LogError(VedderError):
 
     exit_code = 2
     default_hint = "check `log` in vedder.yaml (or VEDDER_LOG): it must be a file in a folder you can write"
+
+
+class InternalError(VedderError):
+    """Something vedder did not expect (a bug): one line on the terminal, the traceback with ``--debug``."""
+
+    exit_code = 70  # EX_SOFTWARE
+    default_hint = "this is a bug in vedder, not in your input: `vedder --debug …` shows the traceback; please report it"
+
+    @classmethod
+    def of(cls, exc: BaseException) -> "InternalError":
+        detail = (str(exc).strip().splitlines() or [""])[0][:200]
+        return cls(f"internal error: {type(exc).__name__}" + (f": {detail}" if detail else ""))

@@ -958,10 +958,8 @@ def _narrow(cluster: "Cluster", tree: exp.Expression, question: str, previous_qu
     """"only for Sweden?" after "streams per country": the previous query grouped by a column and the
     follow-up names one profiled value of it, so filter to that value — the same row the grouped answer had,
     with the same numbers. Only a single grouped column that no literal filters yet, and only one value."""
-    if not isinstance(tree, exp.Select) or not tree.args.get("group"):
-        return []
     # A share of the total or a rank over all groups would change under the filter: only plain aggregates.
-    if tree.find(exp.Window) or any(isinstance(node, exp.Query) for node in tree.walk() if node is not tree):
+    if not _narrowable(tree):
         return []
     q_words, p_words = _cased(question), _cased(previous_question)
     found = []
@@ -975,13 +973,81 @@ def _narrow(cluster: "Cluster", tree: exp.Expression, question: str, previous_qu
     if len(found) != 1:
         return []
     column, value = found[0]
+    _keep_only(tree, column, value)
+    return [Adaptation(column.name, None, value)]
+
+
+def _narrowable(tree: exp.Expression | None) -> bool:
+    """A grouped query whose numbers per group do not depend on the other groups (no window, no subquery)."""
+    return (isinstance(tree, exp.Select) and bool(tree.args.get("group")) and tree.find(exp.Window) is None
+            and not any(isinstance(node, exp.Query) for node in tree.walk() if node is not tree))
+
+
+def _keep_only(tree: exp.Select, column: exp.Column, value: str) -> None:
+    """AND ``column = 'value'`` into the WHERE of ``tree`` (in place)."""
     condition = exp.EQ(this=column.copy(), expression=exp.Literal.string(value))
     where = tree.args.get("where")
     if where is None:
         tree.set("where", exp.Where(this=condition))
     else:  # AND-ed after the conditions already there: no parentheses needed around them
         where.set("this", exp.and_(where.this, condition, copy=False, wrap=not isinstance(where.this, (exp.And, exp.Predicate))))
-    return [Adaptation(column.name, None, value)]
+
+
+def _as_each(question: str, column: str, value: str) -> str | None:
+    """``question`` with its mention of ``value`` (or the country it codes) said as "each <column>": "streams
+    in Sweden" → "streams in each country", to find the pair that splits by it."""
+    for name in [value, *(COUNTRY_NAMES.get(value.upper(), []) if len(value) == 2 else [])]:
+        parts = _cased(name)
+        if not parts:
+            continue
+        pattern = r"(?<![\w'])" + r"\W+".join(re.escape(w) for w in parts) + r"(?![\w'])"
+        found = re.search(pattern, question, 0 if all(_is_code(w) for w in parts) else re.IGNORECASE)
+        if found:
+            quote = question[found.start() - 1 : found.start()] if found.start() else ""
+            start, end = (found.start() - 1, found.end() + 1) if quote in "'\"" and quote and question[found.end():found.end() + 1] == quote else found.span()
+            return f"{question[:start]}each {column.replace('_', ' ')}{question[end:]}"
+    return None
+
+
+def _narrowed_match(index: ClusterIndex, question: str, dialect: str) -> OfflineMatch | None:
+    """"How many streams did Sweden have?" answered by the vetted "How many streams did each country have?"
+    filtered to 'SE': the question names one profiled value, asks it of no split of its own, and said with
+    "each <column>" instead of the value it agrees with a pair that groups by that column. The grouped column
+    leaves the result (the question asked for Sweden's numbers, not a table of one country)."""
+    named = sorted(set(_named_values(index, question)))
+    if len(named) != 1 or _by_terms(question) or NOT_ONLY.search(question):
+        return None
+    column_name, value = named[0]
+    rewritten = _as_each(question, column_name, value)
+    if rewritten is None:
+        return None
+    ranked = rank_pairs(index, rewritten)[:CANDIDATES]
+    candidates = sorted((_candidate(index, pair, rewritten, dialect) for pair, _ in ranked),
+                        key=lambda c: -round(c.similarity, 9))
+    agreeing = [c for c in candidates if not c.problems]
+    if not agreeing or agreeing[0].similarity < MIN_SIMILARITY:
+        return None
+    best = agreeing[0]
+    rival = next((c for c in agreeing[1:] if c.sql.strip() != best.sql.strip()), None)
+    if rival is not None and best.similarity - rival.similarity < MIN_MARGIN:
+        return None
+    tree = (best.adapted if best.adapted is not None else parsed(best.pair.sql, dialect)).copy()
+    if not _narrowable(tree):
+        return None
+    grouped = [c for c in _grouped_columns(tree) if c.name.lower() == column_name]
+    if len(grouped) != 1:
+        return None
+    _keep_only(tree, grouped[0], value)
+    kept = [e for e in tree.expressions if not (isinstance(e.unalias(), exp.Column) and e.unalias().name.lower() == column_name)]
+    if not kept:
+        return None
+    tree.set("expressions", kept)
+    order = tree.args.get("order")
+    if order is not None and any(isinstance(o.this, exp.Column) and o.this.name.lower() == column_name for o in order.expressions):
+        return None
+    adaptations = [*best.adaptations, Adaptation(grouped[0].name, None, value)]
+    candidate = Candidate(best.pair, best.phrasing, best.similarity, [], adaptations, tree, dialect)
+    return OfflineMatch(best.pair, tree.sql(dialect=dialect), adaptations, best.similarity, _explain(candidate))
 
 
 def answer_offline(project: "Project", cluster: "Cluster", question: str, *, previous: Any = None) -> OfflineResult:
@@ -1006,6 +1072,10 @@ def answer_offline(project: "Project", cluster: "Cluster", question: str, *, pre
     if not candidates:
         return OfflineResult(None, [], "no vetted pair is similar to the question")
     agreeing = [c for c in candidates if not c.problems]
+    if not agreeing or agreeing[0].similarity < MIN_SIMILARITY:
+        narrowed = _narrowed_match(index, question, dialect)
+        if narrowed is not None:
+            return OfflineResult(narrowed, closest)
     if not agreeing:
         best = candidates[0]
         return OfflineResult(None, closest, f"closest pair {best.pair.id} differs: {', '.join(best.problems)}")

@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from vedder.cli.common import COMMAND_CONTEXT, ERROR_DOCUMENTS, JSON_OUTPUT, print_json
-from vedder.errors import FileAccessError, UsageError, VedderError
+from vedder.errors import FileAccessError, InternalError, UsageError, VedderError
 
 # Click's exceptions as typer raises them (recent typers vendor their own click).
 click_errors = importlib.import_module(typer.BadParameter.__module__)
@@ -51,22 +51,35 @@ class VedderGroup(TyperGroup):
             if not isinstance(exc.__context__, KeyboardInterrupt):  # a prompt's end of input stays click's
                 raise
             _interrupted()
+        except typer.Exit:
+            raise
         except RuntimeError as exc:
-            if str(exc) != "Query interrupted":
+            if str(exc) == "Query interrupted":
+                _interrupted()  # Ctrl-C inside a DuckDB query
+            if _debug(ctx):
                 raise
-            _interrupted()  # Ctrl-C inside a DuckDB query
+            _fail(InternalError.of(exc), ctx.meta.get(JSON_OUTPUT), ctx.meta.get(COMMAND_CONTEXT))
         except OSError as exc:
-            refused = _refused_write(exc)
-            if refused is None or (ctx.obj and ctx.obj.get("debug")):
+            if _debug(ctx):
                 raise
-            _fail(refused, ctx.meta.get(JSON_OUTPUT), ctx.meta.get(COMMAND_CONTEXT))
+            _fail(_refused_write(exc) or InternalError.of(exc), ctx.meta.get(JSON_OUTPUT), ctx.meta.get(COMMAND_CONTEXT))
         except VedderError as exc:
-            if ctx.obj and ctx.obj.get("debug"):
+            if _debug(ctx):
                 raise
             _fail(exc, ctx.meta.get(JSON_OUTPUT), ctx.meta.get(COMMAND_CONTEXT))
+        except click_errors.ClickException:
+            raise
+        except Exception as exc:  # a bug: one line and exit 70, the traceback only with --debug
+            if _debug(ctx):
+                raise
+            _fail(InternalError.of(exc), ctx.meta.get(JSON_OUTPUT), ctx.meta.get(COMMAND_CONTEXT))
 
     def list_commands(self, ctx: typer.Context) -> list[str]:
         return list(self.commands)
+
+
+def _debug(ctx: typer.Context) -> bool:
+    return bool(ctx.obj and ctx.obj.get("debug"))
 
 
 def _wants_json(args: list[str]) -> bool:
