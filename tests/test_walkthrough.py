@@ -217,6 +217,12 @@ def _points_at(fd: Path, target: Path) -> bool:
     ("agent: {max_steps: 0}", ["agent.max_steps is 0; it must be at least 1 and at most 100"]),
     ("dialect: nosuch", ["unknown SQL dialect 'nosuch'"]),
     ("dialect: Postgres", ["unknown SQL dialect 'Postgres'"]),
+    ("query: {row_limit: lots}", ["query.row_limit is 'lots'; it must be a whole number"]),
+    ("query: {row_limit: 2.5}", ["query.row_limit is 2.5; it must be a whole number"]),
+    ("query: {timeout_s: [1]}", ["query.timeout_s is [1]; it must be a number"]),
+    ("agent: {max_steps: true}", ["agent.max_steps is True; it must be a whole number"]),
+    ("health: {fail_under: high}", ["health.fail_under is 'high'"]),
+    ("query: 5", ["`query` must be a mapping of settings, not 5"]),
 ])
 def test_settings_no_command_can_work_with_are_config_errors(demo_dir, tmp_path, setting, words):
     """A row limit of 0 used to return no rows, a timeout of 0 to interrupt every query, a bad dialect to crash."""

@@ -64,10 +64,8 @@ class Config:
         if not isinstance(warehouse, dict):
             raise ConfigError(f"{root / CONFIG_FILE}: `warehouse` must be a mapping with `type` and `path`")
         warehouse_path = env.get("VEDDER_WAREHOUSE") or warehouse.get("path")
-        context = data.get("context") or {}
-        agent = data.get("agent") or {}
-        query = data.get("query") or {}
-        health = data.get("health") or {}
+        path = root / CONFIG_FILE
+        context, agent, query, health = (_section(data, name, path) for name in ("context", "agent", "query", "health"))
         try:
             config = cls(
                 root=root,
@@ -77,12 +75,12 @@ class Config:
                 model=str(env.get("VEDDER_MODEL") or data.get("model") or OFFLINE),
                 model_options=dict(data.get("model_options") or {}),
                 log_path=root / str(env.get("VEDDER_LOG") or data.get("log") or ".vedder/log.sqlite"),
-                token_budget=int(context.get("token_budget", 6000)),
-                max_steps=int(agent.get("max_steps", 8)),
-                row_limit=int(query.get("row_limit", 1000)),
-                timeout_s=float(query.get("timeout_s", 30.0)),
+                token_budget=_number(context, "context", "token_budget", 6000, int, path),
+                max_steps=_number(agent, "agent", "max_steps", 8, int, path),
+                row_limit=_number(query, "query", "row_limit", 1000, int, path),
+                timeout_s=_number(query, "query", "timeout_s", 30.0, float, path),
                 health_weights={**DEFAULT_HEALTH_WEIGHTS, **(health.get("weights") or {})},
-                health_fail_under=float(health.get("fail_under", 70.0)),
+                health_fail_under=_number(health, "health", "fail_under", 70.0, float, path),
                 raw=data,
             )
         except (TypeError, ValueError, AttributeError) as exc:
@@ -107,6 +105,28 @@ class Config:
         if not _known_dialect(self.dialect):
             raise ConfigError(f"{path}: unknown SQL dialect '{self.dialect}'",
                               "set `dialect:` to a sqlglot dialect such as duckdb, postgres, snowflake or bigquery")
+
+
+def _section(data: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
+    """The ``name:`` mapping of vedder.yaml ({} when absent); anything but a mapping is a ConfigError."""
+    value = data.get(name) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: `{name}` must be a mapping of settings, not {value!r}",
+                          f"write it as `{name}: {{setting: value}}` (see schemas/vedder.schema.json) or remove it")
+    return value
+
+
+def _number(section: dict[str, Any], name: str, key: str, default: float, kind: type, path: Path) -> Any:
+    """``section[key]`` as ``kind`` (int or float); a value that is not such a number names the setting."""
+    value = section.get(key, default)
+    try:
+        if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
+            raise ValueError(value)
+        return kind(value)
+    except (TypeError, ValueError):
+        expected = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{path}: {name}.{key} is {value!r}; it must be {expected}",
+                          f"fix `{name}: {{{key}: …}}` in vedder.yaml or remove it (default {default:g})") from None
 
 
 def _known_dialect(dialect: str) -> bool:
