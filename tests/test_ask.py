@@ -201,3 +201,23 @@ def test_chat_follows_up_rates_and_survives_errors(demo_dir):
     broken = CliRunner().invoke(app, ["chat", "--project", str(demo_dir)], input="What does each plan cost per month?\n:quit\n",
                                 env={"VEDDER_WAREHOUSE": str(demo_dir / "missing.duckdb")})
     assert broken.exit_code == 0 and "does not exist" in broken.output and broken.output.endswith("? ")
+
+
+def test_pair_broken_by_a_schema_change_is_named_with_whom_to_tell(tmp_path):
+    """A column renamed under a vetted pair: the error names the pair, `vedder health` and the owners, not only
+    DuckDB's binder error."""
+    import duckdb
+
+    root = copy_demo(tmp_path / "broken", scale=0.02)
+    with duckdb.connect(str(root / ".vedder" / "warehouse.duckdb")) as db:
+        db.execute("ALTER TABLE revenue.plans RENAME COLUMN monthly_price_cents TO price_cents")
+    result = run(root, "ask", "What does each plan cost per month?")
+    assert result.exit_code == 4, result.output
+    text = " ".join(result.output.split())
+    assert "vetted pair revenue/plan-prices no longer runs on the warehouse" in text
+    assert "`vedder health revenue` checks every pair" in text and "Revenue Analytics" in text
+    assert "Traceback" not in result.output
+    result = run(root, "ask", "What does each plan cost per month?", "--json")
+    answer = json.loads(result.stdout)
+    jsonschema.validate(answer, ANSWER_SCHEMA)
+    assert result.exit_code == 4 and answer["status"] == "error" and "vedder health revenue" in answer["hint"]

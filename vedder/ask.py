@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from vedder.config import OFFLINE
-from vedder.errors import LogError, UsageError, VedderError
+from vedder.errors import LogError, SQLExecutionError, UsageError, VedderError
 
 if TYPE_CHECKING:
     from vedder.project import Cluster, Project
@@ -120,7 +120,14 @@ def _answer_offline(project, cluster, question, warehouse, history) -> tuple[Ans
             hint=OFFLINE_HINT,
         ), None
     match = result.match
-    guarded, rows = run_sql(match.sql, project=project, warehouse=warehouse, cluster=cluster)
+    try:
+        guarded, rows = run_sql(match.sql, project=project, warehouse=warehouse, cluster=cluster)
+    except SQLExecutionError as exc:  # the warehouse changed under a vetted pair: say which, and whom to tell
+        owners = ", ".join(x for x in (cluster.owners.team, cluster.owners.contact) if x) or "its owners"
+        raise SQLExecutionError(
+            f"vetted pair {cluster.id}/{match.pair.id} no longer runs on the warehouse: {exc.message}",
+            f"`vedder health {cluster.id}` checks every pair of the cluster against the warehouse; tell {owners}",
+        ) from None
     sources = [{"kind": "pair", "id": f"{cluster.id}/{match.pair.id}"}, *_dataset_sources(guarded.tables)]
     return Answer(
         status="answered",
