@@ -70,11 +70,20 @@ def _undouble(word: str) -> str:
     return word[:-1] if len(word) >= 3 and word[-1] == word[-2] and word[-1] not in "lsz" else word
 
 
+@lru_cache(maxsize=65536)
+def _token_words(token: str) -> tuple[str, ...]:
+    return tuple(split_identifier(token))
+
+
 def words(text: str) -> list[str]:
     """Lower-case words of ``text`` with identifiers split, before stop words and stemming."""
     out: list[str] = []
     for token in _WORD.findall(text):
-        out += split_identifier(token) if not token[0].isdigit() else [token]
+        # Most tokens are plain lower-case words; the rest repeat (a 2-MB doc has a few thousand distinct ones).
+        if token.islower() or token[0].isdigit():
+            out.append(token)
+        else:
+            out += _token_words(token)
     return out
 
 
