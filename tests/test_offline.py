@@ -190,6 +190,14 @@ def test_periods_and_date_shifts():
          "SELECT COUNT(*), rank FROM captain GROUP BY rank", "grouping"),
         ("Count the total number of settlements made.", "What is the total amount of settlement made for all the settlements?",
          "SELECT SUM(amount_settled) FROM settlements", "count"),
+        # Ranking is not comparing: "at least one activity" is no "most activities".
+        ("Who participated in at least one activity?", "Who participated in the most activities?",
+         "SELECT name FROM faculty JOIN participates USING (id) GROUP BY name ORDER BY COUNT(*) DESC LIMIT 1", "ranking"),
+        # "each" with a count groups; "of each physician" asks for physicians a query of departments lacks.
+        ("How many orders does each customer have?", "List all orders.", "SELECT order_id FROM orders", "grouping"),
+        ("What is the department of each physician?", "Which departments are there?", "SELECT name FROM department", "grouping"),
+        ("Which cities have population above 8000000 or below 5000000?", "Which cities have population above 8000000?",
+         "SELECT city FROM city WHERE population > 8000000", "both/either"),
     ],
 )
 def test_intent_disagreements_between_question_and_pair(question, phrasing, sql, problem):
@@ -204,6 +212,16 @@ def test_intent_disagreements_between_question_and_pair(question, phrasing, sql,
     [
         ("How many captains are there by rank?", "How many captains are in each rank?", "SELECT COUNT(*), rank FROM captain GROUP BY rank"),
         ("How many games are played in total?", "How many games are played for all students?", "SELECT SUM(games_played) FROM sports_info"),
+        # "phone number of" is a column, not a count; "each employee" of a list of employees is that list.
+        ("What is the phone number of all the female faculty members?", "Show the phone of female faculty members.",
+         "SELECT phone FROM faculty WHERE sex = 'F'"),
+        ("What are the phone numbers for each employee?", "List the phone numbers of all employees.", "SELECT phone FROM employees"),
+        # "at least 25" and "25 or older" are one comparison; "over … or under …" and "above … or below …" two.
+        ("Which pilots are at least 25 years old?", "Which pilots are aged 25 or older?", "SELECT name FROM pilot WHERE age >= 25"),
+        ("Which cities have population above 8000000 or below 5000000?", "Cities with population over 8000000 or under 5000000",
+         "SELECT city FROM city WHERE population > 8000000 OR population < 5000000"),
+        ("Which artists have 3 or more albums?", "Which artists have at least 3 albums?",
+         "SELECT name FROM artist JOIN album USING (artist_id) GROUP BY name HAVING COUNT(*) >= 3"),
     ],
 )
 def test_same_intent_in_other_words_agrees(question, phrasing, sql):

@@ -230,22 +230,52 @@ def _mentions(text_words: Sequence[str], value: str) -> bool:
     return False
 
 
+# "the number of", "total number of": a count; "the phone number of" is a column.
+_COUNTING_NUMBER = re.compile(r"(?:^|\b(?:the|a|total|overall|and|or|what|whats|with|same|their|its|his|her|of|by|in|on|"
+                              r"for|to|from|show|list|find|give|return|tell|get|average|mean|max|min|maximum|minimum|"
+                              r"most|least|fewest|largest|smallest|highest|lowest|biggest|greatest|larger|smaller|"
+                              r"higher|lower|greater|more|less|fewer|sum|count|combined|respective|corresponding|"
+                              r"different|distinct|all) )number of\b")
+# "25 or older", "3 or more albums": one comparison; "above 8000000 or below 5000000": two conditions.
+_OR_COMPARISON = re.compile(r"\bor\b(?! (?:more|less|fewer|older|younger|greater|higher|lower|above|below|over|under|"
+                            r"smaller|larger|bigger|longer|shorter|taller|heavier|lighter|after|before|later|earlier|"
+                            r"equal)\b(?! (?:than |to )?[-$\d]))")
+
+
 def cues(text: str) -> dict[str, bool]:
     raw = [w.lower().replace("'", "") for w in re.findall(r"[A-Za-z']+", text)]
-    stems = {stem(w) for w in raw}
     lowered = " ".join(raw)
+    # "at least 25" is a comparison (see the phrases), not the "least" of a ranking.
+    stems = {stem(w) for w in re.sub(r"\b(?:at|no) (?:least|most|less|more)\b", " ", lowered).split()}
     return {
         "desc": bool(stems & _DESC) or any(p in lowered for p in _DESC_PHRASES),
         "asc": bool(stems & _ASC) or any(p in lowered for p in _ASC_PHRASES) or ("alphabetical" in raw and not stems & _DESC),
         "negation": bool(set(raw) & _NEGATION) and "no more" not in lowered and "no less" not in lowered or "n't" in text or "other than" in lowered,
         "average": bool(set(raw) & _AVERAGE),
         "statistic": bool(set(raw) & _OTHER_STATISTICS),
-        "count": "how many" in lowered or "number of" in lowered or "count" in raw,
+        "count": "how many" in lowered or bool(_COUNTING_NUMBER.search(lowered)) or "count" in raw,
         "group": bool(set(raw) & _GROUP),
         "both": "both" in raw,
         "by": bool(re.search(r"\b(by|for each|for every)\b", re.sub(r"\b(order|ordered|sort|sorted|rank|ranked)( them| the results?)? by\b", "", lowered))),
-        "either": "either" in raw or bool(re.search(r"\bor\b(?! (more|less|fewer|older|younger|greater|higher|lower|above|below|over|smaller|larger|equal))", lowered)),
+        "either": "either" in raw or bool(_OR_COMPARISON.search(re.sub(r"[^a-z0-9$ -]+", " ", text.lower().replace("'", "")))),
     }
+
+
+_SUPERLATIVES = {stem(w) for w in """most least highest lowest largest smallest biggest greatest maximum minimum max min
+    oldest youngest latest earliest longest shortest top best worst fewest heaviest lightest tallest newest richest
+    poorest cheapest""".split()}
+
+
+def _superlatives(text: str) -> set[str]:
+    """The ranking words of ``text`` ("the most", "highest"), not its comparisons ("at least 25", "no more than")."""
+    lowered = " ".join(_plain(text))
+    return {stem(w) for w in re.sub(r"\b(?:at|no) (?:least|most|less|more)\b", " ", lowered).split()} & _SUPERLATIVES
+
+
+def _each_words(question: str) -> set[str]:
+    """Stems of the first word after each "each", "every" or "per" ("of each apartment booking" → apartment)."""
+    return {stem(m.group(1)) for m in re.finditer(r"\b(?:each|every|per) (?:of (?:the|them|these|those) )?([a-z]+)", question.lower())
+            if m.group(1) not in ("of", "one", "the", "them")}
 
 
 def _domain(text: str) -> set[str]:
@@ -329,8 +359,14 @@ def cue_problems(question: str, phrasing: str, sig: SQLSignature) -> list[str]:
                    and not (q_dir | p_dir) - {"desc"})
     if q_dir != p_dir and not ranked_list:
         problems.append("direction")
-    if q["group"] and not p["group"] and not sig.grouped:
+    # "the phone numbers of each employee" lists the employees the query reads; "the number of orders of each
+    # customer" groups, and "the department of each physician" asks for physicians a query of departments lacks.
+    if q["group"] and not p["group"] and not sig.grouped and (
+            q["count"] or q["average"] or q["statistic"] or q_dir or re.search(r"\b(total|sum)\b", question.lower())
+            or not _each_words(question) <= sql_words | {stem(w) for w in _plain(phrasing)}):
         problems.append("grouping")
+    if bool(_superlatives(question)) != bool(_superlatives(phrasing)) and not ranked_list:
+        problems.append("ranking")
     if p["group"] and not q["group"] and sig.grouped and not q["by"]:
         problems.append("grouping")
     # "minutes per listener" is a ratio: a question without "per", "each" or "average" asks for a total.
@@ -340,8 +376,9 @@ def cue_problems(question: str, phrasing: str, sig: SQLSignature) -> list[str]:
 
 
 def _without(text: str, terms: set[str]) -> str:
-    """``text`` without the words whose stems are in ``terms``."""
-    return re.sub(r"[A-Za-z]+", lambda m: "" if stem(m.group(0).lower()) in terms else m.group(0), text)
+    """``text`` with the words whose stems are in ``terms`` blanked out ("xx": "the phone number of" must not
+    become "the number of")."""
+    return re.sub(r"[A-Za-z]+", lambda m: "xx" if stem(m.group(0).lower()) in terms else m.group(0), text)
 
 
 def _column_values(cluster: "Cluster", column: str) -> list[str]:
