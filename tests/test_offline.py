@@ -198,6 +198,10 @@ def test_periods_and_date_shifts():
         ("What is the department of each physician?", "Which departments are there?", "SELECT name FROM department", "grouping"),
         ("Which cities have population above 8000000 or below 5000000?", "Which cities have population above 8000000?",
          "SELECT city FROM city WHERE population > 8000000", "both/either"),
+        # "the highest salaries" of a column is not a count of rows.
+        ("Which department has the highest salaries?", "Which department has the largest number of employees?",
+         "SELECT d.name FROM department AS d JOIN employee AS e ON e.dept = d.id GROUP BY d.name ORDER BY COUNT(*) DESC LIMIT 1",
+         "count"),
     ],
 )
 def test_intent_disagreements_between_question_and_pair(question, phrasing, sql, problem):
@@ -222,6 +226,12 @@ def test_intent_disagreements_between_question_and_pair(question, phrasing, sql,
          "SELECT city FROM city WHERE population > 8000000 OR population < 5000000"),
         ("Which artists have 3 or more albums?", "Which artists have at least 3 albums?",
          "SELECT name FROM artist JOIN album USING (artist_id) GROUP BY name HAVING COUNT(*) >= 3"),
+        # "at more than one shop" is still "more" (only "at least" and "at most" are phrases).
+        ("Which carriers are in stock in more than a single shop?", "Show the carriers in stock at more than one shop.",
+         "SELECT carrier FROM phone JOIN stock USING (phone_id) GROUP BY carrier HAVING COUNT(*) > 1"),
+        # "the most students" counts the rows of a table the query reads, as "the largest number of students" does.
+        ("Which department has the most students minoring in it?", "Which department has the largest number of students?",
+         "SELECT d.name FROM department AS d JOIN student AS s ON s.dept = d.id GROUP BY d.name ORDER BY COUNT(*) DESC LIMIT 1"),
     ],
 )
 def test_same_intent_in_other_words_agrees(question, phrasing, sql):

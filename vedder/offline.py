@@ -246,7 +246,7 @@ def cues(text: str) -> dict[str, bool]:
     raw = [w.lower().replace("'", "") for w in re.findall(r"[A-Za-z']+", text)]
     lowered = " ".join(raw)
     # "at least 25" is a comparison (see the phrases), not the "least" of a ranking.
-    stems = {stem(w) for w in re.sub(r"\b(?:at|no) (?:least|most|less|more)\b", " ", lowered).split()}
+    stems = {stem(w) for w in re.sub(r"\b(?:at (?:least|most)|no (?:less|more))\b", " ", lowered).split()}
     return {
         "desc": bool(stems & _DESC) or any(p in lowered for p in _DESC_PHRASES),
         "asc": bool(stems & _ASC) or any(p in lowered for p in _ASC_PHRASES) or ("alphabetical" in raw and not stems & _DESC),
@@ -269,7 +269,14 @@ _SUPERLATIVES = {stem(w) for w in """most least highest lowest largest smallest 
 def _superlatives(text: str) -> set[str]:
     """The ranking words of ``text`` ("the most", "highest"), not its comparisons ("at least 25", "no more than")."""
     lowered = " ".join(_plain(text))
-    return {stem(w) for w in re.sub(r"\b(?:at|no) (?:least|most|less|more)\b", " ", lowered).split()} & _SUPERLATIVES
+    return {stem(w) for w in re.sub(r"\b(?:at (?:least|most)|no (?:less|more))\b", " ", lowered).split()} & _SUPERLATIVES
+
+
+def _ranks_a_count(text: str, sig: SQLSignature) -> bool:
+    """"the department with the most students": a superlative of rows of one of the query's tables is a count."""
+    tables = {stem(w) for name in sig.tables for w in split_identifier(name.rsplit(".", 1)[-1])}
+    return any(stem(m.group(1)) in tables for m in re.finditer(
+        r"\b(?:most|fewest|least|greatest|largest|smallest|highest|lowest|biggest) (?:[a-z]+ ){0,2}?([a-z]+s)\b", text.lower()))
 
 
 def _each_words(question: str) -> set[str]:
@@ -344,7 +351,7 @@ def cue_problems(question: str, phrasing: str, sig: SQLSignature) -> list[str]:
         problems.append("average")
     if q["count"] and "count" not in sig.aggregates and not p["count"]:
         problems.append("count")
-    if "count" in sig.aggregates and p["count"] and not q["count"]:
+    if "count" in sig.aggregates and p["count"] and not q["count"] and not _ranks_a_count(question, sig):
         problems.append("count")
     if q["statistic"] != p["statistic"]:
         problems.append("statistic")
