@@ -202,6 +202,10 @@ def test_periods_and_date_shifts():
         ("Which department has the highest salaries?", "Which department has the largest number of employees?",
          "SELECT d.name FROM department AS d JOIN employee AS e ON e.dept = d.id GROUP BY d.name ORDER BY COUNT(*) DESC LIMIT 1",
          "count"),
+        # "every" with a ranking groups ("the oldest pilot of every team"); with a comparison it lists (below).
+        ("Who is the oldest pilot of every team?", "List the names of the pilots.", "SELECT name FROM pilot", "grouping"),
+        ("What is the average balance over all the account types?", "For each account type, find the average balance.",
+         "SELECT acc_type, AVG(balance) FROM customer GROUP BY acc_type", "grouping"),
     ],
 )
 def test_intent_disagreements_between_question_and_pair(question, phrasing, sql, problem):
@@ -232,6 +236,13 @@ def test_intent_disagreements_between_question_and_pair(question, phrasing, sql,
         # "the most students" counts the rows of a table the query reads, as "the largest number of students" does.
         ("Which department has the most students minoring in it?", "Which department has the largest number of students?",
          "SELECT d.name FROM department AS d JOIN student AS s ON s.dept = d.id GROUP BY d.name ORDER BY COUNT(*) DESC LIMIT 1"),
+        # "every pilot who is at least 25" compares, it does not rank; "for the different account types" splits.
+        ("What is the name of every pilot who is at least 25 years old?", "What are the names of pilots aged 25 or older?",
+         "SELECT name FROM pilot WHERE age >= 25"),
+        ("What are the titles and ages of each artist, in descending order by age?", "List the age and title of artists in descending order of age.",
+         "SELECT title, age FROM artist ORDER BY age DESC"),
+        ("What is the average balance for the different account types?", "For each account type, find the average balance.",
+         "SELECT acc_type, AVG(balance) FROM customer GROUP BY acc_type"),
     ],
 )
 def test_same_intent_in_other_words_agrees(question, phrasing, sql):

@@ -256,7 +256,7 @@ def cues(text: str) -> dict[str, bool]:
         "count": "how many" in lowered or bool(_COUNTING_NUMBER.search(lowered)) or "count" in raw,
         "group": bool(set(raw) & _GROUP),
         "both": "both" in raw,
-        "by": bool(re.search(r"\b(by|for each|for every)\b", re.sub(r"\b(order|ordered|sort|sorted|rank|ranked)( them| the results?)? by\b", "", lowered))),
+        "by": bool(re.search(r"\b(by|for each|for every|for (?:the )?(?:different|various))\b", re.sub(r"\b(order|ordered|sort|sorted|rank|ranked)( them| the results?)? by\b", "", lowered))),
         "either": "either" in raw or bool(_OR_COMPARISON.search(re.sub(r"[^a-z0-9$ -]+", " ", text.lower().replace("'", "")))),
     }
 
@@ -368,8 +368,9 @@ def cue_problems(question: str, phrasing: str, sig: SQLSignature) -> list[str]:
         problems.append("direction")
     # "the phone numbers of each employee" lists the employees the query reads; "the number of orders of each
     # customer" groups, and "the department of each physician" asks for physicians a query of departments lacks.
+    # A ranking groups too; a comparison ("every pilot at least 25 years old") or an order does not.
     if q["group"] and not p["group"] and not sig.grouped and (
-            q["count"] or q["average"] or q["statistic"] or q_dir or re.search(r"\b(total|sum)\b", question.lower())
+            q["count"] or q["average"] or q["statistic"] or _superlatives(question) or re.search(r"\b(total|sum)\b", question.lower())
             or not _each_words(question) <= sql_words | {stem(w) for w in _plain(phrasing)}):
         problems.append("grouping")
     if bool(_superlatives(question)) != bool(_superlatives(phrasing)) and not ranked_list:
