@@ -97,7 +97,7 @@ def ask(
     continue_id = None
     if follow_up and len(words) > 1 and _CONVERSATION_ID.match(words[0]):
         continue_id, words = words[0], words[1:]
-    answer = ask_question(project_for(project), " ".join(words), cluster_id=cluster, model=model,
+    answer = ask_question(project_for(project, skip_broken=True, cluster=cluster), " ".join(words), cluster_id=cluster, model=model,
                           continue_id=continue_id, follow_up=follow_up)
     if json_output:
         print_json({**answer.to_dict(), **({"exit_code": answer.exit_code or 1} if answer.status == "error" else {})})
@@ -126,7 +126,7 @@ def chat(
     from vedder.errors import VedderError
     from vedder.log.store import open_log
 
-    loaded = project_for(project)
+    loaded = project_for(project, skip_broken=True, cluster=cluster)
     if cluster:
         loaded.cluster(cluster)  # an unknown id fails now, not at every question
     out = console()
@@ -178,7 +178,7 @@ def query(
     from vedder.sql.run import run_sql
     from vedder.warehouse import open_warehouse
 
-    loaded = project_for(project)
+    loaded = project_for(project, skip_broken=True, cluster=cluster)
     chosen = loaded.cluster(cluster) if cluster else None
     with open_warehouse(loaded.config) as warehouse:
         guarded, result = run_sql(sql, project=loaded, warehouse=warehouse, cluster=chosen, limit=limit)
@@ -229,7 +229,7 @@ def log(
     entries = store.entries(cluster=cluster, since=parse_since(since) if since is not None else None, limit=limit)
     store.close()
     if cluster and not entries:
-        project_for(project).cluster(cluster)  # an unknown id (a typo) says so instead of showing an empty log
+        project_for(project, skip_broken=True, cluster=cluster).cluster(cluster)  # an unknown id (a typo) says so instead of showing an empty log
     if json_output:
         print_json(entries)
         return
@@ -242,8 +242,9 @@ def log(
     # and the question wraps at any terminal width.
     for e in entries:
         rated = f"  rated {e['feedback']}" if e["feedback"] else ""
+        chosen = f" ({e['cluster_source']})" if e["cluster"] and e.get("cluster_source") else ""  # given, routed, memory, …
         out.print(f"[dim]{e['created_at'][:16].replace('T', ' ')}[/dim]  [bold]{e['conversation_id']}[/bold]  "
-                  + escape(f"{e['cluster'] or '-'}  {e['status']}  {e['user']}{rated}"))
+                  + escape(f"{e['cluster'] or '-'}{chosen}  {e['status']}  {e['user']}{rated}"))
         out.print("  " + escape(e["question"]))
 
 
