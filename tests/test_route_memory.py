@@ -168,7 +168,7 @@ def test_an_agent_switch_that_answered_is_evidence(project, log):
         project.config.model_options.update({"api_base": server.url, "api_key": "dummy", "tool_calling": True})
         first = route(project, QUESTION).cluster.id
         other = "podcasts" if first == "listening" else "listening"
-        table = {"podcasts": "podcasts.listens", "listening": "listening.streams"}[other]
+        table = {"podcasts": "podcasts.listens", "listening": "listening.events"}[other]
         server.enqueue_tool_call("switch_cluster", {"cluster": other})
         server.enqueue_tool_call("run_sql", {"sql": f"SELECT COUNT(*) AS n FROM {table}"})
         server.enqueue_text("Counted.")
@@ -242,3 +242,34 @@ def test_the_mcp_surface_records_its_explicit_cluster_and_says_why_it_routed(pro
     assert answer["status"] == "answered" and answer["cluster"] == "listening" and answer["routing_note"] == note
     context = context_result(project, QUESTION, None)
     assert context["cluster"] == "listening" and context["memory"]["note"] == note
+
+
+def test_the_log_shows_how_each_turn_s_cluster_was_chosen(demo_dir):
+    ask_json(demo_dir, QUESTION, "--cluster", "podcasts")
+    ask_json(demo_dir, SAME_QUESTION)
+    ask_json(demo_dir, "What does each plan cost per month?")
+    entries = json.loads(cli(demo_dir, "log", "--json").stdout)
+    assert [(e["cluster"], e["cluster_source"]) for e in entries] == [
+        ("revenue", "routed"), ("podcasts", "memory"), ("podcasts", "given")]
+    lines = cli(demo_dir, "log").stdout.splitlines()
+    assert "revenue (routed)  answered" in lines[0] and "podcasts (memory)  answered" in lines[2]
+    assert "podcasts (given)  answered" in lines[4]
+
+
+def test_with_a_model_memory_picks_the_context_and_the_agent_may_still_switch(project, log):
+    turn(log, "podcasts", "given")
+    with FakeOpenAI() as server:
+        project.config.model_options.update({"api_base": server.url, "api_key": "dummy", "tool_calling": True})
+        server.enqueue_tool_call("switch_cluster", {"cluster": "listening"})
+        server.enqueue_tool_call("run_sql", {"sql": "SELECT COUNT(*) AS n FROM listening.events"})
+        server.enqueue_text("Counted.")
+        answer = ask(project, QUESTION, model="openai/fake-model")
+        first = server.requests[0]
+    system = first["messages"][0]["content"]
+    assert "switch_cluster" in {t["function"]["name"] for t in first["tools"]}
+    assert "The context below is cluster `podcasts`'s" in system and "- `listening`" in system
+    assert "routed by 1 earlier answer to the same question in cluster podcasts" in system
+    assert answer.status == "answered" and answer.cluster == "listening", answer.error
+    assert answer.routing_note is None
+    (source,) = log.db.execute("SELECT cluster_source FROM turns ORDER BY rowid DESC").fetchone()
+    assert source == "switched"

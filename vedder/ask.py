@@ -45,6 +45,8 @@ class Answer:
     truncated: bool = False
     error: str | None = None
     hint: str | None = None
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    """Clusters left out for a broken file (``Project.warnings``): the answer stands without them."""
     exit_code: int = field(default=0, repr=False)
     not_logged: LogError | None = field(default=None, repr=False)
     """Why the turn is not in the conversation log: the answer stands, surfaces warn about it."""
@@ -81,6 +83,9 @@ def _not_covered(question: str, routing, project: "Project") -> Answer:
         text = f"Several clusters fit this question about equally well: {names}. Pick one with --cluster."
     else:
         text = f"No cluster covers this question. Closest: {names}. Ask their owners, or propose a new cluster."
+    if project.broken:
+        skipped = ", ".join(f"{b.id}" + (f" (owned by {b.team})" if b.team else "") for b in project.broken.values())
+        text += f" Clusters not loaded (a file is broken; `vedder validate` names it): {skipped}."
     return Answer(
         status="not_covered",
         question=question,
@@ -144,14 +149,15 @@ def _answer_offline(project, cluster, question, warehouse, history) -> tuple[Ans
     ), rows
 
 
-def _answer_with_agent(project, cluster, question, warehouse, history, model, on_step, alternatives=()) -> tuple[Answer, Any]:
+def _answer_with_agent(project, cluster, question, warehouse, history, model, on_step, alternatives=(),
+                       routing_note=None) -> tuple[Answer, Any]:
     from vedder.agent import run_agent
     from vedder.context import build_context
 
     context = build_context(project, cluster, question, history=history)
     result = run_agent(project, cluster, question, context=context, warehouse=warehouse, model=model,
                        history=history, on_step=on_step, model_options=project.config.model_options,
-                       alternatives=list(alternatives))
+                       alternatives=list(alternatives), chosen_because=routing_note)
     answer = Answer(
         status="answered" if result.status == "answered" else "error",
         question=question,
@@ -229,7 +235,8 @@ def ask(
                 # With a model, near-equal candidates are the agent's to choose between (switch_cluster).
                 cluster, source = routing.cluster, "memory" if routing.memory else "routed"
                 routing_note = routing.memory.note if routing.memory else None
-                alternatives = [c for c in routing.candidates if c.id != cluster.id] if routing.ambiguous else []
+                # A tie memory settled is still a tie to the agent: it starts in the remembered cluster.
+                alternatives = [c for c in routing.candidates if c.id != cluster.id]
     rows = None
     if cluster is None:
         answer = _not_covered(question, routing, project)
@@ -243,7 +250,8 @@ def ask(
             if model == OFFLINE:
                 answer, rows = _answer_offline(project, cluster, question, warehouse, history)
             else:
-                answer, rows = _answer_with_agent(project, cluster, question, warehouse, history, model, on_step, alternatives)
+                answer, rows = _answer_with_agent(project, cluster, question, warehouse, history, model, on_step, alternatives,
+                                                  routing_note)
                 if answer.cluster != cluster.id:
                     source, routing_note = "switched", None
                 cluster = project.clusters.get(answer.cluster, cluster)
@@ -257,6 +265,7 @@ def ask(
         answer.routing = routing_scores or [{"id": cluster.id, "score": 1.0}]
         answer.routing_note = routing_note
     answer.model = model
+    answer.warnings = project.warnings
     answer.latency_s = round(time.perf_counter() - started, 3)
     if store is not None:
         if log:

@@ -115,21 +115,23 @@ def _prompt(name: str) -> str:
     return resources.files("vedder.agent").joinpath("prompts", name).read_text(encoding="utf-8")
 
 
-def system_prompt(context: Any, toolbox: "Toolbox", *, native: bool) -> str:
+def system_prompt(context: Any, toolbox: "Toolbox", *, native: bool, chosen_because: str | None = None) -> str:
     """The system message: instructions, the text protocol when needed, and ``context.text``."""
     parts = [_prompt("system.md").strip()]
     if not native:
         parts.append(_prompt("text_protocol.md").replace("{tools}", toolbox.usage()).strip())
     if toolbox.alternatives:
-        parts.append(routing_note(toolbox))
+        parts.append(routing_note(toolbox, chosen_because))
     parts.append(str(getattr(context, "text", "") or "").strip())
     return "\n\n".join(parts)
 
 
-def routing_note(toolbox: "Toolbox") -> str:
-    """Tells the model which other clusters fit the question about as well as the one whose context it sees."""
+def routing_note(toolbox: "Toolbox", chosen_because: str | None = None) -> str:
+    """Tells the model which other clusters fit the question about as well as the one whose context it sees,
+    and why that one came first when something settled the tie (``chosen_because``: route memory's note)."""
+    why = f" ({chosen_because})" if chosen_because else ""
     lines = [f"Routing note: several clusters fit this question about equally well. The context below is cluster "
-             f"`{toolbox.cluster.id}`'s. The other candidates:"]
+             f"`{toolbox.cluster.id}`'s{why}. The other candidates:"]
     for cluster in toolbox.alternatives:
         tables = ", ".join(cluster.tables[:12]) + (" …" if len(cluster.tables) > 12 else "")
         lines.append(f"- `{cluster.id}` (team {cluster.owners.team or 'unknown'}): {cluster.title}. "
@@ -199,13 +201,15 @@ def run_agent(
     on_step: Callable[[dict[str, Any]], None] | None = None,
     model_options: dict[str, Any] | None = None,
     alternatives: "list[Cluster] | None" = None,
+    chosen_because: str | None = None,
 ) -> AgentResult:
     """Answer ``question`` on ``cluster`` with ``model``; ``context`` is what build_context made (``.text``).
 
     Authentication and unknown-model problems raise ModelError; a model that keeps timing out or failing,
     or no final answer within ``max_steps`` model calls, ends as ``status='error'`` with the steps so far.
     ``alternatives``: other clusters routing found about as fitting; the model may switch to one of them
-    (``switch_cluster``), and the result names the cluster it answered from.
+    (``switch_cluster``), and the result names the cluster it answered from. ``chosen_because``: why ``cluster``
+    came first among them (route memory's note), told to the model with the alternatives.
     """
     from vedder.agent import llm
     from vedder.agent.tools import Toolbox
@@ -218,7 +222,7 @@ def run_agent(
     native = llm.supports_tools(model, options)
     if not native:
         options.setdefault("stop", ["\nObservation:"])
-    messages = [{"role": "system", "content": system_prompt(context, toolbox, native=native)},
+    messages = [{"role": "system", "content": system_prompt(context, toolbox, native=native, chosen_because=chosen_because)},
                 *history_messages(history, str(getattr(context, "text", "") or "")), {"role": "user", "content": question}]
     run = _Run(model, messages, on_step)
     for _ in range(bound):
