@@ -206,6 +206,14 @@ def test_periods_and_date_shifts():
         ("Who is the oldest pilot of every team?", "List the names of the pilots.", "SELECT name FROM pilot", "grouping"),
         ("What is the average balance over all the account types?", "For each account type, find the average balance.",
          "SELECT acc_type, AVG(balance) FROM customer GROUP BY acc_type", "grouping"),
+        # An order said end to end is one direction; a symbol compares like a word.
+        ("How many airports are there per country, ordered from least to most?",
+         "How many airports are there per country? Order the countries by decreasing number of airports.",
+         "SELECT country, COUNT(*) FROM airports GROUP BY country ORDER BY COUNT(*) DESC", "direction"),
+        ("Which instructors earn more than 80000?", "Find the instructors with salary < 80000.",
+         "SELECT name FROM instructor WHERE salary < 80000", "direction"),
+        ("What are the amenities, sorted by name in descending order?", "List the amenities in alphabetical order.",
+         "SELECT name FROM amenity ORDER BY name", "direction"),
     ],
 )
 def test_intent_disagreements_between_question_and_pair(question, phrasing, sql, problem):
@@ -243,6 +251,20 @@ def test_intent_disagreements_between_question_and_pair(question, phrasing, sql,
          "SELECT title, age FROM artist ORDER BY age DESC"),
         ("What is the average balance for the different account types?", "For each account type, find the average balance.",
          "SELECT acc_type, AVG(balance) FROM customer GROUP BY acc_type"),
+        ("What is the number of airports per country, ordered from most to least?",
+         "How many airports are there per country? Order the countries by decreasing number of airports.",
+         "SELECT country, COUNT(*) FROM airports GROUP BY country ORDER BY COUNT(*) DESC"),
+        ("Who participated in at least one activity?", "Who participated in some activity?",
+         "SELECT DISTINCT name FROM faculty JOIN participates USING (id)"),
+        ("Which players have weight above 220 or height below 75?", "Players who have weight greater than 220 or height shorter than 75.",
+         "SELECT name FROM player WHERE weight > 220 OR height < 75"),
+        ("Which instructors earn more than 80000?", "Find the instructors with salary > 80000.",
+         "SELECT name FROM instructor WHERE salary > 80000"),
+        ("How many times has the maximum wind speed reached 25 mph?", "How many times has max wind speed reached 25?",
+         "SELECT COUNT(*) FROM weather WHERE max_wind_speed_mph >= 25"),
+        # Ascending is the default order: "ordered by amenity names" of an ascending query is alphabetical.
+        ("What amenities does Smith Hall have in alphabetical order?", "Find the amenities Smith Hall has, ordered by amenity names.",
+         "SELECT amenity_name FROM amenity WHERE dorm = 'Smith Hall' ORDER BY amenity_name"),
     ],
 )
 def test_same_intent_in_other_words_agrees(question, phrasing, sql):

@@ -56,9 +56,10 @@ for _name, _code in COUNTRIES.items():
     COUNTRY_NAMES.setdefault(_code, []).append(_name)
 
 _DESC = {stem(w) for w in """most highest largest biggest greatest maximum max oldest latest longest top best heaviest
-    tallest more greater above over exceed exceeds larger higher older bigger descending newest richest""".split()}
+    tallest more greater above over exceed exceeds larger higher older bigger descending newest richest decreasing longer
+    taller heavier""".split()}
 _ASC = {stem(w) for w in """least lowest smallest minimum min youngest earliest shortest fewest worst lightest less fewer
-    below under lower younger smaller ascending cheapest poorest""".split()}
+    below under lower younger smaller ascending cheapest poorest increasing shorter lighter""".split()}
 _NEGATION = {"not", "no", "without", "never", "except", "neither", "nor", "none", "excluding", "exclude", "dont",
              "doesnt", "didnt", "havent", "hasnt", "isnt", "arent", "wasnt", "werent", "cannot", "non", "outside"}
 # Statistics other than the average that no count, sum or average answers.
@@ -242,14 +243,28 @@ _OR_COMPARISON = re.compile(r"\bor\b(?! (?:more|less|fewer|older|younger|greater
                             r"equal)\b(?! (?:than |to )?[-$\d]))")
 
 
+# "ordered from most to least", "from the highest to the lowest", "from large to small": one direction.
+_HIGH = "most|highest|largest|biggest|greatest|large|high|big|more"
+_LOW = "least|lowest|smallest|fewest|small|low|less|fewer"
+_FROM_TO = re.compile(rf"\bfrom (?:the )?(?:({_HIGH})|({_LOW})) (?:\w+ )?to (?:the )?(?:{_HIGH}|{_LOW})\b")
+
+
+def _said_order(lowered: str) -> str:
+    """``lowered`` with an order said from one end to the other ("from most to least") as one word
+    ("descending"), and "at least one" (there is one) without its "least"."""
+    lowered = _FROM_TO.sub(lambda m: "descending" if m.group(1) else "ascending", lowered)
+    return re.sub(r"\bat least (?:one|1|a|an)\b", "some", lowered)
+
+
 def cues(text: str) -> dict[str, bool]:
     raw = [w.lower().replace("'", "") for w in re.findall(r"[A-Za-z']+", text)]
-    lowered = " ".join(raw)
+    lowered = _said_order(" ".join(raw))
     # "at least 25" is a comparison (see the phrases), not the "least" of a ranking.
     stems = {stem(w) for w in re.sub(r"\b(?:at (?:least|most)|no (?:less|more))\b", " ", lowered).split()}
+    alphabetical = bool({"alphabetical", "alphabetic", "alphabetically"} & set(raw)) and "reverse" not in raw
     return {
-        "desc": bool(stems & _DESC) or any(p in lowered for p in _DESC_PHRASES),
-        "asc": bool(stems & _ASC) or any(p in lowered for p in _ASC_PHRASES) or ("alphabetical" in raw and not stems & _DESC),
+        "desc": bool(stems & _DESC) or any(p in lowered for p in _DESC_PHRASES) or ">" in text,
+        "asc": bool(stems & _ASC) or any(p in lowered for p in _ASC_PHRASES) or alphabetical or "<" in text,
         "negation": bool(set(raw) & _NEGATION) and "no more" not in lowered and "no less" not in lowered or "n't" in text or "other than" in lowered,
         "average": bool(set(raw) & _AVERAGE),
         "statistic": bool(set(raw) & _OTHER_STATISTICS),
@@ -268,7 +283,7 @@ _SUPERLATIVES = {stem(w) for w in """most least highest lowest largest smallest 
 
 def _superlatives(text: str) -> set[str]:
     """The ranking words of ``text`` ("the most", "highest"), not its comparisons ("at least 25", "no more than")."""
-    lowered = " ".join(_plain(text))
+    lowered = _said_order(" ".join(_plain(text)))
     return {stem(w) for w in re.sub(r"\b(?:at (?:least|most)|no (?:less|more))\b", " ", lowered).split()} & _SUPERLATIVES
 
 
@@ -339,6 +354,9 @@ def similarity(
     return min(recall_q, recall_p)
 
 
+_SAYS_ORDER = re.compile(r"\b(?:order|ordered|sort|sorted)\b")
+
+
 def cue_problems(question: str, phrasing: str, sig: SQLSignature) -> list[str]:
     """Disagreements of intent between the question and a vetted pair (its phrasing and SQL).
 
@@ -361,6 +379,10 @@ def cue_problems(question: str, phrasing: str, sig: SQLSignature) -> list[str]:
         problems.append("negation")
     q_dir = {k for k in ("desc", "asc") if q[k]}
     p_dir = {k for k in ("desc", "asc") if p[k]}
+    # Ascending is the order's default: "sorted by last name" of an ascending query is "alphabetically".
+    if sig.order == {"asc"}:
+        q_dir, p_dir = (q_dir | ({"asc"} & p_dir if _SAYS_ORDER.search(question.lower()) else set()),
+                        p_dir | ({"asc"} & q_dir if _SAYS_ORDER.search(phrasing.lower()) else set()))
     # A ranked list without a LIMIT, that shows what it ranks by, answers "which … most" and "… per X" alike.
     ranked_list = (sig.order == {"desc"} and sig.limit is None and sig.grouped and sig.orders_by_output
                    and not (q_dir | p_dir) - {"desc"})
@@ -386,7 +408,12 @@ def cue_problems(question: str, phrasing: str, sig: SQLSignature) -> list[str]:
 def _without(text: str, terms: set[str]) -> str:
     """``text`` with the words whose stems are in ``terms`` blanked out ("xx": "the phone number of" must not
     become "the number of")."""
-    return re.sub(r"[A-Za-z]+", lambda m: "xx" if stem(m.group(0).lower()) in terms else m.group(0), text)
+    return re.sub(r"[A-Za-z]+", lambda m: "xx" if _ABBREVIATED.get(stem(m.group(0).lower()), stem(m.group(0).lower())) in terms
+                  else m.group(0), text)
+
+
+# Column names shorten these words: "maximum wind speed" names ``max_wind_speed``.
+_ABBREVIATED = {stem("maximum"): "max", stem("minimum"): "min", stem("average"): "avg"}
 
 
 def _column_values(cluster: "Cluster", column: str) -> list[str]:
