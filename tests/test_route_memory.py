@@ -182,20 +182,10 @@ def test_an_agent_switch_that_answered_is_evidence(project, log):
 
 def test_an_old_log_migrates_keeps_its_rows_and_its_rated_up_turns_count(project):
     path = project.config.log_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path)
-    m001_turns_and_feedback(db)
-    m002_routing_scores(db)
-    db.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    db.executemany("INSERT INTO migrations VALUES (?, '2026-01-01T00:00:00+00:00')",
-                   [("m001_turns_and_feedback",), ("m002_routing_scores",)])
-    for number, (cluster, status) in enumerate([("podcasts", "answered"), ("listening", "answered"), (None, "not_covered")]):
-        db.execute("INSERT INTO turns (id, conversation_id, turn, created_at, user, question, cluster, status, routing) "
-                   "VALUES (?, ?, 1, '2026-01-01T00:00:00+00:00', 'ann', ?, ?, ?, '[]')",
-                   (f"t{number}", f"c{number}", QUESTION.upper(), cluster, status))
-    db.execute("INSERT INTO feedback (conversation_id, turn_id, rating, created_at) VALUES ('c0', 't0', 'up', '2026-01-02')")
-    db.commit()
-    db.close()
+    old_log(path, [("podcasts", "answered", "[]"), ("listening", "answered", "[]"), (None, "not_covered", "[]")],
+            question=QUESTION.upper())
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO feedback (conversation_id, turn_id, rating, created_at) VALUES ('c0', 't0', 'up', '2026-01-02')")
 
     routing = route_with_memory(project, QUESTION, user="ann")
     assert routing.cluster.id == "podcasts" and routing.memory.answers == 1  # the unrated listening turn is not evidence
@@ -204,7 +194,8 @@ def test_an_old_log_migrates_keeps_its_rows_and_its_rated_up_turns_count(project
     assert [tuple(r) for r in rows] == [(f"t{n}", c, None, "how many were there per day in november 2026")
                                         for n, c in enumerate(["podcasts", "listening", None])]
     applied = [r[0] for r in log.db.execute("SELECT name FROM migrations ORDER BY name")]
-    assert applied == ["m001_turns_and_feedback", "m002_routing_scores", "m003_route_memory"]
+    assert applied == ["m001_turns_and_feedback", "m002_routing_scores", "m003_route_memory",
+                       "m004_given_clusters_of_earlier_turns"]
     assert log.entries()[0]["routing"] == []
     log.close()
 
@@ -273,3 +264,40 @@ def test_with_a_model_memory_picks_the_context_and_the_agent_may_still_switch(pr
     assert answer.routing_note is None
     (source,) = log.db.execute("SELECT cluster_source FROM turns ORDER BY rowid DESC").fetchone()
     assert source == "switched"
+
+
+def old_log(path: Path, turns: list[tuple[str | None, str, str | None]], question: str = QUESTION) -> None:
+    """A log as vedder wrote it before route memory (migrations m001 and m002): ``turns`` of (cluster, status,
+    routing as ask recorded it), asked by ann."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path)
+    m001_turns_and_feedback(db)
+    m002_routing_scores(db)
+    db.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    db.executemany("INSERT INTO migrations VALUES (?, '2026-01-01T00:00:00+00:00')",
+                   [("m001_turns_and_feedback",), ("m002_routing_scores",)])
+    for number, (cluster, status, routing) in enumerate(turns):
+        db.execute("INSERT INTO turns (id, conversation_id, turn, created_at, user, question, cluster, status, routing) "
+                   "VALUES (?, ?, 1, '2026-01-01T00:00:00+00:00', 'ann', ?, ?, ?, ?)",
+                   (f"t{number}", f"c{number}", question, cluster, status, routing))
+    db.commit()
+    db.close()
+
+
+def test_old_turns_whose_cluster_was_given_are_inferred_from_their_routing(project):
+    given = '[{"id": "podcasts", "score": 1.0}]'  # what ask recorded for --cluster podcasts: routing never ran
+    routed = '[{"id": "listening", "score": 9.871}, {"id": "podcasts", "score": 9.5}, {"id": "revenue", "score": 1.2}]'
+    old_log(project.config.log_path, [
+        ("podcasts", "answered", given),
+        ("listening", "answered", routed),
+        ("listening", "answered", given),  # given podcasts, the agent switched to listening: not known as given
+        ("podcasts", "answered", '[{"id": "podcasts", "score": 3.2}]'),  # routed in a one-cluster project
+        ("podcasts", "answered", None),  # logged before routing scores were
+        (None, "not_covered", routed),
+    ])
+    routing = route_with_memory(project, QUESTION, user="ann")
+    assert routing.cluster.id == "podcasts" and routing.memory.answers == 1
+    log = ConversationLog(project.config.log_path)
+    sources = [r[0] for r in log.db.execute("SELECT cluster_source FROM turns ORDER BY id")]
+    log.close()
+    assert sources == ["given", None, None, None, None, None]

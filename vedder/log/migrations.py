@@ -67,7 +67,29 @@ def m003_route_memory(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX turns_question_key ON turns (question_key, cluster)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_turns_and_feedback, m002_routing_scores, m003_route_memory]
+def m004_given_clusters_of_earlier_turns(db: sqlite3.Connection) -> None:
+    """Turns logged before m003 whose cluster was given (``--cluster``, a surface's cluster) get
+    ``cluster_source = 'given'``, so route memory counts them. ``ask`` always recorded such a turn's routing as
+    the given cluster alone with score 1.0 (routing did not run); a routed turn has one entry per cluster (up to
+    five), a turn the agent switched away from the given cluster names another one, and turns before m002 have
+    no routing: those stay NULL. (Routed in a project of one cluster with a score of exactly 1.000 would read as
+    given: a tie needs two clusters, so such a turn can only matter after another cluster joins.)"""
+    import json
+
+    given = []
+    for turn_id, cluster, routing in db.execute(
+            "SELECT id, cluster, routing FROM turns WHERE cluster_source IS NULL AND cluster IS NOT NULL AND routing IS NOT NULL"):
+        try:
+            scores = json.loads(routing)
+        except ValueError:
+            continue
+        if scores == [{"id": cluster, "score": 1.0}]:
+            given.append((turn_id,))
+    db.executemany("UPDATE turns SET cluster_source = 'given' WHERE id = ?", given)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_turns_and_feedback, m002_routing_scores, m003_route_memory,
+                                                           m004_given_clusters_of_earlier_turns]
 
 
 def migrate(db: sqlite3.Connection) -> None:
