@@ -45,6 +45,8 @@ def test_non_utf8_cluster_file_is_a_one_line_error(tmp_path):
     docs.mkdir(parents=True)
     (tmp_path / "clusters" / "c" / "cluster.yaml").write_text("id: c\ntitle: C\nowners: {team: t}\n")
     (docs / "latin.md").write_bytes(b"# caf\xe9\n")
-    result = CliRunner().invoke(app, ["clusters", "--project", str(tmp_path)])
+    listed = CliRunner().invoke(app, ["clusters", "--project", str(tmp_path)])  # lists the cluster with its problem
+    assert listed.exit_code == 0 and "latin.md: not UTF-8 text" in listed.output
+    result = CliRunner().invoke(app, ["ask", "anything?", "--project", str(tmp_path)])  # its only cluster: nothing answers
     assert result.exit_code == 2
     assert "latin.md: not UTF-8 text" in result.output and "Traceback" not in result.output

@@ -4,6 +4,8 @@ A thin layer over the library calls the CLI makes (``vedder.ask.ask``, ``vedder.
 ``vedder.sql.run.run_sql``, the conversation log). A ``VedderError`` becomes an MCP tool error
 (``isError``) carrying its message and hint, and the server keeps serving. The project is loaded once
 and reloaded when ``vedder.yaml`` or a file under ``clusters/`` changes (checked by mtime, size, ctime and inode).
+A cluster with a file that cannot be read is left out (named on stderr and in the tools' ``warnings``); the
+others keep answering.
 
 Only ``vedder mcp`` imports this module: it pulls in the ``mcp`` SDK.
 
@@ -64,7 +66,18 @@ class ProjectWatcher:
         self.root = load_config(project).root
         self._lock = threading.Lock()
         self._stamp = self._files_stamp()
-        self._project = load_project(load_config(self.root))
+        self._warned: list[dict[str, Any]] = []
+        self._project = self._load()
+
+    def _load(self) -> "Project":
+        """The project with broken clusters left out, each named on stderr when it first breaks (the client's log)."""
+        project = load_project(load_config(self.root), skip_broken=True)
+        for warning in project.warnings:
+            if warning not in self._warned:
+                print(f"warning: {warning['message']}\nhint: `vedder validate` lists every problem with file and line",
+                      file=sys.stderr, flush=True)
+        self._warned = project.warnings
+        return project
 
     def _files_stamp(self) -> frozenset[tuple[str, int, int, int, int]]:
         """(path, mtime, size, ctime, inode) of every file that shapes the project: cheap to take on each call. The
@@ -86,7 +99,7 @@ class ProjectWatcher:
         with self._lock:
             stamp = self._files_stamp()
             if stamp != self._stamp:
-                self._project = load_project(load_config(self.root))
+                self._project = self._load()
                 self._stamp = stamp
             return self._project
 
@@ -214,6 +227,7 @@ def ask_result(project: "Project", warehouses: WarehousePool, question: str, clu
         "tokens": answer.tokens,
         "cost": answer.cost,
         "latency_s": answer.latency_s,
+        "warnings": answer.warnings,
     }
     if answer.status == "error":
         return tool_error(answer.error or answer.answer, answer.hint, result)
@@ -232,10 +246,12 @@ def context_result(project: "Project", question: str, cluster_id: str | None) ->
             closest = [{"id": c, "score": round(score, 3), "team": project.clusters[c].owners.team,
                         "contact": project.clusters[c].owners.contact} for c, score in routing.scores[:3]]
             return {**routing.to_dict(), "question": question, "closest": closest,
-                    "message": "No cluster covers this question; `closest` names the nearest clusters and their teams."}
+                    "message": "No cluster covers this question; `closest` names the nearest clusters and their teams.",
+                    "warnings": project.warnings}
         cluster = routing.cluster
     context = build_context(project, cluster, question)
-    return {**context.to_dict(), **(routing.to_dict() if routing else {"covered": True}), "owners": cluster.owners.to_dict()}
+    return {**context.to_dict(), **(routing.to_dict() if routing else {"covered": True}), "owners": cluster.owners.to_dict(),
+            "warnings": project.warnings}
 
 
 def query_result(project: "Project", warehouses: WarehousePool, sql: str, cluster_id: str | None,
@@ -336,6 +352,8 @@ def _file_text(path: Path) -> str:
 def read_cluster_file(project: "Project", cluster_id: str, kind: str, slug: str) -> str:
     """The text of one doc, pair or dataset file of a cluster, found through the project model."""
     cluster = project.clusters.get(cluster_id)
+    if cluster_id in project.broken:
+        raise ResourceNotFoundError(project.broken[cluster_id].as_error().message)
     if cluster is None:
         raise ResourceNotFoundError(f"unknown cluster '{cluster_id}' (known: {', '.join(sorted(project.clusters))})")
     found = {"docs": lambda: next((d for d in cluster.docs if d.id == slug), None),
@@ -441,9 +459,10 @@ def create_server(watcher: ProjectWatcher, model: str | None = None) -> VedderMC
 
         Returns clusters with id, title, description, owners (team, members, contact), keywords, tables, the
         number of vetted pairs and docs, and the URI of its overview resource. Use it to see what questions
-        vedder can answer and whom to ask about a domain."""
+        vedder can answer and whom to ask about a domain. `warnings` names clusters left out for a broken file."""
         project = watcher.current()
-        return {"clusters": [cluster_summary(c) for c in sorted(project.clusters.values(), key=lambda c: c.id)]}
+        return {"clusters": [cluster_summary(c) for c in sorted(project.clusters.values(), key=lambda c: c.id)],
+                "warnings": project.warnings}
 
     @server.tool(annotations=read_only)
     @_tool

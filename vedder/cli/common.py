@@ -46,10 +46,22 @@ def config_for(project: Optional[Path]) -> "Config":
     return load_config(project)
 
 
-def project_for(project: Optional[Path]) -> "Project":
+def project_for(project: Optional[Path], *, skip_broken: bool = False, cluster: Optional[str] = None) -> "Project":
+    """The project at ``project``. With ``skip_broken`` (the commands that answer questions), a cluster with a file
+    that cannot be read is left out with a warning on stderr, so one team's broken file does not stop the others;
+    it is still an error when that is the ``cluster`` asked for, or when no cluster is left."""
     from vedder.project import load_project
 
-    return load_project(config_for(project))
+    loaded = load_project(config_for(project), skip_broken=skip_broken)
+    if cluster in loaded.broken:
+        raise loaded.broken[cluster].as_error()
+    if loaded.broken and not loaded.clusters:
+        raise next(iter(loaded.broken.values())).as_error()
+    for warning in loaded.warnings:
+        typer.echo(f"warning: {warning['message']}", err=True)
+    if loaded.warnings:
+        typer.echo("hint: `vedder validate` lists every problem with file and line; the other clusters answer as usual", err=True)
+    return loaded
 
 
 def print_json(data: Any) -> None:

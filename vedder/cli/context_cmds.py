@@ -22,23 +22,27 @@ def context(
     """Show exactly what the model would see for QUESTION, with routing scores and the token count."""
     from vedder.context import build_context, route, route_with_memory
 
-    loaded = project_for(project)
+    loaded = project_for(project, skip_broken=True, cluster=cluster)
     routing = route(loaded, question) if cluster else route_with_memory(loaded, question)
     chosen = loaded.cluster(cluster) if cluster else routing.cluster
     if chosen is None:
         if as_json:
-            print_json({**routing.to_dict(), "question": question, "tables": [], "pairs": [], "docs": [], "tokens": 0, "text": ""})
+            print_json({**routing.to_dict(), "question": question, "tables": [], "pairs": [], "docs": [], "tokens": 0, "text": "",
+                        "warnings": loaded.warnings})
             return
         out = console()
         out.print(f"[yellow]not covered[/yellow]: no cluster covers this question (coverage {routing.coverage:.0%}; unknown words: {', '.join(routing.unknown_words) or 'none'})")
         for item in routing.closest:
             out.print(f"  closest: {item.id} (owned by {item.owners.team or 'no team'}{', ' + item.owners.contact if item.owners.contact else ''})")
+        for broken in loaded.broken.values():
+            out.print(f"  not loaded: {broken.id} (a file is broken; `vedder validate` names it)", markup=False)
         return
     result = build_context(loaded, chosen, question, budget=budget)
     result.routing = routing
     if as_json:
         data = result.to_dict()
         data["cluster"] = chosen.id
+        data["warnings"] = loaded.warnings
         print_json(data)
         return
     out = console()
@@ -69,7 +73,7 @@ def eval_command(
 
     from vedder.eval import load_eval_file, run_eval
 
-    loaded = project_for(project)
+    loaded = project_for(project, skip_broken=True)
     items = load_eval_file(file)
     out = console()
     with Progress(console=console_err(), transient=True, disable=not sys.stderr.isatty()) as progress:
@@ -88,7 +92,7 @@ def eval_command(
 
         report = run_eval(loaded, items, model=model, given_cluster=given_cluster, on_item=on_item)
     if as_json:
-        sys.stdout.write(json.dumps({"summary": report.summary}) + "\n")
+        sys.stdout.write(json.dumps({"summary": report.summary, "warnings": loaded.warnings}) + "\n")
         return
     out.rule("summary")
     for key, value in report.summary.items():

@@ -138,23 +138,34 @@ def cluster_new(
 
 
 def clusters(project: Optional[Path] = ProjectOption, as_json: bool = JsonOption) -> None:
-    """List the clusters with their owning team and table, pair and doc counts.
+    """List the clusters with their owning team and table, pair and doc counts (a cluster with a broken file, with its problem).
 
     Example: vedder clusters --json
     """
     from rich.table import Column, Table
 
-    from vedder.cli.common import project_for
+    from rich.markup import escape
 
-    rows = project_for(project).summaries()
+    from vedder.project import load_project
+
+    rows = load_project(config_for(project), skip_broken=True).summaries()
     if as_json:
         print_json(rows)
         return
     widest = max((len(row["id"]) for row in rows), default=2)
     table = Table(Column("id", no_wrap=True, min_width=widest), "title", "team", "tables", "pairs", "docs", box=None)
     for row in rows:
-        table.add_row(row["id"], row["title"], row["team"], str(row["tables"]), str(row["pairs"]), str(row["docs"]))
-    console().print(table if rows else "no clusters yet: `vedder cluster new ID --tables PATTERN --owner TEAM` creates one")
+        if "problem" in row:  # left out of answering until its broken file is fixed; the problem follows the table
+            table.add_row(row["id"], "[red]not loaded[/red]", escape(row["team"]), "-", "-", "-")
+        else:
+            table.add_row(row["id"], row["title"], row["team"], str(row["tables"]), str(row["pairs"]), str(row["docs"]))
+    out = console()
+    out.print(table if rows else "no clusters yet: `vedder cluster new ID --tables PATTERN --owner TEAM` creates one")
+    broken = [row for row in rows if "problem" in row]
+    for row in broken:
+        out.print(f"not loaded: {row['id']}: {row['problem']}", markup=False)
+    if broken:
+        out.print("[dim]hint: fix the file (`vedder validate` lists every problem); until then ask, context and mcp answer without that cluster[/dim]")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,7 +1,8 @@
 """Loading a vedder project from disk into plain dataclasses.
 
 Loading is lenient about content (``vedder validate`` reports content problems with positions)
-but strict about readability: a file that is not YAML, or not a mapping, raises ProjectFileError.
+but strict about readability: a file that is not YAML, or not a mapping, raises ProjectFileError — unless
+``load_project(..., skip_broken=True)``, where the cluster holding it is left out and kept as a ``BrokenCluster``.
 
 >>> matches_table("analytics.events", "analytics.*")
 True
@@ -185,18 +186,59 @@ class Cluster:
 
 
 @dataclass
+class BrokenCluster:
+    """A cluster left out of the project because one of its files cannot be read (bad YAML, wrong top-level type).
+
+    The whole cluster is left out, not only the broken file: a doc may hold the rule every query needs ("user ids
+    below 100 are test accounts") and a pair may be the vetted answer; answering without them would be quietly wrong.
+    """
+
+    id: str
+    path: Path
+    file: Path
+    error: ProjectFileError
+    root: Path
+    team: str = ""
+
+    @property
+    def problem(self) -> str:
+        """The error with the file named relative to the project (``clusters/x/pairs/y.yaml:3:1: invalid YAML: …``)."""
+        return self.error.message.replace(str(self.file), self.relative_file)
+
+    @property
+    def relative_file(self) -> str:
+        return self.file.relative_to(self.root).as_posix() if self.file.is_relative_to(self.root) else str(self.file)
+
+    @property
+    def warning(self) -> str:
+        return f"cluster {self.id} skipped: {self.problem}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cluster": self.id, "team": self.team, "file": self.relative_file, "message": self.warning}
+
+    def as_error(self) -> ProjectFileError:
+        return ProjectFileError(f"cluster '{self.id}' is not loaded: {self.problem}",
+                                "fix that file (`vedder validate` lists every problem with file and line)")
+
+
+@dataclass
 class Project:
     config: Config
     clusters: dict[str, Cluster] = field(default_factory=dict)
+    broken: dict[str, BrokenCluster] = field(default_factory=dict)
+    """Clusters left out by ``load_project(..., skip_broken=True)``, by folder name."""
 
     @property
     def root(self) -> Path:
         return self.config.root
 
     def cluster(self, cluster_id: str) -> Cluster:
+        """The loaded cluster ``cluster_id``; a cluster left out for a broken file raises that file's error."""
         try:
             return self.clusters[cluster_id]
         except KeyError:
+            if cluster_id in self.broken:
+                raise self.broken[cluster_id].as_error() from None
             from vedder.suggest import closest
 
             known = ", ".join(sorted(self.clusters)) or "none"
@@ -207,12 +249,21 @@ class Project:
     def clusters_covering(self, table: str) -> list[Cluster]:
         return [c for c in self.clusters.values() if c.covers(table)]
 
+    @property
+    def warnings(self) -> list[dict[str, Any]]:
+        """One entry per cluster left out: cluster, team, file and message (``cluster X skipped: file:line: …``)."""
+        return [self.broken[name].to_dict() for name in sorted(self.broken)]
+
     def summaries(self) -> list[dict[str, Any]]:
-        """One row per cluster: id, title, owning team, and how many tables, pairs and docs it has."""
-        return [
+        """One row per cluster: id, title, owning team, and how many tables, pairs and docs it has; a cluster left
+        out for a broken file has its ``problem`` instead of counts."""
+        rows = [
             {"id": c.id, "title": c.title, "team": c.owners.team, "tables": len(c.tables), "pairs": len(c.pairs), "docs": len(c.docs)}
-            for c in sorted(self.clusters.values(), key=lambda c: c.id)
+            for c in self.clusters.values()
         ]
+        rows += [{"id": b.id, "title": "", "team": b.team, "tables": None, "pairs": None, "docs": None, "problem": b.problem}
+                 for b in self.broken.values()]
+        return sorted(rows, key=lambda row: row["id"])
 
 
 def _mapping(document: YamlDocument) -> dict[str, Any]:
@@ -315,7 +366,8 @@ def load_proposal(path: Path, cluster_id: str) -> Proposal:
 
 
 def load_cluster(folder: Path, cache: ParseCache | None = None) -> Cluster:
-    document = load_yaml(folder / "cluster.yaml", cache)
+    """The cluster in ``folder``; a file that cannot be read raises ProjectFileError with ``file`` set to it."""
+    document = _traced(folder / "cluster.yaml", lambda: load_yaml(folder / "cluster.yaml", cache))
     data = _mapping(document)
     owners = data.get("owners") or {}
     if not isinstance(owners, dict):
@@ -337,11 +389,20 @@ def load_cluster(folder: Path, cache: ParseCache | None = None) -> Cluster:
         source=document,
     )
     for path in sorted((folder / "datasets").glob("*.yaml")):
-        dataset = load_dataset(path, cache)
+        dataset = _traced(path, lambda: load_dataset(path, cache))
         cluster.dataset_files[dataset.table.lower()] = dataset
-    cluster.pairs = [load_pair(p, cluster.id, cache) for p in sorted((folder / "pairs").glob("*.yaml"))]
-    cluster.docs = [load_doc(p, cluster.id, cache) for p in sorted((folder / "docs").glob("*.md"))]
+    cluster.pairs = [_traced(p, lambda: load_pair(p, cluster.id, cache)) for p in sorted((folder / "pairs").glob("*.yaml"))]
+    cluster.docs = [_traced(p, lambda: load_doc(p, cluster.id, cache)) for p in sorted((folder / "docs").glob("*.md"))]
     return cluster
+
+
+def _traced(path: Path, load: Any) -> Any:
+    """``load()``, whose ProjectFileError names ``path`` as its ``file`` (which file of a cluster failed)."""
+    try:
+        return load()
+    except ProjectFileError as exc:
+        exc.file = path
+        raise
 
 
 def load_proposals(cluster: Cluster) -> list[Proposal]:
@@ -355,18 +416,35 @@ def cluster_folders(config: Config) -> list[Path]:
     return sorted(p for p in config.clusters_dir.iterdir() if p.is_dir() and (p / "cluster.yaml").is_file())
 
 
-def load_project(config: Config) -> Project:
-    """Load every cluster under ``clusters/``; raise ProjectFileError on an unreadable file.
+def load_project(config: Config, *, skip_broken: bool = False) -> Project:
+    """Load every cluster under ``clusters/``; raise ProjectFileError on an unreadable file, or with
+    ``skip_broken`` leave its cluster out and keep it in ``project.broken`` (question-answering surfaces: one
+    team's broken file must not stop every other team).
 
-    Parsed YAML of unchanged files comes from ``.vedder/parse-cache.json`` (see ``files.ParseCache``).
+    Parsed YAML of unchanged files comes from ``.vedder/parse-cache.json`` (see ``files.ParseCache``); a file
+    that failed to parse is never in it, so the run after a fix parses the fixed text.
     """
     project = Project(config=config)
     cache = ParseCache(cache_folder(config.root) / "parse-cache.json")
     for folder in cluster_folders(config):
-        cluster = load_cluster(folder, cache)
-        project.clusters[folder.name] = cluster
+        try:
+            project.clusters[folder.name] = load_cluster(folder, cache)
+        except ProjectFileError as exc:
+            if not skip_broken:
+                raise
+            project.broken[folder.name] = BrokenCluster(folder.name, folder, getattr(exc, "file", folder / "cluster.yaml"), exc,
+                                                        config.root, _team(folder, cache))
     cache.save()
     return project
+
+
+def _team(folder: Path, cache: ParseCache) -> str:
+    """The owning team of a cluster left out, when its cluster.yaml reads (the broken file may be another)."""
+    try:
+        owners = _mapping(load_yaml(folder / "cluster.yaml", cache)).get("owners") or {}
+    except ProjectFileError:
+        return ""
+    return str(owners.get("team") or "") if isinstance(owners, dict) else str(owners)
 
 
 def cache_folder(root: Path) -> Path:
