@@ -531,3 +531,27 @@ def test_answers_and_reasons_do_not_depend_on_the_hash_seed():
         for seed in ("0", "3", "7")
     }
     assert dumps["0"] == dumps["3"] == dumps["7"]
+
+
+@pytest.mark.parametrize(
+    "question, phrasing, sql, problems",
+    [
+        # A name's initials, a plural, and the word a phrasing explains a code by all name the literal.
+        ("Show the dates of all flights from LA to Honolulu.", "Show the dates of all flights from Los Angeles to Honolulu.",
+         "SELECT day FROM flight WHERE origin = 'Los Angeles' AND destination = 'Honolulu'", []),
+        ("Show the dates of all flights from LV to Honolulu.", "Show the dates of all flights from Los Angeles to Honolulu.",
+         "SELECT day FROM flight WHERE origin = 'Los Angeles' AND destination = 'Honolulu'", ["literal 'Los Angeles'"]),
+        ("Which dorms have a TV Lounge but no study rooms?", "Dorms which have TV Lounge but no Study Room.",
+         "SELECT dorm FROM amenity WHERE name = 'TV Lounge' AND dorm NOT IN (SELECT dorm FROM amenity WHERE name = 'Study Room')", []),
+        ("What are the names of the all-female dorms?", "Find the name of dorms only for female (F gender).",
+         "SELECT name FROM dorm WHERE gender = 'F'", []),
+        ("How many girl students are younger than 25?", "How many female students (sex is F) are below 25?",
+         "SELECT COUNT(*) FROM student WHERE sex = 'F' AND age < 25", []),
+        ("What are the names of the all-male dorms?", "Find the name of dorms only for female (F gender).",
+         "SELECT name FROM dorm WHERE gender = 'F'", ["literal 'F'"]),
+    ],
+)
+def test_a_literal_said_otherwise_is_still_named(demo, question, phrasing, sql, problems):
+    from vedder.offline import adapt
+
+    assert adapt(demo.clusters["listening"], sql, question, phrasing, demo.config.dialect)[2] == problems

@@ -209,7 +209,17 @@ def mentions(text_words: Sequence[str], value: str) -> bool:
     """Whether the words of ``value`` (or, for a country code, the country's name) occur in ``text_words``
     (words as written, see ``_cased``)."""
     names = COUNTRY_NAMES.get(value.upper(), []) if len(value) == 2 else []
-    return _mentions(text_words, value) or any(_mentions(text_words, name) for name in names)
+    return (_mentions(text_words, value) or any(_mentions(text_words, name) for name in names)
+            or _initials(value) in text_words)
+
+
+@lru_cache(maxsize=4096)
+def _initials(value: str) -> str:
+    """The capitals a name of two or three capitalised words is shortened to ("Los Angeles" → "LA"); "" else."""
+    parts = _value_cased(value)
+    if 2 <= len(parts) <= 3 and all(w[0].isupper() and w[1:].islower() for w in parts):
+        return "".join(w[0] for w in parts)
+    return ""
 
 
 def _same_word(value_word: str, text_word: str) -> bool:
@@ -222,9 +232,12 @@ def _mentions(text_words: Sequence[str], value: str) -> bool:
     if not matchers:
         return False
     lowered = [t.lower() for t in text_words]
+    last = len(matchers) - 1
     for i in range(len(text_words) - len(matchers) + 1):
         for j, (code, word) in enumerate(matchers):
-            if (text_words[i + j] if code else lowered[i + j]) != word:
+            said = text_words[i + j] if code else lowered[i + j]
+            # "no study rooms" names 'Study Room', "Boeing 737-800s" 'Boeing 737-800'.
+            if said != word and not (j == last and not code and said in (word + "s", word + "es")):
                 break
         else:
             return True
@@ -608,6 +621,8 @@ def _rewrite(
                 continue
             column = columns.get(id(literal), "value")
             new = _question_value(cluster, column, question, phrasing, bare)
+            if new is None and _glossed(phrasing, bare) & _glosses(question):
+                continue
             if new is None:
                 problems.append(f"literal '{bare}'")
                 continue
@@ -636,6 +651,25 @@ def _rewrite(
     if isinstance(tree, exp.Query) and not limit_ids and any(w in q_words for w in ("top", "first")) and fresh_numbers:
         problems.append("limit")
     return (tree if adaptations else None), adaptations, problems
+
+
+# Words a gloss's word may be said with ("girl students" of "female (sex is F)").
+_SAME_AS = {"girl": "female", "woman": "female", "women": "female", "lady": "female", "boy": "male", "man": "male",
+            "men": "male", "gentleman": "male"}
+
+
+def _glosses(text: str) -> set[str]:
+    return {_SAME_AS.get(_singular(w), _singular(w)) for w in _plain(text)}
+
+
+def _glossed(phrasing: str, value: str) -> set[str]:
+    """The word a phrasing explains ``value`` by in parentheses: "female (sex is F)", "dorm (with gender M)" →
+    {"female"}, {"dorm"}; a question that says the word names the value."""
+    out: set[str] = set()
+    for match in re.finditer(r"([A-Za-z]+)\s*\(([^()]{1,40})\)", phrasing):
+        if mentions(_cased(match.group(2)), value):
+            out |= _glosses(match.group(1))
+    return out
 
 
 def schema_words(index: ClusterIndex) -> set[str]:
