@@ -78,6 +78,8 @@ def test_ask_on_the_broken_cluster_is_its_files_error(broken):
         assert result.exit_code == 2, result.output
         assert f"error: cluster 'podcasts' is not loaded: {BROKEN}:3:1" in result.stderr and "hint: fix that file" in result.stderr
         assert "warning:" not in result.stderr  # the error says it once
+    routed = run(broken, "query", "SELECT count(*) FROM podcasts.listens")  # not 'make a cluster for it' alone
+    assert routed.exit_code == 4 and "(not loaded, a file is broken: podcasts)" in routed.stderr
     as_json = json.loads(run(broken, "ask", "--cluster", "podcasts", "listens?", "--json").stdout)
     assert as_json["status"] == "error" and as_json["exit_code"] == 2 and BROKEN in as_json["error"]
 

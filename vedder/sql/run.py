@@ -35,8 +35,9 @@ def cluster_for_sql(sql: str, project: "Project") -> "Cluster":
     uncovered = [table for table, ids in owners.items() if not ids]
     if uncovered:
         schema = uncovered[0].rsplit(".", 1)[0] if "." in uncovered[0] else uncovered[0]
+        not_loaded = f" (not loaded, a file is broken: {', '.join(sorted(project.broken))})" if project.broken else ""
         raise SQLRefused("table_not_allowed", f"no cluster covers {', '.join(uncovered)}",
-                         f"clusters: {', '.join(sorted(project.clusters))}; add the table to one's `datasets` in its "
+                         f"clusters: {', '.join(sorted(project.clusters))}{not_loaded}; add the table to one's `datasets` in its "
                          f"cluster.yaml, or make a cluster for it: vedder cluster new ID --tables '{schema}.*' --owner TEAM")
     spread = " and ".join(f"{table} ({', '.join(ids)})" for table, ids in owners.items())
     raise SQLRefused("table_not_allowed", f"no single cluster covers {spread}",
