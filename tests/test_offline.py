@@ -214,6 +214,11 @@ def test_periods_and_date_shifts():
          "SELECT name FROM instructor WHERE salary < 80000", "direction"),
         ("What are the amenities, sorted by name in descending order?", "List the amenities in alphabetical order.",
          "SELECT name FROM amenity ORDER BY name", "direction"),
+        # Without an INTERSECT "both" still asks for two conditions at once; "his or her" aside, "or" for either.
+        ("Which students play both football and tennis?", "Which students play football or tennis?",
+         "SELECT id FROM plays WHERE sport = 'football' OR sport = 'tennis'", "both/either"),
+        ("Which author teaches the course? Give me his or her login name, or the email.", "Find the login name of the author of the course.",
+         "SELECT login FROM author JOIN course USING (author_id)", "both/either"),
     ],
 )
 def test_intent_disagreements_between_question_and_pair(question, phrasing, sql, problem):
@@ -265,6 +270,13 @@ def test_intent_disagreements_between_question_and_pair(question, phrasing, sql,
         # Ascending is the default order: "ordered by amenity names" of an ascending query is alphabetical.
         ("What amenities does Smith Hall have in alphabetical order?", "Find the amenities Smith Hall has, ordered by amenity names.",
          "SELECT amenity_name FROM amenity WHERE dorm = 'Smith Hall' ORDER BY amenity_name"),
+        # An INTERSECT is "both" unsaid; "return both the city and the count" names columns; "his or her" is one person.
+        ("Which last names are used by customers and staff?", "Which last names are both used by customers and by staff?",
+         "SELECT last_name FROM customers INTERSECT SELECT last_name FROM staff"),
+        ("How many groups are there in each city? Return both the city and the count.", "Show all cities with the number of groups in each.",
+         "SELECT city, COUNT(*) FROM groups GROUP BY city"),
+        ("Which author teaches the course? Give me his or her login name.", "Find the login name of the author of the course.",
+         "SELECT login FROM author JOIN course USING (author_id)"),
     ],
 )
 def test_same_intent_in_other_words_agrees(question, phrasing, sql):

@@ -283,9 +283,11 @@ def cues(text: str) -> dict[str, bool]:
         "statistic": bool(set(raw) & _OTHER_STATISTICS),
         "count": "how many" in lowered or bool(_COUNTING_NUMBER.search(lowered)) or "count" in raw,
         "group": bool(set(raw) & _GROUP),
-        "both": "both" in raw,
+        # "return both the city and the count" names two columns, not two conditions.
+        "both": "both" in raw and not re.search(r"\b(?:return|show|give|list|display|find|tell me)(?: me)? both\b", lowered),
         "by": bool(re.search(r"\b(by|for each|for every|for (?:the )?(?:different|various))\b", re.sub(r"\b(order|ordered|sort|sorted|rank|ranked)( them| the results?)? by\b", "", lowered))),
-        "either": "either" in raw or bool(_OR_COMPARISON.search(re.sub(r"[^a-z0-9$ -]+", " ", text.lower().replace("'", "")))),
+        "either": "either" in raw or bool(_OR_COMPARISON.search(re.sub(
+            r"\b(?:his or her|he or she|him or her)\b", " ", re.sub(r"[^a-z0-9$ -]+", " ", text.lower().replace("'", ""))))),
     }
 
 
@@ -386,7 +388,8 @@ def cue_problems(question: str, phrasing: str, sig: SQLSignature) -> list[str]:
         problems.append("count")
     if q["statistic"] != p["statistic"]:
         problems.append("statistic")
-    if q["both"] != p["both"] or q["either"] != p["either"]:
+    # An INTERSECT is "both" whether or not the words say it ("used by customers and staff").
+    if q["both"] != p["both"] and "intersect" not in sig.set_operations or q["either"] != p["either"]:
         problems.append("both/either")
     if q["negation"] != p["negation"]:
         problems.append("negation")
