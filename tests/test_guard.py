@@ -88,3 +88,14 @@ def test_slow_query_is_interrupted(warehouse):
     with pytest.raises(QueryTimeout, match="interrupted"):
         warehouse.execute("SELECT count(*) FROM range(100000000000) a", timeout_s=0.3)
     assert warehouse.execute("SELECT 42").rows == [(42,)]
+
+
+def test_a_timeout_beyond_what_the_clock_can_wait_still_leaves_later_queries_a_timeout(warehouse):
+    """A timeout of 1e12 s (vedder.yaml has no upper bound) made the watchdog thread die of OverflowError: no
+    query timed out after it."""
+    from vedder.errors import QueryTimeout
+
+    # Long enough for the watchdog to start waiting on that deadline.
+    assert warehouse.execute("SELECT count(*) FROM range(100000000) a", timeout_s=1e12).rows == [(100000000,)]
+    with pytest.raises(QueryTimeout, match="interrupted"):
+        warehouse.execute("SELECT count(*) FROM range(100000000000) a", timeout_s=0.3)

@@ -71,7 +71,7 @@ class _Watchdog:
                     break
                 # Queries that start meanwhile have later deadlines: arm() needs not wake the watcher.
                 self._waking_at = self._armed[1]
-                self._condition.wait(self._waking_at - now)
+                self._condition.wait(min(self._waking_at - now, threading.TIMEOUT_MAX))  # the loop waits again
             self._watching = False
             self._waking_at = None
 
