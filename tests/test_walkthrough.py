@@ -223,6 +223,10 @@ def _points_at(fd: Path, target: Path) -> bool:
     ("agent: {max_steps: true}", ["agent.max_steps is True; it must be a whole number"]),
     ("health: {fail_under: high}", ["health.fail_under is 'high'"]),
     ("query: 5", ["`query` must be a mapping of settings, not 5"]),
+    ("query: {timeout_s: .nan}", ["query.timeout_s is nan; it must be a number"]),
+    ("query: {timeout_s: .inf}", ["query.timeout_s is inf; it must be a number"]),
+    ("health: {fail_under: 500}", ["health.fail_under is 500; it must be at least 0 and at most 100"]),
+    ("health: {fail_under: .nan}", ["health.fail_under is nan; it must be a number"]),
 ])
 def test_settings_no_command_can_work_with_are_config_errors(demo_dir, tmp_path, setting, words):
     """A row limit of 0 used to return no rows, a timeout of 0 to interrupt every query, a bad dialect to crash."""

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,7 +96,8 @@ class Config:
 
         properties = load_schema("vedder")["properties"]
         for section, key, value in (("query", "row_limit", self.row_limit), ("query", "timeout_s", self.timeout_s),
-                                    ("context", "token_budget", self.token_budget), ("agent", "max_steps", self.max_steps)):
+                                    ("context", "token_budget", self.token_budget), ("agent", "max_steps", self.max_steps),
+                                    ("health", "fail_under", self.health_fail_under)):
             bounds = properties[section]["properties"][key]
             low, high = bounds.get("minimum", bounds.get("exclusiveMinimum")), bounds.get("maximum")
             if value < low or value == bounds.get("exclusiveMinimum") or (high is not None and value > high):
@@ -122,7 +124,10 @@ def _number(section: dict[str, Any], name: str, key: str, default: float, kind: 
     try:
         if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
             raise ValueError(value)
-        return kind(value)
+        number = kind(value)
+        if not math.isfinite(number):  # .nan passed every bound check, .inf overflowed the query timeout
+            raise ValueError(value)
+        return number
     except (TypeError, ValueError):
         expected = "a whole number" if kind is int else "a number"
         raise ConfigError(f"{path}: {name}.{key} is {value!r}; it must be {expected}",
