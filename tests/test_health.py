@@ -248,12 +248,17 @@ def test_weights_from_vedder_yaml_and_cluster_threshold(shop):
     assert health.fail_under == 80 and health.passed
 
 
-def test_unknown_weight_is_a_config_error(shop):
+@pytest.mark.parametrize("weights, words", [
+    ("{pair_valid: 1}", "unknown health weight(s): pair_valid"),
+    ("{pair_validity: .nan}", "health weights must be numbers"),  # scored 100 whatever the pairs
+    ("{pair_validity: -1}", "health weights must not be negative"),
+])
+def test_unknown_or_unusable_weight_is_a_config_error(shop, weights, words):
     config = shop / "vedder.yaml"
-    config.write_text(config.read_text() + "health:\n  weights: {pair_valid: 1}\n")
+    config.write_text(config.read_text() + f"health:\n  weights: {weights}\n")
     result = CliRunner().invoke(app, ["health", "--project", str(shop)])
     assert result.exit_code == 2
-    assert "unknown health weight(s): pair_valid" in result.output
+    assert words in result.output
 
 
 # --- coverage from the conversation log ---------------------------------------------------------

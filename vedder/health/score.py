@@ -17,6 +17,7 @@ vedder.yaml turns this off.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from vedder.errors import ConfigError
@@ -81,6 +82,8 @@ def validate_weights(weights: dict[str, float], root_hint: str = "vedder.yaml") 
                           f"known signals: {', '.join(DEFAULT_HEALTH_WEIGHTS)}")
     try:
         clean = {name: float(value) for name, value in weights.items()}
+        if not all(math.isfinite(v) for v in clean.values()):  # a .nan weight scored every cluster 100
+            raise ValueError
     except (TypeError, ValueError):
         raise ConfigError(f"{root_hint}: health weights must be numbers") from None
     if any(v < 0 for v in clean.values()):
