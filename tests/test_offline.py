@@ -214,6 +214,9 @@ def test_periods_and_date_shifts():
          "SELECT name FROM instructor WHERE salary < 80000", "direction"),
         ("What are the amenities, sorted by name in descending order?", "List the amenities in alphabetical order.",
          "SELECT name FROM amenity ORDER BY name", "direction"),
+        # "how many students" of a query that returns a column of students counts rows it does not count.
+        ("How many students does the course have?", "What is the description of the course?",
+         "SELECT description FROM course JOIN student USING (course_id)", "count"),
         # Without an INTERSECT "both" still asks for two conditions at once; "his or her" aside, "or" for either.
         ("Which students play both football and tennis?", "Which students play football or tennis?",
          "SELECT id FROM plays WHERE sport = 'football' OR sport = 'tennis'", "both/either"),
@@ -270,6 +273,9 @@ def test_intent_disagreements_between_question_and_pair(question, phrasing, sql,
         # Ascending is the default order: "ordered by amenity names" of an ascending query is alphabetical.
         ("What amenities does Smith Hall have in alphabetical order?", "Find the amenities Smith Hall has, ordered by amenity names.",
          "SELECT amenity_name FROM amenity WHERE dorm = 'Smith Hall' ORDER BY amenity_name"),
+        # What "how many" / "number of" counts may be a column the query returns.
+        ("How many credits is the course QM-261, and what is its description?", "Find the description and credit for the course QM-261?",
+         "SELECT credits, description FROM course WHERE code = 'QM-261'"),
         # An INTERSECT is "both" unsaid; "return both the city and the count" names columns; "his or her" is one person.
         ("Which last names are used by customers and staff?", "Which last names are both used by customers and by staff?",
          "SELECT last_name FROM customers INTERSECT SELECT last_name FROM staff"),

@@ -309,6 +309,15 @@ def _ranks_a_count(text: str, sig: SQLSignature) -> bool:
         r"\b(?:most|fewest|least|greatest|largest|smallest|highest|lowest|biggest) (?:[a-z]+ ){0,2}?([a-z]+s)\b", text.lower()))
 
 
+def _counts_a_column(text: str, sig: SQLSignature) -> bool:
+    """"How many credits is the course", "the number of credits for QM-261": what is counted is a column the
+    query returns as it is or sums (``credits``), not rows of one of its tables nor a rate of the column."""
+    tables = {stem(w) for name in sig.tables for w in split_identifier(name.rsplit(".", 1)[-1])}
+    columns = {stem(w) for name in sig.columns for w in split_identifier(name.rsplit(".", 1)[-1])}
+    counted = [stem(m.group(1)) for m in re.finditer(r"\b(?:how many|number of) (?:total )?([a-z]+)", text.lower())]
+    return bool(counted) and not sig.aggregates - {"sum"} and all(w in columns and w not in tables for w in counted)
+
+
 def _each_words(question: str) -> set[str]:
     """Stems of the first word after each "each", "every" or "per" ("of each apartment booking" → apartment)."""
     return {stem(m.group(1)) for m in re.finditer(r"\b(?:each|every|per) (?:of (?:the|them|these|those) )?([a-z]+)", question.lower())
@@ -382,7 +391,7 @@ def cue_problems(question: str, phrasing: str, sig: SQLSignature) -> list[str]:
     problems = []
     if q["average"] != ("avg" in sig.aggregates) and q["average"] != p["average"] or p["average"] and not q["average"]:
         problems.append("average")
-    if q["count"] and "count" not in sig.aggregates and not p["count"]:
+    if q["count"] and "count" not in sig.aggregates and not p["count"] and not _counts_a_column(question, sig):
         problems.append("count")
     if "count" in sig.aggregates and p["count"] and not q["count"] and not _ranks_a_count(question, sig):
         problems.append("count")
