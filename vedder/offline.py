@@ -1123,6 +1123,9 @@ def _as_each(question: str, column: str, value: str) -> str | None:
         if found:
             quote = question[found.start() - 1 : found.start()] if found.start() else ""
             start, end = (found.start() - 1, found.end() + 1) if quote in "'\"" and quote and question[found.end():found.end() + 1] == quote else found.span()
+            # "the family plan" → "each plan", not "each plan plan"
+            said = re.match(r"\s+" + re.escape(column.split("_")[-1]) + r"s?\b", question[end:], re.IGNORECASE)
+            end += said.end() if said else 0
             return f"{question[:start]}each {column.replace('_', ' ')}{question[end:]}"
     return None
 
@@ -1133,9 +1136,22 @@ def _narrowed_match(index: ClusterIndex, question: str, dialect: str) -> Offline
     "each <column>" instead of the value it agrees with a pair that groups by that column. The grouped column
     leaves the result (the question asked for Sweden's numbers, not a table of one country)."""
     named = sorted(set(_named_values(index, question)))
-    if len(named) != 1 or _by_terms(question) or NOT_ONLY.search(question):
+    if not named or _by_terms(question) or NOT_ONLY.search(question):
         return None
-    column_name, value = named[0]
+    # 'ios' may be the platform and the signup platform: each column is tried; one answer, or none.
+    found: dict[str, OfflineMatch] = {}
+    for column_name, value in named:
+        match = _narrowed_by(index, question, dialect, column_name, value, {v.lower() for _, v in named} - {value.lower()})
+        if match is not None:
+            found.setdefault(match.sql, match)
+    return next(iter(found.values())) if len(found) == 1 else None
+
+
+def _narrowed_by(index: ClusterIndex, question: str, dialect: str, column_name: str, value: str,
+                 others: set[str]) -> OfflineMatch | None:
+    """``_narrowed_match`` for one named value; the ``others`` the question names must be literals of the pair
+    ("active subscribers on the family plan": status = 'active'), never a second value to keep ("family or
+    student plan")."""
     rewritten = _as_each(question, column_name, value)
     if rewritten is None:
         return None
@@ -1149,8 +1165,13 @@ def _narrowed_match(index: ClusterIndex, question: str, dialect: str) -> Offline
     rival = next((c for c in agreeing[1:] if c.sql.strip() != best.sql.strip()), None)
     if rival is not None and best.similarity - rival.similarity < MIN_MARGIN:
         return None
+    # Every word must be the pair's: "… premium subscribers in Canada" is not the premium row of a per-plan
+    # query (Canada is no profiled country, so no literal stands for it).
+    spoken = _domain(best.phrasing) | _sql_words(signature(best.pair.sql, dialect)) | _adapted_words(best.adaptations)[0]
+    if _domain(rewritten) - spoken:
+        return None
     tree = (best.adapted if best.adapted is not None else parsed(best.pair.sql, dialect)).copy()
-    if not _narrowable(tree):
+    if not _narrowable(tree) or not others <= {str(lit.this).lower() for lit in tree.find_all(exp.Literal) if lit.is_string}:
         return None
     grouped = [c for c in _grouped_columns(tree) if c.name.lower() == column_name]
     if len(grouped) != 1:
