@@ -248,6 +248,17 @@ def test_weights_from_vedder_yaml_and_cluster_threshold(shop):
     assert health.fail_under == 80 and health.passed
 
 
+@pytest.mark.parametrize("fail_under", [".nan", "500", "-1", "high"])
+def test_a_cluster_threshold_that_no_score_can_meet_or_miss_is_a_config_error(shop, fail_under):
+    """A cluster.yaml fail_under of .nan failed every health run ('below threshold'), 500 likewise, -1 never."""
+    cluster_yaml = shop / "clusters/shop/cluster.yaml"
+    cluster_yaml.write_text(cluster_yaml.read_text() + f"health:\n  fail_under: {fail_under}\n")
+    result = CliRunner().invoke(app, ["health", "--project", str(shop)])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert "cluster.yaml: health.fail_under must be a number from 0 to 100" in said and "remove it to use vedder.yaml's" in said
+
+
 @pytest.mark.parametrize("weights, words", [
     ("{pair_valid: 1}", "unknown health weight(s): pair_valid"),
     ("{pair_validity: .nan}", "health weights must be numbers"),  # scored 100 whatever the pairs

@@ -46,9 +46,13 @@ def threshold(cluster: "Cluster", config: "Config", fail_under: float | None = N
     override = health.get("fail_under") if isinstance(health, dict) else None
     if override is not None:
         try:
-            return float(override)
+            value = float(override)
         except (TypeError, ValueError):
-            raise ConfigError(f"{cluster.path / 'cluster.yaml'}: health.fail_under must be a number, not {override!r}") from None
+            value = math.nan
+        if not 0 <= value <= 100 or isinstance(override, bool):  # .nan failed every run, 500 too, -1 none
+            raise ConfigError(f"{cluster.path / 'cluster.yaml'}: health.fail_under must be a number from 0 to 100, not {override!r}",
+                              "fix `health: {fail_under: …}` in the cluster.yaml, or remove it to use vedder.yaml's") from None
+        return value
     return float(fail_under) if fail_under is not None else float(config.health_fail_under)
 
 
