@@ -301,3 +301,22 @@ def test_old_turns_whose_cluster_was_given_are_inferred_from_their_routing(proje
     sources = [r[0] for r in log.db.execute("SELECT cluster_source FROM turns ORDER BY id")]
     log.close()
     assert sources == ["given", None, None, None, None, None]
+
+
+def test_a_user_without_a_name_still_asks_and_is_logged_by_uid(demo_dir, project, monkeypatch):
+    """`docker run --user 1000` sets no USER and has no passwd entry for the uid: getpass.getuser() raises
+    KeyError. That was a traceback for every ask (logging, and route memory on a tie)."""
+    import os
+    import pwd
+
+    def no_entry(uid):
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    for name in ("VEDDER_USER", "LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(pwd, "getpwuid", no_entry)
+    ask_json(demo_dir, QUESTION, "--cluster", "podcasts")
+    answer = ask_json(demo_dir, SAME_QUESTION)
+    assert answer["cluster"] == "podcasts" and answer["routing_note"]
+    entries = json.loads(cli(demo_dir, "log", "--json").stdout)
+    assert [e["user"] for e in entries] == [f"uid-{os.getuid()}"] * 2

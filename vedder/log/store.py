@@ -47,7 +47,14 @@ def now_iso() -> str:
 
 
 def current_user() -> str:
-    return os.environ.get("VEDDER_USER") or getpass.getuser()
+    """VEDDER_USER, else the login name; ``uid-N`` for a user the system has no name for (``docker run --user N``
+    sets no USER and has no passwd entry for N: getpass raises)."""
+    if os.environ.get("VEDDER_USER"):
+        return os.environ["VEDDER_USER"]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError, ImportError):
+        return f"uid-{os.getuid()}" if hasattr(os, "getuid") else "unknown"
 
 
 def new_id() -> str:
