@@ -290,7 +290,7 @@ def test_old_turns_whose_cluster_was_given_are_inferred_from_their_routing(proje
     old_log(project.config.log_path, [
         ("podcasts", "answered", given),
         ("listening", "answered", routed),
-        ("listening", "answered", given),  # given podcasts, the agent switched to listening: not known as given
+        ("listening", "answered", given),  # not what ask wrote for a cluster given (it names another one)
         ("podcasts", "answered", '[{"id": "podcasts", "score": 3.2}]'),  # routed in a one-cluster project
         ("podcasts", "answered", None),  # logged before routing scores were
         (None, "not_covered", routed),

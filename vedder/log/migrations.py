@@ -70,9 +70,9 @@ def m003_route_memory(db: sqlite3.Connection) -> None:
 def m004_given_clusters_of_earlier_turns(db: sqlite3.Connection) -> None:
     """Turns logged before m003 whose cluster was given (``--cluster``, a surface's cluster) get
     ``cluster_source = 'given'``, so route memory counts them. ``ask`` always recorded such a turn's routing as
-    the given cluster alone with score 1.0 (routing did not run); a routed turn has one entry per cluster (up to
-    five), a turn the agent switched away from the given cluster names another one, and turns before m002 have
-    no routing: those stay NULL. (Routed in a project of one cluster with a score of exactly 1.000 would read as
+    the given cluster alone with score 1.0 (routing did not run, and the agent could not switch: only routed
+    turns offered switch_cluster); a routed turn has one entry per cluster (up to five), and turns before m002
+    have no routing: those stay NULL. (Routed in a project of one cluster with a score of exactly 1.000 would read as
     given: a tie needs two clusters, so such a turn can only matter after another cluster joins.)"""
     import json
 
