@@ -320,7 +320,7 @@ def _load_score():
 
 
 SCORE = _load_score()
-HELD_OUT_SETS = {name: SCORE.read_set(HELD_OUT / f"{name}.jsonl") for name in ("demo", "unseen", "unseen2", "unseen3")}
+HELD_OUT_SETS = {name: SCORE.read_set(HELD_OUT / f"{name}.jsonl") for name in ("demo", "unseen", "unseen2", "unseen3", "unseen4")}
 HELD_OUT_ITEMS = [(name, item) for name, items in HELD_OUT_SETS.items() for item in items]
 
 
