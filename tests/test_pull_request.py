@@ -170,3 +170,32 @@ def test_github_repository_from_remote_urls():
     assert github_repository("ssh://git@github.com/acme/warehouse") == "acme/warehouse"
     assert github_repository("git@github.com:acme/warehouse.git") == "acme/warehouse"
     assert github_repository("/srv/git/origin.git") is None
+
+
+def test_fetch_of_open_branches_gives_up_on_a_remote_that_never_answers(tmp_path, monkeypatch):
+    """Offline or a silent server: `propose` and `review` go on with what was fetched before instead of
+    hanging (a real git fetch against a local socket that accepts and never replies)."""
+    import socket
+    import subprocess
+    import threading
+    import time
+
+    import vedder.curation.pull_request as pull_request
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    held = []
+    threading.Thread(target=lambda: held.append(server.accept()), daemon=True).start()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for command in (["init", "-q"], ["remote", "add", "origin", f"http://127.0.0.1:{server.getsockname()[1]}/r.git"],
+                    ["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "--allow-empty", "-m", "x"]):
+        subprocess.run(["git", *command], cwd=repo, check=True)
+    monkeypatch.setattr(pull_request, "FETCH_TIMEOUT_S", 1.0)
+    started = time.perf_counter()
+    assert pull_request.open_branch_files(repo, "vedder/propose/", "clusters") == {}
+    assert held, "git really tried the remote"
+    # Not a speed check: without the timeout this call never returns (the server never answers).
+    assert time.perf_counter() - started < 60
+    server.close()

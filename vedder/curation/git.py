@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
 from vedder.errors import GitError
 
 
-def git(*args: str, cwd: Path, check: bool = True, hint: str | None = None, strip: bool = True) -> str:
-    """Run ``git args`` in ``cwd`` and return its stdout (stripped unless told); raise GitError when it fails."""
+def git(*args: str, cwd: Path, check: bool = True, hint: str | None = None, strip: bool = True,
+        timeout: float | None = None) -> str:
+    """Run ``git args`` in ``cwd`` and return its stdout (stripped unless told); raise GitError when it fails.
+
+    With ``timeout`` (a best-effort network call) git may not prompt for credentials, and running out of time
+    is a failure like any other ("" when ``check`` is off)."""
+    env = None
+    if timeout is not None:
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+        env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
     try:
-        completed = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+        completed = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=timeout, env=env)
     except FileNotFoundError:
         raise GitError("git is not installed", "install git, or use --no-pr") from None
+    except subprocess.TimeoutExpired:
+        if check:
+            raise GitError(f"git {args[0]}: no answer within {timeout:g} s", hint) from None
+        return ""
     if check and completed.returncode != 0:
         lines = [line for line in (completed.stderr or completed.stdout).splitlines() if line.strip()]
         detail = next((line for line in lines if line.startswith(("fatal:", "error:", "!"))), lines[0] if lines else "failed")

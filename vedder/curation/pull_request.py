@@ -111,6 +111,9 @@ def open_pull_request(
     return result
 
 
+FETCH_TIMEOUT_S = 20.0
+
+
 def open_branch_files(root: Path, prefix: str, folder: str, remote: str = "origin") -> dict[str, dict[str, str]]:
     """What the branches ``remote/<prefix>…`` (pull requests not merged yet) add or change under ``folder``
     (relative to ``root``) that HEAD does not hold: branch -> {path relative to ``root``: text}. The branches
@@ -121,7 +124,9 @@ def open_branch_files(root: Path, prefix: str, folder: str, remote: str = "origi
     if not top or not git("remote", "get-url", remote, cwd=root, check=False):
         return {}
     inside = root.relative_to(Path(top).resolve())
-    git("fetch", "--quiet", "--prune", remote, f"+refs/heads/{prefix}*:refs/remotes/{remote}/{prefix}*", cwd=root, check=False)
+    # Offline or behind a password prompt: go on with what was fetched before, never hang.
+    git("fetch", "--quiet", "--prune", remote, f"+refs/heads/{prefix}*:refs/remotes/{remote}/{prefix}*", cwd=root, check=False,
+        timeout=FETCH_TIMEOUT_S)
     refs = git("for-each-ref", "--format=%(refname:short)", f"refs/remotes/{remote}/{prefix}*", cwd=root, check=False)
     found: dict[str, dict[str, str]] = {}
     for ref in refs.splitlines():
