@@ -320,3 +320,16 @@ def test_a_user_without_a_name_still_asks_and_is_logged_by_uid(demo_dir, project
     assert answer["cluster"] == "podcasts" and answer["routing_note"]
     entries = json.loads(cli(demo_dir, "log", "--json").stdout)
     assert [e["user"] for e in entries] == [f"uid-{os.getuid()}"] * 2
+
+
+def test_eval_ignores_route_memory_unless_asked(demo_dir, tmp_path):
+    """`vedder eval` numbers must not depend on who runs it: the log's memory counts only with --memory."""
+    assert ask_json(demo_dir, QUESTION, "--cluster", "podcasts")["status"] == "answered"
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"question": QUESTION, "cluster": "podcasts"}) + "\n")
+    plain = cli(demo_dir, "eval", str(questions), "--json")
+    remembered = cli(demo_dir, "eval", str(questions), "--json", "--memory")
+    assert plain.exit_code == 0 and remembered.exit_code == 0, plain.output + remembered.output
+    first = lambda result: json.loads(result.stdout.splitlines()[0])  # noqa: E731
+    assert first(plain)["status"] == "not_covered"
+    assert first(remembered)["status"] == "answered" and first(remembered)["predicted_cluster"] == "podcasts"

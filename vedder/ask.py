@@ -192,8 +192,11 @@ def ask(
     warehouse: "Warehouse | None" = None,
     on_step: Callable[[dict[str, Any]], None] | None = None,
     log: bool = True,
+    memory: bool = True,
 ) -> Answer:
-    """Answer ``question`` on ``project``; ``follow_up``/``continue_id`` continue a conversation."""
+    """Answer ``question`` on ``project``; ``follow_up``/``continue_id`` continue a conversation. ``memory``
+    lets earlier answers in the log settle a tied routing (off for ``vedder eval``: its numbers must not depend
+    on who ran it)."""
     from vedder.log.store import open_log
 
     started = time.perf_counter()
@@ -230,7 +233,7 @@ def ask(
             # A follow-up ("and for Sweden?") rarely routes on its own: stay in the conversation's cluster.
             cluster, source = project.clusters[previous_cluster], "conversation"
         else:
-            routing = remember(project, routing, log=store, user=user)
+            routing = remember(project, routing, log=store, user=user) if memory else routing
             if routing.covered and not (routing.ambiguous and model == OFFLINE):
                 # With a model, near-equal candidates are the agent's to choose between (switch_cluster).
                 cluster, source = routing.cluster, "memory" if routing.memory else "routed"

@@ -87,7 +87,8 @@ def gold_orders(sql: str, dialect: str) -> bool:
 
 
 def evaluate_item(
-    project: "Project", warehouse: "Warehouse", item: dict[str, Any], *, model: str | None = None, given_cluster: bool = False
+    project: "Project", warehouse: "Warehouse", item: dict[str, Any], *, model: str | None = None, given_cluster: bool = False,
+    memory: bool = False,
 ) -> EvalItem:
     """Ask one item's question and compare its result with the gold SQL's.
 
@@ -100,7 +101,7 @@ def evaluate_item(
     started = time.perf_counter()
     try:
         answer = ask(project, question, cluster_id=gold_cluster if given_cluster else None, model=model, surface="eval",
-                     warehouse=warehouse, log=False)
+                     warehouse=warehouse, log=False, memory=memory)
         status, predicted_cluster, sql, rows, tokens, error = (
             answer.status, answer.cluster, answer.sql, answer.rows, answer.tokens, answer.error)
     except VedderError as exc:
@@ -152,15 +153,17 @@ def run_eval(
     model: str | None = None,
     given_cluster: bool = False,
     on_item: Callable[[EvalItem], None] | None = None,
+    memory: bool = False,
 ) -> EvalReport:
-    """Evaluate every item in one process (one warehouse connection)."""
+    """Evaluate every item in one process (one warehouse connection). Routing ignores route memory (the
+    conversation log of whoever runs it) unless ``memory``."""
     from vedder.warehouse import open_warehouse
 
     warehouse = open_warehouse(project.config)
     results: list[EvalItem] = []
     try:
         for item in items:
-            result = evaluate_item(project, warehouse, item, model=model, given_cluster=given_cluster)
+            result = evaluate_item(project, warehouse, item, model=model, given_cluster=given_cluster, memory=memory)
             results.append(result)
             if on_item is not None:
                 on_item(result)

@@ -109,10 +109,10 @@ def measure_context(project, items: list[dict], repeat: int) -> dict:
     }
 
 
-def measure_offline(project, items: list[dict], given_cluster: bool) -> dict:
+def measure_offline(project, items: list[dict], given_cluster: bool, memory: bool = False) -> dict:
     from vedder.eval import run_eval
 
-    report = run_eval(project, items, model="offline", given_cluster=given_cluster)
+    report = run_eval(project, items, model="offline", given_cluster=given_cluster, memory=memory)
     phrasings = [r for r, item in zip(report.items, items) if item["kind"] == "phrasing"]
     answered = [r for r in report.items if r.status == "answered" and r.correct is not None]
     return {
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         results["memory"] = {"log": args.memory, **measure_memory(project, items, memory_log, args.repeat)}
     if not args.skip_offline:
         results["offline_given_cluster"] = measure_offline(project, items, given_cluster=True)
-        results["offline_routed"] = measure_offline(project, items, given_cluster=False)
+        results["offline_routed"] = measure_offline(project, items, given_cluster=False, memory=bool(args.memory))
     print(json.dumps(results, indent=2))
     return 0
 

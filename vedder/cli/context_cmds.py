@@ -65,6 +65,7 @@ def eval_command(
     file: Path = typer.Argument(..., help="JSONL file: one {question, sql?, cluster?} per line."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="litellm model string, or 'offline' (default: the project's)."),
     given_cluster: bool = typer.Option(False, "--given-cluster", help="Pass each item's cluster to ask (skip routing)."),
+    memory: bool = typer.Option(False, "--memory", help="Let earlier answers in your conversation log settle tied routings (off: reproducible numbers)."),
     as_json: bool = JsonOption,
     project: Optional[Path] = ProjectOption,
 ) -> None:
@@ -90,7 +91,7 @@ def eval_command(
                     line += "\n    " + " ".join(result.sql.split())
                 out.print(line, markup=False, highlight=False)
 
-        report = run_eval(loaded, items, model=model, given_cluster=given_cluster, on_item=on_item)
+        report = run_eval(loaded, items, model=model, given_cluster=given_cluster, on_item=on_item, memory=memory)
     if as_json:
         sys.stdout.write(json.dumps({"summary": report.summary, "warnings": loaded.warnings}) + "\n")
         return
