@@ -129,3 +129,22 @@ def test_init_sees_vedder_already_ignored_in_any_spelling(tmp_path):
     (tmp_path / ".gitignore").write_text("/.vedder/\n")
     assert run("init", str(tmp_path)).exit_code == 0
     assert (tmp_path / ".gitignore").read_text() == "/.vedder/\n"
+
+
+def test_a_warehouse_on_another_drive_is_written_absolute(tmp_path, monkeypatch):
+    """Windows: os.path.relpath cannot reach another drive (ValueError); the path is written absolute instead
+    of an internal error."""
+    import os
+
+    from vedder.project.scaffold import init_project
+
+    (tmp_path / "shop.duckdb").touch()
+    monkeypatch.chdir(tmp_path)
+
+    def other_drive(path, start=None):
+        raise ValueError("path is on mount 'D:', start on mount 'C:'")
+
+    monkeypatch.setattr(os.path, "relpath", other_drive)
+    result = init_project(tmp_path / "analytics", warehouse="shop.duckdb")
+    assert load_config(tmp_path / "analytics").warehouse_path == tmp_path / "shop.duckdb"
+    assert result.warnings

@@ -95,7 +95,10 @@ def init_project(root: Path, *, warehouse: str | None = None, model: str = "offl
     typed = Path(warehouse).expanduser()
     if not typed.is_absolute() and not (root / typed).is_file() and typed.resolve().is_file():
         # A path typed from the shell's folder (tab completion gives those): vedder.yaml resolves it from its own.
-        warehouse = os.path.relpath(typed.resolve(), root)
+        try:
+            warehouse = os.path.relpath(typed.resolve(), root)
+        except ValueError:  # another drive than the project's (Windows): only an absolute path reaches it
+            warehouse = str(typed.resolve())
         result.warnings.append(f"{typed} is relative to {Path.cwd()}: vedder.yaml has it relative to itself, {warehouse}")
     elif warehouse != DEFAULT_WAREHOUSE and not (root / warehouse).is_file():
         result.warnings.append(f"no warehouse at {warehouse} yet: create it, or point `warehouse.path` in vedder.yaml at one")
