@@ -12,6 +12,8 @@ cannot be read or parsed is reported at its line, and checking goes on with the 
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -85,10 +87,25 @@ def _described(schema: dict[str, Any], fallback: str = "") -> str:
     return str(schema.get("description") or fallback)
 
 
+def _not_finite(data: Any, pointer: str = "") -> Iterator[tuple[str, float]]:
+    """(JSON pointer, value) of every .nan / .inf in ``data``: JSON Schema bounds let NaN through."""
+    if isinstance(data, float) and not math.isfinite(data):
+        yield pointer, data
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _not_finite(value, f"{pointer}/{escape_pointer(str(key))}")
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _not_finite(value, f"{pointer}/{i}")
+
+
 def schema_problems(kind: str, data: Any) -> Iterator[tuple[str, str, str, str, str]]:
     """(level, rule, message, JSON pointer, hint) for each way ``data`` breaks the ``kind`` schema."""
     from vedder.schemas import schema_errors
     from vedder.suggest import closest
+
+    for pointer, value in _not_finite(data):
+        yield "error", "schema.number", f"{value!r} is not a number", pointer, "write a plain number (YAML's .nan and .inf are not)"
 
     for error in schema_errors(kind, data):
         pointer = "".join(f"/{escape_pointer(part)}" for part in error.path)
