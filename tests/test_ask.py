@@ -221,3 +221,10 @@ def test_pair_broken_by_a_schema_change_is_named_with_whom_to_tell(tmp_path):
     answer = json.loads(result.stdout)
     jsonschema.validate(answer, ANSWER_SCHEMA)
     assert result.exit_code == 4 and answer["status"] == "error" and "vedder health revenue" in answer["hint"]
+
+
+def test_a_result_column_named_after_a_swapped_value_is_renamed_with_it(demo_dir):
+    """'playlist' → 'search': the share comes back as search_share, never as playlist_share."""
+    answer = ask_json(demo_dir, "What share of streams came from search in October 2026?")
+    assert answer["status"] == "answered", answer
+    assert answer["columns"] == ["search_share"] and "source = 'search'" in answer["sql"]

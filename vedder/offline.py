@@ -995,6 +995,31 @@ def _candidate(index: ClusterIndex, pair: "Pair", question: str, dialect: str) -
     return best
 
 
+def _renamed(tree: exp.Expression, adaptations: list[Adaptation], dialect: str) -> str:
+    """The SQL of ``tree`` with result columns named after a swapped value renamed too: 'playlist' → 'search'
+    makes ``playlist_share`` ``search_share``, so the number is not read as the old value's."""
+    swaps = {str(a.old).lower(): str(a.new).lower() for a in adaptations
+             if a.old is not None and a.column not in ("LIMIT", "month", "year") and re.fullmatch(r"[A-Za-z]+", str(a.old))
+             and re.fullmatch(r"[A-Za-z]+", str(a.new))}
+    aliases = [e for e in (tree.expressions if isinstance(tree, exp.Select) else []) if isinstance(e, exp.Alias)]
+    renamed = {}
+    for alias in aliases:
+        parts = alias.alias.split("_")
+        new_parts = [swaps.get(part.lower(), part) for part in parts]
+        if new_parts != parts:
+            renamed[alias.alias] = "_".join(new_parts)
+    if not renamed:
+        return tree.sql(dialect=dialect)
+    tree = tree.copy()
+    for alias in tree.expressions:
+        if isinstance(alias, exp.Alias) and alias.alias in renamed:
+            alias.set("alias", exp.to_identifier(renamed[alias.alias]))
+    for column in tree.find_all(exp.Column):  # ORDER BY playlist_share
+        if not column.table and column.name in renamed:
+            column.set("this", exp.to_identifier(renamed[column.name]))
+    return tree.sql(dialect=dialect)
+
+
 def _explain(candidate: Candidate, follow_up: bool = False) -> str:
     source = "the previous answer (vetted pair " + candidate.pair.id + ")" if follow_up else f"vetted pair {candidate.pair.id}"
     text = f"answered from {source}"
@@ -1049,7 +1074,7 @@ def _follow_up(project: "Project", cluster: "Cluster", question: str, previous: 
     leftover = _domain(question) - _adapted_words(adaptations)[0] - {"top"}
     if leftover:
         return None
-    sql = tree.sql(dialect=project.config.dialect)
+    sql = _renamed(tree, adaptations, project.config.dialect)
     candidate = Candidate(pair, previous_question, 1.0, [], adaptations, tree, project.config.dialect)
     return OfflineMatch(pair, sql, adaptations, 1.0, _explain(candidate, follow_up=True))
 
@@ -1224,5 +1249,6 @@ def answer_offline(project: "Project", cluster: "Cluster", question: str, *, pre
     rival = next((c for c in agreeing[1:] if c.sql.strip() != best.sql.strip()), None)
     if rival is not None and best.similarity - rival.similarity < MIN_MARGIN:
         return OfflineResult(None, closest, f"pairs {best.pair.id} and {rival.pair.id} match about equally well")
-    match = OfflineMatch(best.pair, best.sql, best.adaptations, best.similarity, _explain(best))
+    sql = _renamed(best.adapted, best.adaptations, dialect) if best.adapted is not None else best.sql
+    match = OfflineMatch(best.pair, sql, best.adaptations, best.similarity, _explain(best))
     return OfflineResult(match, closest)
