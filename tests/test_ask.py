@@ -228,3 +228,13 @@ def test_a_result_column_named_after_a_swapped_value_is_renamed_with_it(demo_dir
     answer = ask_json(demo_dir, "What share of streams came from search in October 2026?")
     assert answer["status"] == "answered", answer
     assert answer["columns"] == ["search_share"] and "source = 'search'" in answer["sql"]
+
+
+def test_a_period_past_the_profiled_data_is_said_to_be_incomplete(demo_dir):
+    """November 2026 while the events were profiled through 2026-11-25: the answer says the numbers may cover
+    part of the month; October, fully profiled, has no such note."""
+    november = ask_json(demo_dir, "How many streams did each country have in November 2026?")
+    assert november["status"] == "answered"
+    assert "(note: listening.events.event_date was profiled through 2026-11-25: the period may be incomplete)" in november["answer"]
+    october = ask_json(demo_dir, "How many streams did each country have in October 2026?")
+    assert october["status"] == "answered" and "note:" not in october["answer"]

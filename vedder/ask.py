@@ -107,7 +107,8 @@ def _previous_turn(log, continue_id: str | None) -> tuple[str | None, list[dict[
 
 
 def _answer_offline(project, cluster, question, warehouse, history) -> tuple[Answer, "QueryResult | None"]:
-    from vedder.offline import answer_offline
+    from vedder.context.index import cluster_index
+    from vedder.offline import answer_offline, partial_period_note
     from vedder.sql.run import run_sql
 
     previous = history[-1] if history else None
@@ -134,11 +135,12 @@ def _answer_offline(project, cluster, question, warehouse, history) -> tuple[Ans
             f"`vedder health {cluster.id}` checks every pair of the cluster against the warehouse; tell {owners}",
         ) from None
     sources = [{"kind": "pair", "id": f"{cluster.id}/{match.pair.id}"}, *_dataset_sources(guarded.tables)]
+    note = partial_period_note(cluster_index(cluster), match.sql, project.config.dialect)
     return Answer(
         status="answered",
         question=question,
         cluster=cluster.id,
-        answer=match.explanation,
+        answer=match.explanation + (f" (note: {note})" if note else ""),
         sql=guarded.expression.sql(dialect=project.config.dialect, pretty=True),
         columns=rows.columns,
         rows=[list(r) for r in rows.rows],

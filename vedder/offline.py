@@ -900,22 +900,43 @@ def data_range_problems(index: ClusterIndex, sig: SQLSignature, tree: exp.Expres
     was vetted; only a moved one is checked."""
     if tree is None or not any(a.column in ("month", "year") for a in adaptations):
         return []
+    return [f"no data for that period in {table}.{column} ({first} to {last})"
+            for table, column, days, first, last in _profiled_ranges(index, sig, tree)
+            if min(days) < first or min(days) > last]
+
+
+def _profiled_ranges(index: ClusterIndex, sig: SQLSignature, tree: exp.Expression) -> list[tuple[str, str, list[date], date, date]]:
+    """(table, column, the query's dates compared with it, first and last profiled value) per date column the
+    query filters with literal dates."""
     columns = _literal_columns(tree)
     bounds: dict[str, list[date]] = {}
     for literal, day in date_literals(tree):
         if id(literal) in columns:
             bounds.setdefault(columns[id(literal)].lower(), []).append(day)
     tables = {t.rsplit(".", 1)[-1] for t in sig.tables}
-    problems = []
+    found = []
     for dataset in index.datasets:
         if dataset.table_name.lower() not in tables:
             continue
         for name, days in bounds.items():
             column = dataset.column(name)
             first, last = (day_of(column.min), day_of(column.max)) if column is not None else (None, None)
-            if first is not None and last is not None and (min(days) < first or min(days) > last):
-                problems.append(f"no data for that period in {dataset.table}.{column.name} ({first} to {last})")
-    return problems
+            if first is not None and last is not None:
+                found.append((dataset.table, column.name, days, first, last))
+    return found
+
+
+def partial_period_note(index: ClusterIndex, sql: str, dialect: str) -> str:
+    """"" or a note that the query's period runs past the last profiled day ("November 2026" when the data
+    was profiled through 2026-11-25): the numbers may be for part of it."""
+    tree = parsed(sql, dialect)
+    if tree is None:
+        return ""
+    for table, column, days, first, last in _profiled_ranges(index, signature(sql, dialect), tree):
+        # The period's end is usually exclusive ("< 2026-12-01"): partial when the data stops before its last day.
+        if first <= min(days) <= last and max(days).toordinal() - 1 > last.toordinal():
+            return f"{table}.{column} was profiled through {last}: the period may be incomplete"
+    return ""
 
 
 def _profiled_values(index: ClusterIndex) -> list[tuple[str, str, list[set[str]]]]:
