@@ -333,3 +333,20 @@ def test_eval_ignores_route_memory_unless_asked(demo_dir, tmp_path):
     first = lambda result: json.loads(result.stdout.splitlines()[0])  # noqa: E731
     assert first(plain)["status"] == "not_covered"
     assert first(remembered)["status"] == "answered" and first(remembered)["predicted_cluster"] == "podcasts"
+
+
+def test_a_shared_mcp_server_trusts_no_answer_as_the_askers_own(project, log):
+    """Over HTTP every asker is the server's OS user: one earlier answer would be "yours" for everyone (on
+    Spider, one answer by someone else settled 6 ties, none right). Shared, it takes two, as for others."""
+    from vedder.context.memory import ANONYMOUS
+    from vedder.mcp import WarehousePool, ask_result, context_result
+
+    pool = WarehousePool()
+    turn(log, "listening", "given")  # by the OS user the server runs as
+    assert ask_result(project, pool, QUESTION, None, None, "offline")["status"] == "answered"  # stdio: the person
+    assert ask_result(project, pool, QUESTION, None, None, "offline", shared=True)["status"] == "not_covered"
+    assert context_result(project, QUESTION, None, shared=True)["ambiguous"]
+    assert route_with_memory(project, QUESTION, user=ANONYMOUS).memory is None
+    turn(log, "listening", "given", user="ann")
+    shared = ask_result(project, pool, QUESTION, None, None, "offline", shared=True)
+    assert shared["status"] == "answered" and shared["routing_note"].startswith("routed by 2 earlier answers")

@@ -195,10 +195,12 @@ def ask(
     on_step: Callable[[dict[str, Any]], None] | None = None,
     log: bool = True,
     memory: bool = True,
+    asker_known: bool = True,
 ) -> Answer:
     """Answer ``question`` on ``project``; ``follow_up``/``continue_id`` continue a conversation. ``memory``
     lets earlier answers in the log settle a tied routing (off for ``vedder eval``: its numbers must not depend
-    on who ran it)."""
+    on who ran it). ``asker_known`` False (a shared server: every asker is the same OS user) makes route memory
+    count no earlier answer as the asker's own."""
     from vedder.log.store import open_log
 
     started = time.perf_counter()
@@ -227,6 +229,7 @@ def ask(
         cluster, source = project.cluster(cluster_id), "given"
     else:
         from vedder.context import remember, route
+        from vedder.context.memory import ANONYMOUS
 
         routing = route(project, question)
         routing_scores = [{"id": c, "score": round(s, 3)} for c, s in routing.scores[:5]]
@@ -235,7 +238,7 @@ def ask(
             # A follow-up ("and for Sweden?") rarely routes on its own: stay in the conversation's cluster.
             cluster, source = project.clusters[previous_cluster], "conversation"
         else:
-            routing = remember(project, routing, log=store, user=user) if memory else routing
+            routing = remember(project, routing, log=store, user=user if asker_known else ANONYMOUS) if memory else routing
             if routing.covered and not (routing.ambiguous and model == OFFLINE):
                 # With a model, near-equal candidates are the agent's to choose between (switch_cluster).
                 cluster, source = routing.cluster, "memory" if routing.memory else "routed"

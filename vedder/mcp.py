@@ -204,13 +204,14 @@ def progress_reporter(context: Context, total: int) -> Callable[[dict[str, Any]]
 
 def ask_result(project: "Project", warehouses: WarehousePool, question: str, cluster_id: str | None,
                conversation_id: str | None, model: str | None,
-               on_step: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any] | CallToolResult:
-    """``vedder.ask.ask`` on the MCP surface; an answer with status ``error`` is a tool error."""
+               on_step: Callable[[dict[str, Any]], None] | None = None, shared: bool = False) -> dict[str, Any] | CallToolResult:
+    """``vedder.ask.ask`` on the MCP surface; an answer with status ``error`` is a tool error. ``shared``: the
+    server answers many people as one OS user (HTTP), so route memory trusts no answer as the asker's own."""
     from vedder.ask import ask
 
     with warehouses.borrow(project.config) as warehouse:
         answer = ask(project, question, cluster_id=cluster_id, continue_id=conversation_id, model=model,
-                     surface="mcp", warehouse=warehouse, on_step=on_step)
+                     surface="mcp", warehouse=warehouse, on_step=on_step, asker_known=not shared)
     result = {
         "status": answer.status,
         "answer": answer.answer,
@@ -234,14 +235,15 @@ def ask_result(project: "Project", warehouses: WarehousePool, question: str, clu
     return result
 
 
-def context_result(project: "Project", question: str, cluster_id: str | None) -> dict[str, Any]:
+def context_result(project: "Project", question: str, cluster_id: str | None, shared: bool = False) -> dict[str, Any]:
     """What the agent would see for ``question``: routing, then the context built from the chosen cluster."""
     from vedder.context import build_context, route_with_memory
+    from vedder.context.memory import ANONYMOUS
 
     if cluster_id:
         cluster, routing = project.cluster(cluster_id), None
     else:
-        routing = route_with_memory(project, question)
+        routing = route_with_memory(project, question, user=ANONYMOUS if shared else None)
         if not routing.covered:
             closest = [{"id": c, "score": round(score, 3), "team": project.clusters[c].owners.team,
                         "contact": project.clusters[c].owners.contact} for c, score in routing.scores[:3]]
@@ -389,8 +391,9 @@ def _file_reader(kind: str, read: Callable[[Callable[["Project"], str]], str]) -
     return read_file
 
 
-def create_server(watcher: ProjectWatcher, model: str | None = None) -> VedderMCP:
-    """The vedder MCP server over ``watcher``'s project; ``model`` overrides the configured model for ``ask``."""
+def create_server(watcher: ProjectWatcher, model: str | None = None, shared: bool = False) -> VedderMCP:
+    """The vedder MCP server over ``watcher``'s project; ``model`` overrides the configured model for ``ask``;
+    ``shared`` (HTTP): many people behind one OS user (see ``ask_result``)."""
     server = VedderMCP(watcher, name="vedder", title="vedder data agent", instructions=INSTRUCTIONS,
                        log_level="WARNING")
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
@@ -416,7 +419,7 @@ def create_server(watcher: ProjectWatcher, model: str | None = None) -> VedderMC
         and the sources with the answer. Example: {"question": "How many premium users are in Germany?"}."""
         project = watcher.current()
         on_step = progress_reporter(ctx, project.config.max_steps) if ctx is not None else None
-        return ask_result(project, warehouses, question, cluster, conversation_id, model, on_step)
+        return ask_result(project, warehouses, question, cluster, conversation_id, model, on_step, shared=shared)
 
     @server.tool(annotations=read_only)
     @_tool
@@ -431,7 +434,7 @@ def create_server(watcher: ProjectWatcher, model: str | None = None) -> VedderMC
         columns to use) before calling `query`. Returns covered (false when no cluster covers the question, with
         the closest clusters and teams), cluster, clusters (routing scores, best first), tables, pairs, docs,
         tokens and text (exactly the Markdown the model sees). Example: {"question": "weekly active users by country"}."""
-        return context_result(watcher.current(), question, cluster)
+        return context_result(watcher.current(), question, cluster, shared=shared)
 
     @server.tool(annotations=read_only)
     @_tool
@@ -527,7 +530,7 @@ def _check_port(host: str, port: int) -> None:
 def serve(project: Path | None = None, *, http: bool = False, host: str = "127.0.0.1", port: int = 8765,
           model: str | None = None) -> None:
     """Serve the project over stdio (the default) or streamable HTTP at ``http://host:port/mcp``."""
-    server = create_server(ProjectWatcher(project), model=model)
+    server = create_server(ProjectWatcher(project), model=model, shared=http)
     if not http:
         server.run("stdio")
         return

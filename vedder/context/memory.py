@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 # person ("Count the number of accounts." in four bank databases). On Spider, a question asked once before by
 # someone else settled 6 ties, all to the wrong cluster; two agreeing answers, or one of your own, are needed.
 MIN_ANSWERS_OF_OTHERS = 2
+ANONYMOUS = ""  # a user no logged turn has: no earlier answer counts as the asker's own
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,8 @@ def remember(project: "Project", routing: Routing, *, log: "ConversationLog | No
     """``routing`` settled by the log when it is ambiguous and the evidence points to one candidate; else itself.
 
     The evidence must point to exactly one candidate, with at least one answer of ``user`` (default: the
-    current user) or ``MIN_ANSWERS_OF_OTHERS`` answers in all. ``log``: an open conversation log (``ask`` has
+    current user; ``ANONYMOUS``: an asker vedder cannot tell apart, such as anyone on a shared MCP server over
+    HTTP, whose "own" answers would be everyone's) or ``MIN_ANSWERS_OF_OTHERS`` answers in all. ``log``: an open conversation log (``ask`` has
     one already); without it the project's log is opened only when ``routing`` is ambiguous, and only if the
     file exists.
     """

@@ -158,7 +158,7 @@ class ConversationLog:
                   AND (t.cluster_source IN ('given', 'switched')
                        OR EXISTS (SELECT 1 FROM feedback f WHERE f.turn_id = t.id AND f.rating = 'up'))
                 GROUP BY t.cluster""",
-            [user or current_user(), question_key(question), *clusters],
+            [user if user is not None else current_user(), question_key(question), *clusters],
         )
         return {cluster: (count, yours) for cluster, count, yours in rows}
 
