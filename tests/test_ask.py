@@ -238,3 +238,12 @@ def test_a_period_past_the_profiled_data_is_said_to_be_incomplete(demo_dir):
     assert "(note: listening.events.event_date was profiled through 2026-11-25: the period may be incomplete)" in november["answer"]
     october = ask_json(demo_dir, "How many streams did each country have in October 2026?")
     assert october["status"] == "answered" and "note:" not in october["answer"]
+
+
+def test_a_language_code_is_not_a_country(demo_dir):
+    """'de' in podcasts.shows.language is German, not Germany: "shows in Germany" must not be answered as
+    German-language shows (it was, by narrowing the per-language pair)."""
+    germany = ask_json(demo_dir, "How many podcast shows are there in Germany?")
+    assert germany["status"] != "answered" or "'de'" not in (germany["sql"] or ""), germany
+    sweden = ask_json(demo_dir, "How many streams did Germany have in October 2026?")  # country columns still map
+    assert sweden["status"] == "answered" and "country = 'DE'" in sweden["sql"]

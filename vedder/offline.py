@@ -205,10 +205,16 @@ def _is_code(word: str) -> bool:
     return 2 <= len(word) <= 3 and word.isalpha() and word.isupper()
 
 
-def mentions(text_words: Sequence[str], value: str) -> bool:
-    """Whether the words of ``value`` (or, for a country code, the country's name) occur in ``text_words``
-    (words as written, see ``_cased``)."""
-    names = COUNTRY_NAMES.get(value.upper(), []) if len(value) == 2 else []
+def holds_countries(column: str | None) -> bool:
+    """Whether a column's two-letter values may be country codes ('DE' is Germany in ``country``, German in
+    ``language``); unknown columns (None) may."""
+    return column is None or bool(re.search(r"countr|nation|market", column, re.IGNORECASE))
+
+
+def mentions(text_words: Sequence[str], value: str, column: str | None = None) -> bool:
+    """Whether the words of ``value`` (or, for a country code of a country column, the country's name) occur in
+    ``text_words`` (words as written, see ``_cased``)."""
+    names = COUNTRY_NAMES.get(value.upper(), []) if len(value) == 2 and holds_countries(column) else []
     return (_mentions(text_words, value) or any(_mentions(text_words, name) for name in names)
             or _initials(value) in text_words)
 
@@ -468,7 +474,7 @@ def _question_value(cluster: "Cluster", column: str, question: str, phrasing: st
     # Only values the profiles know: a country they do not list ("Norway") is no answer to adapt to.
     candidates = [v for v in _column_values(cluster, column) if v.lower() != old.lower() and len(v) > 1]
     for value in sorted(candidates, key=len, reverse=True):
-        if mentions(q_words, value) and not mentions(p_words, value):
+        if mentions(q_words, value, column) and not mentions(p_words, value, column):
             return value
     quoted = re.findall(r"[\"“']([^\"”']{1,60})[\"”']", question)
     fresh = [v for v in quoted if not mentions(p_words, v)]
@@ -949,7 +955,7 @@ def _profiled_values(index: ClusterIndex) -> list[tuple[str, str, list[set[str]]
                 for entry in column.common_values:
                     value = entry.get("value") if isinstance(entry, dict) else None
                     if isinstance(value, str) and len(value) > 1:
-                        names = COUNTRY_NAMES.get(value.upper(), []) if len(value) == 2 else []
+                        names = COUNTRY_NAMES.get(value.upper(), []) if len(value) == 2 and holds_countries(column.name) else []
                         values.append((column.name.lower(), value, [set(_plain(v)) for v in [value, *names] if _plain(v)]))
         index.memo["profiled_values"] = values
     return values
@@ -962,7 +968,7 @@ def _named_values(index: ClusterIndex, question: str) -> list[tuple[str, str]]:
         return cached[1]
     lowered, cased = set(_plain(question)), _cased(question)
     named = [(column, value) for column, value, alternatives in _profiled_values(index)
-             if any(words_ <= lowered for words_ in alternatives) and mentions(cased, value)]
+             if any(words_ <= lowered for words_ in alternatives) and mentions(cased, value, column)]
     index.memo["named_values"] = (question, named)
     return named
 
@@ -1131,7 +1137,7 @@ def _narrow(cluster: "Cluster", tree: exp.Expression, question: str, previous_qu
         if column.name in filtered:
             continue
         values = {v for v in _column_values(cluster, column.name) if len(v) > 1 and not _is_number(v)}
-        named = [v for v in values if mentions(q_words, v) and not mentions(p_words, v)]
+        named = [v for v in values if mentions(q_words, v, column.name) and not mentions(p_words, v, column.name)]
         # "Sweden" may name the code 'SE' and the text 'Sweden' of two columns: two readings, no answer.
         found += [(column, value) for value in sorted(named)]
     if len(found) != 1:
@@ -1160,7 +1166,7 @@ def _keep_only(tree: exp.Select, column: exp.Column, value: str) -> None:
 def _as_each(question: str, column: str, value: str) -> str | None:
     """``question`` with its mention of ``value`` (or the country it codes) said as "each <column>": "streams
     in Sweden" → "streams in each country", to find the pair that splits by it."""
-    for name in [value, *(COUNTRY_NAMES.get(value.upper(), []) if len(value) == 2 else [])]:
+    for name in [value, *(COUNTRY_NAMES.get(value.upper(), []) if len(value) == 2 and holds_countries(column) else [])]:
         parts = _cased(name)
         if not parts:
             continue
