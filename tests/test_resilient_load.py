@@ -64,6 +64,14 @@ def test_ask_json_carries_the_warning_and_a_routed_nowhere_answer_names_the_skip
     assert "Clusters not loaded" in nowhere["answer"] and "podcasts (owned by Podcast Analytics)" in nowhere["answer"]
 
 
+def test_a_question_routed_to_another_cluster_and_not_covered_there_names_the_skipped_one(broken):
+    """"How many podcast listens per category …?" routes to listening while podcasts is left out; the
+    not-covered answer still says podcasts was not loaded."""
+    elsewhere = json.loads(run(broken, "ask", "How many podcast listens did each category get in October 2026?", "--json").stdout)
+    assert elsewhere["status"] == "not_covered", elsewhere
+    assert "podcasts (owned by Podcast Analytics)" in elsewhere["answer"] and "Clusters not loaded" in elsewhere["answer"]
+
+
 def test_the_answer_schema_accepts_warnings(broken):
     import jsonschema
 

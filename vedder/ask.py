@@ -70,6 +70,15 @@ def _dataset_sources(tables: list[str]) -> list[dict[str, str]]:
     return [{"kind": "dataset", "id": table} for table in tables]
 
 
+def _not_loaded(project: "Project") -> str:
+    """" Clusters not loaded …: X (owned by T)." when a broken file left clusters out, else "": a question that
+    is theirs may have gone elsewhere and come back not covered."""
+    if not project.broken:
+        return ""
+    skipped = ", ".join(f"{b.id}" + (f" (owned by {b.team})" if b.team else "") for b in project.broken.values())
+    return f" Clusters not loaded (a file is broken; `vedder validate` names it): {skipped}."
+
+
 def _not_covered(question: str, routing, project: "Project") -> Answer:
     """No cluster chosen: none covers the question, or (offline) several fit it about equally well and vedder
     does not guess between them — it names them and lets the person pick one."""
@@ -83,9 +92,7 @@ def _not_covered(question: str, routing, project: "Project") -> Answer:
         text = f"Several clusters fit this question about equally well: {names}. Pick one with --cluster."
     else:
         text = f"No cluster covers this question. Closest: {names}. Ask their owners, or propose a new cluster."
-    if project.broken:
-        skipped = ", ".join(f"{b.id}" + (f" (owned by {b.team})" if b.team else "") for b in project.broken.values())
-        text += f" Clusters not loaded (a file is broken; `vedder validate` names it): {skipped}."
+    text += _not_loaded(project)
     return Answer(
         status="not_covered",
         question=question,
@@ -121,7 +128,7 @@ def _answer_offline(project, cluster, question, warehouse, history) -> tuple[Ans
             question=question,
             cluster=cluster.id,
             answer=f"No vetted pair in cluster '{cluster.id}' answers this closely enough"
-                   + (f" ({result.reason})" if result.reason else "") + f". Closest pairs: {listing}.",
+                   + (f" ({result.reason})" if result.reason else "") + f". Closest pairs: {listing}." + _not_loaded(project),
             closest=closest,
             hint=OFFLINE_HINT,
         ), None
