@@ -275,11 +275,19 @@ def _said_order(lowered: str) -> str:
     return re.sub(r"\bat least (?:one|1|a|an)\b", "some", lowered)
 
 
+_COMPARISON_PHRASE = re.compile(r"\b(?:at (?:least|most)|no (?:less|more))\b")
+
+
+def _stems_outside_comparisons(lowered: str) -> set[str]:
+    """Stems of ``lowered`` without "at least/at most/no less/no more": "at least 25" is a comparison (see the
+    direction phrases), not the "least" of a ranking."""
+    return {stem(w) for w in _COMPARISON_PHRASE.sub(" ", lowered).split()}
+
+
 def cues(text: str) -> dict[str, bool]:
     raw = [w.lower().replace("'", "") for w in re.findall(r"[A-Za-z']+", text)]
     lowered = _said_order(" ".join(raw))
-    # "at least 25" is a comparison (see the phrases), not the "least" of a ranking.
-    stems = {stem(w) for w in re.sub(r"\b(?:at (?:least|most)|no (?:less|more))\b", " ", lowered).split()}
+    stems = _stems_outside_comparisons(lowered)
     alphabetical = bool({"alphabetical", "alphabetic", "alphabetically"} & set(raw)) and "reverse" not in raw
     return {
         "desc": bool(stems & _DESC) or any(p in lowered for p in _DESC_PHRASES) or ">" in text,
@@ -305,7 +313,7 @@ _SUPERLATIVES = {stem(w) for w in """most least highest lowest largest smallest 
 def _superlatives(text: str) -> set[str]:
     """The ranking words of ``text`` ("the most", "highest"), not its comparisons ("at least 25", "no more than")."""
     lowered = _said_order(" ".join(_plain(text)))
-    return {stem(w) for w in re.sub(r"\b(?:at (?:least|most)|no (?:less|more))\b", " ", lowered).split()} & _SUPERLATIVES
+    return _stems_outside_comparisons(lowered) & _SUPERLATIVES
 
 
 def _ranks_a_count(text: str, sig: SQLSignature) -> bool:
