@@ -35,6 +35,9 @@ class Config:
     root: Path
     warehouse_type: str = "duckdb"
     warehouse_path: Path | None = None
+    warehouse_url: str | None = None
+    warehouse_password_env: str | None = None
+    warehouse_connect_timeout_s: float = 10.0
     dialect: str = "duckdb"
     model: str = OFFLINE
     model_options: dict[str, Any] = field(default_factory=dict)
@@ -64,15 +67,23 @@ class Config:
             warehouse = {"type": "duckdb", "path": warehouse}
         if not isinstance(warehouse, dict):
             raise ConfigError(f"{root / CONFIG_FILE}: `warehouse` must be a mapping with `type` and `path`")
-        warehouse_path = env.get("VEDDER_WAREHOUSE") or warehouse.get("path")
+        warehouse_type, warehouse_path, warehouse_url = str(warehouse.get("type", "duckdb")), warehouse.get("path"), warehouse.get("url")
+        override = env.get("VEDDER_WAREHOUSE")
+        if override and is_postgres_url(override):
+            warehouse_type, warehouse_url = "postgres", override
+        elif override:
+            warehouse_type, warehouse_path = "duckdb", override
         path = root / CONFIG_FILE
         context, agent, query, health = (_section(data, name, path) for name in ("context", "agent", "query", "health"))
         try:
             config = cls(
                 root=root,
-                warehouse_type=str(warehouse.get("type", "duckdb")),
-                warehouse_path=(root / warehouse_path) if warehouse_path else None,
-                dialect=str(data.get("dialect", "duckdb")),
+                warehouse_type=warehouse_type,
+                warehouse_path=(root / warehouse_path) if warehouse_path and warehouse_type == "duckdb" else None,
+                warehouse_url=str(warehouse_url) if warehouse_url else None,
+                warehouse_password_env=str(warehouse["password_env"]) if warehouse.get("password_env") else None,
+                warehouse_connect_timeout_s=_number(warehouse, "warehouse", "connect_timeout_s", 10.0, float, path),
+                dialect=str(data.get("dialect", default_dialect(warehouse_type))),
                 model=str(env.get("VEDDER_MODEL") or data.get("model") or OFFLINE),
                 model_options=dict(data.get("model_options") or {}),
                 log_path=root / str(env.get("VEDDER_LOG") or data.get("log") or ".vedder/log.sqlite"),
@@ -96,6 +107,7 @@ class Config:
 
         properties = load_schema("vedder")["properties"]
         for section, key, value in (("query", "row_limit", self.row_limit), ("query", "timeout_s", self.timeout_s),
+                                    ("warehouse", "connect_timeout_s", self.warehouse_connect_timeout_s),
                                     ("context", "token_budget", self.token_budget), ("agent", "max_steps", self.max_steps),
                                     ("health", "fail_under", self.health_fail_under)):
             bounds = properties[section]["properties"][key]
@@ -107,6 +119,20 @@ class Config:
         if not _known_dialect(self.dialect):
             raise ConfigError(f"{path}: unknown SQL dialect '{self.dialect}'",
                               "set `dialect:` to a sqlglot dialect such as duckdb, postgres, snowflake or bigquery")
+
+
+def is_postgres_url(value: str) -> bool:
+    """Whether a warehouse setting (``VEDDER_WAREHOUSE``) is a PostgreSQL connection URL rather than a DuckDB path.
+
+    >>> is_postgres_url("postgresql://me@db:5432/analytics"), is_postgres_url("warehouse.duckdb")
+    (True, False)
+    """
+    return value.startswith(("postgresql://", "postgres://"))
+
+
+def default_dialect(warehouse_type: str) -> str:
+    """The SQL dialect of a warehouse type, when vedder.yaml names none (``dialect:`` wins)."""
+    return "postgres" if warehouse_type == "postgres" else "duckdb"
 
 
 def _section(data: dict[str, Any], name: str, path: Path) -> dict[str, Any]:

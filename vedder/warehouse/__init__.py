@@ -1,6 +1,7 @@
 """The Warehouse protocol and how to open the configured one.
 
-Only ``vedder/warehouse/duckdb.py`` (and the demo builder) import duckdb. Untrusted SQL never reaches
+Only ``vedder/warehouse/duckdb.py`` (and the demo builder) import duckdb; only ``vedder/warehouse/postgres.py``
+imports psycopg. Untrusted SQL never reaches
 ``Warehouse.execute`` directly: it goes through ``vedder.sql.run.run_sql``, which applies the guard first.
 """
 
@@ -50,8 +51,17 @@ class Warehouse(Protocol):
 
 def open_warehouse(config: "Config", read_only: bool = True) -> Warehouse:
     """Open the warehouse that ``vedder.yaml`` (or VEDDER_WAREHOUSE) names."""
+    if config.warehouse_type == "postgres":
+        if not config.warehouse_url:
+            raise WarehouseError("no PostgreSQL warehouse url configured",
+                                 "set `warehouse: {type: postgres, url: postgresql://user@host:5432/dbname}` in vedder.yaml or VEDDER_WAREHOUSE")
+        from vedder.warehouse.postgres import PostgresWarehouse
+
+        return PostgresWarehouse(config.warehouse_url, password_env=config.warehouse_password_env,
+                                 connect_timeout_s=config.warehouse_connect_timeout_s)
     if config.warehouse_type != "duckdb":
-        raise WarehouseError(f"warehouse type '{config.warehouse_type}' is not supported yet", "use `type: duckdb`")
+        raise WarehouseError(f"warehouse type '{config.warehouse_type}' is not supported",
+                             "set `warehouse: {type: duckdb, path: …}` or `{type: postgres, url: postgresql://…}` in vedder.yaml")
     if config.warehouse_path is None:
         raise WarehouseError("no warehouse configured", "set `warehouse: {type: duckdb, path: …}` in vedder.yaml")
     from vedder.warehouse.duckdb import DuckDBWarehouse

@@ -1,0 +1,162 @@
+"""The PostgreSQL warehouse against a real server (tests/postgres_server.py): the adapter, its errors, the
+guard's attack corpus run on the server, and every command that reads the warehouse."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from postgres_server import postgres_server  # noqa: F401  (the session fixture)
+from vedder.cli import app
+from vedder.config import Config, load_config
+from vedder.errors import QueryTimeout, SQLExecutionError, TableNotFound, WarehouseError
+from vedder.warehouse import open_warehouse
+from vedder.warehouse.postgres import PostgresWarehouse, redact_url
+
+
+@pytest.fixture
+def password(postgres_server, monkeypatch) -> str:
+    monkeypatch.setenv("VEDDER_TEST_PG_PASSWORD", postgres_server.password)
+    return postgres_server.password
+
+
+@pytest.fixture
+def warehouse(postgres_server, password):
+    with PostgresWarehouse(postgres_server.url, password_env="VEDDER_TEST_PG_PASSWORD") as opened:
+        yield opened
+
+
+@pytest.fixture
+def project(postgres_server, password, tmp_path) -> Path:
+    return postgres_server.project(tmp_path)
+
+
+def vedder(project: Path, *args: str):
+    return CliRunner().invoke(app, [*args, "--project", str(project)])
+
+
+def vedder_activity(postgres_server) -> list[tuple]:
+    return postgres_server.admin("SELECT pid, state, query FROM pg_stat_activity WHERE application_name = 'vedder' AND state <> 'idle'")
+
+
+# --- the adapter -------------------------------------------------------------------------------------------
+
+
+def test_tables_are_user_schemas_with_views_lower_case(warehouse):
+    assert warehouse.tables() == ["hr.salaries", "ref.countries", "shop.big_orders", "shop.customers", "shop.orders"]
+    assert warehouse.columns("SHOP.Orders") == [("order_id", "INTEGER"), ("customer_id", "INTEGER"), ("country", "CHARACTER VARYING(2)"),
+                                                ("amount", "NUMERIC(10,2)"), ("ordered_on", "DATE")]
+    with pytest.raises(TableNotFound):
+        warehouse.columns("pg_catalog.pg_authid")
+
+
+def test_execute_caps_rows_and_types_values(warehouse):
+    result = warehouse.execute("SELECT order_id, amount, ordered_on FROM shop.orders ORDER BY order_id", limit=4)
+    assert result.truncated and len(result.rows) == 4
+    assert result.columns == ["order_id", "amount", "ordered_on"]
+    assert result.types == ["INTEGER", "NUMERIC", "DATE"]
+    assert str(result.rows[1][1]) == "7.50" and result.rows[1][2].isoformat() == "2026-10-03"
+    whole = warehouse.execute("SELECT count(*) FROM shop.orders", limit=4)
+    assert not whole.truncated and whole.rows == [(6,)]
+
+
+def test_timeout_is_enforced_by_the_server_and_the_query_is_gone(warehouse, postgres_server):
+    with pytest.raises(QueryTimeout) as timed_out:
+        warehouse.execute("SELECT pg_sleep(30)", timeout_s=0.3)
+    assert "statement_timeout" in timed_out.value.message
+    assert vedder_activity(postgres_server) == []
+    assert warehouse.execute("SELECT 1").rows == [(1,)]  # the session is usable after a cancelled query
+
+
+def test_sessions_are_read_only_even_for_sql_that_passed_no_guard(warehouse, postgres_server):
+    with pytest.raises(SQLExecutionError, match="read-write mode must be set before any query"):
+        warehouse.execute("SELECT set_config('transaction_read_only', 'off', true)")
+    # Turning the session default off does not help: every query runs in a transaction begun READ ONLY.
+    warehouse.execute("SELECT set_config('default_transaction_read_only', 'off', false)")
+    with pytest.raises(SQLExecutionError, match="read-only transaction"):
+        warehouse.execute("SELECT nextval('shop.order_ids')")
+    with pytest.raises(SQLExecutionError, match="data-modifying"):
+        warehouse.execute("WITH gone AS (DELETE FROM shop.orders RETURNING 1) SELECT count(*) FROM gone")
+    assert postgres_server.admin("SELECT count(*) FROM shop.orders", database="warehouse") == [(6,)]
+    assert warehouse.execute("SELECT current_setting('transaction_read_only')").rows == [("on",)]
+
+
+def test_cursor_runs_in_another_thread_at_the_same_time(warehouse):
+    other = warehouse.cursor()
+    results: list = []
+    thread = threading.Thread(target=lambda: results.append(other.execute("SELECT pg_sleep(0.3), 2 AS two").rows))
+    thread.start()
+    assert warehouse.execute("SELECT 1").rows == [(1,)]
+    thread.join()
+    other.close()
+    assert results == [[("", 2)]]
+    assert other.tables() == warehouse.tables()
+
+
+# --- configuration and connection errors ------------------------------------------------------------------
+
+
+def config(root: Path, warehouse: dict, env: dict | None = None, **data) -> Config:
+    return Config.from_dict(root, {"warehouse": warehouse, **data}, env or {})
+
+
+def test_config_defaults_the_dialect_and_env_overrides(tmp_path):
+    url = "postgresql://me@db:5432/analytics"
+    assert config(tmp_path, {"type": "postgres", "url": url}).dialect == "postgres"
+    assert config(tmp_path, {"type": "postgres", "url": url}, dialect="redshift").dialect == "redshift"
+    overridden = config(tmp_path, {"type": "duckdb", "path": "w.duckdb"}, {"VEDDER_WAREHOUSE": url})
+    assert (overridden.warehouse_type, overridden.warehouse_url, overridden.dialect) == ("postgres", url, "postgres")
+    back = config(tmp_path, {"type": "postgres", "url": url}, {"VEDDER_WAREHOUSE": "other.duckdb"})
+    assert (back.warehouse_type, back.warehouse_path) == ("duckdb", tmp_path / "other.duckdb")
+
+
+def test_redact_url_hides_passwords():
+    assert redact_url("postgresql://me:p%40ss@h:5432/db") == "postgresql://me:***@h:5432/db"
+    assert redact_url("postgresql://me@h/db?password=pw&sslmode=require") == "postgresql://me@h/db?password=***&sslmode=require"
+    assert redact_url("postgresql://h/db") == "postgresql://h/db"
+
+
+@pytest.mark.parametrize("change,expected,hint", [
+    (lambda url: url.replace("analyst@", "analyst:wrong-pw@"), "refused the login: password authentication failed", "PGPASSWORD"),
+    (lambda url: url.replace("/warehouse", "/nowhere"), 'database "nowhere" does not exist', "database name"),
+    (lambda url: url.replace("analyst@", "nobody:x@"), "password authentication failed", "PGPASSWORD"),
+])
+def test_connection_errors_are_one_line_with_a_hint(postgres_server, monkeypatch, change, expected, hint):
+    monkeypatch.setenv("PGPASSWORD", postgres_server.password)
+    url = change(postgres_server.url)
+    with pytest.raises(WarehouseError) as failed:
+        PostgresWarehouse(url)
+    assert expected in failed.value.message and hint in failed.value.hint
+    assert "wrong-pw" not in failed.value.message and "\n" not in failed.value.message
+
+
+def test_unreachable_and_silent_servers_fail_fast(tmp_path):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with pytest.raises(WarehouseError, match="cannot reach PostgreSQL") as refused:
+        PostgresWarehouse(f"postgresql://me:topsecret@127.0.0.1:{port}/db")
+    assert "topsecret" not in refused.value.message and "***" in refused.value.message
+    with socket.socket() as silent:  # accepts TCP connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        started = time.monotonic()
+        with pytest.raises(WarehouseError, match="did not answer in time"):
+            PostgresWarehouse(f"postgresql://me@127.0.0.1:{silent.getsockname()[1]}/db", connect_timeout_s=2)
+        assert time.monotonic() - started < 20  # not a timing assertion on speed: proof that it does not hang
+
+
+def test_missing_password_env_and_url_are_config_errors(tmp_path, monkeypatch):
+    monkeypatch.delenv("NO_SUCH_PASSWORD", raising=False)
+    with pytest.raises(WarehouseError, match="NO_SUCH_PASSWORD"):
+        open_warehouse(config(tmp_path, {"type": "postgres", "url": "postgresql://me@h/db", "password_env": "NO_SUCH_PASSWORD"}))
+    with pytest.raises(WarehouseError, match="no PostgreSQL warehouse url"):
+        open_warehouse(config(tmp_path, {"type": "postgres"}))
+    with pytest.raises(WarehouseError, match="'oracle' is not supported"):
+        open_warehouse(config(tmp_path, {"type": "oracle", "path": "x"}))

@@ -1,0 +1,226 @@
+"""PostgreSQL warehouse: the only module that imports psycopg (an optional extra: ``pip install 'vedder[postgres]'``).
+
+Defence in depth for untrusted SQL, like DuckDB's read-only connection: every session starts with
+``default_transaction_read_only=on`` and every query runs in a ``READ ONLY`` transaction, so SQL that slipped
+past the guard still cannot write; ``statement_timeout`` makes the server cancel a query that runs too long.
+A read-only role is still recommended (README, "PostgreSQL"): a read-only transaction can be left with
+``SET TRANSACTION READ WRITE`` only by SQL the guard refuses, and the role's grants are what the server enforces.
+
+The password never has to be in vedder.yaml: libpq reads PGPASSWORD and ~/.pgpass, and ``password_env`` names a
+variable to read it from. A password in the URL is never shown: errors carry ``redact_url(url)``.
+
+>>> redact_url("postgresql://me:hunter2@db.internal:5432/analytics?sslmode=require&password=x")
+'postgresql://me:***@db.internal:5432/analytics?sslmode=require&password=***'
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from vedder.errors import QueryTimeout, SQLExecutionError, TableNotFound, WarehouseError
+from vedder.warehouse import QueryResult
+
+if TYPE_CHECKING:
+    import psycopg
+
+INSTALL_HINT = "install the PostgreSQL driver: pip install 'vedder[postgres]' (or pip install 'psycopg[binary]>=3.1')"
+PASSWORD_HINT = "set the password in PGPASSWORD, in ~/.pgpass, or in the environment variable that `warehouse.password_env` names"
+
+# User schemas only: the catalog, information_schema, TOAST and temporary schemas are PostgreSQL's own.
+_SCHEMA_SQL = """
+SELECT n.nspname, c.relname, a.attname, upper(format_type(a.atttypid, a.atttypmod))
+FROM pg_catalog.pg_class AS c
+JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'
+  AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND has_schema_privilege(n.oid, 'USAGE')
+  AND has_any_column_privilege(c.oid, 'SELECT')
+ORDER BY n.nspname, c.relname, a.attnum
+"""
+
+# Result column types by PostgreSQL's internal name, spelled as format_type() spells them in schema().
+_TYPE_NAMES = {
+    "int2": "SMALLINT", "int4": "INTEGER", "int8": "BIGINT", "float4": "REAL", "float8": "DOUBLE PRECISION",
+    "bool": "BOOLEAN", "varchar": "CHARACTER VARYING", "bpchar": "CHARACTER", "timestamp": "TIMESTAMP WITHOUT TIME ZONE",
+    "timestamptz": "TIMESTAMP WITH TIME ZONE", "time": "TIME WITHOUT TIME ZONE", "timetz": "TIME WITH TIME ZONE",
+}
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password (in the user part or a ``password=`` parameter) replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable warehouse url>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        credentials, host = netloc.rsplit("@", 1)
+        if ":" in credentials:
+            netloc = f"{credentials.split(':', 1)[0]}:***@{host}"
+    query = parts.query
+    if "password" in query.lower():
+        query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in parse_qsl(query, keep_blank_values=True)], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise WarehouseError("the PostgreSQL warehouse needs psycopg, which is not installed", INSTALL_HINT) from None
+    return psycopg
+
+
+def _password(password_env: str | None) -> str | None:
+    if password_env is None:
+        return None
+    password = os.environ.get(password_env)
+    if password is None:
+        raise WarehouseError(f"the environment variable {password_env} (warehouse.password_env) is not set",
+                             f"export {password_env}=… with the warehouse password, or remove `password_env` to use PGPASSWORD or ~/.pgpass")
+    return password
+
+
+def _connect_error(url: str, message: str, secrets: list[str]) -> WarehouseError:
+    """A one-line error for a connection that failed, naming the server by its redacted URL."""
+    for secret in filter(None, secrets):
+        message = message.replace(secret, "***")
+    shown = redact_url(url)
+    # libpq says 'connection failed: connection to server at "h", port p failed: FATAL:  <why>': keep <why>.
+    first = (message.strip().splitlines() or [""])[0]
+    detail = first.rsplit("failed: ", 1)[-1].split("FATAL:", 1)[-1].strip() or first
+    lowered = message.lower()
+    if "password authentication failed" in lowered or "no password supplied" in lowered or "password is required" in lowered:
+        return WarehouseError(f"PostgreSQL at {shown} refused the login: {detail}", PASSWORD_HINT)
+    if "does not exist" in lowered and "database" in lowered:
+        return WarehouseError(f"PostgreSQL at {shown}: {detail}", "fix the database name at the end of `warehouse.url` (psql -l lists them)")
+    if "role" in lowered and "does not exist" in lowered:
+        return WarehouseError(f"PostgreSQL at {shown}: {detail}", "fix the user in `warehouse.url` (postgresql://USER@host/db)")
+    if "timeout expired" in lowered or "timed out" in lowered:
+        return WarehouseError(f"PostgreSQL at {shown} did not answer in time ({detail})",
+                              "check host and port in `warehouse.url` and that the server is up; `warehouse.connect_timeout_s` sets the wait")
+    if "connection refused" in lowered or "could not translate host name" in lowered or "no route to host" in lowered \
+            or "could not connect" in lowered or "name or service not known" in lowered or "network is unreachable" in lowered:
+        return WarehouseError(f"cannot reach PostgreSQL at {shown}: {detail}",
+                              "check host and port in `warehouse.url`, that the server runs and accepts TCP connections (listen_addresses, pg_hba.conf)")
+    return WarehouseError(f"cannot connect to PostgreSQL at {shown}: {detail}")
+
+
+def _timeout_setting(timeout_s: float) -> str:
+    """``statement_timeout`` for ``timeout_s`` (at least 1 ms, at most what the setting holds: 0 would mean none)."""
+    return f"{max(1, min(int(timeout_s * 1000), 2**31 - 1))}ms"
+
+
+class PostgresWarehouse:
+    dialect = "postgres"
+
+    def __init__(self, url: str, *, password_env: str | None = None, connect_timeout_s: float = 10.0) -> None:
+        self.url = url
+        self.password_env = password_env
+        self.connect_timeout_s = connect_timeout_s
+        self.connection = self._connect()
+        self._schema: dict[str, dict[str, str]] | None = None
+
+    def _connect(self) -> "psycopg.Connection":
+        psycopg = _psycopg()
+        password = _password(self.password_env)
+        options: dict[str, Any] = {
+            # libpq's connect_timeout is whole seconds (at least 2); psycopg enforces it around the whole attempt.
+            "connect_timeout": max(2, math.ceil(self.connect_timeout_s)),
+            "options": "-c default_transaction_read_only=on",
+            "application_name": "vedder",
+            "autocommit": True,
+        }
+        if password is not None:
+            options["password"] = password
+        try:
+            connection = psycopg.connect(self.url, **options)
+        except psycopg.Error as exc:
+            raise _connect_error(self.url, str(exc), [password, urlsplit(self.url).password if "://" in self.url else None]) from None
+        except (ValueError, TypeError) as exc:
+            raise WarehouseError(f"invalid warehouse url {redact_url(self.url)}: {str(exc).splitlines()[0]}",
+                                 "write it as postgresql://user@host:5432/dbname") from None
+        # Each query runs in a transaction of its own (``execute``), begun READ ONLY on top of the session default.
+        connection.read_only = True
+        return connection
+
+    def schema(self) -> dict[str, dict[str, str]]:
+        if self._schema is None:
+            schema: dict[str, dict[str, str]] = {}
+            for schema_name, table, column, data_type in self._fetch(_SCHEMA_SQL):
+                schema.setdefault(f"{schema_name}.{table}".lower(), {})[column] = data_type
+            self._schema = schema
+        return self._schema
+
+    def _fetch(self, sql: str) -> list[tuple[Any, ...]]:
+        psycopg = _psycopg()
+        try:
+            with self.connection.transaction():
+                return self.connection.execute(sql).fetchall()
+        except psycopg.Error as exc:
+            raise WarehouseError(f"cannot read the catalog of PostgreSQL at {redact_url(self.url)}: {str(exc).splitlines()[0]}") from None
+
+    def tables(self) -> list[str]:
+        return sorted(self.schema())
+
+    def columns(self, table: str) -> list[tuple[str, str]]:
+        columns = self.schema().get(table.lower())
+        if columns is None:
+            raise TableNotFound(f"table '{table}' is not in the warehouse {redact_url(self.url)}")
+        return list(columns.items())
+
+    def execute(self, sql: str, *, limit: int = 1000, timeout_s: float = 30.0) -> QueryResult:
+        psycopg = _psycopg()
+        started = time.perf_counter()
+        try:
+            # A server-side cursor fetches limit + 1 rows, not the whole result, to know it was truncated. The
+            # timeout is set for this transaction only: nothing a query did to the session can lift it.
+            with self.connection.transaction(), self.connection.cursor(name="vedder_query") as cursor:
+                self.connection.execute("SELECT set_config('statement_timeout', %s, true)", [_timeout_setting(timeout_s)])
+                cursor.execute(sql)
+                description = cursor.description or []
+                rows = cursor.fetchmany(limit + 1) if description else []
+        except psycopg.errors.QueryCanceled:
+            raise QueryTimeout(f"query cancelled by the server after {timeout_s:g} s (statement_timeout)") from None
+        except psycopg.OperationalError as exc:
+            if self.connection.closed:
+                raise WarehouseError(f"lost the connection to PostgreSQL at {redact_url(self.url)}: {str(exc).splitlines()[0]}",
+                                     "check that the server is up, then run the command again") from None
+            raise SQLExecutionError(str(exc).splitlines()[0]) from None
+        except psycopg.Error as exc:
+            raise SQLExecutionError(str(exc).splitlines()[0]) from None
+        return QueryResult(
+            columns=[d.name for d in description],
+            rows=[tuple(r) for r in rows[:limit]],
+            truncated=len(rows) > limit,
+            elapsed_s=time.perf_counter() - started,
+            types=[self._type_name(d.type_code) for d in description],
+        )
+
+    def _type_name(self, oid: int) -> str:
+        info = self.connection.adapters.types.get(oid)
+        name = info.name if info is not None else str(oid)
+        return _TYPE_NAMES.get(name, name.upper())
+
+    def cursor(self) -> "PostgresWarehouse":
+        """Another handle for another thread: a connection of its own (so queries run side by side and time
+        out on their own), the same settings, the schema read once."""
+        other = object.__new__(PostgresWarehouse)
+        other.url, other.password_env, other.connect_timeout_s = self.url, self.password_env, self.connect_timeout_s
+        other.connection = other._connect()
+        other._schema = self.schema()
+        return other
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> "PostgresWarehouse":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
