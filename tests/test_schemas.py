@@ -68,7 +68,7 @@ def test_unknown_kind_is_a_clear_error():
         ("dataset", {"table": "a.b", "columns": [{"name": "c", "type": "INT", "common_values": [{"value": "US", "frequency": 0.4}]}]}, True),
         ("dataset", {"table": "a.b", "columns": [{"name": "c"}]}, False),
         ("vedder", {"warehouse": "w.duckdb"}, True),
-        ("vedder", {"warehouse": {"type": "duckdb"}}, False),
+        ("vedder", {"warehouse": {"type": "sqlite", "path": "w.db"}}, False),
         ("vedder", {"health": {"weights": {"coverage": 0.5}, "fail_under": 60}}, True),
         ("vedder", {"health": {"weights": {"coverage": -1}}}, False),
         ("doc", {"title": "t", "deprecated": ["listening.plays_legacy"]}, True),

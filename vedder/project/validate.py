@@ -20,6 +20,7 @@ from typing import Any, Iterator
 
 import yaml
 
+from vedder.config import default_dialect
 from vedder.errors import ProjectFileError, SQLRefused
 from vedder.files import YamlDocument, escape_pointer, load_yaml_text, split_front_matter
 from vedder.project.model import cache_folder, load_doc, matches_table
@@ -310,7 +311,13 @@ class _Checker:
         if loaded is None or not isinstance(loaded[0].data, dict):
             return
         document = loaded[0]
-        dialect = document.data.get("dialect", "duckdb")
+        warehouse = document.data.get("warehouse")
+        warehouse_type = warehouse.get("type", "duckdb") if isinstance(warehouse, dict) else "duckdb"
+        needed = {"duckdb": "path", "postgres": "url"}.get(warehouse_type)
+        if isinstance(warehouse, dict) and needed and not warehouse.get(needed):
+            self.add(path, "error", "config.warehouse", f"a {warehouse_type} warehouse needs `{needed}`", pointer="/warehouse",
+                     document=document, hint="e.g. `warehouse: {type: duckdb, path: warehouse.duckdb}` or `{type: postgres, url: postgresql://user@host:5432/db}`")
+        dialect = document.data.get("dialect", default_dialect(str(warehouse_type)))
         if not isinstance(dialect, str):
             return
         if dialect == "duckdb":  # the default needs no check (and validate needs no sqlglot when pairs are cached)
