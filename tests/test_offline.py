@@ -573,3 +573,96 @@ def test_a_literal_said_otherwise_is_still_named(demo, question, phrasing, sql, 
     from vedder.offline import adapt
 
     assert adapt(demo.clusters["listening"], sql, question, phrasing, demo.config.dialect)[2] == problems
+
+
+@pytest.mark.parametrize(
+    "question, code",
+    [
+        ("How many podcast shows are in Spanish?", "es"),
+        ("How many German-language shows are there?", "de"),
+        ("How many Spanish-speaking shows are there?", "es"),
+        ("Number of shows in Hindi", "hi"),
+    ],
+)
+def test_a_language_named_in_words_narrows_to_its_code(demo, question, code):
+    """podcasts.shows.language holds ISO 639-1 codes: "in Spanish" is 'es' of the per-language pair."""
+    result = answer(demo, question, cluster="podcasts")
+    assert result.match is not None and result.match.pair.id == "shows-per-language", result.reason
+    assert f"WHERE language = '{code}'" in result.match.sql
+    assert result.match.explanation.endswith(f"adapted language → only '{code}'")
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many podcast shows are not in Spanish?",  # negation
+        "How many shows are there in Germany?",  # a country: 'DE' of listens.country, not the language 'de'
+        "How many German shows are there?",  # shows from Germany or in German: not said as a language
+        "How many shows are in French?",  # 'fr' is no profiled language
+        "How many shows are in Spanish or Portuguese?",  # two values
+    ],
+)
+def test_a_language_not_said_as_one_profiled_language_is_no_answer(demo, question):
+    result = answer(demo, question, cluster="podcasts")
+    assert result.match is None, result.match and result.match.explanation
+
+
+def test_language_names_name_codes_only_in_language_columns():
+    from vedder.offline import _cased, holds_languages, language_names, mentions
+
+    assert language_names()["de"] == ("German",) and "Castilian" in language_names()["es"]
+    assert holds_languages("language") and holds_languages("spoken_lang") and not holds_languages("country")
+    assert mentions(_cased("shows in German"), "de", "language")
+    assert mentions(_cased("German-language shows"), "de", "language")
+    assert not mentions(_cased("German shows"), "de", "language")
+    assert not mentions(_cased("shows in Germany"), "de", "language")
+    # 'DE' is Germany in a country column and never German; an unknown column may be a country, not a language.
+    assert mentions(_cased("listeners in Germany"), "DE", "country") and not mentions(_cased("listeners in German"), "DE", "country")
+    assert not mentions(_cased("shows in German"), "de", None) and not mentions(_cased("shows in German"), "de", "code")
+
+
+def test_a_follow_up_names_another_language_in_words(demo):
+    cluster = demo.clusters["podcasts"]
+    question = "How many podcast shows are in Spanish?"
+    first = answer(demo, question, cluster="podcasts")
+    previous = {"question": question, "sql": first.match.sql, "pair": first.match.pair.id}
+    german = answer(demo, "and in German?", cluster="podcasts", previous=previous)
+    assert german.match is not None and german.match.explanation.endswith("adapted language 'es' → 'de'"), german.reason
+    assert "language = 'de'" in german.match.sql
+    assert answer(demo, "and in Germany?", cluster="podcasts", previous=previous).match is None
+    per_language = {"question": cluster.pair("shows-per-language").question, "sql": cluster.pair("shows-per-language").sql,
+                    "pair": "shows-per-language"}
+    portuguese = answer(demo, "and only in Portuguese?", cluster="podcasts", previous=per_language)
+    assert portuguese.match is not None and "WHERE language = 'pt'" in portuguese.match.sql, portuguese.reason
+
+
+LANGUAGE_FILES = {
+    "clusters/music/datasets/music.podcasts.yaml": (
+        "table: music.podcasts\ndescription: One row per podcast.\ncolumns:\n"
+        "  - {name: podcast_id, type: BIGINT}\n"
+        "  - name: language\n    type: VARCHAR\n    description: ISO 639-1 code\n"
+        "    common_values: [{value: en, frequency: 0.7}, {value: de, frequency: 0.2}, {value: sv, frequency: 0.1}]\n"
+    ),
+    "clusters/music/pairs/english-podcasts.yaml": (
+        "question: How many podcasts are in English?\n"
+        "sql: SELECT COUNT(*) AS podcasts FROM music.podcasts WHERE language = 'en'\n"
+        "verified_by: ana\nverified_at: '2024-11-01'\n"
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def languages(tmp_path_factory):
+    root = make_project(tmp_path_factory.mktemp("offline-languages"))
+    for path, text in LANGUAGE_FILES.items():
+        (root / path).write_text(text, encoding="utf-8")
+    return load_project(load_config(root))
+
+
+def test_a_language_literal_is_adapted_to_another_named_in_words(languages):
+    result = answer(languages, "How many podcasts are in Swedish?")
+    assert result.match is not None, result.reason
+    assert result.match.sql == "SELECT COUNT(*) AS podcasts FROM music.podcasts WHERE language = 'sv'"
+    assert result.match.explanation == "answered from vetted pair english-podcasts, adapted language 'en' → 'sv'"
+    for question in ("How many podcasts are in French?", "How many podcasts are in Sweden?", "How many Swedish podcasts are there?"):
+        assert answer(languages, question).match is None, question

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from pathlib import Path
 from functools import cached_property, lru_cache
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
@@ -211,11 +212,51 @@ def holds_countries(column: str | None) -> bool:
     return column is None or bool(re.search(r"countr|nation|market", column, re.IGNORECASE))
 
 
+def holds_languages(column: str | None) -> bool:
+    """Whether a column's two-letter values may be language codes ('de' is German in ``language``): only a
+    column named for languages ('language', 'lang', 'locale')."""
+    return column is not None and bool(re.search(r"lang|locale", column, re.IGNORECASE))
+
+
+@lru_cache(maxsize=1)
+def language_names() -> dict[str, tuple[str, ...]]:
+    """ISO 639-1 code → the English names of the language, from ``language_names.tsv``: 'de' → ("German",)."""
+    table: dict[str, tuple[str, ...]] = {}
+    for line in Path(__file__).with_name("language_names.tsv").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            code, names = line.split("\t", 1)
+            table[code.strip().lower()] = tuple(name.strip() for name in names.split(","))
+    return table
+
+
+def value_names(value: str, column: str | None) -> list[str]:
+    """What a person calls a coded value: the country's names for a country code of a country column
+    ('DE' → "Germany"), the language's for an ISO 639-1 code of a language column ('de' → "German")."""
+    if len(value) != 2:
+        return []
+    if holds_countries(column):
+        return COUNTRY_NAMES.get(value.upper(), [])
+    return list(language_names().get(value.lower(), ())) if holds_languages(column) else []
+
+
+# A language's name says the language only in these phrases: "German shows" may be shows from Germany.
+_LANGUAGE_PHRASES = ("in {}", "{} language", "{} speaking", "language is {}")
+
+
+@lru_cache(maxsize=4096)
+def spoken_names(value: str, column: str | None) -> tuple[str, ...]:
+    """``value_names`` as a question must say them to name the value: a country as it is, a language as a
+    language ("in German", "German-language", "German-speaking")."""
+    names = value_names(value, column)
+    if names and not holds_countries(column):
+        return tuple(phrase.format(name) for name in names for phrase in _LANGUAGE_PHRASES)
+    return tuple(names)
+
+
 def mentions(text_words: Sequence[str], value: str, column: str | None = None) -> bool:
-    """Whether the words of ``value`` (or, for a country code of a country column, the country's name) occur in
-    ``text_words`` (words as written, see ``_cased``)."""
-    names = COUNTRY_NAMES.get(value.upper(), []) if len(value) == 2 and holds_countries(column) else []
-    return (_mentions(text_words, value) or any(_mentions(text_words, name) for name in names)
+    """Whether the words of ``value`` (or, for a code, a name ``spoken_names`` gives it) occur in ``text_words``
+    (words as written, see ``_cased``)."""
+    return (_mentions(text_words, value) or any(_mentions(text_words, name) for name in spoken_names(value, column))
             or _initials(value) in text_words)
 
 
@@ -539,6 +580,9 @@ def _nothing_to_adapt(sig: SQLSignature, question: str, phrasing: str, q_words: 
         return False
     if any(mentions(p_words, v.strip("%")) and not mentions(q_words, v.strip("%")) for v in sig.strings if v.strip("%")):
         return False
+    # A language code the phrasing may name by the language ("in Spanish"): only its column tells.
+    if any(len(v) == 2 and v.lower() in language_names() for v in sig.strings):
+        return False
     asked, vetted = periods_in(question), periods_in(phrasing)
     return {(p.year, p.month) for p in asked} == {(p.year, p.month) for p in vetted}
 
@@ -641,11 +685,12 @@ def _rewrite(
         value = str(literal.this)
         if literal.is_string:
             bare = value.strip("%")
-            if not bare or mentions(q_words, bare):
+            column = columns.get(id(literal))
+            if not bare or mentions(q_words, bare, column):
                 continue
-            if not mentions(p_words, bare):
+            if not mentions(p_words, bare, column):
                 continue
-            column = columns.get(id(literal), "value")
+            column = column or "value"
             new = _question_value(cluster, column, question, phrasing, bare)
             if new is None and _glossed(phrasing, bare) & _glosses(question):
                 continue
@@ -881,17 +926,17 @@ def measure_problems(question: str, pair: "Pair", dialect: str) -> list[str]:
     return problems
 
 
-def _value_words(value: Any, spoken: str = "") -> set[str]:
+def _value_words(value: Any, spoken: str = "", column: str | None = None) -> set[str]:
     text = str(value)
-    return {stem(w) for part in [text, spoken, *COUNTRY_NAMES.get(text.upper(), [])] for w in words(part)}
+    return {stem(w) for part in [text, spoken, *value_names(text, column)] for w in words(part)}
 
 
 def _adapted_words(adaptations: list[Adaptation]) -> tuple[set[str], set[str]]:
     new: set[str] = set()
     old: set[str] = set()
     for adaptation in adaptations:
-        new |= _value_words(adaptation.new, adaptation.spoken[1])
-        old |= _value_words(adaptation.old, adaptation.spoken[0])
+        new |= _value_words(adaptation.new, adaptation.spoken[1], adaptation.column)
+        old |= _value_words(adaptation.old, adaptation.spoken[0], adaptation.column)
     return new, old
 
 
@@ -963,7 +1008,7 @@ def _profiled_values(index: ClusterIndex) -> list[tuple[str, str, list[set[str]]
                 for entry in column.common_values:
                     value = entry.get("value") if isinstance(entry, dict) else None
                     if isinstance(value, str) and len(value) > 1:
-                        names = COUNTRY_NAMES.get(value.upper(), []) if len(value) == 2 and holds_countries(column.name) else []
+                        names = spoken_names(value, column.name)
                         values.append((column.name.lower(), value, [set(_plain(v)) for v in [value, *names] if _plain(v)]))
         index.memo["profiled_values"] = values
     return values
@@ -993,14 +1038,15 @@ def value_problems(index: ClusterIndex, question: str, phrasing: str, tree: exp.
     literals, grouped = facts.strings, facts.grouped
     # One problem per value, though several tables may profile the same column ('SE' in three of them).
     return list(dict.fromkeys(f"value '{value}'" for column, value in named
-                              if column not in grouped and value.lower() not in literals and not mentions(p_words, value)))
+                              if column not in grouped and value.lower() not in literals and not mentions(p_words, value, column)))
 
 
 def _shared_values(index: ClusterIndex, question: str, phrasing: str, adapted: tuple[set[str], set[str]]) -> tuple[set[str], set[str]]:
     """``adapted`` plus the words of profiled values the question and the phrasing both name, however each says
     it ("US" and "the United States"): they account for each other like an adapted literal."""
     p_words = _cased(phrasing)
-    shared = set().union(*(_value_words(value) for _, value in _named_values(index, question) if mentions(p_words, value)))
+    shared = set().union(*(_value_words(value, "", column) for column, value in _named_values(index, question)
+                           if mentions(p_words, value, column)))
     # Only the words one side says and the other does not: "sweden" in both still counts as a match.
     return adapted[0] | (shared - _domain(phrasing)), adapted[1] | (shared - _domain(question))
 
@@ -1174,7 +1220,7 @@ def _keep_only(tree: exp.Select, column: exp.Column, value: str) -> None:
 def _as_each(question: str, column: str, value: str) -> str | None:
     """``question`` with its mention of ``value`` (or the country it codes) said as "each <column>": "streams
     in Sweden" → "streams in each country", to find the pair that splits by it."""
-    for name in [value, *(COUNTRY_NAMES.get(value.upper(), []) if len(value) == 2 and holds_countries(column) else [])]:
+    for name in [value, *value_names(value, column)]:
         parts = _cased(name)
         if not parts:
             continue
@@ -1183,8 +1229,8 @@ def _as_each(question: str, column: str, value: str) -> str | None:
         if found:
             quote = question[found.start() - 1 : found.start()] if found.start() else ""
             start, end = (found.start() - 1, found.end() + 1) if quote in "'\"" and quote and question[found.end():found.end() + 1] == quote else found.span()
-            # "the family plan" → "each plan", not "each plan plan"
-            said = re.match(r"\s+" + re.escape(column.split("_")[-1]) + r"s?\b", question[end:], re.IGNORECASE)
+            # "the family plan" → "each plan", not "each plan plan"; "Spanish-language shows" → "each language shows"
+            said = re.match(r"[\s-]+(?:" + re.escape(column.split("_")[-1]) + r"s?|speaking)\b", question[end:], re.IGNORECASE)
             end += said.end() if said else 0
             return f"{question[:start]}each {column.replace('_', ' ')}{question[end:]}"
     return None
