@@ -160,3 +160,74 @@ def test_missing_password_env_and_url_are_config_errors(tmp_path, monkeypatch):
         open_warehouse(config(tmp_path, {"type": "postgres"}))
     with pytest.raises(WarehouseError, match="'oracle' is not supported"):
         open_warehouse(config(tmp_path, {"type": "oracle", "path": "x"}))
+
+
+# --- the guard against a real server ----------------------------------------------------------------------
+
+ATTACKS = [tuple(line.split("\t", 1)) for line in (Path(__file__).parent / "fixtures/guard/postgres_refused.txt").read_text().splitlines()
+           if line and not line.startswith("#")]
+
+
+@pytest.fixture(scope="module")
+def shop(postgres_server, tmp_path_factory):
+    """The project and an open warehouse, once for the corpus."""
+    from vedder.project import load_project
+
+    root = postgres_server.project(tmp_path_factory.mktemp("attacks"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VEDDER_TEST_PG_PASSWORD", postgres_server.password)
+        project = load_project(load_config(root))
+        with open_warehouse(project.config) as opened:
+            yield project, opened
+
+
+def server_state(postgres_server) -> dict:
+    """What an attack that got through would change: rows, the sequence, large objects, advisory locks,
+    the role's settings, other sessions."""
+    def one(sql: str):
+        return postgres_server.admin(sql, database="warehouse")
+    return {
+        "orders": one("SELECT count(*), sum(amount) FROM shop.orders"),
+        "tables": one("SELECT count(*) FROM pg_class WHERE relnamespace IN ('shop'::regnamespace, 'hr'::regnamespace)"),
+        "sequence": one("SELECT last_value, is_called FROM shop.order_ids"),
+        "large_objects": one("SELECT count(*) FROM pg_largeobject_metadata"),
+        "advisory_locks": one("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+        "role_settings": one("SELECT count(*) FROM pg_db_role_setting"),
+        "listeners": one("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'ClientRead' AND state = 'idle in transaction'"),
+        "file": Path("/tmp/vedder-attack").exists(),
+    }
+
+
+@pytest.mark.parametrize("rule,sql", ATTACKS, ids=[f"{i:02d}-{sql[:40]}" for i, (_, sql) in enumerate(ATTACKS)])
+def test_attack_is_refused_with_its_rule_and_never_reaches_the_server(shop, postgres_server, rule, sql):
+    from vedder.errors import SQLRefused
+    from vedder.sql.run import run_sql
+
+    project, warehouse = shop
+    before = server_state(postgres_server)
+    with pytest.raises(SQLRefused) as refused:
+        run_sql(sql, project=project, warehouse=warehouse, cluster=project.clusters["shop"])
+    assert refused.value.rule == rule, refused.value.message
+    assert server_state(postgres_server) == before
+    assert vedder_activity(postgres_server) == []
+
+
+def test_the_corpus_is_not_harmless_without_the_guard(warehouse):
+    """The trusted path runs what the guard refuses: the guard is what keeps hr.salaries out of reach."""
+    leaked = warehouse.execute("SELECT query_to_xml('SELECT * FROM hr.salaries', true, false, '')").rows[0][0]
+    assert "100000" in leaked
+    assert warehouse.execute("SELECT count(*) FROM pg_catalog.pg_class").rows[0][0] > 100
+    assert warehouse.execute("SELECT pg_try_advisory_xact_lock(1)").rows == [(True,)]
+
+
+def test_allowed_postgres_sql_runs_through_the_guard(shop):
+    from vedder.sql.run import run_sql
+
+    project, warehouse = shop
+    guarded, result = run_sql("SELECT o.country, sum(o.amount)::numeric(10,2) AS revenue, max(ordered_on) AS last, "
+                              "string_agg(DISTINCT c.name, ', ') AS names, date_trunc('month', max(ordered_on))::date AS month "
+                              "FROM orders AS o JOIN ref.countries AS c ON c.code = o.country "
+                              "WHERE o.ordered_on >= DATE '2026-10-01' AND o.country ILIKE '%s%' GROUP BY 1 ORDER BY 1",
+                              project=project, warehouse=warehouse, cluster=project.clusters["shop"])
+    assert guarded.tables == ["shop.orders", "ref.countries"]
+    assert [(r[0], str(r[1])) for r in result.rows] == [("SE", "15.25"), ("US", "13.50")]

@@ -2,9 +2,10 @@
 
 Rules (each refusal names its rule): ``parse`` (the SQL must parse in the project dialect),
 ``one_statement``, ``read_only`` (SELECT / WITH / UNION …; no DDL, DML, COPY, ATTACH, PRAGMA, SET, …),
-``forbidden_function`` (nothing that reads files, the environment, settings or runs SQL strings),
+``forbidden_function`` (nothing that reads files, the environment, settings or runs SQL strings; in
+PostgreSQL also large objects, dblink, the *_to_xml readers, sequences and advisory locks),
 ``table_function`` (only harmless generators such as ``range``), and ``table_not_allowed`` (only the
-tables of the cluster in use). Unqualified tables are qualified with the cluster's default schema.
+tables of the cluster in use; never a system catalog). Unqualified tables are qualified with the cluster's default schema.
 
 >>> guard_sql("SELECT 1").sql
 'SELECT 1'
@@ -15,6 +16,7 @@ tables of the cluster in use). Unqualified tables are qualified with the cluster
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable
@@ -34,7 +36,7 @@ _WRITE_NODES = tuple(
         "Insert", "Update", "Delete", "Merge", "Create", "Drop", "Alter", "AlterTable", "TruncateTable",
         "Command", "Copy", "Pragma", "Set", "Attach", "Detach", "Install", "Use", "Export", "Load",
         "Describe", "Show", "Summarize", "Transaction", "Commit", "Rollback", "Cache", "Uncache", "Grant",
-        "Analyze", "LoadData", "Comment",
+        "Analyze", "LoadData", "Comment", "Lock",
     )
     if hasattr(exp, name)
 )
@@ -50,9 +52,18 @@ FORBIDDEN_FUNCTIONS = frozenset(
         "json_execute_serialized_sql", "read_file", "write_csv", "copy_database", "checkpoint",
         "force_checkpoint", "set_config", "enable_profiling", "which_secret", "pg_read_file",
         "readcsv", "readparquet",
+        # PostgreSQL: large objects (files on the server), SQL run from a string, sequences and transaction ids.
+        "loread", "lowrite", "ts_stat", "ts_rewrite", "nextval", "setval", "currval", "lastval", "txid_current",
+        "inet_server_addr", "inet_server_port",
     }
 )
-_FORBIDDEN_PREFIXES = ("duckdb_", "pragma_", "read_", "pg_", "sqlite_", "postgres_", "mysql_", "iceberg_", "delta_", "http")
+_FORBIDDEN_PREFIXES = ("duckdb_", "pragma_", "read_", "pg_", "sqlite_", "postgres_", "mysql_", "iceberg_", "delta_", "http",
+                       "lo_", "dblink")
+# PostgreSQL's query_to_xml, table_to_xml, cursor_to_xml, schema_to_xml, database_to_xml and their xmlschema
+# variants read any table (or a whole database) the role can see, through a name in a string.
+_FORBIDDEN_SUFFIXES = ("_to_xml", "_to_xmlschema", "_to_xml_and_xmlschema")
+# System catalogs are never a cluster's tables; an unqualified pg_* name resolves to pg_catalog in PostgreSQL.
+_SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "generateseries", "unnest", "explode"})
 
 
@@ -73,12 +84,24 @@ class GuardedSQL:
 def _function_names(node: exp.Func) -> set[str]:
     names = {node.sql_name().lower(), type(node).__name__.lower()}
     if isinstance(node, exp.Anonymous):
-        names.add(str(node.this).lower())
+        names.add(_unescaped(node.name).lower())
     return names
 
 
+def _unescaped(name: str) -> str:
+    """A quoted name as PostgreSQL reads ``U&"pg\\005fread_file"``: its \\XXXX and \\+XXXXXX escapes decoded."""
+    if "\\" not in name:
+        return name
+    return re.sub(r"\\(?:\+([0-9a-fA-F]{6})|([0-9a-fA-F]{4}))", lambda m: chr(int(m[1] or m[2], 16)), name)
+
+
 def _is_forbidden(names: set[str]) -> bool:
-    return any(n in FORBIDDEN_FUNCTIONS or n.startswith(_FORBIDDEN_PREFIXES) for n in names)
+    return any(n in FORBIDDEN_FUNCTIONS or n.startswith(_FORBIDDEN_PREFIXES) or n.endswith(_FORBIDDEN_SUFFIXES) for n in names)
+
+
+def _is_system_table(table: exp.Table) -> bool:
+    schema = table.db.lower()
+    return schema in _SYSTEM_SCHEMAS or schema.startswith("pg_temp") or (not schema and table.name.lower().startswith("pg_"))
 
 
 def parse_one_statement(sql: str, dialect: str = "duckdb", *, tokens: list | None = None) -> exp.Expression:
@@ -132,7 +155,7 @@ def guard_sql(
         if isinstance(node, _WRITE_NODES) or (isinstance(node, exp.Into)):
             raise SQLRefused("read_only", f"{type(node).__name__.upper()} is not allowed inside a query")
         if isinstance(node, exp.Func) and _is_forbidden(_function_names(node)):
-            name = sorted(_function_names(node))[0] if not isinstance(node, exp.Anonymous) else str(node.this).lower()
+            name = sorted(_function_names(node))[0] if not isinstance(node, exp.Anonymous) else _unescaped(node.name).lower()
             raise SQLRefused("forbidden_function", f"function {name}() reads files, settings or the environment", "query the cluster's tables instead")
         # Collected in the same walk (breadth-first, like find_all) rather than walking the tree twice more.
         if isinstance(node, exp.CTE):
@@ -150,6 +173,8 @@ def guard_sql(
             continue
         if not table.name or isinstance(table.this, exp.Literal):
             raise SQLRefused("table_not_allowed", f"'{table.sql(dialect)}' is not a table")
+        if _is_system_table(table):
+            raise SQLRefused("table_not_allowed", f"{table.sql(dialect)} is a system catalog", "use only the tables of the cluster in use (`vedder clusters`)")
         name = table_name(table, default_schema)
         if allowed is not None and not allowed(name):
             hint = "qualify the table as schema.table" if "." not in name else "use only the tables of the cluster in use (`vedder clusters`)"
