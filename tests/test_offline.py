@@ -666,3 +666,54 @@ def test_a_language_literal_is_adapted_to_another_named_in_words(languages):
     assert result.match.explanation == "answered from vetted pair english-podcasts, adapted language 'en' → 'sv'"
     for question in ("How many podcasts are in French?", "How many podcasts are in Sweden?", "How many Swedish podcasts are there?"):
         assert answer(languages, question).match is None, question
+
+
+@pytest.mark.parametrize(
+    "cluster, question, column, value",
+    [
+        # "ads" is "ad" of ad_impressions and "per ad format": the stemmer leaves three-letter words alone.
+        ("revenue", "What was the click-through rate of video ads in October 2026?", "format", "video"),
+        # The last word of a value said in the plural: 'smart_speaker' of "smart speakers".
+        ("listening", "How many streams came from smart speakers in October 2026?", "platform", "smart_speaker"),
+        # 'IOS' is a platform of plays_legacy, which the per-platform pair does not read: 'ios' is the one value.
+        ("listening", "How many streams came from IOS in October 2026?", "platform", "ios"),
+    ],
+)
+def test_narrowing_accounts_for_plurals_and_the_pairs_own_tables(demo, cluster, question, column, value):
+    result = answer(demo, question, cluster=cluster)
+    assert result.match is not None, result.reason
+    assert f"{column} = '{value}'" in result.match.sql and result.match.sql.count(f"{column} = ") == 1
+    assert result.match.explanation.endswith(f"adapted {column} → only '{value}'")
+
+
+@pytest.mark.parametrize(
+    "cluster, question",
+    [
+        ("revenue", "What was the click-through rate of video campaigns in October 2026?"),  # campaigns: not the pair's
+        ("revenue", "What was the click-through rate of non-video ads in October 2026?"),
+        ("revenue", "What was the click-through rate of video ads on iOS in October 2026?"),  # a second filter
+        ("revenue", "What was the click-through rate of video and audio ads in October 2026?"),
+        ("revenue", "How many video ads were clicked in October 2026?"),  # a count, not the rate
+        ("listening", "How many streams came from smart speakers or cars in October 2026?"),
+        ("listening", "How many streams came from iPhones in October 2026?"),  # iOS is iPads too: no profiled value
+    ],
+)
+def test_narrowing_near_misses_still_abstain(demo, cluster, question):
+    result = answer(demo, question, cluster=cluster)
+    assert result.match is None, result.match and result.match.explanation
+
+
+def test_a_short_plural_is_the_pairs_word(demo):
+    """"ads" (left alone by the stemmer) is "ad" of the phrasing and of ``ad_impressions``."""
+    result = answer(demo, "What was the click-through rate of ads per format in October 2026?", cluster="revenue")
+    assert result.match is not None and result.match.pair.id == "ctr-by-format", result.reason
+
+
+def test_a_value_only_another_table_profiles_is_not_narrowed_to(demo):
+    from vedder.context.index import cluster_index
+    from vedder.offline import _profiles_hold
+
+    index = cluster_index(demo.clusters["listening"])
+    events = signature("SELECT platform, COUNT(*) FROM listening.events GROUP BY platform")
+    assert _profiles_hold(index, events, "platform", "ios") and not _profiles_hold(index, events, "platform", "IOS")
+    assert _profiles_hold(index, signature("SELECT platform FROM listening.plays_legacy"), "platform", "IOS")

@@ -799,11 +799,17 @@ def grounding_problems(
     """
     q_terms, p_terms, sql_terms = _domain(_without_periods(question)), _pair_words(pair), _sql_words(sig)
     known = schema_words(index) | concept_words(index)
-    problems = [f"mentions {t}" for t in sorted((q_terms - adapted) & known) if t not in p_terms and t not in sql_terms]
+    problems = [f"mentions {t}" for t in sorted(_unaccounted((q_terms - adapted) & known, p_terms | sql_terms))]
     for column_words in _projected_words(pair.sql, dialect):
         if column_words & _domain(phrasing) and not column_words & q_terms:
             problems.append("returns " + "_".join(sorted(column_words)))
     return problems
+
+
+def _unaccounted(terms: set[str], accounted: "set[str] | frozenset[str]") -> set[str]:
+    """The stemmed ``terms`` that are not ``accounted`` for in either form: the stemmer leaves words of three
+    letters alone, so "ads" is "ad" of ``ad_impressions`` and "per ad format"."""
+    return {t for t in terms if t not in accounted and not (t.endswith("s") and t[:-1] in accounted)}
 
 
 def _pair_words(pair: "Pair") -> frozenset[str]:
@@ -1019,7 +1025,9 @@ def _named_values(index: ClusterIndex, question: str) -> list[tuple[str, str]]:
     cached = index.memo.get("named_values")
     if cached is not None and cached[0] == question:
         return cached[1]
-    lowered, cased = set(_plain(question)), _cased(question)
+    said = _plain(question)
+    # "smart speakers" names 'smart_speaker': the last word of a value may be said in the plural.
+    lowered, cased = set(said) | {_singular(w) for w in said} | {w[:-2] for w in said if w.endswith("es")}, _cased(question)
     named = [(column, value) for column, value, alternatives in _profiled_values(index)
              if any(words_ <= lowered for words_ in alternatives) and mentions(cased, value, column)]
     index.memo["named_values"] = (question, named)
@@ -1224,7 +1232,8 @@ def _as_each(question: str, column: str, value: str) -> str | None:
         parts = _cased(name)
         if not parts:
             continue
-        pattern = r"(?<![\w'])" + r"\W+".join(re.escape(w) for w in parts) + r"(?![\w'])"
+        plural = "" if _is_code(parts[-1]) else "(?:e?s)?"
+        pattern = r"(?<![\w'])" + r"\W+".join(re.escape(w) for w in parts) + plural + r"(?![\w'])"
         found = re.search(pattern, question, 0 if all(_is_code(w) for w in parts) else re.IGNORECASE)
         if found:
             quote = question[found.start() - 1 : found.start()] if found.start() else ""
@@ -1274,13 +1283,13 @@ def _narrowed_by(index: ClusterIndex, question: str, dialect: str, column_name: 
     # Every word must be the pair's: "… premium subscribers in Canada" is not the premium row of a per-plan
     # query (Canada is no profiled country, so no literal stands for it).
     spoken = _domain(best.phrasing) | _sql_words(signature(best.pair.sql, dialect)) | _adapted_words(best.adaptations)[0]
-    if _domain(rewritten) - spoken:
+    if _unaccounted(_domain(rewritten), spoken):
         return None
     tree = (best.adapted if best.adapted is not None else parsed(best.pair.sql, dialect)).copy()
     if not _narrowable(tree) or not others <= {str(lit.this).lower() for lit in tree.find_all(exp.Literal) if lit.is_string}:
         return None
     grouped = [c for c in _grouped_columns(tree) if c.name.lower() == column_name]
-    if len(grouped) != 1:
+    if len(grouped) != 1 or not _profiles_hold(index, signature(best.pair.sql, dialect), column_name, value):
         return None
     _keep_only(tree, grouped[0], value)
     kept = [e for e in tree.expressions if not (isinstance(e.unalias(), exp.Column) and e.unalias().name.lower() == column_name)]
@@ -1293,6 +1302,17 @@ def _narrowed_by(index: ClusterIndex, question: str, dialect: str, column_name: 
     adaptations = [*best.adaptations, Adaptation(grouped[0].name, None, value)]
     candidate = Candidate(best.pair, best.phrasing, best.similarity, [], adaptations, tree, dialect)
     return OfflineMatch(best.pair, tree.sql(dialect=dialect), adaptations, best.similarity, _explain(candidate))
+
+
+def _profiles_hold(index: ClusterIndex, sig: SQLSignature, column: str, value: str) -> bool:
+    """Whether the profile of a table the query reads lists ``value`` for ``column``: 'IOS' is a platform of
+    ``plays_legacy``, not of ``events``, whose platforms are lower case."""
+    tables = {t.rsplit(".", 1)[-1].lower() for t in sig.tables}
+    for dataset in index.datasets:
+        found = dataset.column(column) if dataset.table_name.lower() in tables else None
+        if found is not None and any(isinstance(e, dict) and str(e.get("value")) == value for e in found.common_values):
+            return True
+    return False
 
 
 def answer_offline(project: "Project", cluster: "Cluster", question: str, *, previous: Any = None) -> OfflineResult:
