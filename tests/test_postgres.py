@@ -231,3 +231,111 @@ def test_allowed_postgres_sql_runs_through_the_guard(shop):
                               project=project, warehouse=warehouse, cluster=project.clusters["shop"])
     assert guarded.tables == ["shop.orders", "ref.countries"]
     assert [(r[0], str(r[1])) for r in result.rows] == [("SE", "15.25"), ("US", "13.50")]
+
+
+# --- every command that reads the warehouse ---------------------------------------------------------------
+
+
+def test_query_json_renders_decimals_and_dates(project):
+    result = vedder(project, "query", "SELECT country, sum(amount) AS revenue, max(ordered_on) AS last FROM shop.orders "
+                                      "GROUP BY country ORDER BY country", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    # Exact decimals stay exact (as strings, like DuckDB's DECIMAL); dates are ISO.
+    assert document["rows"] == [["GB", "9.00", "2026-11-05"], ["SE", "15.25", "2026-11-09"], ["US", "13.50", "2026-11-02"]]
+    table = vedder(project, "query", "SELECT name FROM countries ORDER BY code", "--cluster", "shop")
+    assert table.exit_code == 4 and "table shop.countries is not part of this cluster" in table.output
+    text = vedder(project, "query", "SELECT code, name FROM ref.countries ORDER BY code")
+    assert text.exit_code == 0 and "United Kingdom" in text.output
+
+
+def test_query_refusals_and_timeouts_exit_4(project, postgres_server):
+    refused = vedder(project, "query", "SELECT query_to_xml('SELECT * FROM hr.salaries', true, false, '')", "--cluster", "shop", "--json")
+    assert refused.exit_code == 4 and "SQL refused (forbidden_function)" in json.loads(refused.stdout)["error"]
+    outside = vedder(project, "query", "SELECT * FROM hr.salaries")
+    assert outside.exit_code == 4 and "no cluster covers hr.salaries" in outside.output
+    (project / "vedder.yaml").write_text((project / "vedder.yaml").read_text() + "query: {timeout_s: 0.2}\n")
+    slow = vedder(project, "query", "SELECT count(*) FROM shop.orders AS a, shop.orders AS b, generate_series(1, 20000000) AS g", "--cluster", "shop")
+    assert slow.exit_code == 4 and "cancelled by the server" in slow.output
+    assert vedder_activity(postgres_server) == []
+
+
+def test_offline_ask_answers_from_a_postgres_pair_and_adapts_a_literal(project):
+    exact = vedder(project, "ask", "What was the revenue per country in November 2026?", "--json")
+    assert exact.exit_code == 0, exact.output
+    answer = json.loads(exact.stdout)
+    assert answer["status"] == "answered" and answer["cluster"] == "shop"
+    assert [row[0] for row in answer["rows"]] == ["Sweden", "United Kingdom", "United States"]
+    adapted = json.loads(vedder(project, "ask", "How many orders came from Sweden?", "--json").stdout)
+    assert adapted["status"] == "answered" and "'US' → 'SE'" in adapted["answer"]
+    assert adapted["rows"] == [[2, "2026-11-09"]]
+    assert "country = 'SE'" in adapted["sql"]
+
+
+def test_context_clusters_and_eval_on_postgres(project, tmp_path):
+    context = json.loads(vedder(project, "context", "revenue per country", "--json").stdout)
+    assert context["clusters"][0]["id"] == "shop" and context["tables"][0]["table"] == "shop.orders"
+    clusters = vedder(project, "clusters")
+    assert clusters.exit_code == 0 and "commerce-analytics" in clusters.output
+    items = tmp_path / "eval.jsonl"
+    items.write_text(json.dumps({"question": "How many orders came from Sweden?",
+                                 "sql": "SELECT count(*)::integer, max(ordered_on) FROM shop.orders WHERE country = 'SE'"}) + "\n" +
+                     json.dumps({"question": "What was the revenue per country in November 2026?", "cluster": "shop",
+                                 "sql": "SELECT c.name, sum(o.amount) FROM shop.orders o JOIN ref.countries c ON c.code = o.country "
+                                        "WHERE o.ordered_on BETWEEN '2026-11-01' AND '2026-11-30' GROUP BY 1"}) + "\n")
+    result = vedder(project, "eval", str(items), "--json")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["correct"] for line in lines[:2]] == [True, True]
+    assert lines[2]["summary"]["execution_accuracy"] == 1.0
+
+
+def test_validate_parses_pairs_as_postgres(project):
+    (project / "clusters/shop/pairs/casts.yaml").write_text(
+        "question: Which orders were over 5 euros?\nsql: SELECT order_id, amount::text FROM orders WHERE amount > 5::numeric\n"
+        "verified_by: ada\nverified_at: '2026-11-20'\n")
+    result = vedder(project, "validate")
+    assert result.exit_code == 0, result.output
+
+
+def test_agent_end_to_end_through_litellm_on_postgres(project):
+    from fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        (project / "vedder.yaml").write_text((project / "vedder.yaml").read_text().replace("model: offline", "model: openai/fake-model")
+                                             + f"model_options: {{api_base: '{server.url}', api_key: dummy, tool_calling: true, num_retries: 0}}\n")
+        server.enqueue_tool_call("describe_table", {"table": "orders"})
+        server.enqueue_tool_call("column_values", {"table": "shop.orders", "column": "country", "contains": "s"})
+        server.enqueue_tool_call("run_sql", {"sql": "SELECT country, SUM(amount) FROM orders WHERE ordered_on >= '2026-11-01' GROUP BY cntry"})
+        server.enqueue_tool_call("run_sql", {"sql": "SELECT country, SUM(amount) AS revenue FROM orders "
+                                                    "WHERE ordered_on >= DATE '2026-11-01' GROUP BY country ORDER BY revenue DESC"})
+        server.enqueue_text("Sweden had the most revenue in November (12.25 EUR).")
+        result = vedder(project, "ask", "Which country had the most revenue since November?", "--json")
+        observations = [m["content"] for m in server.requests[-1]["messages"] if m["role"] == "tool"]
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["status"] == "answered" and answer["rows"][0][0] == "SE"
+    assert "ordered_on" in observations[0] and "DATE" in observations[0]
+    assert "US" in observations[1] and "SE" in observations[1]
+    assert "cntry" in observations[2]  # the SQL error went back to the model
+    assert [s["tool"] for s in answer["steps"]] == ["describe_table", "column_values", "run_sql", "run_sql"]
+
+
+def test_mcp_query_tool_on_postgres(project):
+    import os
+    import sys
+
+    import anyio
+    from mcp import Client, StdioServerParameters
+
+    env = {name: os.environ[name] for name in ("VEDDER_HOME", "VEDDER_LOG", "LITELLM_LOCAL_MODEL_COST_MAP", "VEDDER_TEST_PG_PASSWORD")}
+    params = StdioServerParameters(command=str(Path(sys.executable).with_name("vedder")), args=["mcp", "--project", str(project)], env=env)
+
+    async def scenario():
+        async with Client(params, read_timeout_seconds=60) as client:
+            return await client.call_tool("query", {"sql": "SELECT country, amount, ordered_on FROM orders ORDER BY order_id LIMIT 2", "cluster": "shop"})
+
+    result = anyio.run(scenario)
+    assert not result.is_error, result.content
+    rows = (result.structured_content or json.loads(result.content[0].text))["rows"]
+    assert [row[0] for row in rows] == ["US", "US"] and rows[0][2] == "2026-10-01"

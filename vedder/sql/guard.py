@@ -64,7 +64,13 @@ _FORBIDDEN_PREFIXES = ("duckdb_", "pragma_", "read_", "pg_", "sqlite_", "postgre
 _FORBIDDEN_SUFFIXES = ("_to_xml", "_to_xmlschema", "_to_xml_and_xmlschema")
 # System catalogs are never a cluster's tables; an unqualified pg_* name resolves to pg_catalog in PostgreSQL.
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
-ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "generateseries", "unnest", "explode"})
+ALLOWED_TABLE_FUNCTIONS = frozenset({
+    "range", "generate_series", "generateseries", "unnest", "explode",
+    # PostgreSQL's set-returning functions over values in the query (sqlglot reads its generate_series as exploding_)
+    "exploding_generate_series", "generate_subscripts", "regexp_split_to_table", "string_to_table",
+    "json_array_elements", "json_array_elements_text", "jsonb_array_elements", "jsonb_array_elements_text",
+    "json_each", "json_each_text", "jsonb_each", "jsonb_each_text",
+})
 
 
 @dataclass(frozen=True)
