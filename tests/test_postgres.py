@@ -339,3 +339,56 @@ def test_mcp_query_tool_on_postgres(project):
     assert not result.is_error, result.content
     rows = (result.structured_content or json.loads(result.content[0].text))["rows"]
     assert [row[0] for row in rows] == ["US", "US"] and rows[0][2] == "2026-10-01"
+
+
+# --- errors users can cause, on the command line -----------------------------------------------------------
+
+
+def test_a_password_in_the_url_is_never_shown(postgres_server, tmp_path, monkeypatch):
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    root = postgres_server.project(tmp_path)
+    secret = "Very-Secret-9"
+    yaml = (root / "vedder.yaml").read_text().replace("analyst@", f"analyst:{secret}@").replace(", password_env: VEDDER_TEST_PG_PASSWORD", "")
+    (root / "vedder.yaml").write_text(yaml)
+    outputs = []
+    for args in (("query", "SELECT 1", "--cluster", "shop"), ("query", "SELECT 1", "--cluster", "shop", "--json"),
+                 ("ask", "How many orders came from the US?"), ("ask", "How many orders came from the US?", "--json"),
+                 ("log", "--json"), ("log",), ("--debug", "query", "SELECT 1", "--cluster", "shop")):
+        result = CliRunner().invoke(app, [*args, "--project", str(root)]) if args[0] != "--debug" else \
+            CliRunner().invoke(app, ["--debug", *args[1:], "--project", str(root)])
+        outputs.append(result.output + (result.stdout if result.stdout else ""))
+        if args[0] == "query" and "--json" not in args:
+            assert result.exit_code == 3, result.output
+            assert "password authentication failed" in result.output and "Traceback" not in result.output
+            assert result.output.count("\n") == 2  # error: … and hint: …
+    assert "analyst:***@127.0.0.1" in outputs[0]
+    assert all(secret not in output for output in outputs)
+    log = Path(__import__("os").environ["VEDDER_LOG"])
+    assert log.is_file() and secret.encode() not in log.read_bytes()
+
+
+def test_missing_driver_is_a_warehouse_error_with_the_pip_hint(monkeypatch, tmp_path):
+    monkeypatch.setitem(__import__("sys").modules, "psycopg", None)
+    with pytest.raises(WarehouseError) as missing:
+        open_warehouse(config(tmp_path, {"type": "postgres", "url": "postgresql://me@127.0.0.1/db"}))
+    assert "psycopg" in missing.value.message and "vedder[postgres]" in missing.value.hint
+
+
+def test_duckdb_commands_never_import_psycopg(tmp_path):
+    import subprocess
+    import sys
+
+    import duckdb
+
+    connection = duckdb.connect(str(tmp_path / "w.duckdb"))
+    connection.execute("CREATE SCHEMA shop; CREATE TABLE shop.orders AS SELECT 1 AS id")
+    connection.close()
+    (tmp_path / "vedder.yaml").write_text("warehouse: {type: duckdb, path: w.duckdb}\n")
+    (tmp_path / "clusters/shop").mkdir(parents=True)
+    (tmp_path / "clusters/shop/cluster.yaml").write_text("id: shop\ntitle: Shop\ndescription: Orders.\nowners: {team: t}\n"
+                                                         "datasets: [shop.orders]\ndefault_schema: shop\n")
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "vedder", "query", "SELECT count(*) AS n FROM shop.orders",
+                             "--project", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert "duckdb" in imported and "psycopg" not in imported
