@@ -717,3 +717,15 @@ def test_a_value_only_another_table_profiles_is_not_narrowed_to(demo):
     events = signature("SELECT platform, COUNT(*) FROM listening.events GROUP BY platform")
     assert _profiles_hold(index, events, "platform", "ios") and not _profiles_hold(index, events, "platform", "IOS")
     assert _profiles_hold(index, signature("SELECT platform FROM listening.plays_legacy"), "platform", "IOS")
+
+
+def test_one_of_the_groups_a_phrasing_lists_is_that_group_only(demo):
+    """The paraphrase "Audio, display and video impressions in Mexico …" names every format: "How many video
+    ad impressions …" asks for the video row, not the table of three."""
+    result = answer(demo, "How many video ad impressions were served in Mexico in October 2026?", cluster="revenue")
+    assert result.match is not None, result.reason
+    assert "format = 'video'" in result.match.sql and "SELECT COUNT(*) AS impressions" in result.match.sql
+    every = answer(demo, "Audio, display and video impressions in Mexico in October 2026", cluster="revenue")
+    assert every.match is not None and every.match.explanation == "answered from vetted pair ad-impressions-format-country"
+    two = answer(demo, "Split of October 2026 streams across ios and android", cluster="listening")
+    assert two.match is None and "only some of platform" in two.reason

@@ -1045,8 +1045,16 @@ def value_problems(index: ClusterIndex, question: str, phrasing: str, tree: exp.
     facts = facts if facts is not None and facts.tree is tree else _TreeFacts(tree)
     literals, grouped = facts.strings, facts.grouped
     # One problem per value, though several tables may profile the same column ('SE' in three of them).
-    return list(dict.fromkeys(f"value '{value}'" for column, value in named
-                              if column not in grouped and value.lower() not in literals and not mentions(p_words, value, column)))
+    problems = [f"value '{value}'" for column, value in named
+                if column not in grouped and value.lower() not in literals and not mentions(p_words, value, column)]
+    # "How many video impressions …" of "Audio, display and video impressions …" grouped by format asks for one
+    # of the groups the phrasing names, not for all of them.
+    listed = {column for column, value in named if column in grouped and value.lower() not in literals and mentions(p_words, value, column)}
+    if listed:
+        asked = {(column, value) for column, value in named}
+        problems += [f"only some of {column}" for column, value, _ in _profiled_values(index)
+                     if column in listed and (column, value) not in asked and mentions(p_words, value, column)]
+    return list(dict.fromkeys(problems))
 
 
 def _shared_values(index: ClusterIndex, question: str, phrasing: str, adapted: tuple[set[str], set[str]]) -> tuple[set[str], set[str]]:
