@@ -70,18 +70,50 @@ def _dataset_sources(tables: list[str]) -> list[dict[str, str]]:
     return [{"kind": "dataset", "id": table} for table in tables]
 
 
-def _not_loaded(project: "Project") -> str:
-    """" Clusters not loaded …: X (owned by T)." when a broken file left clusters out, else "": a question that
-    is theirs may have gone elsewhere and come back not covered."""
-    if not project.broken:
+def _not_loaded(project: "Project", named: tuple[str, ...] = ()) -> str:
+    """" Clusters not loaded …: X (owned by T)." when a broken file left clusters out (other than those ``named``
+    already), else "": a question that is theirs may have gone elsewhere and come back not covered."""
+    others = [b for b in project.broken.values() if b.id not in named]
+    if not others:
         return ""
-    skipped = ", ".join(f"{b.id}" + (f" (owned by {b.team})" if b.team else "") for b in project.broken.values())
-    return f" Clusters not loaded (a file is broken; `vedder validate` names it): {skipped}."
+    skipped = ", ".join(f"{b.id}" + (f" (owned by {b.team})" if b.team else "") for b in others)
+    return f" {'Other c' if named else 'C'}lusters not loaded (a file is broken; `vedder validate` names it): {skipped}."
+
+
+def _for_a_cluster_not_loaded(question: str, routing, project: "Project") -> Answer:
+    """Routing found the question to be (perhaps) for a cluster left out for a broken file: not covered, naming it,
+    its owners and the broken file, rather than answered from the next best cluster's tables."""
+    scores = dict(routing.not_loaded_scores)
+    closest = [{"cluster": b.id, "score": round(scores.get(b.id, 0.0), 3), "team": b.team, "contact": b.contact,
+                "not_loaded": True, "file": b.relative_file} for b in routing.not_loaded]
+    closest += [{"cluster": c.id, "score": round(dict(routing.scores).get(c.id, 0.0), 3), "team": c.owners.team,
+                 "contact": c.owners.contact} for c in routing.candidates]
+    clusters = "; ".join(f"{b.id}" + (f" (owned by {', '.join(x for x in (b.team, b.contact) if x)})" if b.team or b.contact else "")
+                         + f", which is not loaded because a file of it is broken: {b.problem}" for b in routing.not_loaded)
+    if routing.candidates:
+        others = ", ".join(f"{c.id} (owned by {c.owners.team})" for c in routing.candidates)
+        text = (f"This question may be for cluster {clusters}. Loaded clusters that fit it about as well: {others}; vedder "
+                "does not guess between them: pick one with --cluster, or fix the broken file.")
+    else:
+        text = f"This question is for cluster {clusters}. vedder does not answer it from another cluster's tables."
+    text += _not_loaded(project, tuple(b.id for b in routing.not_loaded))
+    files = ", ".join(b.relative_file for b in routing.not_loaded)
+    return Answer(
+        status="not_covered",
+        question=question,
+        answer=text,
+        routing=routing.ranked(),
+        closest=closest,
+        hint=f"fix {files} (`vedder validate` lists every problem with file and line), or tell its owners; "
+             "--cluster ID asks another cluster anyway",
+    )
 
 
 def _not_covered(question: str, routing, project: "Project") -> Answer:
     """No cluster chosen: none covers the question, or (offline) several fit it about equally well and vedder
     does not guess between them — it names them and lets the person pick one."""
+    if routing.not_loaded:
+        return _for_a_cluster_not_loaded(question, routing, project)
     ambiguous = routing.covered
     clusters = routing.candidates if ambiguous else [project.clusters[cid] for cid, _ in routing.scores[:3]]
     scores = dict(routing.scores)
@@ -239,7 +271,7 @@ def ask(
         from vedder.context.memory import ANONYMOUS
 
         routing = route(project, question)
-        routing_scores = [{"id": c, "score": round(s, 3)} for c, s in routing.scores[:5]]
+        routing_scores = routing.ranked()
         previous_cluster = next((h["cluster"] for h in reversed(history) if h.get("cluster")), None)
         if previous_cluster in project.clusters:
             # A follow-up ("and for Sweden?") rarely routes on its own: stay in the conversation's cluster.

@@ -31,11 +31,16 @@ def context(
                         "warnings": loaded.warnings})
             return
         out = console()
-        out.print(f"[yellow]not covered[/yellow]: no cluster covers this question (coverage {routing.coverage:.0%}; unknown words: {', '.join(routing.unknown_words) or 'none'})")
+        if routing.not_loaded:
+            out.print("[yellow]not covered[/yellow]: this question is for " + ", ".join(b.id for b in routing.not_loaded)
+                      + ", not loaded for a broken file (below); no other cluster answers it")
+        else:
+            out.print(f"[yellow]not covered[/yellow]: no cluster covers this question (coverage {routing.coverage:.0%}; unknown words: {', '.join(routing.unknown_words) or 'none'})")
         for item in routing.closest:
             out.print(f"  closest: {item.id} (owned by {item.owners.team or 'no team'}{', ' + item.owners.contact if item.owners.contact else ''})")
         for broken in loaded.broken.values():
-            out.print(f"  not loaded: {broken.id} (a file is broken; `vedder validate` names it)", markup=False)
+            out.print(f"  not loaded: {broken.id} (owned by {broken.team or 'no team'}): {broken.problem}" if broken.id in {b.id for b in routing.not_loaded}
+                      else f"  not loaded: {broken.id} (a file is broken; `vedder validate` names it)", markup=False)
         return
     result = build_context(loaded, chosen, question, budget=budget)
     result.routing = routing

@@ -215,6 +215,8 @@ class ProjectIndex:
     pair_index: BM25
     named: list[set[str]] = field(default_factory=list)
     """Per cluster, the terms it knows other than as data values (names, descriptions, questions, docs)."""
+    not_loaded: set[str] = field(default_factory=set)
+    """Ids of clusters left out for a broken file, indexed from what of them reads (``BrokenCluster.readable``)."""
 
 
 _INDEXES: dict[int, tuple[weakref.ref, ProjectIndex]] = {}
@@ -239,19 +241,28 @@ def project_index(project: "Project") -> ProjectIndex:
     ids, bags, pair_owners, pair_bags, named = parts
     index = ProjectIndex(
         cluster_ids=ids, bags=bags, index=BM25(bags, k1=1.5, b=0.5), pair_owners=pair_owners, pair_index=BM25(pair_bags),
-        named=[set(terms) for terms in named],
+        named=[set(terms) for terms in named], not_loaded=set(project.broken) & set(ids),
     )
     _INDEXES[key] = (weakref.ref(project), index)
     return index
 
 
+def routed_clusters(project: "Project") -> dict[str, "Cluster"]:
+    """What routing indexes, by id: the loaded clusters, and what still reads of those left out for a broken file
+    (a question that is theirs must find them, not the next best cluster)."""
+    if not project.broken:
+        return project.clusters
+    return {**project.clusters, **{cluster_id: broken.readable for cluster_id, broken in project.broken.items()}}
+
+
 def _route_parts(project: "Project") -> tuple[list[str], list[Bag], list[int], list[Bag], list[list[str]]]:
-    ids = sorted(project.clusters)
-    bags = [cluster_bag(project.clusters[i]) for i in ids]
-    named = [sorted(cluster_bag(project.clusters[i], values=False)) for i in ids]
+    clusters = routed_clusters(project)
+    ids = sorted(clusters)
+    bags = [cluster_bag(clusters[i]) for i in ids]
+    named = [sorted(cluster_bag(clusters[i], values=False)) for i in ids]
     pair_owners, pair_bags = [], []
     for position, cluster_id in enumerate(ids):
-        for pair in project.clusters[cluster_id].pairs:
+        for pair in clusters[cluster_id].pairs:
             for question in pair.questions:
                 pair_owners.append(position)
                 pair_bags.append(dict(term_counts(question)))
@@ -261,13 +272,21 @@ def _route_parts(project: "Project") -> tuple[list[str], list[Bag], list[int], l
 def source_fingerprint(project: "Project") -> str | None:
     """A digest of the path, size, mtime, ctime and inode of every file the project's clusters came from (None
     when one is missing, e.g. a project built in memory). The ctime catches a file restored with its old size and
-    mtime (cp -p, rsync -a, tar): no tool can set it back."""
+    mtime (cp -p, rsync -a, tar): no tool can set it back. A cluster left out for a broken file counts every file
+    of its folder, the broken one too, under a mark of its own: breaking a file, breaking another or fixing it
+    each make another digest."""
     digest = hashlib.sha1(f"{ROUTE_CACHE_VERSION}\n{sorted(CLUSTER_FIELDS.items())}\n".encode())
     try:
-        for cluster_id in sorted(project.clusters):
-            cluster = project.clusters[cluster_id]
-            paths = [cluster.path / "cluster.yaml", *(d.path for d in cluster.dataset_files.values()),
-                     *(p.path for p in cluster.pairs), *(d.path for d in cluster.docs)]
+        for cluster_id in sorted(routed_clusters(project)):
+            if cluster_id in project.broken:
+                folder = project.broken[cluster_id].path
+                digest.update(f"not loaded\0{cluster_id}\n".encode())
+                paths = [folder / "cluster.yaml", *sorted((folder / "datasets").glob("*.yaml")),
+                         *sorted((folder / "pairs").glob("*.yaml")), *sorted((folder / "docs").glob("*.md"))]
+            else:
+                cluster = project.clusters[cluster_id]
+                paths = [cluster.path / "cluster.yaml", *(d.path for d in cluster.dataset_files.values()),
+                         *(p.path for p in cluster.pairs), *(d.path for d in cluster.docs)]
             for path in paths:
                 status = path.stat()
                 digest.update(f"{path}\0{status.st_size}\0{status.st_mtime_ns}\0{status.st_ctime_ns}\0{status.st_ino}\n".encode())

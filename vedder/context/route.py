@@ -11,6 +11,11 @@ best: "how many listeners per country?" fits a music cluster and a podcast clust
 cluster is still named, with the near-equal ``candidates``; callers that cannot ask back (the offline
 answerer) abstain and name them instead of answering from a coin toss. On Spider, questions whose best
 cluster leads by at least 10% route right 97% of the time; closer calls are right about half the time.
+
+Clusters left out for a broken file (``Project.broken``) are routed over too, from what of them still reads:
+when one is the best cluster, or within the margin of it, the question is theirs (or may be), so it is not
+covered — ``not_loaded`` names them — rather than answered by the next best cluster. A project with no broken
+cluster routes exactly as if this did not exist.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from vedder.errors import UsageError
 
 if TYPE_CHECKING:
     from vedder.context.memory import Remembered
-    from vedder.project import Cluster, Project
+    from vedder.project import BrokenCluster, Cluster, Project
 
 # Words any data question may use, whatever the domain: they neither route nor count against coverage.
 GENERIC_WORDS = frozenset(
@@ -67,6 +72,11 @@ class Routing:
     candidates: list["Cluster"] = field(default_factory=list)
     memory: "Remembered | None" = None
     """Set when earlier answers in the log settled a tie between the candidates (see vedder.context.memory)."""
+    not_loaded: list["BrokenCluster"] = field(default_factory=list)
+    """Clusters left out for a broken file that are the best or a near-equal candidate: the question is not
+    covered, since it may be theirs (``candidates`` then holds the loaded clusters that fit it about as well)."""
+    not_loaded_scores: list[tuple[str, float]] = field(default_factory=list)
+    """Scores of every cluster left out for a broken file (not in ``scores``, which are loaded clusters only)."""
 
     @property
     def ambiguous(self) -> bool:
@@ -81,10 +91,20 @@ class Routing:
             "margin": round(self.margin, 3),
             "ambiguous": self.ambiguous,
             "candidates": [{"id": c.id, "team": c.owners.team, "contact": c.owners.contact} for c in self.candidates],
-            "clusters": [{"id": cid, "score": round(score, 3)} for cid, score in self.scores],
+            "clusters": self.ranked(),
             "closest": [{"id": c.id, "team": c.owners.team, "contact": c.owners.contact} for c in self.closest],
             "memory": self.memory.to_dict() if self.memory else None,
+            "not_loaded": [{"id": b.id, "team": b.team, "contact": b.contact, "file": b.relative_file, "problem": b.problem}
+                           for b in self.not_loaded],
         }
+
+    def ranked(self, limit: int = 5) -> list[dict]:
+        """``[{id, score}]`` best first, clusters left out for a broken file among them with ``not_loaded: true``."""
+        loaded = [{"id": cid, "score": round(score, 3)} for cid, score in self.scores]
+        if not self.not_loaded_scores:
+            return loaded
+        skipped = [{"id": cid, "score": round(score, 3), "not_loaded": True} for cid, score in self.not_loaded_scores]
+        return sorted(loaded + skipped, key=lambda entry: (-entry["score"], entry["id"]))[:limit]
 
 
 def require_question(question: str) -> str:
@@ -118,12 +138,14 @@ def route(project: "Project", question: str, *, limit: int = 5) -> Routing:
     for owner, score in zip(index.pair_owners, index.pair_index.scores(terms)):
         best_pair[owner] = max(best_pair[owner], score)
     raw = [s + PAIR_WEIGHT * p for s, p in zip(raw, best_pair)]
-    ranked = sorted(zip(index.cluster_ids, raw), key=lambda item: (-item[1], item[0]))
+    every = sorted(zip(index.cluster_ids, raw), key=lambda item: (-item[1], item[0]))
+    ranked = [(cid, score) for cid, score in every if cid not in index.not_loaded]
+    skipped_scores = [(cid, score) for cid, score in every if cid in index.not_loaded]
     scores = [(cid, score) for cid, score in ranked[:limit]]
     closest = [project.clusters[cid] for cid, score in ranked[:3] if score > 0]
-    if not ranked or ranked[0][1] <= 0:
-        return Routing(question, None, scores, False, 0.0, closest, domain_terms(question))
-    best_id = ranked[0][0]
+    if not every or every[0][1] <= 0:
+        return Routing(question, None, scores, False, 0.0, closest, domain_terms(question), not_loaded_scores=skipped_scores)
+    best_id = every[0][0]
     vocabulary = index.bags[index.cluster_ids.index(best_id)]
     domain = domain_terms(question)
     known = [t for t in domain if t in vocabulary]
@@ -132,9 +154,15 @@ def route(project: "Project", question: str, *, limit: int = 5) -> Routing:
     # A question must name something the cluster is about: "hi" matching the language code 'hi' in a profile
     # is a greeting, not a question about podcasts.
     named = not domain or any(t in index.named[index.cluster_ids.index(best_id)] for t in known)
-    covered = ranked[0][1] >= MIN_SCORE and coverage >= COVERAGE_THRESHOLD and bool(known or not domain) and named
+    covered = every[0][1] >= MIN_SCORE and coverage >= COVERAGE_THRESHOLD and bool(known or not domain) and named
+    best = every[0][1]
+    margin = (best - every[1][1]) / best if len(every) > 1 else 1.0
+    near = [cid for cid, score in every if score >= best * (1 - AMBIGUITY_MARGIN)] if covered else []
+    not_loaded = [project.broken[cid] for cid in near if cid in index.not_loaded]
+    candidates = [project.clusters[cid] for cid in near if cid not in index.not_loaded]
+    if not_loaded:
+        return Routing(question, None, scores, False, coverage, closest, unknown, margin, candidates, not_loaded=not_loaded,
+                       not_loaded_scores=skipped_scores)
     cluster = project.clusters[best_id] if covered else None
-    best = ranked[0][1]
-    margin = (best - ranked[1][1]) / best if len(ranked) > 1 else 1.0
-    candidates = [project.clusters[cid] for cid, score in ranked if score >= best * (1 - AMBIGUITY_MARGIN)] if covered else []
-    return Routing(question, cluster, scores, covered, coverage, [] if covered else closest, unknown, margin, candidates)
+    return Routing(question, cluster, scores, covered, coverage, [] if covered else closest, unknown, margin, candidates,
+                   not_loaded_scores=skipped_scores)

@@ -191,6 +191,8 @@ class BrokenCluster:
 
     The whole cluster is left out, not only the broken file: a doc may hold the rule every query needs ("user ids
     below 100 are test accounts") and a pair may be the vetted answer; answering without them would be quietly wrong.
+    ``readable`` is what of it still reads (its cluster.yaml when that parses, else only the folder name as id, and
+    every other file that parses): routing sees it, so a question that is this cluster's is not answered by another.
     """
 
     id: str
@@ -198,7 +200,16 @@ class BrokenCluster:
     file: Path
     error: ProjectFileError
     root: Path
-    team: str = ""
+    readable: Cluster
+
+    @property
+    def team(self) -> str:
+        """The owning team, when its cluster.yaml reads (the broken file may be another)."""
+        return self.readable.owners.team
+
+    @property
+    def contact(self) -> str | None:
+        return self.readable.owners.contact
 
     @property
     def problem(self) -> str:
@@ -367,12 +378,46 @@ def load_proposal(path: Path, cluster_id: str) -> Proposal:
 
 def load_cluster(folder: Path, cache: ParseCache | None = None) -> Cluster:
     """The cluster in ``folder``; a file that cannot be read raises ProjectFileError with ``file`` set to it."""
-    document = _traced(folder / "cluster.yaml", lambda: load_yaml(folder / "cluster.yaml", cache))
+    cluster = _cluster_header(folder, _traced(folder / "cluster.yaml", lambda: load_yaml(folder / "cluster.yaml", cache)))
+    for path in sorted((folder / "datasets").glob("*.yaml")):
+        dataset = _traced(path, lambda: load_dataset(path, cache))
+        cluster.dataset_files[dataset.table.lower()] = dataset
+    cluster.pairs = [_traced(p, lambda: load_pair(p, cluster.id, cache)) for p in sorted((folder / "pairs").glob("*.yaml"))]
+    cluster.docs = [_traced(p, lambda: load_doc(p, cluster.id, cache)) for p in sorted((folder / "docs").glob("*.md"))]
+    return cluster
+
+
+def load_readable(folder: Path, cache: ParseCache | None = None, *, unreadable: Path | None = None) -> Cluster:
+    """What of the cluster in ``folder`` reads: every file that parses (``unreadable``, known to fail, is not tried
+    again). A cluster.yaml that does not parse leaves the folder name as the id and no title or owners."""
+    header = _readable([folder / "cluster.yaml"], unreadable, lambda path: _cluster_header(folder, load_yaml(path, cache)))
+    cluster = header[0] if header else Cluster(id=folder.name, path=folder)
+    datasets = _readable(sorted((folder / "datasets").glob("*.yaml")), unreadable, lambda path: load_dataset(path, cache))
+    cluster.dataset_files = {dataset.table.lower(): dataset for dataset in datasets}
+    cluster.pairs = _readable(sorted((folder / "pairs").glob("*.yaml")), unreadable, lambda path: load_pair(path, cluster.id, cache))
+    cluster.docs = _readable(sorted((folder / "docs").glob("*.md")), unreadable, lambda path: load_doc(path, cluster.id, cache))
+    return cluster
+
+
+def _readable(paths: list[Path], unreadable: Path | None, load: Any) -> list[Any]:
+    """``load(path)`` of each of ``paths`` that reads; ``unreadable`` and files that fail to read are left out."""
+    loaded = []
+    for path in paths:
+        if path != unreadable:
+            try:
+                loaded.append(load(path))
+            except ProjectFileError:
+                pass
+    return loaded
+
+
+def _cluster_header(folder: Path, document: YamlDocument) -> Cluster:
+    """The cluster that cluster.yaml ``document`` describes, without its datasets, pairs and docs."""
     data = _mapping(document)
     owners = data.get("owners") or {}
     if not isinstance(owners, dict):
         owners = {"team": str(owners)}
-    cluster = Cluster(
+    return Cluster(
         id=str(data.get("id") or folder.name),
         path=folder,
         title=str(data.get("title") or ""),
@@ -388,12 +433,6 @@ def load_cluster(folder: Path, cache: ParseCache | None = None) -> Cluster:
         settings={k: v for k, v in data.items() if k == "health"},
         source=document,
     )
-    for path in sorted((folder / "datasets").glob("*.yaml")):
-        dataset = _traced(path, lambda: load_dataset(path, cache))
-        cluster.dataset_files[dataset.table.lower()] = dataset
-    cluster.pairs = [_traced(p, lambda: load_pair(p, cluster.id, cache)) for p in sorted((folder / "pairs").glob("*.yaml"))]
-    cluster.docs = [_traced(p, lambda: load_doc(p, cluster.id, cache)) for p in sorted((folder / "docs").glob("*.md"))]
-    return cluster
 
 
 def _traced(path: Path, load: Any) -> Any:
@@ -432,19 +471,11 @@ def load_project(config: Config, *, skip_broken: bool = False) -> Project:
         except ProjectFileError as exc:
             if not skip_broken:
                 raise
-            project.broken[folder.name] = BrokenCluster(folder.name, folder, getattr(exc, "file", folder / "cluster.yaml"), exc,
-                                                        config.root, _team(folder, cache))
+            file = getattr(exc, "file", folder / "cluster.yaml")
+            project.broken[folder.name] = BrokenCluster(folder.name, folder, file, exc, config.root,
+                                                        load_readable(folder, cache, unreadable=file))
     cache.save()
     return project
-
-
-def _team(folder: Path, cache: ParseCache) -> str:
-    """The owning team of a cluster left out, when its cluster.yaml reads (the broken file may be another)."""
-    try:
-        owners = _mapping(load_yaml(folder / "cluster.yaml", cache)).get("owners") or {}
-    except ProjectFileError:
-        return ""
-    return str(owners.get("team") or "") if isinstance(owners, dict) else str(owners)
 
 
 def cache_folder(root: Path) -> Path:
