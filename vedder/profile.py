@@ -4,6 +4,11 @@ One aggregate pass per table gives the row count and, per column, nulls, (approx
 and min/max; one grouped pass over a reservoir sample gives the common values. Small tables are
 profiled exactly. Descriptions people wrote survive re-profiling.
 
+The SQL is DuckDB's, with a PostgreSQL branch where the engines differ: PostgreSQL has no
+``approx_count_distinct`` (distinct counts are exact there), no ``QUALIFY`` (the ranking is filtered in an
+outer query) and samples with ``TABLESAMPLE BERNOULLI (…) REPEATABLE (42)``, which only tables, partitioned
+tables and materialized views take (a view's common values are counted over all its rows).
+
 >>> expand_patterns(["analytics.*", "crm.users"], ["analytics.events", "billing.invoices"])
 (['analytics.events'], ['crm.users'])
 """
@@ -39,6 +44,9 @@ TOP_VALUES_COVERAGE = 0.5
 """Other columns whose values repeat list their top values only when those cover at least this share of rows."""
 PROFILE_TIMEOUT_S = 600.0
 GROUPING_BATCH = 32
+SAMPLE_SEED = 42
+_NO_EQUALITY = {"postgres": (exp.DataType.Type.JSON, exp.DataType.Type.XML)}
+"""Types a dialect cannot compare for equality: no distinct count, no grouping (PostgreSQL's json and xml)."""
 
 ProgressCallback = Callable[[str, int, int], None]
 """Called as ``progress(table, step, steps)`` before the first and after every profiling step."""
@@ -84,7 +92,7 @@ def _column_kind(name: str, type_name: str, dialect: str) -> _ColumnKind:
         numeric=data_type.is_type(*exp.DataType.NUMERIC_TYPES),
         temporal=temporal,
         partitionable=temporal and not data_type.is_type(exp.DataType.Type.TIME, exp.DataType.Type.TIMETZ),
-        groupable=not (nested or binary),
+        groupable=not (nested or binary or data_type.is_type(*_NO_EQUALITY.get(dialect, ()))),
     )
 
 
@@ -150,7 +158,7 @@ def _partition_candidate(columns: list[_ColumnKind]) -> _ColumnKind | None:
 
 def _aggregate_sql(table: str, columns: list[_ColumnKind], partition: _ColumnKind | None, exact: bool, dialect: str) -> str:
     parts = ["count(*)"]
-    distinct = "count(DISTINCT {})" if exact else "approx_count_distinct({})"
+    distinct = "count(DISTINCT {})" if exact or dialect == "postgres" else "approx_count_distinct({})"
     for column in columns:
         quoted = _quoted(column.name, dialect)
         parts.append(f"count({quoted})")
@@ -172,27 +180,52 @@ def _granularity(truncated_to_month: bool | None, truncated_to_day: bool | None,
     return "hour"
 
 
-def _common_values_sql(table: str, columns: list[_ColumnKind], row_count: int, dialect: str) -> str:
+def _common_values_sql(table: str, columns: list[_ColumnKind], row_count: int, dialect: str, samplable: bool = True) -> str:
+    """One grouped pass: each column's (at most LOW_CARDINALITY) most frequent values and, with grouping_id
+    all ones, the rows counted. Over a repeatable sample of SAMPLE_ROWS rows when the table is bigger and
+    ``samplable`` (PostgreSQL samples tables and materialized views only)."""
     names = ", ".join(_quoted(c.name, dialect) for c in columns)
     source = _quoted_table(table, dialect)
-    if row_count > SAMPLE_ROWS:
-        source = f"(SELECT {names} FROM {source} USING SAMPLE reservoir({SAMPLE_ROWS} ROWS) REPEATABLE (42)) AS sampled"
     sets = ", ".join(f"({_quoted(c.name, dialect)})" for c in columns)
     grouping = f"grouping({names})"
+    rank = f"row_number() OVER (PARTITION BY {grouping} ORDER BY count(*) DESC, {names})"
+    if dialect == "postgres":
+        if row_count > SAMPLE_ROWS and samplable:
+            percent = f"{100 * SAMPLE_ROWS / row_count:.6f}"
+            source = f"(SELECT {names} FROM {source} TABLESAMPLE BERNOULLI ({percent}) REPEATABLE ({SAMPLE_SEED})) AS sampled"
+        # The outer query names the subquery's columns: aliases no table column is likely to have.
+        return (
+            f"SELECT vedder_grouping, {names}, vedder_rows FROM (SELECT {grouping} AS vedder_grouping, {names}, "
+            f"count(*) AS vedder_rows, {rank} AS vedder_rank FROM {source} GROUP BY GROUPING SETS ({sets}, ())) AS ranked "
+            f"WHERE vedder_rank <= {LOW_CARDINALITY} ORDER BY vedder_grouping, vedder_rows DESC, {names}"
+        )
+    if row_count > SAMPLE_ROWS:
+        source = f"(SELECT {names} FROM {source} USING SAMPLE reservoir({SAMPLE_ROWS} ROWS) REPEATABLE ({SAMPLE_SEED})) AS sampled"
     return (
         f"SELECT {grouping} AS grouping_id, {names}, count(*) AS n FROM {source} "
         f"GROUP BY GROUPING SETS ({sets}, ()) "
-        f"QUALIFY row_number() OVER (PARTITION BY {grouping} ORDER BY count(*) DESC, {names}) <= {LOW_CARDINALITY} "
+        f"QUALIFY {rank} <= {LOW_CARDINALITY} "
         f"ORDER BY grouping_id, n DESC, {names}"
     )
+
+
+def _samplable(warehouse: "Warehouse", table: str) -> bool:
+    """Whether ``TABLESAMPLE`` takes ``table``: in PostgreSQL a table, partitioned table or materialized view,
+    not a view (DuckDB samples anything)."""
+    if warehouse.dialect != "postgres":
+        return True
+    name = exp.Literal.string(_quoted_table(table, "postgres")).sql("postgres")
+    rows = warehouse.execute(f"SELECT relkind::text FROM pg_catalog.pg_class WHERE oid = to_regclass({name})", limit=1).rows
+    return bool(rows) and rows[0][0] in ("r", "p", "m")
 
 
 def _common_values(warehouse: "Warehouse", table: str, columns: list[_ColumnKind], row_count: int, distinct: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
     """Most frequent values (with their share of rows) of the low-cardinality or repetitive ``columns``."""
     found: dict[str, list[dict[str, Any]]] = {}
+    samplable = row_count <= SAMPLE_ROWS or _samplable(warehouse, table)
     for start in range(0, len(columns), GROUPING_BATCH):
         batch = columns[start : start + GROUPING_BATCH]
-        sql = _common_values_sql(table, batch, row_count, warehouse.dialect)
+        sql = _common_values_sql(table, batch, row_count, warehouse.dialect, samplable)
         result = warehouse.execute(sql, limit=LOW_CARDINALITY * (len(batch) + 1), timeout_s=PROFILE_TIMEOUT_S)
         width = len(batch)
         everything = (1 << width) - 1

@@ -17,13 +17,14 @@ def register(app: typer.Typer) -> None:
     @app.command("init")
     def init(
         folder: Path = typer.Argument(Path("."), help="Folder to make a vedder project (created if missing)."),
-        warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help="DuckDB file, relative to the folder, or to the current folder when it is there (default .vedder/warehouse.duckdb)."),
+        warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help="DuckDB file, relative to the folder, or to the current folder when it is there (default .vedder/warehouse.duckdb); or a PostgreSQL URL postgresql://user@host:5432/db (the password stays out of vedder.yaml: PGPASSWORD)."),
         model: str = typer.Option("offline", "--model", help="litellm model string, or offline (answer from vetted pairs only)."),
         as_json: bool = JsonOption,
     ) -> None:
         """Start a vedder project: vedder.yaml, clusters/, schemas/ for editors, .vedder/ git-ignored.
 
         Example: vedder init analytics --warehouse warehouse.duckdb
+        Example: vedder init analytics --warehouse postgresql://vedder_reader@db.internal:5432/analytics
         """
         from rich.markup import escape
 

@@ -1,8 +1,8 @@
 """What health measures on the live warehouse: one aggregate query per table, value profiles of columns,
 and ``LiveWarehouse``, the warehouse as one health run sees it.
 
-The queries here are vedder's own SQL, built with sqlglot and run through ``Warehouse.execute`` with
-every identifier quoted; nothing from a pair or a person is interpolated.
+The queries here are vedder's own SQL, built with sqlglot in the warehouse's dialect and run through
+``Warehouse.execute`` with every identifier quoted; nothing from a pair or a person is interpolated.
 
 >>> stats_sql("listening.events", ["country"], "event_date")
 'SELECT COUNT(*), MAX("event_date"), COUNT("country") FROM "listening"."events"'
@@ -108,32 +108,37 @@ class TableStats:
     null_fractions: dict[str, float] = field(default_factory=dict)
 
 
-def stats_sql(table: str, columns: list[str], partition_column: str | None) -> str:
+def stats_sql(table: str, columns: list[str], partition_column: str | None, dialect: str = "duckdb") -> str:
     selects: list[exp.Expression] = [exp.func("count", exp.Star())]
     selects.append(exp.func("max", _column(partition_column)) if partition_column else exp.null())
     selects += [exp.func("count", _column(name)) for name in columns]
-    return exp.select(*selects).from_(quoted_table(table)).sql("duckdb")
+    return exp.select(*selects).from_(quoted_table(table)).sql(dialect)
 
 
 def table_stats(warehouse: "Warehouse", table: str, columns: list[str], partition_column: str | None,
                 timeout_s: float = 30.0) -> TableStats:
     """Row count, latest partition value and the null fraction of ``columns``, in one scan."""
-    row = warehouse.execute(stats_sql(table, columns, partition_column), limit=1, timeout_s=timeout_s).rows[0]
+    row = warehouse.execute(stats_sql(table, columns, partition_column, warehouse.dialect), limit=1, timeout_s=timeout_s).rows[0]
     row_count = int(row[0])
     null_fractions = {name: 1.0 - int(count) / row_count for name, count in zip(columns, row[2:])} if row_count else {}
     return TableStats(row_count, row[1], null_fractions)
 
 
-def profiles_sql(table: str, columns: list[str]) -> str:
+def profiles_sql(table: str, columns: list[str], dialect: str = "duckdb") -> str:
     """One query for the value profiles of ``columns``: the aggregates in one scan, and each column's most
-    common values as a list from a scalar subquery (so a table costs one round trip, not one per column)."""
+    common values as a list from a scalar subquery (so a table costs one round trip, not one per column).
+    PostgreSQL has no approximate distinct count: it counts exactly.
+
+    >>> profiles_sql("shop.orders", ["country"], "postgres").split(", (SELECT")[0]
+    'SELECT COUNT(*), COUNT("country"), COUNT(DISTINCT "country"), MIN("country"), MAX("country")'
+    """
     source = quoted_table(table)
     selects: list[exp.Expression] = [exp.func("count", exp.Star())]
     for name in columns:
         column = _column(name)
-        selects += [exp.func("count", column), exp.func("approx_count_distinct", column),
-                    exp.func("min", column), exp.func("max", column), _common_values(source, column)]
-    return exp.select(*selects).from_(source.copy()).sql("duckdb")
+        distinct = exp.Count(this=exp.Distinct(expressions=[column.copy()])) if dialect == "postgres" else exp.func("approx_count_distinct", column)
+        selects += [exp.func("count", column), distinct, exp.func("min", column), exp.func("max", column), _common_values(source, column)]
+    return exp.select(*selects).from_(source.copy()).sql(dialect)
 
 
 def _common_values(source: exp.Table, column: exp.Column) -> exp.Subquery:
@@ -152,7 +157,7 @@ def _common_values(source: exp.Table, column: exp.Column) -> exp.Subquery:
 
 def column_profiles(warehouse: "Warehouse", table: str, columns: list[str], timeout_s: float = 30.0) -> dict[str, dict[str, Any]]:
     """Null fraction, approximate distinct count, min, max and the most common values of each live column."""
-    row = warehouse.execute(profiles_sql(table, columns), limit=1, timeout_s=timeout_s).rows[0]
+    row = warehouse.execute(profiles_sql(table, columns, warehouse.dialect), limit=1, timeout_s=timeout_s).rows[0]
     total = int(row[0])
     profiles: dict[str, dict[str, Any]] = {}
     for index, name in enumerate(columns):

@@ -6,6 +6,10 @@ log) is kept out of git. Nothing that exists is overwritten except vedder's own 
 
 >>> print(config_text("warehouse.duckdb").splitlines()[4])
   path: warehouse.duckdb
+
+A PostgreSQL ``--warehouse postgresql://…`` is written as ``type: postgres`` with its URL, never with a
+password: vedder.yaml is meant for git, so one in the URL is left out (libpq reads PGPASSWORD or ~/.pgpass,
+or ``warehouse.password_env`` names a variable).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vedder.config import CONFIG_FILE
+from vedder.config import CONFIG_FILE, is_postgres_url
 from vedder.errors import UsageError
 from vedder.files import atomic_write
 
@@ -39,16 +43,53 @@ def yaml_scalar(value: str) -> str:
     return value if plain else json.dumps(value, ensure_ascii=False)
 
 
-def config_text(warehouse: str, model: str = "offline") -> str:
-    """The commented vedder.yaml of a new project."""
-    warehouse, model = yaml_scalar(warehouse), yaml_scalar(model)
-    return f"""# vedder project settings (`vedder init --help`; every key is described in schemas/vedder.schema.json)
-warehouse:
+def without_password(url: str) -> tuple[str, bool]:
+    """``url`` without the password of its user part or a ``password=`` parameter, and whether it had one.
+
+    >>> without_password("postgresql://ana:pw@db:5432/analytics?sslmode=require&password=pw")
+    ('postgresql://ana@db:5432/analytics?sslmode=require', True)
+    """
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port that is not a number raises here, not later in libpq
+    except ValueError as exc:
+        raise UsageError(f"invalid PostgreSQL URL: {exc}", "write it as postgresql://user@host:5432/dbname") from None
+    netloc, had = parts.netloc, False
+    if "@" in netloc:
+        credentials, host = netloc.rsplit("@", 1)
+        if ":" in credentials:
+            netloc, had = f"{credentials.split(':', 1)[0]}@{host}", True
+    parameters = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(key, value) for key, value in parameters if key.lower() != "password"]
+    had = had or len(kept) < len(parameters)
+    query = urlencode(kept) if len(kept) < len(parameters) else parts.query
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)), had
+
+
+def _warehouse_text(warehouse: str) -> str:
+    """The ``warehouse:`` and ``dialect:`` settings of a new vedder.yaml: a DuckDB file or a PostgreSQL URL."""
+    if is_postgres_url(warehouse):
+        return f"""warehouse:
+  type: postgres
+  # no password here: libpq reads PGPASSWORD or ~/.pgpass, or add `password_env: VARIABLE`; VEDDER_WAREHOUSE overrides it
+  url: {yaml_scalar(warehouse)}
+dialect: postgres
+"""
+    return f"""warehouse:
   type: duckdb
   # relative to this file; VEDDER_WAREHOUSE overrides it
-  path: {warehouse}
+  path: {yaml_scalar(warehouse)}
 dialect: duckdb
-# any litellm model string (gpt-4o-mini, ollama_chat/llama3.1, ...); offline answers from vetted pairs only
+"""
+
+
+def config_text(warehouse: str, model: str = "offline") -> str:
+    """The commented vedder.yaml of a new project."""
+    model = yaml_scalar(model)
+    return f"""# vedder project settings (`vedder init --help`; every key is described in schemas/vedder.schema.json)
+{_warehouse_text(warehouse)}# any litellm model string (gpt-4o-mini, ollama_chat/llama3.1, ...); offline answers from vetted pairs only
 model: {model}
 # every conversation, for `vedder log` and `vedder health`
 log: .vedder/log.sqlite
@@ -93,7 +134,12 @@ def init_project(root: Path, *, warehouse: str | None = None, model: str = "offl
     result = InitResult(root)
     warehouse = warehouse or DEFAULT_WAREHOUSE
     typed = Path(warehouse).expanduser()
-    if not typed.is_absolute() and not (root / typed).is_file() and typed.resolve().is_file():
+    if is_postgres_url(warehouse):
+        warehouse, had_password = without_password(warehouse)
+        if had_password:
+            result.warnings.append("the password in the warehouse URL is not written to vedder.yaml (it is meant for git): "
+                                   "export PGPASSWORD, use ~/.pgpass, or set `password_env: VARIABLE` under `warehouse:`")
+    elif not typed.is_absolute() and not (root / typed).is_file() and typed.resolve().is_file():
         # A path typed from the shell's folder (tab completion gives those): vedder.yaml resolves it from its own.
         try:
             warehouse = os.path.relpath(typed.resolve(), root)
