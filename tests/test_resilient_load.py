@@ -144,9 +144,12 @@ def test_mcp_answers_for_the_other_clusters(broken):
             asked = await client.call_tool("ask", {"question": ANSWERED})
             listed = await client.call_tool("list_clusters", {})
             pinned = await client.call_tool("describe_cluster", {"cluster": "podcasts"})
-            return asked, listed, pinned
+            theirs = await client.call_tool("context", {"question": PODCAST_QUESTION})
+            return asked, listed, pinned, theirs
 
-    asked, listed, pinned = anyio.run(scenario)
+    asked, listed, pinned, theirs = anyio.run(scenario)
+    assert payload(theirs)["covered"] is False and [b["file"] for b in payload(theirs)["not_loaded"]] == [BROKEN]
+    assert payload(theirs)["message"].startswith("The question is for a cluster not loaded")
     assert not asked.is_error and payload(asked)["status"] == "answered" and payload(asked)["cluster"] == "listening"
     assert [w["file"] for w in payload(asked)["warnings"]] == [BROKEN]
     assert [c["id"] for c in payload(listed)["clusters"]] == ["listening", "revenue"]

@@ -248,7 +248,8 @@ def context_result(project: "Project", question: str, cluster_id: str | None, sh
             closest = [{"id": c, "score": round(score, 3), "team": project.clusters[c].owners.team,
                         "contact": project.clusters[c].owners.contact} for c, score in routing.scores[:3]]
             return {**routing.to_dict(), "question": question, "closest": closest,
-                    "message": "No cluster covers this question; `closest` names the nearest clusters and their teams.",
+                    "message": "The question is for a cluster not loaded (a file is broken): `not_loaded` names it, its team and the file."
+                               if routing.not_loaded else "No cluster covers this question; `closest` names the nearest clusters and their teams.",
                     "warnings": project.warnings}
         cluster = routing.cluster
     context = build_context(project, cluster, question)
