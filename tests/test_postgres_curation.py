@@ -64,6 +64,9 @@ HISTORY = [
     ("SELECT now()", "ana"),
 ]
 
+README_LOG_SQL = next(line for line in (Path(__file__).parents[1] / "README.md").read_text().splitlines()
+                      if "ops.postgres_log" in line and "--history-sql" in line).split("--history-sql ", 1)[1].strip()[1:-1].replace('\\"', '"')
+
 TEMPLATE_SQL = f"""
 CREATE SCHEMA sales AUTHORIZATION analyst;
 CREATE SCHEMA ops AUTHORIZATION analyst;
@@ -75,6 +78,9 @@ INSERT INTO sales.orders VALUES {values(order_rows())};
 CREATE VIEW sales.big_orders AS SELECT order_id, country, amount FROM sales.orders WHERE amount >= 50;
 CREATE TABLE ops.query_history (query text, "user" text, started_at timestamptz, status text);
 INSERT INTO ops.query_history VALUES {values([(q, u, dt.datetime(2025, 11, 1, 9, n), 'success') for n, (q, u) in enumerate(HISTORY)])};
+CREATE TABLE ops.postgres_log (log_time timestamptz, user_name text, error_severity text, message text);
+INSERT INTO ops.postgres_log VALUES {values([(dt.datetime(2025, 11, 1, 9, n), u, 'LOG', ('duration: 1.5 ms  statement: ' if n % 2 else 'statement: ') + q)
+                                            for n, (q, u) in enumerate(HISTORY)] + [(dt.datetime(2025, 11, 1, 10), 'ana', 'LOG', 'connection authorized: user=ana')])};
 CREATE TYPE kinds.mood AS ENUM ('happy', 'sad');
 CREATE TABLE kinds.everything (n numeric, i integer, b bigint, r double precision, v varchar(5), t text, d date,
                                ts timestamp, tstz timestamptz, tm time, flag boolean, doc jsonb, raw json, x xml,
@@ -310,11 +316,23 @@ def test_propose_reads_history_from_a_postgres_table_through_the_guard(url, tmp_
     funnel = json.loads(result.stdout)["funnel"]
     assert funnel["queries"] == len(HISTORY) and funnel["in_cluster"] == 5
     assert json.loads(result.stdout)["proposals"], result.stdout
+    # The README's query over a table loaded from the server's csvlog reads the same history.
+    from vedder.config import load_config
+    from vedder.curation.history import read_history_sql
+    from vedder.project import load_project
+
+    project = load_project(load_config(root))
+    runs = [[(e.query, e.user, e.started_at) for e in read_history_sql(project, sql, project.cluster("sales"))]
+            for sql in (history, README_LOG_SQL)]
+    assert sorted(runs[0]) == sorted(runs[1]) and len(runs[0]) == len(HISTORY)
     # The expert's history SQL still goes through the guard: one read-only query, no system catalog.
     for refused in ("SELECT query, usename AS \"user\", query_start AS started_at FROM pg_catalog.pg_stat_activity",
                     "DELETE FROM ops.query_history RETURNING query"):
         denied = vedder("propose", "sales", "--history-sql", refused, "--no-pr", "--project", str(root))
         assert denied.exit_code == 4, denied.output
+    # Unquoted, `user` is PostgreSQL's current role: every run would be the analyst's and nothing proposed.
+    unquoted = vedder("propose", "sales", "--history-sql", history.replace('"user"', "user"), "--no-pr", "--project", str(root))
+    assert unquoted.exit_code == 2 and 'quote the column: SELECT query, "user"' in unquoted.output
 
 
 # --- init to health, end to end -------------------------------------------------------------------------------

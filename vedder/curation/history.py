@@ -18,6 +18,8 @@ from vedder.errors import UsageError
 from vedder.files import read_jsonl, read_text
 
 if TYPE_CHECKING:
+    from sqlglot import exp
+
     from vedder.project import Cluster, Project
 
 FAILED_STATUSES = frozenset({"error", "failed", "failure", "cancelled", "canceled", "timeout", "aborted"})
@@ -90,8 +92,10 @@ def _read_csv(path: Path, text: str) -> list[HistoryEntry]:
 def read_history_sql(project: "Project", sql: str, cluster: "Cluster | None" = None) -> list[HistoryEntry]:
     """Entries from a warehouse table, read with ``sql`` (through the SQL guard: one read-only query).
 
-    The history table usually belongs to no cluster, so the guard allows ``cluster``'s tables and tables no
-    cluster owns (a query log), never another cluster's data.
+    The expert's ``--history-sql`` is config, not a model's output, but it still goes through the guard on
+    purpose: one read-only statement, no files, no settings, no system catalogs (so no ``pg_catalog`` view,
+    e.g. ``pg_stat_activity``, on PostgreSQL). The history table usually belongs to no cluster, so the guard
+    allows ``cluster``'s tables and tables no cluster owns (a query log), never another cluster's data.
     """
     from vedder.sql.guard import guard_sql
     from vedder.warehouse import open_warehouse
@@ -101,6 +105,7 @@ def read_history_sql(project: "Project", sql: str, cluster: "Cluster | None" = N
         return not owners or (cluster is not None and cluster in owners)
 
     guarded = guard_sql(sql, dialect=project.config.dialect, allowed=allowed)
+    _refuse_session_user(guarded.expression, project.config.dialect)
     warehouse = open_warehouse(project.config)
     try:
         result = warehouse.execute(guarded.sql, limit=10_000_000, timeout_s=max(project.config.timeout_s, 120.0))
@@ -110,3 +115,16 @@ def read_history_sql(project: "Project", sql: str, cluster: "Cluster | None" = N
     if "query" not in names:
         raise UsageError("the --history-sql query returns no `query` column", "select query, user, started_at (status, error, duration_ms, rows optional)")
     return [entry_from_mapping(dict(zip(names, row))) for row in result.rows]
+
+
+def _refuse_session_user(tree: "exp.Expression", dialect: str) -> None:
+    """In PostgreSQL an unquoted ``user`` is the current role, not a column: every entry would have one user and
+    propose would drop every pattern as run by too few people. A UsageError saying to quote it."""
+    from sqlglot import exp
+
+    if dialect != "postgres":
+        return
+    for column in tree.find_all(exp.Column):
+        if not column.table and column.name.lower() == "user" and not column.this.quoted:
+            raise UsageError("in PostgreSQL an unquoted `user` in --history-sql is the current role, not the history's column",
+                             'quote the column: SELECT query, "user", started_at FROM …')
