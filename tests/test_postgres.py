@@ -321,19 +321,25 @@ def test_agent_end_to_end_through_litellm_on_postgres(project):
     assert [s["tool"] for s in answer["steps"]] == ["describe_table", "column_values", "run_sql", "run_sql"]
 
 
-def test_mcp_query_tool_on_postgres(project):
+def test_mcp_query_tool_on_postgres(project, tmp_path):
     import os
     import sys
 
     import anyio
-    from mcp import Client, StdioServerParameters
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
 
     env = {name: os.environ[name] for name in ("VEDDER_HOME", "VEDDER_LOG", "LITELLM_LOCAL_MODEL_COST_MAP", "VEDDER_TEST_PG_PASSWORD")}
     params = StdioServerParameters(command=str(Path(sys.executable).with_name("vedder")), args=["mcp", "--project", str(project)], env=env)
 
     async def scenario():
-        async with Client(params, read_timeout_seconds=60) as client:
-            return await client.call_tool("query", {"sql": "SELECT country, amount, ordered_on FROM orders ORDER BY order_id LIMIT 2", "cluster": "shop"})
+        # A real file for the server's stderr: stdio_client's default is whatever sys.stderr was when mcp was
+        # imported, which under pytest may be a capture stream without a file descriptor.
+        with (tmp_path / "mcp-stderr.txt").open("w") as errlog:
+            async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
+                await session.initialize()
+                return await session.call_tool("query", {"sql": "SELECT country, amount, ordered_on FROM orders ORDER BY order_id LIMIT 2",
+                                                         "cluster": "shop"})
 
     result = anyio.run(scenario)
     assert not result.is_error, result.content

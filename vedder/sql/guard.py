@@ -179,7 +179,7 @@ def guard_sql(
             continue
         if not table.name or isinstance(table.this, exp.Literal):
             raise SQLRefused("table_not_allowed", f"'{table.sql(dialect)}' is not a table")
-        if _is_system_table(table):
+        if allowed is not None and _is_system_table(table):
             raise SQLRefused("table_not_allowed", f"{table.sql(dialect)} is a system catalog", "use only the tables of the cluster in use (`vedder clusters`)")
         name = table_name(table, default_schema)
         if allowed is not None and not allowed(name):
