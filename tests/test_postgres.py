@@ -398,3 +398,14 @@ def test_duckdb_commands_never_import_psycopg(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in result.stderr.splitlines() if line.startswith("import time:")}
     assert "duckdb" in imported and "psycopg" not in imported
+
+
+@pytest.mark.parametrize("url", ["postgresql://me:Pw-Secret@[::1/db", "postgresql://me:Pw-Secret@127.0.0.1:notaport/db",
+                                 "postgresql://me:Pw-Secret@127.0.0.1:5/db?foo=bar", "postgresql://me@127.0.0.1:5/db?password=Pw-Secret&foo=1"])
+def test_malformed_urls_are_warehouse_errors_that_hide_the_password(tmp_path, url):
+    (tmp_path / "vedder.yaml").write_text("warehouse: {type: duckdb, path: w.duckdb}\n")
+    for args in (("query", "SELECT 1"), ("query", "SELECT 1", "--json")):
+        result = CliRunner().invoke(app, [*args, "--project", str(tmp_path)], env={"VEDDER_WAREHOUSE": url})
+        assert result.exit_code == 3, result.output
+        assert "PostgreSQL at postgresql://me" in result.output and "Pw-Secret" not in result.output
+        assert "warehouse.url" in result.output

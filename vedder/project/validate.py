@@ -24,6 +24,7 @@ from vedder.config import default_dialect
 from vedder.errors import ProjectFileError, SQLRefused
 from vedder.files import YamlDocument, escape_pointer, load_yaml_text, split_front_matter
 from vedder.project.model import cache_folder, load_doc, matches_table
+from vedder.warehouse.postgres import redact_url
 
 LEVELS = ("error", "warning", "note")
 _GLOB = set("*?[")
@@ -317,6 +318,9 @@ class _Checker:
         if isinstance(warehouse, dict) and needed and not warehouse.get(needed):
             self.add(path, "error", "config.warehouse", f"a {warehouse_type} warehouse needs `{needed}`", pointer="/warehouse",
                      document=document, hint="e.g. `warehouse: {type: duckdb, path: warehouse.duckdb}` or `{type: postgres, url: postgresql://user@host:5432/db}`")
+        if warehouse_type == "postgres" and isinstance(warehouse.get("url"), str) and "***" in redact_url(warehouse["url"]):
+            self.add(path, "warning", "config.password_in_url", "the warehouse url holds a password, and vedder.yaml is usually in git",
+                     pointer="/warehouse/url", document=document, hint="remove it from the url; set PGPASSWORD, ~/.pgpass or `password_env: VARIABLE`")
         dialect = document.data.get("dialect", default_dialect(str(warehouse_type)))
         if not isinstance(dialect, str):
             return

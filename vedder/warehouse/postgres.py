@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -55,8 +56,8 @@ def redact_url(url: str) -> str:
     """``url`` with any password (in the user part or a ``password=`` parameter) replaced by ``***``."""
     try:
         parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable warehouse url>"
+    except ValueError:  # a malformed host ('[::1'): hide whatever stands between user: and @
+        return re.sub(r"^([^:/]+://[^:/@]*:)[^@]*@", r"\1***@", url)
     netloc = parts.netloc
     if "@" in netloc:
         credentials, host = netloc.rsplit("@", 1)
@@ -66,6 +67,17 @@ def redact_url(url: str) -> str:
     if "password" in query.lower():
         query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in parse_qsl(query, keep_blank_values=True)], safe="*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _url_passwords(url: str) -> list[str]:
+    """The passwords written into ``url`` (user:PASSWORD@ and ?password=), to scrub from libpq's messages."""
+    try:
+        parts = urlsplit(url)
+        found = [parts.password or ""] + [v for k, v in parse_qsl(parts.query) if k.lower() == "password"]
+    except ValueError:
+        match = re.match(r"^[^:/]+://[^:/@]*:([^@]*)@", url)
+        found = [match[1]] if match else []
+    return [secret for secret in found if secret]
 
 
 def _psycopg() -> Any:
@@ -88,9 +100,10 @@ def _password(password_env: str | None) -> str | None:
 
 def _connect_error(url: str, message: str, secrets: list[str]) -> WarehouseError:
     """A one-line error for a connection that failed, naming the server by its redacted URL."""
+    shown = redact_url(url)
+    message = message.replace(url, shown)  # libpq quotes a URI it cannot parse whole
     for secret in filter(None, secrets):
         message = message.replace(secret, "***")
-    shown = redact_url(url)
     # libpq says 'connection failed: connection to server at "h", port p failed: FATAL:  <why>': keep <why>.
     first = (message.strip().splitlines() or [""])[0]
     detail = first.rsplit("failed: ", 1)[-1].split("FATAL:", 1)[-1].strip() or first
@@ -108,7 +121,8 @@ def _connect_error(url: str, message: str, secrets: list[str]) -> WarehouseError
             or "could not connect" in lowered or "name or service not known" in lowered or "network is unreachable" in lowered:
         return WarehouseError(f"cannot reach PostgreSQL at {shown}: {detail}",
                               "check host and port in `warehouse.url`, that the server runs and accepts TCP connections (listen_addresses, pg_hba.conf)")
-    return WarehouseError(f"cannot connect to PostgreSQL at {shown}: {detail}")
+    return WarehouseError(f"cannot connect to PostgreSQL at {shown}: {detail}",
+                          "check `warehouse.url` in vedder.yaml (or VEDDER_WAREHOUSE): postgresql://user@host:5432/dbname?libpq-parameters")
 
 
 def _timeout_setting(timeout_s: float) -> str:
@@ -141,7 +155,7 @@ class PostgresWarehouse:
         try:
             connection = psycopg.connect(self.url, **options)
         except psycopg.Error as exc:
-            raise _connect_error(self.url, str(exc), [password, urlsplit(self.url).password if "://" in self.url else None]) from None
+            raise _connect_error(self.url, str(exc), [password or "", *_url_passwords(self.url)]) from None
         except (ValueError, TypeError) as exc:
             raise WarehouseError(f"invalid warehouse url {redact_url(self.url)}: {str(exc).splitlines()[0]}",
                                  "write it as postgresql://user@host:5432/dbname") from None
