@@ -24,7 +24,6 @@ from vedder.config import default_dialect
 from vedder.errors import ProjectFileError, SQLRefused
 from vedder.files import YamlDocument, escape_pointer, load_yaml_text, split_front_matter
 from vedder.project.model import cache_folder, load_doc, matches_table
-from vedder.warehouse.postgres import redact_url
 
 LEVELS = ("error", "warning", "note")
 _GLOB = set("*?[")
@@ -255,6 +254,12 @@ class _CleanPairCache:
             pass
 
 
+def _url_has_password(url: str) -> bool:
+    from vedder.warehouse.postgres import redact_url
+
+    return "***" in redact_url(url)
+
+
 class _Checker:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -318,7 +323,7 @@ class _Checker:
         if isinstance(warehouse, dict) and needed and not warehouse.get(needed):
             self.add(path, "error", "config.warehouse", f"a {warehouse_type} warehouse needs `{needed}`", pointer="/warehouse",
                      document=document, hint="e.g. `warehouse: {type: duckdb, path: warehouse.duckdb}` or `{type: postgres, url: postgresql://user@host:5432/db}`")
-        if warehouse_type == "postgres" and isinstance(warehouse.get("url"), str) and "***" in redact_url(warehouse["url"]):
+        if warehouse_type == "postgres" and isinstance(warehouse.get("url"), str) and _url_has_password(warehouse["url"]):
             self.add(path, "warning", "config.password_in_url", "the warehouse url holds a password, and vedder.yaml is usually in git",
                      pointer="/warehouse/url", document=document, hint="remove it from the url; set PGPASSWORD, ~/.pgpass or `password_env: VARIABLE`")
         dialect = document.data.get("dialect", default_dialect(str(warehouse_type)))
