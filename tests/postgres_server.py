@@ -114,6 +114,7 @@ class PostgresServer:
 
     def start(self) -> "PostgresServer":
         started = time.perf_counter()
+        atexit.register(self.stop)  # a crashed or interrupted run (a script, a test process) leaves no server behind
         if self._as:
             shutil.chown(self.base, "postgres")
         pwfile = self.base / "pwfile"
@@ -258,7 +259,6 @@ def shared_server() -> PostgresServer:
         if os.geteuid() == 0 and not shutil.which("runuser"):
             pytest.skip("running as root needs `runuser` to start PostgreSQL as the postgres user")
         server = PostgresServer(bindir)
-        atexit.register(server.stop)  # an interrupted run leaves no server behind
         try:
             server.start()
         except Exception:
