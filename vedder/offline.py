@@ -78,6 +78,33 @@ _FRAMING = {stem(w) for w in """total list show give find return tell display di
     respectively including sorted order ordered sort please there exist exists available information""".split()}
 
 
+# Misspellings of the words a question opens with ("hw many"), and only of those, only where they open it: a
+# typo of a domain word or a value ("Swedn") could be another word, and "hw" elsewhere may be hardware.
+_QUESTION_WORD_TYPOS = {"hw": "how", "hwo": "how", "wat": "what", "wht": "what", "waht": "what", "whta": "what",
+                        "wich": "which", "whcih": "which", "whihc": "which", "mny": "many", "mnay": "many", "manny": "many"}
+_OPENING_TYPO = re.compile(r"^(\W*)(hw|hwo|how)(\s+)(many|much|mny|mnay|manny)\b|^(\W*)(wat|wht|waht|whta|wich|whcih|whihc)\b",
+                           re.IGNORECASE)
+
+
+def question_words_spelled(question: str) -> str:
+    """``question`` with the misspelt question words it opens with written out ("hw many streams" → "how many
+    streams"), in the case they were typed in.
+
+    >>> question_words_spelled("Hw mny streams?"), question_words_spelled("hw sales per month")
+    ('How many streams?', 'hw sales per month')
+    """
+    def spelled(word: str) -> str:
+        right = _QUESTION_WORD_TYPOS.get(word.lower(), word.lower())
+        return right.capitalize() if word[0].isupper() else right
+
+    def opening(match: re.Match) -> str:
+        if match.group(2):
+            return match.group(1) + spelled(match.group(2)) + match.group(3) + spelled(match.group(4))
+        return match.group(5) + spelled(match.group(6))
+
+    return _OPENING_TYPO.sub(opening, question, count=1)
+
+
 @dataclass
 class Adaptation:
     """One literal rewritten: ``column`` (or "LIMIT", "month", "year"), old and new value; ``spoken`` is how the
@@ -1290,8 +1317,10 @@ def _narrowed_by(index: ClusterIndex, question: str, dialect: str, column_name: 
         return None
     # Every word must be the pair's: "… premium subscribers in Canada" is not the premium row of a per-plan
     # query (Canada is no profiled country, so no literal stands for it).
-    spoken = _domain(best.phrasing) | _sql_words(signature(best.pair.sql, dialect)) | _adapted_words(best.adaptations)[0]
-    if _unaccounted(_domain(rewritten), spoken):
+    # Periods are compared on their own: "oct 2026" is the phrasing's "October 2026" (or an adapted month).
+    spoken = (_domain(_without_periods(best.phrasing)) | _sql_words(signature(best.pair.sql, dialect))
+              | _adapted_words(best.adaptations)[0])
+    if _unaccounted(_domain(_without_periods(rewritten)), spoken):
         return None
     tree = (best.adapted if best.adapted is not None else parsed(best.pair.sql, dialect)).copy()
     if not _narrowable(tree) or not others <= {str(lit.this).lower() for lit in tree.find_all(exp.Literal) if lit.is_string}:
@@ -1329,7 +1358,7 @@ def answer_offline(project: "Project", cluster: "Cluster", question: str, *, pre
     ``previous`` (dict or object with ``question``, ``sql`` and ``pair``) is the earlier turn of a
     conversation; a follow-up that only changes a literal adapts its SQL.
     """
-    question = require_question(question)
+    question = question_words_spelled(require_question(question))
     dialect = project.config.dialect
     index = cluster_index(cluster)
     if previous is not None:
