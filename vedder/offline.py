@@ -31,7 +31,8 @@ from vedder.context.signature import SQLSignature, parsed, signature
 from vedder.context.tokenize import split_identifier, stem, tokenize, words
 from vedder.context.qualifiers import qualifier_check, without_spans
 from vedder.context.route import require_question
-from vedder.periods import Period, date_literals, day_of, grains, periods_in, relative_periods, shift_dates, sql_period
+from vedder.periods import (Period, date_literals, day_of, grains, last_periods_named, periods_in, relative_periods, shift_dates,
+                            sql_period)
 
 if TYPE_CHECKING:
     from vedder.project import Cluster, Pair, Project
@@ -1352,13 +1353,30 @@ def _profiles_hold(index: ClusterIndex, sig: SQLSignature, column: str, value: s
     return False
 
 
-def answer_offline(project: "Project", cluster: "Cluster", question: str, *, previous: Any = None) -> OfflineResult:
+def answer_offline(project: "Project", cluster: "Cluster", question: str, *, previous: Any = None,
+                   today: date | None = None) -> OfflineResult:
     """The vetted pair that answers ``question`` (adapted if needed), or no match with the closest pairs.
 
     ``previous`` (dict or object with ``question``, ``sql`` and ``pair``) is the earlier turn of a
-    conversation; a follow-up that only changes a literal adapts its SQL.
+    conversation; a follow-up that only changes a literal adapts its SQL. "last month" and "last year" are
+    the calendar periods before ``today`` (default: the clock's), said in the explanation, when the question
+    as asked finds no pair (one may say "last month" itself).
     """
     question = question_words_spelled(require_question(question))
+    result = _answer_offline(project, cluster, question, previous)
+    named, read = last_periods_named(question, today or date.today())
+    if result.match is not None or not read:
+        return result
+    dated = _answer_offline(project, cluster, named, previous)
+    reading = ", ".join(f"'{said}' read as {period.text} (today is {(today or date.today()).isoformat()})" for said, period in read)
+    if dated.match is None:
+        dated.reason = f"{reading}: {dated.reason}"
+    else:
+        dated.match.explanation += "; " + reading
+    return dated
+
+
+def _answer_offline(project: "Project", cluster: "Cluster", question: str, previous: Any) -> OfflineResult:
     dialect = project.config.dialect
     index = cluster_index(cluster)
     if previous is not None:

@@ -116,6 +116,34 @@ def relative_periods(text: str) -> set[str]:
     return out
 
 
+# A finished calendar period named from today: "last month" on 2026-11-26 is October 2026. Not "the last month"
+# nor "the past month" (the 30 days up to today), nor "this month" (not over yet).
+_LAST_PERIOD = re.compile(r"(?<!\bthe )\b(?:last|previous)\s+(month|year)\b(?!\s*(?:to date|so far))", re.IGNORECASE)
+
+
+def last_periods_named(text: str, today: date) -> tuple[str, list[tuple[str, Period]]]:
+    """``text`` with "last month" / "last year" written as the calendar period they are seen from ``today``, and
+    what was read as what.
+
+    >>> last_periods_named("streams in Sweden last month", date(2026, 11, 26))
+    ('streams in Sweden October 2026', [('last month', Period(year=2026, month=10, text='October 2026'))])
+    >>> last_periods_named("signups in the last month", date(2026, 11, 26))[1]
+    []
+    """
+    read: list[tuple[str, Period]] = []
+
+    def named(match: re.Match) -> str:
+        if match.group(1).lower() == "month":
+            day = _add_months(today.replace(day=1), -1)
+            period = Period(day.year, day.month, f"{calendar.month_name[day.month]} {day.year}")
+        else:
+            period = Period(today.year - 1, None, str(today.year - 1))
+        read.append((match.group(0), period))
+        return period.text
+
+    return _LAST_PERIOD.sub(named, text), read
+
+
 def grains(text: str) -> set[str]:
     """The time units ``text`` splits or counts by ("per day", "each month", "weekly"); not "18 years old"."""
     return {(m.group(1) or _GRAIN_WORDS[m.group(2).lower()]).lower() for m in _GRAIN.finditer(text)}
