@@ -32,7 +32,7 @@ from vedder.context.tokenize import split_identifier, stem, tokenize, words
 from vedder.context.qualifiers import qualifier_check, without_spans
 from vedder.context.route import require_question
 from vedder.periods import (Period, date_literals, day_of, grains, last_periods_named, periods_in, relative_periods, shift_dates,
-                            sql_period)
+                            sql_period, without_so_far)
 
 if TYPE_CHECKING:
     from vedder.project import Cluster, Pair, Project
@@ -851,7 +851,9 @@ def _phrasings_words(phrasings: tuple[str, ...]) -> frozenset[str]:
 
 
 def _without_periods(text: str) -> str:
-    """``text`` without the calendar periods it names ("Nov 2026"): periods are compared on their own."""
+    """``text`` without the calendar periods it names ("Nov 2026", "so far in Nov 2026"): periods are compared
+    on their own."""
+    text = without_so_far(text)
     for period in periods_in(text):
         if period.text:
             text = text.replace(period.text, " ")

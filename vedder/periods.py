@@ -103,6 +103,21 @@ def _periods_in(text: str, default_year: int | None) -> tuple[Period, ...]:
     return tuple(period for _, period in sorted(found, key=lambda item: item[0]))
 
 
+# "so far in November 2026": the part of a named period there is data for, which is the period as a query
+# filters it (an answer for a period past the last profiled day says the period may be incomplete).
+_SO_FAR = re.compile(r"\b(?:so far|thus far|to date|until now|up to now)\b", re.IGNORECASE)
+
+
+def without_so_far(text: str) -> str:
+    """``text`` without "so far" and its like when it names a calendar period; as it is otherwise ("streams
+    so far" names no period to be part of).
+
+    >>> without_so_far("Daily streams so far in November 2026"), without_so_far("streams so far")
+    ('Daily streams in November 2026', 'streams so far')
+    """
+    return re.sub(r"\s*" + _SO_FAR.pattern, "", text, flags=re.IGNORECASE) if periods_in(text) else text
+
+
 def relative_periods(text: str) -> set[str]:
     """Periods ``text`` names relative to today ("last week", "past 7 days", "yesterday"), normalized."""
     out = set()
