@@ -379,6 +379,7 @@ def test_with_the_real_context_history_is_not_repeated(project, cluster, warehou
     messages = server.requests[0]["messages"]
     assert [m["role"] for m in messages] == ["system", "user"]
     assert context.text.strip() in messages[0]["content"] and "Orders from the US?" in context.text
+    assert "read-only DuckDB query" in messages[0]["content"] and "{dialect}" not in messages[0]["content"]
     assert "[doc test-accounts]" in tool_messages(server.requests[1])[0]
     assert {"kind": "doc", "id": "clusters/shop/docs/test-accounts.md"} in result.sources
     assert result.status == "answered"

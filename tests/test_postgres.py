@@ -311,7 +311,9 @@ def test_agent_end_to_end_through_litellm_on_postgres(project):
         server.enqueue_text("Sweden had the most revenue in November (12.25 EUR).")
         result = vedder(project, "ask", "Which country had the most revenue since November?", "--json")
         observations = [m["content"] for m in server.requests[-1]["messages"] if m["role"] == "tool"]
+        system = server.requests[0]["messages"][0]["content"]
     assert result.exit_code == 0, result.output
+    assert "read-only PostgreSQL query" in system  # the model is told which SQL to write
     answer = json.loads(result.stdout)
     assert answer["status"] == "answered" and answer["rows"][0][0] == "SE"
     assert "ordered_on" in observations[0] and "DATE" in observations[0]

@@ -115,9 +115,19 @@ def _prompt(name: str) -> str:
     return resources.files("vedder.agent").joinpath("prompts", name).read_text(encoding="utf-8")
 
 
+# How people spell the SQL dialects sqlglot names (the model writes better SQL told "PostgreSQL" than "postgres").
+_DIALECT_NAMES = {"duckdb": "DuckDB", "postgres": "PostgreSQL", "bigquery": "BigQuery", "snowflake": "Snowflake",
+                  "mysql": "MySQL", "sqlite": "SQLite", "redshift": "Redshift", "tsql": "SQL Server", "trino": "Trino"}
+
+
+def dialect_name(dialect: str) -> str:
+    """The SQL dialect as the model should read it: ``dialect_name("postgres") == "PostgreSQL"``."""
+    return _DIALECT_NAMES.get(dialect.lower(), dialect)
+
+
 def system_prompt(context: Any, toolbox: "Toolbox", *, native: bool, chosen_because: str | None = None) -> str:
     """The system message: instructions, the text protocol when needed, and ``context.text``."""
-    parts = [_prompt("system.md").strip()]
+    parts = [_prompt("system.md").replace("{dialect}", dialect_name(toolbox.project.config.dialect)).strip()]
     if not native:
         parts.append(_prompt("text_protocol.md").replace("{tools}", toolbox.usage()).strip())
     if toolbox.alternatives:
