@@ -4,9 +4,13 @@ Starts a throwaway server with tests/postgres_server.py (its settings: shared_bu
 default work_mem 4MB), generates the events table of benchmarks/bench_profile.py in both engines with the same
 expressions, and times the whole `vedder profile` process and ``profile_table`` in-process on each. Wall time
 only: the PostgreSQL server's CPU is not this process's. ``--work-mem 64MB`` reruns PostgreSQL with that
-``work_mem`` for the database (count(DISTINCT) sorts spill to disk under 4MB).
+``work_mem`` for the database (exact count(DISTINCT) sorts, of tables up to SAMPLE_ROWS rows, spill to disk
+under 4MB). ``--accuracy`` also loads ``bench.skewed`` (a few heavy values with a long tail, a Zipf column,
+each value twice, a mostly-NULL column) and prints, per column of both tables, the exact distinct count, the
+profile's estimate on PostgreSQL (Duj1 over the TABLESAMPLE) and DuckDB's ``approx_count_distinct``, with
+their relative errors.
 
-    /work/venv/bin/python benchmarks/bench_profile_postgres.py --rows 1000000 --runs 5
+    /work/venv/bin/python benchmarks/bench_profile_postgres.py --rows 1000000 --runs 5 --accuracy
 """
 
 from __future__ import annotations
@@ -49,6 +53,18 @@ ANALYZE bench.events;
 RESET ROLE;
 """
 
+SKEWED_SQL = """
+CREATE TABLE bench.skewed AS
+SELECT i AS id,
+       CASE WHEN i % 10 < 6 THEN 'heavy_' || i % 3 ELSE 'tail_' || ((i * 7919) % {rows}) {div} (1 + i % 4) END AS heavy_tail,
+       {rows} {div} (i + 1) AS zipf,
+       i {div} 2 AS twice,
+       CASE WHEN i % 100 = 0 THEN (i * 31) % 5000 END AS sparse,
+       (i * 7919) % 7 AS low
+FROM {source}
+"""
+"""The same values in both engines: {div} is integer division (PostgreSQL's / on bigint, DuckDB's //)."""
+
 CLUSTER = "id: bench\ntitle: Bench\ndescription: Benchmark events.\nowners: {team: bench}\ndatasets: [bench.events]\n"
 
 
@@ -72,11 +88,32 @@ def whole_process(root: Path, env: dict[str, str]) -> None:
     subprocess.run([VEDDER, "profile", "--json", "--project", str(root)], check=True, capture_output=True, env=env)
 
 
+def accuracy(duck_path: Path, server: PostgresServer) -> None:
+    """Exact distinct counts against PostgreSQL's estimate and DuckDB's approx_count_distinct, per column."""
+    from vedder.profile import profile_table
+    from vedder.warehouse.duckdb import DuckDBWarehouse
+    from vedder.warehouse.postgres import PostgresWarehouse
+
+    print("| table.column | exact | PostgreSQL estimate | error | DuckDB approx_count_distinct | error |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    with DuckDBWarehouse(duck_path) as duck, PostgresWarehouse(server.url, password_env=PASSWORD_ENV) as postgres:
+        for table in ("bench.events", "bench.skewed"):
+            estimated = {c["name"]: c.get("distinct_count") for c in profile_table(postgres, table)["columns"]}
+            approximate = {c["name"]: c.get("distinct_count") for c in profile_table(duck, table)["columns"]}
+            for name, estimate in estimated.items():
+                if estimate is None:
+                    continue
+                exact = duck.execute(f'SELECT count(DISTINCT "{name}") FROM {table}', timeout_s=600).rows[0][0]
+                errors = [f"{(value - exact) / exact:+.1%}" if exact else "n/a" for value in (estimate, approximate[name])]
+                print(f"| {table}.{name} | {exact:,} | {estimate:,} | {errors[0]} | {approximate[name]:,} | {errors[1]} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--work-mem", default="", help="also measure PostgreSQL with this work_mem (e.g. 64MB)")
+    parser.add_argument("--accuracy", action="store_true", help="compare estimated distinct counts with exact ones")
     args = parser.parse_args()
     from vedder.profile import profile_table
     from vedder.warehouse.duckdb import DuckDBWarehouse
@@ -94,6 +131,12 @@ def main() -> None:
             duck_root = project(Path(duck_dir), "{type: duckdb, path: warehouse.duckdb}")
             with DuckDBWarehouse(duck_root / "warehouse.duckdb", read_only=False) as writable:
                 writable.execute(EVENTS_SQL.format(rows=args.rows), timeout_s=600)
+                if args.accuracy:
+                    writable.execute(SKEWED_SQL.format(rows=args.rows, div="//", source=f"range({args.rows}) t(i)"), timeout_s=600)
+            if args.accuracy:
+                skewed = SKEWED_SQL.format(rows=args.rows, div="/", source=f"generate_series(0::bigint, {args.rows} - 1) AS i")
+                server.admin(f"SET ROLE analyst; {skewed}; ANALYZE bench.skewed; RESET ROLE;", database="warehouse")
+                accuracy(duck_root / "warehouse.duckdb", server)
             cases = [("DuckDB", duck_root, lambda: DuckDBWarehouse(duck_root / "warehouse.duckdb")),
                      ("PostgreSQL", pg_root, lambda: PostgresWarehouse(server.url, password_env=PASSWORD_ENV))]
             if args.work_mem:

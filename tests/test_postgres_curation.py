@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from postgres_server import postgres_server  # noqa: F401  (the session fixture)
 from vedder.cli import app
-from vedder.profile import _aggregate_sql, _column_kind, _common_values_sql, _partition_candidate, profile_table
+from vedder.profile import _aggregate_sql, _column_kind, _common_values_sql, _partition_candidate, estimated_distinct, profile_table
 from vedder.warehouse.postgres import PostgresWarehouse
 
 TEMPLATE = "curation_template"
@@ -249,6 +249,96 @@ def test_big_tables_are_sampled_repeatably_and_views_are_counted_whole(warehouse
     view = profile_table(warehouse, "sales.big_orders")  # TABLESAMPLE on a view is an error in PostgreSQL
     assert view["row_count"] > 100 and not [s for s in executed if "TABLESAMPLE" in s]
     assert next(c for c in view["columns"] if c["name"] == "country")["common_values"][0]["value"] == "US"
+
+
+BIG_SQL = """
+SET ROLE analyst;
+CREATE TABLE sales.big AS
+SELECT i AS id,
+       (i * 7919) % 7 AS low,
+       i / 2 AS twice,
+       CASE WHEN i % 10 < 6 THEN 'heavy_' || i % 3 ELSE 'tail_' || i END AS heavy_tail,
+       CASE WHEN i % 100 = 0 THEN (i / 100) % 50 END AS sparse,
+       DATE '2025-01-01' + (i % 90)::integer AS event_date
+FROM generate_series(0, 19999) AS i;
+CREATE VIEW sales.big_view AS SELECT * FROM sales.big;
+RESET ROLE;
+"""
+
+
+def test_estimated_distinct_is_duj1_for_uniform_samples_and_shlosser_for_skewed_ones():
+    assert estimated_distinct({1: 1000}, 50_000) == 50_000  # every value once: a key
+    assert estimated_distinct({100: 7, 300: 1}, 50_000) == 8  # every value seen many times
+    assert estimated_distinct({1: 180, 2: 10}, 2_000) == round(200 * 190 / (200 - 180 + 180 * 200 / 2_000))  # Duj1
+    q = 1_300 / 13_000
+    shlosser = 103 + 100 * (100 * (1 - q) + 3 * (1 - q) ** 400) / (100 * q + 3 * 400 * q * (1 - q) ** 399)
+    assert estimated_distinct({1: 100, 400: 3}, 13_000) == round(shlosser) == 1_003  # three heavy values, a unique tail
+    assert estimated_distinct({1: 300, 2: 100}, 500) == 400 and estimated_distinct({}, 40) == 1  # the whole column; none sampled
+
+
+def test_big_postgres_tables_estimate_distinct_counts_from_the_sample_and_keep_the_rest_exact(url, postgres_server, monkeypatch):
+    import vedder.profile
+
+    postgres_server.admin(BIG_SQL, database=database_of(url))
+    monkeypatch.setattr(vedder.profile, "SAMPLE_ROWS", 2000)
+    with PostgresWarehouse(url) as warehouse:
+        executed: list[str] = []
+        execute = warehouse.execute
+        monkeypatch.setattr(warehouse, "execute", lambda sql, **kw: executed.append(sql) or execute(sql, **kw))
+        first, again = profile_table(warehouse, "sales.big"), profile_table(warehouse, "sales.big")
+        assert not [s for s in executed if "count(DISTINCT" in s]  # no exact count: no sort of the whole table
+        assert [s for s in executed if "TABLESAMPLE BERNOULLI (10.000000) REPEATABLE (42)" in s]
+        view = profile_table(warehouse, "sales.big_view")  # not samplable: grouped whole, so counted exactly
+    assert {**first, "profiled_at": None} == {**again, "profiled_at": None}
+    columns = {c["name"]: c for c in first["columns"]}
+    distinct = {name: c.get("distinct_count") for name, c in columns.items()}
+    assert distinct["id"] == 20_000 and distinct["low"] == 7 and distinct["event_date"] == 90
+    assert abs(distinct["twice"] - 10_000) / 10_000 < 0.1
+    assert 25 <= distinct["sparse"] <= 75  # ~20 of its 200 values sampled: a rough estimate
+    assert abs(distinct["heavy_tail"] - 8_003) / 8_003 < 0.1  # three heavy values and a long tail: Shlosser
+    # Row count, nulls, min/max and the partition's first and last day are exact.
+    assert first["row_count"] == 20_000 and columns["sparse"]["null_fraction"] == 0.99
+    assert (columns["id"]["min"], columns["id"]["max"], columns["sparse"]["min"], columns["sparse"]["max"]) == (0, 19_999, 0, 49)
+    assert first["partitioning"] == {"column": "event_date", "granularity": "day", "first": "2025-01-01", "last": "2025-03-31"}
+    assert sorted(v["value"] for v in columns["low"]["common_values"]) == list(range(7))
+    assert "common_values" not in columns["id"] and "common_values" not in columns["twice"]
+    view_distinct = {c["name"]: c.get("distinct_count") for c in view["columns"]}
+    assert view_distinct == {**distinct, "twice": 10_000, "heavy_tail": 8_003, "sparse": 50}
+
+
+def test_postgres_granularity_checks_dates_and_timestamps_and_ignore_nulls(url, postgres_server):
+    postgres_server.admin("""
+        SET ROLE analyst;
+        CREATE TABLE sales.monthly AS SELECT CASE WHEN g = 3 THEN NULL ELSE DATE '2025-01-01' + g * INTERVAL '1 month' END::date AS month_date
+            FROM generate_series(0, 11) AS g;
+        CREATE TABLE sales.daily AS SELECT DATE '2025-01-01' + g AS ds FROM generate_series(0, 11) AS g;
+        CREATE TABLE sales.hourly AS SELECT CASE WHEN g = 5 THEN NULL ELSE TIMESTAMP '2025-01-01' + g * INTERVAL '1 hour' END AS event_hour
+            FROM generate_series(0, 11) AS g;
+        CREATE TABLE sales.stamped AS SELECT TIMESTAMPTZ '2025-01-01 00:00+00' + g * INTERVAL '1 day' AS event_at FROM generate_series(0, 11) AS g;
+        CREATE TABLE sales.continuous AS SELECT TIMESTAMP '2025-01-01' + g * INTERVAL '61 minutes' AS event_ts FROM generate_series(0, 11) AS g;
+        RESET ROLE;""", database=database_of(url))
+    with PostgresWarehouse(url) as warehouse:
+        grains = {t: profile_table(warehouse, f"sales.{t}")["partitioning"]["granularity"]
+                  for t in ("monthly", "daily", "hourly", "stamped", "continuous")}
+    assert grains == {"monthly": "month", "daily": "day", "hourly": "hour", "stamped": "day", "continuous": "day"}
+
+
+def test_postgres_common_values_keep_values_seen_once_where_they_rank(warehouse, postgres_server, url, tmp_path):
+    """60 rows of one value and 55 values seen once (56 distinct, more than LOW_CARDINALITY): the top values
+    are the heavy one and the first nine seen once, as DuckDB lists them."""
+    postgres_server.admin("SET ROLE analyst; CREATE TABLE sales.ranked AS SELECT CASE WHEN g <= 60 THEN 'heavy' ELSE 'v' || (1000 + g) END AS code "
+                          "FROM generate_series(1, 115) AS g; RESET ROLE;", database=database_of(url))
+    import duckdb
+    from vedder.warehouse.duckdb import DuckDBWarehouse
+
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as connection:
+        connection.execute("CREATE SCHEMA sales; CREATE TABLE sales.ranked AS SELECT CASE WHEN g <= 60 THEN 'heavy' ELSE 'v' || (1000 + g) END AS code "
+                           "FROM range(1, 116) t(g)")
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as duck:
+        expected = profile_table(duck, "sales.ranked")["columns"][0]
+    found = profile_table(warehouse, "sales.ranked")["columns"][0]
+    assert {**found, "type": None} == {**expected, "type": None} and len(found["common_values"]) == 10
+    assert found["common_values"][1] == {"value": "v1061", "frequency": round(1 / 115, 4)}
 
 
 # --- health -------------------------------------------------------------------------------------------------

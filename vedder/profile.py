@@ -4,10 +4,13 @@ One aggregate pass per table gives the row count and, per column, nulls, (approx
 and min/max; one grouped pass over a reservoir sample gives the common values. Small tables are
 profiled exactly. Descriptions people wrote survive re-profiling.
 
-The SQL is DuckDB's, with a PostgreSQL branch where the engines differ: PostgreSQL has no
-``approx_count_distinct`` (distinct counts are exact there), no ``QUALIFY`` (the ranking is filtered in an
-outer query) and samples with ``TABLESAMPLE BERNOULLI (…) REPEATABLE (42)``, which only tables, partitioned
-tables and materialized views take (a view's common values are counted over all its rows).
+The SQL is DuckDB's, with a PostgreSQL branch where the engines differ: PostgreSQL has no ``QUALIFY`` (the
+ranking is filtered in an outer query) and samples with ``TABLESAMPLE BERNOULLI (…) REPEATABLE (42)``, which
+only tables, partitioned tables and materialized views take (a view's common values are counted over all its
+rows). Nor has it ``approx_count_distinct``, and an exact ``count(DISTINCT …)`` sorts every column of the
+whole table: above SAMPLE_ROWS the distinct counts come from the grouped pass instead, estimated from the
+sample as PostgreSQL's own ANALYZE does (``estimated_distinct``); row count, nulls, min/max and the
+partition's first and last day stay exact (freshness checks read them) and cost one scan without sorting.
 
 >>> expand_patterns(["analytics.*", "crm.users"], ["analytics.events", "billing.invoices"])
 (['analytics.events'], ['crm.users'])
@@ -18,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import difflib
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -157,8 +161,13 @@ def _partition_candidate(columns: list[_ColumnKind]) -> _ColumnKind | None:
 
 
 def _aggregate_sql(table: str, columns: list[_ColumnKind], partition: _ColumnKind | None, exact: bool, dialect: str) -> str:
+    """The aggregate pass. Not ``exact`` on PostgreSQL, it leaves distinct counts out (NULL): the grouped pass
+    estimates them from its sample."""
     parts = ["count(*)"]
-    distinct = "count(DISTINCT {})" if exact or dialect == "postgres" else "approx_count_distinct({})"
+    if exact:
+        distinct = "count(DISTINCT {})"
+    else:
+        distinct = "NULL" if dialect == "postgres" else "approx_count_distinct({})"
     for column in columns:
         quoted = _quoted(column.name, dialect)
         parts.append(f"count({quoted})")
@@ -167,8 +176,22 @@ def _aggregate_sql(table: str, columns: list[_ColumnKind], partition: _ColumnKin
             parts += [f"min({quoted})", f"max({quoted})"]
     if partition is not None:
         quoted = _quoted(partition.name, dialect)
-        parts += [f"bool_and(date_trunc('{unit}', {quoted}) = {quoted})" for unit in ("month", "day", "hour")]
+        if dialect == "postgres":
+            parts += [f"{_truncation_sql(partition, quoted)} >= {level}" for level in (3, 2, 1)]
+        else:
+            parts += [f"bool_and(date_trunc('{unit}', {quoted}) = {quoted})" for unit in ("month", "day", "hour")]
     return f"SELECT {', '.join(parts)} FROM {_quoted_table(table, dialect)}"
+
+
+def _truncation_sql(partition: _ColumnKind, quoted: str) -> str:
+    """PostgreSQL: the coarsest unit every value of ``partition`` is truncated to, as a level (3 month, 2 day,
+    1 hour, 0 none). Each row stops at the first unit it fails (a continuous timestamp at the hour), and a
+    date is always whole days: date_trunc on a date converts it to timestamptz, in the session's time zone,
+    which costs more than the rest of the scan. PostgreSQL computes the aggregate once for its three uses."""
+    if exp.DataType.build(partition.type, dialect="postgres").is_type(exp.DataType.Type.DATE):
+        return f"min(CASE WHEN date_trunc('month', {quoted}::timestamp) <> {quoted} THEN 2 WHEN {quoted} IS NOT NULL THEN 3 END)"
+    return (f"min(CASE WHEN date_trunc('hour', {quoted}) <> {quoted} THEN 0 WHEN date_trunc('day', {quoted}) <> {quoted} THEN 1 "
+            f"WHEN date_trunc('month', {quoted}) <> {quoted} THEN 2 WHEN {quoted} IS NOT NULL THEN 3 END)")
 
 
 def _granularity(truncated_to_month: bool | None, truncated_to_day: bool | None, truncated_to_hour: bool | None, distinct_count: int) -> str:
@@ -183,7 +206,8 @@ def _granularity(truncated_to_month: bool | None, truncated_to_day: bool | None,
 def _common_values_sql(table: str, columns: list[_ColumnKind], row_count: int, dialect: str, samplable: bool = True) -> str:
     """One grouped pass: each column's (at most LOW_CARDINALITY) most frequent values and, with grouping_id
     all ones, the rows counted. Over a repeatable sample of SAMPLE_ROWS rows when the table is bigger and
-    ``samplable`` (PostgreSQL samples tables and materialized views only)."""
+    ``samplable`` (PostgreSQL samples tables and materialized views only). PostgreSQL's rows also carry, per
+    column, what ``estimated_distinct`` needs: how many values were seen how many times (two arrays)."""
     names = ", ".join(_quoted(c.name, dialect) for c in columns)
     source = _quoted_table(table, dialect)
     sets = ", ".join(f"({_quoted(c.name, dialect)})" for c in columns)
@@ -193,11 +217,28 @@ def _common_values_sql(table: str, columns: list[_ColumnKind], row_count: int, d
         if row_count > SAMPLE_ROWS and samplable:
             percent = f"{100 * SAMPLE_ROWS / row_count:.6f}"
             source = f"(SELECT {names} FROM {source} TABLESAMPLE BERNOULLI ({percent}) REPEATABLE ({SAMPLE_SEED})) AS sampled"
-        # The outer query names the subquery's columns: aliases no table column is likely to have.
+        # Aliases no table column is likely to have. In a column's grouping set only that column can be
+        # non-null, so vedder_value is 1 for a value's group and 0 for the NULL group (and for the set of all
+        # rows). Values seen once rank last and matter to _common_values only when a column has at most
+        # LOW_CARDINALITY of them or its TOP_VALUES could reach TOP_VALUES_COVERAGE with them; elsewhere they
+        # are left out before the ranking sorts (a near-unique column has as many as rows).
         return (
-            f"SELECT vedder_grouping, {names}, vedder_rows FROM (SELECT {grouping} AS vedder_grouping, {names}, "
-            f"count(*) AS vedder_rows, {rank} AS vedder_rank FROM {source} GROUP BY GROUPING SETS ({sets}, ())) AS ranked "
-            f"WHERE vedder_rank <= {LOW_CARDINALITY} ORDER BY vedder_grouping, vedder_rows DESC, {names}"
+            f"WITH vedder_groups AS (SELECT {grouping} AS vedder_grouping, {names}, count(*) AS vedder_rows, "
+            f"num_nonnulls({names}) AS vedder_value FROM {source} GROUP BY GROUPING SETS ({sets}, ())), "
+            "vedder_stats AS (SELECT vedder_grouping, count(*) FILTER (WHERE vedder_value = 1) AS vedder_distinct, "
+            "coalesce(sum(vedder_rows) FILTER (WHERE vedder_rows > 1), 0) AS vedder_repeated, sum(vedder_rows) AS vedder_all "
+            "FROM vedder_groups GROUP BY vedder_grouping), "
+            "vedder_frequencies AS (SELECT vedder_grouping, vedder_rows AS vedder_seen, count(*) AS vedder_values FROM vedder_groups "
+            "WHERE vedder_value = 1 GROUP BY vedder_grouping, vedder_rows), "
+            "vedder_profile AS (SELECT vedder_grouping, array_agg(vedder_seen ORDER BY vedder_seen) AS vedder_seen, "
+            "array_agg(vedder_values ORDER BY vedder_seen) AS vedder_values FROM vedder_frequencies GROUP BY vedder_grouping) "
+            f"SELECT vedder_stats.vedder_grouping, {names}, vedder_rows, vedder_seen, vedder_values "
+            f"FROM vedder_stats LEFT JOIN vedder_profile USING (vedder_grouping) LEFT JOIN (SELECT vedder_groups.*, row_number() OVER "
+            f"(PARTITION BY vedder_groups.vedder_grouping ORDER BY vedder_rows DESC, {names}) AS vedder_rank "
+            f"FROM vedder_groups JOIN vedder_stats USING (vedder_grouping) WHERE vedder_rows > 1 OR vedder_distinct <= {LOW_CARDINALITY} "
+            f"OR vedder_repeated + {TOP_VALUES} >= {TOP_VALUES_COVERAGE} * vedder_all) AS ranked "
+            f"ON ranked.vedder_grouping = vedder_stats.vedder_grouping AND vedder_rank <= {LOW_CARDINALITY} "
+            f"ORDER BY 1, vedder_rows DESC, {names}"
         )
     if row_count > SAMPLE_ROWS:
         source = f"(SELECT {names} FROM {source} USING SAMPLE reservoir({SAMPLE_ROWS} ROWS) REPEATABLE ({SAMPLE_SEED})) AS sampled"
@@ -219,9 +260,57 @@ def _samplable(warehouse: "Warehouse", table: str) -> bool:
     return bool(rows) and rows[0][0] in ("r", "p", "m")
 
 
-def _common_values(warehouse: "Warehouse", table: str, columns: list[_ColumnKind], row_count: int, distinct: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
-    """Most frequent values (with their share of rows) of the low-cardinality or repetitive ``columns``."""
-    found: dict[str, list[dict[str, Any]]] = {}
+def estimated_distinct(seen: dict[int, int], total_non_null: int) -> int:
+    """The distinct values of a column of ``total_non_null`` non-null values, estimated from a sample in which
+    ``seen[i]`` values occurred ``i`` times (n = Σ i·seen[i] of the N values; d = Σ seen[i]; f1 = seen[1]).
+
+    The hybrid of Haas, Naughton, Seshadri and Stokes (VLDB 1995): where the sampled frequencies look
+    uniform (their chi-square test), Duj1, n·d / (n − f1 + f1·n/N), which PostgreSQL's ANALYZE uses; where
+    they are skewed, Shlosser's d + f1·Σ(1−q)^i·f_i / Σ i·q·(1−q)^(i−1)·f_i with q = n/N. Duj1 alone
+    undercounts a long tail behind a few heavy values by 70-80% (the heavy rows make it think the sample saw
+    most values); Shlosser alone overcounts uniform repeats. Kept between the values seen and N; a whole
+    column (n = N) is counted exactly.
+
+    >>> estimated_distinct({1: 100}, 10_000)  # every value sampled once: a key, as many values as rows
+    10000
+    >>> estimated_distinct({30: 3}, 10_000)  # every value sampled many times: all of them were seen
+    3
+    >>> estimated_distinct({1: 18, 2: 1}, 200)  # uniform repeats: Duj1
+    100
+    >>> estimated_distinct({1: 80, 600: 2}, 12_800)  # two heavy values and a tail seen once: Shlosser
+    802
+    """
+    non_null = sum(times * values for times, values in seen.items())
+    distinct, once = sum(seen.values()), seen.get(1, 0)
+    if non_null >= total_non_null:
+        return distinct
+    if not non_null:
+        return min(total_non_null, 1)
+    spread = distinct / non_null * sum(times * times * values for times, values in seen.items()) - non_null
+    uniform = spread <= (distinct - 1) + 1.96 * math.sqrt(2 * (distinct - 1))  # the chi-square test's 97.5% point
+    if uniform:
+        estimate = non_null * distinct / (non_null - once + once * non_null / total_non_null)
+    else:
+        q = non_null / total_non_null
+        unseen = sum((1 - q) ** times * values for times, values in seen.items())
+        weight = sum(times * q * (1 - q) ** (times - 1) * values for times, values in seen.items())
+        estimate = distinct + once * unseen / weight
+    return int(min(max(estimate, distinct), total_non_null) + 0.5)
+
+
+@dataclass
+class _GroupedColumn:
+    """A column's counts from the grouped pass: its most frequent values, the rows counted (all columns'),
+    and, on PostgreSQL, how many of its values were seen how many times."""
+
+    values: list[tuple[Any, int]]
+    rows: int
+    seen: dict[int, int] = field(default_factory=dict)
+
+
+def _grouped(warehouse: "Warehouse", table: str, columns: list[_ColumnKind], row_count: int) -> dict[str, _GroupedColumn]:
+    """The grouped pass over ``columns``, by column name."""
+    grouped: dict[str, _GroupedColumn] = {}
     samplable = row_count <= SAMPLE_ROWS or _samplable(warehouse, table)
     for start in range(0, len(columns), GROUPING_BATCH):
         batch = columns[start : start + GROUPING_BATCH]
@@ -229,22 +318,34 @@ def _common_values(warehouse: "Warehouse", table: str, columns: list[_ColumnKind
         result = warehouse.execute(sql, limit=LOW_CARDINALITY * (len(batch) + 1), timeout_s=PROFILE_TIMEOUT_S)
         width = len(batch)
         everything = (1 << width) - 1
-        sampled = next((row[-1] for row in result.rows if row[0] == everything), 0)
-        counts: dict[int, list[tuple[Any, int]]] = {}
+        sampled = next((row[1 + width] for row in result.rows if row[0] == everything), 0)
+        for column in batch:
+            grouped[column.name] = _GroupedColumn([], sampled)
         for row in result.rows:
             grouping_id = row[0]
             if grouping_id == everything:
                 continue
             index = next(i for i in range(width) if not grouping_id & (1 << (width - 1 - i)))
-            if row[1 + index] is not None:
-                counts.setdefault(index, []).append((row[1 + index], row[-1]))
-        for index, values in counts.items():
-            column = batch[index]
-            low_cardinality = column.categorical and distinct[column.name] <= LOW_CARDINALITY
-            top = values if low_cardinality else values[:TOP_VALUES]
-            if not low_cardinality and sum(n for _, n in top) / sampled < TOP_VALUES_COVERAGE:
-                continue
-            found[column.name] = [{"value": _plain(v), "frequency": round(n / sampled, 4)} for v, n in top]
+            entry = grouped[batch[index].name]
+            if row[2 + width :] and row[2 + width] is not None:
+                entry.seen = {int(times): int(values) for times, values in zip(row[2 + width], row[3 + width])}
+            if row[1 + index] is not None:  # not the NULL group, nor a column's statistics without a value that ranks
+                entry.values.append((row[1 + index], row[1 + width]))
+    return grouped
+
+
+def _common_values(grouped: dict[str, _GroupedColumn], columns: list[_ColumnKind], distinct: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
+    """Most frequent values (with their share of rows) of the low-cardinality or repetitive ``columns``."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for column in columns:
+        counted = grouped.get(column.name)
+        if counted is None or not counted.values:
+            continue
+        low_cardinality = column.categorical and distinct[column.name] <= LOW_CARDINALITY
+        top = counted.values if low_cardinality else counted.values[:TOP_VALUES]
+        if not low_cardinality and sum(n for _, n in top) / counted.rows < TOP_VALUES_COVERAGE:
+            continue
+        found[column.name] = [{"value": _plain(v), "frequency": round(n / counted.rows, 4)} for v, n in top]
     return found
 
 
@@ -267,29 +368,41 @@ def profile_table(warehouse: "Warehouse", table: str, existing: Dataset | None =
     quoted_table = _quoted_table(table, dialect)
     row_count = warehouse.execute(f"SELECT count(*) FROM {quoted_table}", limit=1, timeout_s=PROFILE_TIMEOUT_S).rows[0][0]
     partition = _partition_candidate(columns)
-    sql = _aggregate_sql(table, columns, partition, exact=row_count <= SAMPLE_ROWS, dialect=dialect)
+    exact = row_count <= SAMPLE_ROWS
+    estimated = dialect == "postgres" and not exact
+    sql = _aggregate_sql(table, columns, partition, exact=exact, dialect=dialect)
     values = iter(warehouse.execute(sql, limit=1, timeout_s=PROFILE_TIMEOUT_S).rows[0])
     row_count = next(values)
     stats: dict[str, dict[str, Any]] = {}
     distinct: dict[str, int] = {}
+    non_nulls: dict[str, int] = {}
     for column in columns:
         non_null, distinct_count = next(values), next(values)
+        non_nulls[column.name] = non_null
         entry = stats[column.name] = {"null_fraction": round(1 - non_null / row_count, 4) if row_count else 0.0}
         if distinct_count is not None:
             distinct[column.name] = entry["distinct_count"] = min(int(distinct_count), non_null)
         if column.numeric or column.temporal:
             entry["min"], entry["max"] = _plain(next(values)), _plain(next(values))
+    truncated = (next(values), next(values), next(values)) if partition is not None else None
+    progress(table, 1, 2)
+    grouped: dict[str, _GroupedColumn] = {}
+    if estimated:
+        # The grouped pass runs over every groupable column: which of them repeat is known only after it.
+        grouped = _grouped(warehouse, table, [c for c in columns if c.groupable], row_count)
+        for name, counted in grouped.items():
+            distinct[name] = stats[name]["distinct_count"] = estimated_distinct(counted.seen, non_nulls[name])
+    repetitive = [c for c in columns if c.name in distinct and distinct[c.name] * 2 <= row_count]
+    if repetitive and row_count and not estimated:
+        grouped = _grouped(warehouse, table, repetitive, row_count)
+    common = _common_values(grouped, repetitive, distinct)
+    progress(table, 2, 2)
     partitioning = None
-    if partition is not None:
-        month, day, hour = next(values), next(values), next(values)
+    if partition is not None and truncated is not None:
         entry = stats[partition.name]
         if entry["null_fraction"] < 0.5 and entry.get("min") is not None:
-            granularity = _granularity(month, day, hour, distinct.get(partition.name, 0))
+            granularity = _granularity(*truncated, distinct.get(partition.name, 0))
             partitioning = {"column": partition.name, "granularity": granularity, "first": entry["min"], "last": entry["max"]}
-    progress(table, 1, 2)
-    repetitive = [c for c in columns if c.name in distinct and distinct[c.name] * 2 <= row_count]
-    common = _common_values(warehouse, table, repetitive, row_count, distinct) if repetitive and row_count else {}
-    progress(table, 2, 2)
     profiled = []
     for column in columns:
         entry = stats[column.name]
