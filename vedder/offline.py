@@ -731,10 +731,14 @@ def _rewrite(
             adaptations.append(Adaptation(column, bare, new))
         else:
             number = _canonical_number(value)
-            if number in q_numbers or number not in p_numbers:
+            is_limit = id(literal) in limit_ids
+            # "Most streamed songs in the US", vetted with LIMIT 10, says no number: "the 20 most streamed songs"
+            # sets the LIMIT the phrasing leaves unsaid (the number must rank, see below).
+            unsaid_limit = (is_limit and bool(fresh_numbers) and not numbers_in(_without_periods(phrasing))
+                            and bool(_superlatives(phrasing)))
+            if number in q_numbers or number not in p_numbers and not unsaid_limit:
                 continue
             new = fresh_numbers[0] if len(fresh_numbers) == 1 else None
-            is_limit = id(literal) in limit_ids
             if new is None or not (_is_year(number) and _is_year(new) or _number_context(phrasing, number) & _number_context(question, new)
                                    or is_limit and _number_context(question, new) & _RANK_WORDS):
                 problems.append(f"number {number}")
