@@ -325,7 +325,7 @@ HELD_OUT_SETS = {name: SCORE.read_set(HELD_OUT / f"{name}.jsonl")
                  for name in ("demo", "unseen", "unseen2", "unseen3", "unseen4", "unseen5")}
 HELD_OUT_ITEMS = [(name, item) for name, items in HELD_OUT_SETS.items() for item in items]
 # How many questions of each set are answered right today: coverage may grow, never shrink unnoticed.
-HELD_OUT_RIGHT = {"demo": 31, "unseen": 54, "unseen2": 12, "unseen3": 14, "unseen4": 21, "unseen5": 20}
+HELD_OUT_RIGHT = {"demo": 31, "unseen": 54, "unseen2": 12, "unseen3": 14, "unseen4": 21, "unseen5": 21}
 
 
 @pytest.fixture(scope="module")
@@ -866,3 +866,28 @@ def test_a_ranked_number_sets_the_limit_a_phrasing_leaves_unsaid(demo):
 def test_numbers_that_are_not_the_unsaid_limit_abstain(demo, question):
     result = answer(demo, question, cluster="listening")
     assert result.match is None, result.match and result.match.explanation
+
+
+def test_how_much_and_came_from_frame_the_question(demo):
+    # "How much … came from the UK" asks what "What was … per country" answers for GB: neither word is a topic.
+    result = answer(demo, "How much subscription revenue came from the UK in 2025?", cluster="revenue")
+    assert result.match is not None, result.reason
+    assert result.match.pair.id == "revenue-by-country-year" and "country = 'GB'" in result.match.sql
+    assert result.match.explanation == "answered from vetted pair revenue-by-country-year, adapted country → only 'GB'"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How much subscription revenue came from Norway in 2025?",  # no profiled country
+        "How much subscription revenue came from the UK per month in 2025?",  # another grain
+        "How much subscription revenue came from the UK and Sweden in 2025?",  # two rows of the split
+    ],
+)
+def test_how_much_came_from_near_misses_abstain(demo, question):
+    result = answer(demo, question, cluster="revenue")
+    assert result.match is None, result.match and result.match.explanation
+    from vedder.offline import _domain
+
+    assert _domain("How much revenue came from the UK") == _domain("revenue from the UK")
+    assert _domain("episodes that came out") != _domain("episodes")  # came out: published

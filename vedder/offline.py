@@ -76,7 +76,9 @@ _GROUP = {"each", "per", "every"}
 _CUE_WORDS = {stem(w) for w in _NEGATION | _AVERAGE | _COUNT | _GROUP} | _DESC | _ASC
 # Words that frame a question rather than say what it asks about.
 _FRAMING = {stem(w) for w in """total list show give find return tell display different distinct unique all also broken breakdown
-    respectively including sorted order ordered sort please there exist exists available information""".split()}
+    respectively including sorted order ordered sort please there exist exists available information much""".split()}
+# "revenue that came from the UK" is revenue from the UK; "episodes that came out" were published.
+_CAME_FROM = re.compile(r"\b(?:come|comes|came|coming)\s+from\b", re.IGNORECASE)
 
 
 # Misspellings of the words a question opens with ("hw many"), and only of those, only where they open it: a
@@ -414,7 +416,7 @@ def _domain(text: str) -> set[str]:
 
 @lru_cache(maxsize=16384)
 def _domain_words(text: str) -> tuple[str, ...]:
-    return tuple(t for t in tokenize(text) if t not in _FRAMING and t not in _CUE_WORDS and not t[0].isdigit())
+    return tuple(t for t in tokenize(_CAME_FROM.sub("from", text)) if t not in _FRAMING and t not in _CUE_WORDS and not t[0].isdigit())
 
 
 _SQL_WORDS: dict[int, tuple[SQLSignature, frozenset[str]]] = {}
