@@ -17,20 +17,22 @@ def register(app: typer.Typer) -> None:
     @app.command("init")
     def init(
         folder: Path = typer.Argument(Path("."), help="Folder to make a vedder project (created if missing)."),
-        warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help="DuckDB file, relative to the folder, or to the current folder when it is there (default .vedder/warehouse.duckdb); or a PostgreSQL URL postgresql://user@host:5432/db (the password stays out of vedder.yaml: PGPASSWORD)."),
+        warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help="DuckDB file, relative to the folder, or to the current folder when it is there (default .vedder/warehouse.duckdb); or a PostgreSQL URL postgresql://user@host:5432/db (the password stays out of vedder.yaml: PGPASSWORD, ~/.pgpass or --password-env)."),
+        password_env: Optional[str] = typer.Option(None, "--password-env", metavar="VARIABLE", help="PostgreSQL: the environment variable vedder reads the warehouse password from (written as warehouse.password_env; the password itself never is)."),
         model: str = typer.Option("offline", "--model", help="litellm model string, or offline (answer from vetted pairs only)."),
         as_json: bool = JsonOption,
     ) -> None:
         """Start a vedder project: vedder.yaml, clusters/, schemas/ for editors, .vedder/ git-ignored.
 
         Example: vedder init analytics --warehouse warehouse.duckdb
-        Example: vedder init analytics --warehouse postgresql://vedder_reader@db.internal:5432/analytics
+
+        Example: vedder init analytics --warehouse postgresql://vedder_reader@db.internal:5432/analytics --password-env ANALYTICS_PG_PASSWORD
         """
         from rich.markup import escape
 
         from vedder.project.scaffold import init_project
 
-        result = init_project(folder, warehouse=warehouse, model=model)
+        result = init_project(folder, warehouse=warehouse, model=model, password_env=password_env)
         if as_json:
             print_json(result.to_dict())
             return
@@ -41,5 +43,7 @@ def register(app: typer.Typer) -> None:
         schemas = len(result.created + result.updated) - len(written)
         written += [f"schemas/ ({schemas} JSON Schemas for editors)"] if schemas else []
         out.print(escape(f"initialised {result.root}: " + ", ".join(written)))
+        if result.password_step:
+            out.print(escape(f"next: {result.password_step}"))
         where = "" if result.root == Path.cwd().resolve() else f" --project {shlex.quote(str(folder))}"
         out.print(escape(f"next: vedder cluster new ID --tables 'schema.*' --owner TEAM{where}"))

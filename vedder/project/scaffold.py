@@ -9,7 +9,7 @@ log) is kept out of git. Nothing that exists is overwritten except vedder's own 
 
 A PostgreSQL ``--warehouse postgresql://…`` is written as ``type: postgres`` with its URL, never with a
 password: vedder.yaml is meant for git, so one in the URL is left out (libpq reads PGPASSWORD or ~/.pgpass,
-or ``warehouse.password_env`` names a variable).
+or ``warehouse.password_env`` names a variable: ``--password-env NAME`` writes it).
 """
 
 from __future__ import annotations
@@ -68,14 +68,18 @@ def without_password(url: str) -> tuple[str, bool]:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)), had
 
 
-def _warehouse_text(warehouse: str) -> str:
+def _warehouse_text(warehouse: str, password_env: str | None = None) -> str:
     """The ``warehouse:`` and ``dialect:`` settings of a new vedder.yaml: a DuckDB file or a PostgreSQL URL."""
     if is_postgres_url(warehouse):
+        if password_env:
+            where, password = "vedder reads it from the variable password_env names; VEDDER_WAREHOUSE overrides the url", f"  password_env: {password_env}\n"
+        else:
+            where, password = "libpq reads PGPASSWORD or ~/.pgpass, or add `password_env: VARIABLE`; VEDDER_WAREHOUSE overrides it", ""
         return f"""warehouse:
   type: postgres
-  # no password here: libpq reads PGPASSWORD or ~/.pgpass, or add `password_env: VARIABLE`; VEDDER_WAREHOUSE overrides it
+  # no password here: {where}
   url: {yaml_scalar(warehouse)}
-dialect: postgres
+{password}dialect: postgres
 """
     return f"""warehouse:
   type: duckdb
@@ -85,11 +89,11 @@ dialect: duckdb
 """
 
 
-def config_text(warehouse: str, model: str = "offline") -> str:
+def config_text(warehouse: str, model: str = "offline", password_env: str | None = None) -> str:
     """The commented vedder.yaml of a new project."""
     model = yaml_scalar(model)
     return f"""# vedder project settings (`vedder init --help`; every key is described in schemas/vedder.schema.json)
-{_warehouse_text(warehouse)}# any litellm model string (gpt-4o-mini, ollama_chat/llama3.1, ...); offline answers from vetted pairs only
+{_warehouse_text(warehouse, password_env)}# any litellm model string (gpt-4o-mini, ollama_chat/llama3.1, ...); offline answers from vetted pairs only
 model: {model}
 # every conversation, for `vedder log` and `vedder health`
 log: .vedder/log.sqlite
@@ -111,13 +115,25 @@ class InitResult:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # How a PostgreSQL warehouse gets its password, to do before the first command that connects.
+    password_step: str | None = None
 
     def to_dict(self) -> dict:
-        return {"root": str(self.root), "created": self.created, "updated": self.updated, "warnings": self.warnings}
+        return {"root": str(self.root), "created": self.created, "updated": self.updated, "warnings": self.warnings,
+                "password_step": self.password_step}
 
 
-def init_project(root: Path, *, warehouse: str | None = None, model: str = "offline") -> InitResult:
-    """Make ``root`` a vedder project; a UsageError when it already is one or is not a folder."""
+def _password_step(password_env: str | None) -> str:
+    """What to do so that vedder can log in: the variable ``password_env`` names, else libpq's own sources."""
+    if password_env:
+        return f"export {password_env}=… (the warehouse password; vedder.yaml names the variable, never the password)"
+    return "export PGPASSWORD=… or add the password to ~/.pgpass (or init with --password-env VARIABLE)"
+
+
+def init_project(root: Path, *, warehouse: str | None = None, model: str = "offline", password_env: str | None = None) -> InitResult:
+    """Make ``root`` a vedder project; a UsageError when it already is one or is not a folder.
+
+    ``password_env`` (PostgreSQL only) names the environment variable vedder reads the password from."""
     from vedder.schemas import SCHEMA_DIR
 
     root = Path(root).resolve()
@@ -128,6 +144,12 @@ def init_project(root: Path, *, warehouse: str | None = None, model: str = "offl
         raise UsageError(f"{root / CONFIG_FILE} already exists", "this folder is already a vedder project: edit vedder.yaml, or init another folder")
     if not model.strip():
         raise UsageError("the model is empty", "leave --model out to answer offline, or pass a litellm model string")
+    if password_env is not None and not is_postgres_url(warehouse or ""):
+        raise UsageError("--password-env is for a PostgreSQL warehouse", "pass --warehouse postgresql://user@host:5432/db with it, or leave it out")
+    if password_env is not None and not (password_env.isascii() and password_env.isidentifier()):
+        # Not echoed: a value that is no variable name may be the password itself.
+        raise UsageError("--password-env takes the name of an environment variable, not a password",
+                         "name the variable, not the password: letters, digits and _, e.g. --password-env ANALYTICS_PG_PASSWORD")
     for folder in (root / "clusters", root / "schemas"):
         if folder.exists() and not folder.is_dir():
             raise UsageError(f"{folder} is a file, not a folder", "move it out of the way, or init another folder")
@@ -138,7 +160,9 @@ def init_project(root: Path, *, warehouse: str | None = None, model: str = "offl
         warehouse, had_password = without_password(warehouse)
         if had_password:
             result.warnings.append("the password in the warehouse URL is not written to vedder.yaml (it is meant for git): "
-                                   "export PGPASSWORD, use ~/.pgpass, or set `password_env: VARIABLE` under `warehouse:`")
+                                   + (f"export {password_env}" if password_env else
+                                      "export PGPASSWORD, use ~/.pgpass, or set `password_env: VARIABLE` under `warehouse:`"))
+        result.password_step = _password_step(password_env)
     elif not typed.is_absolute() and not (root / typed).is_file() and typed.resolve().is_file():
         # A path typed from the shell's folder (tab completion gives those): vedder.yaml resolves it from its own.
         try:
@@ -168,7 +192,7 @@ def init_project(root: Path, *, warehouse: str | None = None, model: str = "offl
             atomic_write(ignore, existing + ("" if not existing or existing.endswith("\n") else "\n") + IGNORED + "\n")
             (result.updated if existing else result.created).append(".gitignore")
         # Last: a run that fails before this point leaves no vedder.yaml, so running init again finishes the job.
-        atomic_write(root / CONFIG_FILE, config_text(warehouse, model.strip()))
+        atomic_write(root / CONFIG_FILE, config_text(warehouse, model.strip(), password_env))
         result.created.insert(0, CONFIG_FILE)
     except OSError as exc:
         raise UsageError(f"cannot write in {root}: {(exc.strerror or str(exc)).lower()}", "pick a folder you can write to") from None
