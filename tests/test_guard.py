@@ -54,6 +54,9 @@ def warehouse(tmp_path):
     path = tmp_path / "w.duckdb"
     connection = duckdb.connect(str(path))
     connection.execute("CREATE SCHEMA shop; CREATE TABLE shop.orders AS SELECT range AS id, range * 2 AS amount FROM range(5000)")
+    # Bait outside the cluster: a table on the search path (main) and another schema.
+    connection.execute("CREATE TABLE main.secrets AS SELECT 'bait-main-table' AS v; CREATE SCHEMA hr; "
+                       "CREATE TABLE hr.salaries AS SELECT 'bait-salary' AS v")
     connection.close()
     with DuckDBWarehouse(path) as opened:
         yield opened
@@ -74,6 +77,32 @@ def test_connection_refuses_what_slips_past_the_guard(warehouse, sql):
     with pytest.raises(SQLExecutionError):
         warehouse.execute(sql)
     assert warehouse.execute("SELECT count(*) FROM shop.orders").rows == [(5000,)]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        # A line comment holding */ is rendered as a block comment: it must stay one comment, not end early.
+        "SELECT 1 -- */ , (SELECT v FROM hr.salaries) /*\n",
+        "SELECT 1 AS one -- */ , (SELECT v FROM hr.salaries) AS leak /*\nFROM shop.orders",
+        # A WITH query's name outside its scope is a table: main.secrets, or duckdb_tables (every table's name).
+        "SELECT * FROM secrets, (WITH secrets AS (SELECT 1) SELECT * FROM secrets) AS s",
+        "WITH RECURSIVE secrets AS (SELECT * FROM secrets) SELECT * FROM secrets",
+        "WITH RECURSIVE secrets AS (SELECT * FROM secrets UNION ALL SELECT 'x') SELECT * FROM secrets",
+        "SELECT string_agg(table_name, ',') FROM duckdb_tables, (WITH duckdb_tables AS (SELECT 1) SELECT 1) AS s",
+    ],
+)
+def test_what_passes_the_guard_reads_nothing_outside_the_cluster(warehouse, sql):
+    try:
+        shown = repr(warehouse.execute(guard_sql(sql, allowed=_shop, default_schema="shop").sql).rows)
+    except (SQLRefused, SQLExecutionError) as stopped:
+        shown = stopped.message
+    assert "bait" not in shown and "salaries" not in shown, shown
+
+
+def test_the_bait_is_reachable_without_the_guard(warehouse):
+    assert warehouse.execute("SELECT 1 /* */ , (SELECT v FROM hr.salaries) /* */").rows == [(1, "bait-salary")]
+    assert warehouse.execute("SELECT * FROM secrets, (WITH secrets AS (SELECT 1) SELECT * FROM secrets) AS s").rows == [("bait-main-table", 1)]
 
 
 def test_rows_are_capped_and_marked_truncated(warehouse):

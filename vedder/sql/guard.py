@@ -23,6 +23,7 @@ from typing import Callable
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import NormalizationStrategy
 
 from vedder.errors import SQLRefused
 
@@ -55,6 +56,8 @@ FORBIDDEN_FUNCTIONS = frozenset(
         # PostgreSQL: large objects (files on the server), SQL run from a string, sequences and transaction ids.
         "loread", "lowrite", "ts_stat", "ts_rewrite", "nextval", "setval", "currval", "lastval", "txid_current",
         "inet_server_addr", "inet_server_port",
+        # PostgreSQL: comments on any object, free text from the system catalog pg_description.
+        "obj_description", "col_description", "shobj_description",
     }
 )
 _FORBIDDEN_PREFIXES = ("duckdb_", "pragma_", "read_", "pg_", "sqlite_", "postgres_", "mysql_", "iceberg_", "delta_", "http",
@@ -62,6 +65,10 @@ _FORBIDDEN_PREFIXES = ("duckdb_", "pragma_", "read_", "pg_", "sqlite_", "postgre
 # PostgreSQL's query_to_xml, table_to_xml, cursor_to_xml, schema_to_xml, database_to_xml and their xmlschema
 # variants read any table (or a whole database) the role can see, through a name in a string.
 _FORBIDDEN_SUFFIXES = ("_to_xml", "_to_xmlschema", "_to_xml_and_xmlschema")
+# A function named with one of these schemas is a built-in or an extension's; any other schema's is the database's
+# own code (PostgreSQL functions, DuckDB macros), which may read any table. vedder's PostgreSQL sessions run
+# with the search path pinned to the same two schemas, so an unqualified name resolves to no other.
+FUNCTION_SCHEMAS = ("pg_catalog", "public")
 # System catalogs are never a cluster's tables; an unqualified pg_* name resolves to pg_catalog in PostgreSQL.
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 ALLOWED_TABLE_FUNCTIONS = frozenset({
@@ -103,6 +110,60 @@ def _unescaped(name: str) -> str:
 
 def _is_forbidden(names: set[str]) -> bool:
     return any(n in FORBIDDEN_FUNCTIONS or n.startswith(_FORBIDDEN_PREFIXES) or n.endswith(_FORBIDDEN_SUFFIXES) for n in names)
+
+
+def _harmless_comment(comment: str) -> str:
+    """``comment`` unable to end or nest the block comment it is rendered as: PostgreSQL and DuckDB nest ``/* */``,
+    and sqlglot renders a ``--`` comment as one, so ``-- */ , (SELECT … FROM hr.salaries) /*`` would run."""
+    return comment.replace("*/", "* /").replace("/*", "/ *")
+
+
+def _function_schema(node: exp.Dot) -> str | None:
+    """The schema of a call written ``schema.function()`` (or ``catalog.schema.function()``), else None."""
+    if not isinstance(node.expression, exp.Func):
+        return None
+    path = node.this
+    while isinstance(path, exp.Dot):
+        path = path.expression
+    return path.name.lower() if isinstance(path, exp.Identifier) else None
+
+
+def _names_a_with_query(table: exp.Table) -> bool:
+    """Whether unqualified ``table`` names a WITH query where it stands, as PostgreSQL and DuckDB both read it: a
+    WITH around it, but within one of that WITH's queries only the queries before it, and itself only in the
+    recursive part of a RECURSIVE one (``… UNION ALL SELECT … FROM itself``). Anywhere else the name is a table
+    found on the search path: ``WITH a AS (SELECT * FROM secrets), secrets AS (…)`` reads public.secrets."""
+    name = table.name.lower()
+    path: list[exp.Expression] = [table]
+    node = table.parent
+    while node is not None:
+        if isinstance(node, exp.With):
+            queries = node.expressions
+            inside = next((i for i, cte in enumerate(queries) if cte is path[-1]), None)
+            visible = queries if inside is None else queries[:inside]
+            if any(cte.alias_or_name.lower() == name for cte in visible):
+                return True
+            if inside is not None and queries[inside].alias_or_name.lower() == name and node.args.get("recursive"):
+                body = queries[inside].this
+                return isinstance(body, exp.SetOperation) and any(step is body.expression for step in path)
+        else:
+            around = node.args.get("with")
+            if around is not None and around is not path[-1] and any(cte.alias_or_name.lower() == name for cte in around.expressions):
+                return True
+        path.append(node)
+        node = node.parent
+    return False
+
+
+def _case_kept(table: exp.Table, dialect: str) -> str | None:
+    """A quoted part of ``table`` with capitals, in a dialect where quoting keeps case (PostgreSQL: "Shop" is
+    not shop). vedder knows every table by its lower-case name, so such a name is never the cluster's table."""
+    if sqlglot.Dialect.get_or_raise(dialect).normalization_strategy is not NormalizationStrategy.LOWERCASE:
+        return None
+    for part in table.parts:
+        if isinstance(part, exp.Identifier) and part.quoted and part.name != part.name.lower():
+            return part.name
+    return None
 
 
 def _is_system_table(table: exp.Table) -> bool:
@@ -155,18 +216,20 @@ def guard_sql(
     if not isinstance(tree, _READ_ONLY_ROOTS) or (isinstance(tree, exp.Subquery) and not isinstance(tree.unnest(), _READ_ONLY_ROOTS)):
         kind = type(tree).__name__.upper()
         raise SQLRefused("read_only", f"{kind} statements are not allowed", "only read-only queries (SELECT, WITH, UNION …) run")
-    ctes: set[str] = set()
     table_nodes: list[exp.Table] = []
     for node in tree.walk():
+        if node.comments:
+            node.comments = [_harmless_comment(comment) for comment in node.comments]
         if isinstance(node, _WRITE_NODES) or (isinstance(node, exp.Into)):
             raise SQLRefused("read_only", f"{type(node).__name__.upper()} is not allowed inside a query")
         if isinstance(node, exp.Func) and _is_forbidden(_function_names(node)):
             name = sorted(_function_names(node))[0] if not isinstance(node, exp.Anonymous) else _unescaped(node.name).lower()
             raise SQLRefused("forbidden_function", f"function {name}() reads files, settings or the environment", "query the cluster's tables instead")
+        if isinstance(node, exp.Dot) and (schema := _function_schema(node)) is not None and schema not in FUNCTION_SCHEMAS:
+            raise SQLRefused("forbidden_function", f"function {node.sql(dialect)} is schema {schema}'s own code, which may read any table",
+                             "call built-in functions by their plain name (DuckDB: upper(x), not x.upper())")
         # Collected in the same walk (breadth-first, like find_all) rather than walking the tree twice more.
-        if isinstance(node, exp.CTE):
-            ctes.add(node.alias_or_name.lower())
-        elif isinstance(node, exp.Table):
+        if isinstance(node, exp.Table):
             table_nodes.append(node)
     tables: list[str] = []
     for table in table_nodes:
@@ -175,13 +238,16 @@ def guard_sql(
             if not names & ALLOWED_TABLE_FUNCTIONS:
                 raise SQLRefused("table_function", f"table function {sorted(names)[0]}() is not allowed")
             continue
-        if not table.db and table.name.lower() in ctes:
+        if not table.db and _names_a_with_query(table):
             continue
         if not table.name or isinstance(table.this, exp.Literal):
             raise SQLRefused("table_not_allowed", f"'{table.sql(dialect)}' is not a table")
         if allowed is not None and _is_system_table(table):
             raise SQLRefused("table_not_allowed", f"{table.sql(dialect)} is a system catalog", "use only the tables of the cluster in use (`vedder clusters`)")
         name = table_name(table, default_schema)
+        if allowed is not None and (quoted := _case_kept(table, dialect)):
+            raise SQLRefused("table_not_allowed", f"{table.sql(dialect)} is not {name}: the quoted name \"{quoted}\" keeps its capitals in {dialect}",
+                             "write table names in lower case, as the cluster's datasets list them")
         if allowed is not None and not allowed(name):
             hint = "qualify the table as schema.table" if "." not in name else "use only the tables of the cluster in use (`vedder clusters`)"
             raise SQLRefused("table_not_allowed", f"table {name} is not part of this cluster", hint)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from vedder.errors import QueryTimeout, SQLExecutionError, TableNotFound, WarehouseError
+from vedder.sql.guard import FUNCTION_SCHEMAS
 from vedder.warehouse import QueryResult
 
 if TYPE_CHECKING:
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
 
 INSTALL_HINT = "install the PostgreSQL driver: pip install 'vedder[postgres]' (or pip install 'psycopg[binary]>=3.1')"
 PASSWORD_HINT = "set the password in PGPASSWORD, in ~/.pgpass, or in the environment variable that `warehouse.password_env` names"
+
+# Where unqualified names resolve for every query: the schemas whose functions the guard lets SQL call by name.
+SEARCH_PATH = ", ".join(FUNCTION_SCHEMAS)
 
 # User schemas only: the catalog, information_schema, TOAST and temporary schemas are PostgreSQL's own.
 _SCHEMA_SQL = """
@@ -193,9 +197,12 @@ class PostgresWarehouse:
         started = time.perf_counter()
         try:
             # A server-side cursor fetches limit + 1 rows, not the whole result, to know it was truncated. The
-            # timeout is set for this transaction only: nothing a query did to the session can lift it.
+            # timeout is set for this transaction only: nothing a query did to the session can lift it. So is the
+            # search path: unqualified functions are built-ins or public's (the guard refuses other schemas'),
+            # never those of the role's own schema ("$user") or of a search_path set on the role.
             with self.connection.transaction(), self.connection.cursor(name="vedder_query") as cursor:
-                self.connection.execute("SELECT set_config('statement_timeout', %s, true)", [_timeout_setting(timeout_s)])
+                self.connection.execute("SELECT set_config('statement_timeout', %s, true), set_config('search_path', %s, true)",
+                                        [_timeout_setting(timeout_s), SEARCH_PATH])
                 cursor.execute(sql)
                 description = cursor.description or []
                 rows = cursor.fetchmany(limit + 1) if description else []

@@ -1,0 +1,164 @@
+"""The guard red-teamed on a real PostgreSQL server (tests/postgres_server.py), with bait laid where an attacker
+who writes the model's SQL would look: a table in ``public`` (on the default search path), functions that read
+hr.salaries in the role's own schema (``"$user"``, first on the default search path) and in ``hr``, a schema
+``"Shop"`` that differs from the cluster's ``shop`` only by case, and a comment on hr.salaries.
+
+Every attack is run through ``run_sql`` for the cluster ``shop`` and must be refused with its rule, fail on the
+server, or run and show none of the bait. The bait is dropped again after the module.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from postgres_server import postgres_server  # noqa: F401  (the session fixture)
+from vedder.config import load_config
+from vedder.errors import SQLExecutionError, SQLRefused
+from vedder.sql.run import run_sql
+from vedder.warehouse import open_warehouse
+
+BAIT_SQL = """
+SET ROLE analyst;
+CREATE TABLE public.secrets (k text, v text);
+INSERT INTO public.secrets VALUES ('api_key', 'bait-public-table');
+CREATE SCHEMA analyst;
+CREATE FUNCTION analyst.payroll() RETURNS text LANGUAGE sql AS $$SELECT 'bait-user-schema ' || sum(salary) FROM hr.salaries$$;
+CREATE FUNCTION hr.payroll() RETURNS text LANGUAGE sql AS $$SELECT 'bait-hr-function ' || sum(salary) FROM hr.salaries$$;
+CREATE SCHEMA "Shop";
+CREATE TABLE "Shop".orders (note text);
+INSERT INTO "Shop".orders VALUES ('bait-case-schema');
+COMMENT ON TABLE hr.salaries IS 'bait-comment';
+RESET ROLE;
+"""
+DROP_BAIT_SQL = """
+DROP TABLE IF EXISTS public.secrets; DROP SCHEMA IF EXISTS analyst CASCADE; DROP FUNCTION IF EXISTS hr.payroll();
+DROP SCHEMA IF EXISTS "Shop" CASCADE; COMMENT ON TABLE hr.salaries IS NULL;
+"""
+# What a leak shows: a bait marker, or hr.salaries' rows.
+LEAKED = ("bait-", "100000", "90000", "Ada100000")
+
+# rule<TAB>sql: refused by the guard with that rule.
+REFUSED = [
+    # A WITH query's name is in scope only in its own WITH (later queries and the main query): elsewhere the same
+    # name is a table that PostgreSQL finds on the search path, here public.secrets or pg_catalog's views.
+    ("table_not_allowed", "SELECT * FROM secrets, (WITH secrets AS (SELECT 1) SELECT * FROM secrets) AS s"),
+    ("table_not_allowed", "SELECT (SELECT v FROM secrets LIMIT 1), x.* FROM (WITH secrets AS (SELECT 1) SELECT * FROM secrets) AS x"),
+    ("table_not_allowed", "WITH a AS (SELECT * FROM secrets), secrets AS (SELECT 1) SELECT * FROM a"),
+    ("table_not_allowed", "WITH secrets AS (SELECT * FROM secrets) SELECT * FROM secrets"),
+    ("table_not_allowed", "SELECT * FROM pg_stat_activity, (WITH pg_stat_activity AS (SELECT 1) SELECT 1) AS s"),
+    ("table_not_allowed", "SELECT * FROM pg_roles UNION ALL SELECT * FROM (WITH pg_roles AS (SELECT 1) SELECT * FROM pg_roles) AS r"),
+    # Block comments nest, in sqlglot as in PostgreSQL: the string that seems to hold the subquery does not.
+    ("table_not_allowed", "SELECT 1 /* /* */, '*/ , (SELECT string_agg(name || salary, '','') FROM hr.salaries) --'"),
+    # A quoted name keeps its case in PostgreSQL: "Shop" is another schema than shop.
+    ("table_not_allowed", 'SELECT * FROM "Shop".orders'),
+    ("table_not_allowed", 'SELECT * FROM shop."Orders"'),
+    ("table_not_allowed", 'SELECT * FROM "Shop"."orders" AS o JOIN shop.customers AS c ON true'),
+    # A function named with its schema runs that schema's code: hr.payroll() reads hr.salaries.
+    ("forbidden_function", "SELECT hr.payroll()"),
+    ("forbidden_function", "SELECT analyst.payroll()"),
+    ("forbidden_function", "SELECT warehouse.hr.payroll()"),
+    ("forbidden_function", "SELECT * FROM shop.orders WHERE hr.payroll() IS NOT NULL"),
+    # Comments (free text people wrote on any table) come from the system catalog pg_description.
+    ("forbidden_function", "SELECT obj_description('hr.salaries'::regclass)"),
+    ("forbidden_function", "SELECT obj_description('hr.salaries'::regclass, 'pg_class')"),
+    ("forbidden_function", "SELECT col_description('hr.salaries'::regclass, 1)"),
+    ("forbidden_function", "SELECT shobj_description(1, 'pg_database')"),
+]
+
+# SQL that passes the guard (or fails on the server) but must show nothing of the bait.
+HARMLESS = [
+    # A line comment holding */ becomes a block comment: it must stay one comment, not end early.
+    "SELECT 1 -- */ , (SELECT string_agg(name || salary, ',') FROM hr.salaries) /*\n",
+    "SELECT 1 AS one -- */ , (SELECT string_agg(name || salary, ',') FROM hr.salaries) AS leak /*\nFROM shop.orders",
+    "SELECT /* a */ 1 -- /* nested opener\n, '*/ , (SELECT string_agg(name || salary, '','') FROM hr.salaries) --' AS x",
+    # An unqualified function resolves through the search path, which vedder pins to pg_catalog, public: the
+    # role's own schema ("$user") is not on it.
+    "SELECT payroll()",
+    # Harmless: names, existence and privileges of objects, never their rows (the role's grants decide those).
+    "SELECT to_regclass('hr.salaries')::text, 'hr.salaries'::regclass::oid > 0, has_table_privilege('hr.salaries', 'SELECT')",
+    "SELECT current_user, session_user, current_database(), version(), current_schema()",
+    "SELECT row_to_json(json_populate_record(NULL::hr.salaries, '{}'))",
+]
+
+
+@pytest.fixture(scope="module")
+def shop(postgres_server, tmp_path_factory):
+    """The project's cluster and an open warehouse, with the bait in the database for this module only."""
+    from vedder.project import load_project
+
+    postgres_server.admin(BAIT_SQL, database="warehouse")
+    root = postgres_server.project(tmp_path_factory.mktemp("redteam"))
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("VEDDER_TEST_PG_PASSWORD", postgres_server.password)
+            project = load_project(load_config(root))
+            with open_warehouse(project.config) as opened:
+                yield project, opened
+    finally:
+        postgres_server.admin(DROP_BAIT_SQL, database="warehouse")
+
+
+def run(shop, sql: str):
+    project, warehouse = shop
+    return run_sql(sql, project=project, warehouse=warehouse, cluster=project.clusters["shop"])
+
+
+def test_the_bait_is_reachable_without_the_guard(shop):
+    """Each bait leaks when its SQL skips the guard: the tests below would prove nothing otherwise."""
+    _, warehouse = shop
+    assert warehouse.execute("SELECT v FROM secrets").rows == [("bait-public-table",)]
+    assert warehouse.execute('SELECT note FROM "Shop".orders').rows == [("bait-case-schema",)]
+    assert warehouse.execute("SELECT hr.payroll()").rows == [("bait-hr-function 190000",)]
+    assert warehouse.execute("SELECT analyst.payroll()").rows == [("bait-user-schema 190000",)]
+    assert warehouse.execute("SELECT obj_description('hr.salaries'::regclass)").rows == [("bait-comment",)]
+    assert warehouse.execute("SELECT 1 /* */ , (SELECT string_agg(name || salary, ',') FROM hr.salaries) /* */").rows == [(1, "Ada100000,Bo90000")]
+
+
+@pytest.mark.parametrize("rule,sql", REFUSED, ids=[f"{i:02d}-{sql[:40]}" for i, (_, sql) in enumerate(REFUSED)])
+def test_attack_is_refused_with_its_rule(shop, rule, sql):
+    with pytest.raises(SQLRefused) as refused:
+        run(shop, sql)
+    assert refused.value.rule == rule, refused.value.message
+    assert refused.value.hint
+
+
+@pytest.mark.parametrize("sql", HARMLESS, ids=[f"{i:02d}-{sql[:40]}" for i, sql in enumerate(HARMLESS)])
+def test_what_passes_shows_none_of_the_bait(shop, sql):
+    try:
+        _, result = run(shop, sql)
+    except SQLExecutionError as failed:
+        shown = failed.message
+    else:
+        shown = repr(result.rows)
+    assert not any(marker in shown for marker in LEAKED), shown
+
+
+def test_the_unqualified_function_does_not_reach_the_role_schema(shop):
+    with pytest.raises(SQLExecutionError, match="function payroll"):
+        run(shop, "SELECT payroll()")
+
+
+def test_legitimate_analytics_sql_still_runs(shop):
+    """CTEs (nested, chained, recursive, used in subqueries), window functions, date_trunc, generate_series as a
+    table, string functions and a comment: what a model or a person writes for analytics passes and runs."""
+    guarded, result = run(shop, """
+        -- orders per month, with a running total
+        WITH RECURSIVE months(m) AS (
+            SELECT DATE '2026-10-01' UNION ALL SELECT (m + INTERVAL '1 month')::date FROM months WHERE m < DATE '2026-11-01'
+        ), per_month AS (
+            SELECT date_trunc('month', ordered_on)::date AS m, count(*) AS n, sum(amount) AS revenue
+            FROM orders GROUP BY 1
+        ), named AS (
+            SELECT m, upper(to_char(m, 'Mon')) || ' ' || lpad(extract(year FROM m)::text, 4, '0') AS label FROM months
+        )
+        SELECT n2.label, coalesce(p.n, 0) AS orders,
+               sum(coalesce(p.revenue, 0)) OVER (ORDER BY n2.m) AS running,
+               (SELECT count(*) FROM per_month) AS months_with_orders,
+               (SELECT max(d) FROM generate_series(DATE '2026-10-01', DATE '2026-10-03', INTERVAL '1 day') AS g(d))::date AS last_day
+        FROM named AS n2 LEFT JOIN per_month AS p ON p.m = n2.m
+        WHERE n2.m IN (SELECT m FROM months) /* a block comment */
+        ORDER BY n2.m
+    """)
+    assert guarded.tables == ["shop.orders"]
+    assert [(label, n, str(running)) for label, n, running, *_ in result.rows] == [("OCT 2026", 3, "15.50"), ("NOV 2026", 3, "37.75")]
+    assert {row[3] for row in result.rows} == {2} and str(result.rows[0][4]) == "2026-10-03"
