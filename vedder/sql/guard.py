@@ -56,15 +56,25 @@ FORBIDDEN_FUNCTIONS = frozenset(
         # PostgreSQL: large objects (files on the server), SQL run from a string, sequences and transaction ids.
         "loread", "lowrite", "ts_stat", "ts_rewrite", "nextval", "setval", "currval", "lastval", "txid_current",
         "inet_server_addr", "inet_server_port",
-        # PostgreSQL: comments on any object, free text from the system catalog pg_description.
-        "obj_description", "col_description", "shobj_description",
+        # PostgreSQL: comments on any object, free text from the system catalog pg_description; names of any
+        # relation, type, function or role by number (to_regclass('16389') is 'hr.salaries'); index maintenance
+        # that writes even in a read-only transaction; tuple ids of a table named in a string.
+        "obj_description", "col_description", "shobj_description", "format_type", "gin_clean_pending_list",
+        "currtid", "currtid2",
+        *(f"{prefix}{name}" for prefix in ("", "to_") for name in (
+            "regclass", "regproc", "regprocedure", "regoper", "regoperator", "regtype", "regtypemod", "regnamespace",
+            "regrole", "regcollation")),
     }
 )
 _FORBIDDEN_PREFIXES = ("duckdb_", "pragma_", "read_", "pg_", "sqlite_", "postgres_", "mysql_", "iceberg_", "delta_", "http",
-                       "lo_", "dblink")
+                       "lo_", "dblink", "brin_")
 # PostgreSQL's query_to_xml, table_to_xml, cursor_to_xml, schema_to_xml, database_to_xml and their xmlschema
 # variants read any table (or a whole database) the role can see, through a name in a string.
 _FORBIDDEN_SUFFIXES = ("_to_xml", "_to_xmlschema", "_to_xml_and_xmlschema")
+# PostgreSQL's object identifier types: a cast to one prints the name of any object by its number (16389::regclass
+# is hr.salaries), so that counting through numbers lists the system catalog. regconfig (text search) is harmless.
+_CATALOG_TYPES = frozenset({"regclass", "regproc", "regprocedure", "regoper", "regoperator", "regtype", "regnamespace",
+                            "regrole", "regcollation"})
 # A function named with one of these schemas is a built-in or an extension's; any other schema's is the database's
 # own code (PostgreSQL functions, DuckDB macros), which may read any table. vedder's PostgreSQL sessions run
 # with the search path pinned to the same two schemas, so an unqualified name resolves to no other.
@@ -228,6 +238,9 @@ def guard_sql(
         if isinstance(node, exp.Dot) and (schema := _function_schema(node)) is not None and schema not in FUNCTION_SCHEMAS:
             raise SQLRefused("forbidden_function", f"function {node.sql(dialect)} is schema {schema}'s own code, which may read any table",
                              "call built-in functions by their plain name (DuckDB: upper(x), not x.upper())")
+        if isinstance(node, exp.DataType) and (kind := node.sql(dialect).lower().split("[")[0].rsplit(".", 1)[-1].strip('" ')) in _CATALOG_TYPES:
+            raise SQLRefused("table_not_allowed", f"a cast to {kind} reads names from the system catalog",
+                             "use only the tables of the cluster in use (`vedder clusters`)")
         # Collected in the same walk (breadth-first, like find_all) rather than walking the tree twice more.
         if isinstance(node, exp.Table):
             table_nodes.append(node)
