@@ -410,3 +410,36 @@ def test_malformed_urls_are_warehouse_errors_that_hide_the_password(tmp_path, ur
         assert result.exit_code == 3, result.output
         assert "PostgreSQL at postgresql://me" in result.output and "Pw-Secret" not in result.output
         assert "warehouse.url" in result.output
+
+
+def test_a_table_named_with_capitals_is_named_by_a_lower_case_view(postgres_server, project):
+    """billing."Refunds" is another table than billing.refunds: `cluster new 'billing.*'` says how to name it
+    (a view), instead of failing on 'relation billing.refunds does not exist'; the view then profiles."""
+    postgres_server.admin('CREATE SCHEMA caps AUTHORIZATION analyst; SET ROLE analyst; '
+                          'CREATE TABLE caps."Refunds" (id integer, amount numeric(6,2)); INSERT INTO caps."Refunds" VALUES (1, 2.50); RESET ROLE',
+                          database="warehouse")
+    try:
+        refused = vedder(project, "cluster", "new", "caps", "--tables", "caps.*", "--owner", "billing")
+        assert refused.exit_code == 2 and "Traceback" not in refused.output
+        assert "cannot name caps.Refunds" in refused.output and 'CREATE VIEW caps.refunds AS SELECT * FROM "caps"."Refunds"' in refused.output
+        assert not (project / "clusters" / "caps").exists()
+        postgres_server.admin('SET ROLE analyst; CREATE VIEW caps.refunds AS SELECT * FROM caps."Refunds"; RESET ROLE', database="warehouse")
+        made = vedder(project, "cluster", "new", "caps", "--tables", "caps.refunds", "--owner", "billing", "--json")
+        assert made.exit_code == 0, made.output
+        assert (project / "clusters" / "caps" / "datasets" / "caps.refunds.yaml").read_text().count("row_count: 1") == 1
+    finally:
+        postgres_server.admin('DROP SCHEMA caps CASCADE', database="warehouse")
+
+
+def test_a_password_in_the_url_wins_over_password_env(postgres_server, monkeypatch):
+    """VEDDER_WAREHOUSE with a password (one run against another login) is not overridden by password_env."""
+    wrong = postgres_server.url.replace("postgresql://analyst@", "postgresql://analyst:wrong-pw@")
+    assert "wrong-pw" in wrong
+    monkeypatch.setenv("VEDDER_TEST_PG_PASSWORD", postgres_server.password)
+    with pytest.raises(WarehouseError) as refused:
+        PostgresWarehouse(wrong, password_env="VEDDER_TEST_PG_PASSWORD")
+    assert "refused the login" in refused.value.message and "wrong-pw" not in refused.value.message
+    right = postgres_server.url.replace("postgresql://analyst@", f"postgresql://analyst:{postgres_server.password}@")
+    monkeypatch.delenv("VEDDER_TEST_PG_PASSWORD")
+    with PostgresWarehouse(right, password_env="VEDDER_TEST_PG_PASSWORD") as opened:  # the variable is not needed
+        assert opened.execute("SELECT 1").rows == [(1,)]

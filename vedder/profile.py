@@ -63,7 +63,9 @@ _LIFECYCLE_WORDS = {
 }
 """Words that mark a date as an attribute of an entity (when a track was released), not as when a row happened."""
 _CLUSTER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_NAMEABLE_TABLE = re.compile(r"^[^.\s]+(\.[^.\s]+){1,2}$")
+# Cluster files name tables in lower case without quotes: a space, a dot or a capital (PostgreSQL keeps the case of
+# quoted names) inside a name cannot be written there.
+_NAMEABLE_TABLE = re.compile(r"^[^.\sA-Z]+(\.[^.\sA-Z]+){1,2}$")
 """The form cluster and dataset files name tables in (dataset.schema.json's ``table``)."""
 
 
@@ -481,7 +483,7 @@ class ProfileReport:
 def _cluster_tables(cluster: "Cluster", available: list[str]) -> tuple[list[str], list[str]]:
     """The warehouse tables ``cluster`` lists, and warnings for entries that match nothing."""
     matched, unmatched = expand_patterns(cluster.datasets, available)
-    warnings = [f"cluster '{cluster.id}' skips {t}: dataset files name tables schema.table without spaces or dots; {_view_hint(t)}"
+    warnings = [f"cluster '{cluster.id}' skips {t}: dataset files name tables schema.table in lower case without spaces or dots; {_view_hint(t)}"
                 for t in unnameable(matched)]
     matched = [t for t in matched if t not in unnameable(matched)]
     warnings += [f"cluster '{cluster.id}' lists {p}, which matches no table in the warehouse ({_missing_hint(p, available)})" for p in unmatched]
@@ -495,17 +497,17 @@ def _cluster_tables(cluster: "Cluster", available: list[str]) -> tuple[list[str]
 
 
 def unnameable(tables: Iterable[str]) -> list[str]:
-    """The ``tables`` that cluster files cannot name: a space or dot inside a schema or table name.
+    """The ``tables`` that cluster files cannot name: a space, dot or capital inside a schema or table name.
 
-    >>> unnameable(["sales.orders", "finance data.refunds"])
-    ['finance data.refunds']
+    >>> unnameable(["sales.orders", "finance data.refunds", "billing.Refunds"])
+    ['finance data.refunds', 'billing.Refunds']
     """
     return [t for t in tables if not _NAMEABLE_TABLE.match(t)]
 
 
 def _view_hint(table: str) -> str:
     schema, _, name = table.rpartition(".")
-    plain = ".".join(re.sub(r"\W+", "_", part).strip("_") or "t" for part in (schema, name))
+    plain = ".".join(re.sub(r"\W+", "_", part).strip("_").lower() or "t" for part in (schema, name))
     return (f"give it a plain name with a view: CREATE VIEW {plain} AS SELECT * FROM {_quoted_table(table, 'duckdb')} "
             f"(create the schema first), then list {plain}")
 
@@ -639,7 +641,7 @@ def new_cluster(
         raise TableNotFound(f"{unmatched[0]} matches no table in the warehouse", _missing_hint(unmatched[0], available))
     if unnameable(matched):
         table = unnameable(matched)[0]
-        raise UsageError(f"cluster files cannot name {table}: schema and table names there have no spaces or dots", _view_hint(table))
+        raise UsageError(f"cluster files cannot name {table}: schema and table names there are lower case without spaces or dots", _view_hint(table))
     overlaps = [Overlap(t, c.id, c.owners.team) for t in matched for c in project.clusters_covering(t)]
     report = ProfileReport(warnings=[str(o) for o in overlaps])
     profiles = [_timed_profile(warehouse, t, progress) for t in matched]

@@ -23,7 +23,13 @@ from vedder.files import ParseCache, YamlDocument, load_yaml, load_yaml_text, re
 
 
 def matches_table(table: str, pattern: str) -> bool:
-    """Whether fully qualified ``table`` matches a cluster's dataset entry (exact name or glob)."""
+    """Whether fully qualified ``table`` matches a cluster's dataset entry (exact name or glob).
+
+    Names match whatever their case, except a warehouse name with capitals (PostgreSQL's quoted ``"Refunds"``):
+    an exact entry ``billing.refunds`` is the lower-case table (or the view that names it), not that one.
+    """
+    if table != table.lower() and not any(ch in pattern for ch in "*?["):
+        return table == pattern
     return fnmatch.fnmatchcase(table.lower(), pattern.lower())
 
 

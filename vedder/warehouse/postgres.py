@@ -146,7 +146,8 @@ class PostgresWarehouse:
 
     def _connect(self) -> "psycopg.Connection":
         psycopg = _psycopg()
-        password = _password(self.password_env)
+        # A password written into the URL (VEDDER_WAREHOUSE for one run) wins over password_env, as a URL does in libpq.
+        password = None if _url_passwords(self.url) else _password(self.password_env)
         options: dict[str, Any] = {
             # libpq's connect_timeout is whole seconds (at least 2); psycopg enforces it around the whole attempt.
             "connect_timeout": max(2, math.ceil(self.connect_timeout_s)),
@@ -171,7 +172,9 @@ class PostgresWarehouse:
         if self._schema is None:
             schema: dict[str, dict[str, str]] = {}
             for schema_name, table, column, data_type in self._fetch(_SCHEMA_SQL):
-                schema.setdefault(f"{schema_name}.{table}".lower(), {})[column] = data_type
+                # Unquoted names fold to lower case; a name with capitals keeps them: it is another table than its
+                # lower-case spelling, and cluster files cannot name it (profile.unnameable says how to).
+                schema.setdefault(f"{schema_name}.{table}", {})[column] = data_type
             self._schema = schema
         return self._schema
 
