@@ -258,3 +258,17 @@ def test_routing_index_is_rebuilt_when_a_file_is_restored_with_its_old_size_and_
     os.utime(pair, ns=(status.st_atime_ns, status.st_mtime_ns))
     assert (pair.stat().st_size, pair.stat().st_mtime_ns) == (status.st_size, status.st_mtime_ns)
     assert route(load_project(load_config(overlapping_dir)), "zeppelin").cluster.id == "billing"
+
+
+def test_common_values_are_shown_as_sql_literals():
+    """The model writes what it sees: a boolean column's values are true/false (not 'True'), numbers are bare,
+    strings quoted with their quotes doubled."""
+    from vedder.context.select import render_column
+    from vedder.project.model import Column
+
+    def values(*common):
+        return render_column(Column("c", "X", common_values=[{"value": v, "frequency": 0.5} for v in common]))
+
+    assert values(False, True).endswith("values: false, true")
+    assert values(3, 2.5).endswith("values: 3, 2.5")
+    assert values("US", "O'Brien").endswith("values: 'US', 'O''Brien'")

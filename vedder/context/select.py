@@ -111,13 +111,22 @@ def _value_text(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "…"
 
 
+def _value_literal(value: Any) -> str:
+    """A common value as the model should write it in SQL: 'US', 42, true (not 'True', not '42')."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return "'" + _value_text(value).replace("'", "''") + "'"
+
+
 def render_column(column: "Column") -> str:
     parts = [f"- `{column.name}` {column.type}".rstrip()]
     if column.description:
         parts.append(f"— {column.description}")
     values = [e.get("value") for e in column.common_values if isinstance(e, dict)][:6]
     if values and (column.distinct_count is None or column.distinct_count <= 1000):
-        parts.append("values: " + ", ".join(f"'{_value_text(v)}'" for v in values))
+        parts.append("values: " + ", ".join(_value_literal(v) for v in values))
     elif column.min is not None and column.max is not None and column.min != column.max:
         parts.append(f"range {_value_text(column.min)} … {_value_text(column.max)}")
     if column.null_fraction:
