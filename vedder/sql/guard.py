@@ -165,11 +165,19 @@ def _names_a_with_query(table: exp.Table) -> bool:
     return False
 
 
-def _case_kept(table: exp.Table, dialect: str) -> str | None:
-    """A quoted part of ``table`` with capitals, in a dialect where quoting keeps case (PostgreSQL: "Shop" is
-    not shop). vedder knows every table by its lower-case name, so such a name is never the cluster's table."""
-    if sqlglot.Dialect.get_or_raise(dialect).normalization_strategy is not NormalizationStrategy.LOWERCASE:
+def _named_type(node: exp.DataType) -> str | None:
+    """The lower-case name of a type sqlglot has no member for (PostgreSQL's regclass, pg_catalog.regrole …)."""
+    if isinstance(node.this, str):
+        return node.this.lower()
+    kind = node.args.get("kind")
+    if node.this is not exp.DataType.Type.USERDEFINED or kind is None:
         return None
+    return (kind.name if isinstance(kind, exp.Expression) else str(kind).rsplit(".", 1)[-1]).lower()
+
+
+def _case_kept(table: exp.Table) -> str | None:
+    """A quoted part of ``table`` with capitals: in a dialect where quoting keeps case (PostgreSQL: "Shop" is not
+    shop), vedder, which knows every table by its lower-case name, would take it for another table."""
     for part in table.parts:
         if isinstance(part, exp.Identifier) and part.quoted and part.name != part.name.lower():
             return part.name
@@ -238,13 +246,14 @@ def guard_sql(
         if isinstance(node, exp.Dot) and (schema := _function_schema(node)) is not None and schema not in FUNCTION_SCHEMAS:
             raise SQLRefused("forbidden_function", f"function {node.sql(dialect)} is schema {schema}'s own code, which may read any table",
                              "call built-in functions by their plain name (DuckDB: upper(x), not x.upper())")
-        if isinstance(node, exp.DataType) and (kind := node.sql(dialect).lower().split("[")[0].rsplit(".", 1)[-1].strip('" ')) in _CATALOG_TYPES:
+        if isinstance(node, exp.DataType) and (kind := _named_type(node)) in _CATALOG_TYPES:
             raise SQLRefused("table_not_allowed", f"a cast to {kind} reads names from the system catalog",
                              "use only the tables of the cluster in use (`vedder clusters`)")
         # Collected in the same walk (breadth-first, like find_all) rather than walking the tree twice more.
         if isinstance(node, exp.Table):
             table_nodes.append(node)
     tables: list[str] = []
+    keeps_case = sqlglot.Dialect.get_or_raise(dialect).normalization_strategy is NormalizationStrategy.LOWERCASE
     for table in table_nodes:
         if isinstance(table.this, exp.Func):
             names = _function_names(table.this)
@@ -258,7 +267,7 @@ def guard_sql(
         if allowed is not None and _is_system_table(table):
             raise SQLRefused("table_not_allowed", f"{table.sql(dialect)} is a system catalog", "use only the tables of the cluster in use (`vedder clusters`)")
         name = table_name(table, default_schema)
-        if allowed is not None and (quoted := _case_kept(table, dialect)):
+        if allowed is not None and keeps_case and (quoted := _case_kept(table)):
             raise SQLRefused("table_not_allowed", f"{table.sql(dialect)} is not {name}: the quoted name \"{quoted}\" keeps its capitals in {dialect}",
                              "write table names in lower case, as the cluster's datasets list them")
         if allowed is not None and not allowed(name):
