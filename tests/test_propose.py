@@ -392,3 +392,18 @@ def test_a_merged_proposal_branch_no_longer_holds_proposals_back(project_dir: Pa
 
 def read_rows(path: Path) -> list[tuple[str, str, str]]:
     return [(row["query"], row["user"], row["status"]) for row in map(json.loads, path.read_text().splitlines())]
+
+
+@pytest.mark.parametrize(("sql", "dialect", "said"), [
+    ("SELECT count(*) AS invoices FROM b.invoices WHERE issued_at >= '2026-02-01' AND issued_at < '2026-02-01'::date + interval '1 month'",
+     "postgres", "in February 2026"),
+    ("SELECT count(*) AS invoices FROM b.invoices WHERE issued_at >= DATE '2026-01-01' AND issued_at < DATE '2026-01-01' + INTERVAL 1 YEAR",
+     "duckdb", "in 2026"),
+    ("SELECT count(*) AS invoices FROM b.invoices WHERE issued_at >= DATE '2026-01-01' AND issued_at < DATE '2026-01-01' + INTERVAL '7 days'",
+     "duckdb", "between 2026-01-01 and 2026-01-07"),
+    ("SELECT count(*) AS invoices FROM b.invoices WHERE issued_at >= DATE '2026-01-31' AND issued_at < DATE '2026-01-31' + INTERVAL '1 month'",
+     "duckdb", "since 2026-01-31"),  # the end of a month plus a month: the engines clamp; not folded, not a wrong month
+])
+def test_a_range_written_with_date_arithmetic_keeps_its_end(sql, dialect, said):
+    """'< DATE x + INTERVAL 1 month' is the upper bound, not something to drop ('since 2026-02-01' was wrong)."""
+    assert said in describe(sql, dialect)

@@ -293,6 +293,7 @@ class _Describer:
             comparison = _comparison(each)
             if comparison is not None:
                 column, operator, value = comparison
+                value = _folded_date(value)
                 explained = self.vocabulary.documented.get(_key(column.name, operator, value))
                 if explained is not None and not (explained.excludes and self._names_a_table(explained)):
                     if explained.excludes and explained.subject:
@@ -509,6 +510,32 @@ def _value(node: exp.Expression) -> str:
     if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal):
         return node.this.name
     return node.sql()
+
+
+def _folded_date(node: exp.Expression) -> exp.Expression:
+    """``DATE '2026-02-01' + INTERVAL '1 month'`` as the date it is ('2026-03-01'), so a range written with date
+    arithmetic reads 'in February 2026', not 'since 2026-02-01'; any other ``node`` as it is."""
+    if not isinstance(node, (exp.Add, exp.Sub)) or not _is_value(node.this) or not isinstance(node.expression, exp.Interval):
+        return node
+    start, interval = _date(_value(node.this)), node.expression
+    unit = (interval.args.get("unit").name if interval.args.get("unit") is not None else "").lower().rstrip("s")
+    amount = interval.this.name if isinstance(interval.this, exp.Literal) else ""
+    if unit == "" and " " in amount:  # INTERVAL '1 month'
+        amount, unit = amount.split(None, 1)
+        unit = unit.lower().rstrip("s")
+    if start is None or not amount.strip().lstrip("-").isdigit() or unit not in ("day", "week", "month", "year"):
+        return node
+    step = int(amount) * (-1 if isinstance(node, exp.Sub) else 1)
+    if unit in ("day", "week"):
+        moved = start + dt.timedelta(days=step * (7 if unit == "week" else 1))
+    else:
+        months = start.year * 12 + start.month - 1 + step * (12 if unit == "year" else 1)
+        year, month = divmod(months, 12)
+        try:
+            moved = start.replace(year=year, month=month + 1)
+        except ValueError:  # 31 January + 1 month: the engines clamp to the month's end; not a whole-month range
+            return node
+    return exp.Literal.string(moved.isoformat())
 
 
 def _date(text: str) -> dt.date | None:
