@@ -8,9 +8,10 @@ The SQL is DuckDB's, with a PostgreSQL branch where the engines differ: PostgreS
 ranking is filtered in an outer query) and samples with ``TABLESAMPLE BERNOULLI (…) REPEATABLE (42)``, which
 only tables, partitioned tables and materialized views take (a view's common values are counted over all its
 rows). Nor has it ``approx_count_distinct``, and an exact ``count(DISTINCT …)`` sorts every column of the
-whole table: above SAMPLE_ROWS the distinct counts come from the grouped pass instead, estimated from the
-sample as PostgreSQL's own ANALYZE does (``estimated_distinct``); row count, nulls, min/max and the
-partition's first and last day stay exact (freshness checks read them) and cost one scan without sorting.
+whole table: above SAMPLE_ROWS the distinct counts come from the grouped pass instead, estimated from its
+sample (``estimated_distinct``: ANALYZE's estimator, or Shlosser's where the sample is skewed); row count,
+nulls, min/max and the partition's first and last day stay exact (freshness checks read them) and cost one
+scan without sorting.
 
 >>> expand_patterns(["analytics.*", "crm.users"], ["analytics.events", "billing.invoices"])
 (['analytics.events'], ['crm.users'])
