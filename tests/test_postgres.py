@@ -443,3 +443,26 @@ def test_a_password_in_the_url_wins_over_password_env(postgres_server, monkeypat
     monkeypatch.delenv("VEDDER_TEST_PG_PASSWORD")
     with PostgresWarehouse(right, password_env="VEDDER_TEST_PG_PASSWORD") as opened:  # the variable is not needed
         assert opened.execute("SELECT 1").rows == [(1,)]
+
+
+def test_an_enum_column_is_profiled_like_text_with_its_labels(postgres_server, project):
+    """An enum (CREATE TYPE … AS ENUM) is the label column the offline answerer needs: its type shows the labels
+    and the profile has its distinct count and common values (it had neither: an unknown type was opaque)."""
+    postgres_server.admin("CREATE SCHEMA crm AUTHORIZATION analyst; SET ROLE analyst; "
+                          "CREATE TYPE crm.segment AS ENUM ('smb', 'mid', 'enterprise'); "
+                          "CREATE TABLE crm.accounts (id integer, segment crm.segment); "
+                          "INSERT INTO crm.accounts SELECT i, (ARRAY['smb', 'smb', 'mid', 'enterprise'])[1 + i % 4]::crm.segment "
+                          "FROM generate_series(1, 40) AS i; RESET ROLE", database="warehouse")
+    try:
+        made = vedder(project, "cluster", "new", "crm", "--tables", "crm.*", "--owner", "sales-ops")
+        assert made.exit_code == 0, made.output
+        import yaml
+
+        dataset = yaml.safe_load((project / "clusters" / "crm" / "datasets" / "crm.accounts.yaml").read_text())
+        segment = next(c for c in dataset["columns"] if c["name"] == "segment")
+        assert segment["type"] == "ENUM('smb', 'mid', 'enterprise')"
+        assert segment["distinct_count"] == 3 and segment["common_values"][0] == {"value": "smb", "frequency": 0.5}
+        answered = vedder(project, "query", "SELECT count(*) AS n FROM crm.accounts WHERE segment = 'mid'", "--cluster", "crm", "--json")
+        assert answered.exit_code == 0 and json.loads(answered.stdout)["rows"] == [[10]]
+    finally:
+        postgres_server.admin("DROP SCHEMA crm CASCADE", database="warehouse")

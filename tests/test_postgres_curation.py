@@ -191,7 +191,7 @@ def test_postgres_types_are_classified(warehouse):
         "d": ("temporal", True), "ts": ("temporal", True), "tstz": ("temporal", True), "tm": ("temporal", False),
         "raw": ("opaque", False), "x": ("opaque", False),  # json and xml have no equality: no distinct count, no grouping
         "ints": ("opaque", False), "bytes": ("opaque", False),
-        "feeling": ("opaque", False),  # an enum's type name says nothing sqlglot knows
+        "feeling": ("categorical", False),  # an enum is spelled ENUM('…', …) with its labels: text-like
     }
     profile = profile_table(warehouse, "kinds.everything")
     columns = {c["name"]: c for c in profile["columns"]}

@@ -35,12 +35,18 @@ PASSWORD_HINT = "set the password in PGPASSWORD, in ~/.pgpass, or in the environ
 # Where unqualified names resolve for every query: the schemas whose functions the guard lets SQL call by name.
 SEARCH_PATH = ", ".join(FUNCTION_SCHEMAS)
 
-# User schemas only: the catalog, information_schema, TOAST and temporary schemas are PostgreSQL's own.
+# User schemas only: the catalog, information_schema, TOAST and temporary schemas are PostgreSQL's own. An enum
+# column's type is spelled with its labels, ENUM('smb', 'enterprise') as DuckDB spells it: profiled like text
+# (distinct count, common values) and the labels are in the context, where the type's name ('crm.segment') says nothing.
 _SCHEMA_SQL = """
-SELECT n.nspname, c.relname, a.attname, upper(format_type(a.atttypid, a.atttypmod))
+SELECT n.nspname, c.relname, a.attname,
+  CASE WHEN t.typtype = 'e' THEN 'ENUM(' || (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
+                                             FROM pg_catalog.pg_enum AS e WHERE e.enumtypid = t.oid) || ')'
+       ELSE upper(format_type(a.atttypid, a.atttypmod)) END
 FROM pg_catalog.pg_class AS c
 JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'
   AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND has_schema_privilege(n.oid, 'USAGE')
