@@ -3,9 +3,12 @@
 Rules (each refusal names its rule): ``parse`` (the SQL must parse in the project dialect),
 ``one_statement``, ``read_only`` (SELECT / WITH / UNION …; no DDL, DML, COPY, ATTACH, PRAGMA, SET, …),
 ``forbidden_function`` (nothing that reads files, the environment, settings or runs SQL strings; in
-PostgreSQL also large objects, dblink, the *_to_xml readers, sequences and advisory locks),
+PostgreSQL also large objects, dblink, the *_to_xml readers, sequences, advisory locks and index maintenance;
+no function named with a schema but pg_catalog or public: the database's own code may read any table),
 ``table_function`` (only harmless generators such as ``range``), and ``table_not_allowed`` (only the
-tables of the cluster in use; never a system catalog). Unqualified tables are qualified with the cluster's default schema.
+tables of the cluster in use; never a system catalog, nor a cast that names its objects by number; in PostgreSQL
+no quoted name with capitals). Unqualified tables are qualified with the cluster's default schema, unless a WITH
+query of that name is in scope where they stand. Comments are kept, made unable to end early when rendered.
 
 >>> guard_sql("SELECT 1").sql
 'SELECT 1'
