@@ -254,6 +254,27 @@ def test_malformed_tool_calls_are_recovered(project, cluster, context, warehouse
     assert "not part of cluster 'shop'" in foreign and "shop.customers" in foreign
 
 
+def test_a_tool_call_written_as_text_is_run_not_shown_as_the_answer(project, cluster, context, warehouse, server):
+    """Local models with tool calling (Ollama, llama.cpp) sometimes write the call in the message instead of making
+    it: JSON alone, fenced, or Action lines. It is run; a JSON object that names no tool is an answer in words."""
+    server.enqueue_text('{"name": "describe_table", "parameters": {"table": "orders"}}')
+    server.enqueue_text('```json\n{"name": "run_sql", "arguments": {"sql": "SELECT COUNT(*) AS n FROM orders"}}\n```')
+    server.enqueue_text('Action: run_sql\nAction Input: {"sql": "' + COUNT_SQL + '"}')
+    server.enqueue_text("The US has the most orders (3).")
+    result = ask(project, cluster, context, warehouse, server, model_options={"tool_calling": True})
+
+    assert result.status == "answered", result.error
+    assert [(s["tool"], s["ok"]) for s in result.steps] == [("describe_table", True), ("run_sql", True), ("run_sql", True)]
+    assert result.answer == "The US has the most orders (3)." and result.result.rows[0] == ("US", 3)
+    observed = [m["content"] for m in server.requests[1]["messages"] if m["role"] == "user"]
+    assert observed[-1].startswith("Observation from describe_table:") and "country" in observed[-1]
+
+    server.enqueue_tool_call("run_sql", {"sql": COUNT_SQL})
+    server.enqueue_text('{"country": "US", "orders": 3}')
+    result = ask(project, cluster, context, warehouse, server, model_options={"tool_calling": True})
+    assert result.status == "answered" and result.answer == '{"country": "US", "orders": 3}'
+
+
 def test_text_only_fallback(project, cluster, context, warehouse, server):
     server.enqueue_text("I will look.")
     server.enqueue_text('Thought: count per country\nAction: run_sql\nAction Input: {"sql": "' + COUNT_SQL + '"}\n'

@@ -250,9 +250,42 @@ def run_agent(
                    if toolbox.last_run else "")
 
 
+def tool_call_in_text(toolbox: "Toolbox", text: str) -> tuple[str, dict[str, Any] | str] | None:
+    """(tool, arguments) when a model with native tool calling wrote its call as text instead (local models served
+    through Ollama or llama.cpp often do): ``{"name": "run_sql", "arguments": {…}}`` (or ``parameters``), alone or
+    in a code fence, or the text protocol's Action / Action Input. None for an answer in words.
+    """
+    try:
+        value = json.loads(_strip_fence(text))
+    except json.JSONDecodeError:
+        value = None
+    if isinstance(value, dict):
+        function = value.get("function") if isinstance(value.get("function"), dict) else {}
+        name = value.get("name") or function.get("name")
+        arguments = value.get("arguments", value.get("parameters", function.get("arguments", {})))
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments)
+            except json.JSONDecodeError:
+                pass
+        return (name, arguments) if name in toolbox.tools else None
+    parsed = parse_text_reply(text)
+    if parsed.final_answer is None and parsed.action in toolbox.tools:
+        return parsed.action, _text_arguments(toolbox, parsed.action, parsed.action_input)
+    return None
+
+
 def _native_turn(run: _Run, toolbox: "Toolbox", reply: "Reply") -> str | None:
-    """Run the reply's tool calls; the answer text when the model called none."""
+    """Run the reply's tool calls (also one written as text); the answer text when the model called none."""
     if not reply.tool_calls:
+        written = tool_call_in_text(toolbox, reply.text) if reply.text.strip() else None
+        if written is not None:
+            tool, arguments = written
+            observation = toolbox.call(tool, arguments)
+            run.messages.append({"role": "assistant", "content": reply.text})
+            run.messages.append({"role": "user", "content": f"Observation from {tool}: {observation.text}"})
+            run.step("", tool, arguments, observation.text, observation.ok)
+            return None
         if reply.text.strip():
             return reply.text.strip()
         run.messages.append({"role": "assistant", "content": ""})
