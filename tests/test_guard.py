@@ -128,3 +128,35 @@ def test_a_timeout_beyond_what_the_clock_can_wait_still_leaves_later_queries_a_t
     assert warehouse.execute("SELECT count(*) FROM range(100000000) a", timeout_s=1e12).rows == [(100000000,)]
     with pytest.raises(QueryTimeout, match="interrupted"):
         warehouse.execute("SELECT count(*) FROM range(100000000000) a", timeout_s=0.3)
+
+
+@pytest.mark.parametrize("sql,reason", [
+    ("SELECT pg_sleep(5)", "function pg_sleep() sleeps: it holds a connection and reads no data"),
+    ("SELECT pg_sleep_for('5 minutes')", "function pg_sleep_for() sleeps"),
+    ("SELECT dblink('host=db', 'SELECT 1')", "function dblink() reaches the network or another database"),
+    ("SELECT dblink_exec('host=db', 'SELECT 1')", "function dblink_exec() reaches the network"),
+    ("SELECT http_get('http://example.com')", "reaches the network"),
+    ("SELECT pg_read_file('/etc/passwd')", "function pg_read_file() reads files, settings or the environment"),
+    ("SELECT getenv('HOME')", "function getenv() reads files, settings or the environment"),
+])
+def test_a_forbidden_function_is_refused_for_what_it_does(sql, reason):
+    with pytest.raises(SQLRefused) as refused:
+        guard_sql(sql, dialect="postgres", allowed=_shop)
+    assert refused.value.rule == "forbidden_function" and reason in refused.value.message
+
+
+@pytest.mark.parametrize("sql,catalog", [
+    ("SELECT * FROM pg_catalog.pg_authid", "pg_catalog.pg_authid is a system catalog"),
+    ("SELECT * FROM pg_roles", "pg_roles is a system catalog"),
+    ("SELECT * FROM information_schema.tables", "information_schema.tables is a system catalog"),
+])
+def test_a_system_catalog_without_a_cluster_is_not_offered_a_cluster(sql, catalog, tmp_path):
+    from demo_project import copy_demo
+    from vedder.config import load_config
+    from vedder.project.model import load_project
+    from vedder.sql.run import cluster_for_sql
+
+    with pytest.raises(SQLRefused) as refused:
+        cluster_for_sql(sql, load_project(load_config(copy_demo(tmp_path))))
+    assert catalog in refused.value.message and "not a table a cluster can hold" in refused.value.message
+    assert "cluster new" not in refused.value.hint and "vedder clusters" in refused.value.hint

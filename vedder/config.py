@@ -46,6 +46,7 @@ class Config:
     max_steps: int = 8
     row_limit: int = 1000
     timeout_s: float = 30.0
+    max_result_mb: float = 64.0
     health_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_HEALTH_WEIGHTS))
     health_fail_under: float = 70.0
     raw: dict[str, Any] = field(default_factory=dict)
@@ -53,6 +54,11 @@ class Config:
     @property
     def clusters_dir(self) -> Path:
         return self.root / "clusters"
+
+    @property
+    def max_result_bytes(self) -> int:
+        """The byte budget of a query's rows (``query.max_result_mb``)."""
+        return int(self.max_result_mb * 2**20)
 
     @property
     def offline(self) -> bool:
@@ -91,6 +97,7 @@ class Config:
                 max_steps=_number(agent, "agent", "max_steps", 8, int, path),
                 row_limit=_number(query, "query", "row_limit", 1000, int, path),
                 timeout_s=_number(query, "query", "timeout_s", 30.0, float, path),
+                max_result_mb=_number(query, "query", "max_result_mb", 64.0, float, path),
                 health_weights={**DEFAULT_HEALTH_WEIGHTS, **(health.get("weights") or {})},
                 health_fail_under=_number(health, "health", "fail_under", 70.0, float, path),
                 raw=data,
@@ -107,6 +114,7 @@ class Config:
 
         properties = load_schema("vedder")["properties"]
         for section, key, value in (("query", "row_limit", self.row_limit), ("query", "timeout_s", self.timeout_s),
+                                    ("query", "max_result_mb", self.max_result_mb),
                                     ("warehouse", "connect_timeout_s", self.warehouse_connect_timeout_s),
                                     ("context", "token_budget", self.token_budget), ("agent", "max_steps", self.max_steps),
                                     ("health", "fail_under", self.health_fail_under)):

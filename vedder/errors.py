@@ -76,6 +76,10 @@ class QueryTimeout(SQLExecutionError):
     default_hint = "the query was interrupted; narrow it (filters, LIMIT) or raise query.timeout_s in vedder.yaml"
 
 
+class ResultTooLarge(SQLExecutionError):
+    default_hint = "select fewer or narrower columns, or aggregate; query.max_result_mb in vedder.yaml sets the budget"
+
+
 class ModelError(VedderError):
     exit_code = 5
     default_hint = "check --model / VEDDER_MODEL and the provider's API key; `model: offline` answers from vetted pairs"

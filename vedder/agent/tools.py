@@ -12,7 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
-from vedder.errors import QueryTimeout, SQLRefused, TableNotFound, VedderError
+from vedder.errors import QueryTimeout, ResultTooLarge, SQLRefused, TableNotFound, VedderError
+from vedder.warehouse import shown_value
 
 if TYPE_CHECKING:
     from vedder.project import Cluster, Column, Doc, Pair, Project
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 MAX_OBSERVATION_CHARS = 4000
 SHOWN_ROWS = 20
+SHOWN_CHARS = 500  # of one value in a result the model sees
 VALUE_LOOKUP_LIMIT = 20
 
 
@@ -269,6 +271,8 @@ class Toolbox:
                                "Write one read-only SELECT on the cluster's tables.", ok=False)
         except QueryTimeout as exc:
             return Observation(f"Error: {exc.message}. Make the query cheaper (filters, LIMIT, fewer joins).", ok=False)
+        except ResultTooLarge as exc:
+            return Observation(f"Error: {exc.message}. Select fewer or narrower columns, or aggregate.", ok=False)
         except VedderError as exc:
             return Observation(f"SQL error: {exc.message}. Fix the query and run it again "
                                "(describe_table shows the exact column names).", ok=False)
@@ -346,7 +350,7 @@ def _value_lookup_sql(table: str, column: str, contains: str | None, dialect: st
 def format_result(result: "QueryResult", limit: int = SHOWN_ROWS) -> str:
     """A result as a small pipe table for the model, with the row count."""
     header = " | ".join(result.columns)
-    rows = [" | ".join("NULL" if v is None else str(v) for v in row) for row in result.rows[:limit]]
+    rows = [" | ".join(shown_value(v, SHOWN_CHARS) for v in row) for row in result.rows[:limit]]
     count = f"{len(result.rows)}{'+' if result.truncated else ''} rows"
     more = f" (first {limit} shown)" if len(result.rows) > limit else ""
     return "\n".join([f"{count}{more}", header, *rows])

@@ -11,16 +11,19 @@ import typer
 from vedder.cli.common import ERROR_DOCUMENTS, JsonOption, ProjectOption, cluster_option, console, print_json, project_for
 
 _CONVERSATION_ID = re.compile(r"^[0-9a-f]{10}$")
+SHOWN_CHARS = 300  # of one value in a table on the terminal (--json has it whole)
 
 
 def render_table(columns: list[str], rows: list[list[Any]], title: str | None = None, limit: int = 20):
     from rich.table import Table
 
+    from vedder.warehouse import shown_value
+
     table = Table(title=title, show_lines=False)
     for column in columns:
         table.add_column(str(column))
     for row in rows[:limit]:
-        table.add_row(*["NULL" if v is None else str(v) for v in row])
+        table.add_row(*[shown_value(v, SHOWN_CHARS) for v in row])
     if len(rows) > limit:
         table.caption = f"{len(rows) - limit} more rows (use --json for all)"
     return table

@@ -71,6 +71,9 @@ FORBIDDEN_FUNCTIONS = frozenset(
 )
 _FORBIDDEN_PREFIXES = ("duckdb_", "pragma_", "read_", "pg_", "sqlite_", "postgres_", "mysql_", "iceberg_", "delta_", "http",
                        "lo_", "dblink", "brin_")
+# Forbidden functions that are refused for what they do rather than what they read.
+_SLEEPING = ("pg_sleep",)
+_NETWORK_PREFIXES = ("dblink", "http", "postgres_scan", "postgres_query", "postgres_execute", "mysql_")
 # PostgreSQL's query_to_xml, table_to_xml, cursor_to_xml, schema_to_xml, database_to_xml and their xmlschema
 # variants read any table (or a whole database) the role can see, through a name in a string.
 _FORBIDDEN_SUFFIXES = ("_to_xml", "_to_xmlschema", "_to_xml_and_xmlschema")
@@ -123,6 +126,19 @@ def _unescaped(name: str) -> str:
 
 def _is_forbidden(names: set[str]) -> bool:
     return any(n in FORBIDDEN_FUNCTIONS or n.startswith(_FORBIDDEN_PREFIXES) or n.endswith(_FORBIDDEN_SUFFIXES) for n in names)
+
+
+def _refusal_reason(name: str) -> str:
+    """Why a forbidden function is refused, said of what it does.
+
+    >>> _refusal_reason("pg_sleep"), _refusal_reason("dblink_exec")
+    ('sleeps: it holds a connection and reads no data', 'reaches the network or another database')
+    """
+    if name.startswith(_SLEEPING):
+        return "sleeps: it holds a connection and reads no data"
+    if name.startswith(_NETWORK_PREFIXES):
+        return "reaches the network or another database"
+    return "reads files, settings or the environment"
 
 
 def _harmless_comment(comment: str) -> str:
@@ -188,8 +204,18 @@ def _case_kept(table: exp.Table) -> str | None:
 
 
 def _is_system_table(table: exp.Table) -> bool:
-    schema = table.db.lower()
-    return schema in _SYSTEM_SCHEMAS or schema.startswith("pg_temp") or (not schema and table.name.lower().startswith("pg_"))
+    return is_system_table(f"{table.db}.{table.name}" if table.db else table.name)
+
+
+def is_system_table(name: str) -> bool:
+    """Whether ``name`` (``schema.table`` or a bare name) is a system catalog, never a cluster's table.
+
+    >>> is_system_table("pg_catalog.pg_authid"), is_system_table("pg_roles"), is_system_table("shop.orders")
+    (True, True, False)
+    """
+    schema, _, table = name.lower().rpartition(".")
+    schema = schema.rpartition(".")[2]
+    return schema in _SYSTEM_SCHEMAS or schema.startswith("pg_temp") or (not schema and table.startswith("pg_"))
 
 
 def parse_one_statement(sql: str, dialect: str = "duckdb", *, tokens: list | None = None) -> exp.Expression:
@@ -245,7 +271,7 @@ def guard_sql(
             raise SQLRefused("read_only", f"{type(node).__name__.upper()} is not allowed inside a query")
         if isinstance(node, exp.Func) and _is_forbidden(_function_names(node)):
             name = sorted(_function_names(node))[0] if not isinstance(node, exp.Anonymous) else _unescaped(node.name).lower()
-            raise SQLRefused("forbidden_function", f"function {name}() reads files, settings or the environment", "query the cluster's tables instead")
+            raise SQLRefused("forbidden_function", f"function {name}() {_refusal_reason(name)}", "query the cluster's tables instead")
         if isinstance(node, exp.Dot) and (schema := _function_schema(node)) is not None and schema not in FUNCTION_SCHEMAS:
             raise SQLRefused("forbidden_function", f"function {node.sql(dialect)} is schema {schema}'s own code, which may read any table",
                              "call built-in functions by their plain name (DuckDB: upper(x), not x.upper())")

@@ -1,7 +1,7 @@
 """Guarded execution: the only path from untrusted SQL (a model's, a pair's, a person's) to the warehouse.
 
-``run_sql`` applies the guard for the cluster in use, then runs the result with the configured row cap
-and timeout. Without a cluster, the SQL must read only tables that one cluster covers entirely.
+``run_sql`` applies the guard for the cluster in use, then runs the result with the configured row cap,
+timeout and byte budget. Without a cluster, the SQL must read only tables that one cluster covers entirely.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from vedder.errors import SQLRefused
-from vedder.sql.guard import GuardedSQL, guard_sql
+from vedder.sql.guard import GuardedSQL, guard_sql, is_system_table
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -33,6 +33,10 @@ def cluster_for_sql(sql: str, project: "Project") -> "Cluster":
         raise SQLRefused("table_not_allowed", "the project has no clusters", "`vedder cluster new` creates one")
     owners = {table: [c.id for c in project.clusters_covering(table)] for table in guarded.tables}
     uncovered = [table for table, ids in owners.items() if not ids]
+    if catalogs := [table for table in uncovered if is_system_table(table)]:
+        what = "is a system catalog" if len(catalogs) == 1 else "are system catalogs"
+        raise SQLRefused("table_not_allowed", f"{', '.join(catalogs)} {what}, not a table a cluster can hold",
+                         "query the tables of a cluster (`vedder clusters` lists the clusters; their datasets/ folders the tables)")
     if uncovered:
         schema = uncovered[0].rsplit(".", 1)[0] if "." in uncovered[0] else uncovered[0]
         not_loaded = f" (not loaded, a file is broken: {', '.join(sorted(project.broken))})" if project.broken else ""
@@ -66,4 +70,5 @@ def run_guarded(guarded: GuardedSQL, *, project: "Project", warehouse: "Warehous
     if not isinstance(guarded, GuardedSQL):
         raise TypeError("run_guarded runs only what the guard returned (a GuardedSQL)")
     config = project.config
-    return warehouse.execute(guarded.sql, limit=limit or config.row_limit, timeout_s=config.timeout_s)
+    return warehouse.execute(guarded.sql, limit=limit or config.row_limit, timeout_s=config.timeout_s,
+                             max_bytes=config.max_result_bytes)

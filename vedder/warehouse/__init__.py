@@ -8,9 +8,9 @@ imports psycopg. Untrusted SQL never reaches
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from vedder.errors import WarehouseError
+from vedder.errors import ResultTooLarge, WarehouseError
 
 if TYPE_CHECKING:
     from vedder.config import Config
@@ -28,6 +28,60 @@ class QueryResult:
         return {"columns": self.columns, "rows": [list(r) for r in self.rows], "truncated": self.truncated}
 
 
+# The first fetch of a result is one row and each next one at most this many times the last: a result of huge
+# cells stops after a row or a few, a result of 1,000 small rows takes four fetches.
+_BATCH_GROWTH = 16
+
+
+def value_bytes(value: Any) -> int:
+    """What a fetched value roughly costs: the length of text and bytes (within lists and mappings too), 8 otherwise.
+
+    >>> value_bytes("abc"), value_bytes(42), value_bytes(["ab", None])
+    (3, 8, 10)
+    """
+    if isinstance(value, (str, bytes, bytearray, memoryview)):
+        return len(value)
+    if isinstance(value, (list, tuple)):
+        return sum(map(value_bytes, value))
+    if isinstance(value, dict):
+        return sum(value_bytes(k) + value_bytes(v) for k, v in value.items())
+    return 8
+
+
+def fetch_within(fetchmany: Callable[[int], list], *, limit: int, max_bytes: int | None) -> list[tuple[Any, ...]]:
+    """Up to ``limit`` + 1 rows from ``fetchmany(n)``, in batches that grow only while the rows stay small, so
+    that no more than about ``max_bytes`` (plus the last batch) is ever held; ResultTooLarge once over it."""
+    if max_bytes is None:
+        return fetchmany(limit + 1)
+    rows: list[tuple[Any, ...]] = []
+    held, widest, batch = 0, 1, 1
+    while len(rows) <= limit:
+        fetched = fetchmany(batch)
+        for row in fetched:
+            size = sum(map(value_bytes, row))
+            held += size
+            widest = max(widest, size)
+        rows.extend(fetched)
+        if held > max_bytes:
+            raise ResultTooLarge(f"the result holds more than query.max_result_mb ({max_bytes / 2**20:g} MB) "
+                                 f"after {len(rows):,} row{'s' if len(rows) != 1 else ''}; the row cap does not bound bytes")
+        if len(fetched) < batch:
+            break
+        batch = max(1, min(limit + 1 - len(rows), batch * _BATCH_GROWTH, (max_bytes - held) // widest))
+    return rows
+
+
+def shown_value(value: Any, max_chars: int) -> str:
+    """A value as text for a person or a model, at most about ``max_chars`` characters: a long one is cut and
+    says how long it was.
+
+    >>> shown_value("x" * 50, 10)
+    'xxxxxxxxxx… (50 characters)'
+    """
+    text = "NULL" if value is None else str(value)
+    return text if len(text) <= max_chars else f"{text[:max_chars]}… ({len(text):,} characters)"
+
+
 class Warehouse(Protocol):
     dialect: str
 
@@ -40,8 +94,9 @@ class Warehouse(Protocol):
     def schema(self) -> dict[str, dict[str, str]]:
         """Every table's columns: {"schema.table": {"column": "TYPE"}}."""
 
-    def execute(self, sql: str, *, limit: int = 1000, timeout_s: float = 30.0) -> QueryResult:
-        """Run trusted SQL, at most ``limit`` rows, interrupted after ``timeout_s``."""
+    def execute(self, sql: str, *, limit: int = 1000, timeout_s: float = 30.0, max_bytes: int | None = None) -> QueryResult:
+        """Run trusted SQL, at most ``limit`` rows, interrupted after ``timeout_s``; ResultTooLarge once the rows
+        fetched hold more than ``max_bytes`` (None: no budget)."""
 
     def cursor(self) -> "Warehouse":
         """Another handle on the same warehouse that one other thread may use at the same time."""

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from vedder.errors import QueryTimeout, SQLExecutionError, TableNotFound, WarehouseError
-from vedder.warehouse import QueryResult
+from vedder.warehouse import QueryResult, fetch_within
 
 _SYSTEM_SCHEMAS = ("information_schema", "pg_catalog")
 
@@ -135,16 +135,22 @@ class DuckDBWarehouse:
             raise TableNotFound(f"table '{table}' is not in the warehouse {self.path.name}")
         return list(columns.items())
 
-    def execute(self, sql: str, *, limit: int = 1000, timeout_s: float = 30.0) -> QueryResult:
+    def execute(self, sql: str, *, limit: int = 1000, timeout_s: float = 30.0, max_bytes: int | None = None) -> QueryResult:
         started = time.perf_counter()
         token = self._watchdog.arm(timeout_s)
         try:
+            # The result streams: each fetch computes only the vectors (2,048 rows) it needs, so a result over
+            # max_bytes stops after a few rows. A vector's strings are not counted by DuckDB's memory_limit.
             cursor = self.connection.execute(sql)
             columns = [d[0] for d in cursor.description or []]
             types = [str(d[1]) for d in cursor.description or []]
-            rows = cursor.fetchmany(limit + 1) if cursor.description else []
+            rows = fetch_within(cursor.fetchmany, limit=limit, max_bytes=max_bytes) if cursor.description else []
         except duckdb.InterruptException:
             raise QueryTimeout(f"query interrupted after {timeout_s:g} s") from None
+        except duckdb.OutOfMemoryException as exc:
+            raise SQLExecutionError(f"the query needs more memory than DuckDB may use: {str(exc).splitlines()[0]}",
+                                    "aggregate or filter before sorting, grouping or joining large values; "
+                                    "select fewer or narrower columns") from None
         except duckdb.Error as exc:
             raise SQLExecutionError(str(exc).splitlines()[0]) from None
         finally:

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from vedder.errors import QueryTimeout, SQLExecutionError, TableNotFound, WarehouseError
 from vedder.sql.guard import FUNCTION_SCHEMAS
-from vedder.warehouse import QueryResult
+from vedder.warehouse import QueryResult, fetch_within
 
 if TYPE_CHECKING:
     import psycopg
@@ -140,6 +140,26 @@ def _timeout_setting(timeout_s: float) -> str:
     return f"{max(1, min(int(timeout_s * 1000), 2**31 - 1))}ms"
 
 
+class _FetchBefore:
+    """``cursor.fetchmany`` that ends by ``deadline``: statement_timeout counts per statement (each FETCH anew), so
+    a FETCH that could outlast the deadline is given only the time left, and none starts after it."""
+
+    def __init__(self, connection: "psycopg.Connection", cursor: "psycopg.ServerCursor", deadline: float, timeout_s: float) -> None:
+        self.connection, self.cursor, self.deadline, self.timeout_s = connection, cursor, deadline, timeout_s
+        self.allowed_s = timeout_s  # the statement_timeout in force
+        # Fetches of a fast query never reset the timeout: a FETCH may end this much after the deadline.
+        self.slack_s = max(0.05, timeout_s / 50)
+
+    def __call__(self, count: int) -> list[tuple[Any, ...]]:
+        left = self.deadline - time.perf_counter()
+        if left <= 0:
+            raise QueryTimeout(f"query stopped after {self.timeout_s:g} s (query.timeout_s) while its rows were fetched")
+        if left + self.slack_s < self.allowed_s:
+            self.connection.execute("SELECT set_config('statement_timeout', %s, true)", [_timeout_setting(left)])
+            self.allowed_s = left
+        return self.cursor.fetchmany(count)
+
+
 class PostgresWarehouse:
     dialect = "postgres"
 
@@ -201,20 +221,22 @@ class PostgresWarehouse:
             raise TableNotFound(f"table '{table}' is not in the warehouse {redact_url(self.url)}")
         return list(columns.items())
 
-    def execute(self, sql: str, *, limit: int = 1000, timeout_s: float = 30.0) -> QueryResult:
+    def execute(self, sql: str, *, limit: int = 1000, timeout_s: float = 30.0, max_bytes: int | None = None) -> QueryResult:
         psycopg = _psycopg()
         started = time.perf_counter()
         try:
-            # A server-side cursor fetches limit + 1 rows, not the whole result, to know it was truncated. The
-            # timeout is set for this transaction only: nothing a query did to the session can lift it. So is the
-            # search path: unqualified functions are built-ins or public's (the guard refuses other schemas'),
-            # never those of the role's own schema ("$user") or of a search_path set on the role.
+            # A server-side cursor fetches limit + 1 rows, not the whole result, to know it was truncated, in small
+            # batches while the rows are large (max_bytes). The timeout is set for this transaction only: nothing a
+            # query did to the session can lift it. So is the search path: unqualified functions are built-ins or
+            # public's (the guard refuses other schemas'), never those of the role's own schema ("$user") or of a
+            # search_path set on the role.
             with self.connection.transaction(), self.connection.cursor(name="vedder_query") as cursor:
                 self.connection.execute("SELECT set_config('statement_timeout', %s, true), set_config('search_path', %s, true)",
                                         [_timeout_setting(timeout_s), SEARCH_PATH])
                 cursor.execute(sql)
                 description = cursor.description or []
-                rows = cursor.fetchmany(limit + 1) if description else []
+                fetch = _FetchBefore(self.connection, cursor, started + timeout_s, timeout_s)
+                rows = fetch_within(fetch, limit=limit, max_bytes=max_bytes) if description else []
         except psycopg.errors.QueryCanceled:
             raise QueryTimeout(f"query cancelled by the server after {timeout_s:g} s (statement_timeout)") from None
         except psycopg.OperationalError as exc:
