@@ -466,3 +466,20 @@ def test_an_enum_column_is_profiled_like_text_with_its_labels(postgres_server, p
         assert answered.exit_code == 0 and json.loads(answered.stdout)["rows"] == [[10]]
     finally:
         postgres_server.admin("DROP SCHEMA crm CASCADE", database="warehouse")
+
+
+def test_role_settings_the_readme_suggests_bound_what_a_query_may_spill(postgres_server):
+    """README (PostgreSQL): ALTER ROLE … SET temp_file_limit / work_mem hold for vedder's sessions, and the role
+    cannot lift temp_file_limit itself (a superuser-only setting)."""
+    postgres_server.admin("CREATE ROLE vedder_limited LOGIN PASSWORD 'limited-pw'; "
+                          "ALTER ROLE vedder_limited SET temp_file_limit = '1MB'; ALTER ROLE vedder_limited SET work_mem = '64kB'")
+    try:
+        with PostgresWarehouse(f"postgresql://vedder_limited:limited-pw@127.0.0.1:{postgres_server.port}/warehouse") as limited:
+            assert limited.execute("SELECT current_setting('work_mem'), current_setting('temp_file_limit')").rows == [("64kB", "1MB")]
+            with pytest.raises(SQLExecutionError, match="temporary file size exceeds temp_file_limit"):
+                limited.execute("SELECT count(DISTINCT md5(i::text)) FROM generate_series(1, 300000) AS i")
+            with pytest.raises(SQLExecutionError, match="permission denied to set parameter"):
+                limited.execute("SELECT set_config('temp_file_limit', '-1', true)")
+            assert limited.execute("SELECT count(*) FROM generate_series(1, 1000)").rows == [(1000,)]
+    finally:
+        postgres_server.admin("DROP ROLE vedder_limited")

@@ -449,12 +449,14 @@ def test_review_of_an_unknown_proposal_id_still_says_no_proposal(demo_dir):
 
 
 @pytest.mark.parametrize("sql, words, hint", [
-    ("SELECT count(*) FROM information_schema.tables", ["no cluster covers information_schema.tables"],
-     ["clusters: listening, podcasts, revenue", "vedder cluster new ID --tables 'information_schema.*' --owner TEAM"]),
+    ("SELECT count(*) FROM nowhere.things", ["no cluster covers nowhere.things"],
+     ["clusters: listening, podcasts, revenue", "vedder cluster new ID --tables 'nowhere.*' --owner TEAM"]),
+    ("SELECT count(*) FROM information_schema.tables", ["information_schema.tables is a system catalog, not a table a cluster can hold"],
+     ["`vedder clusters` lists the clusters"]),
     ("SELECT count(*) FROM listening.users u, nowhere.things t", ["no cluster covers nowhere.things"], ["--tables 'nowhere.*'"]),
     ("SELECT count(*) FROM listening.users u, revenue.plans p", ["no single cluster covers listening.users (listening)",
                                                                  "and revenue.plans (revenue)"], ["one cluster's tables"]),
-], ids=["uncovered", "partly-uncovered", "two-clusters"])
+], ids=["uncovered", "system-catalog", "partly-uncovered", "two-clusters"])
 def test_query_on_tables_no_cluster_covers_says_how_to_add_them(demo_dir, sql, words, hint):
     """The hint said `pass --cluster ID`, which cannot help when no cluster has the table."""
     result = run(demo_dir, "query", sql)

@@ -31,6 +31,9 @@ class QueryResult:
 # The first fetch of a result is one row and each next one at most this many times the last: a result of huge
 # cells stops after a row or a few, a result of 1,000 small rows takes four fetches.
 _BATCH_GROWTH = 16
+# Values whose size is their length (text and bytes) or their items'; any other (numbers, dates, uuids) counts 8.
+_TEXT_TYPES = frozenset({str, bytes, bytearray, type(None)})
+_SIZED_TYPES = frozenset({str, bytes, bytearray, memoryview, list, tuple, dict})
 
 
 def value_bytes(value: Any) -> int:
@@ -48,6 +51,24 @@ def value_bytes(value: Any) -> int:
     return 8
 
 
+def _batch_bytes(rows: list[tuple[Any, ...]]) -> tuple[int, int]:
+    """What ``rows`` cost (``value_bytes``) and at most what one of them does, measured a column at a time: a
+    column of text or of numbers and dates is measured with one call per value at most."""
+    total = widest = 0
+    for column in zip(*rows):
+        kinds = set(map(type, column))
+        if kinds <= _TEXT_TYPES:
+            sizes = list(map(len, filter(None, column)))
+        elif kinds.isdisjoint(_SIZED_TYPES):
+            sizes = [8]
+            total += 8 * (len(column) - 1)
+        else:  # nested values, or a JSON column mixing numbers and text
+            sizes = list(map(value_bytes, column))
+        total += sum(sizes)
+        widest += max(sizes, default=0)
+    return total, widest
+
+
 def fetch_within(fetchmany: Callable[[int], list], *, limit: int, max_bytes: int | None) -> list[tuple[Any, ...]]:
     """Up to ``limit`` + 1 rows from ``fetchmany(n)``, in batches that grow only while the rows stay small, so
     that no more than about ``max_bytes`` (plus the last batch) is ever held; ResultTooLarge once over it."""
@@ -57,10 +78,8 @@ def fetch_within(fetchmany: Callable[[int], list], *, limit: int, max_bytes: int
     held, widest, batch = 0, 1, 1
     while len(rows) <= limit:
         fetched = fetchmany(batch)
-        for row in fetched:
-            size = sum(map(value_bytes, row))
-            held += size
-            widest = max(widest, size)
+        size, widest_here = _batch_bytes(fetched)
+        held, widest = held + size, max(widest, widest_here)
         rows.extend(fetched)
         if held > max_bytes:
             raise ResultTooLarge(f"the result holds more than query.max_result_mb ({max_bytes / 2**20:g} MB) "

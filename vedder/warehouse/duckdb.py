@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from vedder.errors import QueryTimeout, SQLExecutionError, TableNotFound, WarehouseError
+from vedder.errors import QueryTimeout, ResultTooLarge, SQLExecutionError, TableNotFound, WarehouseError
 from vedder.warehouse import QueryResult, fetch_within
 
 _SYSTEM_SCHEMAS = ("information_schema", "pg_catalog")
@@ -145,6 +145,10 @@ class DuckDBWarehouse:
             columns = [d[0] for d in cursor.description or []]
             types = [str(d[1]) for d in cursor.description or []]
             rows = fetch_within(cursor.fetchmany, limit=limit, max_bytes=max_bytes) if cursor.description else []
+        except ResultTooLarge:
+            # The connection holds the abandoned result (the vectors already computed) until its next query.
+            self.connection.execute("SELECT 1")
+            raise
         except duckdb.InterruptException:
             raise QueryTimeout(f"query interrupted after {timeout_s:g} s") from None
         except duckdb.OutOfMemoryException as exc:
