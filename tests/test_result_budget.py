@@ -3,6 +3,7 @@ batches that grow only while rows stay small, the server-side query gone afterwa
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -182,3 +183,18 @@ def test_a_column_mixing_numbers_and_text_is_measured_value_by_value():
     with pytest.raises(ResultTooLarge, match="after 17 rows"):
         fetch_within(source, limit=1000, max_bytes=2 * MB)
     assert source.asked == [1, 16]
+
+
+def test_string_generators_are_capped_by_the_guard_before_the_engine_builds_them(demo):
+    """repeat('x', 1e8) over 2,048 rows would make DuckDB build ≈ 200 GB before the byte budget sees a row: the
+    guard caps the length of repeat/lpad/rpad at MAX_GENERATED_CHARS; short bars and pads are untouched."""
+    from vedder.sql.guard import MAX_GENERATED_CHARS, guard_sql
+
+    capped = guard_sql("SELECT repeat('x', 100000000) AS s, rpad(name, n, '-') AS p FROM t", dialect="duckdb").sql
+    assert capped.count("LEAST(") == 2 and f"{MAX_GENERATED_CHARS})" in capped
+    assert guard_sql("SELECT repeat('#', 3), lpad('7', 2, '0')", dialect="duckdb").sql == "SELECT REPEAT('#', 3), LPAD('7', 2, '0')"
+    result = CliRunner().invoke(app, ["query", "SELECT length(repeat('x', 100000000)) AS n, repeat('#', 3) AS bar FROM range(2048)",
+                                      "--cluster", "listening", "--project", str(demo), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    assert len(rows) == 1000 and rows[0] == [MAX_GENERATED_CHARS, "###"]

@@ -85,6 +85,11 @@ _CATALOG_TYPES = frozenset({"regclass", "regproc", "regprocedure", "regoper", "r
 # own code (PostgreSQL functions, DuckDB macros), which may read any table. vedder's PostgreSQL sessions run
 # with the search path pinned to the same two schemas, so an unqualified name resolves to no other.
 FUNCTION_SCHEMAS = ("pg_catalog", "public")
+
+MAX_GENERATED_CHARS = 10_000
+"""The longest string repeat()/lpad()/rpad() may build: ``repeat('x', 100000000)`` over 2,048 rows makes DuckDB
+build ≈ 200 GB before vedder's byte budget sees a row (its memory_limit does not count such strings), so their
+length argument is capped (``LEAST(n, 10000)``) — a bar chart of ``repeat('█', n)`` still draws."""
 # System catalogs are never a cluster's tables; an unqualified pg_* name resolves to pg_catalog in PostgreSQL.
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 ALLOWED_TABLE_FUNCTIONS = frozenset({
@@ -245,6 +250,14 @@ def table_name(table: exp.Table, default_schema: str | None) -> str:
     return ".".join(parts[-2:]).lower()
 
 
+def _cap_length(node: exp.Expression, key: str) -> None:
+    """Cap the length argument ``key`` of a string generator at MAX_GENERATED_CHARS (a literal within it stays as is)."""
+    length = node.args.get(key)
+    if length is None or (isinstance(length, exp.Literal) and length.is_int and int(length.name) <= MAX_GENERATED_CHARS):
+        return
+    node.set(key, exp.func("least", length.copy(), exp.Literal.number(MAX_GENERATED_CHARS)))
+
+
 def guard_sql(
     sql: str | exp.Expression,
     *,
@@ -275,6 +288,8 @@ def guard_sql(
         if isinstance(node, exp.Dot) and (schema := _function_schema(node)) is not None and schema not in FUNCTION_SCHEMAS:
             raise SQLRefused("forbidden_function", f"function {node.sql(dialect)} is schema {schema}'s own code, which may read any table",
                              "call built-in functions by their plain name (DuckDB: upper(x), not x.upper())")
+        if isinstance(node, (exp.Repeat, exp.Pad)):
+            _cap_length(node, "times" if isinstance(node, exp.Repeat) else "expression")
         if isinstance(node, exp.DataType) and (kind := _named_type(node)) in _CATALOG_TYPES:
             raise SQLRefused("table_not_allowed", f"a cast to {kind} reads names from the system catalog",
                              "use only the tables of the cluster in use (`vedder clusters`)")
