@@ -49,6 +49,8 @@ TOP_VALUES_COVERAGE = 0.5
 """Other columns whose values repeat list their top values only when those cover at least this share of rows."""
 PROFILE_TIMEOUT_S = 600.0
 GROUPING_BATCH = 32
+LONG_VALUE = 200
+"""Common values longer than this many characters (a repeated text body) are left out: they label nothing."""
 SAMPLE_SEED = 42
 _NO_EQUALITY = {"postgres": (exp.DataType.Type.JSON, exp.DataType.Type.XML)}
 """Types a dialect cannot compare for equality: no distinct count, no grouping (PostgreSQL's json and xml)."""
@@ -63,6 +65,7 @@ _LIFECYCLE_WORDS = {
     "churned", "valid", "start", "started", "end", "ended", "first", "last",
 }
 """Words that mark a date as an attribute of an entity (when a track was released), not as when a row happened."""
+_WORD_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|[^A-Za-z0-9]+")
 _CLUSTER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 # Cluster files name tables in lower case without quotes: a space, a dot or a capital (PostgreSQL keeps the case of
 # quoted names) inside a name cannot be written there.
@@ -145,7 +148,7 @@ def _partition_score(column: _ColumnKind) -> int:
     """How much a date/timestamp column looks like the table's partition or event-date column (0: not at all)."""
     if not column.partitionable:
         return 0
-    name = column.name.lower()
+    name = "_".join(w for w in _WORD_BREAK.split(column.name) if w).lower()  # "Order Date", "OrderDate": order_date
     if name in _PARTITION_NAMES:
         return 4
     if _LIFECYCLE_WORDS.intersection(name.split("_")):
@@ -348,8 +351,23 @@ def _common_values(grouped: dict[str, _GroupedColumn], columns: list[_ColumnKind
         top = counted.values if low_cardinality else counted.values[:TOP_VALUES]
         if not low_cardinality and sum(n for _, n in top) / counted.rows < TOP_VALUES_COVERAGE:
             continue
-        found[column.name] = [{"value": _plain(v), "frequency": round(n / counted.rows, 4)} for v, n in top]
+        found[column.name] = [{"value": _plain(v), "frequency": share(n, counted.rows)} for v, n in top
+                              if not (isinstance(v, str) and len(v) > LONG_VALUE)]
     return found
+
+
+def share(part: int, whole: int) -> float:
+    """``part / whole`` to 4 decimals, but 0 or 1 only when exactly so: one value in 20,000 rows is a null
+    fraction of 0.99995, not 1.0 (all NULL).
+
+    >>> share(19_999, 20_000), share(1, 3), share(0, 7)
+    (0.99995, 0.3333, 0.0)
+    """
+    fraction = part / whole
+    rounded = round(fraction, 4)
+    if 0 < part < whole and rounded in (0.0, 1.0):
+        return float(f"{fraction:.2g}") if rounded == 0.0 else 1 - float(f"{1 - fraction:.2g}")
+    return rounded
 
 
 def _utc_now() -> str:
@@ -382,7 +400,7 @@ def profile_table(warehouse: "Warehouse", table: str, existing: Dataset | None =
     for column in columns:
         non_null, distinct_count = next(values), next(values)
         non_nulls[column.name] = non_null
-        entry = stats[column.name] = {"null_fraction": round(1 - non_null / row_count, 4) if row_count else 0.0}
+        entry = stats[column.name] = {"null_fraction": share(row_count - non_null, row_count) if row_count else 0.0}
         if distinct_count is not None:
             distinct[column.name] = entry["distinct_count"] = min(int(distinct_count), non_null)
         if column.numeric or column.temporal:
