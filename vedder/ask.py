@@ -6,7 +6,7 @@ Every surface (CLI, chat, MCP, eval) calls ``ask``. The offline path never impor
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 from vedder.config import OFFLINE
@@ -80,16 +80,30 @@ def _not_loaded(project: "Project", named: tuple[str, ...] = ()) -> str:
     return f" {'Other c' if named else 'C'}lusters not loaded (a file is broken; `vedder validate` names it): {skipped}."
 
 
+def _owned_by(broken) -> str:
+    """" (owned by TEAM, CONTACT)" of a cluster left out for a broken file, or "" when its cluster.yaml does not say."""
+    owners = ", ".join(x for x in (broken.team, broken.contact) if x)
+    return f" (owned by {owners})" if owners else ""
+
+
+def _not_loaded_entry(broken, routing) -> dict[str, Any]:
+    return {"cluster": broken.id, "score": round(dict(routing.not_loaded_scores).get(broken.id, 0.0), 3), "team": broken.team,
+            "contact": broken.contact, "not_loaded": True, "file": broken.relative_file}
+
+
+def _fix_hint(broken: list) -> str:
+    files = ", ".join(b.relative_file for b in broken)
+    return f"fix {files} (`vedder validate` lists every problem with file and line), or tell its owners"
+
+
 def _for_a_cluster_not_loaded(question: str, routing, project: "Project") -> Answer:
     """Routing found the question to be (perhaps) for a cluster left out for a broken file: not covered, naming it,
     its owners and the broken file, rather than answered from the next best cluster's tables."""
-    scores = dict(routing.not_loaded_scores)
-    closest = [{"cluster": b.id, "score": round(scores.get(b.id, 0.0), 3), "team": b.team, "contact": b.contact,
-                "not_loaded": True, "file": b.relative_file} for b in routing.not_loaded]
+    closest = [_not_loaded_entry(b, routing) for b in routing.not_loaded]
     closest += [{"cluster": c.id, "score": round(dict(routing.scores).get(c.id, 0.0), 3), "team": c.owners.team,
                  "contact": c.owners.contact} for c in routing.candidates]
-    clusters = "; ".join(f"{b.id}" + (f" (owned by {', '.join(x for x in (b.team, b.contact) if x)})" if b.team or b.contact else "")
-                         + f", which is not loaded because a file of it is broken: {b.problem}" for b in routing.not_loaded)
+    clusters = "; ".join(f"{b.id}{_owned_by(b)}, which is not loaded because a file of it is broken: {b.problem}"
+                         for b in routing.not_loaded)
     if routing.candidates:
         others = ", ".join(f"{c.id} (owned by {c.owners.team})" for c in routing.candidates)
         text = (f"This question may be for cluster {clusters}. Loaded clusters that fit it about as well: {others}; vedder "
@@ -97,15 +111,29 @@ def _for_a_cluster_not_loaded(question: str, routing, project: "Project") -> Ans
     else:
         text = f"This question is for cluster {clusters}. vedder does not answer it from another cluster's tables."
     text += _not_loaded(project, tuple(b.id for b in routing.not_loaded))
-    files = ", ".join(b.relative_file for b in routing.not_loaded)
     return Answer(
         status="not_covered",
         question=question,
         answer=text,
         routing=routing.ranked(),
         closest=closest,
-        hint=f"fix {files} (`vedder validate` lists every problem with file and line), or tell its owners; "
-             "--cluster ID asks another cluster anyway",
+        hint=_fix_hint(routing.not_loaded) + "; --cluster ID asks another cluster anyway",
+    )
+
+
+def _conversation_not_loaded(question: str, broken, routing, project: "Project") -> Answer:
+    """A follow-up in a conversation whose cluster was left out for a broken file since its last turn: not covered,
+    naming it, rather than answered from whichever loaded cluster its few words reach."""
+    text = (f"This conversation is in cluster {broken.id}{_owned_by(broken)}, which is not loaded because a file of it "
+            f"is broken: {broken.problem}. vedder does not answer its follow-ups from another cluster's tables."
+            + _not_loaded(project, (broken.id,)))
+    return Answer(
+        status="not_covered",
+        question=question,
+        answer=text,
+        routing=routing.ranked(),
+        closest=[_not_loaded_entry(broken, routing)],
+        hint=_fix_hint([broken]) + "; asked without --continue (`:new` in vedder chat), a question is routed on its own",
     )
 
 
@@ -150,7 +178,8 @@ def _answer_offline(project, cluster, question, warehouse, history) -> tuple[Ans
     from vedder.offline import answer_offline, partial_period_note
     from vedder.sql.run import run_sql
 
-    previous = history[-1] if history else None
+    # A turn that went to no cluster (not covered for a cluster left out) is skipped, as for the conversation's cluster.
+    previous = next((turn for turn in reversed(history) if turn.get("cluster")), None)
     result = answer_offline(project, cluster, question, previous=previous)
     if result.match is None:
         closest = [{"pair": p.id, "question": p.question, "score": round(s, 3)} for p, s in result.closest[:3]]
@@ -264,18 +293,27 @@ def ask(
                     "pair": _pair_of(t)} for t in thread]
     routing_scores: list[dict[str, Any]] = []
     cluster, alternatives, source, routing_note = None, [], None, None
+    conversation_broken = None
     if cluster_id:
         cluster, source = project.cluster(cluster_id), "given"
     else:
         from vedder.context import remember, route
         from vedder.context.memory import ANONYMOUS
+        from vedder.context.route import follow_up_not_loaded
 
         routing = route(project, question)
         routing_scores = routing.ranked()
         previous_cluster = next((h["cluster"] for h in reversed(history) if h.get("cluster")), None)
-        if previous_cluster in project.clusters:
-            # A follow-up ("and for Sweden?") rarely routes on its own: stay in the conversation's cluster.
-            cluster, source = project.clusters[previous_cluster], "conversation"
+        if previous_cluster in project.broken:
+            conversation_broken = project.broken[previous_cluster]
+        elif previous_cluster in project.clusters:
+            # A follow-up ("and for Sweden?") rarely routes on its own: stay in the conversation's cluster, unless
+            # it names what a cluster left out for a broken file is about ("and ad revenue?").
+            theirs = follow_up_not_loaded(routing, project.clusters[previous_cluster])
+            if theirs:
+                routing = replace(routing, not_loaded=theirs)
+            else:
+                cluster, source = project.clusters[previous_cluster], "conversation"
         else:
             routing = remember(project, routing, log=store, user=user if asker_known else ANONYMOUS) if memory else routing
             if routing.covered and not (routing.ambiguous and model == OFFLINE):
@@ -285,7 +323,9 @@ def ask(
                 # A tie memory settled is still a tie to the agent: it starts in the remembered cluster.
                 alternatives = [c for c in routing.candidates if c.id != cluster.id]
     rows = None
-    if cluster is None:
+    if conversation_broken is not None:
+        answer = _conversation_not_loaded(question, conversation_broken, routing, project)
+    elif cluster is None:
         answer = _not_covered(question, routing, project)
     else:
         own_warehouse = warehouse is None

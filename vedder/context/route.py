@@ -166,3 +166,27 @@ def route(project: "Project", question: str, *, limit: int = 5) -> Routing:
     cluster = project.clusters[best_id] if covered else None
     return Routing(question, cluster, scores, covered, coverage, [] if covered else closest, unknown, margin, candidates,
                    not_loaded_scores=skipped_scores)
+
+
+def subject_terms(cluster: "Cluster") -> set[str]:
+    """What ``cluster`` names itself and its data: id, title, keywords, table and column names (not descriptions,
+    docs or values, which mention neighbouring subjects: "podcasts are in the podcasts cluster")."""
+    names = [cluster.id, cluster.title, *cluster.keywords]
+    for dataset in cluster.dataset_files.values():
+        names += [dataset.table_name, *(column.name for column in dataset.columns)]
+    return set(tokenize(" ".join(names)))
+
+
+def follow_up_not_loaded(routing: Routing, cluster: "Cluster") -> list["BrokenCluster"]:
+    """The clusters left out for a broken file that a follow-up in ``cluster``'s conversation asks about, if any.
+
+    A follow-up ("and for Sweden?", "and the average?") stays in its conversation's cluster: it rarely routes on its
+    own, and when a cluster is left out its stray words often reach that cluster's docs. It is another cluster's only
+    when routing found that cluster best (or near), ``cluster`` does not fit it about as well, and the question
+    names what that cluster is about and ``cluster`` is not ("and ad revenue?" in a listening conversation).
+    """
+    if not routing.not_loaded or cluster.id in {c.id for c in routing.candidates}:
+        return []
+    own = subject_terms(cluster)
+    asked = [term for term in domain_terms(routing.question) if term not in own]
+    return [broken for broken in routing.not_loaded if any(term in subject_terms(broken.readable) for term in asked)]
