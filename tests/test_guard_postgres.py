@@ -1,7 +1,9 @@
 """The guard red-teamed on a real PostgreSQL server (tests/postgres_server.py), with bait laid where an attacker
 who writes the model's SQL would look: a table in ``public`` (on the default search path), functions that read
-hr.salaries in the role's own schema (``"$user"``, first on the default search path) and in ``hr``, a schema
-``"Shop"`` that differs from the cluster's ``shop`` only by case, and a comment on hr.salaries.
+hr.salaries in the role's own schema (``"$user"``, first on the default search path), in ``hr`` and in ``public``
+(called unqualified: a set-returning one, a SECURITY DEFINER one, one with a quoted capital name, ``lower(integer)``
+beside the built-in ``lower(text)``), the extensions pg_trgm (harmless) and tablefunc (crosstab() runs SQL from a
+string), a schema ``"Shop"`` that differs from the cluster's ``shop`` only by case, and a comment on hr.salaries.
 
 Every attack is run through ``run_sql`` for the cluster ``shop`` and must be refused with its rule, fail on the
 server, or run and show none of the bait. The bait is dropped again after the module.
@@ -30,12 +32,21 @@ INSERT INTO "Shop".orders VALUES ('bait-case-schema');
 COMMENT ON TABLE hr.salaries IS 'bait-comment';
 CREATE INDEX orders_brin ON shop.orders USING brin (order_id);
 CREATE INDEX customers_gin ON shop.customers USING gin (to_tsvector('simple', name)) WITH (fastupdate = on);
+CREATE FUNCTION public.all_salaries() RETURNS SETOF hr.salaries LANGUAGE sql AS 'SELECT * FROM hr.salaries';
+CREATE FUNCTION public.payroll_total() RETURNS text LANGUAGE sql SECURITY DEFINER AS $$SELECT 'bait-definer ' || sum(salary) FROM hr.salaries$$;
+CREATE FUNCTION public.lower(integer) RETURNS text LANGUAGE sql AS $$SELECT 'bait-lower ' || sum(salary) FROM hr.salaries$$;
+CREATE FUNCTION public."AllPay"() RETURNS text LANGUAGE sql AS $$SELECT 'bait-quoted ' || sum(salary) FROM hr.salaries$$;
+CREATE FUNCTION public.cents(numeric) RETURNS bigint LANGUAGE sql IMMUTABLE AS 'SELECT ($1 * 100)::bigint';
 RESET ROLE;
+CREATE EXTENSION pg_trgm SCHEMA public;
+CREATE EXTENSION tablefunc SCHEMA public;
 """
 DROP_BAIT_SQL = """
 DROP TABLE IF EXISTS public.secrets; DROP SCHEMA IF EXISTS analyst CASCADE; DROP FUNCTION IF EXISTS hr.payroll();
 DROP SCHEMA IF EXISTS "Shop" CASCADE; COMMENT ON TABLE hr.salaries IS NULL;
 DROP INDEX IF EXISTS shop.orders_brin; DROP INDEX IF EXISTS shop.customers_gin;
+DROP FUNCTION IF EXISTS public.all_salaries(), public.payroll_total(), public.lower(integer), public."AllPay"(), public.cents(numeric);
+DROP EXTENSION IF EXISTS pg_trgm; DROP EXTENSION IF EXISTS tablefunc;
 """
 # What a leak shows: a bait marker, or hr.salaries' rows.
 LEAKED = ("bait-", "100000", "90000", "Ada100000")
@@ -82,6 +93,24 @@ REFUSED = [
     ("forbidden_function", "SELECT brin_summarize_range('shop.orders_brin', 0)"),
     ("forbidden_function", "SELECT gin_clean_pending_list('shop.customers_gin')"),
     ("forbidden_function", "SELECT currtid2('hr.salaries', '(0,1)'::tid)"),
+    # The database's own functions in public, called unqualified (or as public.f()), may read any table.
+    ("forbidden_function", "SELECT all_salaries()"),
+    ("forbidden_function", "SELECT (all_salaries()).salary"),
+    ("forbidden_function", "SELECT public.all_salaries()"),
+    ("forbidden_function", "SELECT payroll_total()"),
+    ("forbidden_function", "SELECT order_id, payroll_total() FROM shop.orders"),
+    ("forbidden_function", "SELECT (SELECT count(*) FROM shop.orders WHERE payroll_total() IS NOT NULL)"),
+    ("forbidden_function", "WITH p AS (SELECT PAYROLL_TOTAL() AS v) SELECT v FROM p"),
+    ("forbidden_function", 'SELECT "AllPay"()'),
+    ("forbidden_function", 'SELECT "allpay"()'),
+    # public.lower(integer) beside pg_catalog.lower(text): an integer argument resolves to public's.
+    ("forbidden_function", "SELECT lower(order_id) FROM shop.orders"),
+    ("forbidden_function", "SELECT lower(1)"),
+    # An extension vedder does not know to be harmless: tablefunc's crosstab() runs SQL from a string.
+    ("forbidden_function", "SELECT normal_rand(1, 0, 1)"),
+    ("table_function", "SELECT * FROM all_salaries()"),
+    ("table_function", "SELECT (SELECT count(*) FROM all_salaries())"),
+    ("table_function", "SELECT * FROM crosstab('SELECT name, name, salary::text FROM hr.salaries') AS t(a text, b text)"),
 ]
 
 # SQL that passes the guard (or fails on the server) but must show nothing of the bait.
@@ -136,6 +165,11 @@ def test_the_bait_is_reachable_without_the_guard(shop, postgres_server):
     relation = postgres_server.admin("SELECT 'hr.salaries'::regclass::oid::int", database="warehouse")[0][0]
     assert warehouse.execute(f"SELECT {relation}::regclass::text").rows == [("hr.salaries",)]
     assert warehouse.execute("SELECT brin_desummarize_range('shop.orders_brin', 0)").rows == [("",)]  # in a READ ONLY transaction
+    warehouse.execute("SELECT set_config('search_path', 'pg_catalog, public', false)")  # as vedder pins it for a query
+    assert warehouse.execute("SELECT payroll_total()").rows == [("bait-definer 190000",)]
+    assert warehouse.execute("SELECT lower(1)").rows == [("bait-lower 190000",)]
+    assert warehouse.execute('SELECT "AllPay"()').rows == [("bait-quoted 190000",)]
+    assert warehouse.execute("SELECT count(*) FROM all_salaries()").rows == [(2,)]
 
 
 @pytest.mark.parametrize("rule,sql", REFUSED, ids=[f"{i:02d}-{sql[:40]}" for i, (_, sql) in enumerate(REFUSED)])
@@ -187,3 +221,37 @@ def test_legitimate_analytics_sql_still_runs(shop):
     assert guarded.tables == ["shop.orders"]
     assert [(label, n, str(running)) for label, n, running, *_ in result.rows] == [("OCT 2026", 3, "15.50"), ("NOV 2026", 3, "37.75")]
     assert {row[3] for row in result.rows} == {2} and str(result.rows[0][4]) == "2026-10-03"
+
+
+def test_the_database_s_own_functions_are_named_in_the_refusal(shop):
+    with pytest.raises(SQLRefused) as refused:
+        run(shop, "SELECT payroll_total()")
+    assert refused.value.message == ("SQL refused (forbidden_function): function payroll_total() is the database's own code "
+                                     "(public.payroll_total() in the database), which may read any table")
+    assert "allowed_functions: [payroll_total]" in refused.value.hint
+    with pytest.raises(SQLRefused, match=r"normal_rand\(\) of the extension tablefunc"):
+        run(shop, "SELECT normal_rand(1, 0, 1)")
+
+
+def test_a_harmless_extension_and_built_ins_still_run(shop):
+    """pg_trgm's functions and operator compute on their arguments only: they run without being allowed, as do
+    built-ins beside a user function of another name."""
+    _, result = run(shop, "SELECT name, round(similarity(name, 'Adam')::numeric, 2) AS s, word_similarity('Ad', name) > 0 AS w, "
+                          "name % 'Ada' AS close, upper(name) FROM customers WHERE NOT is_test ORDER BY s DESC, name LIMIT 2")
+    assert result.rows[0][:4] == ("Ada", 0.5, True, True) and result.rows[0][4] == "ADA"
+    _, result = run(shop, "SELECT country, sum(amount) FROM orders GROUP BY country ORDER BY 2 DESC LIMIT 1")
+    assert [(country, str(total)) for country, total in result.rows] == [("SE", "15.25")]
+
+
+def test_an_allowed_function_runs_and_allows_no_other(shop, postgres_server, tmp_path, monkeypatch):
+    from vedder.project import load_project
+
+    monkeypatch.setenv("VEDDER_TEST_PG_PASSWORD", postgres_server.password)
+    root = postgres_server.project(tmp_path, extra="query: {allowed_functions: [cents, Similarity]}")
+    project = load_project(load_config(root))
+    assert project.config.allowed_functions == frozenset({"cents", "similarity"})
+    with open_warehouse(project.config) as warehouse:
+        _, result = run((project, warehouse), "SELECT sum(cents(amount)) FROM orders WHERE country = 'US'")
+        assert result.rows == [(1350,)]
+        with pytest.raises(SQLRefused, match=r"payroll_total\(\)"):
+            run((project, warehouse), "SELECT cents(amount), payroll_total() FROM orders")

@@ -47,6 +47,7 @@ class Config:
     row_limit: int = 1000
     timeout_s: float = 30.0
     max_result_mb: float = 64.0
+    allowed_functions: frozenset[str] = frozenset()
     health_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_HEALTH_WEIGHTS))
     health_fail_under: float = 70.0
     raw: dict[str, Any] = field(default_factory=dict)
@@ -98,6 +99,7 @@ class Config:
                 row_limit=_number(query, "query", "row_limit", 1000, int, path),
                 timeout_s=_number(query, "query", "timeout_s", 30.0, float, path),
                 max_result_mb=_number(query, "query", "max_result_mb", 64.0, float, path),
+                allowed_functions=_names(query, "query", "allowed_functions", path),
                 health_weights={**DEFAULT_HEALTH_WEIGHTS, **(health.get("weights") or {})},
                 health_fail_under=_number(health, "health", "fail_under", 70.0, float, path),
                 raw=data,
@@ -166,6 +168,15 @@ def _number(section: dict[str, Any], name: str, key: str, default: float, kind: 
         expected = "a whole number" if kind is int else "a number"
         raise ConfigError(f"{path}: {name}.{key} is {value!r}; it must be {expected}",
                           f"fix `{name}: {{{key}: …}}` in vedder.yaml or remove it (default {default:g})") from None
+
+
+def _names(section: dict[str, Any], name: str, key: str, path: Path) -> frozenset[str]:
+    """``section[key]``, a list of plain names (functions), lower-cased; anything else names the setting."""
+    value = section.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() and "." not in item and "(" not in item for item in value):
+        raise ConfigError(f"{path}: {name}.{key} is {value!r}; it must be a list of function names",
+                          f"write it as `{name}: {{{key}: [similarity, levenshtein]}}` (names without schema or parentheses) or remove it")
+    return frozenset(item.strip().lower() for item in value)
 
 
 def _known_dialect(dialect: str) -> bool:

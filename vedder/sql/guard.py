@@ -22,11 +22,12 @@ import logging
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable
+from typing import Callable, Collection, Mapping
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import NormalizationStrategy
+from sqlglot.tokens import TokenType
 
 from vedder.errors import SQLRefused
 
@@ -322,3 +323,35 @@ def guard_sql(
         if name not in tables:
             tables.append(name)
     return GuardedSQL(expression=tree, tables=tables, dialect=dialect)
+
+
+def called_functions(guarded: GuardedSQL) -> set[str]:
+    """The lower-case name of every function the SQL to run calls, read from the text that runs (sqlglot may
+    write a call under another name than it was given: ``strpos(a, b)`` runs as ``POSITION(b IN a)``).
+
+    >>> sorted(called_functions(guard_sql('SELECT "AllPay"(), strpos(x, 1) FROM t', dialect="postgres")))
+    ['allpay', 'position']
+    """
+    tokens = sqlglot.Dialect.get_or_raise(guarded.dialect).tokenize(guarded.sql)
+    return {_unescaped(token.text).lower() for token, after in zip(tokens, tokens[1:]) if after.token_type is TokenType.L_PAREN}
+
+
+def refuse_user_functions(guarded: GuardedSQL, user_functions: Callable[[], Mapping[str, str]],
+                          allowed: Collection[str] = ()) -> None:
+    """Refuse (rule ``forbidden_function``) SQL that calls one of the database's own functions: a PostgreSQL
+    function in ``public`` or a DuckDB macro may read any table, whatever the cluster. Called unqualified, and in
+    DuckDB even under a built-in's name (a macro ``lower`` in the warehouse file replaces the built-in).
+
+    ``user_functions()`` gives the warehouse's own functions ({lower-case name: what it is}); it is asked only when
+    the SQL calls a function at all. ``allowed`` are names an admin allowed (``query.allowed_functions``).
+    """
+    if next(guarded.expression.find_all(exp.Func), None) is None:
+        return
+    own = user_functions()
+    suspects = own.keys() - set(allowed)
+    if not suspects:
+        return
+    for name in sorted(called_functions(guarded) & suspects):
+        raise SQLRefused("forbidden_function", f"function {name}() is the database's own code ({own[name]}), which may read any table",
+                         f"use built-in functions; an admin who knows {name}() reads only its arguments can allow it in vedder.yaml: "
+                         f"`query: {{allowed_functions: [{name}]}}`")

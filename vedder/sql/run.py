@@ -1,7 +1,8 @@
 """Guarded execution: the only path from untrusted SQL (a model's, a pair's, a person's) to the warehouse.
 
-``run_sql`` applies the guard for the cluster in use, then runs the result with the configured row cap,
-timeout and byte budget. Without a cluster, the SQL must read only tables that one cluster covers entirely.
+``run_sql`` applies the guard for the cluster in use, refuses calls to the warehouse's own functions, then runs the
+result with the configured row cap, timeout and byte budget. Without a cluster, the SQL must read only tables that one
+cluster covers entirely.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from vedder.errors import SQLRefused
-from vedder.sql.guard import GuardedSQL, guard_sql, is_system_table
+from vedder.sql.guard import GuardedSQL, guard_sql, is_system_table, refuse_user_functions
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -63,12 +64,14 @@ def run_sql(
 
 
 def run_guarded(guarded: GuardedSQL, *, project: "Project", warehouse: "Warehouse", limit: int | None = None) -> "QueryResult":
-    """Run SQL that already passed the guard (``guard_for_cluster`` on a parsed tree), capped and timed out.
+    """Run SQL that already passed the guard (``guard_for_cluster`` on a parsed tree), capped and timed out; refused
+    here when it calls one of the warehouse's own functions (``refuse_user_functions``), which only it can list.
 
     For callers that parse a query once and use the tree for more than running it (``vedder health``).
     """
     if not isinstance(guarded, GuardedSQL):
         raise TypeError("run_guarded runs only what the guard returned (a GuardedSQL)")
     config = project.config
+    refuse_user_functions(guarded, warehouse.user_functions, config.allowed_functions)
     return warehouse.execute(guarded.sql, limit=limit or config.row_limit, timeout_s=config.timeout_s,
                              max_bytes=config.max_result_bytes)

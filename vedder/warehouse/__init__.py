@@ -113,6 +113,10 @@ class Warehouse(Protocol):
     def schema(self) -> dict[str, dict[str, str]]:
         """Every table's columns: {"schema.table": {"column": "TYPE"}}."""
 
+    def user_functions(self) -> dict[str, str]:
+        """The database's own functions (PostgreSQL's in ``public``, DuckDB's macros) that SQL may call by their plain
+        name: {lower-case name: what it is, for a person}. Read once per warehouse object."""
+
     def execute(self, sql: str, *, limit: int = 1000, timeout_s: float = 30.0, max_bytes: int | None = None) -> QueryResult:
         """Run trusted SQL, at most ``limit`` rows, interrupted after ``timeout_s``; ResultTooLarge once the rows
         fetched hold more than ``max_bytes`` (None: no budget)."""

@@ -111,6 +111,7 @@ class DuckDBWarehouse:
             raise _open_error(path, str(exc)) from None
         self.path = path
         self._schema: dict[str, dict[str, str]] | None = None
+        self._user_functions: dict[str, str] | None = None
         self._watchdog = _Watchdog(self.connection)
 
     def schema(self) -> dict[str, dict[str, str]]:
@@ -125,6 +126,17 @@ class DuckDBWarehouse:
                 schema.setdefault(f"{schema_name}.{table}".lower(), {})[column] = data_type
             self._schema = schema
         return self._schema
+
+    def user_functions(self) -> dict[str, str]:
+        """The warehouse file's macros and table macros in ``main``, {lower-case name: what it is}: SQL may call them
+        by their plain name, and a macro named like a built-in (``lower``) replaces it; other schemas' are reached only
+        by a qualified name, which the guard refuses. Read once (duckdb_functions() lists every built-in too: ~15 ms)."""
+        if self._user_functions is None:
+            rows = self.connection.execute("SELECT schema_name, function_name, function_type FROM duckdb_functions() "
+                                           "WHERE NOT internal AND schema_name = 'main'").fetchall()
+            self._user_functions = {name.lower(): f"the {kind.replace('_', ' ')} {schema}.{name}() of the warehouse file"
+                                    for schema, name, kind in rows}
+        return self._user_functions
 
     def tables(self) -> list[str]:
         return sorted(self.schema())
@@ -169,11 +181,12 @@ class DuckDBWarehouse:
 
     def cursor(self) -> "DuckDBWarehouse":
         """Another handle on the same open database, for another thread: its own DuckDB cursor (so its
-        own timeout interrupt), the same locked read-only configuration, the schema read once."""
+        own timeout interrupt), the same locked read-only configuration, the schema and macros read once."""
         other = object.__new__(DuckDBWarehouse)
         other.connection = self.connection.cursor()
         other.path = self.path
         other._schema = self.schema()
+        other._user_functions = self.user_functions()
         other._watchdog = _Watchdog(other.connection)
         return other
 

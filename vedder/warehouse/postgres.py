@@ -54,6 +54,26 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition
 ORDER BY n.nspname, c.relname, a.attnum
 """
 
+# Functions an unqualified call may reach that PostgreSQL did not create itself: those of the search path's schemas
+# (vedder pins it to FUNCTION_SCHEMAS; the guard refuses other schemas' by name) made after initdb, whose objects
+# all have smaller oids than FirstNormalObjectId (16384). With the extension each belongs to, if any.
+_USER_FUNCTIONS_SQL = """
+SELECT p.proname, n.nspname, e.extname
+FROM pg_catalog.pg_proc AS p
+JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+LEFT JOIN pg_catalog.pg_depend AS d ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid AND d.deptype = 'e'
+LEFT JOIN pg_catalog.pg_extension AS e ON e.oid = d.refobjid
+WHERE p.oid >= 16384 AND n.nspname = ANY(%s)
+"""
+# Extensions whose functions compute only on their arguments (similarity(), levenshtein(), crypt(), unaccent() …).
+# Any other extension's functions count as the database's own: tablefunc's crosstab() runs SQL from a string,
+# pgrowlocks() and pageinspect read a table named in one, xml2's xpath_table() too; dblink and postgres_fdw are
+# refused by name anyway.
+HARMLESS_EXTENSIONS = frozenset({
+    "pg_trgm", "fuzzystrmatch", "unaccent", "citext", "hstore", "pgcrypto", "uuid-ossp", "intarray", "intagg", "ltree",
+    "cube", "earthdistance", "isn", "seg", "btree_gin", "btree_gist", "tsm_system_rows", "tsm_system_time", "vector",
+})
+
 # Result column types by PostgreSQL's internal name, spelled as format_type() spells them in schema().
 _TYPE_NAMES = {
     "int2": "SMALLINT", "int4": "INTEGER", "int8": "BIGINT", "float4": "REAL", "float8": "DOUBLE PRECISION",
@@ -169,6 +189,7 @@ class PostgresWarehouse:
         self.connect_timeout_s = connect_timeout_s
         self.connection = self._connect()
         self._schema: dict[str, dict[str, str]] | None = None
+        self._user_functions: dict[str, str] | None = None
 
     def _connect(self) -> "psycopg.Connection":
         psycopg = _psycopg()
@@ -204,11 +225,23 @@ class PostgresWarehouse:
             self._schema = schema
         return self._schema
 
-    def _fetch(self, sql: str) -> list[tuple[Any, ...]]:
+    def user_functions(self) -> dict[str, str]:
+        """The database's own functions that SQL may call by their plain name, {lower-case name: what it is}: those
+        in ``public`` (or added to ``pg_catalog``), but not those of an extension in HARMLESS_EXTENSIONS. Read once."""
+        if self._user_functions is None:
+            functions: dict[str, str] = {}
+            for name, schema, extension in self._fetch(_USER_FUNCTIONS_SQL, [list(FUNCTION_SCHEMAS)]):
+                if extension in HARMLESS_EXTENSIONS:
+                    continue
+                functions[name.lower()] = f"{schema}.{name}() of the extension {extension}" if extension else f"{schema}.{name}() in the database"
+            self._user_functions = functions
+        return self._user_functions
+
+    def _fetch(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         psycopg = _psycopg()
         try:
             with self.connection.transaction():
-                return self.connection.execute(sql).fetchall()
+                return self.connection.execute(sql, params).fetchall()
         except psycopg.Error as exc:
             raise WarehouseError(f"cannot read the catalog of PostgreSQL at {redact_url(self.url)}: {str(exc).splitlines()[0]}") from None
 
@@ -261,11 +294,12 @@ class PostgresWarehouse:
 
     def cursor(self) -> "PostgresWarehouse":
         """Another handle for another thread: a connection of its own (so queries run side by side and time
-        out on their own), the same settings, the schema read once."""
+        out on their own), the same settings, the schema and the database's own functions read once."""
         other = object.__new__(PostgresWarehouse)
         other.url, other.password_env, other.connect_timeout_s = self.url, self.password_env, self.connect_timeout_s
         other.connection = other._connect()
         other._schema = self.schema()
+        other._user_functions = self.user_functions()
         return other
 
     def close(self) -> None:

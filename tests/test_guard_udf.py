@@ -1,0 +1,152 @@
+"""The database's own functions on DuckDB: macros and table macros in the warehouse file may read any table, and a
+macro named like a built-in (``lower``) replaces it. The demo warehouse gets bait: hr.salaries (in no cluster) and
+macros that read it; every call of one through ``run_sql`` is refused, naming it, unless vedder.yaml allows it
+(``query.allowed_functions``). PostgreSQL's functions in ``public`` are red-teamed in test_guard_postgres.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from demo_project import copy_demo
+from vedder.cli import app
+from vedder.config import load_config
+from vedder.errors import ConfigError, SQLRefused
+from vedder.project.model import load_project
+from vedder.sql.run import run_sql
+from vedder.warehouse import open_warehouse
+
+BAIT_SQL = """
+CREATE SCHEMA hr;
+CREATE TABLE hr.salaries AS SELECT 'Ada' AS name, 100000 AS salary;
+CREATE MACRO payroll_total() AS (SELECT 'bait-macro ' || sum(salary) FROM hr.salaries);
+CREATE MACRO all_salaries() AS TABLE SELECT * FROM hr.salaries;
+CREATE MACRO lower(x) AS (SELECT 'bait-lower ' || sum(salary) FROM hr.salaries);
+CREATE MACRO "AllPay"() AS (SELECT 'bait-quoted ' || sum(salary) FROM hr.salaries);
+CREATE MACRO cents(x) AS CAST(x * 100 AS BIGINT);
+CREATE MACRO hr.hidden() AS (SELECT 'bait-other-schema');
+"""
+
+REFUSED = [
+    ("forbidden_function", "SELECT payroll_total()"),
+    ("forbidden_function", "SELECT country, payroll_total() FROM users GROUP BY country"),
+    ("forbidden_function", "SELECT (SELECT count(*) FROM events WHERE payroll_total() IS NOT NULL)"),
+    ("forbidden_function", "SELECT PayRoll_Total()"),
+    ("forbidden_function", 'SELECT "AllPay"()'),
+    ("forbidden_function", "SELECT allpay()"),
+    # The macro lower replaces the built-in for every call of that name.
+    ("forbidden_function", "SELECT lower(country) FROM users"),
+    ("forbidden_function", "SELECT count(*) FROM users WHERE lower(country) = 'se'"),
+    # A table macro in FROM is a table function, refused as one; elsewhere as the database's own code.
+    ("table_function", "SELECT * FROM all_salaries()"),
+    ("table_function", "SELECT (SELECT count(*) FROM all_salaries())"),
+    ("forbidden_function", "SELECT all_salaries()"),
+    # Named with its schema: only pg_catalog and public are a function's allowed schemas.
+    ("forbidden_function", "SELECT main.payroll_total()"),
+    ("forbidden_function", "SELECT hr.hidden()"),
+]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo project with the bait in its warehouse file."""
+    root = copy_demo(tmp_path_factory.mktemp("udf-demo"), scale=0.02)
+    with duckdb.connect(str(root / ".vedder" / "warehouse.duckdb")) as connection:
+        connection.execute(BAIT_SQL)
+    return root
+
+
+@pytest.fixture
+def listening(demo):
+    project = load_project(load_config(demo))
+    with open_warehouse(project.config) as warehouse:
+        yield project, warehouse
+
+
+def run(listening, sql: str):
+    project, warehouse = listening
+    return run_sql(sql, project=project, warehouse=warehouse, cluster=project.clusters["listening"])
+
+
+def test_the_bait_is_reachable_without_the_guard(listening):
+    _, warehouse = listening
+    assert warehouse.execute("SELECT payroll_total()").rows == [("bait-macro 100000",)]
+    assert warehouse.execute("SELECT lower('SE')").rows == [("bait-lower 100000",)]
+    assert warehouse.execute('SELECT "AllPay"()').rows == [("bait-quoted 100000",)]
+    assert warehouse.execute("SELECT * FROM all_salaries()").rows == [("Ada", 100000)]
+
+
+@pytest.mark.parametrize("rule,sql", REFUSED, ids=[f"{i:02d}-{sql[:40]}" for i, (_, sql) in enumerate(REFUSED)])
+def test_a_call_of_the_warehouse_s_own_function_is_refused(listening, rule, sql):
+    with pytest.raises(SQLRefused) as refused:
+        run(listening, sql)
+    assert refused.value.rule == rule, refused.value.message
+    assert refused.value.hint
+
+
+def test_the_refusal_names_the_macro_and_how_to_allow_it(listening):
+    with pytest.raises(SQLRefused) as refused:
+        run(listening, "SELECT lower(country) FROM users")
+    assert refused.value.message == ("SQL refused (forbidden_function): function lower() is the database's own code "
+                                     "(the macro main.lower() of the warehouse file), which may read any table")
+    assert "`query: {allowed_functions: [lower]}`" in refused.value.hint
+    with pytest.raises(SQLRefused, match=r"the table macro main\.all_salaries\(\)"):
+        run(listening, "SELECT all_salaries()")
+
+
+def test_sql_that_calls_no_function_never_reads_the_catalog(listening):
+    """duckdb_functions() costs ~15 ms: asked only when the SQL calls a function, then once per warehouse."""
+    _, warehouse = listening
+    _, result = run(listening, "SELECT country FROM users WHERE country = 'SE' LIMIT 1")
+    assert result.rows == [("SE",)] and warehouse._user_functions is None
+    _, result = run(listening, "SELECT upper(country), count(*) FROM users WHERE country = 'SE' GROUP BY 1")
+    assert result.rows[0][0] == "SE" and set(warehouse._user_functions) == {"payroll_total", "all_salaries", "lower", "allpay", "cents"}
+    warehouse.connection.execute("CREATE TEMP MACRO added_later() AS 1")  # read once: later macros are not looked up
+    assert "added_later" not in warehouse.user_functions()
+    assert "cents" in warehouse.cursor().user_functions()
+
+
+def test_an_allowed_macro_runs_and_allows_no_other(demo, tmp_path):
+    config = (demo / "vedder.yaml").read_text()
+    assert "query:\n  row_limit: 1000\n" in config
+    (demo / "vedder.yaml").write_text(config.replace("query:\n", "query:\n  allowed_functions: [CENTS]\n"))
+    try:
+        project = load_project(load_config(demo))
+        with open_warehouse(project.config) as warehouse:
+            listening = (project, warehouse)
+            _, result = run(listening, "SELECT cents(1.5) AS c")
+            assert result.rows == [(150,)]
+            with pytest.raises(SQLRefused, match=r"payroll_total\(\)"):
+                run(listening, "SELECT cents(1), payroll_total()")
+    finally:
+        (demo / "vedder.yaml").write_text(config)
+
+
+@pytest.mark.parametrize("setting", ["similarity", "[public.similarity]", "[similarity()]", "[1]", "{a: b}"])
+def test_allowed_functions_must_be_a_list_of_plain_names(tmp_path, setting):
+    (tmp_path / "vedder.yaml").write_text(f"warehouse: w.duckdb\nquery: {{allowed_functions: {setting}}}\n")
+    with pytest.raises(ConfigError, match="query.allowed_functions .* must be a list of function names") as error:
+        load_config(tmp_path)
+    assert "allowed_functions: [similarity, levenshtein]" in error.value.hint
+
+
+def test_query_refuses_a_macro_in_one_line_and_exits_4(demo):
+    result = CliRunner().invoke(app, ["query", "SELECT payroll_total() AS p", "--cluster", "listening", "--project", str(demo)])
+    assert result.exit_code == 4
+    assert "function payroll_total() is the database's own code" in result.output and "Traceback" not in result.output
+    assert "bait-" not in result.output
+
+
+def test_health_and_profile_run_beside_the_macros(demo):
+    """vedder's own SQL (profiling, health's checks) is not the model's: the macros do not stop it."""
+    runner = CliRunner()
+    health = runner.invoke(app, ["health", "listening", "--format", "json", "--project", str(demo)])
+    assert health.exit_code in (0, 1), health.output
+    report = json.loads(health.stdout)
+    assert "forbidden_function" not in health.stdout and report
+    profiled = runner.invoke(app, ["profile", "revenue", "--project", str(demo)])
+    assert profiled.exit_code == 0, profiled.output
