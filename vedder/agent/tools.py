@@ -12,7 +12,9 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
+from vedder.context.select import percent
 from vedder.errors import QueryTimeout, ResultTooLarge, SQLRefused, TableNotFound, VedderError
+from vedder.sql.analyze import column_sql
 from vedder.warehouse import shown_value
 
 if TYPE_CHECKING:
@@ -229,7 +231,8 @@ class Toolbox:
         for column_name in names:
             column = profiled.get(column_name.lower())
             live_type = live_types.get(column_name.lower(), (None, None))[1]
-            lines.append(_describe_column(column_name, live_type, column, missing=live is not None and live_type is None))
+            lines.append(_describe_column(column_sql(column_name, self.project.config.dialect), live_type, column,
+                                              missing=live is not None and live_type is None))
         return Observation("\n".join(lines))
 
     def column_values(self, table: str, column: str, contains: str | None = None) -> Observation:
@@ -306,7 +309,7 @@ def _describe_column(name: str, live_type: str | None, column: "Column | None", 
         parts.append(f"— {column.description.strip()}")
     facts = []
     if column.null_fraction:
-        facts.append(f"nulls {column.null_fraction:.0%}")
+        facts.append(f"nulls {percent(column.null_fraction)}")
     if column.distinct_count is not None:
         facts.append(f"distinct {column.distinct_count:,}")
     if column.min is not None and column.max is not None:

@@ -16,6 +16,7 @@ from vedder.context.index import ClusterIndex, Section, cluster_index
 from vedder.context.route import require_question
 from vedder.context.signature import signature
 from vedder.context.tokenize import split_identifier, stem, tokenize
+from vedder.sql.analyze import column_sql
 
 if TYPE_CHECKING:
     from vedder.context.route import Routing
@@ -120,8 +121,21 @@ def _value_literal(value: Any) -> str:
     return "'" + _value_text(value).replace("'", "''") + "'"
 
 
-def render_column(column: "Column") -> str:
-    parts = [f"- `{column.name}` {column.type}".rstrip()]
+def percent(fraction: float) -> str:
+    """A share as a whole percentage that says 100% or 0% only when exactly so.
+
+    >>> percent(0.25), percent(0.99995), percent(0.001)
+    ('25%', '>99%', '<1%')
+    """
+    text = f"{fraction:.0%}"
+    if text == "100%" and fraction < 1:
+        return ">99%"
+    return "<1%" if text == "0%" and fraction > 0 else text
+
+
+def render_column(column: "Column", dialect: str = "duckdb") -> str:
+    """One column as a Markdown bullet, its name as a query must write it (`"Order Date"`, `"group"`)."""
+    parts = [f"- `{column_sql(column.name, dialect)}` {column.type}".rstrip()]
     if column.description:
         parts.append(f"— {column.description}")
     values = [e.get("value") for e in column.common_values if isinstance(e, dict)][:6]
@@ -130,7 +144,7 @@ def render_column(column: "Column") -> str:
     elif column.min is not None and column.max is not None and column.min != column.max:
         parts.append(f"range {_value_text(column.min)} … {_value_text(column.max)}")
     if column.null_fraction:
-        parts.append(f"({column.null_fraction:.0%} null)")
+        parts.append(f"({percent(column.null_fraction)} null)")
     return " ".join(parts)
 
 
@@ -139,7 +153,7 @@ def _column_relevance(column: "Column", terms: set[str]) -> float:
     return len(words & terms) + (0.5 if column.name.lower() in ("id",) or column.name.lower().endswith("_id") else 0.0)
 
 
-def render_table(dataset: "Dataset | None", table: str, question_terms: set[str], deprecated: set[str]) -> str:
+def render_table(dataset: "Dataset | None", table: str, question_terms: set[str], deprecated: set[str], dialect: str = "duckdb") -> str:
     """A table as Markdown: name, size, description, partitioning, then its (relevant) columns."""
     if dataset is None:
         return f"### {table}\n(no profile yet)\n"
@@ -153,17 +167,17 @@ def render_table(dataset: "Dataset | None", table: str, question_terms: set[str]
         lines.append(dataset.description.strip())
     if dataset.partitioning:
         part = dataset.partitioning
-        lines.append(f"Partitioned by `{part.get('column')}` ({part.get('granularity', '')}, {part.get('first', '?')} … {part.get('last', '?')})")
+        lines.append(f"Partitioned by `{column_sql(str(part.get('column')), dialect)}` ({part.get('granularity', '')}, {part.get('first', '?')} … {part.get('last', '?')})")
     columns = dataset.columns
     if len(columns) > WIDE_TABLE:
         ranked = sorted(columns, key=lambda c: -_column_relevance(c, question_terms))
         keep = {c.name for c in ranked[:WIDE_TABLE]}
         shown = [c for c in columns if c.name in keep]
         hidden = [c.name for c in columns if c.name not in keep]
-        lines += [render_column(c) for c in shown]
-        lines.append(f"- ({len(hidden)} more columns: {', '.join(hidden)})")
+        lines += [render_column(c, dialect) for c in shown]
+        lines.append(f"- ({len(hidden)} more columns: {', '.join(column_sql(name, dialect) for name in hidden)})")
     else:
-        lines += [render_column(c) for c in columns]
+        lines += [render_column(c, dialect) for c in columns]
     return "\n".join(lines) + "\n"
 
 
@@ -236,7 +250,7 @@ def build_context(
     table_limit = used + int(budget * TABLE_SHARE)
     used += estimate_tokens(table_blocks[0])
     for table, _ in relevant:
-        block = render_table(cluster.dataset(table), table, terms, deprecated)
+        block = render_table(cluster.dataset(table), table, terms, deprecated, project.config.dialect)
         cost = estimate_tokens(block)
         if used + cost > table_limit and chosen_tables:
             continue

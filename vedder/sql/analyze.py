@@ -14,6 +14,7 @@ that has it; each column nobody declares is reported with the closest declared n
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -233,3 +234,30 @@ def columns_used(
         return _resolve(_as_tree(sql, dialect), _prepared(schema, dialect), dialect, default_schema).used
     except SqlglotError:
         return {}
+
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_RESERVED = frozenset("""
+    all analyse analyze and any array as asc asymmetric both case cast check collate column constraint create
+    current_catalog current_date current_role current_time current_timestamp current_user default deferrable desc
+    describe distinct do else end except false fetch for foreign from grant group having in initially intersect into
+    lambda lateral leading limit localtime localtimestamp not null offset on only or order pivot pivot_longer
+    pivot_wider placing primary qualify references returning select session_user show some summarize symmetric
+    table then to trailing true union unique unpivot user using variadic when where window with
+""".split())
+"""Reserved words of DuckDB (duckdb_keywords()) and PostgreSQL: a column so named must be quoted."""
+
+
+def column_sql(name: str, dialect: str) -> str:
+    """A column name as a query writes it in ``dialect``: quoted when it has a space, is a reserved word, or (on
+    PostgreSQL, which folds unquoted names to lower case) has capitals; else as it is.
+
+    >>> [column_sql(n, "duckdb") for n in ("amount", "UserId", "Order Date", "group")]
+    ['amount', 'UserId', '"Order Date"', '"group"']
+    >>> column_sql("UserId", "postgres")
+    '"UserId"'
+    """
+    plain = (bool(_PLAIN_NAME.fullmatch(name)) and name.lower() not in _RESERVED
+             and (dialect != "postgres" or name == name.lower()))
+    return name if plain else exp.to_identifier(name, quoted=True).sql(dialect)
