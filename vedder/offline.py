@@ -212,12 +212,12 @@ def _number_context(text: str, number: str) -> set[str]:
 
 def _plain(text: str) -> list[str]:
     """Lower-case words (no stemming, stop words kept) for value matching."""
-    return [w.lower() for w in re.findall(r"[A-Za-z0-9]+", text)]
+    return [w.lower() for w in re.findall(r"[^\W_]+", text)]
 
 
 def _cased(text: str) -> list[str]:
     """Words as written (no stemming, stop words kept): what ``mentions`` looks values up in."""
-    return re.findall(r"[A-Za-z0-9]+", text)
+    return re.findall(r"[^\W_]+", text)
 
 
 @lru_cache(maxsize=4096)
@@ -518,7 +518,7 @@ def cue_problems(question: str, phrasing: str, sig: SQLSignature) -> list[str]:
 def _without(text: str, terms: set[str]) -> str:
     """``text`` with the words whose stems are in ``terms`` blanked out ("xx": "the phone number of" must not
     become "the number of")."""
-    return re.sub(r"[A-Za-z]+", lambda m: "xx" if _ABBREVIATED.get(stem(m.group(0).lower()), stem(m.group(0).lower())) in terms
+    return re.sub(r"[^\W\d_]+", lambda m: "xx" if _ABBREVIATED.get(stem(m.group(0).lower()), stem(m.group(0).lower())) in terms
                   else m.group(0), text)
 
 
