@@ -47,6 +47,7 @@ class Config:
     row_limit: int = 1000
     timeout_s: float = 30.0
     max_result_mb: float = 64.0
+    max_memory_mb: float = 2048.0
     allowed_functions: frozenset[str] = frozenset()
     health_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_HEALTH_WEIGHTS))
     health_fail_under: float = 70.0
@@ -99,6 +100,7 @@ class Config:
                 row_limit=_number(query, "query", "row_limit", 1000, int, path),
                 timeout_s=_number(query, "query", "timeout_s", 30.0, float, path),
                 max_result_mb=_number(query, "query", "max_result_mb", 64.0, float, path),
+                max_memory_mb=_number(query, "query", "max_memory_mb", 2048.0, float, path),
                 allowed_functions=_names(query, "query", "allowed_functions", path),
                 health_weights={**DEFAULT_HEALTH_WEIGHTS, **(health.get("weights") or {})},
                 health_fail_under=_number(health, "health", "fail_under", 70.0, float, path),
@@ -116,7 +118,7 @@ class Config:
 
         properties = load_schema("vedder")["properties"]
         for section, key, value in (("query", "row_limit", self.row_limit), ("query", "timeout_s", self.timeout_s),
-                                    ("query", "max_result_mb", self.max_result_mb),
+                                    ("query", "max_result_mb", self.max_result_mb), ("query", "max_memory_mb", self.max_memory_mb),
                                     ("warehouse", "connect_timeout_s", self.warehouse_connect_timeout_s),
                                     ("context", "token_budget", self.token_budget), ("agent", "max_steps", self.max_steps),
                                     ("health", "fail_under", self.health_fail_under)):

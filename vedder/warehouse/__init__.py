@@ -144,4 +144,4 @@ def open_warehouse(config: "Config", read_only: bool = True) -> Warehouse:
         raise WarehouseError("no warehouse configured", "set `warehouse: {type: duckdb, path: …}` in vedder.yaml")
     from vedder.warehouse.duckdb import DuckDBWarehouse
 
-    return DuckDBWarehouse(config.warehouse_path, read_only=read_only)
+    return DuckDBWarehouse(config.warehouse_path, read_only=read_only, max_memory_mb=config.max_memory_mb)

@@ -2,7 +2,8 @@
 
 Defence in depth for untrusted SQL: the connection is read-only, external access (files, network,
 extensions) is disabled and the configuration is locked, so even SQL that slipped past the guard
-cannot write, read files or re-enable anything.
+cannot write, read files or re-enable anything. DuckDB runs inside vedder's process, so its memory is
+bounded (``query.max_memory_mb``) before the configuration is locked.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from vedder.errors import QueryTimeout, ResultTooLarge, SQLExecutionError, Table
 from vedder.warehouse import QueryResult, fetch_within
 
 _SYSTEM_SCHEMAS = ("information_schema", "pg_catalog")
+# What a query may spill to disk (the warehouse's .tmp folder next to it), per MiB of memory: hash tables and sorts
+# over the memory limit spill rather than fail, but DuckDB's own default is 90% of the free disk.
+TEMP_PER_MEMORY = 4
 
 
 class _Watchdog:
@@ -86,10 +90,40 @@ def _open_error(path: Path, message: str) -> WarehouseError:
     return WarehouseError(f"cannot open warehouse {path}: {message.splitlines()[0]}")
 
 
+def _limit_memory(connection: "duckdb.DuckDBPyConnection", max_memory_mb: float) -> None:
+    """Bound what DuckDB may hold in memory and spill to disk. Without it, one ``list(i)`` over a billion rows grew
+    vedder to 16.7 GB and answered (DuckDB's default memory limit is 80% of the RAM, its spill 90% of the disk)."""
+    kib = max(1, int(max_memory_mb * 1024))
+    connection.execute(f"SET memory_limit = '{kib}KiB'")
+    connection.execute(f"SET max_temp_directory_size = '{kib * TEMP_PER_MEMORY}KiB'")
+
+
+# DuckDB's errors for one value (a string or list) over its maximum size, and the guard's for a list builder
+# (vedder.sql.guard.TOO_MANY_ITEMS): what the query builds is too large, not a name that is wrong.
+_TOO_LARGE = re.compile(r"maximum (supported )?string size|exceeds maximum allowed size|the result is too large|maximum allowed vector size|"
+                        r"would build more than [\d,]+ items", re.IGNORECASE)
+
+
+def _execution_error(exc: "duckdb.Error") -> SQLExecutionError:
+    """The one-line error (with a hint that fits it) for a query DuckDB could not run."""
+    message = str(exc).splitlines()[0]
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return SQLExecutionError(f"the query needs more memory than DuckDB may use (query.max_memory_mb): {message}",
+                                 "aggregate to numbers (count, sum) rather than lists or strings of every row, filter before "
+                                 "grouping, sorting or joining; query.max_memory_mb in vedder.yaml raises the limit")
+    if _TOO_LARGE.search(message):
+        return ResultTooLarge(f"the query builds a value too large: {message}",
+                              "aggregate to numbers (count, sum) rather than a list or string of every row; "
+                              "a series of rows streams from FROM range(…) or FROM generate_series(…) as a table")
+    return SQLExecutionError(message)
+
+
 class DuckDBWarehouse:
     dialect = "duckdb"
 
-    def __init__(self, path: Path, read_only: bool = True) -> None:
+    def __init__(self, path: Path, read_only: bool = True, max_memory_mb: float | None = None) -> None:
+        """Open ``path``; ``max_memory_mb`` bounds DuckDB's memory (aggregate states, hash tables, sorts; these
+        spill up to TEMP_PER_MEMORY times as much to disk) — None leaves DuckDB's default, 80% of the RAM."""
         path = Path(path)
         if path.is_dir():
             raise WarehouseError(f"warehouse path {path} is a folder, not a DuckDB file", "point `warehouse.path` (or VEDDER_WAREHOUSE) at the .duckdb file")
@@ -105,6 +139,8 @@ class DuckDBWarehouse:
             # connection to a file this process already opened shares its (locked) configuration.
             if not self.connection.execute("SELECT current_setting('lock_configuration')").fetchone()[0]:
                 self.connection.execute("SET enable_progress_bar = false")
+                if max_memory_mb is not None:
+                    _limit_memory(self.connection, max_memory_mb)
                 if read_only:
                     self.connection.execute("SET lock_configuration = true")
         except duckdb.Error as exc:
@@ -163,12 +199,8 @@ class DuckDBWarehouse:
             raise
         except duckdb.InterruptException:
             raise QueryTimeout(f"query interrupted after {timeout_s:g} s") from None
-        except duckdb.OutOfMemoryException as exc:
-            raise SQLExecutionError(f"the query needs more memory than DuckDB may use: {str(exc).splitlines()[0]}",
-                                    "aggregate or filter before sorting, grouping or joining large values; "
-                                    "select fewer or narrower columns") from None
         except duckdb.Error as exc:
-            raise SQLExecutionError(str(exc).splitlines()[0]) from None
+            raise _execution_error(exc) from None
         finally:
             self._watchdog.disarm(token)
         return QueryResult(
