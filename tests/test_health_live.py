@@ -13,7 +13,8 @@ from vedder.errors import QueryTimeout, SQLExecutionError, SQLRefused
 from vedder.files import atomic_write, dump_yaml
 from vedder.health import check_health
 from vedder.health import live as live_module
-from vedder.health.live import LiveWarehouse, column_profiles, profiles_sql
+from vedder.health.live import LiveWarehouse, column_profiles
+from vedder.profile import profile_table
 from vedder.project import load_project
 from vedder.sql.guard import guard_sql, parse_one_statement
 from vedder.sql.run import guard_for_cluster, run_guarded, run_sql
@@ -145,13 +146,18 @@ def test_the_report_does_not_depend_on_how_many_query_threads_run(shop, monkeypa
     assert reports[0]["clusters"][0]["score"] < 100
 
 
-def test_value_profiles_of_a_table_take_one_query(shop):
-    assert profiles_sql("shop.orders", ["country", "user_id"]).count(";") == 0
+def test_value_profiles_of_live_columns_are_the_profiles_own(shop):
+    """A live column is measured as `vedder profile` measures it (so compared with its dataset file like for like)."""
     with open_warehouse(load_config(shop)) as warehouse:
         profiles = column_profiles(warehouse, "shop.orders", ["country", "order_id"])
-    assert profiles["country"]["common_values"] == ["DE", "GB", "SE", "US"]  # 500 each: ties by value
-    assert profiles["country"]["null_fraction"] == 0.0 and profiles["country"]["min"] == "DE"
-    assert profiles["order_id"]["common_values"] == list(range(10)) and profiles["order_id"]["max"] == 1999
+        profiled = {c["name"]: c for c in profile_table(warehouse, "shop.orders")["columns"]}
+    assert sorted(profiles) == ["country", "order_id"]
+    assert profiles["country"] == {"null_fraction": 0.0, "distinct_count": 4, "min": None, "max": None,
+                                   "common_values": ["DE", "GB", "SE", "US"]}  # 500 each: ties by value
+    assert profiles["order_id"] == {"null_fraction": 0.0, "distinct_count": 2000, "min": 0, "max": 1999, "common_values": []}
+    for name, profile in profiles.items():
+        assert profile["distinct_count"] == profiled[name]["distinct_count"]
+        assert profile["common_values"] == [v["value"] for v in profiled[name].get("common_values", [])]
 
 
 def test_timeouts_need_no_thread_per_query_and_still_interrupt(shop):

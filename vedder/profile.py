@@ -27,7 +27,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Sequence
 
 from sqlglot import exp
 
@@ -314,14 +314,15 @@ class _GroupedColumn:
     seen: dict[int, int] = field(default_factory=dict)
 
 
-def _grouped(warehouse: "Warehouse", table: str, columns: list[_ColumnKind], row_count: int) -> dict[str, _GroupedColumn]:
+def _grouped(warehouse: "Warehouse", table: str, columns: list[_ColumnKind], row_count: int,
+             timeout_s: float = PROFILE_TIMEOUT_S) -> dict[str, _GroupedColumn]:
     """The grouped pass over ``columns``, by column name."""
     grouped: dict[str, _GroupedColumn] = {}
     samplable = row_count <= SAMPLE_ROWS or _samplable(warehouse, table)
     for start in range(0, len(columns), GROUPING_BATCH):
         batch = columns[start : start + GROUPING_BATCH]
         sql = _common_values_sql(table, batch, row_count, warehouse.dialect, samplable)
-        result = warehouse.execute(sql, limit=LOW_CARDINALITY * (len(batch) + 1), timeout_s=PROFILE_TIMEOUT_S)
+        result = warehouse.execute(sql, limit=LOW_CARDINALITY * (len(batch) + 1), timeout_s=timeout_s)
         width = len(batch)
         everything = (1 << width) - 1
         sampled = next((row[1 + width] for row in result.rows if row[0] == everything), 0)
@@ -374,8 +375,12 @@ def _utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def profile_table(warehouse: "Warehouse", table: str, existing: Dataset | None = None, progress: ProgressCallback | None = None) -> dict[str, Any]:
+def profile_table(warehouse: "Warehouse", table: str, existing: Dataset | None = None, progress: ProgressCallback | None = None,
+                  *, only: Collection[str] | None = None, timeout_s: float = PROFILE_TIMEOUT_S) -> dict[str, Any]:
     """Profile one table into a dataset dict (the content of its dataset file).
+
+    ``only`` profiles those columns alone, exactly as a whole profile would (``vedder health`` compares a live
+    column with its dataset file this way: estimate against estimate on a big PostgreSQL table).
 
     ``existing`` (the current dataset file) contributes the descriptions people wrote; columns no
     longer in the table are dropped, new ones added. The partition column is detected from the
@@ -384,15 +389,16 @@ def profile_table(warehouse: "Warehouse", table: str, existing: Dataset | None =
     """
     progress = progress or (lambda *_: None)
     dialect = warehouse.dialect
-    columns = [_column_kind(name, type_name, dialect) for name, type_name in warehouse.columns(table)]
+    columns = [_column_kind(name, type_name, dialect) for name, type_name in warehouse.columns(table)
+               if only is None or name in only]
     progress(table, 0, 2)
     quoted_table = _quoted_table(table, dialect)
-    row_count = warehouse.execute(f"SELECT count(*) FROM {quoted_table}", limit=1, timeout_s=PROFILE_TIMEOUT_S).rows[0][0]
+    row_count = warehouse.execute(f"SELECT count(*) FROM {quoted_table}", limit=1, timeout_s=timeout_s).rows[0][0]
     partition = _partition_candidate(columns)
     exact = row_count <= SAMPLE_ROWS
     estimated = dialect == "postgres" and not exact
     sql = _aggregate_sql(table, columns, partition, exact=exact, dialect=dialect)
-    values = iter(warehouse.execute(sql, limit=1, timeout_s=PROFILE_TIMEOUT_S).rows[0])
+    values = iter(warehouse.execute(sql, limit=1, timeout_s=timeout_s).rows[0])
     row_count = next(values)
     stats: dict[str, dict[str, Any]] = {}
     distinct: dict[str, int] = {}
@@ -410,12 +416,12 @@ def profile_table(warehouse: "Warehouse", table: str, existing: Dataset | None =
     grouped: dict[str, _GroupedColumn] = {}
     if estimated:
         # The grouped pass runs over every groupable column: which of them repeat is known only after it.
-        grouped = _grouped(warehouse, table, [c for c in columns if c.groupable], row_count)
+        grouped = _grouped(warehouse, table, [c for c in columns if c.groupable], row_count, timeout_s)
         for name, counted in grouped.items():
             distinct[name] = stats[name]["distinct_count"] = estimated_distinct(counted.seen, non_nulls[name])
     repetitive = [c for c in columns if c.name in distinct and distinct[c.name] * 2 <= row_count]
     if repetitive and row_count and not estimated:
-        grouped = _grouped(warehouse, table, repetitive, row_count)
+        grouped = _grouped(warehouse, table, repetitive, row_count, timeout_s)
     common = _common_values(grouped, repetitive, distinct)
     progress(table, 2, 2)
     partitioning = None

@@ -1,5 +1,5 @@
-"""What health measures on the live warehouse: one aggregate query per table, value profiles of columns,
-and ``LiveWarehouse``, the warehouse as one health run sees it.
+"""What health measures on the live warehouse: one aggregate query per table, value profiles of columns (as
+``vedder profile`` measures them), and ``LiveWarehouse``, the warehouse as one health run sees it.
 
 The queries here are vedder's own SQL, built with sqlglot in the warehouse's dialect and run through
 ``Warehouse.execute`` with every identifier quoted; nothing from a pair or a person is interpolated.
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from vedder.sql.analyze import PreparedSchema
     from vedder.warehouse import Warehouse
 
-COMMON_VALUES_FETCHED = 10
 # Threads that run queries while the main thread analyzes SQL: DuckDB releases the GIL while it works.
 QUERY_THREADS = max(2, min(4, os.cpu_count() or 1))
 T = TypeVar("T")
@@ -124,49 +123,18 @@ def table_stats(warehouse: "Warehouse", table: str, columns: list[str], partitio
     return TableStats(row_count, row[1], null_fractions)
 
 
-def profiles_sql(table: str, columns: list[str], dialect: str = "duckdb") -> str:
-    """One query for the value profiles of ``columns``: the aggregates in one scan, and each column's most
-    common values as a list from a scalar subquery (so a table costs one round trip, not one per column).
-    PostgreSQL has no approximate distinct count: it counts exactly.
-
-    >>> profiles_sql("shop.orders", ["country"], "postgres").split(", (SELECT")[0]
-    'SELECT COUNT(*), COUNT("country"), COUNT(DISTINCT "country"), MIN("country"), MAX("country")'
-    """
-    source = quoted_table(table)
-    selects: list[exp.Expression] = [exp.func("count", exp.Star())]
-    for name in columns:
-        column = _column(name)
-        distinct = exp.Count(this=exp.Distinct(expressions=[column.copy()])) if dialect == "postgres" else exp.func("approx_count_distinct", column)
-        selects += [exp.func("count", column), distinct, exp.func("min", column), exp.func("max", column), _common_values(source, column)]
-    return exp.select(*selects).from_(source.copy()).sql(dialect)
-
-
-def _common_values(source: exp.Table, column: exp.Column) -> exp.Subquery:
-    value, count = exp.column("v"), exp.column("n")
-    top = (
-        exp.select(column.as_("v"), exp.func("count", exp.Star()).as_("n"))
-        .from_(source.copy())
-        .where(column.is_(exp.null()).not_())
-        .group_by(column)
-        .order_by(exp.Ordered(this=count, desc=True), value)
-        .limit(COMMON_VALUES_FETCHED)
-    )
-    ordered = exp.Order(this=value.copy(), expressions=[exp.Ordered(this=count.copy(), desc=True), exp.Ordered(this=value.copy())])
-    return exp.select(exp.ArrayAgg(this=ordered)).from_(top.subquery("top")).subquery()
-
-
 def column_profiles(warehouse: "Warehouse", table: str, columns: list[str], timeout_s: float = 30.0) -> dict[str, dict[str, Any]]:
-    """Null fraction, approximate distinct count, min, max and the most common values of each live column."""
-    row = warehouse.execute(profiles_sql(table, columns, warehouse.dialect), limit=1, timeout_s=timeout_s).rows[0]
-    total = int(row[0])
-    profiles: dict[str, dict[str, Any]] = {}
-    for index, name in enumerate(columns):
-        count, distinct, low, high, common = row[1 + 5 * index: 6 + 5 * index]
-        profiles[name] = {
-            "null_fraction": 1.0 - int(count) / total if total else None,
-            "distinct_count": distinct,
-            "min": low,
-            "max": high,
-            "common_values": list(common or []),
-        }
-    return profiles
+    """Null fraction, distinct count, min, max and the most common values of each live column, measured as
+    ``vedder profile`` measures them (``profile_table`` on these columns alone), so a column is compared with its
+    dataset file like for like: on a PostgreSQL table above ``SAMPLE_ROWS`` rows, the distinct count is estimated
+    from the same repeatable sample the profile's was, not counted exactly against an estimate."""
+    from vedder.profile import profile_table
+
+    profiled = profile_table(warehouse, table, only=columns, timeout_s=timeout_s)["columns"]
+    return {column["name"]: {
+        "null_fraction": column["null_fraction"],
+        "distinct_count": column.get("distinct_count"),
+        "min": column.get("min"),
+        "max": column.get("max"),
+        "common_values": [entry["value"] for entry in column.get("common_values", [])],
+    } for column in profiled}
