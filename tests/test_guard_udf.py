@@ -16,8 +16,8 @@ from demo_project import copy_demo
 from vedder.cli import app
 from vedder.config import load_config
 from vedder.errors import ConfigError, SQLRefused
-from vedder.project.model import load_project
-from vedder.sql.run import run_sql
+from vedder.project.model import cache_folder, load_project
+from vedder.sql.run import USER_FUNCTIONS_CACHE, run_sql
 from vedder.warehouse import open_warehouse
 
 BAIT_SQL = """
@@ -99,7 +99,7 @@ def test_the_refusal_names_the_macro_and_how_to_allow_it(listening):
 
 
 def test_sql_that_calls_no_function_never_reads_the_catalog(listening):
-    """duckdb_functions() costs ~15 ms: asked only when the SQL calls a function, then once per warehouse."""
+    """duckdb_functions() costs 40-80 ms: asked only when the SQL calls a function, then once per warehouse."""
     _, warehouse = listening
     _, result = run(listening, "SELECT country FROM users WHERE country = 'SE' LIMIT 1")
     assert result.rows == [("SE",)] and warehouse._user_functions is None
@@ -108,6 +108,32 @@ def test_sql_that_calls_no_function_never_reads_the_catalog(listening):
     warehouse.connection.execute("CREATE TEMP MACRO added_later() AS 1")  # read once: later macros are not looked up
     assert "added_later" not in warehouse.user_functions()
     assert "cents" in warehouse.cursor().user_functions()
+
+
+def test_the_macros_are_kept_on_disk_until_the_warehouse_file_changes(demo):
+    """A later process reads the list from .vedder/user-functions.json while the file and its WAL are unchanged (the
+    catalog takes 40-80 ms to read); a macro made in the file since is found."""
+    cache = cache_folder(demo) / USER_FUNCTIONS_CACHE
+    project = load_project(load_config(demo))
+    with open_warehouse(project.config) as warehouse:
+        run((project, warehouse), "SELECT count(*) FROM users")
+    kept = json.loads(cache.read_text())
+    assert set(kept["functions"]) == {"payroll_total", "all_salaries", "lower", "allpay", "cents"}
+    kept["functions"]["upper"] = "a macro this test wrote into the cache"
+    cache.write_text(json.dumps(kept))
+    with open_warehouse(project.config) as warehouse:
+        with pytest.raises(SQLRefused, match="a macro this test wrote into the cache"):
+            run((project, warehouse), "SELECT upper(country) FROM users")
+    with duckdb.connect(str(demo / ".vedder" / "warehouse.duckdb")) as connection:
+        connection.execute("CREATE MACRO added_later() AS (SELECT 'bait-later ' || sum(salary) FROM hr.salaries)")
+    try:
+        with open_warehouse(project.config) as warehouse:
+            with pytest.raises(SQLRefused, match=r"added_later\(\)"):
+                run((project, warehouse), "SELECT added_later()")
+            assert run((project, warehouse), "SELECT upper('se') AS c")[1].rows == [("SE",)]
+    finally:
+        with duckdb.connect(str(demo / ".vedder" / "warehouse.duckdb")) as connection:
+            connection.execute("DROP MACRO added_later")
 
 
 def test_an_allowed_macro_runs_and_allows_no_other(demo, tmp_path):

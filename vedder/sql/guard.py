@@ -4,7 +4,8 @@ Rules (each refusal names its rule): ``parse`` (the SQL must parse in the projec
 ``one_statement``, ``read_only`` (SELECT / WITH / UNION …; no DDL, DML, COPY, ATTACH, PRAGMA, SET, …),
 ``forbidden_function`` (nothing that reads files, the environment, settings or runs SQL strings; in
 PostgreSQL also large objects, dblink, the *_to_xml readers, sequences, advisory locks and index maintenance;
-no function named with a schema but pg_catalog or public: the database's own code may read any table),
+no function named with a schema but pg_catalog or public: the database's own code may read any table; nor, by
+``refuse_user_functions`` with the warehouse's list, its own functions called by their plain name),
 ``table_function`` (only harmless generators such as ``range``), and ``table_not_allowed`` (only the
 tables of the cluster in use; never a system catalog, nor a cast that names its objects by number; in PostgreSQL
 no quoted name with capitals). Unqualified tables are qualified with the cluster's default schema, unless a WITH
@@ -333,7 +334,8 @@ def called_functions(guarded: GuardedSQL) -> set[str]:
     ['allpay', 'position']
     """
     tokens = sqlglot.Dialect.get_or_raise(guarded.dialect).tokenize(guarded.sql)
-    return {_unescaped(token.text).lower() for token, after in zip(tokens, tokens[1:]) if after.token_type is TokenType.L_PAREN}
+    return {_unescaped(token.text).lower() for token, after in zip(tokens, tokens[1:])
+            if after.token_type is TokenType.L_PAREN and (token.token_type is TokenType.IDENTIFIER or token.text.replace("_", "").isalnum())}
 
 
 def refuse_user_functions(guarded: GuardedSQL, user_functions: Callable[[], Mapping[str, str]],

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from vedder.errors import SQLRefused
+from vedder.project.model import cache_folder
 from vedder.sql.guard import GuardedSQL, guard_sql, is_system_table, refuse_user_functions
 
 if TYPE_CHECKING:
@@ -17,6 +18,10 @@ if TYPE_CHECKING:
 
     from vedder.project import Cluster, Project
     from vedder.warehouse import QueryResult, Warehouse
+
+
+# Where a DuckDB warehouse keeps its macros' names between processes (``DuckDBWarehouse.user_functions``).
+USER_FUNCTIONS_CACHE = "user-functions.json"
 
 
 def guard_for_cluster(sql: "str | exp.Expression", cluster: "Cluster", dialect: str = "duckdb") -> GuardedSQL:
@@ -72,6 +77,7 @@ def run_guarded(guarded: GuardedSQL, *, project: "Project", warehouse: "Warehous
     if not isinstance(guarded, GuardedSQL):
         raise TypeError("run_guarded runs only what the guard returned (a GuardedSQL)")
     config = project.config
-    refuse_user_functions(guarded, warehouse.user_functions, config.allowed_functions)
+    refuse_user_functions(guarded, lambda: warehouse.user_functions(cache_folder(config.root) / USER_FUNCTIONS_CACHE),
+                          config.allowed_functions)
     return warehouse.execute(guarded.sql, limit=limit or config.row_limit, timeout_s=config.timeout_s,
                              max_bytes=config.max_result_bytes)

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 from vedder.errors import ResultTooLarge, WarehouseError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from vedder.config import Config
 
 
@@ -113,9 +115,10 @@ class Warehouse(Protocol):
     def schema(self) -> dict[str, dict[str, str]]:
         """Every table's columns: {"schema.table": {"column": "TYPE"}}."""
 
-    def user_functions(self) -> dict[str, str]:
+    def user_functions(self, cache: "Path | None" = None) -> dict[str, str]:
         """The database's own functions (PostgreSQL's in ``public``, DuckDB's macros) that SQL may call by their plain
-        name: {lower-case name: what it is, for a person}. Read once per warehouse object."""
+        name: {lower-case name: what it is, for a person}. Read once per warehouse object; ``cache`` is a file where a
+        warehouse whose catalog is slow to read may keep them between processes."""
 
     def execute(self, sql: str, *, limit: int = 1000, timeout_s: float = 30.0, max_bytes: int | None = None) -> QueryResult:
         """Run trusted SQL, at most ``limit`` rows, interrupted after ``timeout_s``; ResultTooLarge once the rows

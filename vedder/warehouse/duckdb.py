@@ -9,6 +9,7 @@ bounded (``query.max_memory_mb``) before the configuration is locked.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import threading
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 import duckdb
 
 from vedder.errors import QueryTimeout, ResultTooLarge, SQLExecutionError, TableNotFound, WarehouseError
+from vedder.files import atomic_write
 from vedder.warehouse import QueryResult, fetch_within
 
 _SYSTEM_SCHEMAS = ("information_schema", "pg_catalog")
@@ -163,16 +165,43 @@ class DuckDBWarehouse:
             self._schema = schema
         return self._schema
 
-    def user_functions(self) -> dict[str, str]:
+    def user_functions(self, cache: Path | None = None) -> dict[str, str]:
         """The warehouse file's macros and table macros in ``main``, {lower-case name: what it is}: SQL may call them
         by their plain name, and a macro named like a built-in (``lower``) replaces it; other schemas' are reached only
-        by a qualified name, which the guard refuses. Read once (duckdb_functions() lists every built-in too: ~15 ms)."""
+        by a qualified name, which the guard refuses. Read once: duckdb_functions() lists every built-in too, 40-80 ms
+        the first time in a process, so the list is kept in the file ``cache`` (when given) for as long as the
+        warehouse file and its WAL are unchanged."""
         if self._user_functions is None:
+            version = self._catalog_version()
+            try:
+                kept = json.loads(cache.read_text(encoding="utf-8")) if cache is not None else {}
+            except (OSError, ValueError):
+                kept = {}
+            if isinstance(kept, dict) and kept.get("version") == version and isinstance(kept.get("functions"), dict):
+                self._user_functions = kept["functions"]
+                return self._user_functions
             rows = self.connection.execute("SELECT schema_name, function_name, function_type FROM duckdb_functions() "
                                            "WHERE NOT internal AND schema_name = 'main'").fetchall()
             self._user_functions = {name.lower(): f"the {kind.replace('_', ' ')} {schema}.{name}() of the warehouse file"
                                     for schema, name, kind in rows}
+            if cache is not None:
+                try:
+                    atomic_write(cache, json.dumps({"version": version, "functions": self._user_functions}))
+                except OSError:
+                    pass  # a read-only project folder: read the catalog again next time
         return self._user_functions
+
+    def _catalog_version(self) -> list[list[int | str]]:
+        """What changes whenever a macro may have been made: the warehouse file's and its WAL's identity, size and
+        times (a writer cannot change them while this read-only connection holds the file)."""
+        version: list[list[int | str]] = []
+        for path in (self.path, self.path.with_name(self.path.name + ".wal")):
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            version.append([str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns])
+        return version
 
     def tables(self) -> list[str]:
         return sorted(self.schema())

@@ -27,6 +27,8 @@ from vedder.sql.guard import FUNCTION_SCHEMAS
 from vedder.warehouse import QueryResult, fetch_within
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import psycopg
 
 INSTALL_HINT = "install the PostgreSQL driver: pip install 'vedder[postgres]' (or pip install 'psycopg[binary]>=3.1')"
@@ -225,9 +227,10 @@ class PostgresWarehouse:
             self._schema = schema
         return self._schema
 
-    def user_functions(self) -> dict[str, str]:
+    def user_functions(self, cache: Path | None = None) -> dict[str, str]:
         """The database's own functions that SQL may call by their plain name, {lower-case name: what it is}: those
-        in ``public`` (or added to ``pg_catalog``), but not those of an extension in HARMLESS_EXTENSIONS. Read once."""
+        in ``public`` (or added to ``pg_catalog``), but not those of an extension in HARMLESS_EXTENSIONS. Read once
+        per connection (about 1 ms; ``cache`` is not used: no file says when they change)."""
         if self._user_functions is None:
             functions: dict[str, str] = {}
             for name, schema, extension in self._fetch(_USER_FUNCTIONS_SQL, [list(FUNCTION_SCHEMAS)]):
