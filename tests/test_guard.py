@@ -160,3 +160,60 @@ def test_a_system_catalog_without_a_cluster_is_not_offered_a_cluster(sql, catalo
         cluster_for_sql(sql, load_project(load_config(copy_demo(tmp_path))))
     assert catalog in refused.value.message and "not a table a cluster can hold" in refused.value.message
     assert "cluster new" not in refused.value.hint and "vedder clusters" in refused.value.hint
+
+
+# Legitimate list builders: the guard's bound leaves their answers as they were (run with and without it).
+@pytest.mark.parametrize("sql", [
+    "SELECT unnest(generate_series(DATE '2026-01-01', DATE '2026-12-31', INTERVAL 1 DAY)) AS day",
+    "SELECT len(range(TIMESTAMP '2026-01-01', TIMESTAMP '2027-01-01', INTERVAL 1 HOUR)) AS hours",
+    "SELECT generate_series(TIMESTAMPTZ '2026-03-01', TIMESTAMPTZ '2026-01-01', -INTERVAL 1 MONTH) AS months",
+    "SELECT range(5), range(2, 5), generate_series(3), generate_series(10, 1, -3), range(1, 10, 0), range(NULL::BIGINT)",
+    "SELECT id, range(0, id % 7, 2) AS r FROM shop.orders ORDER BY id LIMIT 20",
+    "SELECT len(range(10000)) AS most, len(range(0, -10000, -1)) AS most_backwards",
+    "SELECT list_resize([1, 2], 5), array_resize([1], 3, 9), equi_width_bins(0, 10, 5, true)",
+    "SELECT repeat([1, 2], 3), repeat('#', 3), repeat(CAST(id AS VARCHAR), 2) FROM shop.orders ORDER BY id LIMIT 3",
+    "SELECT count(*) FROM range(1000000)",
+    "SELECT list(id ORDER BY id)[1:3], string_agg(CAST(id AS VARCHAR), ',' ORDER BY id)[1:9] FROM shop.orders GROUP BY id % 3 ORDER BY 1",
+])
+def test_list_builders_within_the_bound_answer_as_before(warehouse, sql):
+    guarded = guard_sql(sql, allowed=_shop).sql
+    assert warehouse.execute(guarded).rows == warehouse.execute(sql).rows
+
+
+# Built whole before any row is seen, outside DuckDB's memory_limit (len(range(1e9)) took vedder to 20 GB): each of
+# these stops at once. The sizes are ones DuckDB would build in a second or so, were the bound missing.
+@pytest.mark.parametrize("sql,builder", [
+    ("SELECT len(range(1000000)) AS n", "range()"),
+    ("SELECT len(range(0, -1000000, -1)) AS n", "range()"),
+    ("SELECT len(generate_series(1000000)) AS n", "generate_series()"),
+    ("SELECT len(range(TIMESTAMP '2026-01-01', TIMESTAMP '2126-01-01', INTERVAL 1 DAY)) AS n", "range()"),
+    ("SELECT len(generate_series(DATE '2126-01-01', DATE '2026-01-01', -INTERVAL 1 HOUR)) AS n", "generate_series()"),
+    ("SELECT sum(len(range(id, id + 100000))) FROM shop.orders", "range()"),
+    ("SELECT count(*) FROM unnest(range(1000000))", "range()"),
+    ("SELECT len(list_resize([1], 1000000)) AS n", "list_resize()"),
+    ("SELECT len(array_resize([1], id * 1000, 0)) AS n FROM shop.orders", "array_resize()"),
+    ("SELECT len(equi_width_bins(0, 10, 1000000, false)) AS n", "equi_width_bins()"),
+])
+def test_a_list_built_whole_past_the_bound_stops_the_query(warehouse, sql, builder):
+    from vedder.errors import ResultTooLarge
+
+    with pytest.raises(ResultTooLarge) as stopped:
+        warehouse.execute(guard_sql(sql, allowed=_shop).sql)
+    assert f"{builder} would build more than 10,000 items in one value" in stopped.value.message
+    assert "FROM range(…)" in stopped.value.hint and "table and column names" not in stopped.value.hint
+
+
+@pytest.mark.parametrize("sql,items", [
+    ("SELECT len(repeat([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], 1000000)) AS n", 9999),
+    ("SELECT max(len(repeat(l, 10000))) AS n FROM (SELECT list(id) AS l FROM shop.orders)", 10000),
+    ("SELECT max(length(repeat(CAST(id AS VARCHAR) || 'abcdefghij', 10000))) AS n FROM shop.orders", 9999),
+])
+def test_repeat_of_a_list_or_computed_string_builds_at_most_the_bound_in_all(warehouse, sql, items):
+    """The count alone was capped: repeat(x, 10000) of a 100-item list (or of a column's long text) built 100 times
+    the bound, per row; a value longer than the bound is kept once."""
+    assert warehouse.execute(guard_sql(sql, allowed=_shop).sql).rows == [(items,)]
+
+
+def test_postgres_series_stream_rows_and_are_left_as_written():
+    sql = "SELECT generate_series(1, 1000000)"
+    assert guard_sql(sql, dialect="postgres").sql == "SELECT GENERATE_SERIES(1, 1000000)"

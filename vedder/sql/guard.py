@@ -92,6 +92,17 @@ MAX_GENERATED_CHARS = 10_000
 """The longest string repeat()/lpad()/rpad() may build: ``repeat('x', 100000000)`` over 2,048 rows makes DuckDB
 build ≈ 200 GB before vedder's byte budget sees a row (its memory_limit does not count such strings), so their
 length argument is capped (``LEAST(n, 10000)``) — a bar chart of ``repeat('█', n)`` still draws."""
+MAX_GENERATED_ITEMS = 10_000
+"""The most items one DuckDB list builder may make in one value: ``range``/``generate_series`` written as a scalar
+(not in FROM, where they stream rows), ``list_resize``/``array_resize``, ``equi_width_bins`` and ``repeat`` of a value
+(a list, or a string the query computed). The engine builds each value whole, for a vector of 2,048 rows at a time,
+before any row is seen and outside DuckDB's memory_limit: ``len(range(1000000000))`` grew vedder to 20 GB and did not
+heed the timeout. 10,000 items of 8 bytes over 2,048 rows is 160 MB at most; a daily date spine of 27 years, an
+hourly one of a year fit. Over it, the query stops with an error (``TOO_MANY_ITEMS``) rather than a shorter list
+that would silently change its answer; ``repeat`` is capped like a string's (``LEAST``)."""
+TOO_MANY_ITEMS = "would build more than {limit:,} items in one value"
+# DuckDB's list builders whose size is an argument (its index): the list has that many items.
+_SIZED_LIST_BUILDERS = {"list_resize": 1, "array_resize": 1, "equi_width_bins": 2}
 # System catalogs are never a cluster's tables; an unqualified pg_* name resolves to pg_catalog in PostgreSQL.
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 ALLOWED_TABLE_FUNCTIONS = frozenset({
@@ -260,6 +271,94 @@ def _cap_length(node: exp.Expression, key: str) -> None:
     node.set(key, exp.func("least", length.copy(), exp.Literal.number(MAX_GENERATED_CHARS)))
 
 
+def _too_many_items(name: str) -> exp.Expression:
+    """A call to DuckDB's error() that stops the query, saying what would be too large and what to do instead."""
+    return exp.func("error", exp.Literal.string(
+        f"{name}() {TOO_MANY_ITEMS.format(limit=MAX_GENERATED_ITEMS)} (vedder's limit on a list built whole before any row is seen)"))
+
+
+def _unless_too_many(name: str, too_many: exp.Expression, value: exp.Expression) -> exp.Expression:
+    """``value``, or the query's end with an error where ``too_many`` holds."""
+    return exp.Case(ifs=[exp.If(this=too_many, true=_too_many_items(name))], default=value)
+
+
+def _builds_lists(node: exp.Expression) -> bool:
+    return any(isinstance(n, (exp.GenerateSeries, exp.Repeat)) or (isinstance(n, exp.Anonymous) and n.name.lower() in _SIZED_LIST_BUILDERS)
+               for n in node.walk())
+
+
+def _refuse_nested_builders(name: str, arguments: list[exp.Expression]) -> None:
+    """A bound is written with copies of a builder's arguments: a builder within another's would be copied again at
+    each level of nesting (twice as much SQL per level), so one list or string builder may not feed another."""
+    if any(_builds_lists(argument) for argument in arguments):
+        raise SQLRefused("generated_size", f"{name}() of what another range/generate_series/repeat/list_resize builds "
+                         f"cannot be bounded", "give it a number, a literal or a column")
+
+
+def _bound_series(node: exp.GenerateSeries) -> None:
+    """Stop a DuckDB ``range``/``generate_series`` used as a scalar (a list built whole) past MAX_GENERATED_ITEMS:
+    its end is replaced by an error where the series would run further than ``start + MAX_GENERATED_ITEMS × step``
+    in the step's direction. Written with comparisons only, so one bound serves numbers, dates and timestamps with
+    interval steps, both step signs, and the 1-, 2- and 3-argument forms (sqlglot writes ``range(n)`` as ``range(0, n)``).
+    In FROM a series streams rows (the row cap and timeout bound it) and is left as written."""
+    if isinstance(node.parent, exp.Table):
+        return
+    start, end, step = node.args.get("start"), node.args.get("end"), node.args.get("step")
+    if start is None or end is None:
+        return
+    name = "range" if node.args.get("is_end_exclusive") else "generate_series"
+    _refuse_nested_builders(name, [start, end] + ([step] if step is not None else []))
+    limit = exp.Literal.number(MAX_GENERATED_ITEMS)
+    if step is None:
+        too_many = exp.GT(this=end.copy(), expression=exp.Add(this=start.copy(), expression=limit))
+    else:
+        far = exp.Paren(this=exp.Add(this=start.copy(), expression=exp.Mul(this=limit, expression=step.copy())))
+        onward = exp.and_(exp.GT(this=far, expression=start.copy()), exp.GT(this=end.copy(), expression=far.copy()))
+        backward = exp.and_(exp.LT(this=far.copy(), expression=start.copy()), exp.LT(this=end.copy(), expression=far.copy()))
+        too_many = exp.or_(onward, backward)
+    node.set("end", _unless_too_many(name, too_many, end))
+
+
+def _bound_list_size(node: exp.Anonymous) -> None:
+    """Stop ``list_resize``/``array_resize``/``equi_width_bins`` past MAX_GENERATED_ITEMS items (their size argument)."""
+    name = node.name.lower()
+    index = _SIZED_LIST_BUILDERS[name]
+    if len(node.expressions) <= index:
+        return
+    size = node.expressions[index]
+    if isinstance(size, exp.Literal) and size.is_int and int(size.name) <= MAX_GENERATED_ITEMS:
+        return
+    _refuse_nested_builders(name, [size])
+    too_many = exp.GT(this=size.copy(), expression=exp.Literal.number(MAX_GENERATED_ITEMS))
+    node.expressions[index] = _unless_too_many(name, too_many, size)
+    node.set("expressions", node.expressions)
+
+
+def _cap_repeat_of_value(node: exp.Repeat) -> None:
+    """Cap DuckDB's ``repeat(value, n)`` of a list or a computed string at MAX_GENERATED_ITEMS items or characters
+    in all: ``repeat(range(10000), 10000)`` or ``repeat(description, 10000)`` build ``len(value)`` times more than the
+    count alone says. The count becomes ``LEAST(n, GREATEST(1, MAX // GREATEST(len(value), 1)))`` (one copy of a
+    long value is still made: it exists already). A literal string keeps ``_cap_length``'s cap."""
+    value = node.this
+    if value is None or (isinstance(value, exp.Literal) and value.is_string):
+        return
+    _refuse_nested_builders("repeat", [value])
+    length = exp.func("greatest", exp.func("len", value.copy()), exp.Literal.number(1))
+    copies = exp.func("greatest", exp.Literal.number(1), exp.IntDiv(this=exp.Literal.number(MAX_GENERATED_ITEMS), expression=length))
+    times = node.args.get("times")
+    node.set("times", exp.func("least", times.copy(), copies) if times is not None else copies)
+
+
+def _bound_list_builder(node: exp.Expression) -> None:
+    """Bound ``node`` if it is one of DuckDB's list builders (MAX_GENERATED_ITEMS)."""
+    if isinstance(node, exp.GenerateSeries):
+        _bound_series(node)
+    elif isinstance(node, exp.Repeat):
+        _cap_repeat_of_value(node)
+    elif isinstance(node, exp.Anonymous) and node.name.lower() in _SIZED_LIST_BUILDERS:
+        _bound_list_size(node)
+
+
 def guard_sql(
     sql: str | exp.Expression,
     *,
@@ -279,6 +378,7 @@ def guard_sql(
         kind = type(tree).__name__.upper()
         raise SQLRefused("read_only", f"{kind} statements are not allowed", "only read-only queries (SELECT, WITH, UNION …) run")
     table_nodes: list[exp.Table] = []
+    builds_lists = dialect == "duckdb"
     for node in tree.walk():
         if node.comments:
             node.comments = [_harmless_comment(comment) for comment in node.comments]
@@ -292,6 +392,8 @@ def guard_sql(
                              "call built-in functions by their plain name (DuckDB: upper(x), not x.upper())")
         if isinstance(node, (exp.Repeat, exp.Pad)):
             _cap_length(node, "times" if isinstance(node, exp.Repeat) else "expression")
+        if builds_lists:
+            _bound_list_builder(node)
         if isinstance(node, exp.DataType) and (kind := _named_type(node)) in _CATALOG_TYPES:
             raise SQLRefused("table_not_allowed", f"a cast to {kind} reads names from the system catalog",
                              "use only the tables of the cluster in use (`vedder clusters`)")
