@@ -133,3 +133,13 @@ def test_query_reads_quoted_mixed_case_and_nested_columns(messy):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["columns"][:2] == ["UserId", "Full Name"] and data["rows"][0][2] == "Zürich"
+
+
+def test_rows_left_out_of_a_narrow_table_are_said_on_one_line():
+    from rich.console import Console
+
+    from vedder.cli.ask_cmds import render_table
+
+    console = Console(width=80, record=True)
+    console.print(render_table(["select", "order", "orders"], [["a", i, 238095] for i in range(21)]))
+    assert "1 more row (use --json for all)" in console.export_text()

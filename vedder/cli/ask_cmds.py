@@ -25,7 +25,12 @@ def render_table(columns: list[str], rows: list[list[Any]], title: str | None = 
     for row in rows[:limit]:
         table.add_row(*[shown_value(v, SHOWN_CHARS) for v in row])
     if len(rows) > limit:
-        table.caption = f"{len(rows) - limit} more rows (use --json for all)"
+        from rich.console import Group
+        from rich.text import Text
+
+        more = len(rows) - limit
+        # Under the table, not as its caption: a caption wraps to the width of a narrow table.
+        return Group(table, Text(f"{more} more row{'s' if more > 1 else ''} (use --json for all)", style="dim"))
     return table
 
 
