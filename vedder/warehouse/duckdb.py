@@ -242,12 +242,13 @@ class DuckDBWarehouse:
 
     def cursor(self) -> "DuckDBWarehouse":
         """Another handle on the same open database, for another thread: its own DuckDB cursor (so its
-        own timeout interrupt), the same locked read-only configuration, the schema and macros read once."""
+        own timeout interrupt), the same locked read-only configuration, the schema read once (and the macros, if
+        read yet)."""
         other = object.__new__(DuckDBWarehouse)
         other.connection = self.connection.cursor()
         other.path = self.path
         other._schema = self.schema()
-        other._user_functions = self.user_functions()
+        other._user_functions = self._user_functions
         other._watchdog = _Watchdog(other.connection)
         return other
 

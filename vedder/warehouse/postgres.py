@@ -297,12 +297,13 @@ class PostgresWarehouse:
 
     def cursor(self) -> "PostgresWarehouse":
         """Another handle for another thread: a connection of its own (so queries run side by side and time
-        out on their own), the same settings, the schema and the database's own functions read once."""
+        out on their own), the same settings, the schema read once (and the database's own functions, if read
+        yet)."""
         other = object.__new__(PostgresWarehouse)
         other.url, other.password_env, other.connect_timeout_s = self.url, self.password_env, self.connect_timeout_s
         other.connection = other._connect()
         other._schema = self.schema()
-        other._user_functions = self.user_functions()
+        other._user_functions = self._user_functions
         return other
 
     def close(self) -> None:
