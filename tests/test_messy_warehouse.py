@@ -117,13 +117,17 @@ def test_offline_filters_a_grouped_pair_to_a_non_ascii_value(messy, city):
     assert f"city = '{city}'" in answer["sql"]
 
 
-@pytest.mark.xfail(strict=True, reason="vedder/sql/run.py cluster_for_sql offers `--tables 'customers.*'` (the table's "
-                   "name as a schema) for an unqualified name; another helper is editing run.py: left for them")
 def test_a_table_name_in_several_schemas_without_one_is_told_to_name_the_schema(messy):
     result = run("query", "SELECT count(*) FROM customers", "--project", str(messy))
     assert result.exit_code == 4
     assert "'customers.*'" not in result.output
     assert "analytics.customers" in result.output and "raw.customers" in result.output
+
+
+def test_a_table_without_its_schema_is_named_with_it_for_the_cluster_in_use(messy):
+    result = run("query", "SELECT count(*) FROM fct_orders", "--cluster", "orders", "--project", str(messy))
+    assert result.exit_code == 4
+    assert "fct_orders names no schema" in result.output and "analytics.fct_orders" in result.output
 
 
 def test_query_reads_quoted_mixed_case_and_nested_columns(messy):

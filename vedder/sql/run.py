@@ -25,8 +25,30 @@ USER_FUNCTIONS_CACHE = "user-functions.json"
 
 
 def guard_for_cluster(sql: "str | exp.Expression", cluster: "Cluster", dialect: str = "duckdb") -> GuardedSQL:
-    """The guard with ``cluster``'s tables as the allowlist and its default schema (``sql`` may be a parsed tree)."""
-    return guard_sql(sql, dialect=dialect, allowed=cluster.covers, default_schema=cluster.default_schema)
+    """The guard with ``cluster``'s tables as the allowlist and its default schema (``sql`` may be a parsed tree).
+    A table named without its schema that the cluster holds under one is refused naming the qualified name."""
+    refused: list[str] = []
+
+    def allowed(name: str) -> bool:
+        if not cluster.covers(name):
+            refused.append(name)
+            return False
+        return True
+
+    try:
+        return guard_sql(sql, dialect=dialect, allowed=allowed, default_schema=cluster.default_schema)
+    except SQLRefused as exc:
+        unqualified = next((name for name in refused if "." not in name), None)
+        if exc.rule == "table_not_allowed" and unqualified and (named := tables_named(unqualified, [cluster])):
+            raise SQLRefused("table_not_allowed", f"table {unqualified} names no schema",
+                             f"write it as {' or '.join(table for table, _ in named)}") from None
+        raise
+
+
+def tables_named(name: str, clusters: "list[Cluster]") -> list[tuple[str, str]]:
+    """(schema.table, cluster id) for each table of ``clusters`` called ``name`` (any schema, any case)."""
+    lowered = name.lower()
+    return sorted((table, c.id) for c in clusters for table in c.tables if table.lower().rsplit(".", 1)[-1] == lowered)
 
 
 def cluster_for_sql(sql: str, project: "Project") -> "Cluster":
@@ -43,8 +65,13 @@ def cluster_for_sql(sql: str, project: "Project") -> "Cluster":
         what = "is a system catalog" if len(catalogs) == 1 else "are system catalogs"
         raise SQLRefused("table_not_allowed", f"{', '.join(catalogs)} {what}, not a table a cluster can hold",
                          "query the tables of a cluster (`vedder clusters` lists the clusters; their datasets/ folders the tables)")
+    if unqualified := [table for table in uncovered if "." not in table]:
+        named = tables_named(unqualified[0], sorted(project.clusters.values(), key=lambda c: c.id))
+        if named:
+            raise SQLRefused("table_not_allowed", f"table {unqualified[0]} names no schema",
+                             "write it as " + " or ".join(f"{table} (cluster {cid})" for table, cid in named))
     if uncovered:
-        schema = uncovered[0].rsplit(".", 1)[0] if "." in uncovered[0] else uncovered[0]
+        schema = uncovered[0].rsplit(".", 1)[0] if "." in uncovered[0] else "SCHEMA"
         not_loaded = f" (not loaded, a file is broken: {', '.join(sorted(project.broken))})" if project.broken else ""
         raise SQLRefused("table_not_allowed", f"no cluster covers {', '.join(uncovered)}",
                          f"clusters: {', '.join(sorted(project.clusters))}{not_loaded}; add the table to one's `datasets` in its "
