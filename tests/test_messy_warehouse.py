@@ -147,3 +147,12 @@ def test_rows_left_out_of_a_narrow_table_are_said_on_one_line():
     console = Console(width=80, record=True)
     console.print(render_table(["select", "order", "orders"], [["a", i, 238095] for i in range(21)]))
     assert "1 more row (use --json for all)" in console.export_text()
+
+
+def test_a_blob_is_shown_as_sql_engines_print_it_not_as_python_bytes(messy):
+    sql = "SELECT '\\x89PNG\\x0D\\x0A'::BLOB AS logo FROM analytics.fct_orders LIMIT 1"
+    result = run("query", sql, "--json", "--project", str(messy))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rows"][0][0] == "\\x89PNG\\x0D\\x0A"
+    shown = run("query", sql, "--project", str(messy))
+    assert "\\x89PNG\\x0D\\x0A" in shown.output and "b'" not in shown.output

@@ -34,6 +34,7 @@ from pydantic import Field
 from vedder.config import CONFIG_FILE, load_config
 from vedder.errors import UsageError, VedderError
 from vedder.project import load_project
+from vedder.warehouse import as_text
 
 if TYPE_CHECKING:
     from vedder.config import Config
@@ -152,7 +153,7 @@ class WarehousePool:
 
 def plain(value: Any) -> Any:
     """``value`` with dates, decimals and other warehouse types as JSON-safe values."""
-    return json.loads(json.dumps(value, default=str))
+    return json.loads(json.dumps(value, default=as_text))
 
 
 def tool_error(message: str, hint: str | None = None, data: dict[str, Any] | None = None) -> CallToolResult:

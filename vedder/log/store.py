@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from vedder.errors import LogError, UsageError
 from vedder.log.migrations import migrate
 from vedder.log.question_key import question_key
+from vedder.warehouse import as_text
 
 if TYPE_CHECKING:
     from vedder.config import Config
@@ -92,7 +93,7 @@ class ConversationLog:
                     "cost", "latency_s", "row_count", "result_summary", *_JSON_FIELDS):
             value = entry.get(key)
             if key in _JSON_FIELDS and value is not None:
-                value = json.dumps(value, default=str)
+                value = json.dumps(value, default=as_text)
             if isinstance(value, str):
                 value = redact(value)
             row[key] = value

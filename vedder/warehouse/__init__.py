@@ -92,6 +92,18 @@ def fetch_within(fetchmany: Callable[[int], list], *, limit: int, max_bytes: int
     return rows
 
 
+def as_text(value: Any) -> str:
+    """A fetched value as text (also ``json.dumps``' ``default``): bytes the way SQL engines print a BLOB,
+    printable ASCII kept and other bytes as ``\\xHH``, not Python's ``b'…'``.
+
+    >>> as_text(b"\\x89PNG\\r\\n")
+    '\\\\x89PNG\\\\x0D\\\\x0A'
+    """
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "".join(chr(b) if 32 <= b < 127 and b != 92 else f"\\x{b:02X}" for b in bytes(value))
+    return str(value)
+
+
 def shown_value(value: Any, max_chars: int) -> str:
     """A value as text for a person or a model, at most about ``max_chars`` characters: a long one is cut and
     says how long it was.
@@ -99,7 +111,7 @@ def shown_value(value: Any, max_chars: int) -> str:
     >>> shown_value("x" * 50, 10)
     'xxxxxxxxxx… (50 characters)'
     """
-    text = "NULL" if value is None else str(value)
+    text = "NULL" if value is None else as_text(value)
     return text if len(text) <= max_chars else f"{text[:max_chars]}… ({len(text):,} characters)"
 
 
