@@ -350,7 +350,7 @@ def test_http_port_in_use_is_a_clear_error(project):
         taken.listen()
         port = taken.getsockname()[1]
         result = CliRunner().invoke(app, ["mcp", "--http", "--port", str(port), "--project", str(project)])
-    assert result.exit_code == 2
+    assert result.exit_code == 2, result.output
     assert f"error: cannot listen on 127.0.0.1:{port}" in result.output and "hint: pick another port" in result.output
 
 
