@@ -163,6 +163,25 @@ def _not_covered(question: str, routing, project: "Project") -> Answer:
     )
 
 
+def _answer_from_docs(project: "Project", question: str, cluster: "Cluster | None") -> Answer | None:
+    """A question asking what a term means, answered with the doc passage that defines it (``cluster``'s first,
+    else any cluster's), when no pair answered it; None when it asks something else or no doc defines the term."""
+    from vedder.definitions import asked_term, find_definitions
+
+    term = asked_term(question)
+    # Other clusters' docs are searched only when every cluster loaded: one left out may define the term its own way.
+    found = find_definitions(project, term, prefer=cluster, everywhere=not project.broken) if term else []
+    if not found:
+        return None
+    quoted = "\n\n".join(f"{d.cluster} ({d.path}, \"{d.heading}\"): {d.text}" for d in found)
+    many = f"{len(found)} clusters define '{term}'" if len(found) > 1 else f"'{term}' as cluster {found[0].cluster} defines it"
+    home = project.clusters[found[0].cluster]
+    return Answer(status="answered", question=question, cluster=home.id,
+                  answer=f"From the docs, {many} (quoted, not a query result):\n\n{quoted}",
+                  sources=[{"kind": "doc", "id": d.path} for d in found], owners=home.owners.to_dict(),
+                  routing=[{"id": d.cluster, "score": 1.0} for d in found])
+
+
 def _previous_turn(log, continue_id: str | None) -> tuple[str | None, list[dict[str, Any]]]:
     conversation_id = continue_id or log.last_conversation()
     if conversation_id is None:
@@ -327,6 +346,8 @@ def ask(
         answer = _conversation_not_loaded(question, conversation_broken, routing, project)
     elif cluster is None:
         answer = _not_covered(question, routing, project)
+        if model == OFFLINE:
+            answer = _answer_from_docs(project, question, None) or answer
     else:
         own_warehouse = warehouse is None
         if own_warehouse:
@@ -336,6 +357,8 @@ def ask(
         try:
             if model == OFFLINE:
                 answer, rows = _answer_offline(project, cluster, question, warehouse, history)
+                if answer.status == "not_covered" and (defined := _answer_from_docs(project, question, cluster)):
+                    answer, cluster = defined, project.clusters[defined.cluster]
             else:
                 answer, rows = _answer_with_agent(project, cluster, question, warehouse, history, model, on_step, alternatives,
                                                   routing_note)

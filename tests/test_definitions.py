@@ -1,0 +1,117 @@
+"""Offline answers from the experts' docs: "What counts as a stream?" quotes the passage that defines it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from demo_project import copy_demo
+from vedder.cli import app
+from vedder.definitions import asked_term
+
+REPO = Path(__file__).parent.parent
+ANSWER_SCHEMA = json.loads((REPO / "schemas" / "answer.schema.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory) -> Path:
+    return copy_demo(tmp_path_factory.mktemp("definitions-demo"), scale=0.02)
+
+
+def ask(project: Path, question: str, *args: str) -> dict:
+    result = CliRunner().invoke(app, ["ask", question, "--json", "--project", str(project), *args])
+    assert result.exit_code in (0, 1), result.output
+    answer = json.loads(result.stdout)
+    jsonschema.validate(answer, ANSWER_SCHEMA)
+    return answer
+
+
+@pytest.mark.parametrize("question,term", [
+    ("What counts as a stream?", "stream"),
+    ("what is an active listener?", "active listener"),
+    ("How is the skip rate defined?", "skip rate"),
+    ("What does completion rate mean?", "completion rate"),
+    ("What do we mean by revenue?", "revenue"),
+    ("define ARPU", "ARPU"),
+    ("What is the definition of a listen?", "listen"),
+    ("What are active subscribers?", "active subscribers"),
+    ("How do we count active listeners?", "active listeners"),
+])
+def test_a_question_asking_what_a_term_means_names_the_term(question, term):
+    assert asked_term(question) == term
+
+
+@pytest.mark.parametrize("question", [
+    "What is the skip rate in October 2026?",  # a value, not a meaning
+    "What is the skip rate?",
+    "What are the top 5 tracks in Sweden?",
+    "What is a good way to count streams per country in October 2026 by platform?",  # too long to be a term
+    "What does each plan cost per month?",
+    "What are our most streamed artists?",
+    "How many streams did Sweden have in 2025?",
+    "What is a stream in 2025?",  # a number in it: not a term
+])
+def test_questions_that_ask_for_values_are_not_read_as_definitions(question):
+    assert asked_term(question) is None
+
+
+def test_a_definition_is_answered_offline_from_the_doc_that_defines_it(demo_dir):
+    answer = ask(demo_dir, "What counts as a stream?")
+    assert answer["status"] == "answered" and answer["sql"] is None and answer["rows"] == []
+    assert answer["cluster"] == "listening" and answer["owners"]["team"] == "Listening Insights"
+    assert answer["sources"] == [{"kind": "doc", "id": "clusters/listening/docs/definitions.md"}]
+    assert "duration_ms >= 30000" in answer["answer"] and "not a query result" in answer["answer"]
+    assert "**" not in answer["answer"]
+
+
+def test_a_bold_definition_inside_a_section_is_found(demo_dir):
+    answer = ask(demo_dir, "What does completion rate mean?")
+    assert answer["status"] == "answered" and answer["cluster"] == "podcasts"
+    assert "completion rate is the share of listens" in answer["answer"]
+
+
+def test_a_term_no_doc_defines_stays_not_covered(demo_dir):
+    answer = ask(demo_dir, "What is an active user?")  # the docs define an active *listener*
+    assert answer["status"] == "not_covered"
+
+
+def test_a_question_for_a_number_is_still_answered_from_its_pair(demo_dir):
+    answer = ask(demo_dir, "What does each plan cost per month?")
+    assert answer["status"] == "answered" and answer["sql"] and answer["sources"][0]["kind"] == "pair"
+
+
+def test_the_routed_clusters_definition_comes_first_and_alone(demo_dir):
+    answer = ask(demo_dir, "What is a test account?", "--cluster", "podcasts")
+    assert answer["status"] == "answered" and answer["cluster"] == "podcasts"
+    assert [s["id"] for s in answer["sources"]] == ["clusters/podcasts/docs/definitions.md"]
+
+
+def test_a_term_several_clusters_define_quotes_each_with_its_cluster(tmp_path):
+    from vedder.config import load_config
+    from vedder.definitions import find_definitions
+    from vedder.project import load_project
+
+    project = copy_demo(tmp_path / "p", scale=0.02)
+    for cluster in ("listening", "podcasts", "revenue"):
+        (project / "clusters" / cluster / "docs" / "churn.md").write_text(
+            f"# Churn\n\n## Churned user\nA **churned user** is defined by {cluster} its own way.\n", encoding="utf-8")
+    loaded = load_project(load_config(project))
+    everywhere = find_definitions(loaded, "churned users")
+    assert [(d.cluster, d.path) for d in everywhere] == [(c, f"clusters/{c}/docs/churn.md") for c in ("listening", "podcasts", "revenue")]
+    assert [d.cluster for d in find_definitions(loaded, "churned user", prefer=loaded.clusters["podcasts"])] == ["podcasts"]
+    answer = ask(project, "What is a churned user?")  # routed to one of them: its definition alone
+    assert answer["status"] == "answered" and [s["id"] for s in answer["sources"]] == [f"clusters/{answer['cluster']}/docs/churn.md"]
+
+
+def test_a_definition_is_not_quoted_from_another_cluster_when_the_cluster_it_is_for_is_not_loaded(tmp_path):
+    project = copy_demo(tmp_path / "p", scale=0.02)
+    (project / "clusters" / "podcasts" / "docs" / "streams.md").write_text(
+        "# Streams\n\n## Stream\nPodcasts' own note on streams.\n", encoding="utf-8")
+    (project / "clusters" / "listening" / "pairs" / "broken.yaml").write_text("question: [unclosed\n", encoding="utf-8")
+    answer = ask(project, "What counts as a stream?")
+    assert answer["status"] == "not_covered" and "listening" in answer["answer"]
+

@@ -1,0 +1,128 @@
+"""Definitions the experts wrote: a question that asks what a term means ("What counts as a stream?", "What is
+an active listener?", "How is the completion rate defined?") is answered, without a model, by the doc passage
+that defines the term: a section headed by it, or a sentence that defines it in bold ("A **stream** is …").
+
+Only a question that asks for a meaning is read as one: "What is the skip rate in October?" asks for a number
+and is left to the pairs. The term must match the heading or the bold words exactly (case, articles and plural
+aside): a near match is not a definition of what was asked.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vedder.project import Cluster, Doc, Project
+
+# Each pattern captures the term; "what is the …" is not among them (it asks for a value more often than not).
+_ASKS_MEANING = [re.compile(p, re.IGNORECASE) for p in (
+    r"^(?:so,?\s+)?what\s+(?:is|'s|are)\s+(?:an?\s+)(?P<term>.+?)\s*(?:exactly|,?\s*precisely)?$",
+    r"^what\s+are\s+(?P<term>(?!the\b|our\b|my\b|all\b|some\b|any\b|most\b|top\b)[a-z][\w\s-]*?)$",
+    r"^what\s+(?:does|do)\s+(?:an?\s+|the\s+)?(?P<term>.+?)\s+mean$",
+    r"^what\s+(?:do\s+we|does\s+\w+)\s+mean\s+by\s+(?:an?\s+|the\s+)?(?P<term>.+?)$",
+    r"^how\s+(?:is|are)\s+(?:an?\s+|the\s+)?(?P<term>.+?)\s+(?:defined|calculated|computed|counted|measured)$",
+    r"^how\s+do\s+(?:we|you|i)\s+(?:define|count|calculate|compute|measure)\s+(?:an?\s+|the\s+)?(?P<term>.+?)$",
+    r"^what\s+counts\s+as\s+(?:an?\s+|the\s+)?(?P<term>.+?)$",
+    r"^(?:please\s+)?define\s+(?:an?\s+|the\s+)?(?P<term>.+?)$",
+    r"^(?:what\s+is\s+)?the\s+(?:definition|meaning)\s+of\s+(?:an?\s+|the\s+)?(?P<term>.+?)$",
+)]
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_BOLD_DEFINED = re.compile(r"\*\*(?P<term>[^*]+)\*\*\s+(?:is|are|means|mean)\b")
+MAX_CHARS = 700  # of one definition's text in the answer
+MAX_CLUSTERS = 3  # whose definitions one answer quotes
+
+
+@dataclass(frozen=True)
+class Definition:
+    cluster: str
+    path: str  # the doc's, relative to the project root: its source id
+    heading: str
+    text: str
+
+
+def asked_term(question: str) -> str | None:
+    """The term a question asks the meaning of, or None.
+
+    >>> asked_term("What counts as a stream?"), asked_term("How is the skip rate defined?")
+    ('stream', 'skip rate')
+    >>> asked_term("What is the skip rate in October 2026?") is None, asked_term("What are the top 5 tracks?") is None
+    (True, True)
+    """
+    text = re.sub(r"\s+", " ", question.strip().rstrip("?.! ").strip())
+    for pattern in _ASKS_MEANING:
+        if match := pattern.match(text):
+            term = match.group("term").strip(" \"'`")
+            if 0 < len(term.split()) <= 4 and not re.search(r"\d", term):
+                return term
+    return None
+
+
+def _words(text: str) -> tuple[str, ...]:
+    """Lower-case words, plural folded, articles and inline code marks dropped."""
+    words = re.findall(r"[^\W_]+", text.lower().replace("`", ""))
+    return tuple(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
+                 for w in words if w not in ("a", "an", "the"))
+
+
+def _heading_term(heading: str) -> str:
+    """The term a heading names: "Test accounts: always exclude …" → "Test accounts"."""
+    return re.split(r"\s*(?::|—|–| - |\()", heading, maxsplit=1)[0]
+
+
+def _sections(doc: "Doc") -> list[tuple[str, str]]:
+    """(heading, text up to the next heading) of each section of ``doc``'s Markdown body."""
+    sections: list[tuple[str, list[str]]] = []
+    for line in doc.body.splitlines():
+        if heading := _HEADING.match(line):
+            sections.append((heading.group(2), []))
+        elif sections:
+            sections[-1][1].append(line)
+    return [(heading, "\n".join(lines).strip()) for heading, lines in sections]
+
+
+def _shortened(text: str) -> str:
+    """The first paragraphs of ``text``, within MAX_CHARS, cut at a paragraph or sentence end."""
+    paragraphs = re.split(r"\n\s*\n", text.strip().replace("**", ""))
+    text = "\n\n".join(re.sub(r"\s*\n\s*", " ", paragraph) for paragraph in paragraphs)
+    if len(text) <= MAX_CHARS:
+        return text
+    cut = text[:MAX_CHARS]
+    end = max(cut.rfind("\n\n"), cut.rfind(". "))
+    return (cut[:end + 1] if end > MAX_CHARS // 3 else cut).rstrip() + " …"
+
+
+def _paragraph_with(text: str, start: int) -> str:
+    before = text.rfind("\n\n", 0, start)
+    after = text.find("\n\n", start)
+    return text[before + 2 if before >= 0 else 0:after if after >= 0 else len(text)]
+
+
+def definitions_in(cluster: "Cluster", term: str, root) -> list[Definition]:
+    """The passages of ``cluster``'s docs that define ``term``: sections it heads, then bold definitions."""
+    wanted = _words(term)
+    found: list[Definition] = []
+    for doc in sorted(cluster.docs, key=lambda d: d.id):
+        path = doc.path.relative_to(root).as_posix() if doc.path.is_relative_to(root) else str(doc.path)
+        for heading, text in _sections(doc):
+            if text and _words(_heading_term(heading)) == wanted:
+                found.append(Definition(cluster.id, path, heading, _shortened(text)))
+            else:
+                for bold in _BOLD_DEFINED.finditer(text):
+                    if _words(bold.group("term")) == wanted:
+                        found.append(Definition(cluster.id, path, heading, _shortened(_paragraph_with(text, bold.start()))))
+                        break
+    return found
+
+
+def find_definitions(project: "Project", term: str, prefer: "Cluster | None" = None, everywhere: bool = True) -> list[Definition]:
+    """Where ``term`` is defined: in ``prefer``'s docs if it defines it, else in each cluster that does (its first
+    passage; several teams may define a word differently, and each says so in its own words). ``everywhere`` False:
+    ``prefer``'s docs only."""
+    if prefer is not None and (own := definitions_in(prefer, term, project.root)):
+        return own[:1]
+    if not everywhere:
+        return []
+    found = (definitions_in(c, term, project.root) for c in sorted(project.clusters.values(), key=lambda c: c.id))
+    return [each[0] for each in found if each][:MAX_CLUSTERS]
