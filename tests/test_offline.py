@@ -325,7 +325,7 @@ HELD_OUT_SETS = {name: SCORE.read_set(HELD_OUT / f"{name}.jsonl")
                  for name in ("demo", "unseen", "unseen2", "unseen3", "unseen4", "unseen5", "unseen6")}
 HELD_OUT_ITEMS = [(name, item) for name, items in HELD_OUT_SETS.items() for item in items]
 # How many questions of each set are answered right today: coverage may grow, never shrink unnoticed.
-HELD_OUT_RIGHT = {"demo": 31, "unseen": 54, "unseen2": 12, "unseen3": 14, "unseen4": 21, "unseen5": 21, "unseen6": 13}
+HELD_OUT_RIGHT = {"demo": 31, "unseen": 54, "unseen2": 12, "unseen3": 14, "unseen4": 21, "unseen5": 21, "unseen6": 18}
 
 
 @pytest.fixture(scope="module")
@@ -891,3 +891,50 @@ def test_how_much_came_from_near_misses_abstain(demo, question):
 
     assert _domain("How much revenue came from the UK") == _domain("revenue from the UK")
     assert _domain("episodes that came out") != _domain("episodes")  # came out: published
+
+
+@pytest.mark.parametrize(
+    "question, cluster, pair, explanation",
+    [
+        ("Top 5 artists by streams, 10/2026", "listening", "top-artists-month", "adapted month 2026-11 → 2026-10"),
+        ("Streams by country for 2026/09", "listening", "streams-per-country", "adapted month 2026-10 → 2026-09"),
+        ("What were the top 10 tracks in the U.S. in Oct '26?", "listening", "top-tracks-country", ""),
+        ("How many accounts were created in the U.K.?", "listening", "signups-country", "adapted country 'BR' → 'GB'"),
+        ("Quick one: top 3 tracks in Germany for October 2026?", "listening", "top-tracks-country",
+         "adapted LIMIT 10 → 3, country 'US' → 'DE'"),
+        ("Hi! How many podcast shows do we have per language, please?", "podcasts", "shows-per-language", ""),
+    ],
+)
+def test_a_question_said_another_way_is_read_plainly(demo, question, cluster, pair, explanation):
+    # Months in numbers or with a two-digit year, dotted initials, an opening greeting or filler ("Hi" is also
+    # Hindi's language code, 'hi').
+    result = answer(demo, question, cluster=cluster)
+    assert result.match is not None, result.reason
+    assert result.match.pair.id == pair
+    assert result.match.explanation == f"answered from vetted pair {pair}" + (f", {explanation}" if explanation else "")
+
+
+@pytest.mark.parametrize(
+    "question, cluster",
+    [
+        ("Top 5 artists by streams on 10/12/2026", "listening"),  # a day, not a month
+        ("Streams by country for 13/2026", "listening"),  # no month 13
+        ("How many accounts were created in the U.A.E.?", "listening"),  # initials of no profiled country
+        ("Quick one: top 3 tracks in Norway for October 2026?", "listening"),  # the filler goes, the rest still counts
+        ("Hello! How many podcast shows are there per language and category?", "podcasts"),  # a second split
+    ],
+)
+def test_other_spellings_near_misses_abstain(demo, question, cluster):
+    result = answer(demo, question, cluster=cluster)
+    assert result.match is None, result.match and result.match.explanation
+
+
+def test_question_said_plainly():
+    from vedder.offline import question_said_plainly
+    from vedder.periods import dates_spelled
+
+    assert question_said_plainly("Quick one: streams in the U.K. in Oct '26?") == "streams in the UK in Oct 2026?"
+    assert question_said_plainly("Hey team, streams?") == "streams?"
+    assert question_said_plainly("Quick listens in hi?") == "Quick listens in hi?"
+    assert dates_spelled("streams in Oct '26 vs 10/2026 and 2026/9") == "streams in Oct 2026 vs October 2026 and September 2026"
+    assert dates_spelled("due 10/12/2026, 13/2026, 1/20261") == "due 10/12/2026, 13/2026, 1/20261"

@@ -31,7 +31,7 @@ from vedder.context.signature import SQLSignature, parsed, signature
 from vedder.context.tokenize import split_identifier, stem, tokenize, words
 from vedder.context.qualifiers import qualifier_check, without_spans
 from vedder.context.route import require_question
-from vedder.periods import (Period, date_literals, day_of, grains, last_periods_named, periods_in, relative_periods, shift_dates,
+from vedder.periods import (Period, date_literals, dates_spelled, day_of, grains, last_periods_named, periods_in, relative_periods, shift_dates,
                             sql_period, without_so_far)
 
 if TYPE_CHECKING:
@@ -106,6 +106,25 @@ def question_words_spelled(question: str) -> str:
         return match.group(5) + spelled(match.group(6))
 
     return _OPENING_TYPO.sub(opening, question, count=1)
+
+
+# A greeting or filler a question opens with ("Hi!", "Quick one:", "Hey team,"): not what it asks about ("Hi" is also
+# Hindi's code). Only when punctuation closes it: "quick listens" and "question marks" stay.
+_OPENING_FILLER = re.compile(r"^\W*(?:(?:hi|hello|hey|hiya|good (?:morning|afternoon|evening))(?: (?:there|team|all|everyone|folks))?"
+                             r"|quick (?:one|question|q)|question|one more|ok|okay)\s*[!,.:;]+\s*", re.IGNORECASE)
+# "U.S.", "U.K.", "U.S.A.": initials with dots are the code or name without them ("US", "UK", "USA").
+_DOTTED_INITIALS = re.compile(r"(?<![\w.])((?:[A-Z]\.){2,})(?!\w)")
+
+
+def question_said_plainly(question: str) -> str:
+    """``question`` without an opening greeting or filler, with dotted initials closed up and months written in
+    numbers or with a two-digit year spelled out (``periods.dates_spelled``).
+
+    >>> question_said_plainly("Quick one: streams in the U.K. in Oct '26?")
+    'streams in the UK in Oct 2026?'
+    """
+    question = _OPENING_FILLER.sub("", question, count=1) or question
+    return dates_spelled(_DOTTED_INITIALS.sub(lambda m: m.group(1).replace(".", ""), question))
 
 
 @dataclass
@@ -1370,7 +1389,7 @@ def answer_offline(project: "Project", cluster: "Cluster", question: str, *, pre
     the calendar periods before ``today`` (default: the clock's), said in the explanation, when the question
     as asked finds no pair (one may say "last month" itself).
     """
-    question = question_words_spelled(require_question(question))
+    question = question_words_spelled(question_said_plainly(require_question(question)))
     result = _answer_offline(project, cluster, question, previous)
     named, read = last_periods_named(question, today or date.today())
     if result.match is not None or not read:

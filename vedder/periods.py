@@ -103,6 +103,27 @@ def _periods_in(text: str, default_year: int | None) -> tuple[Period, ...]:
     return tuple(period for _, period in sorted(found, key=lambda item: item[0]))
 
 
+# "Oct '26", "October ’26": a month with its year in two digits; "10/2026" (and "2026/10"): a month and year in numbers.
+_SHORT_YEAR = re.compile(rf"\b({_MONTH_NAME})\.?\s*['’‘](\d\d)\b", re.IGNORECASE)
+_SLASHED = re.compile(r"(?<![\w/.-])(?:(0?[1-9]|1[0-2])/((?:19|20)\d\d)|((?:19|20)\d\d)/(0?[1-9]|1[0-2]))(?![\w/.-])")
+
+
+def dates_spelled(text: str) -> str:
+    """``text`` with a month whose year is said in two digits ("Oct '26") or a month written in numbers ("10/2026")
+    spelled as ``periods_in`` reads months ("Oct 2026", "October 2026"); a day ("10/12/2026") stays as it is.
+
+    >>> dates_spelled("streams in Oct '26 vs 10/2026"), dates_spelled("due 10/12/2026")
+    ('streams in Oct 2026 vs October 2026', 'due 10/12/2026')
+    """
+    text = _SHORT_YEAR.sub(lambda m: f"{m.group(1)} {2000 + int(m.group(2)) if int(m.group(2)) < 70 else 1900 + int(m.group(2))}", text)
+
+    def spelled(match: re.Match) -> str:
+        month, year = (match.group(1), match.group(2)) if match.group(1) else (match.group(4), match.group(3))
+        return f"{calendar.month_name[int(month)]} {year}"
+
+    return _SLASHED.sub(spelled, text)
+
+
 # "so far in November 2026": the part of a named period there is data for, which is the period as a query
 # filters it (an answer for a period past the last profiled day says the period may be incomplete).
 _SO_FAR = re.compile(r"\b(?:so far|thus far|to date|until now|up to now)\b", re.IGNORECASE)
