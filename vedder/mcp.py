@@ -3,7 +3,7 @@
 A thin layer over the library calls the CLI makes (``vedder.ask.ask``, ``vedder.context``,
 ``vedder.sql.run.run_sql``, the conversation log). A ``VedderError`` becomes an MCP tool error
 (``isError``) carrying its message and hint, and the server keeps serving. The project is loaded once
-and reloaded when ``vedder.yaml`` or a file under ``clusters/`` changes (checked by mtime, size, ctime and inode).
+and reloaded when ``vedder.yaml`` or a file under ``clusters/`` changes (``vedder.serving``, shared with ``vedder web``).
 A cluster with a file that cannot be read is left out (named on stderr and in the tools' ``warnings``); the
 others keep answering.
 
@@ -17,13 +17,9 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import socket
 import sys
-import threading
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
 
 import anyio.from_thread
 from mcp.server.mcpserver import Context, MCPServer
@@ -31,15 +27,11 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.types import CallToolResult, Resource, TextContent, ToolAnnotations
 from pydantic import Field
 
-from vedder.config import CONFIG_FILE, load_config
-from vedder.errors import UsageError, VedderError
-from vedder.project import load_project
-from vedder.warehouse import as_text
+from vedder.errors import VedderError
+from vedder.serving import ProjectWatcher, WarehousePool, ask_served, check_port, plain, warn_if_public
 
 if TYPE_CHECKING:
-    from vedder.config import Config
     from vedder.project import Cluster, Project
-    from vedder.warehouse import Warehouse
 
 MAX_ROWS = 200
 """Rows a tool hands back at most: an assistant's context is small; the full result is one query away."""
@@ -58,102 +50,6 @@ def resource_uri(cluster_id: str, kind: str | None = None, slug: str | None = No
     """The URI of a cluster's overview (no ``kind``) or of one of its docs, pairs or datasets."""
     uri = f"vedder://clusters/{cluster_id}"
     return f"{uri}/{kind}/{slug}" if kind else uri
-
-
-class ProjectWatcher:
-    """The loaded project, reloaded when ``vedder.yaml`` or a file under ``clusters/`` changes."""
-
-    def __init__(self, project: Path | None = None) -> None:
-        self.root = load_config(project).root
-        self._lock = threading.Lock()
-        self._stamp = self._files_stamp()
-        self._warned: list[dict[str, Any]] = []
-        self._project = self._load()
-
-    def _load(self) -> "Project":
-        """The project with broken clusters left out, each named on stderr when it first breaks (the client's log)."""
-        project = load_project(load_config(self.root), skip_broken=True)
-        for warning in project.warnings:
-            if warning not in self._warned:
-                print(f"warning: {warning['message']}\nhint: `vedder validate` lists every problem with file and line",
-                      file=sys.stderr, flush=True)
-        self._warned = project.warnings
-        return project
-
-    def _files_stamp(self) -> frozenset[tuple[str, int, int, int, int]]:
-        """(path, mtime, size, ctime, inode) of every file that shapes the project: cheap to take on each call. The
-        ctime catches a file restored with its old size and mtime (cp -p, rsync -a, tar): no tool can set it back."""
-        stamp = []
-        paths = [str(self.root / CONFIG_FILE)]
-        for folder, _, names in os.walk(self.root / "clusters"):
-            paths.extend(os.path.join(folder, name) for name in names)
-        for path in paths:
-            try:
-                info = os.stat(path)
-            except OSError:
-                continue
-            stamp.append((path, info.st_mtime_ns, info.st_size, info.st_ctime_ns, info.st_ino))
-        return frozenset(stamp)
-
-    def current(self) -> "Project":
-        """The project as the files are now (reloaded only when they changed since the last load)."""
-        with self._lock:
-            stamp = self._files_stamp()
-            if stamp != self._stamp:
-                self._project = self._load()
-                self._stamp = stamp
-            return self._project
-
-
-class WarehousePool:
-    """Open warehouses kept between calls: opening DuckDB costs ~100 ms, a query on an open one a few ms.
-
-    A warehouse serves one call at a time; concurrent calls borrow another. The pool empties itself when the
-    configured warehouse changes (another path in vedder.yaml, or the file rebuilt by ``vedder demo``).
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._idle: list["Warehouse"] = []
-        self._key: tuple[Any, ...] | None = None
-
-    @staticmethod
-    def _key_of(config: "Config") -> tuple[Any, ...]:
-        try:
-            info = os.stat(config.warehouse_path) if config.warehouse_path else None
-        except OSError:
-            info = None
-        return (config.warehouse_type, config.warehouse_path, info and (info.st_ino, info.st_mtime_ns, info.st_size))
-
-    @contextmanager
-    def borrow(self, config: "Config") -> Iterator["Warehouse"]:
-        from vedder.warehouse import open_warehouse
-
-        key = self._key_of(config)
-        with self._lock:
-            if key != self._key:
-                self._close_idle()
-                self._key = key
-            warehouse = self._idle.pop() if self._idle else None
-        warehouse = warehouse or open_warehouse(config)
-        try:
-            yield warehouse
-        finally:
-            with self._lock:
-                if key == self._key:
-                    self._idle.append(warehouse)
-                else:
-                    warehouse.close()
-
-    def _close_idle(self) -> None:
-        for warehouse in self._idle:
-            warehouse.close()
-        self._idle.clear()
-
-
-def plain(value: Any) -> Any:
-    """``value`` with dates, decimals and other warehouse types as JSON-safe values."""
-    return json.loads(json.dumps(value, default=as_text))
 
 
 def tool_error(message: str, hint: str | None = None, data: dict[str, Any] | None = None) -> CallToolResult:
@@ -208,11 +104,8 @@ def ask_result(project: "Project", warehouses: WarehousePool, question: str, clu
                on_step: Callable[[dict[str, Any]], None] | None = None, shared: bool = False) -> dict[str, Any] | CallToolResult:
     """``vedder.ask.ask`` on the MCP surface; an answer with status ``error`` is a tool error. ``shared``: the
     server answers many people as one OS user (HTTP), so route memory trusts no answer as the asker's own."""
-    from vedder.ask import ask
-
-    with warehouses.borrow(project.config) as warehouse:
-        answer = ask(project, question, cluster_id=cluster_id, continue_id=conversation_id, model=model,
-                     surface="mcp", warehouse=warehouse, on_step=on_step, asker_known=not shared)
+    answer = ask_served(project, warehouses, question, surface="mcp", cluster_id=cluster_id,
+                        conversation_id=conversation_id, model=model, on_step=on_step, shared=shared)
     result = {
         "status": answer.status,
         "answer": answer.answer,
@@ -519,16 +412,6 @@ def create_server(watcher: ProjectWatcher, model: str | None = None, shared: boo
     return server
 
 
-def _check_port(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        try:
-            probe.bind((host, port))
-        except socket.gaierror as exc:
-            raise UsageError(f"cannot listen on {host}: {exc.strerror}", "pass --host an address of this machine (default 127.0.0.1)") from None
-        except OSError as exc:
-            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}", "pick another port with --port N") from None
-
-
 def serve(project: Path | None = None, *, http: bool = False, host: str = "127.0.0.1", port: int = 8765,
           model: str | None = None) -> None:
     """Serve the project over stdio (the default) or streamable HTTP at ``http://host:port/mcp``."""
@@ -536,9 +419,7 @@ def serve(project: Path | None = None, *, http: bool = False, host: str = "127.0
     if not http:
         server.run("stdio")
         return
-    _check_port(host, port)
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"warning: listening on {host} without authentication; anyone who can reach it can query the warehouse",
-              file=sys.stderr)
+    check_port(host, port)
+    warn_if_public(host)
     print(f"vedder MCP server on http://{host}:{port}/mcp (Ctrl-C stops it)", file=sys.stderr, flush=True)
     server.run("streamable-http", host=host, port=port)

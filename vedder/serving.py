@@ -1,0 +1,177 @@
+"""What a long-running surface (``vedder mcp``, ``vedder web``) keeps between requests.
+
+The project, reloaded when its files change (``ProjectWatcher``); open warehouses lent to one request at a time
+(``WarehousePool``); ``ask_served``, ``vedder.ask.ask`` for a surface; and the checks made before listening on a
+port. Light imports only: the web server must start without the MCP SDK, and neither imports litellm until a
+model answers.
+
+>>> listen_error("127.0.0.1", 8766, OSError(98, "Address already in use")).hint
+'pick another port with --port N'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from vedder.config import CONFIG_FILE, load_config
+from vedder.errors import UsageError
+from vedder.project import load_project
+
+if TYPE_CHECKING:
+    from vedder.ask import Answer
+    from vedder.config import Config
+    from vedder.project import Project
+    from vedder.warehouse import Warehouse
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class ProjectWatcher:
+    """The loaded project, reloaded when ``vedder.yaml`` or a file under ``clusters/`` changes."""
+
+    def __init__(self, project: Path | None = None) -> None:
+        self.root = load_config(project).root
+        self._lock = threading.Lock()
+        self._stamp = self._files_stamp()
+        self._warned: list[dict[str, Any]] = []
+        self._project = self._load()
+
+    def _load(self) -> "Project":
+        """The project with broken clusters left out, each named on stderr when it first breaks (the client's log)."""
+        project = load_project(load_config(self.root), skip_broken=True)
+        for warning in project.warnings:
+            if warning not in self._warned:
+                print(f"warning: {warning['message']}\nhint: `vedder validate` lists every problem with file and line",
+                      file=sys.stderr, flush=True)
+        self._warned = project.warnings
+        return project
+
+    def _files_stamp(self) -> frozenset[tuple[str, int, int, int, int]]:
+        """(path, mtime, size, ctime, inode) of every file that shapes the project: cheap to take on each call. The
+        ctime catches a file restored with its old size and mtime (cp -p, rsync -a, tar): no tool can set it back."""
+        stamp = []
+        paths = [str(self.root / CONFIG_FILE)]
+        for folder, _, names in os.walk(self.root / "clusters"):
+            paths.extend(os.path.join(folder, name) for name in names)
+        for path in paths:
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue
+            stamp.append((path, info.st_mtime_ns, info.st_size, info.st_ctime_ns, info.st_ino))
+        return frozenset(stamp)
+
+    def current(self) -> "Project":
+        """The project as the files are now (reloaded only when they changed since the last load)."""
+        with self._lock:
+            stamp = self._files_stamp()
+            if stamp != self._stamp:
+                self._project = self._load()
+                self._stamp = stamp
+            return self._project
+
+
+class WarehousePool:
+    """Open warehouses kept between calls: opening DuckDB costs ~100 ms, a query on an open one a few ms.
+
+    A warehouse serves one call at a time; concurrent calls borrow another. The pool empties itself when the
+    configured warehouse changes (another path in vedder.yaml, or the file rebuilt by ``vedder demo``).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list["Warehouse"] = []
+        self._key: tuple[Any, ...] | None = None
+
+    @staticmethod
+    def _key_of(config: "Config") -> tuple[Any, ...]:
+        try:
+            info = os.stat(config.warehouse_path) if config.warehouse_path else None
+        except OSError:
+            info = None
+        return (config.warehouse_type, config.warehouse_path, info and (info.st_ino, info.st_mtime_ns, info.st_size))
+
+    @contextmanager
+    def borrow(self, config: "Config") -> Iterator["Warehouse"]:
+        from vedder.warehouse import open_warehouse
+
+        key = self._key_of(config)
+        with self._lock:
+            if key != self._key:
+                self._close_idle()
+                self._key = key
+            warehouse = self._idle.pop() if self._idle else None
+        warehouse = warehouse or open_warehouse(config)
+        try:
+            yield warehouse
+        finally:
+            with self._lock:
+                if key == self._key:
+                    self._idle.append(warehouse)
+                else:
+                    warehouse.close()
+
+    def close(self) -> None:
+        """Close the idle warehouses (a server stopping)."""
+        with self._lock:
+            self._close_idle()
+
+    def _close_idle(self) -> None:
+        for warehouse in self._idle:
+            warehouse.close()
+        self._idle.clear()
+
+
+def ask_served(project: "Project", warehouses: WarehousePool, question: str, *, surface: str, cluster_id: str | None = None,
+               conversation_id: str | None = None, model: str | None = None,
+               on_step: Callable[[dict[str, Any]], None] | None = None, shared: bool = True) -> "Answer":
+    """``vedder.ask.ask`` on a server's warehouse pool. ``shared``: the server answers many people as one OS user
+    (HTTP), so route memory trusts no answer as the asker's own."""
+    from vedder.ask import ask
+
+    with warehouses.borrow(project.config) as warehouse:
+        return ask(project, question, cluster_id=cluster_id, continue_id=conversation_id, model=model,
+                   surface=surface, warehouse=warehouse, on_step=on_step, asker_known=not shared)
+
+
+def plain(value: Any) -> Any:
+    """``value`` with dates, decimals and other warehouse types as JSON-safe values."""
+    from vedder.warehouse import as_text
+
+    return json.loads(json.dumps(value, default=as_text))
+
+
+def listen_error(host: str, port: int, exc: OSError) -> UsageError:
+    """Why a server cannot listen on ``host:port``, with what to do about it."""
+    if isinstance(exc, socket.gaierror):
+        return UsageError(f"cannot listen on {host}: {exc.strerror}", "pass --host an address of this machine (default 127.0.0.1)")
+    return UsageError(f"cannot listen on {host}:{port}: {exc.strerror}", "pick another port with --port N")
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise ``listen_error`` now when ``host:port`` is taken, before a slow start-up would hide it."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise listen_error(host, port, exc) from None
+
+
+def warn_if_public(host: str, token: bool = False) -> None:
+    """A server that answers beyond this machine says so: anyone who reaches it can query the warehouse (with a
+    token: anyone who reads it on the way, plain HTTP carries it in clear)."""
+    if host in LOCAL_HOSTS:
+        return
+    if token:
+        print(f"warning: listening on {host} over plain HTTP; the token crosses the network in clear (put a TLS proxy in front)",
+              file=sys.stderr)
+    else:
+        print(f"warning: listening on {host} without authentication; anyone who can reach it can query the warehouse",
+              file=sys.stderr)
