@@ -325,7 +325,7 @@ HELD_OUT_SETS = {name: SCORE.read_set(HELD_OUT / f"{name}.jsonl")
                  for name in ("demo", "unseen", "unseen2", "unseen3", "unseen4", "unseen5", "unseen6")}
 HELD_OUT_ITEMS = [(name, item) for name, items in HELD_OUT_SETS.items() for item in items]
 # How many questions of each set are answered right today: coverage may grow, never shrink unnoticed.
-HELD_OUT_RIGHT = {"demo": 31, "unseen": 54, "unseen2": 12, "unseen3": 14, "unseen4": 21, "unseen5": 21, "unseen6": 18}
+HELD_OUT_RIGHT = {"demo": 31, "unseen": 54, "unseen2": 12, "unseen3": 14, "unseen4": 21, "unseen5": 21, "unseen6": 19}
 
 
 @pytest.fixture(scope="module")
@@ -938,3 +938,23 @@ def test_question_said_plainly():
     assert question_said_plainly("Quick listens in hi?") == "Quick listens in hi?"
     assert dates_spelled("streams in Oct '26 vs 10/2026 and 2026/9") == "streams in Oct 2026 vs October 2026 and September 2026"
     assert dates_spelled("due 10/12/2026, 13/2026, 1/20261") == "due 10/12/2026, 13/2026, 1/20261"
+
+
+def test_a_headline_asks_the_count_when_the_experts_vetted_one(demo):
+    # "MAU in SE for October 2026" is vetted for the count: a headline question needs no "how many".
+    result = answer(demo, "Sweden. Monthly active listeners in September 2026?", cluster="listening")
+    assert result.match is not None, result.reason
+    assert result.match.explanation == "answered from vetted pair monthly-active-listeners-country, adapted month 2026-10 → 2026-09"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Which monthly active listeners did Sweden have in September 2026?",  # which: not a headline
+        "Sweden. Monthly active listener ids in September 2026?",  # ids asked for
+        "Signups in Brazil",  # every phrasing of signups-country says "how many" or "number of"
+    ],
+)
+def test_a_headline_of_a_count_no_headline_was_vetted_for_abstains(demo, question):
+    result = answer(demo, question, cluster="listening")
+    assert result.match is None, result.match and result.match.explanation

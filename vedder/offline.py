@@ -485,10 +485,28 @@ def similarity(
 _SAYS_ORDER = re.compile(r"\b(?:order|ordered|sort|sorted)\b")
 
 
-def cue_problems(question: str, phrasing: str, sig: SQLSignature) -> list[str]:
+# Words that make a question more than a headline ("Monthly active listeners in September 2026?"): it asks which,
+# lists or names something, or asks yes or no.
+_ASKING = {"which", "what", "whats", "who", "whom", "whose", "where", "when", "why", "list", "show", "name", "names",
+           "give", "find", "display", "return", "tell", "is", "are", "was", "were", "did", "does", "do", "id", "ids"}
+
+
+def is_headline(text: str) -> bool:
+    """Whether ``text`` only names what it is about, like a report's title: no question word, no "list" or
+    "show", no ids or names asked for.
+
+    >>> is_headline("Sweden. Monthly active listeners in September 2026?"), is_headline("Which listeners were active?")
+    (True, False)
+    """
+    return not {w.lower().replace("'", "") for w in re.findall(r"[A-Za-z']+", text)} & _ASKING
+
+
+def cue_problems(question: str, phrasing: str, sig: SQLSignature, headline_counts: bool = False) -> list[str]:
     """Disagreements of intent between the question and a vetted pair (its phrasing and SQL).
 
-    Cue words that name the SQL's own columns ("max_temperature") are not cues.
+    Cue words that name the SQL's own columns ("max_temperature") are not cues. ``headline_counts``: the pair's
+    experts vetted a headline ("MAU in SE for October 2026") for its count, so a headline question asks the
+    count without saying "how many".
     """
     sql_words = _sql_words(sig)
     q, p = cues(_without(question, sql_words)), cues(_without(phrasing, sql_words))
@@ -497,7 +515,8 @@ def cue_problems(question: str, phrasing: str, sig: SQLSignature) -> list[str]:
         problems.append("average")
     if q["count"] and "count" not in sig.aggregates and not p["count"] and not _counts_a_column(question, sig):
         problems.append("count")
-    if "count" in sig.aggregates and p["count"] and not q["count"] and not _ranks_a_count(question, sig):
+    if ("count" in sig.aggregates and p["count"] and not q["count"] and not _ranks_a_count(question, sig)
+            and not (headline_counts and is_headline(question))):
         problems.append("count")
     if q["statistic"] != p["statistic"]:
         problems.append("statistic")
@@ -1124,6 +1143,7 @@ def _shared_values(index: ClusterIndex, question: str, phrasing: str, adapted: t
 
 def _candidate(index: ClusterIndex, pair: "Pair", question: str, dialect: str) -> Candidate:
     sig = signature(pair.sql, dialect)
+    headline_counts = "count" in sig.aggregates and any(is_headline(p) and not cues(p)["count"] for p in pair.questions)
     best: Candidate | None = None
     for phrasing in pair.questions:
         tree, adaptations, problems = adapt(index.cluster, pair.sql, question, phrasing, dialect)
@@ -1135,7 +1155,7 @@ def _candidate(index: ClusterIndex, pair: "Pair", question: str, dialect: str) -
         rest = without_spans(question, honoured)
         adapted = _adapted_words(adaptations)
         problems = (qualifier_problems + value_problems(index, rest, phrasing, sql_tree)
-                    + cue_problems(rest, phrasing, sig) + period_problems(rest, phrasing, sig)
+                    + cue_problems(rest, phrasing, sig, headline_counts) + period_problems(rest, phrasing, sig)
                     + grounding_problems(index, rest, pair, phrasing, sig, dialect, adapted[0]) + problems
                     + split_problems(index, rest, pair, dialect, adapted[0]) + measure_problems(rest, pair, dialect)
                     + data_range_problems(index, sig, tree, adaptations))
