@@ -152,9 +152,11 @@ def _register() -> None:
         mcp_cmds,
         profile_cmds,
         validate_cmds,
+        web_cmds,
     )
 
-    for module in (init_cmds, ask_cmds, context_cmds, demo_cmds, profile_cmds, validate_cmds, curation_cmds, health_cmds, mcp_cmds):
+    for module in (init_cmds, ask_cmds, context_cmds, demo_cmds, profile_cmds, validate_cmds, curation_cmds, health_cmds, mcp_cmds,
+                   web_cmds):
         module.register(app)
 
 

@@ -1,0 +1,345 @@
+"""`vedder web`: the server on 127.0.0.1:0 in a thread over a small demo copy, spoken to over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from demo_project import REPO, copy_demo
+from fake_openai import FakeOpenAI
+from vedder.cli import app
+from vedder.log.store import open_log
+from vedder.web import MAX_BODY, create_server, page_policy
+
+VEDDER = str(Path(sys.executable).with_name("vedder"))
+ANSWER_SCHEMA = json.loads((REPO / "schemas/answer.schema.json").read_text())
+SCRIPT = "<script>alert(1)</script>"
+
+
+@pytest.fixture(scope="module")
+def demo_template(tmp_path_factory) -> Path:
+    return copy_demo(tmp_path_factory.mktemp("web") / "demo", scale=0.02)
+
+
+@pytest.fixture
+def demo(demo_template: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(demo_template, tmp_path / "demo"))
+
+
+@contextmanager
+def running(project: Path, **options: Any) -> Iterator[Any]:
+    server = create_server(project, host="127.0.0.1", port=0, **options)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        server.app.warehouses.close()
+
+
+def call(server: Any, method: str, path: str, body: Any = None, *, raw: bytes | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body bytes) of one request; a JSON ``body`` is sent with its content type."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    sent = {"Content-Type": "application/json"} if data is not None else {}
+    request = urllib.request.Request(server.url + path, data=data, method=method, headers={**sent, **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def api(server: Any, method: str, path: str, body: Any = None, **options: Any) -> tuple[int, dict[str, Any]]:
+    status, _, payload = call(server, method, path, body, **options)
+    return status, json.loads(payload)
+
+
+def log_entries(project: Path) -> list[dict[str, Any]]:
+    from vedder.config import load_config
+
+    store = open_log(load_config(project))
+    try:
+        return store.entries()
+    finally:
+        store.close()
+
+
+def test_the_page_is_served_self_contained_and_renders_server_data_as_text(demo):
+    with running(demo) as server:
+        status, headers, body = call(server, "GET", "/")
+    page = body.decode()
+    assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
+    assert 'id="question"' in page and 'id="cluster"' in page and 'id="new-conversation"' in page
+    # Nothing from the network: no script, style, font or image from elsewhere.
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//|@import|url\(\s*["']?(https?:)?//""", page)
+    # Server data never parsed as HTML.
+    script = re.search(r"<script>(.*?)</script>", page, re.S).group(1)
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "createContextualFragment"):
+        assert sink not in script, sink
+    assert "textContent" in script
+    # The policy allows exactly the page's own inline script and style, nothing else.
+    policy = headers["Content-Security-Policy"]
+    assert policy == page_policy(page) and "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy and policy.count("'sha256-") == 2
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_the_page_script_renders_an_answer_holding_markup_as_text(demo, tmp_path):
+    """The page's own script, run by node over a minimal DOM: it renders an answer whose every field holds
+    <script>, as text nodes only (a DOM with no innerHTML at all: any use of it would throw)."""
+    page = (REPO / "vedder/web.html").read_text()
+    script = re.search(r"<script>(.*?)</script>", page, re.S).group(1)
+    answer = {"status": "answered", "question": SCRIPT, "cluster": "listening", "answer": SCRIPT, "sql": f"SELECT '{SCRIPT}'",
+              "columns": [SCRIPT, "n"], "rows": [[SCRIPT, 3], [None, 4]], "sources": [{"kind": "doc", "id": SCRIPT}],
+              "owners": {"team": SCRIPT}, "closest": [], "warnings": [], "model": "offline", "latency_s": 0.1,
+              "conversation_id": "abc", "hint": SCRIPT}
+    harness = tmp_path / "harness.js"
+    harness.write_text(NODE_DOM + script + f"\nconst card = renderAnswer({json.dumps(answer)});\n"
+                       "process.stdout.write(JSON.stringify({texts: texts(card), cls: card.className}));\n")
+    done = subprocess.run(["node", str(harness)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert shown["cls"] == "turn answered"
+    texts = shown["texts"]
+    assert texts[:4] == ["Answered", SCRIPT, SCRIPT, f"Hint: {SCRIPT}"]  # the badge, question, answer, hint: plain text
+    for shown_as_text in (SCRIPT, "3", "NULL", f"SELECT '{SCRIPT}'", f"Cluster listening, owned by {SCRIPT}", f"Doc {SCRIPT}"):
+        assert shown_as_text in texts, (shown_as_text, texts)
+    assert texts.count(SCRIPT) == 4  # question, answer, column name, cell
+
+
+NODE_DOM = r"""
+class Node {
+  constructor(tag) { this.tag = tag; this.children = []; this.text = ""; this.className = ""; this.listeners = {};
+                     this.classList = {add: (c) => { this.className += " " + c; }}; }
+  set textContent(value) { this.children = []; this.text = String(value); }
+  get textContent() { return this.text + this.children.map((c) => c.textContent).join(""); }
+  append(...nodes) { for (const n of nodes) this.children.push(typeof n === "string" ? Object.assign(new Node("#text"), {text: n}) : n); }
+  replaceChildren() { this.children = []; }
+  addEventListener(name, fn) { this.listeners[name] = fn; }
+  querySelectorAll() { return []; }
+}
+const byIdNodes = {};
+global.document = {createElement: (tag) => new Node(tag), createDocumentFragment: () => new Node("#fragment"),
+                   getElementById: (id) => byIdNodes[id] || (byIdNodes[id] = new Node("div"))};
+global.sessionStorage = {getItem: () => null, setItem() {}, removeItem() {}};
+global.fetch = async () => ({ok: true, status: 200, json: async () => ({clusters: []})});
+global.window = {prompt: () => null};
+function texts(node) { return [node.text, ...node.children.flatMap(texts)].filter(Boolean); }
+"""
+
+
+def test_ask_offline_follow_up_and_feedback_are_logged_with_surface_web(demo):
+    with running(demo) as server:
+        status, first = api(server, "POST", "/api/ask", {"question": "How many streams did each country have in October 2026?"})
+        conversation = first["conversation_id"]
+        _, follow_up = api(server, "POST", "/api/ask", {"question": "and for Sweden?", "conversation_id": conversation})
+        _, other = api(server, "POST", "/api/ask", {"question": "How many streams did each country have in October 2026?",
+                                                    "conversation_id": None, "cluster": ""})
+        rated_status, rated = api(server, "POST", "/api/feedback",
+                                  {"conversation_id": conversation, "rating": "down", "comment": "should exclude test users"})
+    assert status == 200 and first["status"] == "answered", first
+    jsonschema.validate(first, ANSWER_SCHEMA)
+    assert first["cluster"] == "listening" and first["owners"]["team"] == "Listening Insights"
+    assert "GROUP BY" in first["sql"] and first["columns"] and len(first["rows"]) > 1
+    assert {"kind": "pair", "id": "listening/streams-per-country"} in first["sources"]
+    assert {"kind": "dataset", "id": "listening.events"} in first["sources"]
+
+    assert follow_up["status"] == "answered" and follow_up["conversation_id"] == conversation, follow_up
+    assert "'SE'" in follow_up["sql"] and [row[0] for row in follow_up["rows"]] == ["SE"]
+    assert other["conversation_id"] != conversation
+
+    assert rated_status == 200 and rated["rating"] == "down" and rated["conversation_id"] == conversation
+    entries = log_entries(demo)
+    assert {e["surface"] for e in entries} == {"web"}
+    assert sorted((e["conversation_id"] == conversation, e["question"], e["feedback"]) for e in entries) == [
+        (False, "How many streams did each country have in October 2026?", None),
+        (True, "How many streams did each country have in October 2026?", None),
+        (True, "and for Sweden?", "down")]
+
+
+def test_clusters_with_their_teams(demo):
+    with running(demo) as server:
+        status, listed = api(server, "GET", "/api/clusters")
+    assert status == 200 and listed["warnings"] == []
+    assert [(c["id"], c["team"]) for c in listed["clusters"]] == [
+        ("listening", "Listening Insights"), ("podcasts", "Podcast Analytics"), ("revenue", "Revenue Analytics")]
+    assert listed["clusters"][0]["pairs"] == 12
+
+
+def test_bad_requests_are_4xx_with_an_error_and_a_hint(demo):
+    with running(demo) as server:
+        answers = {
+            "not json": call(server, "POST", "/api/ask", raw=b"{question: 1"),
+            "not an object": call(server, "POST", "/api/ask", ["How many streams?"]),
+            "no question": call(server, "POST", "/api/ask", {"cluster": "listening"}),
+            "empty question": call(server, "POST", "/api/ask", {"question": "   "}),
+            "unknown field": call(server, "POST", "/api/ask", {"question": "How many streams?", "clusterid": "listening"}),
+            "unknown cluster": call(server, "POST", "/api/ask", {"question": "How many streams?", "cluster": "weather"}),
+            "unknown conversation": call(server, "POST", "/api/ask", {"question": "and for GB?", "conversation_id": "ffffffffff"}),
+            "bad rating": call(server, "POST", "/api/feedback", {"conversation_id": "ffffffffff", "rating": "meh"}),
+            "feedback, no conversation": call(server, "POST", "/api/feedback", {"conversation_id": "ffffffffff", "rating": "up"}),
+            "not utf-8": call(server, "POST", "/api/ask", raw=b'{"question": "\xff"}'),
+            "form post": call(server, "POST", "/api/ask", raw=b"question=x", headers={"Content-Type": "application/x-www-form-urlencoded"}),
+            "unknown route": call(server, "GET", "/api/nothing"),
+            "GET ask": call(server, "GET", "/api/ask"),
+            "POST page": call(server, "POST", "/", {"question": "x"}),
+            "DELETE clusters": call(server, "DELETE", "/api/clusters"),
+            "too large": call(server, "POST", "/api/ask", {"question": "x" * MAX_BODY}),
+        }
+        still_serving = api(server, "GET", "/api/clusters")[0]
+    expected = {"not json": 400, "not an object": 400, "no question": 400, "empty question": 400, "unknown field": 400,
+                "unknown cluster": 400, "unknown conversation": 400, "bad rating": 400, "feedback, no conversation": 400,
+                "not utf-8": 400, "form post": 415, "unknown route": 404, "GET ask": 405, "POST page": 405,
+                "DELETE clusters": 405, "too large": 413}
+    assert {name: status for name, (status, _, _) in answers.items()} == expected
+    for name, (_, headers, body) in answers.items():
+        problem = json.loads(body)
+        assert set(problem) == {"error", "hint"} and problem["error"] and problem["hint"], name
+        assert headers["Content-Type"] == "application/json", name
+    assert answers["GET ask"][1]["Allow"] == "POST" and answers["DELETE clusters"][1]["Allow"] == "GET"
+    assert "unknown cluster 'weather'" in json.loads(answers["unknown cluster"][2])["error"]
+    assert "no conversation 'ffffffffff'" in json.loads(answers["unknown conversation"][2])["error"]
+    assert "'clusterid'" in json.loads(answers["unknown field"][2])["error"]
+    assert still_serving == 200
+    assert log_entries(demo) == []
+
+
+def test_a_token_is_required_on_the_api_when_set_and_never_printed(demo, capfd):
+    token = "s3cret-token-4f1e"
+    with running(demo, token=token) as server:
+        page = call(server, "GET", "/")[0]
+        missing = call(server, "GET", "/api/clusters")
+        wrong = call(server, "POST", "/api/ask", {"question": "How many streams?"}, headers={"Authorization": "Bearer s3cret-token-4f1f"})
+        basic = call(server, "GET", "/api/clusters", headers={"Authorization": f"Basic {token}"})
+        right = call(server, "GET", "/api/clusters", headers={"Authorization": f"Bearer {token}"})
+        asked = api(server, "POST", "/api/ask", {"question": "How many streams did each country have in October 2026?"},
+                    headers={"Authorization": f"Bearer {token}"})
+    assert page == 200  # the page itself holds no data; it asks for the token
+    assert [missing[0], wrong[0], basic[0], right[0]] == [401, 401, 401, 200]
+    assert missing[1]["WWW-Authenticate"].startswith("Bearer")
+    assert json.loads(missing[2])["hint"].startswith("send Authorization: Bearer")
+    assert asked[0] == 200 and asked[1]["status"] == "answered"
+    assert len(log_entries(demo)) == 1
+    printed = capfd.readouterr()
+    assert token not in printed.out + printed.err
+    assert token not in (Path(os.environ["VEDDER_LOG"])).read_bytes().decode("utf-8", "replace")
+
+
+def test_cross_site_requests_are_refused(demo):
+    question = {"question": "How many streams did each country have in October 2026?"}
+    with running(demo) as server:
+        here = server.url.removeprefix("http://")
+        other_site = call(server, "POST", "/api/ask", question, headers={"Origin": "http://evil.example"})
+        other_port = call(server, "POST", "/api/ask", question, headers={"Origin": "http://127.0.0.1:1"})
+        opaque = call(server, "POST", "/api/feedback", {"conversation_id": "x", "rating": "up"}, headers={"Origin": "null"})
+        fetch_metadata = call(server, "POST", "/api/ask", question, headers={"Sec-Fetch-Site": "cross-site"})
+        rebound = call(server, "GET", "/api/clusters", headers={"Host": f"evil.example:{server.server_address[1]}"})
+        rebound_post = call(server, "POST", "/api/ask", question,
+                            headers={"Host": "evil.example", "Origin": "http://evil.example"})
+        assert log_entries(demo) == []  # nothing asked the warehouse
+        same_origin = call(server, "POST", "/api/ask", question, headers={"Origin": f"http://{here}", "Sec-Fetch-Site": "same-origin"})
+        by_name = call(server, "GET", "/api/clusters", headers={"Host": f"localhost:{server.server_address[1]}"})
+    for refused in (other_site, other_port, opaque, fetch_metadata, rebound, rebound_post):
+        assert refused[0] == 403 and json.loads(refused[2])["hint"], refused
+    assert same_origin[0] == 200 and json.loads(same_origin[2])["status"] == "answered"
+    assert by_name[0] == 200
+
+
+def test_markup_in_the_warehouse_comes_back_as_data_never_as_html(demo):
+    with duckdb.connect(str(demo / ".vedder/warehouse.duckdb")) as db:
+        db.execute("UPDATE listening.artists SET name = ?", [SCRIPT])
+    with running(demo) as server:
+        status, headers, body = call(server, "POST", "/api/ask", {"question": "Who were the top 5 artists by streams in November 2026?"})
+        echoed = api(server, "POST", "/api/ask", {"question": f"{SCRIPT} what is the weather?"})[1]
+    answer = json.loads(body)
+    assert status == 200 and answer["status"] == "answered", answer
+    assert answer["rows"] and all(row[0] == SCRIPT for row in answer["rows"])
+    assert b"<script>" not in body and b"\\u003cscript\\u003e" in body  # no browser can sniff it as HTML
+    assert headers["Content-Type"] == "application/json" and headers["X-Content-Type-Options"] == "nosniff"
+    assert echoed["question"] == f"{SCRIPT} what is the weather?"
+
+
+def test_the_agent_answers_through_a_scripted_openai_compatible_server(demo):
+    real_users = "SELECT count(*) AS real_users FROM listening.users WHERE user_id >= 100"
+    with FakeOpenAI() as model:
+        config = (demo / "vedder.yaml").read_text()
+        (demo / "vedder.yaml").write_text(config + f"\nmodel_options: {{api_base: '{model.url}', api_key: dummy, "
+                                          "tool_calling: true, num_retries: 0, timeout: 10}\n")
+        model.enqueue_tool_call("run_sql", {"sql": real_users})
+        model.enqueue_text("There are this many real users (test accounts excluded).")
+        with running(demo, model="openai/fake") as server:
+            status, answer = api(server, "POST", "/api/ask", {"question": "How many real users are there?", "cluster": "listening"})
+            failed_status, failed = api(server, "POST", "/api/ask", {"question": "How many users signed up in May?", "cluster": "listening"})
+    assert status == 200 and answer["status"] == "answered", answer
+    jsonschema.validate(answer, ANSWER_SCHEMA)
+    assert answer["model"] == "openai/fake" and "user_id >= 100" in answer["sql"] and answer["rows"][0][0] > 0
+    assert answer["steps"][0]["tool"] == "run_sql"
+    # The scripted server has nothing left to say: the answer is an error with a hint, shown by the page.
+    assert failed_status == 200 and failed["status"] == "error" and failed["hint"] and failed["conversation_id"]
+    assert [e["surface"] for e in log_entries(demo)] == ["web", "web"]
+
+
+def test_port_in_use_is_one_line_with_a_hint(demo):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["web", "--port", str(port), "--project", str(demo)])
+    assert result.exit_code == 2, result.output
+    assert f"error: cannot listen on 127.0.0.1:{port}" in result.output and "hint: pick another port" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_missing_project_fails_before_serving(tmp_path):
+    result = CliRunner().invoke(app, ["web", "--project", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and "error: project folder" in result.output and "hint:" in result.output
+
+
+def test_the_command_serves_offline_without_litellm_and_stops_on_ctrl_c(demo):
+    """The whole process: `vedder web` answers offline, never imports litellm, and Ctrl-C ends it with exit 0."""
+    probe = ("import runpy, sys, atexit\n"
+             "atexit.register(lambda: print('litellm imported' if 'litellm' in sys.modules else 'litellm not imported', file=sys.stderr))\n"
+             "sys.argv = ['vedder', 'web', '--port', '0', '--host', '0.0.0.0', '--project', sys.argv[1]]\n"
+             "from vedder.cli import main\nmain()\n")
+    server = subprocess.Popen([sys.executable, "-c", probe, str(demo)], stderr=subprocess.PIPE, text=True)
+    try:
+        warning = server.stderr.readline()
+        started = server.stderr.readline()
+        url = re.search(r"http://\S+:(\d+)/", started)
+        assert url, warning + started
+        request = urllib.request.Request(f"http://127.0.0.1:{url.group(1)}/api/ask", method="POST",
+                                         data=json.dumps({"question": "How many streams did each country have in October 2026?"}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            assert json.loads(response.read())["status"] == "answered"
+        server.send_signal(signal.SIGINT)
+        code = server.wait(timeout=30)
+        rest = server.stderr.read()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert warning.startswith("warning: listening on 0.0.0.0 without authentication")
+    assert code == 0 and "stopped" in rest and "Traceback" not in rest, rest
+    assert "litellm not imported" in rest
