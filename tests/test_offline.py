@@ -958,3 +958,25 @@ def test_a_headline_asks_the_count_when_the_experts_vetted_one(demo):
 def test_a_headline_of_a_count_no_headline_was_vetted_for_abstains(demo, question):
     result = answer(demo, question, cluster="listening")
     assert result.match is None, result.match and result.match.explanation
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Which active premium subscribers are in Germany?",
+        "Who are the active premium subscribers in Germany?",
+        "Active premium subscriber ids in Germany",
+        "List the active premium subscribers in Germany",
+    ],
+)
+def test_one_counted_number_answers_no_which_or_list(demo, question):
+    # The pair counts ("Active premium subscribers in SE" is vetted for COUNT(DISTINCT user_id)): these ask who.
+    result = answer(demo, question, cluster="revenue")
+    assert result.match is None, result.match and result.match.explanation
+    assert "list" in result.reason
+
+
+def test_a_headline_of_a_single_count_still_answers(demo):
+    result = answer(demo, "Active premium subscribers in Germany", cluster="revenue")
+    assert result.match is not None, result.reason
+    assert result.match.explanation == "answered from vetted pair active-premium-subscribers-country, adapted country 'SE' → 'DE'"

@@ -491,6 +491,9 @@ _ASKING = {"which", "what", "whats", "who", "whom", "whose", "where", "when", "w
            "give", "find", "display", "return", "tell", "is", "are", "was", "were", "did", "does", "do", "id", "ids"}
 
 
+_LISTING = {"which", "who", "whom", "whose", "list", "ids", "names"}
+
+
 def is_headline(text: str) -> bool:
     """Whether ``text`` only names what it is about, like a report's title: no question word, no "list" or
     "show", no ids or names asked for.
@@ -518,6 +521,11 @@ def cue_problems(question: str, phrasing: str, sig: SQLSignature, headline_count
     if ("count" in sig.aggregates and p["count"] and not q["count"] and not _ranks_a_count(question, sig)
             and not (headline_counts and is_headline(question))):
         problems.append("count")
+    # One number answers no "which …" or "who …", nor a list of ids or names: "Which active premium subscribers are
+    # in Germany?" of a pair vetted as "Active premium subscribers in SE" (a count).
+    if ("count" in sig.aggregates and not sig.grouped and not q["count"]
+            and {w.lower() for w in re.findall(r"[A-Za-z]+", question)} & _LISTING):
+        problems.append("list")
     if q["statistic"] != p["statistic"]:
         problems.append("statistic")
     # An INTERSECT is "both" whether or not the words say it ("used by customers and staff").
