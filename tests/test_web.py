@@ -26,7 +26,7 @@ from demo_project import REPO, copy_demo
 from fake_openai import FakeOpenAI
 from vedder.cli import app
 from vedder.log.store import open_log
-from vedder.web import MAX_BODY, create_server, page_policy
+from vedder.web import MAX_BODY, create_server, page_policy, warm_model
 
 VEDDER = str(Path(sys.executable).with_name("vedder"))
 ANSWER_SCHEMA = json.loads((REPO / "schemas/answer.schema.json").read_text())
@@ -280,7 +280,7 @@ def test_markup_in_the_warehouse_comes_back_as_data_never_as_html(demo):
     assert echoed["question"] == f"{SCRIPT} what is the weather?"
 
 
-def test_the_agent_answers_through_a_scripted_openai_compatible_server(demo):
+def test_the_agent_answers_through_a_scripted_openai_compatible_server(demo, capfd):
     real_users = "SELECT count(*) AS real_users FROM listening.users WHERE user_id >= 100"
     with FakeOpenAI() as model:
         config = (demo / "vedder.yaml").read_text()
@@ -298,6 +298,9 @@ def test_the_agent_answers_through_a_scripted_openai_compatible_server(demo):
     # The scripted server has nothing left to say: the answer is an error with a hint, shown by the page.
     assert failed_status == 200 and failed["status"] == "error" and failed["hint"] and failed["conversation_id"]
     assert [e["surface"] for e in log_entries(demo)] == ["web", "web"]
+    # With a model set, `vedder web` imports litellm while it starts listening, and says at once what is wrong.
+    warm_model("nonsense-provider-xyz").join(timeout=60)
+    assert "warning: litellm does not know model 'nonsense-provider-xyz'\nhint: " in capfd.readouterr().err
 
 
 def test_port_in_use_is_one_line_with_a_hint(demo):

@@ -18,12 +18,14 @@ b'{"answer": "\\\\u003cscript\\\\u003e"}'
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
 import re
 import socket
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
@@ -158,27 +160,6 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: a request line is no news, and the person at the terminal reads the page, not the log."""
 
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def do_PUT(self) -> None:
-        self._handle("PUT")
-
-    def do_DELETE(self) -> None:
-        self._handle("DELETE")
-
-    def do_PATCH(self) -> None:
-        self._handle("PATCH")
-
-    def do_HEAD(self) -> None:
-        self._handle("HEAD")
-
-    def do_OPTIONS(self) -> None:
-        self._handle("OPTIONS")  # no CORS preflight is ever allowed: cross-site calls stay refused
-
     def _handle(self, method: str) -> None:
         try:
             self._check_host()
@@ -268,6 +249,26 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
 
 
+for _method in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"):  # OPTIONS: no CORS preflight is ever allowed
+    setattr(Handler, f"do_{_method}", functools.partialmethod(Handler._handle, _method))
+
+
+def warm_model(model: str) -> threading.Thread:
+    """Import litellm and check ``model`` on a thread while the server starts listening: the first question then
+    skips the ~5 s import, and a model litellm does not know is said at once (the server keeps serving)."""
+    from vedder.agent.llm import check_model
+
+    def check() -> None:
+        try:
+            check_model(model)
+        except VedderError as exc:
+            print(f"warning: {exc.message}\nhint: {exc.hint}", file=sys.stderr, flush=True)
+
+    thread = threading.Thread(target=check, name="warm-model", daemon=True)
+    thread.start()
+    return thread
+
+
 def create_server(project: Path | None = None, *, host: str = "127.0.0.1", port: int = 8766, model: str | None = None,
                   token: str | None = None) -> WebServer:
     """The server, bound and ready for ``serve_forever`` (port 0: any free port, see ``server_address``)."""
@@ -281,8 +282,13 @@ def create_server(project: Path | None = None, *, host: str = "127.0.0.1", port:
 def serve(project: Path | None = None, *, host: str = "127.0.0.1", port: int = 8766, model: str | None = None,
           token: str | None = None) -> None:
     """Serve the page and API until Ctrl-C."""
+    from vedder.agent.llm import is_model
+
     server = create_server(project, host=host, port=port, model=model, token=token)
     warn_if_public(host, token=bool(token))
+    configured = model or server.app.watcher.current().config.model
+    if is_model(configured):
+        warm_model(configured)
     print(f"vedder web on {server.url}/ (Ctrl-C stops it)", file=sys.stderr, flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
