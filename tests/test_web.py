@@ -196,6 +196,7 @@ def test_bad_requests_are_4xx_with_an_error_and_a_hint(demo):
             "empty question": call(server, "POST", "/api/ask", {"question": "   "}),
             "unknown field": call(server, "POST", "/api/ask", {"question": "How many streams?", "clusterid": "listening"}),
             "unknown cluster": call(server, "POST", "/api/ask", {"question": "How many streams?", "cluster": "weather"}),
+            "cluster not a string": call(server, "POST", "/api/ask", {"question": "How many streams?", "cluster": 5}),
             "unknown conversation": call(server, "POST", "/api/ask", {"question": "and for GB?", "conversation_id": "ffffffffff"}),
             "bad rating": call(server, "POST", "/api/feedback", {"conversation_id": "ffffffffff", "rating": "meh"}),
             "feedback, no conversation": call(server, "POST", "/api/feedback", {"conversation_id": "ffffffffff", "rating": "up"}),
@@ -209,7 +210,7 @@ def test_bad_requests_are_4xx_with_an_error_and_a_hint(demo):
         }
         still_serving = api(server, "GET", "/api/clusters")[0]
     expected = {"not json": 400, "not an object": 400, "no question": 400, "empty question": 400, "unknown field": 400,
-                "unknown cluster": 400, "unknown conversation": 400, "bad rating": 400, "feedback, no conversation": 400,
+                "unknown cluster": 400, "cluster not a string": 400, "unknown conversation": 400, "bad rating": 400, "feedback, no conversation": 400,
                 "not utf-8": 400, "form post": 415, "unknown route": 404, "GET ask": 405, "POST page": 405,
                 "DELETE clusters": 405, "too large": 413}
     assert {name: status for name, (status, _, _) in answers.items()} == expected
@@ -221,6 +222,8 @@ def test_bad_requests_are_4xx_with_an_error_and_a_hint(demo):
     assert "unknown cluster 'weather'" in json.loads(answers["unknown cluster"][2])["error"]
     assert "no conversation 'ffffffffff'" in json.loads(answers["unknown conversation"][2])["error"]
     assert "'clusterid'" in json.loads(answers["unknown field"][2])["error"]
+    assert json.loads(answers["cluster not a string"][2]) == {"error": "'cluster' must be a string or null",
+                                                             "hint": 'e.g. {"cluster": "listening"}'}
     assert still_serving == 200
     assert log_entries(demo) == []
 

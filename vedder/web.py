@@ -40,6 +40,8 @@ MAX_BODY = 64 * 1024
 TOKEN_ENV = "VEDDER_WEB_TOKEN"
 ASK_FIELDS = {"question", "cluster", "conversation_id"}
 FEEDBACK_FIELDS = {"conversation_id", "rating", "comment"}
+EXAMPLES = {"question": "How many streams were there in Sweden in October 2026?", "cluster": "listening",
+            "conversation_id": "3f9a1c2b7d", "comment": "should exclude test users"}
 
 
 class HTTPProblem(Exception):
@@ -74,7 +76,7 @@ def _text(body: dict[str, Any], name: str, *, required: bool = False) -> str | N
         return None
     if not isinstance(value, str) or (required and not value.strip()):
         raise HTTPProblem(400, f"'{name}' must be a non-empty string" if required else f"'{name}' must be a string or null",
-                          'e.g. {"question": "How many streams were there in Sweden in October 2026?"}')
+                          f"e.g. {json.dumps({name: EXAMPLES[name]}, ensure_ascii=False)}")
     return value.strip() or None
 
 
