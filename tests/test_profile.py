@@ -287,3 +287,27 @@ def test_missing_warehouse(project_root):
     assert result.exit_code == 3
     assert result.stderr.startswith("error: warehouse file ")
     assert "Traceback" not in result.output
+
+
+def test_a_wide_table_counts_distinct_values_in_batches(tmp_path, monkeypatch):
+    """More groupable columns than DISTINCT_BATCH: each column's exact count lands on that column, NULL-only,
+    nested and numeric columns mixed in, and no SELECT counts more than DISTINCT_BATCH of them."""
+    path = tmp_path / "wide.duckdb"
+    connection = duckdb.connect(str(path))
+    metrics = ", ".join(f"CASE WHEN i % 7 <> 0 THEN i % {c + 2} END AS metric_{c:02d}" for c in range(20))
+    connection.execute(f"CREATE SCHEMA finance; CREATE TABLE finance.wide AS SELECT i AS id, [i] AS tags, {metrics}, "
+                       "NULL::VARCHAR AS nothing, DATE '2025-01-01' + (i % 30)::INTEGER AS event_date FROM range(1, 1001) t(i)")
+    connection.close()
+    monkeypatch.setattr(profiling, "DISTINCT_BATCH", 6)
+    with DuckDBWarehouse(path) as opened:
+        executed: list[str] = []
+        execute = opened.execute
+        monkeypatch.setattr(opened, "execute", lambda sql, **kw: executed.append(sql) or execute(sql, **kw))
+        wide = profile_table(opened, "finance.wide")
+    distinct = {c["name"]: c.get("distinct_count") for c in wide["columns"]}
+    expected = {f"metric_{c:02d}": len({i % (c + 2) for i in range(1, 1001) if i % 7}) for c in range(20)}
+    assert distinct == {"id": 1000, "tags": None, **expected, "nothing": 0, "event_date": 30}
+    assert wide["partitioning"]["column"] == "event_date"
+    assert column(wide, "metric_03")["common_values"][0]["frequency"] > 0.1, "the grouped pass sees the batched counts"
+    batches = [sql.count("count(DISTINCT") for sql in executed]
+    assert max(batches) == 6 and sum(batches) == 23, executed
