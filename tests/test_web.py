@@ -131,22 +131,96 @@ def test_the_page_script_renders_an_answer_holding_markup_as_text(demo, tmp_path
 NODE_DOM = r"""
 class Node {
   constructor(tag) { this.tag = tag; this.children = []; this.text = ""; this.className = ""; this.listeners = {};
+                     this.value = ""; this.parent = null;
                      this.classList = {add: (c) => { this.className += " " + c; }}; }
   set textContent(value) { this.children = []; this.text = String(value); }
   get textContent() { return this.text + this.children.map((c) => c.textContent).join(""); }
-  append(...nodes) { for (const n of nodes) this.children.push(typeof n === "string" ? Object.assign(new Node("#text"), {text: n}) : n); }
+  append(...nodes) {
+    for (const n of nodes) {
+      const child = typeof n === "string" ? Object.assign(new Node("#text"), {text: n}) : n;
+      if (child.tag === "#fragment") { this.append(...child.children); continue; }
+      child.parent = this; this.children.push(child);
+    }
+  }
   replaceChildren() { this.children = []; }
+  remove() { if (this.parent) this.parent.children = this.parent.children.filter((c) => c !== this); }
+  get lastElementChild() { return this.children[this.children.length - 1]; }
   addEventListener(name, fn) { this.listeners[name] = fn; }
-  querySelectorAll() { return []; }
+  querySelectorAll(selector) {
+    const wanted = selector.replace(".", "");
+    const found = [];
+    const walk = (node) => { for (const c of node.children) { if (c.className.split(" ").includes(wanted)) found.push(c); walk(c); } };
+    walk(this);
+    return found;
+  }
+  scrollIntoView() {}
+  focus() {}
 }
 const byIdNodes = {};
 global.document = {createElement: (tag) => new Node(tag), createDocumentFragment: () => new Node("#fragment"),
                    getElementById: (id) => byIdNodes[id] || (byIdNodes[id] = new Node("div"))};
-global.sessionStorage = {getItem: () => null, setItem() {}, removeItem() {}};
-global.fetch = async () => ({ok: true, status: 200, json: async () => ({clusters: []})});
-global.window = {prompt: () => null};
+const stored = {};
+global.sessionStorage = {getItem: (k) => stored[k] || null, setItem: (k, v) => { stored[k] = v; }, removeItem: (k) => { delete stored[k]; }};
+const SERVER = process.env.VEDDER_WEB_URL;
+const realFetch = global.fetch;
+global.fetch = SERVER ? (path, options) => realFetch(SERVER + path, options)
+                      : async () => ({ok: true, status: 200, json: async () => ({clusters: []})});
+global.window = {prompt: () => process.env.VEDDER_WEB_TOKEN_GIVEN || null};
 function texts(node) { return [node.text, ...node.children.flatMap(texts)].filter(Boolean); }
+async function until(check) {
+  for (let i = 0; i < 600 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  if (!check()) throw new Error("timed out");
+}
 """
+
+
+PAGE_SESSION = r"""
+(async () => {
+  await until(() => byId("cluster").children.length > 0);
+  const picked = byId("cluster").children.map((option) => option.textContent);
+  byId("question").value = "How many streams did each country have in October 2026?";
+  await ask({preventDefault() {}});
+  const conversation = conversationId;
+  byId("question").value = "and for Sweden?";
+  await ask({preventDefault() {}});
+  const cards = byId("thread").children;
+  const last = cards[cards.length - 1];
+  const boxes = byId("thread").querySelectorAll(".feedback");
+  const [up, down, comment, said] = boxes[0].children;
+  comment.value = "should exclude test users";
+  down.listeners.click();
+  await until(() => said.textContent !== "");
+  process.stdout.write(JSON.stringify({picked, conversation, followed: conversationId, classes: cards.map((c) => c.className),
+                                       last: texts(last), boxes: boxes.length, said: said.textContent,
+                                       token: sessionStorage.getItem("vedder-token")}));
+})().catch((error) => { console.error(error); process.exit(1); });
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_the_page_script_asks_follows_up_and_rates_against_the_server(demo, tmp_path):
+    """The page's script, run by node over a minimal DOM against the real server (with a token the page asks for):
+    clusters fill the picker, a question and its follow-up share a conversation, 👎 with a comment is recorded."""
+    script = re.search(r"<script>(.*?)</script>", (REPO / "vedder/web.html").read_text(), re.S).group(1)
+    harness = tmp_path / "session.js"
+    harness.write_text(NODE_DOM + script + PAGE_SESSION)
+    with running(demo, token="page-token") as server:
+        done = subprocess.run(["node", str(harness)], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "VEDDER_WEB_URL": server.url, "VEDDER_WEB_TOKEN_GIVEN": "page-token"})
+    assert done.returncode == 0, done.stderr
+    session = json.loads(done.stdout)
+    assert session["picked"] == ["listening: Listening — Listening Insights", "podcasts: Podcasts — Podcast Analytics",
+                                 "revenue: Revenue and subscriptions — Revenue Analytics"]
+    assert session["token"] == "page-token"  # asked once, kept for the tab
+    assert session["classes"] == ["turn answered", "turn answered"] and session["boxes"] == 1
+    assert session["conversation"] and session["followed"] == session["conversation"]
+    assert session["last"][:2] == ["Answered", "and for Sweden?"] and "SE" in session["last"]
+    assert any(line.startswith("Cluster listening, owned by Listening Insights") for line in session["last"])
+    assert "Vetted pair listening/streams-per-country" in session["last"]
+    assert session["said"] == "Thanks: recorded for Listening Insights."
+    assert [(e["question"], e["feedback"], e["feedback_comment"]) for e in reversed(log_entries(demo))] == [
+        ("How many streams did each country have in October 2026?", None, None),
+        ("and for Sweden?", "down", "should exclude test users")]
 
 
 def test_ask_offline_follow_up_and_feedback_are_logged_with_surface_web(demo):
