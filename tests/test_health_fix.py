@@ -132,6 +132,65 @@ def test_fix_as_a_pull_request_leaves_the_working_tree_alone(shop, monkeypatch):
                        f"{PAIRS}/orders_by_country_and_plan.yaml"]
     assert "ship_country AS country" in git(origin, "show", f"{branch}:{PAIRS}/orders_by_country.yaml")
     assert git(shop, "status", "--porcelain") == ""
+    report = json.loads(result.stdout)
+    assert result.exit_code == 1 and report["passed"] is False, "the working tree stays broken until the pull request merges"
+    assert report["clusters"][0]["fails"] == ["2 broken pairs"] and "before" not in fixed
+
+
+def git_repository(root: Path) -> None:
+    (root / ".gitignore").write_text("warehouse.duckdb\n")
+    git(root, "init", "--quiet", "-b", "main")
+    git(root, "config", "user.name", "CI")
+    git(root, "config", "user.email", "ci@example.com")
+    git(root, "add", ".")
+    git(root, "commit", "--quiet", "-m", "clusters")
+
+
+def test_a_ci_job_that_fixes_then_commits_exits_on_the_health_it_commits(shop):
+    """`vedder health --fix --no-pr && git commit -a`: the exit code and the report are those of the repaired tree,
+    and the output says what the repair changed (it printed the broken report and exited 1)."""
+    git_repository(shop)
+    mutate(shop, "ALTER TABLE shop.orders RENAME COLUMN country TO ship_country")
+    assert run("--project", str(shop)).exit_code == 1
+
+    fixed = run("--project", str(shop), "--fix", "--no-pr")
+    assert fixed.exit_code == 0, fixed.output
+    assert "shop — score 98.3 (threshold 70, pass)" in fixed.output and "FAIL — fails" not in fixed.output
+    assert "All 1 clusters at or above their threshold." in fixed.output
+    assert "2 pairs rewritten" in fixed.output
+    assert "The health above is after the repair: shop 73.9 FAIL → 98.3 pass." in " ".join(fixed.output.split())
+    assert git(shop, "diff", "--name-only").splitlines() == [
+        "clusters/shop/datasets/shop.orders.yaml", f"{PAIRS}/orders_by_country.yaml", f"{PAIRS}/orders_by_country_and_plan.yaml"]
+    git(shop, "commit", "--quiet", "-a", "-m", "vedder health --fix")
+    assert run("--project", str(shop)).exit_code == 0, "what was committed passes on its own"
+
+    again = run("--project", str(shop), "--fix", "--no-pr", "--format", "json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["fix"]["applied"] == "nothing to change"
+
+
+def test_the_report_after_a_repair_in_json_and_markdown(shop):
+    mutate(shop, "ALTER TABLE shop.orders RENAME COLUMN country TO ship_country")
+    as_json = run("--project", str(shop), "--fix", "--no-pr", "--format", "json")
+    report = json.loads(as_json.stdout)
+    assert as_json.exit_code == 0 and report["passed"] is True and report["clusters"][0]["fails"] == []
+    assert report["clusters"][0]["score"] == 98.3
+    assert report["fix"]["before"] == [{"cluster": "shop", "score": 73.9, "passed": False, "fails": ["2 broken pairs"]}]
+    mutate(shop, "ALTER TABLE shop.orders RENAME COLUMN ship_country TO country_code")
+    as_markdown = run("--project", str(shop), "--fix", "--no-pr", "--format", "markdown")
+    assert as_markdown.exit_code == 0, as_markdown.output
+    assert "The health above is after the repair: shop 73.9 FAIL → 98.3 pass." in as_markdown.stdout
+
+
+def test_a_repair_that_leaves_a_cluster_failing_still_exits_1(shop):
+    """A gone table: its pairs marked stale (no longer broken), the table left for a person; 85 after the repair,
+    under a threshold of 90."""
+    mutate(shop, "DROP TABLE shop.orders")
+    result = run("--project", str(shop), "--fix", "--no-pr", "--fail-under", "90", "--format", "json")
+    report = json.loads(result.stdout)
+    assert result.exit_code == 1
+    assert (report["passed"], report["clusters"][0]["score"], report["clusters"][0]["fails"]) == (False, 85.0, [])
+    assert report["fix"]["before"] == [{"cluster": "shop", "score": 56.1, "passed": False, "fails": ["4 broken pairs"]}]
+    assert len(report["fix"]["stale"]) == 4 and report["fix"]["untouched"][0].startswith("`shop.orders` is gone")
 
 
 @pytest.mark.parametrize(

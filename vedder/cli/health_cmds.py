@@ -48,7 +48,12 @@ def health(
         warehouse = open_warehouse(loaded.config)
         try:
             report = check_health(loaded, selected, warehouse=warehouse, fail_under=fail_under, selection=selection)
-            fixed = _fix(loaded, report, warehouse, pull_request=not no_pr) if fix else None
+            if fix:
+                from vedder.health.fix import repair
+
+                report, fixed = repair(loaded, report, warehouse, pull_request=not no_pr, fail_under=fail_under)
+            else:
+                fixed = None
         finally:
             warehouse.close()
     if output_format is HealthFormat.json:
@@ -57,12 +62,14 @@ def health(
         typer.echo(_markdown(report), nl=False)
         if fixed is not None and fixed.get("summary"):
             typer.echo(f"\n### vedder health --fix ({fixed['applied']})\n\n{fixed['summary']}", nl=False)
+            if fixed["applied"] != "nothing to change":
+                typer.echo(f"\n{_health_after(fixed, report)}\n", nl=False)
     else:
         from vedder.health.render import render_text
 
         render_text(report, console())
         if fixed is not None:
-            _print_fix(fixed)
+            _print_fix(fixed, report)
     if not report.passed:
         raise typer.Exit(1)
 
@@ -73,22 +80,7 @@ def _markdown(report) -> str:
     return render_markdown(report)
 
 
-def _fix(loaded, report, warehouse, *, pull_request: bool) -> dict:
-    from vedder.health.fix import apply_fix, fix_health
-
-    result = fix_health(loaded, report, warehouse)
-    outcome = {**result.to_dict(), "summary": result.summary_markdown() if result.changes or result.untouched else ""}
-    if not result.changes:
-        outcome["applied"] = "nothing to change"
-        return outcome
-    pr = apply_fix(loaded, result, pull_request=pull_request)
-    outcome["applied"] = "pull request" if pr is not None else "working tree"
-    if pr is not None:
-        outcome["pull_request"] = pr.to_dict()
-    return outcome
-
-
-def _print_fix(fixed: dict) -> None:
+def _print_fix(fixed: dict, report) -> None:
     out = console()
     out.print(f"[bold]--fix[/]: {len(fixed['reprofiled'])} datasets re-profiled, {len(fixed['repaired'])} pairs rewritten, "
               f"{len(fixed['stale'])} pairs marked stale ({fixed['applied']}).")
@@ -105,6 +97,22 @@ def _print_fix(fixed: dict) -> None:
             out.print(f"  warning: {warning}", markup=False)
     elif fixed["applied"] == "working tree":
         out.print("  written to the working tree: review with `git diff`, then commit.")
+    if fixed["applied"] != "nothing to change":
+        out.print("  " + _health_after(fixed, report), markup=False)
+
+
+def _health_after(fixed: dict, report) -> str:
+    """What the report above (and the exit code) describe: the working tree after the repair, or before the pull request."""
+    if fixed["applied"] == "pull request":
+        return "The health above is the working tree's, unchanged until the pull request merges."
+    now = {c.cluster.id: c for c in report.clusters}
+    changes = ", ".join(f"{b['cluster']} {_scored(b['score'], b['passed'])} → {_scored(now[b['cluster']].score, now[b['cluster']].passed)}"
+                        for b in fixed["before"])
+    return f"The health above is after the repair: {changes}."
+
+
+def _scored(score: float | None, passed: bool) -> str:
+    return ("no score" if score is None else f"{score:.1f}") + (" pass" if passed else " FAIL")
 
 
 def register(app: typer.Typer) -> None:

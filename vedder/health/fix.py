@@ -18,7 +18,7 @@ import copy
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
@@ -241,3 +241,41 @@ def apply_fix(project: "Project", result: FixResult, *, pull_request: bool = Tru
 
     write_changes(project.root, result.changes)
     return None
+
+
+def rechecked(project: "Project", report: "HealthReport", result: FixResult, warehouse: "Warehouse",
+              fail_under: float | None = None) -> "HealthReport":
+    """``report`` once ``result`` is in the working tree: the clusters it changed checked again on the project as
+    the files now are, the others as they were (nothing of theirs changed).
+
+    A CI job that runs ``vedder health --fix --no-pr`` and commits the result is judged on what it commits.
+    """
+    from vedder.health.check import HealthReport, check_health
+    from vedder.project import load_project
+
+    if not result.changes:
+        return report
+    changed = [c.cluster.id for c in report.clusters if c.cluster.id in result.clusters]
+    again = check_health(load_project(project.config), changed, warehouse=warehouse, fail_under=fail_under,
+                         now=datetime.fromisoformat(report.checked_at))
+    by_id = {c.cluster.id: c for c in again.clusters}
+    return HealthReport([by_id.get(c.cluster.id, c) for c in report.clusters], report.checked_at, report.selection)
+
+
+def repair(project: "Project", report: "HealthReport", warehouse: "Warehouse", *, pull_request: bool,
+           fail_under: float | None = None) -> tuple["HealthReport", dict[str, Any]]:
+    """Repair what ``report`` found, as a pull request or in the working tree: (the report to show and gate on,
+    what was done). In the working tree the report is the one after the repair, and what was done says each
+    changed cluster's score before it (``before``); a pull request leaves the working tree, and so the report,
+    as they were until it merges."""
+    result = fix_health(project, report, warehouse)
+    outcome: dict[str, Any] = {**result.to_dict(), "summary": result.summary_markdown() if result.changes or result.untouched else ""}
+    if not result.changes:
+        return report, {**outcome, "applied": "nothing to change"}
+    pr = apply_fix(project, result, pull_request=pull_request)
+    if pr is not None:
+        return report, {**outcome, "applied": "pull request", "pull_request": pr.to_dict()}
+    after = rechecked(project, report, result, warehouse, fail_under)
+    before = [{"cluster": c.cluster.id, "score": c.score, "passed": c.passed, "fails": c.failures}
+              for c in report.clusters if c.cluster.id in result.clusters]
+    return after, {**outcome, "applied": "working tree", "before": before}
