@@ -633,6 +633,9 @@ def _period_change(question: str, phrasing: str, shown: "Period | None",
 def _move_periods(tree: exp.Expression, new: list["Period"], old: list["Period"]) -> tuple[list[Adaptation], list[str]]:
     if not new and not old:
         return [], []
+    # Distinct users over several months are no monthly figure: the MAU of September to November is not their sum.
+    if len(new) == 1 and new[0].months > 1 and (old and old[0].months == 1 and tree.find(exp.Distinct) is not None):
+        return [], [f"period {new[0]} of a distinct count"]
     if len(new) == 1 and len(old) == 1 and shift_dates(tree, old[0], new[0]):
         return [Adaptation(new[0].kind, str(old[0]), str(new[0]), (old[0].text, new[0].text))], []
     if any(p.month for p in new + old):
@@ -660,7 +663,7 @@ def _nothing_to_adapt(sig: SQLSignature, question: str, phrasing: str, q_words: 
     if any(len(v) == 2 and v.lower() in language_names() for v in sig.strings):
         return False
     asked, vetted = periods_in(question), periods_in(phrasing)
-    return {(p.year, p.month) for p in asked} == {(p.year, p.month) for p in vetted}
+    return {(p.year, p.month, p.months) for p in asked} == {(p.year, p.month, p.months) for p in vetted}
 
 
 def adapt(

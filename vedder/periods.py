@@ -47,15 +47,30 @@ _GRAIN_WORDS = {"daily": "day", "weekly": "week", "monthly": "month", "quarterly
 _GRAIN = re.compile(rf"\b(?:per|each|every|by|a|an)\s+{_UNIT}\b|\b({'|'.join(_GRAIN_WORDS)})\b", re.IGNORECASE)
 
 
+# "between September and November 2026", "from Sep to Nov 2026", "September–November 2026": consecutive months, the
+# last one included. "September and November 2026" (no "between") is two months, not a range.
+_RANGE_END = rf"({_MONTH_NAME})\.?,?\s+((?:19|20)\d\d)\b"
+_MONTH_RANGE = re.compile(
+    rf"\b(?:between\s+({_MONTH_NAME})\.?(?:\s+((?:19|20)\d\d))?\s+and|from\s+({_MONTH_NAME})\.?(?:\s+((?:19|20)\d\d))?\s+(?:to|through|until|till)"
+    rf"|({_MONTH_NAME})\.?(?:\s+((?:19|20)\d\d))?\s*(?:\s(?:to|through)\s|[-–—]))\s*{_RANGE_END}",
+    re.IGNORECASE,
+)
+
+
 @dataclass(frozen=True)
 class Period:
-    """A calendar month (``month`` set) or a whole year; ``text`` is how the question said it."""
+    """A calendar month (``month`` set; ``months`` consecutive ones from it for a range) or a whole year;
+    ``text`` is how the question said it."""
 
     year: int
     month: int | None = None
     text: str = ""
+    months: int = 1
 
     def __str__(self) -> str:
+        if self.month and self.months > 1:
+            last = _add_months(self.end(), -1)
+            return f"{self.year}-{self.month:02d} to {last.year}-{last.month:02d}"
         return f"{self.year}-{self.month:02d}" if self.month else str(self.year)
 
     @property
@@ -67,13 +82,10 @@ class Period:
 
     def end(self) -> date:
         """The first day after the period."""
-        return _add_months(self.start(), 1 if self.month else 12)
-
-    def months_to(self, other: "Period") -> int:
-        return (other.year - self.year) * 12 + ((other.month or 1) - (self.month or 1))
+        return _add_months(self.start(), self.months if self.month else 12)
 
     def same_as(self, other: "Period") -> bool:
-        return (self.year, self.month) == (other.year, other.month)
+        return (self.year, self.month, self.months) == (other.year, other.month, other.months)
 
 
 def periods_in(text: str, default_year: int | None = None) -> list[Period]:
@@ -86,9 +98,15 @@ def periods_in(text: str, default_year: int | None = None) -> list[Period]:
 def _periods_in(text: str, default_year: int | None) -> tuple[Period, ...]:
     found: list[tuple[int, Period]] = []
     taken: list[tuple[int, int]] = []
+    for match in _MONTH_RANGE.finditer(text):
+        period = _month_range(match)
+        if period is not None:
+            found.append((match.start(), period))
+            taken.append(match.span())
     for match in _MONTH_YEAR.finditer(text):
-        found.append((match.start(), Period(int(match.group(2)), _MONTHS[match.group(1).lower()], match.group(0))))
-        taken.append(match.span())
+        if not any(start <= match.start() < end for start, end in taken):
+            found.append((match.start(), Period(int(match.group(2)), _MONTHS[match.group(1).lower()], match.group(0))))
+            taken.append(match.span())
     for match in _ISO_MONTH.finditer(text):
         found.append((match.start(), Period(int(match.group(1)), int(match.group(2)), match.group(0))))
         taken.append(match.span())
@@ -122,6 +140,16 @@ def dates_spelled(text: str) -> str:
         return f"{calendar.month_name[int(month)]} {year}"
 
     return _SLASHED.sub(spelled, text)
+
+
+def _month_range(match: re.Match) -> Period | None:
+    """The months a ``_MONTH_RANGE`` match spans, first and last included; None when they are not in order (a
+    range across New Year must name the first month's year) or are one month."""
+    first, first_year = next((match.group(i), match.group(i + 1)) for i in (1, 3, 5) if match.group(i))
+    last_month, last_year = _MONTHS[match.group(7).lower()], int(match.group(8))
+    start = date(int(first_year) if first_year else last_year, _MONTHS[first.lower()], 1)
+    months = (last_year - start.year) * 12 + last_month - start.month + 1
+    return Period(start.year, start.month, match.group(0), months) if 1 < months <= 24 else None
 
 
 # "so far in November 2026": the part of a named period there is data for, which is the period as a query
@@ -191,14 +219,6 @@ def _add_months(day: date, months: int) -> date:
     return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
-def _shifted(day: date, months: int) -> date:
-    """``day`` moved by ``months``; a month's last day stays its month's last day."""
-    moved = _add_months(day, months)
-    if day.day == calendar.monthrange(day.year, day.month)[1]:
-        return moved.replace(day=calendar.monthrange(moved.year, moved.month)[1])
-    return moved
-
-
 def day_of(text: object) -> date | None:
     """The date an ISO date or timestamp starts with ('2026-10-01', '2026-08-28T00:28:43'); None otherwise."""
     match = _DATE.match(str(text))
@@ -217,18 +237,18 @@ def date_literals(tree: exp.Expression) -> list[tuple[exp.Literal, date]]:
 
 
 def shift_dates(tree: exp.Expression, old: Period, new: Period) -> int:
-    """Move the date literals of ``tree`` that bound ``old`` (its first day, last day or the day after) into
-    ``new``, in place; returns how many moved (0: the query does not show ``old`` as a date range)."""
-    months = old.months_to(new)
+    """Move the date literals of ``tree`` that bound ``old`` (its first day, last day or the day after) to the
+    same bound of ``new``, in place; returns how many moved (0: the query does not show ``old`` as a date range)."""
     if (new.month is None) != (old.month is None):
         return 0
-    bounds = {old.start(), old.end(), date.fromordinal(old.end().toordinal() - 1)}
+    last = date.fromordinal(old.end().toordinal() - 1)
+    bounds = {old.start(): new.start(), old.end(): new.end(), last: date.fromordinal(new.end().toordinal() - 1)}
     moved = 0
     for literal, day in date_literals(tree):
         if day not in bounds:
             continue
         text = str(literal.this)
-        literal.replace(exp.Literal.string(_shifted(day, months).isoformat() + text[10:]))
+        literal.replace(exp.Literal.string(bounds[day].isoformat() + text[10:]))
         moved += 1
     return moved
 
