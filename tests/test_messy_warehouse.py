@@ -80,6 +80,8 @@ def test_a_date_column_named_with_a_space_or_in_camel_case_is_the_partition(mess
     assert dataset(messy, "orders", "analytics.fct_orders")["partitioning"]["column"] == "Order Date"
     assert dataset(messy, "finance", "raw.orders")["partitioning"]["column"] == "OrderDate"
     assert dataset(messy, "finance", "raw.customers")["partitioning"] is None  # signup_at is when a customer signed up
+    assert dataset(messy, "orders", "analytics.customers")["partitioning"] is None, "a cohort is an attribute of the customer"
+    assert dataset(messy, "finance", "finance.invoices")["partitioning"]["column"] == "issued_at"
 
 
 def test_a_column_with_one_value_in_20000_rows_is_not_written_as_all_null(messy):

@@ -150,6 +150,31 @@ def test_partition_detection(warehouse, table, expected):
     assert profile_table(warehouse, table)["partitioning"] == expected
 
 
+@pytest.mark.parametrize(
+    ("table", "columns", "expected"),
+    [
+        ("analytics.customers", {"UserId": "BIGINT", "city": "VARCHAR", "cohort_month": "DATE"}, None),
+        ("hr.employees", {"birth_date": "DATE", "HireDate": "DATE", "date_left_staff": "DATE"}, None),
+        ("crm.users", {"signup_date": "DATE", "first_seen_at": "TIMESTAMP", "date_of_latest_logon": "DATE"}, None),
+        ("crm.customers", {"date_became_customer": "DATE", "date_account_opened": "DATE"}, None),
+        ("growth.signups", {"user_id": "BIGINT", "signup_date": "DATE"}, "signup_date"),  # a signups table: the row is the signup
+        ("school.Student_Course_Registrations", {"registration_date": "DATE"}, "registration_date"),
+        ("support.tickets", {"due_date": "DATE", "created_at": "TIMESTAMP"}, "created_at"),
+        ("shop.orders", {"Order Date": "DATE", "created_at": "TIMESTAMPTZ"}, "Order Date"),
+        ("shop.orders", {"order_placed_datetime": "TIMESTAMP", "order_delivered_datetime": "TIMESTAMP"}, "order_placed_datetime"),
+        ("web.sessions", {"first_seen_date": "DATE", "session_date": "DATE"}, "session_date"),
+        ("finance.invoices", {"issued_at": "TIMESTAMPTZ", "paid_on": "DATE"}, "issued_at"),
+        ("listening.events", {"event_ts": "TIMESTAMP", "event_date": "DATE"}, "event_date"),
+        ("revenue.payments", {"paid_at": "TIMESTAMP", "payment_date": "DATE"}, "payment_date"),
+        ("ops.metrics", {"updated_at": "TIMESTAMP", "report_date": "DATE"}, "report_date"),
+    ],
+)
+def test_the_partition_says_when_the_row_happened_not_an_attribute_of_an_entity(table, columns, expected):
+    kinds = [profiling._column_kind(name, kind, "duckdb") for name, kind in columns.items()]
+    chosen = profiling._partition_candidate(kinds, table)
+    assert (chosen.name if chosen else None) == expected
+
+
 def test_progress_is_reported_per_table_and_step(warehouse):
     steps: list[tuple[str, int, int]] = []
     profile_tables(warehouse, ["music.monthly", "crm.users"], progress=lambda *step: steps.append(step))

@@ -23,6 +23,7 @@ import datetime as dt
 import decimal
 import difflib
 import math
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -67,11 +68,22 @@ ProgressCallback = Callable[[str, int, int], None]
 
 _PARTITION_NAMES = {"ds", "dt", "date", "day", "event_date", "event_day", "partition_date", "log_date", "hour", "month"}
 _LIFECYCLE_WORDS = {
-    "birth", "birthday", "dob", "signup", "signed", "joined", "registered", "release", "released", "publish", "published",
-    "launch", "launched", "updated", "modified", "deleted", "expires", "expiry", "expiration", "cancelled", "canceled",
-    "churned", "valid", "start", "started", "end", "ended", "first", "last",
+    "birth", "birthday", "dob", "signup", "signed", "joined", "registered", "registration", "release", "released", "publish",
+    "published", "launch", "launched", "updated", "modified", "deleted", "expires", "expiry", "expiration", "cancelled",
+    "canceled", "churned", "valid", "start", "started", "end", "ended", "first", "last", "latest", "seen", "since", "cohort",
+    "hire", "hired", "became", "become", "formed", "founded", "opened", "closed", "acquired", "disposed", "discontinued",
+    "left", "due",
 }
-"""Words that mark a date as an attribute of an entity (when a track was released), not as when a row happened."""
+"""Words that mark a date as an attribute of an entity (when a track was released, a customer's cohort), not as when a
+row happened — unless the table is named after them (``signups.signup_date``: each row is a signup)."""
+_EVENT_STEMS = (
+    "event", "creat", "order", "placed", "transact", "txn", "pay", "paid", "invoic", "issu", "sale", "sold", "purchas",
+    "book", "visit", "log", "occur", "ship", "deliver", "sent", "receiv", "receipt", "click", "play", "listen",
+    "impression", "session", "view", "request", "submit", "report", "record", "measur", "complain", "claim", "incident",
+    "attend", "lesson", "assess", "rating", "mail",
+)
+"""Word beginnings that say when a row happened (created, ordered, paid, logged …): such a date or timestamp is the
+partition before a date that says neither (a due_date next to created_at)."""
 _WORD_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|[^A-Za-z0-9]+")
 _CLUSTER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 # Cluster files name tables in lower case without quotes: a space, a dot or a capital (PostgreSQL keeps the case of
@@ -151,24 +163,43 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _partition_score(column: _ColumnKind) -> int:
-    """How much a date/timestamp column looks like the table's partition or event-date column (0: not at all)."""
+def _partition_score(column: _ColumnKind, table: str = "") -> int:
+    """How much a date/timestamp column of ``table`` looks like its partition or event-date column (0: not at all).
+
+    The name's shape gives 1 (a timestamp: ``*_at``, ``*_ts``, ``*_datetime``) to 4 (``ds``, ``event_date``, ``day``),
+    dates before timestamps; a name that says when the row happened (``created_at``, ``order_date``) adds 4, so it
+    comes before a date that does not (``due_date``). A word of _LIFECYCLE_WORDS makes it an attribute: 0.
+    """
     if not column.partitionable:
         return 0
-    name = "_".join(w for w in _WORD_BREAK.split(column.name) if w).lower()  # "Order Date", "OrderDate": order_date
+    words = _words(column.name)  # "Order Date", "OrderDate": order, date
+    name = "_".join(words)
     if name in _PARTITION_NAMES:
-        return 4
-    if _LIFECYCLE_WORDS.intersection(name.split("_")):
+        return 8
+    table_words = _words(table.rpartition(".")[2])
+    if any(w in _LIFECYCLE_WORDS and not any(_same_stem(w, t) for t in table_words) for w in words):
         return 0
+    happened = 4 if any(w.startswith(_EVENT_STEMS) or w in _LIFECYCLE_WORDS for w in words) else 0
     if name.endswith(("_date", "_day", "_hour", "_month")) or name.startswith(("date_", "day_")):
-        return 3
-    if name.endswith(("_at", "_ts", "_time", "_timestamp")) or name in ("timestamp", "ts", "time"):
-        return 2 if name.startswith(("event", "play", "listen", "log", "occur")) else 1
+        return 3 + happened
+    if name.endswith(("_at", "_ts", "_time", "_timestamp", "_datetime")) or name.startswith("datetime_") or name in ("timestamp", "ts", "time"):
+        return 1 + happened
     return 0
 
 
-def _partition_candidate(columns: list[_ColumnKind]) -> _ColumnKind | None:
-    scored = [(_partition_score(c), -index, c) for index, c in enumerate(columns)]
+def _words(name: str) -> list[str]:
+    return [w.lower() for w in _WORD_BREAK.split(name) if w]
+
+
+def _same_stem(word: str, other: str) -> bool:
+    """``signup`` and ``signups``, ``registration`` and ``registrations``: a common beginning of 4 or more letters
+    that is all of the shorter word or at least 5 letters."""
+    common = len(os.path.commonprefix([word, other]))
+    return common >= 4 and common >= min(len(word), len(other), 5)
+
+
+def _partition_candidate(columns: list[_ColumnKind], table: str = "") -> _ColumnKind | None:
+    scored = [(_partition_score(c, table), -index, c) for index, c in enumerate(columns)]
     best = max(scored, default=(0, 0, None), key=lambda item: item[:2])
     return best[2] if best[0] > 0 else None
 
@@ -437,8 +468,9 @@ def profile_table(warehouse: "Warehouse", table: str, existing: Dataset | None =
 
     ``existing`` (the current dataset file) contributes the descriptions people wrote; columns no
     longer in the table are dropped, new ones added. The partition column is detected from the
-    column types and names (``event_date``, ``ds``, ``*_date``, ``*_at``), never from entity dates
-    such as ``signup_date`` or ``release_date``.
+    column types and names (``event_date``, ``ds``, ``*_date``, ``*_at``), names that say when the row
+    happened first (``created_at`` before ``due_date``), never from entity dates such as ``signup_date``,
+    ``cohort_month`` or ``hire_date`` (but ``signup_date`` of a ``signups`` table).
     """
     progress = progress or (lambda *_: None)
     dialect = warehouse.dialect
@@ -447,7 +479,7 @@ def profile_table(warehouse: "Warehouse", table: str, existing: Dataset | None =
     progress(table, 0, 2)
     quoted_table = _quoted_table(table, dialect)
     row_count = warehouse.execute(f"SELECT count(*) FROM {quoted_table}", limit=1, timeout_s=timeout_s).rows[0][0]
-    partition = _partition_candidate(columns)
+    partition = _partition_candidate(columns, table)
     exact = row_count <= SAMPLE_ROWS
     estimated = dialect == "postgres" and not exact
     row_count, stats, truncated = _aggregates(warehouse, table, columns, partition, exact, timeout_s)
