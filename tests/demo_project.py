@@ -18,3 +18,19 @@ def copy_demo(root: Path, scale: float | None = None) -> Path:
     if scale is not None:
         build_demo(root / ".vedder" / "warehouse.duckdb", scale)
     return root
+
+
+def ask_json(root: Path, *args: str) -> dict:
+    """``vedder ask ARGS --json`` on the project at ``root``: the answer, checked against schemas/answer.schema.json."""
+    import json
+
+    import jsonschema
+    from typer.testing import CliRunner
+
+    from vedder.cli import app
+
+    result = CliRunner().invoke(app, ["ask", *args, "--json", "--project", str(root)])
+    assert result.exit_code in (0, 1), result.output
+    answer = json.loads(result.stdout)
+    jsonschema.validate(answer, json.loads((REPO / "schemas" / "answer.schema.json").read_text()))
+    return answer

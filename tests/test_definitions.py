@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import jsonschema
 import pytest
-from typer.testing import CliRunner
 
-from demo_project import copy_demo
-from vedder.cli import app
+from demo_project import ask_json as ask, copy_demo
 from vedder.definitions import asked_term
-
-REPO = Path(__file__).parent.parent
-ANSWER_SCHEMA = json.loads((REPO / "schemas" / "answer.schema.json").read_text())
 
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory) -> Path:
     return copy_demo(tmp_path_factory.mktemp("definitions-demo"), scale=0.02)
-
-
-def ask(project: Path, question: str, *args: str) -> dict:
-    result = CliRunner().invoke(app, ["ask", question, "--json", "--project", str(project), *args])
-    assert result.exit_code in (0, 1), result.output
-    answer = json.loads(result.stdout)
-    jsonschema.validate(answer, ANSWER_SCHEMA)
-    return answer
 
 
 @pytest.mark.parametrize("question,term", [

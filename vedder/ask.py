@@ -197,8 +197,9 @@ def _answer_offline(project, cluster, question, warehouse, history) -> tuple[Ans
     from vedder.offline import answer_offline, partial_period_note
     from vedder.sql.run import run_sql
 
-    # A turn that went to no cluster (not covered for a cluster left out) is skipped, as for the conversation's cluster.
-    previous = next((turn for turn in reversed(history) if turn.get("cluster")), None)
+    # The last turn answered in this cluster with a pair's SQL: "and for Germany?" after a not-covered "and for
+    # Norway?" (or a turn that went to no cluster or another, or a definition quoted from the docs) adapts the one before.
+    previous = next((turn for turn in reversed(history) if turn.get("cluster") == cluster.id and turn.get("sql") and turn.get("pair")), None)
     result = answer_offline(project, cluster, question, previous=previous)
     if result.match is None:
         closest = [{"pair": p.id, "question": p.question, "score": round(s, 3)} for p, s in result.closest[:3]]
@@ -318,7 +319,7 @@ def ask(
     else:
         from vedder.context import remember, route
         from vedder.context.memory import ANONYMOUS
-        from vedder.context.route import follow_up_not_loaded
+        from vedder.context.route import follow_up_elsewhere, follow_up_not_loaded
 
         routing = route(project, question)
         routing_scores = routing.ranked()
@@ -331,6 +332,9 @@ def ask(
             theirs = follow_up_not_loaded(routing, project.clusters[previous_cluster])
             if theirs:
                 routing = replace(routing, not_loaded=theirs)
+            elif elsewhere := follow_up_elsewhere(routing, project.clusters[previous_cluster]):
+                # A new subject in the same conversation ("What was revenue per month?" after streams).
+                cluster, source = elsewhere, "routed"
             else:
                 cluster, source = project.clusters[previous_cluster], "conversation"
         else:

@@ -177,6 +177,26 @@ def subject_terms(cluster: "Cluster") -> set[str]:
     return set(tokenize(" ".join(names)))
 
 
+def _names_only_theirs(question: str, cluster: "Cluster", theirs: "Cluster") -> bool:
+    """Whether ``question`` names what ``theirs`` is about (id, title, keywords, tables, columns) in a word
+    ``cluster``'s own names do not have."""
+    own = subject_terms(cluster)
+    return any(term in subject_terms(theirs) for term in domain_terms(question) if term not in own)
+
+
+def follow_up_elsewhere(routing: Routing, cluster: "Cluster") -> "Cluster | None":
+    """The cluster a follow-up in ``cluster``'s conversation plainly turns to, if any: routing chose it alone (not a
+    tie, ``cluster`` not a candidate) and the question names what it is about in words ``cluster``'s names lack
+    ("What was revenue per month in 2026?" in a listening conversation). "and for Sweden?" or "and per platform?"
+    name nothing only another cluster has: they stay.
+    """
+    if not routing.covered or routing.ambiguous or routing.cluster is None or routing.cluster.id == cluster.id:
+        return None
+    if cluster.id in {c.id for c in routing.candidates}:
+        return None
+    return routing.cluster if _names_only_theirs(routing.question, cluster, routing.cluster) else None
+
+
 def follow_up_not_loaded(routing: Routing, cluster: "Cluster") -> list["BrokenCluster"]:
     """The clusters left out for a broken file that a follow-up in ``cluster``'s conversation asks about, if any.
 
@@ -187,6 +207,4 @@ def follow_up_not_loaded(routing: Routing, cluster: "Cluster") -> list["BrokenCl
     """
     if not routing.not_loaded or cluster.id in {c.id for c in routing.candidates}:
         return []
-    own = subject_terms(cluster)
-    asked = [term for term in domain_terms(routing.question) if term not in own]
-    return [broken for broken in routing.not_loaded if any(term in subject_terms(broken.readable) for term in asked)]
+    return [broken for broken in routing.not_loaded if _names_only_theirs(routing.question, cluster, broken.readable)]

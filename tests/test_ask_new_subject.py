@@ -1,0 +1,54 @@
+"""A conversation (`--continue`, `vedder chat`, the web page) that turns to another cluster's subject goes there;
+an ordinary follow-up stays, and adapts the last answer its cluster gave with a pair's SQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from demo_project import ask_json as ask, copy_demo
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory) -> Path:
+    return copy_demo(tmp_path_factory.mktemp("new-subject"), scale=0.02)
+
+
+def sources(log_dir: Path, conversation: str) -> list[tuple[str, str]]:
+    from vedder.config import load_config
+    from vedder.log.store import open_log
+
+    store = open_log(load_config(log_dir))
+    try:
+        return [(t["cluster"], t["cluster_source"]) for t in store.thread(conversation)]
+    finally:
+        store.close()
+
+
+def test_a_question_about_another_clusters_subject_goes_there_and_the_thread_follows(demo_dir):
+    first = ask(demo_dir, "How many streams did Sweden have in October 2026?")
+    conversation = first["conversation_id"]
+    revenue = ask(demo_dir, "--continue", conversation, "What was revenue per month in 2026?")
+    assert revenue["status"] == "answered" and revenue["cluster"] == "revenue"
+    assert revenue["sources"][0] == {"kind": "pair", "id": "revenue/revenue-per-month"}
+    earlier = ask(demo_dir, "--continue", conversation, "and in 2025?")  # adapts the revenue answer, not the streams one
+    assert earlier["cluster"] == "revenue" and "2025-01-01" in earlier["sql"] and "revenue-per-month" in earlier["answer"]
+    assert sources(demo_dir, conversation) == [("listening", "routed"), ("revenue", "routed"), ("revenue", "conversation")]
+
+
+@pytest.mark.parametrize("follow_up", ["and for Germany?", "and the top 3?", "and per platform?", "and the average?",
+                                       "what about November?", "only for Sweden", "and in 2025?", "and for the US?"])
+def test_an_ordinary_follow_up_stays_in_its_conversations_cluster(demo_dir, follow_up):
+    first = ask(demo_dir, "How many streams did each country have in October 2026?")
+    assert first["cluster"] == "listening"
+    assert ask(demo_dir, "--continue", first["conversation_id"], follow_up)["cluster"] == "listening"
+
+
+def test_a_follow_up_after_a_not_covered_turn_adapts_the_last_answer(demo_dir):
+    first = ask(demo_dir, "How many streams did Sweden have in October 2026?")
+    norway = ask(demo_dir, "--continue", first["conversation_id"], "and for Norway?")  # no Norway in the data
+    assert norway["status"] == "not_covered"
+    germany = ask(demo_dir, "--continue", first["conversation_id"], "and for Germany?")
+    assert germany["status"] == "answered" and "country = 'DE'" in germany["sql"]
+    assert "'SE' → 'DE'" in germany["answer"]
