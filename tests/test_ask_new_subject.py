@@ -49,6 +49,14 @@ def test_a_follow_up_after_a_not_covered_turn_adapts_the_last_answer(demo_dir):
     first = ask(demo_dir, "How many streams did Sweden have in October 2026?")
     norway = ask(demo_dir, "--continue", first["conversation_id"], "and for Norway?")  # no Norway in the data
     assert norway["status"] == "not_covered"
+    assert "Norway ('NO') is in no country column (listening." in norway["answer"] and "they hold " in norway["answer"]
     germany = ask(demo_dir, "--continue", first["conversation_id"], "and for Germany?")
     assert germany["status"] == "answered" and "country = 'DE'" in germany["sql"]
     assert "'SE' → 'DE'" in germany["answer"]
+
+
+def test_a_country_the_data_does_not_hold_is_said_to_be_missing(demo_dir):
+    answer = ask(demo_dir, "How many streams did Norway have in October 2026?")
+    assert answer["status"] == "not_covered" and "Norway ('NO') is in no country column" in answer["answer"]
+    sweden = ask(demo_dir, "How many streams did Sweden have in October 2026?")  # a country the data holds
+    assert sweden["status"] == "answered"

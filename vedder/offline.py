@@ -1434,7 +1434,36 @@ def answer_offline(project: "Project", cluster: "Cluster", question: str, *, pre
     return dated
 
 
+def _unknown_country(cluster: "Cluster", question: str) -> str | None:
+    """Why a question naming a country the cluster's country columns do not hold cannot be answered ("Norway ('NO')
+    is not a value of listening.events.country: it holds US, GB, …"), or None: no country named, or one known."""
+    lowered = question.lower()
+    named = [(name, code) for name, code in COUNTRIES.items() if re.search(rf"\b{re.escape(name)}\b", lowered)]
+    columns = [(dataset, column) for dataset in cluster.dataset_files.values() for column in dataset.columns
+               if holds_countries(column.name) and column.common_values]
+    if not named or not columns:
+        return None
+    for name, code in named:
+        values = [[str(e.get("value")) for e in column.common_values if isinstance(e, dict)] for _, column in columns]
+        if any(code in held or any(v.lower() == name for v in held) for held in values):
+            continue
+        held = list(dict.fromkeys(v for each in values for v in each))
+        every = all(c.distinct_count is not None and c.distinct_count <= len(v) for (_, c), v in zip(columns, values))
+        listing = ", ".join(held[:10]) + (", …" if len(held) > 10 else "")
+        where = ", ".join(f"{d.table}.{c.name}" for d, c in columns[:3]) + (", …" if len(columns) > 3 else "")
+        return (f"{name.title()} ('{code}') is in no country column ({where}): "
+                + (f"they hold {listing}" if every else f"their most common values are {listing}"))
+    return None
+
+
 def _answer_offline(project: "Project", cluster: "Cluster", question: str, previous: Any) -> OfflineResult:
+    result = _match_offline(project, cluster, question, previous)
+    if result.match is None and (unknown := _unknown_country(cluster, question)):
+        result.reason = unknown
+    return result
+
+
+def _match_offline(project: "Project", cluster: "Cluster", question: str, previous: Any) -> OfflineResult:
     dialect = project.config.dialect
     index = cluster_index(cluster)
     if previous is not None:
