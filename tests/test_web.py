@@ -423,3 +423,25 @@ def test_the_command_serves_offline_without_litellm_and_stops_on_ctrl_c(demo):
     assert warning.startswith("warning: listening on 0.0.0.0 without authentication")
     assert code == 0 and "stopped" in rest and "Traceback" not in rest, rest
     assert "litellm not imported" in rest
+
+
+def _strict_json(body: bytes) -> Any:
+    """``body`` parsed as a browser's JSON.parse would: NaN and Infinity are no JSON."""
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not JSON")
+    return json.loads(body, parse_constant=refuse)
+
+
+def test_a_result_holding_nan_or_infinity_is_json_a_browser_can_parse(demo):
+    """A ratio over zero rows is NaN in DuckDB (0.0/0): the answer must still be JSON, or the page shows no answer."""
+    with FakeOpenAI() as model:
+        config = (demo / "vedder.yaml").read_text()
+        (demo / "vedder.yaml").write_text(config + f"\nmodel_options: {{api_base: '{model.url}', api_key: dummy, "
+                                          "tool_calling: true, num_retries: 0, timeout: 10}\n")
+        model.enqueue_tool_call("run_sql", {"sql": "SELECT 0.0 / 0 AS ratio, 'inf'::DOUBLE AS high, -'inf'::DOUBLE AS low"})
+        model.enqueue_text("The ratio is not a number.")
+        with running(demo, model="openai/fake") as server:
+            status, _, body = call(server, "POST", "/api/ask", {"question": "What is the skip ratio?", "cluster": "listening"})
+    assert status == 200
+    answer = _strict_json(body)
+    assert answer["status"] == "answered" and answer["rows"] == [["NaN", "Infinity", "-Infinity"]], answer

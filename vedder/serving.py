@@ -142,10 +142,15 @@ def ask_served(project: "Project", warehouses: WarehousePool, question: str, *, 
 
 
 def plain(value: Any) -> Any:
-    """``value`` with dates, decimals and other warehouse types as JSON-safe values."""
+    """``value`` with dates, decimals and other warehouse types as JSON-safe values; a float that is not a number
+    (DuckDB's 0.0/0) or infinite as the text "NaN", "Infinity" or "-Infinity", which no JSON parser refuses.
+
+    >>> plain([float("nan"), float("-inf"), 1.5])
+    ['NaN', '-Infinity', 1.5]
+    """
     from vedder.warehouse import as_text
 
-    return json.loads(json.dumps(value, default=as_text))
+    return json.loads(json.dumps(value, default=as_text), parse_constant=str)
 
 
 def listen_error(host: str, port: int, exc: OSError) -> UsageError:
