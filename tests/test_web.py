@@ -445,3 +445,37 @@ def test_a_result_holding_nan_or_infinity_is_json_a_browser_can_parse(demo):
     assert status == 200
     answer = _strict_json(body)
     assert answer["status"] == "answered" and answer["rows"] == [["NaN", "Infinity", "-Infinity"]], answer
+
+
+def _raw_request(server: Any, head: bytes) -> bytes:
+    with socket.create_connection(server.server_address[:2], timeout=30) as connection:
+        connection.sendall(head)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    return received
+
+
+def test_a_content_length_that_is_no_number_is_411_not_a_bug(demo, capfd):
+    """Header values are read as Latin-1: '²' is a digit to str.isdigit but no number to int()."""
+    with running(demo) as server:
+        replies = [_raw_request(server, b"POST /api/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                                        b"Content-Length: " + length + b"\r\nConnection: close\r\n\r\n{}")
+                   for length in ("\u00b2".encode("latin-1"), b"-2", b"2x")]
+    assert [reply.split(b"\r\n", 1)[0].split(b" ", 2)[1] for reply in replies] == [b"411"] * 3, replies
+    assert "internal error" not in capfd.readouterr().err
+
+
+def test_a_browser_that_went_away_before_the_answer_prints_no_traceback(demo, capfd):
+    """Closing the tab while a question runs breaks the pipe the answer is written to: no news, no traceback."""
+    with running(demo) as server:
+        try:
+            raise BrokenPipeError(32, "Broken pipe")
+        except BrokenPipeError:
+            server.handle_error(None, ("127.0.0.1", 50000))
+        try:
+            raise ValueError("a bug")
+        except ValueError:
+            server.handle_error(None, ("127.0.0.1", 50001))
+    printed = capfd.readouterr().err
+    assert "BrokenPipeError" not in printed and "ValueError: a bug" in printed

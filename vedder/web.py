@@ -146,6 +146,11 @@ class WebServer(ThreadingHTTPServer):
         self.app = app
         super().__init__(address, Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A browser that went away before its answer (a closed tab) is no news; anything else is a bug, printed."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
@@ -227,7 +232,7 @@ class Handler(BaseHTTPRequestHandler):
         if (self.headers.get_content_type() or "") != "application/json":
             raise HTTPProblem(415, "the body must be JSON", "send Content-Type: application/json")
         length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
+        if length is None or not (length.isascii() and length.isdigit()):
             self.close_connection = True
             raise HTTPProblem(411, "Content-Length is required", "send the body with its Content-Length")
         if int(length) > MAX_BODY:
