@@ -479,3 +479,18 @@ def test_a_browser_that_went_away_before_the_answer_prints_no_traceback(demo, ca
             server.handle_error(None, ("127.0.0.1", 50001))
     printed = capfd.readouterr().err
     assert "BrokenPipeError" not in printed and "ValueError: a bug" in printed
+
+
+def test_a_page_served_through_a_tls_proxy_may_ask(demo):
+    """Behind the TLS proxy the README advises (passing the Host on), the page's Origin is https://HOST: the same site."""
+    question = {"question": "How many streams did each country have in October 2026?"}
+    with running(demo, token="t0ken") as server:
+        here = server.url.removeprefix("http://")
+        proxied = call(server, "POST", "/api/ask", question,
+                       headers={"Origin": f"https://{here}", "Sec-Fetch-Site": "same-origin", "Authorization": "Bearer t0ken"})
+        other_site = call(server, "POST", "/api/ask", question,
+                          headers={"Origin": "https://evil.example", "Authorization": "Bearer t0ken"})
+        other_scheme = call(server, "POST", "/api/ask", question,
+                            headers={"Origin": f"ftp://{here}", "Authorization": "Bearer t0ken"})
+    assert proxied[0] == 200 and json.loads(proxied[2])["status"] == "answered", proxied
+    assert other_site[0] == 403 and other_scheme[0] == 403

@@ -220,9 +220,10 @@ class Handler(BaseHTTPRequestHandler):
                               {"WWW-Authenticate": 'Bearer realm="vedder"'})
 
     def _check_origin(self) -> None:
-        """A POST a browser sends from another site carries that site's Origin (or Sec-Fetch-Site: cross-site)."""
+        """A POST a browser sends from another site carries that site's Origin (or Sec-Fetch-Site: cross-site). The
+        page's own is http://HOST, or https://HOST behind a TLS proxy that passes the Host on."""
         origin = self.headers.get("Origin")
-        if origin is not None and origin != f"http://{self.headers.get('Host', '')}":
+        if origin is not None and origin not in (f"{scheme}://{self.headers.get('Host', '')}" for scheme in ("http", "https")):
             raise HTTPProblem(403, "cross-site request refused", "open the page this server serves and ask from there")
         if self.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
             raise HTTPProblem(403, "cross-site request refused", "open the page this server serves and ask from there")
