@@ -100,3 +100,39 @@ def test_a_definition_is_not_quoted_from_another_cluster_when_the_cluster_it_is_
     answer = ask(project, "What counts as a stream?")
     assert answer["status"] == "not_covered" and "listening" in answer["answer"]
 
+
+
+def test_acronyms_the_docs_spell_out_either_way_round():
+    from types import SimpleNamespace
+
+    from vedder.definitions import acronyms, acronyms_spelled_out
+
+    body = ("**ARPU** (average revenue per paying user) is revenue per payer. We report the monthly active users (MAU)"
+            " and the SMB (small and medium business) plan. Sweden (SE) is a market; DAU (daily users) is not spelled.")
+    cluster = SimpleNamespace(docs=[SimpleNamespace(body=body)])
+    assert acronyms(cluster) == {"arpu": "average revenue per paying user", "mau": "monthly active users",
+                                 "smb": "small and medium business"}
+    assert acronyms_spelled_out("MAU and ARPU in 2025?", cluster) == "monthly active users and average revenue per paying user in 2025?"
+    # An acronym that is also a value of the data stays as written: plan 'smb' is a literal to adapt to.
+    assert acronyms_spelled_out("SMB subscribers?", cluster, lambda: {"smb"}) == "SMB subscribers?"
+
+
+@pytest.mark.parametrize("question,expected", [
+    ("what's our ARPU for 2025?", "answered from vetted pair arpu-year"),
+    ("What was the ARPU in 2024?", "adapted year 2025 → 2024"),
+])
+def test_an_acronym_the_docs_spell_out_meets_the_pair_that_says_it_in_full(demo_dir, question, expected):
+    answer = ask(demo_dir, question)
+    assert answer["status"] == "answered" and expected in answer["answer"]
+
+
+def test_a_pair_for_one_year_does_not_answer_a_question_that_names_no_year(demo_dir):
+    answer = ask(demo_dir, "What is the average revenue per paying user?")
+    assert answer["status"] == "not_covered" and "period 2025" in answer["answer"]
+
+
+@pytest.mark.parametrize("question", ["What is ARPU?", "define ARPU", "What does ARPU stand for?"])
+def test_what_an_acronym_means_is_quoted_from_the_sentence_that_defines_it(demo_dir, question):
+    answer = ask(demo_dir, question)
+    assert answer["status"] == "answered" and answer["sql"] is None
+    assert '"Revenue"): ARPU (average revenue per paying user) is revenue divided by' in answer["answer"]

@@ -1,6 +1,9 @@
-"""Definitions the experts wrote: a question that asks what a term means ("What counts as a stream?", "What is
+"""Definitions the experts wrote. A question that asks what a term means ("What counts as a stream?", "What is
 an active listener?", "How is the completion rate defined?") is answered, without a model, by the doc passage
 that defines the term: a section headed by it, or a sentence that defines it in bold ("A **stream** is …").
+
+Acronyms the docs spell out ("**ARPU** (average revenue per paying user)", "monthly active users (MAU)") are read
+as their words when a question uses them, so "What was our ARPU in 2025?" meets the pair that says it in full.
 
 Only a question that asks for a meaning is read as one: "What is the skip rate in October?" asks for a number
 and is left to the pairs. The term must match the heading or the bold words exactly (case, articles and plural
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from vedder.project import Cluster, Doc, Project
@@ -19,6 +22,7 @@ if TYPE_CHECKING:
 # Each pattern captures the term; "what is the …" is not among them (it asks for a value more often than not).
 _ASKS_MEANING = [re.compile(p, re.IGNORECASE) for p in (
     r"^(?:so,?\s+)?what\s+(?:is|'s|are)\s+(?:an?\s+)(?P<term>.+?)\s*(?:exactly|,?\s*precisely)?$",
+    r"^what\s+(?:is|'s|does)\s+(?P<term>[A-Z]{2,6})(?:\s+stand\s+for)?$",  # an acronym: "What is ARPU?"
     r"^what\s+are\s+(?P<term>(?!the\b|our\b|my\b|all\b|some\b|any\b|most\b|top\b)[a-z][\w\s-]*?)$",
     r"^what\s+(?:does|do)\s+(?:an?\s+|the\s+)?(?P<term>.+?)\s+mean$",
     r"^what\s+(?:do\s+we|does\s+\w+)\s+mean\s+by\s+(?:an?\s+|the\s+)?(?P<term>.+?)$",
@@ -29,7 +33,7 @@ _ASKS_MEANING = [re.compile(p, re.IGNORECASE) for p in (
     r"^(?:what\s+is\s+)?the\s+(?:definition|meaning)\s+of\s+(?:an?\s+|the\s+)?(?P<term>.+?)$",
 )]
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
-_BOLD_DEFINED = re.compile(r"\*\*(?P<term>[^*]+)\*\*\s+(?:is|are|means|mean)\b")
+_BOLD_DEFINED = re.compile(r"\*\*(?P<term>[^*]+)\*\*\s+(?:\([^)]{1,80}\)\s+)?(?:is|are|means|mean)\b")
 MAX_CHARS = 700  # of one definition's text in the answer
 MAX_CLUSTERS = 3  # whose definitions one answer quotes
 
@@ -94,9 +98,12 @@ def _shortened(text: str) -> str:
 
 
 def _paragraph_with(text: str, start: int) -> str:
+    """The paragraph of ``text`` holding ``start``, from the sentence that holds it."""
     before = text.rfind("\n\n", 0, start)
+    begin = before + 2 if before >= 0 else 0
+    sentence = max(text.rfind(". ", begin, start), text.rfind(".\n", begin, start))
     after = text.find("\n\n", start)
-    return text[before + 2 if before >= 0 else 0:after if after >= 0 else len(text)]
+    return text[sentence + 2 if sentence >= 0 else begin:after if after >= 0 else len(text)]
 
 
 def definitions_in(cluster: "Cluster", term: str, root) -> list[Definition]:
@@ -126,3 +133,57 @@ def find_definitions(project: "Project", term: str, prefer: "Cluster | None" = N
         return []
     found = (definitions_in(c, term, project.root) for c in sorted(project.clusters.values(), key=lambda c: c.id))
     return [each[0] for each in found if each][:MAX_CLUSTERS]
+
+
+# "ARPU (average revenue per paying user)" and "average revenue per paying user (ARPU)"; bold marks removed first.
+_ACRONYM_FIRST = re.compile(r"\b([A-Z]{2,6})\s*\(([A-Za-z][A-Za-z -]{3,80}?)\)")
+_WORDS_FIRST = re.compile(r"((?:[A-Za-z][A-Za-z-]*\s+){1,8}[A-Za-z][A-Za-z-]*)\s*\(([A-Z]{2,6})\)")
+
+
+def _spells(acronym: str, words: list[str]) -> bool:
+    """Whether ``words`` spell ``acronym``: the first word starts it, the last word ends it, and its letters are
+    initials of the words in order (small words such as "per" may be skipped)."""
+    initials = [w[0].lower() for w in words]
+    letters = acronym.lower()
+    if not initials or initials[0] != letters[0] or initials[-1] != letters[-1]:
+        return False
+    position = 0
+    for letter in letters:
+        while position < len(initials) and initials[position] != letter:
+            position += 1
+        if position == len(initials):
+            return False
+        position += 1
+    return True
+
+
+def acronyms(cluster: "Cluster") -> dict[str, str]:
+    """The acronyms ``cluster``'s docs spell out: {"arpu": "average revenue per paying user"}."""
+    found: dict[str, str] = {}
+    for doc in cluster.docs:
+        text = doc.body.replace("**", "").replace("`", "")
+        for acronym, spelled in _ACRONYM_FIRST.findall(text):
+            if _spells(acronym, spelled.split()):
+                found.setdefault(acronym.lower(), spelled.lower())
+        for before, acronym in _WORDS_FIRST.findall(text):
+            words = before.split()
+            for start in range(len(words) - 2, -1, -1):  # the shortest tail that spells it: "… the monthly active users (MAU)"
+                if _spells(acronym, words[start:]):
+                    found.setdefault(acronym.lower(), " ".join(words[start:]).lower())
+                    break
+    return found
+
+
+def acronyms_spelled_out(question: str, cluster: "Cluster", values: "Callable[[], set[str]]" = set) -> str:
+    """``question`` with each acronym the cluster's docs spell out replaced by its words; one that is also a value
+    of the data (``values()``, lower case: a plan 'smb') is left as it is."""
+    spelled = acronyms(cluster)
+    if not spelled or not (used := {w.lower() for w in re.findall(r"\b[A-Za-z]{2,6}\b", question)} & spelled.keys()):
+        return question
+    kept = used & values()
+
+    def words_of(match: re.Match) -> str:
+        word = match.group(0)
+        return spelled[word.lower()] if word.lower() in used - kept else word
+
+    return re.sub(r"\b[A-Za-z]{2,6}\b", words_of, question)

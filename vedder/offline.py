@@ -31,6 +31,7 @@ from vedder.context.signature import SQLSignature, parsed, signature
 from vedder.context.tokenize import split_identifier, stem, tokenize, words
 from vedder.context.qualifiers import qualifier_check, without_spans
 from vedder.context.route import require_question
+from vedder.definitions import acronyms_spelled_out
 from vedder.periods import (Period, date_literals, dates_spelled, day_of, grains, last_periods_named, periods_in, relative_periods, shift_dates,
                             sql_period, without_so_far)
 
@@ -614,8 +615,10 @@ def adapt_periods(tree: exp.Expression, question: str, phrasing: str, default_ye
     A month the phrasing names and the question does not (or one the query does not show as a date range) is
     a problem; a year is left to the numeric literals when the query has no date range for it.
     """
-    new, old = _period_change(question, phrasing, sql_period(tree), default_year)
-    return _move_periods(tree, new, old)
+    return _move_periods(tree, question, *_period_change(question, phrasing, sql_period(tree), default_year))
+
+
+_A_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 
 
 def _period_change(question: str, phrasing: str, shown: "Period | None",
@@ -630,9 +633,13 @@ def _period_change(question: str, phrasing: str, shown: "Period | None",
     return new, old
 
 
-def _move_periods(tree: exp.Expression, new: list["Period"], old: list["Period"]) -> tuple[list[Adaptation], list[str]]:
+def _move_periods(tree: exp.Expression, question: str, new: list["Period"], old: list["Period"]) -> tuple[list[Adaptation], list[str]]:
     if not new and not old:
         return [], []
+    if old and not new and not _A_YEAR.search(question):
+        # A year the pair names and the question names nowhere ("What is the average revenue per paying user?" of
+        # the 2025 pair): the answer would be that year's without saying so.
+        return [], ["period " + ", ".join(str(p) for p in old)]
     # Distinct users over several months are no monthly figure: the MAU of September to November is not their sum.
     if len(new) == 1 and new[0].months > 1 and (old and old[0].months == 1 and tree.find(exp.Distinct) is not None):
         return [], [f"period {new[0]} of a distinct count"]
@@ -750,9 +757,9 @@ def _rewrite(
         new_periods, old_periods = _period_change(question, phrasing, facts.period)
         if len(new_periods) == 1 and len(old_periods) == 1:
             return None
-        adaptations, problems = _move_periods(tree, new_periods, old_periods)
+        adaptations, problems = _move_periods(tree, question, new_periods, old_periods)
     else:
-        adaptations, problems = _move_periods(tree, *_period_change(question, phrasing, facts.period))
+        adaptations, problems = _move_periods(tree, question, *_period_change(question, phrasing, facts.period))
     limit_node = tree.args.get("limit") if isinstance(tree, exp.Query) else None
     limit_ids = {id(limit_node.expression)} if isinstance(limit_node, exp.Limit) else set()
     # "top 10 songs" asked of "most streamed songs … LIMIT 10": the number is the query's own limit.
@@ -1421,6 +1428,7 @@ def answer_offline(project: "Project", cluster: "Cluster", question: str, *, pre
     as asked finds no pair (one may say "last month" itself).
     """
     question = question_words_spelled(question_said_plainly(require_question(question)))
+    question = acronyms_spelled_out(question, cluster, lambda: {v.lower() for _, v, _ in _profiled_values(cluster_index(cluster))})
     result = _answer_offline(project, cluster, question, previous)
     named, read = last_periods_named(question, today or date.today())
     if result.match is not None or not read:
