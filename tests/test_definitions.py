@@ -136,3 +136,8 @@ def test_what_an_acronym_means_is_quoted_from_the_sentence_that_defines_it(demo_
     answer = ask(demo_dir, question)
     assert answer["status"] == "answered" and answer["sql"] is None
     assert '"Revenue"): ARPU (average revenue per paying user) is revenue divided by' in answer["answer"]
+
+
+def test_a_cluster_named_with_cluster_answers_only_from_its_own_docs(demo_dir):
+    answer = ask(demo_dir, "What counts as a stream?", "--cluster", "revenue")
+    assert answer["status"] == "not_covered" and answer["cluster"] == "revenue"

@@ -163,14 +163,15 @@ def _not_covered(question: str, routing, project: "Project") -> Answer:
     )
 
 
-def _answer_from_docs(project: "Project", question: str, cluster: "Cluster | None") -> Answer | None:
+def _answer_from_docs(project: "Project", question: str, cluster: "Cluster | None", only: bool = False) -> Answer | None:
     """A question asking what a term means, answered with the doc passage that defines it (``cluster``'s first,
-    else any cluster's), when no pair answered it; None when it asks something else or no doc defines the term."""
+    else any cluster's; ``only`` — the asker named the cluster — its own alone), when no pair answered it; None
+    when it asks something else or no doc defines the term."""
     from vedder.definitions import asked_term, find_definitions
 
     term = asked_term(question)
     # Other clusters' docs are searched only when every cluster loaded: one left out may define the term its own way.
-    found = find_definitions(project, term, prefer=cluster, everywhere=not project.broken) if term else []
+    found = find_definitions(project, term, prefer=cluster, everywhere=not (only or project.broken)) if term else []
     if not found:
         return None
     quoted = "\n\n".join(f"{d.cluster} ({d.path}, \"{d.heading}\"): {d.text}" for d in found)
@@ -361,7 +362,7 @@ def ask(
         try:
             if model == OFFLINE:
                 answer, rows = _answer_offline(project, cluster, question, warehouse, history)
-                if answer.status == "not_covered" and (defined := _answer_from_docs(project, question, cluster)):
+                if answer.status == "not_covered" and (defined := _answer_from_docs(project, question, cluster, source == "given")):
                     answer, cluster = defined, project.clusters[defined.cluster]
             else:
                 answer, rows = _answer_with_agent(project, cluster, question, warehouse, history, model, on_step, alternatives,
