@@ -158,3 +158,14 @@ def test_a_blob_is_shown_as_sql_engines_print_it_not_as_python_bytes(messy):
     assert json.loads(result.stdout)["rows"][0][0] == "\\x89PNG\\x0D\\x0A"
     shown = run("query", sql, "--project", str(messy))
     assert "\\x89PNG\\x0D\\x0A" in shown.output and "b'" not in shown.output
+
+
+def test_query_json_is_json_a_parser_accepts_when_a_value_is_not_a_number(messy):
+    result = run("query", "SELECT 0.0 / 0 AS ratio, 'inf'::DOUBLE AS big FROM analytics.fct_orders LIMIT 1", "--json",
+                 "--project", str(messy))
+    assert result.exit_code == 0, result.output
+
+    def strict(constant: str):
+        raise ValueError(f"bare {constant} is not JSON")
+
+    assert json.loads(result.stdout, parse_constant=strict)["rows"] == [["NaN", "Infinity"]]

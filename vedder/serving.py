@@ -148,9 +148,9 @@ def plain(value: Any) -> Any:
     >>> plain([float("nan"), float("-inf"), 1.5])
     ['NaN', '-Infinity', 1.5]
     """
-    from vedder.warehouse import as_text
+    from vedder.warehouse import json_safe
 
-    return json.loads(json.dumps(value, default=as_text), parse_constant=str)
+    return json_safe(value)
 
 
 def listen_error(host: str, port: int, exc: OSError) -> UsageError:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import typer
 
-from vedder.warehouse import as_text
+from vedder.warehouse import json_safe
 
 if TYPE_CHECKING:
     from vedder.config import Config
@@ -69,7 +69,8 @@ def project_for(project: Optional[Path], *, skip_broken: bool = False, cluster: 
 def print_json(data: Any) -> None:
     """Print ``data`` as JSON on stdout (dates and paths as strings; \\u escapes when stdout is not UTF)."""
     plain = not (sys.stdout.encoding or "").lower().replace("-", "").startswith("utf")
-    sys.stdout.write(json.dumps(data, indent=2, default=as_text, ensure_ascii=plain) + "\n")
+    sys.stdout.write(json.dumps(json_safe(data), indent=2, ensure_ascii=plain) + "\n")
+
 
 
 def console(stderr: bool = False):

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from vedder.cli.common import JsonOption, ProjectOption, cluster_option, console, print_json, project_for
-from vedder.warehouse import as_text
+from vedder.warehouse import json_safe
 
 
 def context(
@@ -89,7 +89,7 @@ def eval_command(
         def on_item(result) -> None:
             progress.advance(task)
             if as_json:
-                sys.stdout.write(json.dumps(result.to_dict(), default=as_text, ensure_ascii=False) + "\n")
+                sys.stdout.write(json.dumps(json_safe(result.to_dict()), ensure_ascii=False) + "\n")
             else:
                 mark = {True: "✓", False: "✗", None: "·"}[result.correct]
                 line = f"{mark} {result.status:<11} {result.predicted_cluster or '-':<20} {result.latency_s:6.3f}s {result.tokens:>5}t  {result.question}"

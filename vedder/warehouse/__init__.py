@@ -104,6 +104,18 @@ def as_text(value: Any) -> str:
     return str(value)
 
 
+def json_safe(data: Any) -> Any:
+    """``data`` as JSON can say it: warehouse types as text (``as_text``), and a float that is not a number or is
+    infinite (DuckDB's 0.0/0) as "NaN", "Infinity", "-Infinity": bare NaN is no JSON, and parsers refuse it.
+
+    >>> json_safe([float("nan"), float("-inf"), 1.5, b"\\x00"])
+    ['NaN', '-Infinity', 1.5, '\\\\x00']
+    """
+    import json
+
+    return json.loads(json.dumps(data, default=as_text), parse_constant=str)
+
+
 def shown_value(value: Any, max_chars: int) -> str:
     """A value as text for a person or a model, at most about ``max_chars`` characters: a long one is cut and
     says how long it was.
