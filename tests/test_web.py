@@ -494,3 +494,46 @@ def test_a_page_served_through_a_tls_proxy_may_ask(demo):
                             headers={"Origin": f"ftp://{here}", "Authorization": "Bearer t0ken"})
     assert proxied[0] == 200 and json.loads(proxied[2])["status"] == "answered", proxied
     assert other_site[0] == 403 and other_scheme[0] == 403
+
+
+def _slow_request(server: Any, body: bytes, *, length: int, drip_s: float | None = None) -> tuple[bytes, float]:
+    """(reply, seconds until it came) of a POST announcing ``length`` bytes that sends ``body`` (a byte each ``drip_s``
+    seconds, when given) and then nothing more, without closing."""
+    import select
+    import time
+
+    with socket.create_connection(server.server_address[:2], timeout=30) as connection:
+        started = time.monotonic()
+        connection.sendall(b"POST /api/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: %d\r\n\r\n" % length)
+        for byte in ([body] if drip_s is None else [body[i:i + 1] for i in range(len(body))]):
+            if select.select([connection], [], [], 0)[0]:
+                break  # the reply came: what is sent after it would reset the connection before it is read
+            connection.sendall(byte)
+            if drip_s is not None:
+                time.sleep(drip_s)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+        return received, time.monotonic() - started
+
+
+def test_a_body_shorter_than_its_content_length_frees_the_thread(demo, monkeypatch, capfd):
+    """A client that announces more than it sends (or drips a byte now and then) gets 408 once the request timeout
+    is up, its connection closed; the server keeps answering others."""
+    from vedder.web import REQUEST_TIMEOUT_S, Handler
+
+    assert Handler.timeout == REQUEST_TIMEOUT_S and 5 <= REQUEST_TIMEOUT_S <= 60
+    monkeypatch.setattr(Handler, "timeout", 0.5)
+    question = b'{"question": "How many streams were there in Sweden in October 2026?"}'
+    with running(demo) as server:
+        short, short_s = _slow_request(server, question[:10], length=len(question))
+        dripped, dripped_s = _slow_request(server, question[:8], length=len(question), drip_s=0.2)
+        status, answer = api(server, "POST", "/api/ask", {"question": "How many streams were there in Sweden in October 2026?"})
+    for reply in (short, dripped):
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert head.split(b" ", 2)[1] == b"408", reply
+        assert json.loads(body)["hint"] == "send a body as long as its Content-Length says"
+    assert short_s < 10 and dripped_s < 10, (short_s, dripped_s)
+    assert status == 200 and answer["status"] == "answered"
+    assert "internal error" not in capfd.readouterr().err

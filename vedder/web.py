@@ -26,6 +26,7 @@ import re
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
@@ -37,6 +38,11 @@ from vedder.serving import LOCAL_HOSTS, ProjectWatcher, WarehousePool, ask_serve
 PAGE = Path(__file__).with_name("web.html")
 MAX_BODY = 64 * 1024
 """Bytes a request body may have: a question, a comment and a few ids fit many times over."""
+REQUEST_TIMEOUT_S = 20.0
+"""How long a client may take to send a request's headers or body, and to take the answer: a body of MAX_BODY
+bytes crosses even a 2G link (~50 kbit/s) in about 10 s, while a client that announces a Content-Length larger than
+what it sends (or stops reading) would otherwise hold a server thread for ever. Not a bound on answering: a question
+may run for as long as the query timeout allows while the socket waits."""
 TOKEN_ENV = "VEDDER_WEB_TOKEN"
 ASK_FIELDS = {"question", "cluster", "conversation_id"}
 FEEDBACK_FIELDS = {"conversation_id", "rating", "comment"}
@@ -160,6 +166,7 @@ class WebServer(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     server: WebServer
     server_version = "vedder-web"
+    timeout = REQUEST_TIMEOUT_S  # StreamRequestHandler sets it on the socket: each read and write waits at most this
 
     def version_string(self) -> str:
         return self.server_version
@@ -238,13 +245,43 @@ class Handler(BaseHTTPRequestHandler):
             raise HTTPProblem(411, "Content-Length is required", "send the body with its Content-Length")
         if int(length) > MAX_BODY:
             if int(length) <= 16 * MAX_BODY:
-                self.rfile.read(int(length))  # read, so that closing does not reset the connection under the reply
+                try:
+                    self._read(int(length))  # read, so that closing does not reset the connection under the reply
+                except HTTPProblem:
+                    pass  # too large anyway: say so
             self.close_connection = True
             raise HTTPProblem(413, f"the body is over {MAX_BODY // 1024} KB", "ask a shorter question or write a shorter comment")
         try:
-            return json.loads(self.rfile.read(int(length)).decode("utf-8"))
+            return json.loads(self._read(int(length)).decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise HTTPProblem(400, f"the body is not JSON: {exc}", '{"question": "How many streams were there in Sweden in October 2026?"}') from None
+
+    def _read(self, length: int) -> bytes:
+        """The body's ``length`` bytes, all within ``timeout`` seconds (408 otherwise): the socket's timeout bounds
+        each read only, and a client sending a byte now and then would keep the thread."""
+        deadline = time.monotonic() + self.timeout
+        chunks: list[bytes] = []
+        try:
+            while length > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                self.connection.settimeout(left)
+                chunk = self.rfile.read1(length)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                length -= len(chunk)
+        except TimeoutError:
+            self.close_connection = True
+            raise HTTPProblem(408, f"the body did not arrive within {self.timeout:g} s ({length:,} bytes of its Content-Length missing)",
+                              "send a body as long as its Content-Length says") from None
+        finally:
+            self.connection.settimeout(self.timeout)
+        if length > 0:
+            self.close_connection = True
+            raise HTTPProblem(400, f"the body ended {length:,} bytes before its Content-Length", "send a body as long as its Content-Length says")
+        return b"".join(chunks)
 
     def _send(self, status: int, payload: bytes, content_type: str = "application/json", headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
