@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from demo_project import copy_demo
 from vedder.cli import app
 from vedder.config import load_config
-from vedder.errors import ConfigError, SQLRefused
+from vedder.errors import ConfigError, SQLExecutionError, SQLRefused
 from vedder.project.model import cache_folder, load_project
-from vedder.sql.run import USER_FUNCTIONS_CACHE, run_sql
+from vedder.sql.run import USER_FUNCTIONS_CACHE, guard_for_cluster, run_sql
 from vedder.warehouse import open_warehouse
 
 BAIT_SQL = """
@@ -72,6 +72,10 @@ def run(listening, sql: str):
     return run_sql(sql, project=project, warehouse=warehouse, cluster=project.clusters["listening"])
 
 
+def names(own_code) -> set[str]:
+    return {code.name for code in own_code}
+
+
 def test_the_bait_is_reachable_without_the_guard(listening):
     _, warehouse = listening
     assert warehouse.execute("SELECT payroll_total()").rows == [("bait-macro 100000",)]
@@ -92,7 +96,8 @@ def test_the_refusal_names_the_macro_and_how_to_allow_it(listening):
     with pytest.raises(SQLRefused) as refused:
         run(listening, "SELECT lower(country) FROM users")
     assert refused.value.message == ("SQL refused (forbidden_function): function lower() is the database's own code "
-                                     "(the macro main.lower() of the warehouse file), which may read any table")
+                                     "(the macro main.lower() of the warehouse file, in place of DuckDB's built-in lower()), "
+                                     "which may read any table")
     assert "`query: {allowed_functions: [lower]}`" in refused.value.hint
     with pytest.raises(SQLRefused, match=r"the table macro main\.all_salaries\(\)"):
         run(listening, "SELECT all_salaries()")
@@ -104,10 +109,10 @@ def test_sql_that_calls_no_function_never_reads_the_catalog(listening):
     _, result = run(listening, "SELECT country FROM users WHERE country = 'SE' LIMIT 1")
     assert result.rows == [("SE",)] and warehouse._user_functions is None
     _, result = run(listening, "SELECT upper(country), count(*) FROM users WHERE country = 'SE' GROUP BY 1")
-    assert result.rows[0][0] == "SE" and set(warehouse._user_functions) == {"payroll_total", "all_salaries", "lower", "allpay", "cents"}
+    assert result.rows[0][0] == "SE" and names(warehouse._user_functions) == {"payroll_total", "all_salaries", "lower", "allpay", "cents"}
     warehouse.connection.execute("CREATE TEMP MACRO added_later() AS 1")  # read once: later macros are not looked up
-    assert "added_later" not in warehouse.user_functions()
-    assert "cents" in warehouse.cursor().user_functions()
+    assert "added_later" not in names(warehouse.user_functions())
+    assert "cents" in names(warehouse.cursor().user_functions())
 
 
 def test_the_macros_are_kept_on_disk_until_the_warehouse_file_changes(demo):
@@ -118,8 +123,8 @@ def test_the_macros_are_kept_on_disk_until_the_warehouse_file_changes(demo):
     with open_warehouse(project.config) as warehouse:
         run((project, warehouse), "SELECT count(*) FROM users")
     kept = json.loads(cache.read_text())
-    assert set(kept["functions"]) == {"payroll_total", "all_salaries", "lower", "allpay", "cents"}
-    kept["functions"]["upper"] = "a macro this test wrote into the cache"
+    assert {name for name, *_ in kept["functions"]} == {"payroll_total", "all_salaries", "lower", "allpay", "cents"}
+    kept["functions"].append(["upper", "a macro this test wrote into the cache", "upper", "call"])
     cache.write_text(json.dumps(kept))
     with open_warehouse(project.config) as warehouse:
         with pytest.raises(SQLRefused, match="a macro this test wrote into the cache"):
@@ -176,3 +181,101 @@ def test_health_and_profile_run_beside_the_macros(demo):
     assert "forbidden_function" not in health.stdout and report
     profiled = runner.invoke(app, ["profile", "revenue", "--project", str(demo)])
     assert profiled.exit_code == 0, profiled.output
+
+
+# Macros that need no call to run: named like an operator (DuckDB runs "+" for a + b, "~~" for LIKE, "||", "->>"), or
+# like a built-in DuckDB calls for other syntax (EXTRACT → date_part, count(*) → count_star, current_date).
+HIJACK_SQL = """
+CREATE SCHEMA hr;
+CREATE TABLE hr.salaries AS SELECT 'Ada' AS name, 100000 AS salary;
+CREATE MACRO "+"(a, b) AS (SELECT concat('bait-plus ', sum(salary)) FROM hr.salaries);
+CREATE MACRO "~~"(a, b) AS (SELECT concat('bait-like ', sum(salary)) FROM hr.salaries);
+CREATE MACRO "||"(a, b) AS (SELECT concat('bait-concat ', sum(salary)) FROM hr.salaries);
+CREATE MACRO "->>"(a, b) AS (SELECT concat('bait-arrow ', sum(salary)) FROM hr.salaries);
+CREATE MACRO date_part(a, b) AS (SELECT concat('bait-extract ', sum(salary)) FROM hr.salaries);
+CREATE MACRO count_star() AS (SELECT concat('bait-count ', sum(salary)) FROM hr.salaries);
+CREATE MACRO current_date() AS (SELECT concat('bait-date ', sum(salary)) FROM hr.salaries);
+"""
+HIJACKED = [
+    ("+", "SELECT 1 + 2 AS three"),
+    ("+", "SELECT user_id + 1 FROM users LIMIT 1"),
+    ("~~", "SELECT country FROM users WHERE country LIKE 'S%'"),
+    ("~~", "SELECT country LIKE 'S%' AS s FROM users LIMIT 1"),
+    ("||", "SELECT country || 'x' FROM users LIMIT 1"),
+    ("->>", "SELECT '{\"a\": 1}'::JSON ->> 'a' AS a"),
+    ("date_part", "SELECT EXTRACT(year FROM signup_date) FROM users LIMIT 1"),
+    ("count_star", "SELECT count(*) FROM users"),
+    ("current_date", "SELECT current_date AS d"),
+    ("current_date", "SELECT country, max(CURRENT_DATE) FROM users GROUP BY country"),
+]
+
+
+@pytest.fixture(scope="module")
+def hijacked(tmp_path_factory):
+    """The demo project whose warehouse file has macros named like operators and like built-ins DuckDB calls for syntax."""
+    root = copy_demo(tmp_path_factory.mktemp("hijack-demo"), scale=0.02)
+    with duckdb.connect(str(root / ".vedder" / "warehouse.duckdb")) as connection:
+        connection.execute(HIJACK_SQL)
+    project = load_project(load_config(root))
+    with open_warehouse(project.config) as warehouse:
+        yield project, warehouse
+
+
+def test_operator_and_syntax_bait_is_reachable_without_the_guard(hijacked):
+    """The SQL the guard lets through (tables qualified), run without the check of the database's own code, leaks."""
+    project, warehouse = hijacked
+    for name, sql in HIJACKED:
+        try:
+            shown = repr(warehouse.execute(guard_for_cluster(sql, project.clusters["listening"]).sql).rows)
+        except SQLExecutionError as failed:  # WHERE country LIKE …: "Could not convert string 'bait-like 100000' to BOOL"
+            shown = failed.message
+        assert "bait-" in shown, (sql, shown)
+    assert warehouse.execute("SELECT current_date AS d").rows == [("bait-date 100000",)]
+
+
+@pytest.mark.parametrize("name,sql", HIJACKED, ids=[f"{i:02d}-{sql[:40]}" for i, (_, sql) in enumerate(HIJACKED)])
+def test_a_macro_run_for_an_operator_or_syntax_is_refused_naming_it(hijacked, name, sql):
+    with pytest.raises(SQLRefused) as refused:
+        run(hijacked, sql)
+    assert refused.value.rule == "forbidden_function", refused.value.message
+    assert refused.value.message.startswith(f"SQL refused (forbidden_function): {'operator ' + name if not name[0].isalpha() else 'function ' + name + '()'} "
+                                            "is the database's own code"), refused.value.message
+    assert "bait-" not in refused.value.message and "allowed_functions: [" in refused.value.hint
+
+
+def test_the_operator_refusal_says_what_runs_and_how_to_allow_it(hijacked):
+    with pytest.raises(SQLRefused) as refused:
+        run(hijacked, "SELECT country FROM users WHERE country LIKE 'S%'")
+    assert refused.value.message == ("SQL refused (forbidden_function): operator ~~ is the database's own code (the macro "
+                                     'main."~~" of the warehouse file, which DuckDB runs for the operator ~~), which may read any table')
+    assert "`query: {allowed_functions: ['~~']}`" in refused.value.hint
+
+
+def test_sql_that_reaches_none_of_the_macros_still_runs(hijacked):
+    """Per query: DuckDB's own parser says which functions the SQL runs; comparisons, IN and BETWEEN are no calls."""
+    for sql, rows in [
+        ("SELECT country FROM users WHERE country = 'SE' LIMIT 1", [("SE",)]),
+        ("SELECT upper(country), min(user_id) > 0 FROM users WHERE country IN ('SE') AND user_id BETWEEN 0 AND 10000000 GROUP BY 1", [("SE", True)]),
+        ("SELECT count(user_id) > 0 FROM users WHERE signup_date < DATE '2100-01-01'", [(True,)]),
+    ]:
+        assert run(hijacked, sql)[1].rows == rows
+
+
+def test_pivot_is_refused_while_a_built_in_is_replaced(hijacked):
+    """DuckDB's binder makes calls of its own for PIVOT and UNPIVOT, which its parser does not show: with a macro named
+    like a built-in in the warehouse file, vedder cannot tell what they run."""
+    with pytest.raises(SQLRefused, match=r"may run it for syntax that does not name it \(PIVOT, UNPIVOT\)"):
+        run(hijacked, "SELECT * FROM (SELECT country, user_id FROM users) PIVOT (min(user_id) FOR country IN ('SE'))")
+
+
+def test_an_allowed_operator_macro_runs(hijacked, tmp_path):
+    project, warehouse = hijacked
+    config = (project.config.root / "vedder.yaml").read_text()
+    (project.config.root / "vedder.yaml").write_text(config.replace("query:\n", "query:\n  allowed_functions: ['+']\n"))
+    try:
+        allowing = load_project(load_config(project.config.root))
+        assert run((allowing, warehouse), "SELECT 1 + 2 AS three")[1].rows == [("bait-plus 100000",)]
+        with pytest.raises(SQLRefused, match=r"operator \|\|"):
+            run((allowing, warehouse), "SELECT 1 + 2, 'a' || 'b'")
+    finally:
+        (project.config.root / "vedder.yaml").write_text(config)

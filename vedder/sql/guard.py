@@ -23,7 +23,7 @@ import logging
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable, Collection, Mapping
+from typing import Callable, Collection, NamedTuple
 
 import sqlglot
 from sqlglot import exp
@@ -173,6 +173,12 @@ def _function_schema(node: exp.Dot) -> str | None:
     while isinstance(path, exp.Dot):
         path = path.expression
     return path.name.lower() if isinstance(path, exp.Identifier) else None
+
+
+def _operator_schema(node: exp.Operator) -> str | None:
+    """The schema of PostgreSQL's ``a OPERATOR(schema.+) b``, else None."""
+    schema, dot, _ = str(node.args.get("operator") or "").rpartition(".")
+    return _unescaped(schema.rpartition(".")[2].strip('"')).lower() if dot else None
 
 
 def _names_a_with_query(table: exp.Table) -> bool:
@@ -390,6 +396,9 @@ def guard_sql(
         if isinstance(node, exp.Dot) and (schema := _function_schema(node)) is not None and schema not in FUNCTION_SCHEMAS:
             raise SQLRefused("forbidden_function", f"function {node.sql(dialect)} is schema {schema}'s own code, which may read any table",
                              "call built-in functions by their plain name (DuckDB: upper(x), not x.upper())")
+        if isinstance(node, exp.Operator) and (schema := _operator_schema(node)) not in (None, *FUNCTION_SCHEMAS):
+            raise SQLRefused("forbidden_function", f"operator {node.args.get('operator')} is schema {schema}'s own code, which may read any table",
+                             "write operators without OPERATOR(schema.…)")
         if isinstance(node, (exp.Repeat, exp.Pad)):
             _cap_length(node, "times" if isinstance(node, exp.Repeat) else "expression")
         if builds_lists:
@@ -428,6 +437,49 @@ def guard_sql(
     return GuardedSQL(expression=tree, tables=tables, dialect=dialect)
 
 
+# How SQL reaches one of the database's own objects (OwnCode.reach): CALL only as ``name(…)``; OPERATOR also by its
+# symbol in the text; SYNTAX by syntax that names neither (DuckDB makes EXTRACT a call of date_part, count(*) one of
+# count_star; PostgreSQL applies = for IN, CASE and JOIN … USING, ~~ for LIKE, a cast's function for a cast).
+CALL, OPERATOR, SYNTAX = "call", "operator", "syntax"
+# What syntax runs code that it does not name, said in a refusal of every query.
+_SYNTAX_EXAMPLES = {"postgres": "= for IN, CASE and JOIN … USING, ~~ for LIKE, a cast's function for a cast", "duckdb": "PIVOT, UNPIVOT"}
+
+
+class OwnCode(NamedTuple):
+    """One of the database's own objects (a function, macro, operator or cast it runs) that SQL may reach without
+    naming a schema: it may read any table, whatever the cluster. ``Warehouse.user_functions`` lists them."""
+
+    name: str
+    """What SQL writes to reach it: a function's lower-case name, or an operator's symbol."""
+    what: str
+    """What it is, for a person: 'the macro main.lower() of the warehouse file'."""
+    function: str
+    """The name ``query.allowed_functions`` allows it by (an operator or cast: the function it runs)."""
+    reach: str = CALL
+
+
+# Nodes that never make the engine run a function or an operator: a query of only these (SELECT country FROM users
+# LIMIT 5) needs no list of the database's own code. Anything else asks for it (fail-safe).
+_INERT_NODES = (exp.Select, exp.From, exp.Join, exp.Table, exp.TableAlias, exp.Identifier, exp.Column, exp.Star,
+                exp.Literal, exp.Alias, exp.Limit, exp.Offset, exp.Order, exp.Ordered, exp.Group, exp.Paren, exp.With,
+                exp.CTE, exp.Subquery, exp.SetOperation, exp.Boolean, exp.Null, exp.And, exp.Or, exp.Not, exp.Where,
+                exp.Having, exp.Distinct)
+# DuckDB binds comparisons, IN and BETWEEN itself (a macro named "=" is never run); PostgreSQL looks them up by name.
+_INERT_IN_DUCKDB = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.In, exp.Between, exp.Is)
+_OPERATOR_CHARACTERS = frozenset("+-*/<>=~!@#%^&|`?")
+
+
+def may_run_code(guarded: GuardedSQL) -> bool:
+    """Whether the SQL holds anything the engine may run a function or an operator for (a call, arithmetic, LIKE, a
+    subscript …), so that one of the database's own may be among them.
+
+    >>> may_run_code(guard_sql("SELECT a FROM t WHERE a = 1 LIMIT 5")), may_run_code(guard_sql("SELECT a + 1 FROM t"))
+    (False, True)
+    """
+    inert = _INERT_NODES + (_INERT_IN_DUCKDB if guarded.dialect == "duckdb" else ())
+    return any(not isinstance(node, inert) for node in guarded.expression.walk())
+
+
 def called_functions(guarded: GuardedSQL) -> set[str]:
     """The lower-case name of every function the SQL to run calls, read from the text that runs (sqlglot may
     write a call under another name than it was given: ``strpos(a, b)`` runs as ``POSITION(b IN a)``).
@@ -440,22 +492,63 @@ def called_functions(guarded: GuardedSQL) -> set[str]:
             if after.token_type is TokenType.L_PAREN and (token.token_type is TokenType.IDENTIFIER or token.text.replace("_", "").isalnum())}
 
 
-def refuse_user_functions(guarded: GuardedSQL, user_functions: Callable[[], Mapping[str, str]],
-                          allowed: Collection[str] = ()) -> None:
-    """Refuse (rule ``forbidden_function``) SQL that calls one of the database's own functions: a PostgreSQL
-    function in ``public`` or a DuckDB macro may read any table, whatever the cluster. Called unqualified, and in
-    DuckDB even under a built-in's name (a macro ``lower`` in the warehouse file replaces the built-in).
+def operator_runs(guarded: GuardedSQL) -> set[str]:
+    """Each run of operator characters in the text that runs (strings, quoted names and comments aside): an operator
+    the text uses is within one (PostgreSQL may read ``*-`` as ``*`` then ``-``, so a run is searched, not matched).
 
-    ``user_functions()`` gives the warehouse's own functions ({lower-case name: what it is}); it is asked only when
-    the SQL calls a function at all. ``allowed`` are names an admin allowed (``query.allowed_functions``).
+    >>> sorted(operator_runs(guard_sql("SELECT a*-1, b || 'x->y', c <-> d FROM t", dialect="postgres")))
+    ['*', '-', '<->', '||']
     """
-    if next(guarded.expression.find_all(exp.Func), None) is None:
+    runs: list[str] = []
+    end = -2
+    for token in sqlglot.Dialect.get_or_raise(guarded.dialect).tokenize(guarded.sql):
+        if token.token_type in (TokenType.STRING, TokenType.IDENTIFIER) or not set(token.text) <= _OPERATOR_CHARACTERS:
+            end = -2
+            continue
+        if token.start == end + 1:
+            runs[-1] += token.text
+        else:
+            runs.append(token.text)
+        end = token.end
+    return set(runs)
+
+
+def _own_code_refused(code: OwnCode, why: str = "") -> SQLRefused:
+    named = f"function {code.name}()" if code.reach == CALL or code.name.replace("_", "").isalnum() else f"operator {code.name}"
+    plain = code.function.replace("_", "").isalnum()
+    allow, known = (code.function, f"{code.function}()") if plain else (f"'{code.function}'", code.function)
+    return SQLRefused("forbidden_function", f"{named} is the database's own code ({code.what}), which may read any table{why}",
+                      f"use built-in functions; an admin who knows {known} reads only its arguments can allow it in "
+                      f"vedder.yaml: `query: {{allowed_functions: [{allow}]}}` (or drop it from the database)")
+
+
+def refuse_user_functions(guarded: GuardedSQL, user_functions: Callable[[], Collection[OwnCode]],
+                          allowed: Collection[str] = (), engine_calls: Callable[[str], set[str] | None] | None = None) -> None:
+    """Refuse (rule ``forbidden_function``) SQL that may run one of the database's own objects: a PostgreSQL function
+    in ``public``, an operator or cast made with one, a DuckDB macro (called by name, or named like an operator or a
+    built-in that DuckDB calls for other syntax). Each may read any table, whatever the cluster.
+
+    ``user_functions()`` lists them (``OwnCode``); it is asked only when the SQL may run code at all (``may_run_code``).
+    ``allowed`` are functions an admin allowed (``query.allowed_functions``). ``engine_calls(sql)``, when the
+    warehouse can tell, gives every function its engine would run by name for ``sql`` (None: it cannot tell); asked
+    only when some of the database's own code is reached otherwise than by a call. Code reached by syntax that no one
+    can tell refuses every query that may run code.
+    """
+    if not may_run_code(guarded):
         return
-    own = user_functions()
-    suspects = own.keys() - set(allowed)
+    suspects = sorted(code for code in user_functions() if code.function not in allowed and code.name not in allowed)
     if not suspects:
         return
-    for name in sorted(called_functions(guarded) & suspects):
-        raise SQLRefused("forbidden_function", f"function {name}() is the database's own code ({own[name]}), which may read any table",
-                         f"use built-in functions; an admin who knows {name}() reads only its arguments can allow it in vedder.yaml: "
-                         f"`query: {{allowed_functions: [{name}]}}`")
+    called = called_functions(guarded)
+    hidden = [code for code in suspects if code.reach != CALL]
+    told = engine_calls(guarded.sql) if hidden and engine_calls is not None else None
+    runs = operator_runs(guarded) if told is None and any(code.reach == OPERATOR for code in hidden) else set()
+    for code in suspects:
+        if code.name in called or (told is not None and code.name in told):
+            raise _own_code_refused(code)
+        if told is None and code.reach == OPERATOR and any(code.name in run for run in runs):
+            raise _own_code_refused(code)
+        if told is None and code.reach == SYNTAX:
+            raise _own_code_refused(code, f": {guarded.dialect} may run it for syntax that does not name it "
+                                          f"({_SYNTAX_EXAMPLES.get(guarded.dialect, 'operators')}), so no query that may run code is let through")
+

@@ -97,7 +97,8 @@ def run_sql(
 
 def run_guarded(guarded: GuardedSQL, *, project: "Project", warehouse: "Warehouse", limit: int | None = None) -> "QueryResult":
     """Run SQL that already passed the guard (``guard_for_cluster`` on a parsed tree), capped and timed out; refused
-    here when it calls one of the warehouse's own functions (``refuse_user_functions``), which only it can list.
+    here when it may run the warehouse's own code (``refuse_user_functions``): a function, macro, operator or cast
+    that only the warehouse can list.
 
     For callers that parse a query once and use the tree for more than running it (``vedder health``).
     """
@@ -105,6 +106,6 @@ def run_guarded(guarded: GuardedSQL, *, project: "Project", warehouse: "Warehous
         raise TypeError("run_guarded runs only what the guard returned (a GuardedSQL)")
     config = project.config
     refuse_user_functions(guarded, lambda: warehouse.user_functions(cache_folder(config.root) / USER_FUNCTIONS_CACHE),
-                          config.allowed_functions)
+                          config.allowed_functions, warehouse.engine_calls)
     return warehouse.execute(guarded.sql, limit=limit or config.row_limit, timeout_s=config.timeout_s,
                              max_bytes=config.max_result_bytes)

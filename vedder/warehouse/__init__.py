@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from vedder.config import Config
+    from vedder.sql.guard import OwnCode
 
 
 @dataclass
@@ -139,10 +140,14 @@ class Warehouse(Protocol):
     def schema(self) -> dict[str, dict[str, str]]:
         """Every table's columns: {"schema.table": {"column": "TYPE"}}."""
 
-    def user_functions(self, cache: "Path | None" = None) -> dict[str, str]:
-        """The database's own functions (PostgreSQL's in ``public``, DuckDB's macros) that SQL may call by their plain
-        name: {lower-case name: what it is, for a person}. Read once per warehouse object; ``cache`` is a file where a
-        warehouse whose catalog is slow to read may keep them between processes."""
+    def user_functions(self, cache: "Path | None" = None) -> "list[OwnCode]":
+        """The database's own code that SQL may reach without naming a schema (PostgreSQL's functions in ``public`` and
+        the operators and casts made with them, DuckDB's macros), each with how SQL reaches it. Read once per warehouse
+        object; ``cache`` is a file where a warehouse whose catalog is slow to read may keep them between processes."""
+
+    def engine_calls(self, sql: str) -> "set[str] | None":
+        """Every function the engine runs by name for ``sql`` (operators and syntax it makes calls of included), as its
+        own parser reads it; None when the warehouse cannot tell."""
 
     def execute(self, sql: str, *, limit: int = 1000, timeout_s: float = 30.0, max_bytes: int | None = None) -> QueryResult:
         """Run trusted SQL, at most ``limit`` rows, interrupted after ``timeout_s``; ResultTooLarge once the rows

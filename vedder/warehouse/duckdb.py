@@ -20,6 +20,7 @@ import duckdb
 
 from vedder.errors import QueryTimeout, ResultTooLarge, SQLExecutionError, TableNotFound, WarehouseError
 from vedder.files import atomic_write
+from vedder.sql.guard import CALL, SYNTAX, OwnCode
 from vedder.warehouse import QueryResult, fetch_within
 
 _SYSTEM_SCHEMAS = ("information_schema", "pg_catalog")
@@ -120,6 +121,33 @@ def _execution_error(exc: "duckdb.Error") -> SQLExecutionError:
     return SQLExecutionError(message)
 
 
+# The warehouse file's macros in main, and whether each has a built-in's name (DuckDB's default macros are internal).
+_MACROS_SQL = """
+SELECT function_name, any_value(function_type) FILTER (WHERE NOT internal), bool_or(internal)
+FROM duckdb_functions() GROUP BY function_name HAVING bool_or(NOT internal AND schema_name = 'main')
+"""
+# Bumped when what user_functions keeps in its cache file changes.
+_CACHE_FORMAT = "own-code-2"
+# DuckDB's SQL value functions: a bare name (current_date) that no column has is bound as a call of the function named here.
+_VALUE_FUNCTIONS = {
+    "current_catalog": "current_catalog", "current_date": "current_date", "current_schema": "current_schema",
+    "current_role": "current_role", "current_time": "get_current_time", "current_timestamp": "get_current_timestamp",
+    "current_user": "current_user", "localtime": "current_localtime", "localtimestamp": "current_localtimestamp",
+    "session_user": "session_user", "user": "user",
+}
+
+
+def _own_macro(name: str, kind: str, shadows_built_in: bool) -> OwnCode:
+    """A macro of the warehouse file as the guard sees it: reached by a call, or (named like an operator or a
+    built-in) by syntax only DuckDB's parser can tell."""
+    what = f"the {kind.replace('_', ' ')} main.{name}() of the warehouse file"
+    if not re.fullmatch(r"[a-z_][a-z0-9_$]*", name, re.IGNORECASE):
+        return OwnCode(name.lower(), f'the macro main."{name}" of the warehouse file, which DuckDB runs for the operator {name}', name.lower(), SYNTAX)
+    if shadows_built_in:
+        return OwnCode(name.lower(), f"{what}, in place of DuckDB's built-in {name}()", name.lower(), SYNTAX)
+    return OwnCode(name.lower(), what, name.lower(), CALL)
+
+
 class DuckDBWarehouse:
     dialect = "duckdb"
 
@@ -149,7 +177,7 @@ class DuckDBWarehouse:
             raise _open_error(path, str(exc)) from None
         self.path = path
         self._schema: dict[str, dict[str, str]] | None = None
-        self._user_functions: dict[str, str] | None = None
+        self._user_functions: list[OwnCode] | None = None
         self._watchdog = _Watchdog(self.connection)
 
     def schema(self) -> dict[str, dict[str, str]]:
@@ -165,31 +193,60 @@ class DuckDBWarehouse:
             self._schema = schema
         return self._schema
 
-    def user_functions(self, cache: Path | None = None) -> dict[str, str]:
-        """The warehouse file's macros and table macros in ``main``, {lower-case name: what it is}: SQL may call them
-        by their plain name, and a macro named like a built-in (``lower``) replaces it; other schemas' are reached only
+    def user_functions(self, cache: Path | None = None) -> list[OwnCode]:
+        """The warehouse file's macros and table macros in ``main``: SQL may call them by their plain name, a macro named
+        like an operator (``"+"``, ``"~~"`` for LIKE) runs for that operator, and one named like a built-in (``lower``,
+        ``date_part`` that EXTRACT calls, ``count_star`` that count(*) calls) replaces it; other schemas' are reached only
         by a qualified name, which the guard refuses. Read once: duckdb_functions() lists every built-in too, 40-80 ms
         the first time in a process, so the list is kept in the file ``cache`` (when given) for as long as the
         warehouse file and its WAL are unchanged."""
         if self._user_functions is None:
-            version = self._catalog_version()
+            version = [_CACHE_FORMAT, *self._catalog_version()]
             try:
                 kept = json.loads(cache.read_text(encoding="utf-8")) if cache is not None else {}
-            except (OSError, ValueError):
-                kept = {}
-            if isinstance(kept, dict) and kept.get("version") == version and isinstance(kept.get("functions"), dict):
-                self._user_functions = kept["functions"]
-                return self._user_functions
-            rows = self.connection.execute("SELECT schema_name, function_name, function_type FROM duckdb_functions() "
-                                           "WHERE NOT internal AND schema_name = 'main'").fetchall()
-            self._user_functions = {name.lower(): f"the {kind.replace('_', ' ')} {schema}.{name}() of the warehouse file"
-                                    for schema, name, kind in rows}
+                if kept.get("version") == version:
+                    self._user_functions = [OwnCode(*map(str, code)) for code in kept["functions"]]
+                    return self._user_functions
+            except (OSError, ValueError, TypeError, AttributeError, KeyError):
+                pass  # no cache, or one from another vedder: read the catalog
+            rows = self.connection.execute(_MACROS_SQL).fetchall()
+            self._user_functions = [_own_macro(name, kind, shadows) for name, kind, shadows in rows]
             if cache is not None:
                 try:
                     atomic_write(cache, json.dumps({"version": version, "functions": self._user_functions}))
                 except OSError:
                     pass  # a read-only project folder: read the catalog again next time
         return self._user_functions
+
+    def engine_calls(self, sql: str) -> set[str] | None:
+        """Every function DuckDB runs by name for ``sql`` as its own parser reads it (``a + 1`` calls ``+``, EXTRACT
+        ``date_part``, ``current_date`` ``current_date``), lower case; None when it cannot tell: the binder makes
+        PIVOT and UNPIVOT calls of its own, and SQL DuckDB does not parse. About 0.1 ms."""
+        try:
+            # Named with its catalog: a macro json_serialize_sql in the warehouse file would replace the built-in.
+            tree = json.loads(self.connection.execute("SELECT system.main.json_serialize_sql(?)", [sql]).fetchone()[0])
+        except (duckdb.Error, ValueError, TypeError):
+            return None
+        if not isinstance(tree, dict) or tree.get("error"):
+            return None
+        names: set[str] = set()
+        nodes: list[object] = [tree]
+        while nodes:
+            node = nodes.pop()
+            if isinstance(node, list):
+                nodes.extend(node)
+                continue
+            if not isinstance(node, dict):
+                continue
+            if node.get("type") == "PIVOT":
+                return None
+            if isinstance(node.get("function_name"), str):
+                names.add(node["function_name"].lower())
+            columns = node.get("column_names") if node.get("class") == "COLUMN_REF" else None
+            if isinstance(columns, list) and len(columns) == 1 and str(columns[0]).lower() in _VALUE_FUNCTIONS:
+                names.add(_VALUE_FUNCTIONS[str(columns[0]).lower()])
+            nodes.extend(node.values())
+        return names
 
     def _catalog_version(self) -> list[list[int | str]]:
         """What changes whenever a macro may have been made: the warehouse file's and its WAL's identity, size and

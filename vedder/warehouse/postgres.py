@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from vedder.errors import QueryTimeout, SQLExecutionError, TableNotFound, WarehouseError
-from vedder.sql.guard import FUNCTION_SCHEMAS
+from vedder.sql.guard import FUNCTION_SCHEMAS, OPERATOR, SYNTAX, OwnCode
 from vedder.warehouse import QueryResult, fetch_within
 
 if TYPE_CHECKING:
@@ -56,17 +56,37 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition
 ORDER BY n.nspname, c.relname, a.attnum
 """
 
-# Functions an unqualified call may reach that PostgreSQL did not create itself: those of the search path's schemas
-# (vedder pins it to FUNCTION_SCHEMAS; the guard refuses other schemas' by name) made after initdb, whose objects
-# all have smaller oids than FirstNormalObjectId (16384). With the extension each belongs to, if any.
+# The database's own code SQL may reach without naming a schema: functions PostgreSQL did not create itself (initdb's
+# objects all have oids below FirstNormalObjectId, 16384), with the extension each belongs to, if any; those of the
+# search path's schemas (vedder pins it to FUNCTION_SCHEMAS; the guard refuses other schemas' by name), the operators
+# of those schemas that run one (an operator is found on the search path too), and the casts that run one (a cast
+# belongs to no schema).
 _USER_FUNCTIONS_SQL = """
-SELECT p.proname, n.nspname, e.extname
-FROM pg_catalog.pg_proc AS p
-JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
-LEFT JOIN pg_catalog.pg_depend AS d ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid AND d.deptype = 'e'
-LEFT JOIN pg_catalog.pg_extension AS e ON e.oid = d.refobjid
-WHERE p.oid >= 16384 AND n.nspname = ANY(%s)
+WITH own AS (
+  SELECT p.oid, p.proname, n.nspname, e.extname
+  FROM pg_catalog.pg_proc AS p
+  JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+  LEFT JOIN pg_catalog.pg_depend AS d ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid AND d.deptype = 'e'
+  LEFT JOIN pg_catalog.pg_extension AS e ON e.oid = d.refobjid
+  WHERE p.oid >= 16384
+)
+SELECT 'function', own.proname, own.nspname, own.proname, own.nspname, own.extname, NULL, NULL
+FROM own WHERE own.nspname = ANY(%(schemas)s)
+UNION ALL
+SELECT 'operator', o.oprname, n.nspname, own.proname, own.nspname, own.extname,
+  CASE WHEN o.oprleft = 0 THEN 'NONE' ELSE pg_catalog.format_type(o.oprleft, NULL) END, pg_catalog.format_type(o.oprright, NULL)
+FROM pg_catalog.pg_operator AS o
+JOIN pg_catalog.pg_namespace AS n ON n.oid = o.oprnamespace
+JOIN own ON own.oid = o.oprcode
+WHERE n.nspname = ANY(%(schemas)s)
+UNION ALL
+SELECT 'cast', own.proname, own.nspname, own.proname, own.nspname, own.extname,
+  pg_catalog.format_type(c.castsource, NULL), pg_catalog.format_type(c.casttarget, NULL)
+FROM pg_catalog.pg_cast AS c JOIN own ON own.oid = c.castfunc
 """
+# Operators PostgreSQL applies for syntax that does not write them: = for IN, CASE, NULLIF, IS DISTINCT FROM and
+# JOIN … USING, <> for NOT IN, >= and <= for BETWEEN, ~~ and its kin for LIKE, ILIKE and NOT LIKE, ~ for SIMILAR TO.
+IMPLIED_OPERATORS = frozenset({"=", "<>", "<", ">", "<=", ">=", "~~", "!~~", "~~*", "!~~*", "~", "!~"})
 # Extensions whose functions compute only on their arguments (similarity(), levenshtein(), crypt(), unaccent() …).
 # Any other extension's functions count as the database's own: tablefunc's crosstab() runs SQL from a string,
 # pgrowlocks() and pageinspect read a table named in one, xml2's xpath_table() too; dblink and postgres_fdw are
@@ -191,7 +211,7 @@ class PostgresWarehouse:
         self.connect_timeout_s = connect_timeout_s
         self.connection = self._connect()
         self._schema: dict[str, dict[str, str]] | None = None
-        self._user_functions: dict[str, str] | None = None
+        self._user_functions: list[OwnCode] | None = None
 
     def _connect(self) -> "psycopg.Connection":
         psycopg = _psycopg()
@@ -227,18 +247,32 @@ class PostgresWarehouse:
             self._schema = schema
         return self._schema
 
-    def user_functions(self, cache: Path | None = None) -> dict[str, str]:
-        """The database's own functions that SQL may call by their plain name, {lower-case name: what it is}: those
-        in ``public`` (or added to ``pg_catalog``), but not those of an extension in HARMLESS_EXTENSIONS. Read once
-        per connection (about 1 ms; ``cache`` is not used: no file says when they change)."""
+    def user_functions(self, cache: Path | None = None) -> list[OwnCode]:
+        """The database's own code that SQL may reach without naming a schema: functions in ``public`` (or added to
+        ``pg_catalog``), operators there that run one of the database's functions (``CREATE OPERATOR public.+ (…,
+        FUNCTION = leak)`` runs for every ``a + b`` of those types), casts that run one; not those of an extension in
+        HARMLESS_EXTENSIONS. Read once per connection (about 1 ms; ``cache`` is not used: no file says when they
+        change)."""
         if self._user_functions is None:
-            functions: dict[str, str] = {}
-            for name, schema, extension in self._fetch(_USER_FUNCTIONS_SQL, [list(FUNCTION_SCHEMAS)]):
+            found: list[OwnCode] = []
+            for kind, name, schema, function, function_schema, extension, left, right in self._fetch(
+                    _USER_FUNCTIONS_SQL, {"schemas": list(FUNCTION_SCHEMAS)}):
                 if extension in HARMLESS_EXTENSIONS:
                     continue
-                functions[name.lower()] = f"{schema}.{name}() of the extension {extension}" if extension else f"{schema}.{name}() in the database"
-            self._user_functions = functions
+                runs = f"{function_schema}.{function}() of the extension {extension}" if extension else f"{function_schema}.{function}() in the database"
+                if kind == "function":
+                    found.append(OwnCode(name.lower(), runs, function.lower()))
+                elif kind == "operator":
+                    found.append(OwnCode(name, f"{schema}.{name} ({left}, {right}) runs {runs}", function.lower(),
+                                         SYNTAX if name in IMPLIED_OPERATORS else OPERATOR))
+                else:
+                    found.append(OwnCode(function.lower(), f"the cast from {left} to {right} runs {runs}", function.lower(), SYNTAX))
+            self._user_functions = found
         return self._user_functions
+
+    def engine_calls(self, sql: str) -> set[str] | None:
+        """None: PostgreSQL's parser is not exposed to ask which functions and operators ``sql`` runs."""
+        return None
 
     def _fetch(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         psycopg = _psycopg()
