@@ -11,6 +11,8 @@ server, or run and show none of the bait. The bait is dropped again after the mo
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 
 from postgres_server import postgres_server  # noqa: F401  (the session fixture)
@@ -37,6 +39,9 @@ CREATE FUNCTION public.payroll_total() RETURNS text LANGUAGE sql SECURITY DEFINE
 CREATE FUNCTION public.lower(integer) RETURNS text LANGUAGE sql AS $$SELECT 'bait-lower ' || sum(salary) FROM hr.salaries$$;
 CREATE FUNCTION public."AllPay"() RETURNS text LANGUAGE sql AS $$SELECT 'bait-quoted ' || sum(salary) FROM hr.salaries$$;
 CREATE FUNCTION public.cents(numeric) RETURNS bigint LANGUAGE sql IMMUTABLE AS 'SELECT ($1 * 100)::bigint';
+CREATE FUNCTION public.leak_plus(a text, b text) RETURNS text LANGUAGE sql AS $$SELECT 'bait-operator ' || sum(salary) FROM hr.salaries$$;
+CREATE OPERATOR hr.+ (LEFTARG = text, RIGHTARG = text, FUNCTION = public.leak_plus);
+CREATE OPERATOR public.+ (LEFTARG = text, RIGHTARG = integer, FUNCTION = pg_catalog.repeat);
 RESET ROLE;
 CREATE EXTENSION pg_trgm SCHEMA public;
 CREATE EXTENSION tablefunc SCHEMA public;
@@ -47,6 +52,7 @@ DROP SCHEMA IF EXISTS "Shop" CASCADE; COMMENT ON TABLE hr.salaries IS NULL;
 DROP INDEX IF EXISTS shop.orders_brin; DROP INDEX IF EXISTS shop.customers_gin;
 DROP FUNCTION IF EXISTS public.all_salaries(), public.payroll_total(), public.lower(integer), public."AllPay"(), public.cents(numeric);
 DROP EXTENSION IF EXISTS pg_trgm; DROP EXTENSION IF EXISTS tablefunc;
+DROP FUNCTION IF EXISTS public.leak_plus(text, text) CASCADE; DROP OPERATOR IF EXISTS public.+ (text, integer);
 """
 # What a leak shows: a bait marker, or hr.salaries' rows.
 LEAKED = ("bait-", "100000", "90000", "Ada100000")
@@ -108,6 +114,9 @@ REFUSED = [
     ("forbidden_function", "SELECT lower(1)"),
     # An extension vedder does not know to be harmless: tablefunc's crosstab() runs SQL from a string.
     ("forbidden_function", "SELECT normal_rand(1, 0, 1)"),
+    # A function that operators are made with (test_an_operator_that_runs_the_database_s_function_is_refused).
+    ("forbidden_function", "SELECT leak_plus(country, 'x') FROM orders"),
+    ("forbidden_function", "SELECT 'a' OPERATOR(hr.+) 'b'"),
     ("table_function", "SELECT * FROM all_salaries()"),
     ("table_function", "SELECT (SELECT count(*) FROM all_salaries())"),
     ("table_function", "SELECT * FROM crosstab('SELECT name, name, salary::text FROM hr.salaries') AS t(a text, b text)"),
@@ -170,6 +179,7 @@ def test_the_bait_is_reachable_without_the_guard(shop, postgres_server):
     assert warehouse.execute("SELECT lower(1)").rows == [("bait-lower 190000",)]
     assert warehouse.execute('SELECT "AllPay"()').rows == [("bait-quoted 190000",)]
     assert warehouse.execute("SELECT count(*) FROM all_salaries()").rows == [(2,)]
+    assert warehouse.execute("SELECT 'a' OPERATOR(hr.+) 'b'").rows == [("bait-operator 190000",)]
 
 
 @pytest.mark.parametrize("rule,sql", REFUSED, ids=[f"{i:02d}-{sql[:40]}" for i, (_, sql) in enumerate(REFUSED)])
@@ -255,3 +265,88 @@ def test_an_allowed_function_runs_and_allows_no_other(shop, postgres_server, tmp
         assert result.rows == [(1350,)]
         with pytest.raises(SQLRefused, match=r"payroll_total\(\)"):
             run((project, warehouse), "SELECT cents(amount), payroll_total() FROM orders")
+
+
+@contextmanager
+def own_code(postgres_server, tmp_path, sql: str, drop: str, extra: str = ""):
+    """The project and a fresh warehouse (its list of the database's own code read anew) while ``sql`` made objects
+    in the database (as analyst, like the module's bait); ``drop`` removes them after."""
+    from vedder.project import load_project
+
+    postgres_server.admin(f"SET ROLE analyst; {sql}; RESET ROLE", database="warehouse")
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("VEDDER_TEST_PG_PASSWORD", postgres_server.password)
+            project = load_project(load_config(postgres_server.project(tmp_path, extra=extra)))
+            with open_warehouse(project.config) as warehouse:
+                yield project, warehouse
+    finally:
+        postgres_server.admin(drop, database="warehouse")
+
+
+LEAKING_PLUS = "CREATE OPERATOR public.+ (LEFTARG = text, RIGHTARG = text, FUNCTION = public.leak_plus)"
+DROP_LEAKING_PLUS = "DROP OPERATOR IF EXISTS public.+ (text, text)"
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT country + 'x' FROM shop.orders",
+    "SELECT count(*) FROM orders WHERE (country + 'x') IS NOT NULL",
+    "SELECT 'a' OPERATOR(public.+) 'b'",
+    "SELECT 1 AS one, ('a' OPERATOR(\"public\".+ ) 'b') AS two",
+    # Whatever the types: vedder does not know them, so any + is refused while the operator exists.
+    "SELECT order_id + 1 FROM orders",
+])
+def test_an_operator_that_runs_the_database_s_function_is_refused(shop, postgres_server, tmp_path, sql):
+    """The reviewer's attack: public.+ (text, text) made with a function that reads hr.salaries printed the salaries
+    for `vedder query "SELECT country + 'x' FROM shop.orders"` while leak_plus() by name was refused."""
+    with own_code(postgres_server, tmp_path, LEAKING_PLUS, DROP_LEAKING_PLUS) as (project, warehouse):
+        assert warehouse.execute("SELECT country + 'x' FROM shop.orders LIMIT 1").rows == [("bait-operator 190000",)]
+        with pytest.raises(SQLRefused) as refused:
+            run((project, warehouse), sql)
+    assert refused.value.message == ("SQL refused (forbidden_function): operator + is the database's own code (public.+ (text, text) "
+                                     "runs public.leak_plus() in the database), which may read any table")
+    assert "`query: {allowed_functions: [leak_plus]}`" in refused.value.hint
+
+
+def test_an_operator_whose_function_is_allowed_runs(shop, postgres_server, tmp_path):
+    with own_code(postgres_server, tmp_path, LEAKING_PLUS, DROP_LEAKING_PLUS, "query: {allowed_functions: [leak_plus]}") as opened:
+        assert run(opened, "SELECT country + 'x' FROM orders LIMIT 1")[1].rows == [("bait-operator 190000",)]
+        with pytest.raises(SQLRefused, match=r"payroll_total\(\)"):
+            run(opened, "SELECT country + 'x', payroll_total() FROM orders")
+
+
+def test_an_operator_made_with_a_built_in_function_still_runs(shop):
+    """public.+ (text, integer) runs pg_catalog.repeat: PostgreSQL's own code, which reads only its arguments."""
+    assert run(shop, "SELECT 'ab'::text + 2 AS r, order_id + 1 AS n FROM orders ORDER BY order_id LIMIT 1")[1].rows == [("abab", 2)]
+
+
+IMPLIED_BAIT_SQL = """
+SET ROLE analyst;
+CREATE FUNCTION public.leak_eq(a varchar, b varchar) RETURNS boolean LANGUAGE sql
+  AS $$SELECT (SELECT sum(salary) FROM hr.salaries) > 0 AND a::text = b::text$$;
+CREATE OPERATOR public.= (LEFTARG = varchar, RIGHTARG = varchar, FUNCTION = public.leak_eq);
+CREATE TYPE public.mood AS ENUM ('ok');
+CREATE FUNCTION public.leak_mood(integer) RETURNS public.mood LANGUAGE sql AS $$SELECT 'ok'::public.mood FROM hr.salaries LIMIT 1$$;
+CREATE CAST (integer AS public.mood) WITH FUNCTION public.leak_mood(integer);
+RESET ROLE;
+"""
+
+
+@pytest.mark.parametrize("bait", [
+    "CREATE FUNCTION public.leak_eq(a varchar, b varchar) RETURNS boolean LANGUAGE sql "
+    "AS $$SELECT (SELECT sum(salary) FROM hr.salaries) > 0 AND a::text = b::text$$; "
+    "CREATE OPERATOR public.= (LEFTARG = varchar, RIGHTARG = varchar, FUNCTION = public.leak_eq)",
+    "CREATE TYPE public.mood AS ENUM ('ok'); "
+    "CREATE FUNCTION public.leak_mood(integer) RETURNS public.mood LANGUAGE sql AS $$SELECT 'ok'::public.mood FROM hr.salaries LIMIT 1$$; "
+    "CREATE CAST (integer AS public.mood) WITH FUNCTION public.leak_mood(integer)",
+], ids=["operator =", "cast"])
+def test_code_that_syntax_runs_unnamed_refuses_every_query_that_may_run_code(shop, postgres_server, tmp_path, bait):
+    """PostgreSQL applies = for IN, CASE, NULLIF and JOIN … USING too (an operator = of varchar runs for them,
+    unwritten), and a cast's function for a cast: vedder cannot tell from the SQL, so it refuses every query that may
+    run code on such a warehouse; a query of columns alone still runs."""
+    drop = "DROP FUNCTION IF EXISTS public.leak_eq(varchar, varchar) CASCADE; DROP TYPE IF EXISTS public.mood CASCADE"
+    with own_code(postgres_server, tmp_path, bait, drop) as opened:
+        for sql in ("SELECT count(*) FROM orders WHERE country IN ('US', 'SE')", "SELECT sum(amount) FROM orders"):
+            with pytest.raises(SQLRefused, match=r"leak_(eq|mood)\(\) in the database.*may run it for syntax that does not name it \(= for IN, CASE"):
+                run(opened, sql)
+        assert run(opened, "SELECT country FROM orders ORDER BY order_id LIMIT 1")[1].rows == [("US",)]
