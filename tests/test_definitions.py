@@ -59,9 +59,11 @@ def test_a_bold_definition_inside_a_section_is_found(demo_dir):
     assert "completion rate is the share of listens" in answer["answer"]
 
 
-def test_a_term_no_doc_defines_stays_not_covered(demo_dir):
+def test_a_term_no_doc_defines_stays_not_covered_naming_the_terms_near_it(demo_dir):
     answer = ask(demo_dir, "What is an active user?")  # the docs define an active *listener*
     assert answer["status"] == "not_covered"
+    assert "No doc defines 'active user'; the docs define 'Active listener' (listening), 'Active subscribers' (revenue)." in answer["answer"]
+    assert "No doc defines" not in ask(demo_dir, "How many streams did Norway have in October 2026?")["answer"]
 
 
 def test_a_question_for_a_number_is_still_answered_from_its_pair(demo_dir):

@@ -183,6 +183,18 @@ def _answer_from_docs(project: "Project", question: str, cluster: "Cluster | Non
                   routing=[{"id": d.cluster, "score": 1.0} for d in found])
 
 
+def _undefined_term(project: "Project", question: str) -> str:
+    """" No doc defines 'active user'; the docs define: Active listener (listening), …" when ``question`` asks what
+    a term means and only near terms are defined; "" otherwise."""
+    from vedder.definitions import asked_term, terms_near
+
+    term = asked_term(question)
+    near = terms_near(project, term) if term else []
+    if not near:
+        return ""
+    return f" No doc defines '{term}'; the docs define " + ", ".join(f"'{t}' ({c})" for t, c in near) + "."
+
+
 def _previous_turn(log, continue_id: str | None) -> tuple[str | None, list[dict[str, Any]]]:
     conversation_id = continue_id or log.last_conversation()
     if conversation_id is None:
@@ -352,7 +364,10 @@ def ask(
     elif cluster is None:
         answer = _not_covered(question, routing, project)
         if model == OFFLINE:
-            answer = _answer_from_docs(project, question, None) or answer
+            defined = _answer_from_docs(project, question, None)
+            if defined is None:
+                answer.answer += _undefined_term(project, question)
+            answer = defined or answer
     else:
         own_warehouse = warehouse is None
         if own_warehouse:
@@ -364,6 +379,8 @@ def ask(
                 answer, rows = _answer_offline(project, cluster, question, warehouse, history)
                 if answer.status == "not_covered" and (defined := _answer_from_docs(project, question, cluster, source == "given")):
                     answer, cluster = defined, project.clusters[defined.cluster]
+                elif answer.status == "not_covered":
+                    answer.answer += _undefined_term(project, question)
             else:
                 answer, rows = _answer_with_agent(project, cluster, question, warehouse, history, model, on_step, alternatives,
                                                   routing_note)

@@ -123,6 +123,25 @@ def definitions_in(cluster: "Cluster", term: str, root) -> list[Definition]:
     return found
 
 
+def defined_terms(cluster: "Cluster") -> list[str]:
+    """The terms ``cluster``'s docs define: what their section headings name, and bold defined words."""
+    terms: list[str] = []
+    for doc in sorted(cluster.docs, key=lambda d: d.id):
+        for heading, text in _sections(doc):
+            terms.append(_heading_term(heading).replace("`", "").strip())
+            terms += [bold.group("term").strip() for bold in _BOLD_DEFINED.finditer(text)]
+    return list(dict.fromkeys(t for t in terms if t))
+
+
+def terms_near(project: "Project", term: str, limit: int = 4) -> list[tuple[str, str]]:
+    """(term, cluster id) the docs define that share a word with ``term`` ("active user" → "Active listener"),
+    for a question asking about a term no doc defines."""
+    wanted = set(_words(term))
+    near = [(t, c.id) for c in sorted(project.clusters.values(), key=lambda c: c.id) for t in defined_terms(c)
+            if wanted & set(_words(t)) and _words(t) != _words(term)]
+    return near[:limit]
+
+
 def find_definitions(project: "Project", term: str, prefer: "Cluster | None" = None, everywhere: bool = True) -> list[Definition]:
     """Where ``term`` is defined: in ``prefer``'s docs if it defines it, else in each cluster that does (its first
     passage; several teams may define a word differently, and each says so in its own words). ``everywhere`` False:
