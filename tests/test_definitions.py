@@ -114,9 +114,9 @@ def test_acronyms_the_docs_spell_out_either_way_round():
     cluster = SimpleNamespace(docs=[SimpleNamespace(body=body)])
     assert acronyms(cluster) == {"arpu": "average revenue per paying user", "mau": "monthly active users",
                                  "smb": "small and medium business"}
-    assert acronyms_spelled_out("MAU and ARPU in 2025?", cluster) == "monthly active users and average revenue per paying user in 2025?"
+    assert acronyms_spelled_out("MAU and ARPU in 2025?", acronyms(cluster)) == "monthly active users and average revenue per paying user in 2025?"
     # An acronym that is also a value of the data stays as written: plan 'smb' is a literal to adapt to.
-    assert acronyms_spelled_out("SMB subscribers?", cluster, lambda: {"smb"}) == "SMB subscribers?"
+    assert acronyms_spelled_out("SMB subscribers?", acronyms(cluster), lambda: {"smb"}) == "SMB subscribers?"
 
 
 @pytest.mark.parametrize("question,expected", [

@@ -193,10 +193,9 @@ def acronyms(cluster: "Cluster") -> dict[str, str]:
     return found
 
 
-def acronyms_spelled_out(question: str, cluster: "Cluster", values: "Callable[[], set[str]]" = set) -> str:
-    """``question`` with each acronym the cluster's docs spell out replaced by its words; one that is also a value
-    of the data (``values()``, lower case: a plan 'smb') is left as it is."""
-    spelled = acronyms(cluster)
+def acronyms_spelled_out(question: str, spelled: dict[str, str], values: "Callable[[], set[str]]" = set) -> str:
+    """``question`` with each acronym of ``spelled`` (``acronyms(cluster)``) replaced by its words; one that is also
+    a value of the data (``values()``, lower case: a plan 'smb') is left as it is."""
     if not spelled or not (used := {w.lower() for w in re.findall(r"\b[A-Za-z]{2,6}\b", question)} & spelled.keys()):
         return question
     kept = used & values()

@@ -31,7 +31,7 @@ from vedder.context.signature import SQLSignature, parsed, signature
 from vedder.context.tokenize import split_identifier, stem, tokenize, words
 from vedder.context.qualifiers import qualifier_check, without_spans
 from vedder.context.route import require_question
-from vedder.definitions import acronyms_spelled_out
+from vedder.definitions import acronyms, acronyms_spelled_out
 from vedder.periods import (Period, date_literals, dates_spelled, day_of, grains, last_periods_named, periods_in, relative_periods, shift_dates,
                             sql_period, without_so_far)
 
@@ -1428,7 +1428,10 @@ def answer_offline(project: "Project", cluster: "Cluster", question: str, *, pre
     as asked finds no pair (one may say "last month" itself).
     """
     question = question_words_spelled(question_said_plainly(require_question(question)))
-    question = acronyms_spelled_out(question, cluster, lambda: {v.lower() for _, v, _ in _profiled_values(cluster_index(cluster))})
+    index = cluster_index(cluster)
+    if "acronyms" not in index.memo:  # the docs read once per loaded cluster
+        index.memo["acronyms"] = acronyms(cluster)
+    question = acronyms_spelled_out(question, index.memo["acronyms"], lambda: {v.lower() for _, v, _ in _profiled_values(index)})
     result = _answer_offline(project, cluster, question, previous)
     named, read = last_periods_named(question, today or date.today())
     if result.match is not None or not read:
