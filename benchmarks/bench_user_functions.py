@@ -45,7 +45,7 @@ def median_ms(call, repeat: int) -> float:
 def in_process(repeat: int) -> None:
     from vedder.config import load_config
     from vedder.project import load_project
-    from vedder.sql.guard import refuse_user_functions
+    from vedder.sql.guard import OwnCode, refuse_user_functions
     from vedder.sql.run import guard_for_cluster
     from vedder.warehouse import open_warehouse
 
@@ -63,7 +63,7 @@ def in_process(repeat: int) -> None:
             guarded = guard_for_cluster(sql, cluster, "duckdb")
             guarded.sql  # rendered anyway to run
             none = median_ms(lambda: refuse_user_functions(guarded, warehouse.user_functions), repeat * 50)
-            some = median_ms(lambda: refuse_user_functions(guarded, lambda: {"payroll_total": "a macro"}), repeat * 50)
+            some = median_ms(lambda: refuse_user_functions(guarded, lambda: [OwnCode("payroll_total", "a macro", "payroll_total")]), repeat * 50)
             guard = median_ms(lambda: guard_for_cluster(sql, cluster, "duckdb").sql, repeat * 20)
             print(f"  {label:12}: check {none:.3f} ms (no user functions), {some:.3f} ms (with some); guard + render {guard:.2f} ms")
 
