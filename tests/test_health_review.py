@@ -217,3 +217,20 @@ def test_fail_on_broken_pairs_must_be_a_boolean(shop):
     result = run("--project", str(shop))
     assert result.exit_code == 2
     assert "health.fail_on_broken_pairs must be true or false" in result.output
+
+
+def test_a_definition_the_docs_give_counts_as_covered(shop):
+    """'What counts as an order?' answered from the docs is no coverage gap; asked before the doc existed, it is
+    covered once the doc defines it, as 'a vetted pair answers it today' is; a term no doc defines stays uncovered."""
+    from vedder.ask import ask
+
+    write_doc(shop, "orders", "# Orders\n\n## Order\nAn **order** is a row of `shop.orders` that was paid.\n")
+    project = load_project(load_config(shop))
+    answered = ask(project, "What counts as an order?", cluster_id="shop")
+    assert answered.status == "answered" and answered.steps[0]["tool"] == "doc_definition"
+    record(shop, {"question": "How is a refund defined?", "cluster": "shop", "status": "not_covered"},
+           {"question": "What is a shipment?", "cluster": "shop", "status": "not_covered"})
+    write_doc(shop, "refunds", "# Refunds\n\n## Refund\nA **refund** is money paid back.\n")
+    health = health_of(shop)
+    assert health.signal("coverage").value == 2 / 3
+    assert health.uncovered == [{"question": "What is a shipment?", "count": 1}]

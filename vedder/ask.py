@@ -180,6 +180,7 @@ def _answer_from_docs(project: "Project", question: str, cluster: "Cluster | Non
     return Answer(status="answered", question=question, cluster=home.id,
                   answer=f"From the docs, {many} (quoted, not a query result):\n\n{quoted}",
                   sources=[{"kind": "doc", "id": d.path} for d in found], owners=home.owners.to_dict(),
+                  steps=[{"tool": "doc_definition", "term": term, "docs": [d.path for d in found]}],
                   routing=[{"id": d.cluster, "score": 1.0} for d in found])
 
 

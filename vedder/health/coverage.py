@@ -2,7 +2,7 @@
 closest to it), the share close to a vetted pair or answered with positive feedback.
 
 "Close to a vetted pair" means the turn was answered from a pair (the offline answerer's
-``offline_match``), or the offline answerer would answer it from a pair today — a follow-up ("and in
+``offline_match``) or from a definition in the cluster's docs (``doc_definition``), or would be today — a follow-up ("and in
 Germany?") judged with the turn before it, as ``vedder ask --continue`` answers it — so adding a pair for a
 recurring question raises coverage at once. A question no cluster covers counts for the cluster it routes
 closest to only when that routing score reaches the router's lower bound (``MIN_SCORE``). A turn that failed
@@ -95,10 +95,19 @@ def entries_by_cluster(project: "Project", entries: list[dict[str, Any]]) -> dic
     return grouped
 
 
-def answered_from_pair(entry: dict[str, Any]) -> bool:
-    """Whether a logged turn was answered from a vetted pair (the offline answerer's ``offline_match`` step)."""
+def answered_from_vetted(entry: dict[str, Any]) -> bool:
+    """Whether a logged turn was answered from what the experts vetted: a pair (the offline answerer's
+    ``offline_match`` step) or a definition quoted from the docs (``doc_definition``: "What counts as a stream?")."""
     return entry.get("status") == "answered" and any(
-        isinstance(step, dict) and step.get("tool") == "offline_match" for step in entry.get("steps") or [])
+        isinstance(step, dict) and step.get("tool") in ("offline_match", "doc_definition") for step in entry.get("steps") or [])
+
+
+def _defined(project: "Project", cluster: "Cluster", question: str) -> bool:
+    """Whether ``question`` asks what a term means that ``cluster``'s docs define ("What counts as a stream?")."""
+    from vedder.definitions import asked_term, find_definitions
+
+    term = asked_term(question)
+    return bool(term and find_definitions(project, term, prefer=cluster, everywhere=False))
 
 
 def previous_turn(entry: dict[str, Any], threads: dict[tuple[Any, Any], dict[str, Any]]) -> dict[str, Any] | None:
@@ -133,13 +142,14 @@ def usage(project: "Project", cluster: "Cluster", entries: list[dict[str, Any]])
     covered = failed = 0
     for entry in entries:
         key = normalize_question(entry["question"])
-        if answered_from_pair(entry) or entry.get("feedback") == "up":
+        if answered_from_vetted(entry) or entry.get("feedback") == "up":
             covered += 1
             continue
         previous = previous_turn(entry, threads)
         judged = (key, previous and previous["sql"], previous and previous["pair"])
         if judged not in close:
-            close[judged] = answer_offline(project, cluster, entry["question"], previous=previous).match is not None
+            close[judged] = (answer_offline(project, cluster, entry["question"], previous=previous).match is not None
+                             or _defined(project, cluster, entry["question"]))
         if close[judged]:
             covered += 1
         elif entry.get("status") == "error":  # a missing key, a model or warehouse error: not a coverage gap
