@@ -863,7 +863,7 @@ def concept_words(index: ClusterIndex) -> set[str]:
 
 
 @lru_cache(maxsize=8192)
-def _projected_words(pair_sql: str, dialect: str) -> list[set[str]]:
+def _projected_words(pair_sql: str, dialect: str) -> list[tuple[str, set[str]]]:
     tree = parsed(pair_sql, dialect)
     if tree is None:
         return []
@@ -874,7 +874,7 @@ def _projected_words(pair_sql: str, dialect: str) -> list[set[str]]:
     for projection in select.expressions:
         if isinstance(projection, exp.Column) or (isinstance(projection, exp.Alias) and isinstance(projection.this, exp.Column)):
             column = projection if isinstance(projection, exp.Column) else projection.this
-            out.append({stem(w) for w in split_identifier(column.name)})
+            out.append((column.name, {stem(w) for w in split_identifier(column.name)}))
     return out
 
 
@@ -890,9 +890,9 @@ def grounding_problems(
     q_terms, p_terms, sql_terms = _domain(_without_periods(question)), _pair_words(pair), _sql_words(sig)
     known = schema_words(index) | concept_words(index)
     problems = [f"mentions {t}" for t in sorted(_unaccounted((q_terms - adapted) & known, p_terms | sql_terms))]
-    for column_words in _projected_words(pair.sql, dialect):
+    for name, column_words in _projected_words(pair.sql, dialect):
         if column_words & _domain(phrasing) and not column_words & q_terms:
-            problems.append("returns " + "_".join(sorted(column_words)))
+            problems.append(f"returns {name}")
     return problems
 
 
