@@ -87,6 +87,7 @@ class WarehousePool:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._opening = threading.Lock()
         self._idle: list["Warehouse"] = []
         self._key: tuple[Any, ...] | None = None
 
@@ -108,7 +109,9 @@ class WarehousePool:
                 self._close_idle()
                 self._key = key
             warehouse = self._idle.pop() if self._idle else None
-        warehouse = warehouse or open_warehouse(config)
+        if warehouse is None:
+            with self._opening:  # two first connections to one DuckDB file at once raced to lock its configuration
+                warehouse = open_warehouse(config)
         try:
             yield warehouse
         finally:
@@ -131,14 +134,15 @@ class WarehousePool:
 
 def ask_served(project: "Project", warehouses: WarehousePool, question: str, *, surface: str, cluster_id: str | None = None,
                conversation_id: str | None = None, model: str | None = None,
-               on_step: Callable[[dict[str, Any]], None] | None = None, shared: bool = True) -> "Answer":
+               on_step: Callable[[dict[str, Any]], None] | None = None, shared: bool = True, user: str | None = None) -> "Answer":
     """``vedder.ask.ask`` on a server's warehouse pool. ``shared``: the server answers many people as one OS user
-    (HTTP), so route memory trusts no answer as the asker's own."""
+    (HTTP), so route memory trusts no answer as the asker's own. ``user``: who asked, when the surface knows (a
+    Slack user id), logged instead of the server's OS user."""
     from vedder.ask import ask
 
     with warehouses.borrow(project.config) as warehouse:
         return ask(project, question, cluster_id=cluster_id, continue_id=conversation_id, model=model,
-                   surface=surface, warehouse=warehouse, on_step=on_step, asker_known=not shared)
+                   surface=surface, user=user, warehouse=warehouse, on_step=on_step, asker_known=not shared)
 
 
 def plain(value: Any) -> Any:

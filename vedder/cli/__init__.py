@@ -151,12 +151,13 @@ def _register() -> None:
         init_cmds,
         mcp_cmds,
         profile_cmds,
+        slack_cmds,
         validate_cmds,
         web_cmds,
     )
 
     for module in (init_cmds, ask_cmds, context_cmds, demo_cmds, profile_cmds, validate_cmds, curation_cmds, health_cmds, mcp_cmds,
-                   web_cmds):
+                   web_cmds, slack_cmds):
         module.register(app)
 
 
