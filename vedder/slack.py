@@ -384,20 +384,8 @@ def create_server(project: Path | None = None, *, env: dict[str, str], host: str
 
 def serve(project: Path | None = None, *, env: dict[str, str], host: str = "127.0.0.1", port: int = 8767, model: str | None = None) -> None:
     """Receive Slack's events and answer them until Ctrl-C."""
-    from vedder.agent.llm import is_model
-    from vedder.web import warm_model
+    from vedder.web import serve_until_stopped
 
     server = create_server(project, env=env, host=host, port=port, model=model)
-    configured = model or server.app.watcher.current().config.model
-    if is_model(configured):
-        warm_model(configured)
-    print(f"vedder slack on {server.url}/slack/events (Slack reaches it through your HTTPS proxy; Ctrl-C stops it)",
-          file=sys.stderr, flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        print("stopped", file=sys.stderr)
-    finally:
-        server.server_close()
-        server.app.wait(10)
-        server.app.warehouses.close()
+    serve_until_stopped(server, model, f"vedder slack on {server.url}/slack/events (Slack reaches it through your HTTPS "
+                                       "proxy; Ctrl-C stops it)", drain=lambda: server.app.wait(10))

@@ -327,18 +327,25 @@ def create_server(project: Path | None = None, *, host: str = "127.0.0.1", port:
 def serve(project: Path | None = None, *, host: str = "127.0.0.1", port: int = 8766, model: str | None = None,
           token: str | None = None) -> None:
     """Serve the page and API until Ctrl-C."""
-    from vedder.agent.llm import is_model
-
     server = create_server(project, host=host, port=port, model=model, token=token)
     warn_if_public(host, token=bool(token))
+    serve_until_stopped(server, model, f"vedder web on {server.url}/ (Ctrl-C stops it)")
+
+
+def serve_until_stopped(server: "WebServer", model: str | None, banner: str, drain: Callable[[], None] = lambda: None) -> None:
+    """Warm the model (when one is set), print ``banner`` and serve until Ctrl-C; then stop listening, ``drain``
+    the work in flight and close the warehouses."""
+    from vedder.agent.llm import is_model
+
     configured = model or server.app.watcher.current().config.model
     if is_model(configured):
         warm_model(configured)
-    print(f"vedder web on {server.url}/ (Ctrl-C stops it)", file=sys.stderr, flush=True)
+    print(banner, file=sys.stderr, flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
     finally:
         server.server_close()
+        drain()
         server.app.warehouses.close()
