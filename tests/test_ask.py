@@ -247,3 +247,29 @@ def test_a_language_code_is_not_a_country(demo_dir):
     assert germany["status"] != "answered" or "'de'" not in (germany["sql"] or ""), germany
     sweden = ask_json(demo_dir, "How many streams did Germany have in October 2026?")  # country columns still map
     assert sweden["status"] == "answered" and "country = 'DE'" in sweden["sql"]
+
+
+def test_a_tie_between_clusters_is_flagged_so_surfaces_can_ask_back(demo_dir):
+    tied = ask_json(demo_dir, "how many listeners per country?")
+    assert tied["status"] == "not_covered" and tied["ambiguous"] is True
+    assert {c["cluster"] for c in tied["closest"]} == {"listening", "podcasts"}
+    uncovered = ask_json(demo_dir, "what's the weather in Paris?")
+    assert uncovered["status"] == "not_covered" and uncovered["ambiguous"] is False
+    assert ask_json(demo_dir, "What does each plan cost per month?")["ambiguous"] is False
+
+
+def test_chat_asks_which_cluster_on_a_tie_and_asks_again_there(demo_dir):
+    script = "how many listeners per country?\n2\nand for Sweden?\n:quit\n"
+    result = CliRunner().invoke(app, ["chat", "--project", str(demo_dir)], input=script)
+    assert result.exit_code == 0, result.output
+    assert "which one? [1] podcasts  [2] listening (Enter: neither)" in result.output
+    entries = [e for e in json.loads(run(demo_dir, "log", "--json").stdout) if e["surface"] == "chat"]
+    tie, chosen, follow = sorted(entries, key=lambda e: (e["created_at"], e["turn"]))[-3:]
+    assert tie["question"] == chosen["question"] == "how many listeners per country?"
+    assert (tie["cluster"], chosen["cluster"], chosen["cluster_source"]) == (None, "listening", "given")
+    # The choice is the conversation's cluster from then on.
+    assert follow["question"] == "and for Sweden?" and follow["cluster"] == "listening"
+    assert len({tie["conversation_id"], chosen["conversation_id"], follow["conversation_id"]}) == 1
+    # Enter picks neither: nothing is asked again.
+    neither = CliRunner().invoke(app, ["chat", "--project", str(demo_dir)], input="how many listeners per country?\n\n:quit\n")
+    assert neither.exit_code == 0 and neither.output.count("Several clusters fit") == 1

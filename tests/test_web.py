@@ -537,3 +537,41 @@ def test_a_body_shorter_than_its_content_length_frees_the_thread(demo, monkeypat
     assert short_s < 10 and dripped_s < 10, (short_s, dripped_s)
     assert status == 200 and answer["status"] == "answered"
     assert "internal error" not in capfd.readouterr().err
+
+
+PICK_SESSION = r"""
+(async () => {
+  byId("question").value = "how many listeners per country?";
+  await ask({preventDefault() {}});
+  const tie = byId("thread").children[0];
+  const picks = tie.querySelectorAll(".pick");
+  const buttons = picks.length ? picks[0].children.slice(1) : [];
+  await buttons[1].listeners.click();
+  const cards = byId("thread").children;
+  process.stdout.write(JSON.stringify({tie: texts(tie), buttons: buttons.map((b) => b.textContent),
+                                       disabled: buttons.map((b) => Boolean(b.disabled)),
+                                       second: texts(cards[1]), count: cards.length, conversation: conversationId}));
+})().catch((error) => { console.error(error); process.exit(1); });
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_a_tie_between_clusters_offers_each_and_one_click_asks_there(demo, tmp_path):
+    """Offline, vedder does not guess between clusters that fit a question equally: the page names them (with their
+    teams) and a click asks the same question in the chosen one, in the same conversation, logged as given."""
+    script = re.search(r"<script>(.*?)</script>", (REPO / "vedder/web.html").read_text(), re.S).group(1)
+    harness = tmp_path / "pick.js"
+    harness.write_text(NODE_DOM + script + PICK_SESSION)
+    with running(demo) as server:
+        done = subprocess.run(["node", str(harness)], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "VEDDER_WEB_URL": server.url})
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert shown["tie"][:2] == ["Not covered", "how many listeners per country?"]
+    assert "Cluster listening, owned by Listening Insights (#listening-insights)" in shown["tie"]
+    assert shown["buttons"] == ["podcasts (Podcast Analytics)", "listening (Listening Insights)"]
+    assert shown["disabled"] == [True, True] and shown["count"] == 2
+    assert shown["second"][1] == "how many listeners per country?" and "cluster 'listening'" in " ".join(shown["second"])
+    tie, chosen = log_entries(demo)[::-1]
+    assert (tie["cluster"], chosen["cluster"], chosen["cluster_source"], chosen["surface"]) == (None, "listening", "given", "web")
+    assert tie["conversation_id"] == chosen["conversation_id"] == shown["conversation"]

@@ -42,6 +42,9 @@ class Answer:
     routing_note: str | None = None
     """Why the question went to its cluster when plain routing did not decide it (route memory)."""
     closest: list[dict[str, Any]] = field(default_factory=list)
+    ambiguous: bool = False
+    """Not covered because several clusters fit the question about equally well (``closest`` names them): vedder does
+    not guess; a surface may ask which one is meant and ask again with it as the cluster."""
     truncated: bool = False
     error: str | None = None
     hint: str | None = None
@@ -160,6 +163,7 @@ def _not_covered(question: str, routing, project: "Project") -> Answer:
         routing=[{"id": c, "score": round(s, 3)} for c, s in routing.scores[:5]],
         closest=closest,
         hint=f"vedder ask --cluster {closest[0]['cluster']} \"{question}\"" if ambiguous else None,
+        ambiguous=ambiguous,
     )
 
 

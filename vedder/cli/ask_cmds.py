@@ -170,6 +170,30 @@ def chat(
         render_answer(answer, verbose)
         warned = warned or warn_not_logged(answer)
         conversation_id = answer.conversation_id or conversation_id
+        chosen = _pick_cluster(answer) if answer.ambiguous else None
+        if chosen:
+            try:
+                answer = ask_question(loaded, line, cluster_id=chosen, model=model, continue_id=conversation_id,
+                                      surface="chat")
+            except VedderError as exc:
+                out.print("[red]error:[/red] " + escape(exc.message) + (f"\n[dim]hint: {escape(exc.hint)}[/dim]" if exc.hint else ""))
+                continue
+            render_answer(answer, verbose)
+            conversation_id = answer.conversation_id or conversation_id
+
+
+def _pick_cluster(answer) -> str | None:
+    """Ask which of the near-equal clusters the person means (vedder does not guess); None when they pick none.
+    The answer in the chosen cluster is logged as their choice, so route memory settles the tie next time."""
+    choices = [c["cluster"] for c in answer.closest if c.get("cluster") and not c.get("not_loaded")]
+    menu = "  ".join(f"[{n}] {cid}" for n, cid in enumerate(choices, 1))
+    try:
+        picked = input(f"which one? {menu} (Enter: neither) ").strip()
+    except EOFError:
+        return None
+    if picked.isdigit() and 1 <= int(picked) <= len(choices):
+        return choices[int(picked) - 1]
+    return picked if picked in choices else None
 
 
 def query(
