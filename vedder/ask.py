@@ -13,6 +13,8 @@ from vedder.config import OFFLINE
 from vedder.errors import LogError, SQLExecutionError, UsageError, VedderError
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from vedder.project import Cluster, Project
     from vedder.warehouse import QueryResult, Warehouse
 
@@ -210,15 +212,23 @@ def _previous_turn(log, continue_id: str | None) -> tuple[str | None, list[dict[
     return conversation_id, thread
 
 
-def _answer_offline(project, cluster, question, warehouse, history) -> tuple[Answer, "QueryResult | None"]:
+def _answer_offline(project, cluster, question, warehouse, history, today=None) -> tuple[Answer, "QueryResult | None"]:
     from vedder.context.index import cluster_index
     from vedder.offline import answer_offline, partial_period_note
     from vedder.sql.run import run_sql
 
     # The last turn answered in this cluster with a pair's SQL: "and for Germany?" after a not-covered "and for
     # Norway?" (or a turn that went to no cluster or another, or a definition quoted from the docs) adapts the one before.
-    previous = next((turn for turn in reversed(history) if turn.get("cluster") == cluster.id and turn.get("sql") and turn.get("pair")), None)
-    result = answer_offline(project, cluster, question, previous=previous)
+    at = next((i for i in range(len(history) - 1, -1, -1)
+               if history[i].get("cluster") == cluster.id and history[i].get("sql") and history[i].get("pair")), None)
+    previous = None
+    if at is not None:
+        # The follow-ups of this cluster not covered since: what they asked for may still hold ("same for the family
+        # plan", then "and in Germany?" asks for family in Germany), so the offline answerer must see them. A turn
+        # that went to no cluster or another ("and ad revenue?") was about something else.
+        previous = {**history[at], "declined": [t["question"] for t in history[at + 1:]
+                                                if t.get("status") == "not_covered" and t.get("cluster") == cluster.id]}
+    result = answer_offline(project, cluster, question, previous=previous, today=today)
     if result.match is None:
         closest = [{"pair": p.id, "question": p.question, "score": round(s, 3)} for p, s in result.closest[:3]]
         listing = "; ".join(f"{c['pair']}: \"{c['question']}\"" for c in closest) or "none"
@@ -302,11 +312,13 @@ def ask(
     log: bool = True,
     memory: bool = True,
     asker_known: bool = True,
+    today: "date | None" = None,
 ) -> Answer:
     """Answer ``question`` on ``project``; ``follow_up``/``continue_id`` continue a conversation. ``memory``
     lets earlier answers in the log settle a tied routing (off for ``vedder eval``: its numbers must not depend
     on who ran it). ``asker_known`` False (a shared server: every asker is the same OS user) makes route memory
-    count no earlier answer as the asker's own."""
+    count no earlier answer as the asker's own. ``today`` (default: the clock's) is the day "last month" is seen
+    from offline, fixed by held-out sets."""
     from vedder.log.store import open_log
 
     started = time.perf_counter()
@@ -328,7 +340,7 @@ def ask(
     if follow_up or continue_id:
         conversation_id, thread = _previous_turn(store, continue_id)
         history = [{"question": t["question"], "sql": t["sql"], "summary": t["result_summary"], "cluster": t["cluster"],
-                    "pair": _pair_of(t)} for t in thread]
+                    "pair": _pair_of(t), "status": t["status"]} for t in thread]
     routing_scores: list[dict[str, Any]] = []
     cluster, alternatives, source, routing_note = None, [], None, None
     conversation_broken = None
@@ -381,7 +393,7 @@ def ask(
             warehouse = open_warehouse(project.config)
         try:
             if model == OFFLINE:
-                answer, rows = _answer_offline(project, cluster, question, warehouse, history)
+                answer, rows = _answer_offline(project, cluster, question, warehouse, history, today)
                 if answer.status == "not_covered" and (defined := _answer_from_docs(project, question, cluster, source == "given")):
                     answer, cluster = defined, project.clusters[defined.cluster]
                 elif answer.status == "not_covered":

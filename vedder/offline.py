@@ -1474,13 +1474,100 @@ def _answer_offline(project: "Project", cluster: "Cluster", question: str, previ
     return result
 
 
+# A question of its own opens with a question word or a command; "what about …" and "how about …" lean on the answer
+# before them, and so does a question that points back at it ("behind them", "that year", "then").
+_OWN_QUESTION = re.compile(r"^\W*(?!(?:what|how)\s+about\b)(?:how|what|which|who|whose|when|where|is|are|was|were|did|do|"
+                           r"does|can|could|would|will|show|list|give|tell)\b", re.IGNORECASE)
+_POINTS_BACK = re.compile(r"\b(?:them|those|these|that (?:year|month|day|week|period|time)|then|the same|same)\b", re.IGNORECASE)
+# Words of a turn that asks nothing of the data ("thanks!", "why?", "great"): declined, it leaves nothing to hold.
+_CHAT_WORDS = {stem(w) for w in "thanks thank thx cheers great cool ok okay nice good perfect awesome interesting really hmm wow".split()}
+
+
+def leans_on_conversation(question: str) -> bool:
+    """Whether a follow-up is said as part of the conversation ("and per month in 2026?", "top 3 instead?", "last
+    year?") rather than as a question of its own ("How many podcast shows are there per language?")."""
+    return not _OWN_QUESTION.match(question) or bool(_POINTS_BACK.search(question))
+
+
+def _asked_for(index: ClusterIndex, text: str, default_year: int | None) -> set[str]:
+    """What a follow-up asks to change: the columns of the values it names ('country' for a country no profile
+    holds, like Norway), 'period', 'top' (a number that is no year)."""
+    lowered = text.lower()
+    slots = {column for column, _ in _named_values(index, text)}
+    if any(re.search(rf"\b{re.escape(name)}\b", lowered) for name in COUNTRIES):
+        slots.add("country")
+    if periods_in(text, default_year) or relative_periods(text):
+        slots.add("period")
+    if any(not _is_year(n) for n in numbers_in(text)):
+        slots.add("top")
+    return slots
+
+
+def _declined_still_asked(index: ClusterIndex, question: str, previous: Any) -> str | None:
+    """The follow-up declined since the previous answer that ``question`` does not replace, or None. "same for the
+    family plan" (not covered), then "and in Germany?" asks for the family plan in Germany: adapting the answer
+    before would drop the plan. "and for Norway?" (not covered), then "and for Germany?" replaces the country."""
+    declined = _previous_field(previous, "declined") or []
+    if not declined:
+        return None
+    previous_question = _previous_field(previous, "question") or ""
+    default_year = next((p.year for p in reversed(periods_in(previous_question))), None)
+    now = _asked_for(index, question, default_year)
+    for earlier in declined:
+        wanted = _asked_for(index, earlier, default_year)
+        if wanted - now or not wanted and _domain(earlier) - _CHAT_WORDS:
+            return f"the follow-up '{earlier}' was not answered, and this one does not say it no longer holds"
+    return None
+
+
+def _drops_what_was_asked(index: ClusterIndex, match: "OfflineMatch", question: str, previous: Any, dialect: str) -> str | None:
+    """What a pair matched on its own would silently drop of the conversation, or None: "and per month in 2026?"
+    after signups in India is no question about every country. The values the earlier answer was asked for (named
+    in its question, or adapted into its pair) must stay, and its period unless the follow-up names another."""
+    tree, new = parsed(_previous_field(previous, "sql") or "", dialect), parsed(match.sql, dialect)
+    pair = _previous_field(previous, "pair")
+    vetted = parsed(pair.sql if hasattr(pair, "sql") else "", dialect) if pair is not None else None
+    if tree is None or new is None:
+        return "the earlier answer's SQL does not parse"
+    strings = {v for v in _facts(tree).strings if day_of(v) is None}  # dates are the period's, below
+    named = {value.lower() for _, value in _named_values(index, _previous_field(previous, "question") or "")}
+    asked = {v for v in strings if v in named or vetted is None or v not in _facts(vetted).strings}
+    kept = _facts(new).strings
+    lost = sorted(asked - kept)
+    if lost:
+        return f"it would drop {', '.join(repr(v) for v in lost)} of the answer before"
+    earlier, now = sql_period(tree), sql_period(new)
+    if earlier is not None and earlier != now and not (periods_in(question) or relative_periods(question)):
+        return f"it would answer {now.text if now else 'no period'}, not {earlier.text} of the answer before"
+    return None
+
+
 def _match_offline(project: "Project", cluster: "Cluster", question: str, previous: Any) -> OfflineResult:
     dialect = project.config.dialect
     index = cluster_index(cluster)
-    if previous is not None:
+    if previous is None:
+        return _match_on_its_own(index, question, dialect)
+    held = _declined_still_asked(index, question, previous)
+    if held is None:
         match = _follow_up(project, cluster, question, previous)
         if match is not None:
             return OfflineResult(match, [(match.pair, 1.0)])
+    result = _match_on_its_own(index, question, dialect)
+    if result.match is None and held is not None and leans_on_conversation(question):
+        result.reason = f"a follow-up: {held}"
+    if result.match is None or not leans_on_conversation(question):
+        return result
+    pair = _previous_field(previous, "pair")
+    previous = {"question": _previous_field(previous, "question"), "sql": _previous_field(previous, "sql"),
+                "pair": cluster.pair(pair) if isinstance(pair, str) else pair}
+    dropped = held or _drops_what_was_asked(index, result.match, question, previous, dialect)
+    if dropped is None:
+        return result
+    return OfflineResult(None, result.closest, f"a follow-up: {result.match.pair.id} would answer it on its own, but {dropped}")
+
+
+def _match_on_its_own(index: ClusterIndex, question: str, dialect: str) -> OfflineResult:
+    """The pair that answers ``question`` asked on its own (not as a follow-up)."""
     ranked = rank_pairs(index, question)[:CANDIDATES]
     # Similarities are sums over sets, so equal ones may differ in the last bits from run to run (hash seeds):
     # rounded, ties keep the pairs' BM25 order and the answer does not depend on the seed.

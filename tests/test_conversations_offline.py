@@ -1,0 +1,119 @@
+"""Offline conversations: a follow-up adapts the answer before only with what the conversation still asks for.
+
+A follow-up declined since the last answer may still hold ("same for the family plan", not covered, then "and in
+Germany?" asks for family in Germany); a follow-up said as part of the conversation ("and per month in 2026?")
+is not answered by a pair that drops what the answer before was asked for. The blind held-out conversations
+(fixtures/offline/conversations7.jsonl) are asked turn by turn through ``ask``: every answer right.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from demo_project import copy_demo
+from vedder.ask import ask
+from vedder.config import load_config
+from vedder.offline import answer_offline, leans_on_conversation
+from vedder.project import load_project
+
+HELD_OUT = Path(__file__).parent / "fixtures" / "offline"
+TODAY = date(2026, 11, 26)
+# Turns of conversations7 answered (all right) today: coverage may grow, never shrink unnoticed.
+CONVERSATIONS7_RIGHT = 47
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory) -> Path:
+    return copy_demo(tmp_path_factory.mktemp("conversations"), scale=0.02)
+
+
+@pytest.fixture(scope="module")
+def demo(demo_dir):
+    return load_project(load_config(demo_dir))
+
+
+def _first(project, question: str, cluster: str) -> dict:
+    """The conversation's first answer, as ``ask`` hands it to the offline answerer."""
+    result = answer_offline(project, project.clusters[cluster], question, today=TODAY)
+    assert result.match is not None, result.reason
+    return {"question": question, "sql": result.match.sql, "pair": result.match.pair.id}
+
+
+def _follow(project, question: str, previous: dict, cluster: str, declined: list[str] = ()):
+    return answer_offline(project, project.clusters[cluster], question, previous={**previous, "declined": list(declined)},
+                          today=TODAY)
+
+
+def test_a_declined_follow_up_still_holds_unless_the_next_replaces_it(demo):
+    sweden = _first(demo, "How many active premium subscribers are there in Sweden?", "revenue")
+    held = _follow(demo, "and in Germany?", sweden, "revenue", ["same for the family plan"])
+    assert held.match is None and "'same for the family plan' was not answered" in held.reason
+    # Near misses: the declined turn named the country the next one replaces, or asked nothing of the data.
+    for declined in (["and for Norway?"], ["thanks!"], ["why?"]):
+        germany = _follow(demo, "and in Germany?", sweden, "revenue", declined)
+        assert germany.match is not None, (declined, germany.reason)
+        assert "country = 'DE'" in germany.match.sql and "plan = 'premium'" in germany.match.sql
+
+
+def test_a_declined_change_of_another_kind_blocks_a_year_and_a_top_n(demo):
+    failed = _first(demo, "What was the failed payment rate per month in 2026?", "revenue")
+    assert _follow(demo, "and for 2025?", failed, "revenue", ["and in Sweden?"]).match is None
+    assert _follow(demo, "and for 2025?", failed, "revenue").match is not None  # nothing declined: adapted
+    shows = _first(demo, "Which 10 podcast shows had the most listeners in October 2026?", "podcasts")
+    assert _follow(demo, "and in September 2026?", shows, "podcasts", ["top 5 please, with more detail"]).match is None
+    september = _follow(demo, "and the top 5 in September 2026?", shows, "podcasts", ["top 5 please, with more detail"])
+    assert september.match is not None and "LIMIT 5" in september.match.sql, september.reason
+
+
+def test_a_follow_up_does_not_drop_what_the_answer_before_was_asked_for(demo):
+    india = _follow(demo, "and in India?", _first(demo, "How many users signed up in Brazil?", "listening"), "listening")
+    assert india.match is not None and "'IN'" in india.match.sql
+    previous = {"question": "and in India?", "sql": india.match.sql, "pair": india.match.pair.id}
+    per_month = _follow(demo, "and per month in 2026?", previous, "listening")
+    assert per_month.match is None and "would drop 'in'" in per_month.reason
+    # Near miss: asked as a question of its own, the per-month pair answers it.
+    own = _follow(demo, "How many users signed up per month in 2026?", previous, "listening")
+    assert own.match is not None and own.match.pair.id == "signups-per-month"
+
+
+@pytest.mark.parametrize("question, leans", [
+    ("and per month in 2026?", True), ("top 3 instead?", True), ("last year?", True), ("what about Germany?", True),
+    ("how about the previous month?", True), ("which advertisers were behind them?", True),
+    ("and how many shows launched that year per category?", True),
+    ("How many podcast shows are there per language?", False), ("What was the skip rate per genre in October 2026?", False),
+    ("Which 10 podcast shows had the most listeners in October 2026?", False),
+])
+def test_which_follow_ups_lean_on_the_conversation(question, leans):
+    assert leans_on_conversation(question) is leans
+
+
+def test_through_ask_a_declined_country_is_not_dropped_by_the_next_year(demo, demo_dir, monkeypatch):
+    monkeypatch.setenv("VEDDER_LOG", str(demo_dir / "turns.sqlite"))
+    project = load_project(load_config(demo_dir))
+    first = ask(project, "What was the failed payment rate per month in 2026?", model="offline", today=TODAY)
+    assert first.status == "answered"
+    sweden = ask(project, "and in Sweden?", model="offline", continue_id=first.conversation_id, today=TODAY)
+    assert sweden.status == "not_covered"
+    later = ask(project, "and for 2025?", model="offline", continue_id=first.conversation_id, today=TODAY)
+    assert later.status == "not_covered" and "'and in Sweden?' was not answered" in later.answer
+    fresh = ask(project, "What was the failed payment rate per month in 2026?", model="offline", today=TODAY)
+    again = ask(project, "and for 2025?", model="offline", continue_id=fresh.conversation_id, today=TODAY)
+    assert again.status == "answered" and "2025-01-01" in again.sql
+
+
+def _load_scorer():
+    spec = importlib.util.spec_from_file_location("conversation_score", HELD_OUT / "score_conversations.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_blind_conversations_are_answered_right_or_not_at_all(demo_dir):
+    summary = _load_scorer().score(HELD_OUT / "conversations7.jsonl", root=demo_dir)
+    assert summary["wrong"] == [] and summary["precision"] == 1.0, summary["wrong"]
+    assert summary["right"] == CONVERSATIONS7_RIGHT, summary
+    assert summary["abstained_rightly"] == summary["abstain_turns"]
