@@ -1261,13 +1261,18 @@ def _follow_up(project: "Project", cluster: "Cluster", question: str, previous: 
         limit.set("expression", exp.Literal.number(fresh[0]))
     if not adaptations:
         return None
-    leftover = _domain(question) - _adapted_words(adaptations)[0] - {"top"}
+    # "the family plan", "the ios platform": the column of a value adapted is said with it.
+    said_columns = {stem(w) for a in adaptations if a.column not in ("LIMIT", "month", "year") for w in split_identifier(a.column)}
+    leftover = _domain(question) - _adapted_words(adaptations)[0] - said_columns - _FOLLOW_UP_WORDS
     if leftover:
         return None
     sql = _renamed(tree, adaptations, project.config.dialect)
     candidate = Candidate(pair, previous_question, 1.0, [], adaptations, tree, project.config.dialect)
     return OfflineMatch(pair, sql, adaptations, 1.0, _explain(candidate, follow_up=True))
 
+
+# Words a follow-up says about itself, not about the data: "top 3 instead?", "ok just Germany then".
+_FOLLOW_UP_WORDS = {stem(w) for w in "top instead ok okay rather".split()}
 
 # Words that make "Sweden" in a follow-up something other than the one value to answer for: "except Sweden",
 # "compared with Sweden", "what share did Sweden have".
