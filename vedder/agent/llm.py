@@ -136,8 +136,23 @@ def _one_line(exc: Exception, options: dict[str, Any]) -> str:
     return text[:200] + ("…" if len(text) > 200 else "")
 
 
+def _refused(exc: BaseException) -> OSError | None:
+    """The refused or failed connection under ``exc``: litellm reports a server that is not running as an
+    InternalServerError saying only "Connection error."; the OSError at the bottom of the chain says what happened."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def _transient(litellm, exc: Exception) -> str | None:
     """A short reason when ``exc`` is worth retrying, else None."""
+    if _refused(exc) is not None:
+        return "connection failed"
     if isinstance(exc, litellm.Timeout):
         return "timed out"
     if isinstance(exc, litellm.RateLimitError):
@@ -169,6 +184,18 @@ def _missing_key(litellm, model: str, options: dict[str, Any]) -> str | None:
     except Exception:
         return None
     return next((name for name in missing if name.endswith("_API_KEY")), None)
+
+
+def _api_base(litellm, model: str, options: dict[str, Any]) -> str | None:
+    """Where the model is served: ``model_options.api_base``, else for OpenAI-protocol models the environment
+    variables litellm reads for them (``OPENAI_BASE_URL``, ``OPENAI_API_BASE``: a local llama.cpp or vLLM server)."""
+    if options.get("api_base"):
+        return str(options["api_base"])
+    try:
+        provider = litellm.get_llm_provider(model)[1]
+    except Exception:
+        return None
+    return (os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_BASE") or None) if provider == "openai" else None
 
 
 def _litellm_kwargs(options: dict[str, Any]) -> dict[str, Any]:
@@ -216,7 +243,8 @@ def chat(
     litellm = _litellm()
     kwargs = _litellm_kwargs(options)
     missing = _missing_key(litellm, model, options)
-    if missing and not options.get("api_base"):
+    api_base = _api_base(litellm, model, options)
+    if missing and not api_base:
         # Checked before calling: without a key some providers fail with a 500 we would retry as transient.
         raise ModelError(f"model {model}: no API key ({missing} is not set)", KEY_HINT)
     if missing:
@@ -235,11 +263,14 @@ def chat(
                     raise
                 raise _permanent(litellm, exc, model, options) from None
             if attempt == retries:
-                where = f" at {redact(str(options['api_base']), options)}" if options.get("api_base") else ""
+                where = f" at {redact(str(api_base), options)}" if api_base else ""
                 timeout = f" (timeout {kwargs['timeout']:g} s)" if reason == "timed out" else ""
+                refused = _refused(exc)
+                detail = redact(refused.strerror or str(refused), options) if refused is not None else _one_line(exc, options)
                 raise ModelUnavailable(
-                    f"model {model}{where} {reason}{timeout} after {attempt + 1} attempt{'s' * bool(attempt)}: {_one_line(exc, options)}",
-                    "try again later, raise model_options.timeout / num_retries, or check model_options.api_base",
+                    f"model {model}{where} {reason}{timeout} after {attempt + 1} attempt{'s' * bool(attempt)}: {detail}",
+                    "start the model server, or check model_options.api_base (or OPENAI_API_BASE)" if refused is not None
+                    else "try again later, raise model_options.timeout / num_retries, or check model_options.api_base",
                 ) from None
             time.sleep(min(MAX_BACKOFF_S, backoff * 2**attempt))
 

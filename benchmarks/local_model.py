@@ -1,0 +1,205 @@
+"""vedder's agent against a real local model served by llama.cpp's OpenAI-compatible server (not run by CI).
+
+Asks a question set through ``vedder ask --json --verbose`` (one process per question, as a person would),
+checks each answer's rows against gold SQL run on the same warehouse, and prints one JSON object: per
+question the status, steps, whether SQL ran, whether the rows match the gold, latency, tokens and the error;
+then medians and counts. With ``--gguf`` it starts ``llama_cpp.server`` on 127.0.0.1 (from ``--server-python``,
+a venv where llama-cpp-python[server] is installed) and stops it at the end; without it, a server must already
+listen on ``--port``.
+
+    python benchmarks/local_model.py --gguf SmolLM2-135M-Instruct.Q4_1.gguf --server-python /work/llmvenv/bin/python
+
+The project (``--project``, default the repo's demo) is asked with ``VEDDER_MODEL=openai/<name>`` and
+``OPENAI_API_BASE`` pointing at the server, and with its own log in a temporary directory (the project's log
+and its route memory stay untouched).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+VEDDER = str(Path(sys.executable).with_name("vedder"))
+
+# (question, gold SQL or None for not covered, pair it restates or None, continue the previous question?)
+QUESTIONS: list[dict[str, Any]] = [
+    {"question": "How many streams did each country have in October 2026?", "pair": "listening/streams-per-country"},
+    {"question": "and only for Sweden?", "continue": True,
+     "sql": "SELECT COUNT(*) FROM listening.events WHERE event_date >= DATE '2026-10-01' AND event_date < DATE '2026-11-01' "
+            "AND duration_ms >= 30000 AND user_id >= 100 AND country = 'SE'"},
+    {"question": "What does each plan cost per month?", "pair": "revenue/plan-prices"},
+    {"question": "How many active subscribers does each plan have?", "pair": "revenue/active-subscribers-by-plan"},
+    {"question": "What was revenue per month in 2026?", "pair": "revenue/revenue-per-month"},
+    {"question": "How many podcast shows are there per language?", "pair": "podcasts/shows-per-language"},
+    {"question": "Who were the top 5 artists by streams in November 2026?", "pair": "listening/top-artists-month"},
+    {"question": "How many users signed up in Brazil?", "pair": "listening/signups-country"},
+    {"question": "How many tracks are in the catalogue?", "sql": "SELECT COUNT(*) FROM listening.tracks"},
+    {"question": "How many artists come from Sweden?", "sql": "SELECT COUNT(*) FROM listening.artists WHERE country = 'SE'"},
+    {"question": "What is the average track length in seconds?", "sql": "SELECT AVG(duration) FROM listening.tracks"},
+    {"question": "How many podcast episodes are there in total?", "sql": "SELECT COUNT(*) FROM podcasts.episodes"},
+    {"question": "How many podcast shows does each publisher have?",
+     "sql": "SELECT publisher, COUNT(*) FROM podcasts.shows GROUP BY publisher"},
+    {"question": "How many explicit tracks are there?", "sql": "SELECT COUNT(*) FROM listening.tracks WHERE explicit"},
+    {"question": "How many distinct users streamed in November 2026?",
+     "sql": "SELECT COUNT(DISTINCT user_id) FROM listening.events WHERE event_date >= DATE '2026-11-01' "
+            "AND event_date < DATE '2026-12-01' AND duration_ms >= 30000 AND user_id >= 100"},
+    {"question": "How many ad impressions were clicked in October 2026?",
+     "sql": "SELECT COUNT(*) FROM revenue.ad_impressions WHERE clicked AND user_id >= 100 "
+            "AND impression_date >= DATE '2026-10-01' AND impression_date < DATE '2026-11-01'"},
+    {"question": "How many payments failed in 2025?",
+     "sql": "SELECT COUNT(*) FROM revenue.payments WHERE status = 'failed' AND user_id >= 100 "
+            "AND payment_date >= DATE '2025-01-01' AND payment_date < DATE '2026-01-01'"},
+    {"question": "Which record label has the most artists?",
+     "sql": "SELECT label, COUNT(*) FROM listening.artists GROUP BY label ORDER BY 2 DESC LIMIT 1"},
+    {"question": "How many users signed up on iOS?",
+     "sql": "SELECT COUNT(*) FROM listening.users WHERE signup_platform = 'ios' AND user_id >= 100"},
+    {"question": "Which podcast category has the most shows?",
+     "sql": "SELECT category, COUNT(*) FROM podcasts.shows GROUP BY category ORDER BY 2 DESC LIMIT 1"},
+    {"question": "What's the weather in Paris tomorrow?", "sql": None},
+]
+
+
+def start_server(python: str, gguf: Path, port: int, chat_format: str | None, n_ctx: int, log: Path) -> subprocess.Popen:
+    command = [python, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1", "--port", str(port),
+               "--n_ctx", str(n_ctx)]
+    if chat_format:
+        command += ["--chat_format", chat_format]
+    server = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"llama_cpp.server exited with {server.returncode}; see {log}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2).read()
+            return server
+        except OSError:
+            time.sleep(0.5)
+    server.kill()
+    raise SystemExit(f"llama_cpp.server did not answer on port {port} within 120 s; see {log}")
+
+
+def gold_rows(project_root: Path, item: dict[str, Any]) -> tuple[str | None, list[list[Any]] | None]:
+    """The gold SQL (the pair's when the item restates one) and its rows, run read-only on the project's warehouse."""
+    from vedder.config import load_config
+    from vedder.project import load_project
+    from vedder.warehouse import open_warehouse
+
+    sql = item.get("sql")
+    if item.get("pair"):
+        project = load_project(project_root)
+        cluster, pair_id = item["pair"].split("/")
+        sql = next(p.sql for p in project.clusters[cluster].pairs if p.id == pair_id)
+    if sql is None:
+        return None, None
+    warehouse = open_warehouse(load_config(project_root))
+    try:
+        return sql, [list(row) for row in warehouse.execute(sql).rows]
+    finally:
+        warehouse.close()
+
+
+def ask(project_root: Path, env: dict[str, str], question: str, follow_up: bool, timeout_s: float) -> dict[str, Any]:
+    command = [VEDDER, "ask", question, "--json", "--verbose"] + (["--continue"] if follow_up else [])
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(command, cwd=project_root, env=env, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return {"status": "hang", "wall_s": round(time.perf_counter() - started, 2)}
+    wall = round(time.perf_counter() - started, 2)
+    try:
+        answer = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        return {"status": "no_json", "exit_code": done.returncode, "wall_s": wall,
+                "stderr": done.stderr.strip()[-500:], "traceback": "Traceback" in done.stderr}
+    answer.update(exit_code=done.returncode, wall_s=wall, traceback="Traceback" in done.stderr)
+    return answer
+
+
+def row_match(gold: list[list[Any]] | None, answer: dict[str, Any], gold_sql: str | None) -> bool | None:
+    """Same rows as the gold (vedder eval's rule); for a one-value gold, the value anywhere in the result also counts."""
+    from vedder.eval import gold_orders, rows_match
+
+    if gold is None:
+        return answer.get("status") == "not_covered"
+    rows = answer.get("rows") or []
+    if not answer.get("sql"):
+        return False
+    if rows_match(gold, rows, ordered=gold_orders(gold_sql or "", "duckdb")):
+        return True
+    if len(gold) == 1 and len(gold[0]) <= 2:
+        value = gold[0][-1]
+        return any(isinstance(v, (int, float)) and isinstance(value, (int, float)) and abs(v - value) < 1e-6 * max(1, abs(value))
+                   or v == value for row in rows for v in row)
+    return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gguf", type=Path, help="start llama_cpp.server with this model file (else one must listen on --port)")
+    parser.add_argument("--server-python", default=sys.executable, help="python of the venv holding llama-cpp-python[server]")
+    parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument("--chat-format", default=None, help="llama_cpp.server --chat_format (default: the model's template)")
+    parser.add_argument("--n-ctx", type=int, default=8192)
+    parser.add_argument("--model", default="openai/smollm2", help="the litellm model string vedder is given")
+    parser.add_argument("--project", type=Path, default=ROOT)
+    parser.add_argument("--timeout-s", type=float, default=600, help="a question that takes longer counts as a hang")
+    parser.add_argument("--limit", type=int, default=None, help="ask only the first N questions")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="vedder-local-model-"))
+    server = None
+    try:
+        if args.gguf:
+            server = start_server(args.server_python, args.gguf, args.port, args.chat_format, args.n_ctx, workdir / "server.log")
+        env = {**os.environ, "VEDDER_MODEL": args.model, "OPENAI_API_BASE": f"http://127.0.0.1:{args.port}/v1",
+               "VEDDER_LOG": str(workdir / "log.sqlite"), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+        results = []
+        for item in QUESTIONS[: args.limit]:
+            gold_sql, gold = gold_rows(args.project, item)
+            answer = ask(args.project, env, item["question"], bool(item.get("continue")), args.timeout_s)
+            steps = answer.get("steps") or []
+            results.append({
+                "question": item["question"], "status": answer.get("status"), "cluster": answer.get("cluster"),
+                "steps": len(steps), "tools": [s.get("tool") for s in steps],
+                "sql_ran": bool(answer.get("sql")), "right": row_match(gold, answer, gold_sql),
+                "latency_s": answer.get("latency_s"), "wall_s": answer.get("wall_s"), "tokens": answer.get("tokens"),
+                "exit_code": answer.get("exit_code"), "traceback": answer.get("traceback"),
+                "answer": (answer.get("answer") or "")[:300], "error": answer.get("error"), "hint": answer.get("hint"),
+                "sql": answer.get("sql"),
+            })
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+        latencies = [r["latency_s"] for r in results if r["latency_s"] is not None]
+        summary = {
+            "questions": len(results), "load_average": os.getloadavg(),
+            "statuses": {s: sum(r["status"] == s for r in results) for s in sorted({str(r["status"]) for r in results})},
+            "sql_ran": sum(r["sql_ran"] for r in results), "right": sum(bool(r["right"]) for r in results),
+            "tracebacks": sum(bool(r["traceback"]) for r in results),
+            "median_latency_s": statistics.median(latencies) if latencies else None,
+            "max_latency_s": max(latencies) if latencies else None,
+            "median_tokens": statistics.median([r["tokens"] or 0 for r in results]) if results else None,
+            "median_steps": statistics.median([r["steps"] for r in results]) if results else None,
+        }
+        print(json.dumps({"results": results, "summary": summary}, indent=1, default=str))
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
