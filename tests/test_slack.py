@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import threading
 import time
 import urllib.error
@@ -38,12 +39,14 @@ def demo(demo_template: Path, tmp_path: Path) -> Path:
 
 
 class FakeSlack(ThreadingHTTPServer):
-    """Slack's Web API: records each call's path, Authorization and JSON body; answers ok with a new ts."""
+    """Slack's Web API: records each call's path, Authorization, JSON body and arrival (monotonic); answers the
+    next scripted reply ``(status, headers, body)`` while ``script`` has one, else ok with a new ts."""
 
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, script: list[tuple[int, dict[str, str], dict[str, Any]]] | None = None) -> None:
         self.calls: list[dict[str, Any]] = []
+        self.script = list(script or [])
         self.lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), FakeSlackHandler)
 
@@ -68,10 +71,14 @@ class FakeSlackHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         with self.server.lock:
-            self.server.calls.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
+            self.server.calls.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body,
+                                      "at": time.monotonic()})
             ts = f"1700000000.{len(self.server.calls):06d}"
-        payload = json.dumps({"ok": True, "channel": body.get("channel"), "ts": ts}).encode()
-        self.send_response(200)
+            status, headers, reply = self.server.script.pop(0) if self.server.script else (200, {}, None)
+        payload = json.dumps(reply or {"ok": True, "channel": body.get("channel"), "ts": ts}).encode()
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
@@ -79,8 +86,8 @@ class FakeSlackHandler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def fake_slack() -> Iterator[FakeSlack]:
-    server = FakeSlack()
+def fake_slack(script: list[tuple[int, dict[str, str], dict[str, Any]]] | None = None) -> Iterator[FakeSlack]:
+    server = FakeSlack(script)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -266,3 +273,167 @@ def test_missing_credentials_are_one_line_with_a_hint_and_exit_2(demo, monkeypat
     assert result.exit_code == 2
     assert result.output.splitlines()[0] == "error: SLACK_BOT_TOKEN is not set"
     assert "hint: export the Slack app's Bot User OAuth Token" in result.output and SECRET not in result.output
+
+
+def reaction(ts: str, emoji: str, event_ts: str, user: str = "U0KWAME", removed: bool = False) -> dict[str, Any]:
+    return event({"type": "reaction_removed" if removed else "reaction_added", "user": user, "reaction": emoji,
+                  "item_user": BOT, "item": {"type": "message", "channel": "C0DATA", "ts": ts}, "event_ts": event_ts})
+
+
+def ratings(project: Path) -> list[tuple[str, str, str]]:
+    """(rating, who, question of the rated turn) of every feedback row, oldest first."""
+    store = open_log(load_config(project))
+    try:
+        rows = store.db.execute("SELECT f.rating, f.user, t.question FROM feedback f JOIN turns t ON t.id = f.turn_id ORDER BY f.id")
+        return [tuple(r) for r in rows]
+    finally:
+        store.close()
+
+
+def thread_of_three(demo: Path, slack: FakeSlack) -> list[str]:
+    """Three answers in one thread; the ts of each posted answer."""
+    with running(demo, slack) as server:
+        for n, text in enumerate([QUESTION, "and for Sweden?", "and for Great Britain?"]):
+            send(server, mention(text, f"1700000{n + 1}00.000100", thread_ts=None if n == 0 else "1700000100.000100"))
+            slack.posts(n + 1)
+    return [f"1700000000.{n:06d}" for n in (1, 2, 3)]  # the fake's ts of its first three posts
+
+
+def test_a_reaction_rates_the_answer_it_is_on_even_after_a_restart_and_removing_it_withdraws_the_rating(demo):
+    with fake_slack() as slack:
+        first, _, third = thread_of_three(demo, slack)
+        with running(demo, slack) as server:  # a new process: which message answered which turn comes from slack.json
+            send(server, reaction(first, "-1", "1700000400.000100"))
+            send(server, reaction(third, "+1::skin-tone-3", "1700000400.000200", user="U0LUCIA"))
+            server.app.wait()
+            rated = ratings(demo)
+            send(server, reaction(first, "-1", "1700000500.000100", removed=True))
+            server.app.wait()
+    assert rated == [("down", "U0KWAME", QUESTION), ("up", "U0LUCIA", "and for Great Britain?")]
+    assert ratings(demo) == [("up", "U0LUCIA", "and for Great Britain?")]
+    assert [(e["question"], e["feedback"]) for e in log_entries(demo)] == [
+        (QUESTION, None), ("and for Sweden?", None), ("and for Great Britain?", "up")]
+
+
+def test_reactions_apply_in_slacks_order_and_a_retried_reaction_counts_once(demo):
+    with fake_slack() as slack:
+        first, second, _ = thread_of_three(demo, slack)
+        with running(demo, slack) as server:
+            send(server, reaction(first, "+1", "1700000600.000100", removed=True))  # the removal overtook its add
+            server.app.wait()
+            send(server, reaction(first, "+1", "1700000550.000100"))
+            server.app.wait()
+            overtaken = ratings(demo)
+            added = reaction(second, "-1", "1700000700.000100")
+            send(server, added)
+            server.app.wait()
+        with running(demo, slack) as server:
+            assert send(server, added, headers={"X-Slack-Retry-Num": "2", "X-Slack-Retry-Reason": "http_timeout"}) == (200, {})
+            send(server, reaction(second, "-1", "1700000700.000200"))  # a second 👎 by the same person: still one
+            server.app.wait()
+    assert overtaken == []
+    assert ratings(demo) == [("down", "U0KWAME", "and for Sweden?")]
+
+
+def test_an_event_answered_before_a_restart_is_not_answered_again_and_the_state_stays_bounded(demo, monkeypatch):
+    monkeypatch.setattr("vedder.slack.KEEP", 2)
+    state_file = Path(load_config(demo).log_path).parent / "slack.json"
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    state_file.write_text(json.dumps({"events": {"EvHOURSAGO": int(time.time()) - 3 * 3600, "EvMINUTEAGO": int(time.time()) - 60}}))
+    with fake_slack() as slack:
+        first = mention(QUESTION, "1700000100.000100")
+        with running(demo, slack) as server:
+            send(server, first)
+            slack.posts(1)
+        with running(demo, slack) as server:
+            retried = send(server, first, headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+            also_retried = send(server, mention(QUESTION, "1700000150.000100") | {"event_id": "EvMINUTEAGO"})
+            server.app.wait()
+            answered_once = len(slack.calls), len(log_entries(demo))
+            for n in (2, 3):
+                send(server, mention(QUESTION, f"170000{n}000.000100"))
+                slack.posts(n)
+    assert retried == also_retried == (200, {}) and answered_once == (1, 1)
+    state = json.loads(state_file.read_text())
+    assert list(state["threads"]) == ["C0DATA:1700002000.000100", "C0DATA:1700003000.000100"]
+    assert list(state["answers"]) == ["C0DATA:1700000000.000002", "C0DATA:1700000000.000003"]
+    assert len(state["events"]) == 2 and "EvHOURSAGO" not in state["events"]
+
+
+def error_lines(capfd) -> list[str]:
+    return [line for line in capfd.readouterr().err.splitlines() if line.startswith(("error", "warning", "Traceback"))]
+
+
+def test_a_429_is_retried_after_its_retry_after_and_a_5xx_after_a_pause(demo, capfd, monkeypatch):
+    monkeypatch.setattr("vedder.slack.BACKOFF_S", 0.05)
+    script = [(429, {"Retry-After": "1"}, {"ok": False, "error": "ratelimited"}), (503, {}, {"ok": False, "error": "service_unavailable"}),
+              (200, {}, {"ok": False, "error": "ratelimited"})]
+    with fake_slack(script) as slack, running(demo, slack) as server:
+        send(server, mention(QUESTION, "1700000100.000100"))
+        slack.posts(4)
+        server.app.wait()
+        send(server, mention("and for Sweden?", "1700000200.000200", thread_ts="1700000100.000100"))
+        posts = slack.posts(5)
+    assert posts[1]["at"] - posts[0]["at"] >= 1.0  # Slack's Retry-After was waited for
+    assert len({json.dumps(p["body"]) for p in posts[:4]}) == 1 and "streams-per-country" in posts[3]["body"]["text"]
+    assert "country = 'SE'" in posts[4]["body"]["text"]  # the answer that got through continues its thread
+    assert error_lines(capfd) == []
+
+
+@pytest.mark.parametrize(("error", "hint"), [
+    ("not_in_channel", "invite the bot to the channel (/invite @vedder in it)"),
+    ("channel_not_found", "invite the bot to the channel"),
+    ("invalid_auth", "check SLACK_BOT_TOKEN (the Bot User OAuth Token of the installed app) and the token's scopes"),
+    ("missing_scope", "Slack says it needs chat:write"),
+])
+def test_a_refused_post_is_one_line_naming_slacks_error_and_the_bot_goes_on(demo, capfd, error, hint):
+    refusal = {"ok": False, "error": error, **({"needed": "chat:write"} if error == "missing_scope" else {})}
+    with fake_slack([(200, {}, refusal)]) as slack, running(demo, slack) as server:
+        send(server, mention(QUESTION, "1700000100.000100"))
+        slack.posts(1)
+        server.app.wait()
+        send(server, mention(QUESTION, "1700000200.000100"))
+        posts = slack.posts(2)
+    lines = error_lines(capfd)
+    assert len(posts) == 2 and "streams-per-country" in posts[1]["body"]["text"]  # not retried; the next one answered
+    assert len(lines) == 1 and lines[0].startswith(f"error: Slack did not take the answer for channel C0DATA: {error}; hint: ")
+    assert hint in lines[0] and TOKEN not in lines[0]
+    assert len(log_entries(demo)) == 2
+
+
+def test_retries_are_bounded_and_a_long_retry_after_or_an_unreachable_slack_is_said_once(demo, capfd, monkeypatch):
+    monkeypatch.setattr("vedder.slack.BACKOFF_S", 0.01)
+    limited = (429, {"Retry-After": "0"}, {"ok": False, "error": "ratelimited"})
+    with fake_slack([limited] * 4 + [(429, {"Retry-After": "120"}, {"ok": False, "error": "ratelimited"})]) as slack:
+        with running(demo, slack) as server:
+            send(server, mention(QUESTION, "1700000100.000100"))
+            slack.posts(4)
+            server.app.wait()
+            send(server, mention(QUESTION, "1700000200.000100"))
+            slack.posts(5)
+            server.app.wait()
+            rate_limited = error_lines(capfd)
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "VEDDER_SLACK_API": f"http://127.0.0.1:{closed.getsockname()[1]}/api"}
+        closed.close()
+        server = create_server(demo, env=env, host="127.0.0.1", port=0)
+        worker = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        worker.start()
+        try:
+            send(server, mention(QUESTION, "1700000300.000100"))
+            server.app.wait()
+        finally:
+            server.shutdown()
+            server.server_close()
+            server.app.warehouses.close()
+        unreachable = error_lines(capfd)
+    assert len(slack.calls) == 5
+    assert rate_limited == [
+        "error: Slack did not take the answer for channel C0DATA (4 attempts): HTTP 429, rate limited (Retry-After 0 s); "
+        "hint: Slack is overloaded or down (status.slack.com); the asker can ask again",
+        "error: Slack did not take the answer for channel C0DATA: HTTP 429, rate limited (Retry-After 120 s); "
+        "hint: Slack is overloaded or down (status.slack.com); the asker can ask again"]
+    assert len(unreachable) == 1 and unreachable[0].startswith("error: Slack did not take the answer for channel C0DATA (4 attempts): ")
+    assert "refused" in unreachable[0] and f"hint: check that this machine reaches {env['VEDDER_SLACK_API']}" in unreachable[0]
+    assert len(log_entries(demo)) == 3

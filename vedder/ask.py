@@ -55,10 +55,12 @@ class Answer:
     exit_code: int = field(default=0, repr=False)
     not_logged: LogError | None = field(default=None, repr=False)
     """Why the turn is not in the conversation log: the answer stands, surfaces warn about it."""
+    turn_id: str | None = field(default=None, repr=False)
+    """The logged turn's id, for ``ConversationLog.feedback(turn_id=…)`` (a Slack reaction rates one answer)."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        del data["exit_code"], data["not_logged"]
+        del data["exit_code"], data["not_logged"], data["turn_id"]
         return data
 
 
@@ -423,6 +425,7 @@ def ask(
                                     "user": user, "cluster_source": source, "row_count": len(answer.rows), "result_summary": _summary(rows),
                                     "context_ids": [s["id"] for s in answer.sources], "routing": answer.routing})
                 answer.conversation_id = row["conversation_id"]
+                answer.turn_id = row["id"]
             except LogError as exc:
                 not_logged = exc
         store.close()

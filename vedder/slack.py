@@ -4,12 +4,19 @@ Python's own HTTP server receives Slack's Events API at ``POST /slack/events``; 
 API's ``chat.postMessage`` (stdlib ``urllib``, no Slack SDK). Every request must carry Slack's v0 signature (an
 HMAC-SHA256 of ``v0:{timestamp}:{body}`` with the signing secret, compared in constant time) and a timestamp at
 most five minutes old; anything else is 401. An event is acknowledged at once and answered on a worker thread
-(Slack gives up after 3 s and retries); a retry of an event already taken is acknowledged and dropped.
+(Slack gives up after 3 s and retries); a retry of an event already taken is acknowledged and dropped, also
+after a restart (handled event ids are kept for an hour).
 
 A mention (``app_mention``) or a direct message is asked as surface ``slack`` with the Slack user id as the
-user; the answer goes into the message's thread. A later message in that thread continues the conversation: the
-thread → conversation map, and each answer message → conversation for 👍/👎 reactions (``feedback up/down``),
-live in a small JSON file next to the conversation log, written atomically, so they survive a restart.
+user; the answer goes into the message's thread. A later message in that thread continues the conversation. A
+👍/👎 reaction on an answer rates the turn that message answered (``feedback`` with its ``turn_id``); removing
+the reaction withdraws the rating. What must survive a restart (thread → conversation, answer message → turn,
+reactions, handled events) lives in ``slack.json`` next to the conversation log, written atomically, each map
+bounded to its newest ``KEEP`` entries.
+
+A message Slack refuses is retried where retrying can help (HTTP 429 after its Retry-After, 5xx, a network
+error, ``ratelimited``/``internal_error``), a bounded number of times; otherwise, or when the retries run out, the
+bot's terminal gets one line naming Slack's error and what to do, and the bot goes on answering.
 
 The bot token and signing secret come from the environment only and are never printed or logged.
 
@@ -33,6 +40,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import OrderedDict
+from decimal import Decimal, InvalidOperation
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -49,7 +57,19 @@ MAX_AGE_S = 5 * 60
 """A request signed longer ago than this (or as far ahead) is refused: a captured request replayed later."""
 STATE_FILE = "slack.json"
 KEEP = 10_000
-"""Threads and answer messages remembered (the oldest forgotten first): enough for months of a busy channel."""
+"""Threads, answer messages and reactions remembered (the oldest forgotten first): months of a busy channel."""
+EVENT_KEEP_S = 60 * 60
+"""Handled event ids are remembered this long: Slack retries an event three times within about five minutes."""
+POST_ATTEMPTS = 4
+BACKOFF_S = 1.0
+"""The wait before retrying a 5xx or a network error, doubling per attempt (Slack's 429 says its own wait)."""
+MAX_RETRY_AFTER_S = 30
+"""A longer Retry-After is not waited for: the asker has long stopped looking at the thread."""
+RETRYABLE_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+TOKEN_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "missing_scope",
+                "no_permission", "not_allowed_token_type", "ekm_access_denied"}
+CHANNEL_ERRORS = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action",
+                  "restricted_action_read_only_channel", "restricted_action_thread_only_channel", "cannot_reply_to_message"}
 TABLE_ROWS = 10
 SQL_CHARS = 2_500
 CELL_CHARS = 40
@@ -154,15 +174,58 @@ def message(answer: dict[str, Any]) -> str:
     return "\n".join(line for line in lines if line)
 
 
-class ThreadState:
-    """Slack thread → conversation id and answer message → conversation id, kept in a JSON file (atomic writes)."""
+def post_hint(error: str, needed: str | None = None) -> str:
+    """What to do about Slack's ``error`` for chat.postMessage.
+
+    >>> post_hint("not_in_channel")
+    'invite the bot to the channel (/invite @vedder in it)'
+    """
+    if error in TOKEN_ERRORS:
+        scopes = f"; Slack says it needs {needed}" if needed else ""
+        return (f"check {TOKEN_ENV} (the Bot User OAuth Token of the installed app) and the token's scopes: chat:write, "
+                f"app_mentions:read, reactions:read, im:history{scopes}")
+    if error in CHANNEL_ERRORS:
+        return "invite the bot to the channel (/invite @vedder in it)"
+    if error == "msg_too_long":
+        return "the answer is over Slack's message size; ask for fewer columns"
+    if error in RETRYABLE_ERRORS:
+        return "Slack is overloaded or down (status.slack.com); the asker can ask again"
+    return f"{error} is explained at https://api.slack.com/methods/chat.postMessage#errors"
+
+
+def _retry_after(value: str | None) -> float:
+    """Seconds to wait for a 429's Retry-After (Slack sends whole seconds; anything else waits one)."""
+    return float(value) if value and value.strip().isascii() and value.strip().isdigit() else 1.0
+
+
+def _event_time(ts: Any) -> Decimal:
+    """Slack's ``event_ts`` ("1700000000.000100") as a number that orders exactly; now when it is missing."""
+    try:
+        return Decimal(str(ts))
+    except (InvalidOperation, ValueError):
+        return Decimal(f"{time.time():.6f}")
+
+
+class SlackState:
+    """What the bot remembers across restarts, in one JSON file (atomic writes), each map its newest ``KEEP``:
+    ``threads`` (channel:thread_ts → conversation), ``answers`` (channel:ts → [conversation, turn id]),
+    ``reactions`` (channel:ts user rating → [event_ts, feedback id or null]) and ``events`` (handled event id →
+    unix time, forgotten after ``EVENT_KEEP_S``)."""
+
+    MAPS = ("threads", "answers", "reactions", "events")
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
         data = self._read()
-        self.threads: OrderedDict[str, str] = OrderedDict(data.get("threads") or {})
-        self.answers: OrderedDict[str, str] = OrderedDict(data.get("answers") or {})
+        self.maps: dict[str, OrderedDict[str, Any]] = {}
+        for name in self.MAPS:
+            saved = data.get(name)
+            self.maps[name] = OrderedDict(saved if isinstance(saved, dict) else {})
+        for key, value in self.maps["answers"].items():  # written before answers knew their turn: rate the latest
+            if isinstance(value, str):
+                self.maps["answers"][key] = [value, None]
+        self._forget_old_events()
 
     def _read(self) -> dict[str, Any]:
         try:
@@ -175,26 +238,31 @@ class ThreadState:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def thread(self, key: str) -> str | None:
+    def get(self, name: str, key: str) -> Any:
         with self._lock:
-            return self.threads.get(key)
+            return self.maps[name].get(key)
 
-    def answer(self, key: str) -> str | None:
-        with self._lock:
-            return self.answers.get(key)
-
-    def remember(self, thread: str, answer: str | None, conversation: str) -> None:
+    def put(self, changes: dict[str, dict[str, Any]], event_id: str | None = None) -> None:
+        """Set ``changes`` ({map: {key: value}}) and mark ``event_id`` handled, in one write of the file."""
         from vedder.files import atomic_write
 
+        if event_id:
+            changes = {**changes, "events": {event_id: round(time.time())}}
         with self._lock:
-            for mapping, key in ((self.threads, thread), (self.answers, answer)):
-                if key is None:
-                    continue
-                mapping[key] = conversation
-                mapping.move_to_end(key)
+            for name, entries in changes.items():
+                mapping = self.maps[name]
+                for key, value in entries.items():
+                    mapping[key] = value
+                    mapping.move_to_end(key)
                 while len(mapping) > KEEP:
                     mapping.popitem(last=False)
-            atomic_write(self.path, json.dumps({"threads": self.threads, "answers": self.answers}, indent=1))
+            self._forget_old_events()
+            atomic_write(self.path, json.dumps(self.maps, separators=(",", ":")))
+
+    def _forget_old_events(self) -> None:
+        events, oldest = self.maps["events"], time.time() - EVENT_KEEP_S
+        while events and not (isinstance(value := next(iter(events.values())), (int, float)) and value >= oldest):
+            events.popitem(last=False)
 
 
 class SlackApp:
@@ -207,18 +275,20 @@ class SlackApp:
         self._token, self.secret = token, secret
         self.api_base = api_base.rstrip("/")
         self.warehouses = WarehousePool()
-        self.state = ThreadState(log_path(watcher.current().config).parent / STATE_FILE)
+        self.state = SlackState(log_path(watcher.current().config).parent / STATE_FILE)
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._seen_lock = threading.Lock()
         self._thread_locks: dict[str, threading.Lock] = {}
+        self._reactions_lock = threading.Lock()
         self.workers: list[threading.Thread] = []
 
     def first_time(self, event_id: str | None) -> bool:
-        """Whether ``event_id`` is new (Slack retries an event it thinks went unanswered, with the same id)."""
+        """Whether ``event_id`` is new: not taken since start, nor handled before a restart (Slack retries an event it
+        thinks went unanswered, with the same id)."""
         if not event_id:
             return True
         with self._seen_lock:
-            if event_id in self._seen:
+            if event_id in self._seen or self.state.get("events", event_id) is not None:
                 return False
             self._seen[event_id] = None
             while len(self._seen) > KEEP:
@@ -238,7 +308,7 @@ class SlackApp:
         bot = next((a.get("user_id") for a in payload.get("authorizations") or [] if isinstance(a, dict)), None)
         work = self._work(event, bot)
         if work is not None:
-            worker = threading.Thread(target=self._safely, args=work, name="slack-answer", daemon=True)
+            worker = threading.Thread(target=self._safely, args=(payload.get("event_id"), *work), name="slack-answer", daemon=True)
             self.workers = [w for w in self.workers if w.is_alive()] + [worker]
             worker.start()
         return {}
@@ -246,11 +316,12 @@ class SlackApp:
     def _work(self, event: dict[str, Any], bot: str | None) -> tuple[Any, ...] | None:
         """What to do with ``event`` on a worker thread, or None to ignore it."""
         kind = event.get("type")
-        if kind == "reaction_added":
+        if kind in ("reaction_added", "reaction_removed"):
             item = event.get("item") or {}
-            rating = RATINGS.get(str(event.get("reaction", "")).split("::")[0])
-            if rating and item.get("type") == "message":
-                return self.rate, f"{item.get('channel')}:{item.get('ts')}", rating, event.get("user")
+            rating = RATINGS.get(str(event.get("reaction", "")).split("::")[0])  # "+1::skin-tone-2" is +1
+            if rating and item.get("type") == "message" and event.get("user"):
+                return (self.rate, f"{item.get('channel')}:{item.get('ts')}", rating, str(event["user"]),
+                        kind == "reaction_added", _event_time(event.get("event_ts")))
             return None
         is_direct = kind == "message" and event.get("channel_type") == "im"
         if kind != "app_mention" and not is_direct:
@@ -263,20 +334,29 @@ class SlackApp:
         channel, ts = event.get("channel"), event.get("thread_ts") or event.get("ts")
         return self.answer, str(channel), str(ts), question, str(event["user"])
 
-    def _safely(self, action, *args: Any) -> None:
+    def _safely(self, event_id: str | None, action, *args: Any) -> None:
+        """Run ``action(event_id, *args)``; whatever goes wrong is one line on stderr and the event counts as handled."""
         try:
-            action(*args)
+            action(event_id, *args)
+            return
+        except VedderError as exc:
+            print(f"error: {exc.message}; hint: {exc.hint}", file=sys.stderr, flush=True)
         except Exception as exc:  # noqa: BLE001 - a bug in one answer must not stop the bot
             print(f"error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        try:
+            self.state.put({}, event_id)
+        except OSError as exc:
+            print(f"error: cannot write {self.state.path}: {exc}", file=sys.stderr, flush=True)
 
-    def answer(self, channel: str, thread_ts: str, question: str, user: str) -> None:
+    def answer(self, event_id: str | None, channel: str, thread_ts: str, question: str, user: str) -> None:
         """Ask ``question`` (continuing the thread's conversation) and post the answer in the thread."""
         key = f"{channel}:{thread_ts}"
         with self._thread_locks.setdefault(key, threading.Lock()):  # a thread's turns in order: each continues the last
-            conversation = self.state.thread(key)
+            conversation = self.state.get("threads", key)
             try:
-                answer = ask_served(self.watcher.current(), self.warehouses, question, surface="slack", conversation_id=conversation,
-                                    model=self.model, shared=False, user=user).to_dict()
+                asked = ask_served(self.watcher.current(), self.warehouses, question, surface="slack", conversation_id=conversation,
+                                   model=self.model, shared=False, user=user)
+                answer = {**asked.to_dict(), "turn_id": asked.turn_id}
             except VedderError as exc:
                 answer = {"status": "error", "question": question, "error": exc.message, "hint": exc.hint}
             except Exception as exc:  # noqa: BLE001 - said in the thread, and on the terminal
@@ -284,39 +364,69 @@ class SlackApp:
                 answer = {"status": "error", "question": question, "error": f"internal error: {type(exc).__name__}",
                           "hint": "this is a bug in vedder, not in your question; the bot's terminal shows it"}
             posted = self.post(channel, thread_ts, message(answer))
+            changes: dict[str, dict[str, Any]] = {}
             if answer.get("conversation_id"):
-                self.state.remember(key, posted and f"{channel}:{posted}", answer["conversation_id"])
+                changes["threads"] = {key: answer["conversation_id"]}
+                if posted:
+                    changes["answers"] = {f"{channel}:{posted}": [answer["conversation_id"], answer.get("turn_id")]}
+            self.state.put(changes, event_id)
 
-    def rate(self, message_key: str, rating: str, user: str | None) -> None:
-        """Record a reaction on one of the bot's answers as feedback for its conversation."""
+    def rate(self, event_id: str | None, message_key: str, rating: str, user: str, added: bool, at: Decimal) -> None:
+        """A reaction added to (or removed from) one of the bot's answers: rate the turn that message answered (or
+        withdraw that rating). Reactions apply in Slack's order (``event_ts``), whatever order they arrive in."""
         from vedder.log.store import open_log
 
-        conversation = self.state.answer(message_key)
-        if conversation is None:
-            return
-        store = open_log(self.watcher.current().config)
-        try:
-            store.feedback(conversation, rating, user=user)
-        finally:
-            store.close()
+        key = f"{message_key} {user} {rating}"
+        with self._reactions_lock:
+            answered = self.state.get("answers", message_key)
+            last_at, feedback_id = self.state.get("reactions", key) or (None, None)
+            if answered is None or (last_at is not None and Decimal(last_at) >= at):
+                return  # not on an answer (every reaction in the bot's channels comes here), or stale: nothing to keep
+            if added != (feedback_id is not None):
+                store = open_log(self.watcher.current().config)
+                try:
+                    if added:
+                        feedback_id = store.feedback(answered[0], rating, user=user, turn_id=answered[1])["id"]
+                    else:
+                        store.withdraw_feedback(feedback_id)
+                        feedback_id = None
+                finally:
+                    store.close()
+            self.state.put({"reactions": {key: [str(at), feedback_id]}}, event_id)
 
     def post(self, channel: str, thread_ts: str, text: str) -> str | None:
-        """``chat.postMessage`` in the thread; the posted message's ts, or None (said on stderr) when Slack refused."""
+        """``chat.postMessage`` in the thread; the posted message's ts. Retried where that can help (429 after its
+        Retry-After, 5xx, a network error, Slack's ``ratelimited``), up to ``POST_ATTEMPTS`` times; a refusal is one
+        line on stderr naming Slack's error with a hint, and None."""
         body = json.dumps({"channel": channel, "thread_ts": thread_ts, "text": text, "unfurl_links": False}).encode()
         request = urllib.request.Request(f"{self.api_base}/chat.postMessage", data=body, method="POST", headers={
             "Content-Type": "application/json; charset=utf-8", "Authorization": f"Bearer {self._token}"})
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                reply = json.loads(response.read().decode("utf-8"))
-        except (OSError, ValueError) as exc:
-            print(f"warning: Slack's chat.postMessage failed: {exc}\nhint: check that this machine reaches {self.api_base}",
-                  file=sys.stderr, flush=True)
-            return None
-        if not reply.get("ok"):
-            print(f"warning: Slack refused chat.postMessage: {reply.get('error')}\nhint: invite the bot to the channel "
-                  "(/invite @bot) and give it the chat:write scope", file=sys.stderr, flush=True)
-            return None
-        return reply.get("ts")
+        for attempt in range(1, POST_ATTEMPTS + 1):
+            wait = BACKOFF_S * 2 ** (attempt - 1)
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    reply = json.loads(response.read().decode("utf-8"))
+                if not isinstance(reply, dict):
+                    raise ValueError(f"{self.api_base} answered JSON that is no object")
+                if reply.get("ok"):
+                    return reply.get("ts")
+                error = str(reply.get("error") or "unknown_error")
+                retryable, hint = error in RETRYABLE_ERRORS, post_hint(error, reply.get("needed"))
+            except urllib.error.HTTPError as exc:
+                error, retryable = f"HTTP {exc.code}", exc.code == 429 or exc.code >= 500
+                hint = post_hint("ratelimited") if retryable else f"is {self.api_base} Slack's Web API? ({API_ENV} sets another)"
+                if exc.code == 429:
+                    wait = _retry_after(exc.headers.get("Retry-After"))
+                    error = f"HTTP 429, rate limited (Retry-After {wait:g} s)"
+            except (OSError, ValueError) as exc:
+                error, retryable = str(getattr(exc, "reason", None) or exc), True
+                hint = f"check that this machine reaches {self.api_base}"
+            if not retryable or attempt == POST_ATTEMPTS or wait > MAX_RETRY_AFTER_S:
+                tries = f" ({attempt} attempts)" if attempt > 1 else ""
+                print(f"error: Slack did not take the answer for channel {channel}{tries}: {error}; hint: {hint}",
+                      file=sys.stderr, flush=True)
+                return None
+            time.sleep(wait)
 
     def wait(self, timeout: float = 60.0) -> None:
         """Wait for the answers being worked on (tests, and a server stopping)."""

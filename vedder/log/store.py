@@ -123,27 +123,36 @@ class ConversationLog:
         ).fetchone()
         return row[0] if row else None
 
-    def feedback(self, conversation_id: str, rating: str, comment: str | None = None, user: str | None = None) -> dict[str, Any]:
-        """Rate the latest turn of a conversation ``up`` or ``down``."""
+    def feedback(self, conversation_id: str, rating: str, comment: str | None = None, user: str | None = None,
+                 turn_id: str | None = None) -> dict[str, Any]:
+        """Rate one turn of a conversation ``up`` or ``down``: ``turn_id`` (a surface that knows which answer was
+        rated, like a Slack reaction on one message), else the latest. The row returned carries its ``id``."""
         if rating not in ("up", "down"):
             raise UsageError(f"rating must be 'up' or 'down', not '{rating}'", "vedder feedback ID up|down")
         turns = self.thread(conversation_id)
         if not turns:
             raise UsageError(f"no conversation '{conversation_id}' in the log", "`vedder log` lists conversations with their ids")
+        if turn_id is not None and turn_id not in {t["id"] for t in turns}:
+            raise UsageError(f"no turn '{turn_id}' in conversation '{conversation_id}'", "`vedder log --json` lists turns with their ids")
         row = {
             "conversation_id": conversation_id,
-            "turn_id": turns[-1]["id"],
+            "turn_id": turn_id or turns[-1]["id"],
             "rating": rating,
             "comment": redact(comment) if comment else None,
             "user": user or current_user(),
             "created_at": now_iso(),
         }
         with self.db:
-            self.db.execute(
+            cursor = self.db.execute(
                 "INSERT INTO feedback (conversation_id, turn_id, rating, comment, user, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 list(row.values()),
             )
-        return row
+        return {**row, "id": cursor.lastrowid}
+
+    def withdraw_feedback(self, feedback_id: int) -> bool:
+        """Delete one rating its giver took back (a Slack reaction removed); whether it was there."""
+        with self.db:
+            return self.db.execute("DELETE FROM feedback WHERE id = ?", (feedback_id,)).rowcount > 0
 
     def chosen_clusters(self, question: str, clusters: list[str], user: str | None = None) -> dict[str, tuple[int, int]]:
         """Earlier answers to ``question`` (same ``question_key``) that a person chose or approved, per cluster
