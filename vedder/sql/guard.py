@@ -277,10 +277,11 @@ def _cap_length(node: exp.Expression, key: str) -> None:
     node.set(key, exp.func("least", length.copy(), exp.Literal.number(MAX_GENERATED_CHARS)))
 
 
-def _too_many_items(name: str) -> exp.Expression:
+def _too_many_items(name: str, limit: int = MAX_GENERATED_ITEMS,
+                    why: str = "vedder's limit on a list built whole before any row is seen") -> exp.Expression:
     """A call to DuckDB's error() that stops the query, saying what would be too large and what to do instead."""
-    return exp.func("error", exp.Literal.string(
-        f"{name}() {TOO_MANY_ITEMS.format(limit=MAX_GENERATED_ITEMS)} (vedder's limit on a list built whole before any row is seen)"))
+    return exp.func("error", exp.Literal.string(f"{name if name.endswith(')') or name == '||' else name + '()'} "
+                                                f"{TOO_MANY_ITEMS.format(limit=limit)} ({why})"))
 
 
 def _unless_too_many(name: str, too_many: exp.Expression, value: exp.Expression) -> exp.Expression:
@@ -340,27 +341,244 @@ def _bound_list_size(node: exp.Anonymous) -> None:
     node.set("expressions", node.expressions)
 
 
-def _cap_repeat_of_value(node: exp.Repeat) -> None:
-    """Cap DuckDB's ``repeat(value, n)`` of a list or a computed string at MAX_GENERATED_ITEMS items or characters
-    in all: ``repeat(range(10000), 10000)`` or ``repeat(description, 10000)`` build ``len(value)`` times more than the
-    count alone says. The count becomes ``LEAST(n, GREATEST(1, MAX // GREATEST(len(value), 1)))`` (one copy of a
-    long value is still made: it exists already). A literal string keeps ``_cap_length``'s cap."""
-    value = node.this
-    if value is None or (isinstance(value, exp.Literal) and value.is_string):
+def _bound_repeat_of_value(node: exp.Repeat, measure: "_Measure") -> None:
+    """Stop DuckDB's ``repeat(value, n)`` of a list, a blob or a computed string past MAX_GENERATED_ITEMS in all:
+    ``repeat(range(10000), 10000)`` or ``repeat(description, 10000)`` build ``len(value)`` times more than the count
+    alone says. The value's size is that of its text (``_Measure.size``), which DuckDB has for every type (``len()`` has none
+    for a BLOB): at least its characters, bytes or items. A literal string keeps ``_cap_length``'s cap."""
+    value, times = node.this, node.args.get("times")
+    if value is None or times is None or (isinstance(value, exp.Literal) and value.is_string):
         return
     _refuse_nested_builders("repeat", [value])
-    length = exp.func("greatest", exp.func("len", value.copy()), exp.Literal.number(1))
-    copies = exp.func("greatest", exp.Literal.number(1), exp.IntDiv(this=exp.Literal.number(MAX_GENERATED_ITEMS), expression=length))
-    times = node.args.get("times")
-    node.set("times", exp.func("least", times.copy(), copies) if times is not None else copies)
+    too_many = exp.GT(this=exp.Mul(this=measure.size(value), expression=times.copy()), expression=exp.Literal.number(MAX_GENERATED_ITEMS))
+    node.set("times", _unless_too_many("repeat", too_many, times))
 
 
-def _bound_list_builder(node: exp.Expression) -> None:
+MAX_GROWN_SIZE = 100_000
+"""The largest value (characters of its text, or list items) that a function growing its inputs may make in one row:
+``replace``, ``regexp_replace``, ``||``/``concat``/``concat_ws``, ``list_concat``/``array_concat``, ``printf``/``format``.
+Nested (``replace(replace(s, 'a', 'aaaaaaaaaa'), …)``) or chained through WITH queries (``s || s`` at each step) they
+grow tenfold or twofold per level, and DuckDB builds a 2,048-row block of such values whole, outside its memory_limit
+and deaf to the timeout: five nested replaces on one row reached 1 GB; per row, vedder passed 6 GB (killed) and a
+regexp_replace ran 490 s past a 30 s timeout. Before the call, an upper bound of what it makes (``_size``) is checked;
+over it the query stops with an error (``TOO_MANY_ITEMS``). 100,000 per row is 200 MB per block at most."""
+MAX_FORMAT_WIDTH = MAX_GENERATED_CHARS
+"""The widest field a printf()/format() string may ask for: ``printf('%2000000000d', 1)`` made a 2 GB string
+(3.9 GB of vedder) in one call, over 2,048 rows it passed 6 GB. Refused by the guard (rule ``generated_size``)."""
+_PRINTF_FIELD = re.compile(r"%%|%[-+ #0']*(\*|\d+)?(?:\.(\*|\d+))?")
+_FORMAT_FIELD = re.compile(r"\{\{|\}\}|\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}")
+_LIST_CONCATS = frozenset({"list_concat", "list_cat", "array_cat", "array_concat"})
+_TEXT_CONCATS = (exp.DPipe, exp.Concat, exp.ConcatWs)
+# A size estimate copies the arguments it measures; one that holds a growing call (measured by its text, through
+# upper(a || b)) copies that call too. Past this many such copies in one query, nesting would double the SQL per level.
+_MAX_MEASURED_COPIES = 64
+
+
+def _format_string(node: exp.Expression) -> tuple[str, exp.Expression] | None:
+    """('printf' or 'format', the format string) of a printf()/format() call, else None."""
+    if isinstance(node, exp.Format):
+        return "format", node.this
+    if isinstance(node, exp.Anonymous) and node.name.lower() in ("printf", "format", "sprintf"):
+        return node.name.lower(), (node.expressions[0] if node.expressions else None)
+    return None
+
+
+def _refuse_wide_fields(name: str, pattern: exp.Expression | None) -> int:
+    """The widths a printf()/format() string asks for in all; refused (``generated_size``) past MAX_FORMAT_WIDTH,
+    for a width given as an argument (``%*d``, ``{:>{}}``) or a format string that is not a literal."""
+    hint = f"write the format string as a literal with widths and precisions up to {MAX_FORMAT_WIDTH:,}"
+    if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+        raise SQLRefused("generated_size", f"{name}() with a format string that is not a literal may ask for any width", hint)
+    widths = 0
+    if name == "format":
+        fields = [m[1] for m in _FORMAT_FIELD.finditer(pattern.name) if m[1] is not None]
+        if any("{" in field for field in fields):
+            raise SQLRefused("generated_size", f"{name}() with a width given as an argument may ask for any width", hint)
+        numbers = [int(n) for field in fields for n in re.findall(r"\d+", field.partition(":")[2])]
+    else:
+        fields = [m for m in _PRINTF_FIELD.finditer(pattern.name) if m[0] != "%%"]
+        if any("*" in (m[1] or "") + (m[2] or "") for m in fields):
+            raise SQLRefused("generated_size", f"{name}() with a width given as an argument (*) may ask for any width", hint)
+        numbers = [int(n) for m in fields for n in (m[1], m[2]) if n]
+    if any(n > MAX_FORMAT_WIDTH for n in numbers):
+        raise SQLRefused("generated_size", f"{name}() asks for a field of {max(numbers):,} characters, over vedder's "
+                         f"limit of {MAX_FORMAT_WIDTH:,}", hint)
+    return sum(numbers)
+
+
+def _grows(node: exp.Expression) -> bool:
+    """Whether ``node`` is a call whose output may be larger than its largest input (MAX_GROWN_SIZE bounds it)."""
+    if isinstance(node, (exp.Replace, exp.RegexpReplace, exp.ArrayConcat) + _TEXT_CONCATS) or _format_string(node):
+        return True
+    return isinstance(node, exp.Anonymous) and node.name.lower() in _LIST_CONCATS
+
+
+def _may_grow(node: exp.Expression) -> bool:
+    """Whether growing call ``node`` may make more than its largest input (replace(s, ',', '') never does)."""
+    if isinstance(node, exp.Replace):
+        pattern, replacement = _literal_text(node.expression), _literal_text(node.args.get("replacement"))
+        return pattern is None or replacement is None or len(replacement.encode()) > len(pattern.encode())
+    if isinstance(node, exp.RegexpReplace):
+        return _regexp_may_grow(node.expression, node.args.get("replacement"))[1]
+    return True
+
+
+def _literal_text(node: exp.Expression | None) -> str | None:
+    return node.name if isinstance(node, exp.Literal) and node.is_string else None
+
+
+def _regexp_may_grow(pattern: exp.Expression | None, replacement: exp.Expression | None) -> tuple[int, bool]:
+    r"""(the replacement's size: literal characters plus one per back-reference, or -1 when not a literal, whether a
+    match may be replaced by more than it consumes). Empty replacement, or one character for a pattern that cannot
+    match the empty string ('\s+' → ' '), never grows the input."""
+    text = _literal_text(replacement)
+    if text is None:
+        return -1, True
+    references = len(re.findall(r"\\[0-9]", text))
+    literal = len(text.encode()) - 2 * references
+    if references == 0 and literal == 0:
+        return 0, False
+    if references == 0 and literal == 1 and (source := _literal_text(pattern)) is not None:
+        try:
+            return 1, re.compile(source).fullmatch("") is not None
+        except re.error:
+            return 1, True
+    return literal + references, True
+
+
+class _Measure:
+    """Upper bounds (SQL expressions) of what calls make, composed through nested growing calls (so that one check
+    at the outermost serves a whole nest); ``composed`` are the calls whose bound an outer one's holds."""
+
+    def __init__(self) -> None:
+        self.composed: set[int] = set()
+        self.copies = 0
+
+    def size(self, node: exp.Expression | None, items: bool = False) -> exp.Expression:
+        """At least the characters, bytes or (``items``: list) items of ``node``'s value, read without making it larger."""
+        if node is None or isinstance(node, exp.Null):
+            return exp.Literal.number(0)
+        if isinstance(node, exp.Literal):
+            return exp.Literal.number(len(node.name.encode()) if node.is_string else len(node.name))
+        if isinstance(node, exp.Paren):
+            return self.size(node.this, items)
+        if _grows(node):
+            self.composed.add(id(node))
+            return self.bound(node)
+        if isinstance(node, exp.Pad):
+            return exp.func("least", node.args["expression"].copy(), exp.Literal.number(MAX_GENERATED_CHARS))
+        if isinstance(node, exp.Repeat) and _literal_text(node.this) is not None and node.args.get("times") is not None:
+            times = exp.func("least", node.args["times"].copy(), exp.Literal.number(MAX_GENERATED_CHARS))
+            return exp.Mul(this=self.size(node.this), expression=times)
+        self.copies += sum(1 for n in node.walk() if _grows(n))
+        if self.copies > _MAX_MEASURED_COPIES:
+            raise SQLRefused("generated_size", "calls that grow their inputs (replace, ||, concat, printf …) are nested "
+                             "too deeply through other functions to be bounded", "compute the inner parts in a WITH query first")
+        measured = exp.func("len", node.copy()) if items else exp.func("strlen", exp.cast(node.copy(), exp.DataType.Type.VARCHAR))
+        return exp.func("coalesce", measured, exp.Literal.number(0))
+
+    def bound(self, node: exp.Expression) -> exp.Expression:
+        """An upper bound of the size of what growing call ``node`` makes."""
+        if isinstance(node, exp.Replace):
+            pattern, replacement = _literal_text(node.expression), _literal_text(node.args.get("replacement"))
+            value = self.size(node.this)
+            if pattern is not None and replacement is not None:
+                factor = -(-len(replacement.encode()) // max(len(pattern.encode()), 1))
+                return value if factor <= 1 else exp.Mul(this=value, expression=exp.Literal.number(factor))
+            grown = exp.func("greatest", self.size(node.args.get("replacement")), exp.Literal.number(1))
+            return exp.Add(this=exp.Mul(this=value, expression=grown), expression=self.size(node.expression))
+        if isinstance(node, exp.RegexpReplace):
+            replacement, grows = _regexp_may_grow(node.expression, node.args.get("replacement"))
+            value = self.size(node.this)
+            if not grows:
+                return value
+            each = exp.Literal.number(replacement) if replacement >= 0 else self.size(node.args.get("replacement"))
+            # Each match (at most one per character, and one at the end) becomes the replacement's text, plus its
+            # back-references, each at most the whole input.
+            return exp.Mul(this=exp.Paren(this=exp.Add(this=value, expression=exp.Literal.number(1))),
+                           expression=exp.Paren(this=exp.Add(this=exp.Literal.number(1), expression=each)))
+        if (formatted := _format_string(node)) is not None:
+            name, pattern = formatted
+            widths = _refuse_wide_fields(name, pattern)
+            arguments = node.expressions if isinstance(node, exp.Format) else node.expressions[1:]
+            return self.total([pattern, *arguments], extra=widths)
+        if isinstance(node, exp.ConcatWs):
+            separator, *parts = node.expressions
+            return exp.Add(this=self.total(parts), expression=exp.Mul(this=self.size(separator), expression=exp.Literal.number(max(len(parts), 1))))
+        items = isinstance(node, (exp.ArrayConcat, exp.Anonymous))
+        parts = [node.this, node.expression] if isinstance(node, exp.DPipe) else (
+            node.expressions if isinstance(node, (exp.Concat, exp.Anonymous)) else [node.this, *node.expressions])
+        return self.total(parts, items=items)
+
+    def total(self, parts: list[exp.Expression], extra: int = 0, items: bool = False) -> exp.Expression:
+        sizes = [self.size(part, items) for part in parts if part is not None]
+        total = sizes[0] if sizes and not extra else exp.Literal.number(extra)
+        for size in sizes[1:] if sizes and not extra else sizes:
+            total = exp.Add(this=total, expression=size)
+        return total
+
+
+def _bound_growth(node: exp.Expression, measure: _Measure) -> None:
+    """Stop a call that grows its inputs (and the nest of such calls within it) past MAX_GROWN_SIZE, checked before
+    any of them runs: its first argument becomes ``CASE WHEN bound > MAX_GROWN_SIZE THEN error(…) ELSE argument END``.
+    printf()/format() asking for wider fields than MAX_FORMAT_WIDTH are refused outright."""
+    if id(node) in measure.composed:
+        return
+    bound = measure.bound(node)
+    argument = _first_value(node)
+    known = _constant(bound)
+    if argument is None or (known is not None and known <= MAX_GROWN_SIZE):
+        return  # made of literals and short fields: its size is known and small
+    if not _may_grow(node) and not _grows(argument.unnest()):
+        return  # replace(s, ',', ''): never larger than s
+    checked = exp.Case(ifs=[exp.If(this=exp.GT(this=bound, expression=exp.Literal.number(MAX_GROWN_SIZE)),
+                                   true=_too_many_items(_call_name(node), MAX_GROWN_SIZE, _GROWN))])
+    argument.replace(checked)
+    checked.set("default", argument)
+
+
+def _constant(bound: exp.Expression) -> int | None:
+    """The value of a bound made of numbers only (``8 + 10 * 2``, ``LEAST(10, 10000)``), else None."""
+    if isinstance(bound, exp.Literal) and bound.is_int:
+        return int(bound.name)
+    if isinstance(bound, exp.Paren):
+        return _constant(bound.this)
+    if isinstance(bound, (exp.Add, exp.Mul)):
+        left, right = _constant(bound.this), _constant(bound.expression)
+        if left is None or right is None:
+            return None
+        return left + right if isinstance(bound, exp.Add) else left * right
+    if isinstance(bound, (exp.Least, exp.Greatest)):
+        values = [_constant(v) for v in [bound.this, *bound.expressions]]
+        return None if None in values else (min if isinstance(bound, exp.Least) else max)(values)
+    return None
+
+
+_GROWN = "characters or list items; vedder's limit on what calls that grow their inputs make in one row"
+
+
+def _first_value(node: exp.Expression) -> exp.Expression | None:
+    """The first argument of growing call ``node`` that is a value it grows (not a format string or separator)."""
+    if isinstance(node, (exp.Replace, exp.RegexpReplace, exp.DPipe, exp.ArrayConcat)):
+        return node.this
+    if isinstance(node, exp.Format):
+        return node.expressions[0] if node.expressions else None
+    values = node.expressions[1:] if isinstance(node, exp.ConcatWs) or _format_string(node) else node.expressions
+    return values[0] if values else None
+
+
+def _call_name(node: exp.Expression) -> str:
+    if isinstance(node, exp.DPipe):
+        return "||"
+    return (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower() + "()"
+
+
+def _bound_list_builder(node: exp.Expression, measure: "_Measure") -> None:
     """Bound ``node`` if it is one of DuckDB's list builders (MAX_GENERATED_ITEMS)."""
     if isinstance(node, exp.GenerateSeries):
         _bound_series(node)
     elif isinstance(node, exp.Repeat):
-        _cap_repeat_of_value(node)
+        _bound_repeat_of_value(node, measure)
     elif isinstance(node, exp.Anonymous) and node.name.lower() in _SIZED_LIST_BUILDERS:
         _bound_list_size(node)
 
@@ -385,6 +603,7 @@ def guard_sql(
         raise SQLRefused("read_only", f"{kind} statements are not allowed", "only read-only queries (SELECT, WITH, UNION …) run")
     table_nodes: list[exp.Table] = []
     builds_lists = dialect == "duckdb"
+    measure = _Measure()
     for node in tree.walk():
         if node.comments:
             node.comments = [_harmless_comment(comment) for comment in node.comments]
@@ -402,7 +621,9 @@ def guard_sql(
         if isinstance(node, (exp.Repeat, exp.Pad)):
             _cap_length(node, "times" if isinstance(node, exp.Repeat) else "expression")
         if builds_lists:
-            _bound_list_builder(node)
+            _bound_list_builder(node, measure)
+            if _grows(node):
+                _bound_growth(node, measure)
         if isinstance(node, exp.DataType) and (kind := _named_type(node)) in _CATALOG_TYPES:
             raise SQLRefused("table_not_allowed", f"a cast to {kind} reads names from the system catalog",
                              "use only the tables of the cluster in use (`vedder clusters`)")
