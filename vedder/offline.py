@@ -32,8 +32,8 @@ from vedder.context.tokenize import split_identifier, stem, tokenize, words
 from vedder.context.qualifiers import qualifier_check, without_spans
 from vedder.context.route import require_question
 from vedder.definitions import acronyms, acronyms_spelled_out
-from vedder.periods import (Period, date_literals, dates_spelled, day_of, grains, last_periods_named, periods_in, relative_periods, shift_dates,
-                            sql_period, without_so_far)
+from vedder.periods import (Period, date_literals, dates_spelled, day_of, grains, last_periods_named, periods_from_shown, periods_in,
+                            relative_periods, shift_dates, sql_period, without_so_far)
 
 if TYPE_CHECKING:
     from vedder.project import Cluster, Pair, Project
@@ -1437,7 +1437,16 @@ def answer_offline(project: "Project", cluster: "Cluster", question: str, *, pre
     if "acronyms" not in index.memo:  # the docs read once per loaded cluster
         index.memo["acronyms"] = acronyms(cluster)
     question = acronyms_spelled_out(question, index.memo["acronyms"], lambda: {v.lower() for _, v, _ in _profiled_values(index)})
+    shown = parsed(_previous_field(previous, "sql") or "", project.config.dialect) if previous is not None else None
+    question, from_shown = periods_from_shown(question, sql_period(shown) if shown is not None else None)
     result = _answer_offline(project, cluster, question, previous)
+    if from_shown:  # "that year", "the previous month": said like "last month" is
+        reading = ", ".join(f"'{said}' read as {period.text} (the answer before is for {sql_period(shown).text or sql_period(shown)})"
+                            for said, period in from_shown)
+        if result.match is None:
+            result.reason = f"{reading}: {result.reason}"
+        else:
+            result.match.explanation += "; " + reading
     named, read = last_periods_named(question, today or date.today())
     if result.match is not None or not read:
         return result

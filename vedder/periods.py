@@ -190,7 +190,7 @@ def last_periods_named(text: str, today: date) -> tuple[str, list[tuple[str, Per
     what was read as what.
 
     >>> last_periods_named("streams in Sweden last month", date(2026, 11, 26))
-    ('streams in Sweden October 2026', [('last month', Period(year=2026, month=10, text='October 2026'))])
+    ('streams in Sweden October 2026', [('last month', Period(year=2026, month=10, text='October 2026', months=1))])
     >>> last_periods_named("signups in the last month", date(2026, 11, 26))[1]
     []
     """
@@ -206,6 +206,42 @@ def last_periods_named(text: str, today: date) -> tuple[str, list[tuple[str, Per
         return period.text
 
     return _LAST_PERIOD.sub(named, text), read
+
+
+# A period named from the one the answer before showed: "that year", "the same month", "the previous month", "the
+# month before". Not "last month" (seen from today) nor "the month before last".
+_FROM_SHOWN = re.compile(r"\b(?:(?:in |for |during )?(?:that|the same) (month|year)|the (?:previous|prior) (month|year)"
+                         r"|the (month|year) before(?! last))\b", re.IGNORECASE)
+
+
+def periods_from_shown(text: str, shown: "Period | None") -> tuple[str, list[tuple[str, Period]]]:
+    """``text`` with the periods it names from ``shown`` (the answer before's month or year) written out, and what
+    was read as what; a month is never read from a year.
+
+    >>> periods_from_shown("and the previous month?", Period(2026, 11))
+    ('and October 2026?', [('the previous month', Period(year=2026, month=10, text='October 2026', months=1))])
+    >>> periods_from_shown("refunds that year?", Period(2024))[0], periods_from_shown("that month", Period(2024))[0]
+    ('refunds in 2024?', 'that month')
+    """
+    read: list[tuple[str, Period]] = []
+
+    def named(match: re.Match) -> str:
+        unit = (match.group(1) or match.group(2) or match.group(3)).lower()
+        before = match.group(1) is None
+        if shown is None or shown.months != 1 or unit == "month" and shown.month is None:
+            return match.group(0)
+        if unit == "month":
+            day = _add_months(shown.start(), -1 if before else 0)
+            period = Period(day.year, day.month, f"{calendar.month_name[day.month]} {day.year}")
+        elif before and shown.month is not None:  # "the year before" October 2026: October 2025, or the year 2025?
+            return match.group(0)
+        else:
+            year = shown.year - 1 if before else shown.year
+            period = Period(year, None, str(year))
+        read.append((match.group(0).strip(), period))
+        return ("in " if period.month is None else "") + period.text
+
+    return _FROM_SHOWN.sub(named, text), read
 
 
 def grains(text: str) -> set[str]:
