@@ -23,7 +23,7 @@ from vedder.project import load_project
 HELD_OUT = Path(__file__).parent / "fixtures" / "offline"
 TODAY = date(2026, 11, 26)
 # Turns of conversations7 answered (all right) today: coverage may grow, never shrink unnoticed.
-CONVERSATIONS7_RIGHT = 58
+CONVERSATIONS7_RIGHT = 60
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +147,13 @@ def test_a_period_named_from_the_answer_before(demo):
     assert _follow(demo, "and refunds that month?", arpu, "revenue").match is None
     assert _follow(demo, "and the year before?", daily, "listening").match is None
 
+
+def test_a_qualifier_the_answer_already_honours_gets_the_same_answer(demo):
+    daily = _first(demo, "How many streams were there per day in November 2026?", "listening")
+    same = _follow(demo, "and excluding test users?", daily, "listening")
+    assert same.match is not None and same.match.sql == daily["sql"], same.reason
+    assert "already honours 'excluding test users'" in same.match.explanation
+    # Near misses: the SQL contradicts it, or the follow-up asks something more.
+    for question in ("and including test users?", "and excluding test users and skips?", "and excluding test users per platform?"):
+        result = _follow(demo, question, daily, "listening")
+        assert result.match is None or result.match.sql != daily["sql"], (question, result.match.explanation)

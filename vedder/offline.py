@@ -1556,6 +1556,24 @@ def _drops_what_was_asked(index: ClusterIndex, match: "OfflineMatch", question: 
     return None
 
 
+def _already_honoured(index: ClusterIndex, question: str, previous: Any, dialect: str) -> OfflineMatch | None:
+    """"and excluding test users?" of an answer whose SQL already filters them: the same answer, saying so. Only
+    when the follow-up asks nothing else."""
+    previous_sql, pair = _previous_field(previous, "sql"), _previous_field(previous, "pair")
+    pair = index.cluster.pair(pair) if isinstance(pair, str) else pair
+    tree = parsed(previous_sql or "", dialect)
+    if tree is None or pair is None:
+        return None
+    problems, honoured = qualifier_check(index, question, _previous_field(previous, "question") or "", tree,
+                                         _sql_words(signature(previous_sql, dialect)))
+    rest = without_spans(question, honoured)
+    if problems or not honoured or _domain(rest) - _FOLLOW_UP_WORDS or periods_in(rest) or numbers_in(rest):
+        return None
+    said = " and ".join(f"'{q.text}'" for q in honoured)
+    return OfflineMatch(pair, previous_sql, [], 1.0, f"answered from the previous answer (vetted pair {pair.id}), "
+                                                      f"whose SQL already honours {said}")
+
+
 def _match_offline(project: "Project", cluster: "Cluster", question: str, previous: Any) -> OfflineResult:
     dialect = project.config.dialect
     index = cluster_index(cluster)
@@ -1563,7 +1581,7 @@ def _match_offline(project: "Project", cluster: "Cluster", question: str, previo
         return _match_on_its_own(index, question, dialect)
     held = _declined_still_asked(index, question, previous)
     if held is None:
-        match = _follow_up(project, cluster, question, previous)
+        match = _already_honoured(index, question, previous, dialect) or _follow_up(project, cluster, question, previous)
         if match is not None:
             return OfflineResult(match, [(match.pair, 1.0)])
     result = _match_on_its_own(index, question, dialect)
