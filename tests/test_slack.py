@@ -437,3 +437,18 @@ def test_retries_are_bounded_and_a_long_retry_after_or_an_unreachable_slack_is_s
     assert len(unreachable) == 1 and unreachable[0].startswith("error: Slack did not take the answer for channel C0DATA (4 attempts): ")
     assert "refused" in unreachable[0] and f"hint: check that this machine reaches {env['VEDDER_SLACK_API']}" in unreachable[0]
     assert len(log_entries(demo)) == 3
+
+
+def test_a_slack_json_written_before_answers_knew_their_turn_still_rates_and_continues(demo):
+    with fake_slack() as slack:
+        first, second, _ = thread_of_three(demo, slack)
+        state_file = Path(load_config(demo).log_path).parent / "slack.json"
+        state = json.loads(state_file.read_text())
+        state_file.write_text(json.dumps({"threads": state["threads"], "answers": {k: v[0] for k, v in state["answers"].items()}}))
+        with running(demo, slack) as server:  # the last session's format: answer message → conversation only
+            send(server, reaction(first, "+1", "1700000800.000100"))
+            server.app.wait()
+            send(server, mention("and for Sweden?", "1700000900.000100", thread_ts="1700000100.000100"))
+            slack.posts(4)
+    assert ratings(demo) == [("up", "U0KWAME", "and for Great Britain?")]  # its turn unknown: the latest, as before
+    assert len({e["conversation_id"] for e in log_entries(demo)}) == 1
