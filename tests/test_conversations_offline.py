@@ -157,3 +157,16 @@ def test_a_qualifier_the_answer_already_honours_gets_the_same_answer(demo):
     for question in ("and including test users?", "and excluding test users and skips?", "and excluding test users per platform?"):
         result = _follow(demo, question, daily, "listening")
         assert result.match is None or result.match.sql != daily["sql"], (question, result.match.explanation)
+
+
+def test_a_follow_up_does_not_move_the_period_before_the_data(demo):
+    """listening.events holds 2026-08-28 to 2026-11-25: August and July 2026 are no months it can answer, asked
+    on their own or as a follow-up; September can be."""
+    tracks = _first(demo, "What were the top 10 tracks in Sweden in October 2026?", "listening")
+    for question in ("and in July 2026?", "and in August?", "and the year before?"):
+        result = _follow(demo, question, tracks, "listening")
+        assert result.match is None, (question, result.match.explanation)
+    september = _follow(demo, "and in September?", tracks, "listening")
+    assert september.match is not None and "2026-09-01" in september.match.sql
+    previous = {"question": "and in September?", "sql": september.match.sql, "pair": september.match.pair.id}
+    assert _follow(demo, "and the month before?", previous, "listening").match is None

@@ -1261,6 +1261,9 @@ def _follow_up(project: "Project", cluster: "Cluster", question: str, previous: 
         limit.set("expression", exp.Literal.number(fresh[0]))
     if not adaptations:
         return None
+    # "and in July?" of a table holding the last 90 days: no answer, as for a question asked on its own.
+    if data_range_problems(cluster_index(cluster), signature(previous_sql, project.config.dialect), tree, adaptations):
+        return None
     # "the family plan", "the ios platform": the column of a value adapted is said with it.
     said_columns = {stem(w) for a in adaptations if a.column not in ("LIMIT", "month", "year") for w in split_identifier(a.column)}
     leftover = _domain(question) - _adapted_words(adaptations)[0] - said_columns - _FOLLOW_UP_WORDS
