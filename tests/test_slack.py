@@ -452,3 +452,17 @@ def test_a_slack_json_written_before_answers_knew_their_turn_still_rates_and_con
             slack.posts(4)
     assert ratings(demo) == [("up", "U0KWAME", "and for Great Britain?")]  # its turn unknown: the latest, as before
     assert len({e["conversation_id"] for e in log_entries(demo)}) == 1
+
+
+def test_a_slack_json_that_cannot_be_written_is_said_and_the_bot_goes_on_from_memory(demo, capfd):
+    (Path(load_config(demo).log_path).parent / "slack.json").mkdir(parents=True)  # neither readable nor replaceable
+    with fake_slack() as slack, running(demo, slack) as server:
+        send(server, mention(QUESTION, "1700000100.000100"))
+        slack.posts(1)
+        server.app.wait()
+        send(server, mention("and for Sweden?", "1700000200.000200", thread_ts="1700000100.000100"))
+        posts = slack.posts(2)
+    lines = error_lines(capfd)
+    assert "country = 'SE'" in posts[1]["body"]["text"]
+    assert lines[0].startswith("warning: ") and "slack.json is unreadable" in lines[0]
+    assert len(lines) == 3 and all(line.startswith("warning: cannot write ") and "hint: threads and ratings" in line for line in lines[1:])

@@ -243,21 +243,26 @@ class SlackState:
             return self.maps[name].get(key)
 
     def put(self, changes: dict[str, dict[str, Any]], event_id: str | None = None) -> None:
-        """Set ``changes`` ({map: {key: value}}) and mark ``event_id`` handled, in one write of the file."""
+        """Set ``changes`` ({map: {key: value}}) and mark ``event_id`` handled, in one write of the file. A file that
+        cannot be written is said on stderr; the bot goes on from memory."""
         from vedder.files import atomic_write
 
         if event_id:
             changes = {**changes, "events": {event_id: round(time.time())}}
         with self._lock:
             for name, entries in changes.items():
-                mapping = self.maps[name]
                 for key, value in entries.items():
-                    mapping[key] = value
-                    mapping.move_to_end(key)
+                    self.maps[name][key] = value
+                    self.maps[name].move_to_end(key)
+            for mapping in self.maps.values():
                 while len(mapping) > KEEP:
                     mapping.popitem(last=False)
             self._forget_old_events()
-            atomic_write(self.path, json.dumps(self.maps, separators=(",", ":")))
+            try:
+                atomic_write(self.path, json.dumps(self.maps, separators=(",", ":")))
+            except OSError as exc:
+                print(f"warning: cannot write {self.path}: {exc.strerror or exc}; hint: threads and ratings since are "
+                      "forgotten at a restart unless the folder is writable", file=sys.stderr, flush=True)
 
     def _forget_old_events(self) -> None:
         events, oldest = self.maps["events"], time.time() - EVENT_KEEP_S
@@ -343,10 +348,7 @@ class SlackApp:
             print(f"error: {exc.message}; hint: {exc.hint}", file=sys.stderr, flush=True)
         except Exception as exc:  # noqa: BLE001 - a bug in one answer must not stop the bot
             print(f"error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-        try:
-            self.state.put({}, event_id)
-        except OSError as exc:
-            print(f"error: cannot write {self.state.path}: {exc}", file=sys.stderr, flush=True)
+        self.state.put({}, event_id)
 
     def answer(self, event_id: str | None, channel: str, thread_ts: str, question: str, user: str) -> None:
         """Ask ``question`` (continuing the thread's conversation) and post the answer in the thread."""
