@@ -176,27 +176,36 @@ def test_offline_ask_abstains_on_a_near_tie_and_suggests_a_cluster(overlapping_d
 
 
 def test_routing_index_is_cached_on_disk_and_rebuilt_when_a_file_changes(overlapping_dir, monkeypatch):
+    import sqlite3
+
     from vedder.context import index as index_module
+
+    def stored(query: str):
+        connection = sqlite3.connect(cache)
+        try:
+            return connection.execute(query).fetchone()[0]
+        finally:
+            connection.close()
 
     route(load_project(load_config(overlapping_dir)), "streams")
     cache = cache_folder(overlapping_dir) / index_module.ROUTE_CACHE
-    assert json.loads(cache.read_text())["cluster_ids"] == ["billing", "music", "radio"]
+    assert json.loads(stored("SELECT cluster_ids FROM meta")) == ["billing", "music", "radio"]
 
-    def no_build(project):
+    def no_build(cluster):
         raise AssertionError("the fresh cache should have been used")
 
     with monkeypatch.context() as patched:
-        patched.setattr(index_module, "_route_parts", no_build)
+        patched.setattr(index_module, "cluster_part", no_build)
         assert route(load_project(load_config(overlapping_dir)), "premium plan").cluster.id == "music"
 
     pair = overlapping_dir / "clusters/billing/pairs/invoiced-amount-year.yaml"
     pair.write_text(pair.read_text().replace("invoiced amount", "invoiced zeppelin amount"), encoding="utf-8")
     assert route(load_project(load_config(overlapping_dir)), "zeppelin").cluster.id == "billing"
-    assert "zeppelin" in json.loads(cache.read_text())["bags"][0]
+    assert "zeppelin" in json.loads(stored("SELECT bag FROM parts WHERE id = 'billing'"))
 
     cache.write_text("{not json", encoding="utf-8")
     assert route(load_project(load_config(overlapping_dir)), "zeppelin").cluster.id == "billing"
-    assert "zeppelin" in json.loads(cache.read_text())["bags"][0]
+    assert "zeppelin" in json.loads(stored("SELECT bag FROM parts WHERE id = 'billing'"))
 
 
 def test_cli_context_says_when_routing_is_ambiguous(overlapping_dir):

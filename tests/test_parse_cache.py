@@ -21,6 +21,11 @@ def project_dir(tmp_path) -> Path:
     return copy_demo(tmp_path)
 
 
+def cluster_caches(project_dir: Path) -> list[Path]:
+    """The per-cluster parse caches (``.vedder/clusters/<name>.json``)."""
+    return sorted((cache_folder(project_dir) / "clusters").glob("*.json"))
+
+
 def snapshot(project) -> dict:
     return {
         cid: (c.title, [(d.table, [col.name for col in d.columns], d.source.positions) for d in c.dataset_files.values()],
@@ -40,7 +45,7 @@ def no_parsing(monkeypatch) -> None:
 
 def test_an_unchanged_project_loads_from_the_cache_with_the_same_data_and_positions(project_dir, monkeypatch):
     fresh = snapshot(load_project(load_config(project_dir)))
-    assert (cache_folder(project_dir) / "parse-cache.json").is_file()
+    assert [p.stem for p in cluster_caches(project_dir)] == sorted(p.name for p in (project_dir / "clusters").iterdir())
     config = load_config(project_dir)
     with monkeypatch.context() as patched:
         no_parsing(patched)
@@ -62,12 +67,12 @@ def test_removed_files_leave_the_cache(project_dir):
     doomed = next((project_dir / "clusters").glob("*/docs/*.md"))
     doomed.unlink()
     load_project(load_config(project_dir))
-    assert str(doomed) not in (cache_folder(project_dir) / "parse-cache.json").read_text()
+    assert str(doomed) not in (cache_folder(project_dir) / "clusters" / f"{doomed.parts[-3]}.json").read_text()
 
 
 def test_a_corrupt_cache_is_ignored_and_replaced(project_dir):
     fresh = snapshot(load_project(load_config(project_dir)))
-    cache = cache_folder(project_dir) / "parse-cache.json"
+    cache = cluster_caches(project_dir)[0]
     cache.write_text(f'{{"version": {files.ParseCache.VERSION}, "files": {{"x": [1, 2')
     assert snapshot(load_project(load_config(project_dir))) == fresh
     assert cache.read_text().startswith(f'{{"version":{files.ParseCache.VERSION},')
@@ -113,18 +118,18 @@ def test_a_doc_rewritten_within_one_mtime_tick_is_not_served_stale(project_dir):
 
 def test_a_cache_of_the_wrong_shape_is_ignored(project_dir):
     fresh = snapshot(load_project(load_config(project_dir)))
-    cache = cache_folder(project_dir) / "parse-cache.json"
+    cache = cluster_caches(project_dir)[0]
     cache.write_text(f'{{"version": {files.ParseCache.VERSION}, "files": []}}')
     assert snapshot(load_project(load_config(project_dir))) == fresh
 
 
 def settle(project_dir: Path) -> None:
     """Make the cache's last checks 10 s later than they were, as if every file had changed long before them."""
-    cache = cache_folder(project_dir) / "parse-cache.json"
-    data = json.loads(cache.read_text())
-    for entry in data["files"].values():
-        entry[4] += 10_000_000_000
-    cache.write_text(json.dumps(data))
+    for cache in cluster_caches(project_dir):
+        data = json.loads(cache.read_text())
+        for entry in data["files"].values():
+            entry[4] += 10_000_000_000
+        cache.write_text(json.dumps(data))
 
 
 def test_settled_unchanged_files_are_not_even_read(project_dir, monkeypatch):
@@ -160,7 +165,7 @@ def test_the_cache_folder_ignores_itself_in_git(project_dir, monkeypatch):
     monkeypatch.delenv("VEDDER_CACHE_DIR")
     subprocess.run(["git", "init", "-q", str(project_dir)], check=True)
     load_project(load_config(project_dir))
-    assert (project_dir / ".vedder" / "parse-cache.json").is_file()
+    assert (project_dir / ".vedder" / "clusters.json").is_file() and (project_dir / ".vedder" / "clusters").is_dir()
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=project_dir,
                             capture_output=True, text=True, check=True).stdout
     assert ".vedder" not in status and "clusters/" in status

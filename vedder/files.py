@@ -153,7 +153,8 @@ def load_yaml(path: Path, cache: "ParseCache | None" = None) -> YamlDocument:
 
 
 class ParseCache:
-    """Parsed YAML documents (data and positions) of unchanged files, kept in one JSON file between runs.
+    """Parsed YAML documents (data and positions) of unchanged files, kept in a JSON file between runs (one per
+    cluster: ``.vedder/clusters/<name>.json``, so loading one cluster reads only its own).
 
     Parsing the YAML is most of loading a project (0.1 s for the demo's 50 files, 1.5 s for 137 Spider clusters).
     An entry holds the digest of the text it was parsed from, and the file's stat (size, mtime, ctime, inode) when
@@ -163,17 +164,19 @@ class ParseCache:
     is too recent to trust the stat, the second changes the ctime. Only documents that JSON holds exactly are
     kept (anything else is parsed every time). ``save`` writes the entries of the files this run asked for —
     stale ones drop out — and never fails a command: a cache that cannot be read or written is ignored.
+    ``stamps`` (by path as text) are stats the caller took already (``project.model.scan_cluster``).
     """
 
     VERSION = 3
     SETTLED_NS = 2_000_000_000
     """How long before a check a file's last change must be to trust its stat (FAT keeps mtimes to 2 s)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, stamps: dict[str, list[int] | None] | None = None) -> None:
         import hashlib
         import json
 
         self.path, self._json, self._hashlib = path, json, hashlib
+        self.stamps = stamps or {}
         self.used: dict[str, list] = {}
         self.changed = False
         try:
@@ -191,7 +194,7 @@ class ParseCache:
         entry = self.entries.get(key)
         if not (isinstance(entry, list) and len(entry) == 5 and isinstance(entry[2], dict)):
             entry = None
-        stamp = self._stamp(path) if text is None else None
+        stamp = self._stamp(key) if text is None else None
         if entry is not None and stamp is not None and entry[3] == stamp and isinstance(entry[4], int) \
                 and stamp[2] < entry[4] - self.SETTLED_NS:
             self.used[key] = entry
@@ -216,10 +219,11 @@ class ParseCache:
             self.changed = True
         return document
 
-    @staticmethod
-    def _stamp(path: Path) -> list[int] | None:
+    def _stamp(self, key: str) -> list[int] | None:
+        if key in self.stamps:
+            return self.stamps[key]
         try:
-            status = os.stat(path)
+            status = os.stat(key)
         except OSError:
             return None
         return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
@@ -271,6 +275,11 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+def new_file_mode() -> int:
+    """The mode a new file gets (0666 minus the umask), for files made through a temporary file (mkstemp's 0600)."""
+    return 0o666 & ~_UMASK
+
+
 def atomic_write(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
 
@@ -280,7 +289,7 @@ def atomic_write(path: Path, text: str) -> None:
     try:
         mode = path.stat().st_mode & 0o7777
     except FileNotFoundError:
-        mode = 0o666 & ~_UMASK
+        mode = new_file_mode()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)

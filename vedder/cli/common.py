@@ -51,10 +51,11 @@ def config_for(project: Optional[Path]) -> "Config":
 def project_for(project: Optional[Path], *, skip_broken: bool = False, cluster: Optional[str] = None) -> "Project":
     """The project at ``project``. With ``skip_broken`` (the commands that answer questions), a cluster with a file
     that cannot be read is left out with a warning on stderr, so one team's broken file does not stop the others;
-    it is still an error when that is the ``cluster`` asked for, or when no cluster is left."""
+    it is still an error when that is the ``cluster`` asked for, or when no cluster is left. Clusters load on first
+    use (``load_project(..., lazy=True)``): a one-shot command reads the clusters it needs, not every one."""
     from vedder.project import load_project
 
-    loaded = load_project(config_for(project), skip_broken=skip_broken)
+    loaded = load_project(config_for(project), skip_broken=skip_broken, lazy=True)
     if cluster in loaded.broken:
         raise loaded.broken[cluster].as_error()
     if loaded.broken and not loaded.clusters:

@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 import os
+import time
+from array import array
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from vedder.config import Config
-from vedder.errors import ClusterNotFound, ProjectFileError
-from vedder.files import ParseCache, YamlDocument, load_yaml, load_yaml_text, read_text, split_front_matter
+from vedder.errors import ClusterNotFound, ProjectFileError, VedderError
+from vedder.files import ParseCache, YamlDocument, atomic_write, load_yaml, load_yaml_text, read_text, split_front_matter
 
 
 def matches_table(table: str, pattern: str) -> bool:
@@ -238,12 +243,45 @@ class BrokenCluster:
                                 "fix that file (`vedder validate` lists every problem with file and line)")
 
 
+class LazyClusters(Mapping[str, Cluster]):
+    """Clusters by folder name, each loaded on first use (``load_project(..., lazy=True)``): a question needs the
+    cluster it is routed to (and the few it names), not the thousand others. Ids, ``in`` and ``len`` load nothing;
+    ``values()`` and ``items()`` load every cluster."""
+
+    def __init__(self, names: list[str], load: Callable[[str], Cluster], loaded: dict[str, Cluster]) -> None:
+        self._names, self._known, self._load, self._loaded = names, set(names), load, loaded
+
+    def __getitem__(self, name: str) -> Cluster:
+        cluster = self._loaded.get(name)
+        if cluster is None:
+            if name not in self._known:
+                raise KeyError(name)
+            cluster = self._loaded[name] = self._load(name)
+        return cluster
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._known
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    @property
+    def loaded(self) -> list[str]:
+        """The folder names loaded so far."""
+        return sorted(self._loaded)
+
+
 @dataclass
 class Project:
     config: Config
-    clusters: dict[str, Cluster] = field(default_factory=dict)
+    clusters: Mapping[str, Cluster] = field(default_factory=dict)
     broken: dict[str, BrokenCluster] = field(default_factory=dict)
     """Clusters left out by ``load_project(..., skip_broken=True)``, by folder name."""
+    files: dict[str, "ClusterFiles"] | None = None
+    """What ``load_project`` found in each cluster folder, by folder name (None for a project built in memory)."""
 
     @property
     def root(self) -> Path:
@@ -382,26 +420,106 @@ def load_proposal(path: Path, cluster_id: str) -> Proposal:
     )
 
 
-def load_cluster(folder: Path, cache: ParseCache | None = None) -> Cluster:
+@dataclass
+class ClusterFiles:
+    """The files of one cluster folder and the stat of each, from one walk with os.scandir and plain strings (a
+    project of 1,000 clusters has ~34k files: pathlib's parsing and globbing cost seconds there). Names are sorted,
+    as ``sorted(folder.glob(...))`` sorts them."""
+
+    folder: Path
+    datasets: list[str]
+    pairs: list[str]
+    docs: list[str]
+    stats: list[list[int] | None]
+    """[size, mtime_ns, ctime_ns, inode] of cluster.yaml, then of each dataset, pair and doc file in order; None
+    for a file that cannot be stat'ed (a dangling link)."""
+
+    def paths(self, kind: str) -> list[Path]:
+        parent = self.folder / kind
+        return [parent / name for name in getattr(self, kind)]
+
+    def _texts(self) -> list[str]:
+        base = str(self.folder)
+        return [f"{base}/cluster.yaml", *(f"{base}/{kind}/{name}" for kind, _ in _KINDS for name in getattr(self, kind))]
+
+    @cached_property
+    def stamps(self) -> dict[str, list[int] | None]:
+        """Each file's stat by its path as text (``str(folder / "pairs" / name)``), for ``ParseCache``."""
+        return dict(zip(self._texts(), self.stats))
+
+    @cached_property
+    def digest(self) -> str:
+        """Of every file's name and stat: any edit, addition, removal or rename makes another."""
+        names = "\0".join(f"{kind}/{chr(0).join(getattr(self, kind))}" for kind, _ in _KINDS)
+        numbers = array("q", [n for stat in self.stats for n in (stat or (-1, -1, -1, -1))])
+        return hashlib.blake2b(names.encode("utf-8", "surrogateescape") + numbers.tobytes(), digest_size=16).hexdigest()
+
+    @cached_property
+    def changed_ns(self) -> int | None:
+        """When a file of it last changed (the latest ctime); None when one cannot be stat'ed."""
+        if any(stat is None for stat in self.stats):
+            return None
+        return max(stat[2] for stat in self.stats)  # type: ignore[index]
+
+
+_KINDS = (("datasets", ".yaml"), ("pairs", ".yaml"), ("docs", ".md"))
+
+
+def scan_cluster(folder: Path) -> ClusterFiles:
+    """The files ``load_cluster`` reads from ``folder``: cluster.yaml, datasets/*.yaml, pairs/*.yaml, docs/*.md."""
+    base = str(folder)
+    stats = [_stat(f"{base}/cluster.yaml")]
+    names: dict[str, list[str]] = {}
+    for kind, suffix in _KINDS:
+        found: list[tuple[str, list[int] | None]] = []
+        try:
+            with os.scandir(f"{base}/{kind}") as entries:
+                for entry in entries:
+                    if entry.name.endswith(suffix):  # what glob("*.yaml") finds: links and hidden files too
+                        try:
+                            status = entry.stat()
+                            found.append((entry.name, [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]))
+                        except OSError:
+                            found.append((entry.name, None))
+        except OSError:
+            pass  # no such folder: nothing of that kind, as glob finds nothing
+        found.sort(key=lambda item: item[0])
+        names[kind] = [name for name, _ in found]
+        stats += [stat for _, stat in found]
+    return ClusterFiles(folder, names["datasets"], names["pairs"], names["docs"], stats)
+
+
+def _stat(path: str) -> list[int] | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
+
+
+def load_cluster(folder: Path, cache: ParseCache | None = None, files: ClusterFiles | None = None) -> Cluster:
     """The cluster in ``folder``; a file that cannot be read raises ProjectFileError with ``file`` set to it."""
+    files = files or scan_cluster(folder)
     cluster = _cluster_header(folder, _traced(folder / "cluster.yaml", lambda: load_yaml(folder / "cluster.yaml", cache)))
-    for path in sorted((folder / "datasets").glob("*.yaml")):
+    for path in files.paths("datasets"):
         dataset = _traced(path, lambda: load_dataset(path, cache))
         cluster.dataset_files[dataset.table.lower()] = dataset
-    cluster.pairs = [_traced(p, lambda: load_pair(p, cluster.id, cache)) for p in sorted((folder / "pairs").glob("*.yaml"))]
-    cluster.docs = [_traced(p, lambda: load_doc(p, cluster.id, cache)) for p in sorted((folder / "docs").glob("*.md"))]
+    cluster.pairs = [_traced(p, lambda: load_pair(p, cluster.id, cache)) for p in files.paths("pairs")]
+    cluster.docs = [_traced(p, lambda: load_doc(p, cluster.id, cache)) for p in files.paths("docs")]
     return cluster
 
 
-def load_readable(folder: Path, cache: ParseCache | None = None, *, unreadable: Path | None = None) -> Cluster:
+def load_readable(folder: Path, cache: ParseCache | None = None, *, unreadable: Path | None = None,
+                  files: ClusterFiles | None = None) -> Cluster:
     """What of the cluster in ``folder`` reads: every file that parses (``unreadable``, known to fail, is not tried
     again). A cluster.yaml that does not parse leaves the folder name as the id and no title or owners."""
+    files = files or scan_cluster(folder)
     header = _readable([folder / "cluster.yaml"], unreadable, lambda path: _cluster_header(folder, load_yaml(path, cache)))
     cluster = header[0] if header else Cluster(id=folder.name, path=folder)
-    datasets = _readable(sorted((folder / "datasets").glob("*.yaml")), unreadable, lambda path: load_dataset(path, cache))
+    datasets = _readable(files.paths("datasets"), unreadable, lambda path: load_dataset(path, cache))
     cluster.dataset_files = {dataset.table.lower(): dataset for dataset in datasets}
-    cluster.pairs = _readable(sorted((folder / "pairs").glob("*.yaml")), unreadable, lambda path: load_pair(path, cluster.id, cache))
-    cluster.docs = _readable(sorted((folder / "docs").glob("*.md")), unreadable, lambda path: load_doc(path, cluster.id, cache))
+    cluster.pairs = _readable(files.paths("pairs"), unreadable, lambda path: load_pair(path, cluster.id, cache))
+    cluster.docs = _readable(files.paths("docs"), unreadable, lambda path: load_doc(path, cluster.id, cache))
     return cluster
 
 
@@ -456,32 +574,126 @@ def load_proposals(cluster: Cluster) -> list[Proposal]:
 
 
 def cluster_folders(config: Config) -> list[Path]:
-    if not config.clusters_dir.is_dir():
+    """The folders under ``clusters/`` that hold a cluster.yaml, sorted by name."""
+    try:
+        with os.scandir(config.clusters_dir) as entries:
+            names = [entry.name for entry in entries if entry.is_dir()]
+    except OSError:
         return []
-    return sorted(p for p in config.clusters_dir.iterdir() if p.is_dir() and (p / "cluster.yaml").is_file())
+    base = str(config.clusters_dir)
+    return [config.clusters_dir / name for name in sorted(names) if _is_file(f"{base}/{name}/cluster.yaml")]
 
 
-def load_project(config: Config, *, skip_broken: bool = False) -> Project:
+def _is_file(path: str) -> bool:
+    try:
+        return os.path.isfile(path)
+    except (OSError, ValueError):
+        return False
+
+
+class ClusterStates:
+    """Whether each cluster loaded or was left out for a broken file, by the digest of its files' stats, kept in
+    ``.vedder/clusters.json``: a project whose clusters did not change knows which are broken without loading any.
+
+    A state is trusted under the parse cache's rule (``ParseCache``): the digest is unchanged and every file's last
+    change (ctime) came well before the state was taken, so an edit within one mtime tick, or a restore that puts an
+    old mtime back, is loaded again. A cluster with a file that cannot be stat'ed is always loaded.
+    """
+
+    VERSION = 1
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.changed = path, False
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            entries = data["clusters"] if data.get("version") == self.VERSION else {}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            entries = {}
+        self.entries: dict[str, list] = entries if isinstance(entries, dict) else {}
+
+    def loads(self, name: str, files: ClusterFiles) -> bool:
+        """Whether ``name`` is known to load, its files unchanged since it last did."""
+        entry = self.entries.get(name)
+        changed = files.changed_ns
+        return (isinstance(entry, list) and len(entry) == 3 and entry[0] == files.digest and entry[2] is False
+                and changed is not None and isinstance(entry[1], int) and changed < entry[1] - ParseCache.SETTLED_NS)
+
+    def record(self, name: str, files: ClusterFiles, checked_ns: int, broken: bool) -> None:
+        entry = [files.digest, checked_ns, broken]
+        if self.entries.get(name) != entry:
+            self.entries[name], self.changed = entry, True
+
+    def save(self, names: list[str]) -> None:
+        """Keep the states of ``names`` (a removed cluster drops out) and their parse caches only."""
+        kept = {name: self.entries[name] for name in names if name in self.entries}
+        if not self.changed and len(kept) == len(self.entries):
+            return
+        try:
+            atomic_write(self.path, json.dumps({"version": self.VERSION, "clusters": kept}, separators=(",", ":")))
+            folder = self.path.parent / CLUSTER_CACHES
+            wanted = {f"{name}.json" for name in names}
+            for cached in os.listdir(folder) if folder.is_dir() else []:
+                if cached not in wanted:
+                    os.unlink(folder / cached)
+            (self.path.parent / "parse-cache.json").unlink(missing_ok=True)  # the one-file cache earlier versions kept
+        except (OSError, VedderError):
+            pass  # a read-only checkout still loads; it just loads every cluster next time
+
+
+CLUSTER_CACHES = "clusters"
+"""The folder of per-cluster parse caches in the project's cache folder: ``.vedder/clusters/<folder name>.json``."""
+
+
+def cluster_cache(root: Path, name: str, files: ClusterFiles | None = None) -> ParseCache:
+    """The parse cache of the cluster in folder ``name``: loading one cluster reads only its own."""
+    return ParseCache(cache_folder(root) / CLUSTER_CACHES / f"{name}.json", stamps=files.stamps if files else None)
+
+
+def load_project(config: Config, *, skip_broken: bool = False, lazy: bool = False) -> Project:
     """Load every cluster under ``clusters/``; raise ProjectFileError on an unreadable file, or with
     ``skip_broken`` leave its cluster out and keep it in ``project.broken`` (question-answering surfaces: one
     team's broken file must not stop every other team).
 
-    Parsed YAML of unchanged files comes from ``.vedder/parse-cache.json`` (see ``files.ParseCache``); a file
-    that failed to parse is never in it, so the run after a fix parses the fixed text.
+    Parsed YAML of unchanged files comes from each cluster's parse cache (``.vedder/clusters/<name>.json``, see
+    ``files.ParseCache``); a file that failed to parse is never in it, so the run after a fix parses the fixed text.
+    With ``lazy``, a cluster whose files did not change since it last loaded (``ClusterStates``) is loaded on
+    first use of ``project.clusters[name]``; the others are loaded now, to know whether they are broken.
     """
-    project = Project(config=config)
-    cache = ParseCache(cache_folder(config.root) / "parse-cache.json")
-    for folder in cluster_folders(config):
+    states = ClusterStates(cache_folder(config.root) / "clusters.json")
+    folders = cluster_folders(config)
+    scanned = {folder.name: scan_cluster(folder) for folder in folders}
+    loaded: dict[str, Cluster] = {}
+    broken: dict[str, BrokenCluster] = {}
+
+    def load(name: str) -> Cluster:
+        files = scanned[name]
+        cache = cluster_cache(config.root, name, files)
+        cluster = load_cluster(files.folder, cache, files)
+        cache.save()
+        return cluster
+
+    for folder in folders:
+        name, files = folder.name, scanned[folder.name]
+        if lazy and states.loads(name, files):
+            continue
+        checked = time.time_ns()
         try:
-            project.clusters[folder.name] = load_cluster(folder, cache)
+            loaded[name] = load(name)
         except ProjectFileError as exc:
+            states.record(name, files, checked, True)
             if not skip_broken:
+                states.save(list(scanned))
                 raise
             file = getattr(exc, "file", folder / "cluster.yaml")
-            project.broken[folder.name] = BrokenCluster(folder.name, folder, file, exc, config.root,
-                                                        load_readable(folder, cache, unreadable=file))
-    cache.save()
-    return project
+            cache = cluster_cache(config.root, name, files)
+            broken[name] = BrokenCluster(name, folder, file, exc, config.root, load_readable(folder, cache, unreadable=file, files=files))
+            cache.save()
+        else:
+            states.record(name, files, checked, False)
+    states.save(list(scanned))
+    names = [name for name in scanned if name not in broken]
+    clusters: Mapping[str, Cluster] = LazyClusters(names, load, loaded) if lazy else loaded
+    return Project(config=config, clusters=clusters, broken=broken, files=scanned)
 
 
 def cache_folder(root: Path) -> Path:

@@ -1,0 +1,128 @@
+"""vedder at 1,000 clusters: a one-shot offline `vedder ask` on N copies of Spider's 137 clusters.
+
+    /work/venv/bin/python benchmarks/bench_scale.py [--copies 8] [--runs 7] [--target /tmp/spider-scale]
+        [--source /tmp/spider27]
+
+Builds the project first when ``--target`` has none: every ``SOURCE/clusters/<c>`` copied as ``<c>`` and as
+``<c>_<k>`` for k = 1 … copies-1, with ``id:`` in cluster.yaml rewritten, and a vedder.yaml whose warehouse is
+SOURCE's (the copies query the same tables). With 8 copies: 1,096 clusters, 27,144 pairs, ~34k files.
+
+Then prints the load average and, whole process (median and minimum of ``--runs``):
+- cold: the first ask after a clone (``.vedder/`` removed before each run, so every cache is rebuilt);
+- warm: every ask after that, for an answered question, a not-covered one and ``vedder clusters`` (loads all);
+- after an edit: one pair file touched before each run (its cluster and the routing index are rebuilt);
+and the in-process phases of a warm one-shot ask (config, project, routing, loading the chosen cluster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+VEDDER = Path(sys.executable).parent / "vedder"
+ANSWERED = "How many pilots are there?"
+NOT_COVERED = "What's the weather in Paris tomorrow?"
+
+
+def build(source: Path, target: Path, copies: int) -> None:
+    """``target``: ``source``'s clusters ``copies`` times (ids rewritten), on ``source``'s warehouse."""
+    if (target / "vedder.yaml").is_file():
+        return
+    clusters = target / "clusters"
+    clusters.mkdir(parents=True, exist_ok=True)
+    for folder in sorted((source / "clusters").iterdir()):
+        if not (folder / "cluster.yaml").is_file():
+            continue
+        for copy in range(copies):
+            name = folder.name if copy == 0 else f"{folder.name}_{copy}"
+            shutil.copytree(folder, clusters / name)
+            header = clusters / name / "cluster.yaml"
+            lines = header.read_text(encoding="utf-8").splitlines(keepends=True)
+            header.write_text("".join(f"id: {name}\n" if line.startswith("id:") else line for line in lines),
+                              encoding="utf-8")
+    (target / "vedder.yaml").write_text(
+        f"warehouse:\n  type: duckdb\n  path: {source.resolve() / 'warehouse.duckdb'}\ndialect: duckdb\n"
+        "model: offline\nlog: .vedder/log.sqlite\n", encoding="utf-8")
+
+
+def run(args: list[str], project: Path) -> float:
+    started = time.perf_counter()
+    completed = subprocess.run([str(VEDDER), *args, "--project", str(project)], capture_output=True)
+    elapsed = time.perf_counter() - started
+    if completed.returncode not in (0, 1):
+        raise SystemExit(f"vedder {' '.join(args)} failed ({completed.returncode}): {completed.stderr.decode()[-2000:]}")
+    return elapsed
+
+
+def measure(label: str, args: list[str], project: Path, runs: int, before=None) -> None:
+    times = []
+    for _ in range(runs):
+        if before:
+            before()
+        times.append(run(args, project))
+    print(f"{label:<40} median {statistics.median(times):6.2f} s   min {min(times):6.2f} s   ({runs} runs)", flush=True)
+
+
+def phases(project_dir: Path, runs: int) -> None:
+    """Median in-process time of each phase of a warm one-shot ask (each run in a fresh process)."""
+    code = f"""
+import json, time
+from pathlib import Path
+t0 = time.perf_counter()
+from vedder.cli.common import project_for
+from vedder.context import route
+t1 = time.perf_counter()
+project = project_for(Path({str(project_dir)!r}), skip_broken=True)
+t2 = time.perf_counter()
+routing = route(project, {ANSWERED!r})
+t3 = time.perf_counter()
+cluster = routing.cluster
+len(cluster.pairs)
+t4 = time.perf_counter()
+print(json.dumps({{"imports": t1 - t0, "project": t2 - t1, "route": t3 - t2, "cluster": t4 - t3}}))
+"""
+    import json
+
+    samples = []
+    for _ in range(runs):
+        completed = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, text=True)
+        samples.append(json.loads(completed.stdout.strip().splitlines()[-1]))
+    print("warm phases in process (median): " + ", ".join(
+        f"{name} {statistics.median(s[name] for s in samples) * 1000:.0f} ms" for name in samples[0]), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=8)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--source", type=Path, default=Path("/tmp/spider27"))
+    parser.add_argument("--target", type=Path, default=Path("/tmp/spider-scale"))
+    parser.add_argument("--skip-cold", action="store_true", help="only the warm and edited measurements")
+    options = parser.parse_args()
+    build(options.source, options.target, options.copies)
+    project = options.target
+    clusters = sum(1 for p in (project / "clusters").iterdir() if p.is_dir())
+    print(f"{project}: {clusters} clusters; load average {os.getloadavg()[0]:.2f}", flush=True)
+    ask = ["ask", ANSWERED, "--json"]
+    if not options.skip_cold:
+        measure("cold (no .vedder/): ask answered", ask, project, max(3, options.runs // 2),
+                before=lambda: shutil.rmtree(project / ".vedder", ignore_errors=True))
+    run(ask, project)
+    measure("warm: ask answered", ask, project, options.runs)
+    measure("warm: ask not covered", ["ask", NOT_COVERED, "--json"], project, options.runs)
+    edited = next((project / "clusters" / "flight_1_3" / "pairs").glob("*.yaml"), None)
+    if edited is not None:
+        measure("one pair edited before each: ask answered", ask, project, options.runs, before=lambda: edited.touch())
+    measure("warm: vedder clusters (loads every cluster)", ["clusters", "--json"], project, options.runs)
+    phases(project, options.runs)
+    print(f"load average {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
