@@ -304,8 +304,9 @@ def test_routing_of_the_held_out_questions_is_unchanged_but_for_the_skipped_clus
     near-equal candidate there; exactly those are not covered for podcasts."""
     from vedder.context import route
 
-    questions = [json.loads(line)["question"] for path in sorted((Path(__file__).parent / "fixtures/offline").glob("*.jsonl"))
-                 for line in path.read_text().splitlines() if line.strip()]
+    # Single questions only: conversations*.jsonl holds conversations ({"name", "turns"}).
+    questions = [item["question"] for path in sorted((Path(__file__).parent / "fixtures/offline").glob("*.jsonl"))
+                 for item in map(json.loads, filter(str.strip, path.read_text().splitlines())) if "question" in item]
     healthy = load_project(load_config(demo))
     path = demo / SHOWS_PAIR
     original = path.read_text()
