@@ -466,3 +466,31 @@ def test_a_slack_json_that_cannot_be_written_is_said_and_the_bot_goes_on_from_me
     assert "country = 'SE'" in posts[1]["body"]["text"]
     assert lines[0].startswith("warning: ") and "slack.json is unreadable" in lines[0]
     assert len(lines) == 3 and all(line.startswith("warning: cannot write ") and "hint: threads and ratings" in line for line in lines[1:])
+
+
+def test_a_tie_between_clusters_asks_back_and_a_reply_naming_one_asks_there(demo):
+    """Offline, a question two clusters fit equally is not guessed: the bot names them and asks which; a reply in the
+    thread naming one (or its number) asks the tied question in that cluster, logged as the person's choice; any other
+    reply is a question of its own."""
+    tied = "how many listeners per country?"
+    with fake_slack() as slack, running(demo, slack) as server:
+        send(server, mention(tied, "1700000300.000100"))
+        first = slack.posts(1)[0]["body"]["text"]
+        send(server, mention("the listening one", "1700000301.000100", thread_ts="1700000300.000100"))
+        second = slack.posts(2)[1]["body"]["text"]
+        send(server, mention(tied, "1700000400.000100"))
+        slack.posts(3)
+        send(server, mention("How many streams did each country have in October 2026?", "1700000401.000100",
+                             thread_ts="1700000400.000100"))
+        fourth = slack.posts(4)[3]["body"]["text"]
+    assert first.startswith("*Not covered:* Several clusters fit this question about equally well")
+    assert "_Reply in this thread with the one you mean (`podcasts`, `listening`) and I will ask it there._" in first
+    assert "No vetted pair in cluster 'listening'" in second
+    assert "answered from vetted pair streams-per-country" in fourth
+    entries = log_entries(demo)
+    assert [(e["question"], e["cluster"], e["cluster_source"]) for e in entries[:2]] == [
+        (tied, None, None), (tied, "listening", "given")]
+    assert entries[0]["conversation_id"] == entries[1]["conversation_id"]
+    assert entries[3]["question"].startswith("How many streams") and entries[3]["cluster"] == "listening"
+    state = json.loads((Path(load_config(demo).log_path).parent / "slack.json").read_text())
+    assert state["ties"] == {}  # the choice made and the new question in the other thread ended both ties

@@ -160,7 +160,10 @@ def message(answer: dict[str, Any]) -> str:
         lines = [f"*Not covered:* {slack_text(answer.get('answer') or '')}"]
     else:
         lines = [slack_text(answer.get("answer") or "")]
-    if answer.get("hint"):
+    if answer.get("ambiguous"):
+        names = ", ".join(f"`{cluster}`" for cluster in tie_clusters(answer))
+        lines.append(f"_Reply in this thread with the one you mean ({names}) and I will ask it there._")
+    elif answer.get("hint"):
         lines.append(f"_Hint:_ {slack_text(answer['hint'])}")
     if answer.get("sql"):
         sql = answer["sql"] if len(answer["sql"]) <= SQL_CHARS else answer["sql"][:SQL_CHARS] + "\n…"
@@ -172,6 +175,25 @@ def message(answer: dict[str, Any]) -> str:
     if status == "answered":
         lines.append("_React with :+1: or :-1: to rate this answer; reply in this thread to follow up._")
     return "\n".join(line for line in lines if line)
+
+
+def tie_clusters(answer: dict[str, Any]) -> list[str]:
+    """The clusters an ambiguous answer names, best first (not those left out for a broken file)."""
+    return [c["cluster"] for c in answer.get("closest") or [] if c.get("cluster") and not c.get("not_loaded")]
+
+
+def chosen_cluster(reply: str, clusters: list[str]) -> str | None:
+    """The cluster a thread reply picks from a tie: its id ("podcasts", "`podcasts`", "podcasts please") or its
+    number in the list ("2"); None for anything else (a new question in the thread).
+
+    >>> chosen_cluster("the podcasts one", ["podcasts", "listening"]), chosen_cluster("2", ["podcasts", "listening"])
+    ('podcasts', 'listening')
+    """
+    words = re.findall(r"[\w-]+", reply.lower())
+    if len(words) == 1 and words[0].isdigit() and 1 <= int(words[0]) <= len(clusters):
+        return clusters[int(words[0]) - 1]
+    named = [c for c in clusters if c.lower() in words]
+    return named[0] if len(named) == 1 and len(words) <= 4 else None
 
 
 def post_hint(error: str, needed: str | None = None) -> str:
@@ -209,10 +231,11 @@ def _event_time(ts: Any) -> Decimal:
 class SlackState:
     """What the bot remembers across restarts, in one JSON file (atomic writes), each map its newest ``KEEP``:
     ``threads`` (channel:thread_ts → conversation), ``answers`` (channel:ts → [conversation, turn id]),
-    ``reactions`` (channel:ts user rating → [event_ts, feedback id or null]) and ``events`` (handled event id →
-    unix time, forgotten after ``EVENT_KEEP_S``)."""
+    ``reactions`` (channel:ts user rating → [event_ts, feedback id or null]), ``ties`` (channel:thread_ts → the
+    question several clusters fit and their ids, until the next reply in the thread) and ``events`` (handled event
+    id → unix time, forgotten after ``EVENT_KEEP_S``)."""
 
-    MAPS = ("threads", "answers", "reactions", "events")
+    MAPS = ("threads", "answers", "reactions", "ties", "events")
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -243,7 +266,7 @@ class SlackState:
             return self.maps[name].get(key)
 
     def put(self, changes: dict[str, dict[str, Any]], event_id: str | None = None) -> None:
-        """Set ``changes`` ({map: {key: value}}) and mark ``event_id`` handled, in one write of the file. A file that
+        """Set ``changes`` ({map: {key: value}}; a value None forgets the key) and mark ``event_id`` handled, in one write of the file. A file that
         cannot be written is said on stderr; the bot goes on from memory."""
         from vedder.files import atomic_write
 
@@ -252,6 +275,9 @@ class SlackState:
         with self._lock:
             for name, entries in changes.items():
                 for key, value in entries.items():
+                    if value is None:  # forget the key
+                        self.maps[name].pop(key, None)
+                        continue
                     self.maps[name][key] = value
                     self.maps[name].move_to_end(key)
             for mapping in self.maps.values():
@@ -355,9 +381,13 @@ class SlackApp:
         key = f"{channel}:{thread_ts}"
         with self._thread_locks.setdefault(key, threading.Lock()):  # a thread's turns in order: each continues the last
             conversation = self.state.get("threads", key)
+            tie = self.state.get("ties", key)
+            cluster = chosen_cluster(question, tie["clusters"]) if tie else None
+            if cluster:  # a reply naming one of the clusters a tie named: the tied question, asked there
+                question = tie["question"]
             try:
                 asked = ask_served(self.watcher.current(), self.warehouses, question, surface="slack", conversation_id=conversation,
-                                   model=self.model, shared=False, user=user)
+                                   model=self.model, shared=False, user=user, cluster_id=cluster)
                 answer = {**asked.to_dict(), "turn_id": asked.turn_id}
             except VedderError as exc:
                 answer = {"status": "error", "question": question, "error": exc.message, "hint": exc.hint}
@@ -367,6 +397,10 @@ class SlackApp:
                           "hint": "this is a bug in vedder, not in your question; the bot's terminal shows it"}
             posted = self.post(channel, thread_ts, message(answer))
             changes: dict[str, dict[str, Any]] = {}
+            if answer.get("ambiguous"):
+                changes["ties"] = {key: {"question": question, "clusters": tie_clusters(answer)}}
+            elif tie:
+                changes["ties"] = {key: None}  # any other reply ends the choice
             if answer.get("conversation_id"):
                 changes["threads"] = {key: answer["conversation_id"]}
                 if posted:
