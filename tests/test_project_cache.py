@@ -207,3 +207,20 @@ def test_one_shot_cli_ask_answers_as_an_eager_project_does(tmp_path):
         for key in ("latency_s", "conversation_id"):
             answer.pop(key)
     assert cli["status"] == "answered" and cli == direct
+
+
+def test_a_first_run_on_many_clusters_reads_and_indexes_them_on_every_core(project_dir, monkeypatch):
+    """Worker processes parse the clusters (writing their parse caches) and index them: the same project and
+    routing as one process loading everything, and the next run loads nothing."""
+    from vedder.project import model
+
+    monkeypatch.setattr(model, "PARALLEL_MINIMUM", 2)
+    monkeypatch.setattr(model.os, "cpu_count", lambda: 2)
+    pair = next((project_dir / "clusters" / "listening_2" / "pairs").glob("*.yaml"))
+    pair.write_text("question: [unclosed\n")
+    project = lazy(project_dir)
+    assert list(project.broken) == ["listening_2"] and project.clusters.loaded == []
+    project_index(project)
+    assert project.clusters.loaded == []
+    assert_same_as_from_scratch(project_dir, warm=False)
+    assert_same_as_from_scratch(project_dir)

@@ -34,10 +34,11 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from vedder.context.tokenize import split_identifier, stem, tokenize
 from vedder.files import new_file_mode
-from vedder.project.model import cache_folder
+from vedder.project.model import cache_folder, in_processes, load_cached, use_processes
 
 if TYPE_CHECKING:
     from vedder.project import Cluster, Dataset, Doc, Pair, Project
+    from vedder.project.model import ClusterFiles
 
 Bag = dict[str, float]
 
@@ -264,15 +265,15 @@ def project_index(project: "Project") -> ProjectIndex:
                              pair_owners=store.pair_owners, pair_index=StoredBM25(store, "pair"),
                              named=store.rows("named", set), not_loaded=set(project.broken) & set(ids))
     else:
-        reused = StoredIndex.parts(path) if fingerprint else {}
-        parts = [reused[cid][1] if cid in reused and reused[cid][0] == keys[cid] else cluster_part(routed_cluster(project, cid))
-                 for cid in ids]
+        parts = _parts(project, ids, keys, StoredIndex.parts(path) if fingerprint else {})
         bags, pair_owners, pair_bags, named = _assemble(parts)
         index = ProjectIndex(cluster_ids=ids, bags=bags, index=BM25(bags, **CLUSTER_BM25), pair_owners=pair_owners,
                              pair_index=BM25(pair_bags), named=[set(terms) for terms in named],
                              not_loaded=set(project.broken) & set(ids))
         if fingerprint:
             _write_store(path, fingerprint, ids, keys, parts, index)
+    for gone in [k for k, (ref, _) in _INDEXES.items() if ref() is None]:
+        del _INDEXES[gone]  # and with it the store's open connection
     _INDEXES[key] = (weakref.ref(project), index)
     return index
 
@@ -289,14 +290,26 @@ def routed_cluster(project: "Project", cluster_id: str) -> "Cluster":
     return broken.readable if broken is not None else project.clusters[cluster_id]
 
 
-def routed_clusters(project: "Project") -> dict[str, "Cluster"]:
-    """What routing indexes, by id (loads every cluster; ``routed_ids`` names them without loading)."""
-    return {cluster_id: routed_cluster(project, cluster_id) for cluster_id in routed_ids(project)}
-
-
 def cluster_part(cluster: "Cluster") -> Part:
     pair_bags = [dict(term_counts(question)) for pair in cluster.pairs for question in pair.questions]
     return cluster_bag(cluster), sorted(cluster_bag(cluster, values=False)), pair_bags
+
+
+def _parts(project: "Project", ids: list[str], keys: dict[str, str], stored: dict[str, tuple[str, Part]]) -> list[Part]:
+    """Each cluster's part: from the stored index when its key is unchanged, else indexed now (on every core when
+    there are many: a first run)."""
+    parts = {cid: stored[cid][1] for cid in ids if cid in stored and stored[cid][0] == keys.get(cid)}
+    loaded = set(getattr(project.clusters, "loaded", project.clusters))
+    unloaded = [cid for cid in ids if cid not in parts and cid not in project.broken and cid not in loaded and keys]
+    if use_processes(len(unloaded)):
+        jobs = [(project.root, cid, project.files[cid]) for cid in unloaded]  # type: ignore[index]
+        parts.update(zip(unloaded, in_processes(_stored_cluster_part, jobs)))
+    return [parts[cid] if cid in parts else cluster_part(routed_cluster(project, cid)) for cid in ids]
+
+
+def _stored_cluster_part(job: tuple[Path, str, "ClusterFiles"]) -> Part:
+    """The part of the cluster of ``job`` (root, folder name, files), loaded through its parse cache (in a worker)."""
+    return cluster_part(load_cached(*job))
 
 
 def _assemble(parts: list[Part]) -> tuple[list[Bag], list[int], list[Bag], list[list[str]]]:
@@ -326,19 +339,15 @@ def _part_keys(project: "Project", ids: list[str]) -> dict[str, str]:
 
 
 def _fingerprint(keys: dict[str, str]) -> str | None:
+    """A digest of every routed cluster's key: of the stat (size, mtime, ctime, inode) of every file the project's
+    clusters came from, as ``load_project`` found them. The ctime catches a file restored with its old size and
+    mtime (cp -p, rsync -a, tar): no tool can set it back."""
     if not keys:
         return None
     digest = hashlib.sha1(f"{ROUTE_CACHE_VERSION}\n{sorted(CLUSTER_FIELDS.items())}\n{CLUSTER_BM25}\n".encode())
     for cluster_id in sorted(keys):
         digest.update(f"{cluster_id}\0{keys[cluster_id]}\n".encode())
     return digest.hexdigest()
-
-
-def source_fingerprint(project: "Project") -> str | None:
-    """A digest of the stat (size, mtime, ctime, inode) of every file the project's clusters came from, as
-    ``load_project`` found them (None for a project built in memory). The ctime catches a file restored with its old
-    size and mtime (cp -p, rsync -a, tar): no tool can set it back."""
-    return _fingerprint(_part_keys(project, routed_ids(project)))
 
 
 class StoredIndex:
@@ -467,7 +476,7 @@ def _write_store(path: Path, fingerprint: str, ids: list[str], keys: dict[str, s
         connection = sqlite3.connect(tmp)
         try:
             connection.executescript(
-                "PRAGMA journal_mode = OFF;"
+                "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"  # a cache: written whole, then renamed
                 "CREATE TABLE meta (fingerprint TEXT, cluster_ids TEXT, pair_owners BLOB);"
                 "CREATE TABLE parts (position INTEGER PRIMARY KEY, id TEXT, key TEXT, bag TEXT, named TEXT, pair_bags TEXT);"
                 "CREATE TABLE cluster_terms (term TEXT PRIMARY KEY, positions BLOB, weights BLOB) WITHOUT ROWID;"
