@@ -267,6 +267,7 @@ def test_ask_context_and_feedback_are_logged_with_surface_mcp(project):
 
     assert not weather.is_error and payload(weather)["status"] == "not_covered"
     assert {c["team"] for c in payload(weather)["closest"]} == {"Listening Insights", "Finance Data"}
+    assert payload(weather)["ambiguous"] is False  # nothing fits: not a tie to ask back about
     assert payload(weather_context)["covered"] is False and payload(weather_context)["closest"]
 
     store = open_log(load_config(project))

@@ -43,7 +43,9 @@ its answers come with the SQL that produced them and the sources (vetted pairs, 
 the user the SQL and sources. Use `list_clusters` and `describe_cluster` to see what is covered and who owns it, \
 `context` to see the curated context for a question, `query` to run your own read-only SQL on one cluster's \
 tables, and `feedback` to rate an answer by its conversation id. When `ask` says a question is not covered, tell \
-the user which team owns the nearest cluster instead of guessing."""
+the user which team owns the nearest cluster instead of guessing. When it says `ambiguous` (several clusters fit \
+the question about equally well, named in `closest`), ask the user which one they mean and call `ask` again with \
+that `cluster` and the same `conversation_id`."""
 
 
 def resource_uri(cluster_id: str, kind: str | None = None, slug: str | None = None) -> str:
@@ -117,6 +119,7 @@ def ask_result(project: "Project", warehouses: WarehousePool, question: str, clu
         "conversation_id": answer.conversation_id,
         "owners": answer.owners,
         "closest": answer.closest,
+        "ambiguous": answer.ambiguous,
         "hint": answer.hint,
         "model": answer.model,
         "tokens": answer.tokens,
