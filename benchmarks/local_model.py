@@ -95,14 +95,14 @@ def gold_rows(project_root: Path, item: dict[str, Any]) -> tuple[str | None, lis
     from vedder.project import load_project
     from vedder.warehouse import open_warehouse
 
+    config = load_config(project_root)
     sql = item.get("sql")
     if item.get("pair"):
-        project = load_project(project_root)
         cluster, pair_id = item["pair"].split("/")
-        sql = next(p.sql for p in project.clusters[cluster].pairs if p.id == pair_id)
+        sql = load_project(config).cluster(cluster).pair(pair_id).sql
     if sql is None:
         return None, None
-    warehouse = open_warehouse(load_config(project_root))
+    warehouse = open_warehouse(config)
     try:
         return sql, [list(row) for row in warehouse.execute(sql).rows]
     finally:

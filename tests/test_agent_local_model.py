@@ -38,3 +38,60 @@ def test_a_server_that_is_not_running_is_one_clean_error_naming_it(project, clus
     assert result.error == f"model {MODEL} at {url} connection failed after 2 attempts: Connection refused"
     assert result.hint.startswith("start the model server")
     assert "\n" not in result.error and "Traceback" not in result.error
+
+
+# What SmolLM2-135M-Instruct (Q4_1, llama.cpp server, its own chat template, temperature 0) replied to
+# "How many tracks are in the catalogue?" on the demo, in the text protocol.
+SMOLLM_PROSE = ("The catalogue is a list of all the tracks in the listening.tracks table, which contains columns for\n"
+                "track_id and track_title.")
+SMOLLM_ECHO_WITH_MADE_UP_ANSWER = ("Observation: Your reply had neither an Action nor a Final Answer. Reply with Thought, "
+                                   "Action and Action Input (one JSON object)\nActions: 100; Response: \"I'm glad to hear "
+                                   "that.\"\nFinal Answer: I am glad to hear that.")
+SMOLLM_ECHO = ("Observation: Your reply had neither an Action nor a Final Answer. Reply with Thought, Action and Action "
+               "Input (one JSON object), or with Final Answer.")
+
+
+def test_a_model_repeating_itself_after_a_failure_is_stopped_before_the_bound(project, cluster, context, warehouse, server):
+    for text in (SMOLLM_PROSE, SMOLLM_ECHO, SMOLLM_ECHO, SMOLLM_ECHO):
+        server.enqueue_text(text)
+    result = ask(project, cluster, context, warehouse, server)
+
+    assert len(server.requests) == 3 and len(result.steps) == 2  # the bound is 6
+    assert result.status == "error" and result.sql is None and result.answer == ""
+    assert result.error.startswith("the model sent the same reply twice in a row after 'Your reply had neither an Action")
+    assert result.error.endswith("so it was stopped after 2 steps") and "stronger model" in result.hint
+
+
+def test_a_final_answer_after_an_echoed_observation_is_not_taken(project, cluster, context, warehouse, server):
+    server.enqueue_text(SMOLLM_PROSE)
+    server.enqueue_text(SMOLLM_ECHO_WITH_MADE_UP_ANSWER)
+    server.enqueue_tool_call("run_sql", {"sql": "SELECT COUNT(*) AS n FROM orders"})  # unscripted: the bound ends it
+    result = ask(project, cluster, context, warehouse, server, max_steps=2)
+
+    assert result.status == "error" and result.answer == "" and "I am glad" not in str(result.to_dict())
+    assert result.error == "no final answer after 2 steps"
+
+
+def test_the_same_successful_query_twice_is_not_called_stuck(project, cluster, context, warehouse, server):
+    for _ in range(2):
+        server.enqueue_text('Thought: count\nAction: run_sql\nAction Input: {"sql": "SELECT COUNT(*) AS n FROM orders"}')
+    server.enqueue_text("Thought: done\nFinal Answer: 5 orders.")
+    result = ask(project, cluster, context, warehouse, server)
+
+    assert result.status == "answered" and result.answer == "5 orders." and len(result.steps) == 2
+
+
+LLAMA_CPP_CONTEXT_FULL = ("This model's maximum context length is 8192 tokens. However, you requested 10438 tokens (10418 in the "
+                          "messages, 20 in the completion). Please reduce the length of the messages or completion.")
+
+
+def test_a_transcript_outgrowing_the_models_window_ends_with_the_steps_so_far(project, cluster, context, warehouse, server):
+    server.enqueue_text('Thought: count\nAction: run_sql\nAction Input: {"sql": "SELECT COUNT(*) AS n FROM orders"}')
+    server.enqueue_error(400, LLAMA_CPP_CONTEXT_FULL)  # what llama.cpp's server answers (code context_length_exceeded)
+    result = ask(project, cluster, context, warehouse, server)
+
+    assert result.status == "error" and len(result.steps) == 1 and len(server.requests) == 2
+    assert result.error.startswith(f"model {MODEL}: the prompt is too long for the model's context window")
+    assert "8192" in result.error and "\n" not in result.error
+    assert "context.token_budget" in result.hint and "agent.max_steps" in result.hint
+    assert result.sql == "SELECT COUNT(*) AS n FROM shop.orders" and "unconfirmed" in result.answer

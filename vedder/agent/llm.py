@@ -40,11 +40,16 @@ KEY_HINT = ("set the provider's API key (OPENAI_API_KEY, ANTHROPIC_API_KEY, …)
 MODEL_HINT = ("use a litellm model string: gpt-4o-mini, anthropic/<model>, ollama_chat/llama3.1 or openai/<name> "
               "with model_options.api_base; `model: offline` answers from vetted pairs")
 
-_PREFIXES = re.compile(r"^(litellm\.\w+:\s*)?(\w+Error:\s*)?(\w+Exception\s*-\s*)?")
+# litellm stacks them: "litellm.ContextWindowExceededError: litellm.BadRequestError: …Error: OpenAIException - "
+_PREFIXES = re.compile(r"^(?:(?:litellm\.\w+|\w+Error):\s*|\w+Exception\s*-\s*)+")
 
 
 class ModelUnavailable(ModelError):
     """The model kept timing out, rate limiting or failing after every retry (transient, unlike bad keys)."""
+
+
+class ContextTooLong(ModelError):
+    """The prompt (context plus the steps so far) no longer fits the model's context window."""
 
 
 @dataclass
@@ -171,7 +176,9 @@ def _permanent(litellm, exc: Exception, model: str, options: dict[str, Any]) -> 
     if isinstance(exc, litellm.NotFoundError):
         return ModelError(f"model {model} not found: {detail}", MODEL_HINT)
     if isinstance(exc, litellm.ContextWindowExceededError):
-        return ModelError(f"model {model}: the prompt is too long: {detail}", "lower context.token_budget in vedder.yaml")
+        return ContextTooLong(f"model {model}: the prompt is too long for the model's context window: {detail}",
+                              "lower context.token_budget in vedder.yaml (each agent step adds to the prompt too: "
+                              "agent.max_steps), or use a model with a larger window")
     return ModelError(f"model {model} failed: {detail}")
 
 

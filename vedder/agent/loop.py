@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 NO_SQL_HINT = "rephrase the question, or check that the cluster's tables hold what it asks about"
 BOUND_HINT = "raise agent.max_steps in vedder.yaml, or ask a narrower question"
+STUCK_HINT = "the model is stuck on this question: ask it more plainly, or use a stronger model"
+UNCONFIRMED = "the last successful query is shown, unconfirmed."
 
 
 @dataclass
@@ -235,19 +237,38 @@ def run_agent(
     messages = [{"role": "system", "content": system_prompt(context, toolbox, native=native, chosen_because=chosen_because)},
                 *history_messages(history, str(getattr(context, "text", "") or "")), {"role": "user", "content": question}]
     run = _Run(model, messages, on_step)
+    previous: tuple[str, ...] | None = None
     for _ in range(bound):
         try:
             reply = llm.chat(model, run.messages, tools=toolbox.specs() if native else None, options=options)
-        except llm.ModelUnavailable as exc:
-            return _finish(run, toolbox, project, context, status="error", error=exc.message, hint=exc.hint)
+        except (llm.ModelUnavailable, llm.ContextTooLong) as exc:
+            return _finish(run, toolbox, project, context, status="error", error=exc.message, hint=exc.hint,
+                           answer=f"Stopped: {UNCONFIRMED}" if toolbox.last_run else "")
         run.count(reply)
+        said = _said(reply)
+        if said == previous and run.steps and not run.steps[-1]["ok"]:
+            # The same reply to the same failure: a model at low temperature will send it again until the bound.
+            return _finish(run, toolbox, project, context, status="error", hint=STUCK_HINT,
+                           error=f"the model sent the same reply twice in a row after '{_shorten(run.steps[-1]['observation'])}', "
+                                 f"so it was stopped after {len(run.steps)} steps",
+                           answer=f"Stopped: the model repeated itself; {UNCONFIRMED}" if toolbox.last_run else "")
+        previous = said
         final = _native_turn(run, toolbox, reply) if native else _text_turn(run, toolbox, reply)
         if final is not None:
             return _final(run, toolbox, project, context, final)
     return _finish(run, toolbox, project, context, status="error",
                    error=f"no final answer after {bound} steps", hint=BOUND_HINT,
-                   answer=f"Stopped after {bound} steps without a final answer; the last successful query is shown, unconfirmed."
-                   if toolbox.last_run else "")
+                   answer=f"Stopped after {bound} steps without a final answer; {UNCONFIRMED}" if toolbox.last_run else "")
+
+
+def _said(reply: "Reply") -> tuple[str, ...]:
+    """What a reply says, to tell a model repeating itself: its text and tool calls, whitespace aside."""
+    return (" ".join(reply.text.split()), *(f"{c.name}({' '.join(c.arguments.split())})" for c in reply.tool_calls))
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def tool_call_in_text(toolbox: "Toolbox", text: str) -> tuple[str, dict[str, Any] | str] | None:
