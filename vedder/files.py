@@ -152,6 +152,19 @@ def load_yaml(path: Path, cache: "ParseCache | None" = None) -> YamlDocument:
     return load_yaml_text(read_text(path), path)
 
 
+def read_cache(path: Path, version: int, key: str) -> dict[str, Any]:
+    """The mapping under ``key`` in the JSON cache at ``path`` written by ``version``; {} when the file is missing,
+    unreadable, of another version or of another shape (a cache only ever costs speed)."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        found = data[key] if data.get("version") == version else {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 class ParseCache:
     """Parsed YAML documents (data and positions) of unchanged files, kept in a JSON file between runs (one per
     cluster: ``.vedder/clusters/<name>.json``, so loading one cluster reads only its own).
@@ -179,12 +192,7 @@ class ParseCache:
         self.stamps = stamps or {}
         self.used: dict[str, list] = {}
         self.changed = False
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            files = data["files"] if data.get("version") == self.VERSION else {}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            files = {}
-        self.entries: dict[str, list] = files if isinstance(files, dict) else {}
+        self.entries: dict[str, list] = read_cache(path, self.VERSION, "files")
 
     def document(self, path: Path, parse: "Callable[[str], YamlDocument]", text: str | None = None) -> YamlDocument:
         """The document ``parse`` makes of ``text`` (default: the text of ``path``), from the cache when unchanged."""

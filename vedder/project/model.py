@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from vedder.config import Config
 from vedder.errors import ClusterNotFound, ProjectFileError, VedderError
-from vedder.files import ParseCache, YamlDocument, atomic_write, load_yaml, load_yaml_text, read_text, split_front_matter
+from vedder.files import ParseCache, YamlDocument, atomic_write, load_yaml, load_yaml_text, read_cache, read_text, split_front_matter
 
 
 def matches_table(table: str, pattern: str) -> bool:
@@ -605,12 +605,7 @@ class ClusterStates:
 
     def __init__(self, path: Path) -> None:
         self.path, self.changed = path, False
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            entries = data["clusters"] if data.get("version") == self.VERSION else {}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            entries = {}
-        self.entries: dict[str, list] = entries if isinstance(entries, dict) else {}
+        self.entries: dict[str, list] = read_cache(path, self.VERSION, "clusters")
 
     def loads(self, name: str, files: ClusterFiles) -> bool:
         """Whether ``name`` is known to load, its files unchanged since it last did."""
