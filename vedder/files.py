@@ -221,9 +221,10 @@ class ParseCache:
             cached = self._json.dumps(document.data, ensure_ascii=False, allow_nan=False)
         except (ValueError, TypeError):
             return document  # e.g. NaN or a binary value: parsed every time
-        if self._json.loads(cached) == document.data:
+        restored = self._json.loads(cached)
+        if restored == document.data:
             packed = {p: list(v) for p, v in document.positions.items()}
-            self.used[key] = [digest, self._json.loads(cached), packed, stamp, checked]
+            self.used[key] = [digest, restored, packed, stamp, checked]
             self.changed = True
         return document
 
