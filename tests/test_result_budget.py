@@ -132,7 +132,7 @@ def test_duckdb_out_of_memory_is_a_one_line_error(tmp_path):
 
 def test_vedder_query_over_budget_exits_4_with_the_hint(demo):
     (demo / "vedder.yaml").write_text((demo / "vedder.yaml").read_text() + "\n  max_result_mb: 1\n")
-    result = CliRunner().invoke(app, ["query", "SELECT repeat(country, 200000) FROM listening.users",
+    result = CliRunner().invoke(app, ["query", "SELECT rpad(country, 10000, 'x') FROM listening.users",
                                       "--cluster", "listening", "--project", str(demo)])
     assert result.exit_code == 4, result.output
     assert "query.max_result_mb (1 MB) after" in result.output
