@@ -358,7 +358,7 @@ def test_an_answer_without_a_query_is_not_an_answer(project, cluster, context, w
     result = ask(project, cluster, context, warehouse, server, model_options={"tool_calling": True})
 
     assert result.status == "error"
-    assert result.answer == "Probably about 40 orders."
+    assert result.answer == "Not checked against the data (the model ran no query): Probably about 40 orders."
     assert "not backed by data" in result.error
     assert result.sql is None
 

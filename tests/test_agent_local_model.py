@@ -35,7 +35,7 @@ def test_a_server_that_is_not_running_is_one_clean_error_naming_it(project, clus
                        model_options={"api_base": url, "num_retries": 1, "retry_backoff_s": 0.01})
 
     assert result.status == "error" and result.steps == []
-    assert result.error == f"model {MODEL} at {url} connection failed after 2 attempts: Connection refused"
+    assert result.error == f"model {MODEL} at {url} connection failed after 2 attempts: Connection error (Connection refused)"
     assert result.hint.startswith("start the model server")
     assert "\n" not in result.error and "Traceback" not in result.error
 
@@ -95,3 +95,12 @@ def test_a_transcript_outgrowing_the_models_window_ends_with_the_steps_so_far(pr
     assert "8192" in result.error and "\n" not in result.error
     assert "context.token_budget" in result.hint and "agent.max_steps" in result.hint
     assert result.sql == "SELECT COUNT(*) AS n FROM shop.orders" and "unconfirmed" in result.answer
+
+
+def test_a_made_up_figure_without_a_query_is_labelled_unchecked(project, cluster, context, warehouse, server):
+    # SmolLM2 through llama.cpp's chatml-function-calling format, asked "What does each plan cost per month?".
+    server.enqueue_text("Each plan costs 9.99 per month, which is a monthly payment of $10.99.")
+    result = ask(project, cluster, context, warehouse, server, model_options={"tool_calling": True})
+
+    assert result.status == "error" and result.sql is None and "not backed by data" in result.error
+    assert result.answer.startswith("Not checked against the data (the model ran no query): Each plan costs 9.99")

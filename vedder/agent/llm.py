@@ -273,7 +273,9 @@ def chat(
                 where = f" at {redact(str(api_base), options)}" if api_base else ""
                 timeout = f" (timeout {kwargs['timeout']:g} s)" if reason == "timed out" else ""
                 refused = _refused(exc)
-                detail = redact(refused.strerror or str(refused), options) if refused is not None else _one_line(exc, options)
+                detail = _one_line(exc, options)
+                if refused is not None:  # "Connection error." alone does not say the server is not there
+                    detail = f"{detail.rstrip('.')} ({redact(refused.strerror or str(refused), options)})"
                 raise ModelUnavailable(
                     f"model {model}{where} {reason}{timeout} after {attempt + 1} attempt{'s' * bool(attempt)}: {detail}",
                     "start the model server, or check model_options.api_base (or OPENAI_API_BASE)" if refused is not None

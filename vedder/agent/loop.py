@@ -25,6 +25,7 @@ NO_SQL_HINT = "rephrase the question, or check that the cluster's tables hold wh
 BOUND_HINT = "raise agent.max_steps in vedder.yaml, or ask a narrower question"
 STUCK_HINT = "the model is stuck on this question: ask it more plainly, or use a stronger model"
 UNCONFIRMED = "the last successful query is shown, unconfirmed."
+UNCHECKED = "Not checked against the data (the model ran no query): "
 
 
 @dataclass
@@ -350,7 +351,8 @@ def _shown_input(arguments: str) -> Any:
 
 def _final(run: _Run, toolbox: "Toolbox", project: "Project", context: Any, answer: str) -> AgentResult:
     if toolbox.last_run is None:
-        return _finish(run, toolbox, project, context, status="error", answer=answer,
+        # Kept for the curious, labelled: surfaces show it under the error, and a weak model's figures are made up.
+        return _finish(run, toolbox, project, context, status="error", answer=f"{UNCHECKED}{answer}",
                        error="the model answered without running a query, so the answer is not backed by data",
                        hint=NO_SQL_HINT)
     return _finish(run, toolbox, project, context, status="answered", answer=answer)
