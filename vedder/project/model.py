@@ -675,17 +675,18 @@ def use_processes(count: int) -> bool:
 
 def in_processes(function: Callable[[Any], Any], items: list[Any]) -> list[Any]:
     """``[function(item) for item in items]`` in a pool of forked processes, one per core (at most 8): a first run
-    on 1,000 clusters parses ~34k YAML files. ``function`` must be a module-level function; a pool that cannot
-    start runs them here."""
+    on 1,000 clusters parses ~34k YAML files. ``function`` must be a module-level function; when the pool cannot
+    start or a worker dies (the OOM killer: multiprocessing.Pool would wait for it forever), they run here."""
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     workers = max(2, min(os.cpu_count() or 1, 8))
     try:
-        pool = multiprocessing.get_context("fork").Pool(workers)
-    except (OSError, ValueError):
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(function, items, chunksize=max(1, len(items) // (workers * 4))))
+    except (OSError, ValueError, BrokenProcessPool):
         return [function(item) for item in items]
-    with pool:
-        return pool.map(function, items, chunksize=max(1, len(items) // (workers * 4)))
 
 
 def load_project(config: Config, *, skip_broken: bool = False, lazy: bool = False) -> Project:
