@@ -248,3 +248,43 @@ def test_a_worker_that_dies_does_not_hang_the_first_run():
     runner.start()
     runner.join(120)  # not a timing assertion: a hang, bounded so the suite ends
     assert results == [[item * item for item in range(8)]], "in_processes hung after a worker died"
+
+
+def test_a_corrupt_routing_store_is_rebuilt_not_read_as_no_cluster_covering(project_dir):
+    """A route-index.sqlite whose pages after its meta table are garbage (written without fsync: a crash after the
+    rename can leave that) routed every question as 'No cluster covers this question' until a cluster changed:
+    each term's read failed and weighed nothing. It routes as a project loaded from scratch and is written anew."""
+    import sqlite3
+
+    project_index(lazy(project_dir))
+    store = cache_folder(project_dir) / index_module.ROUTE_CACHE
+    data = bytearray(store.read_bytes())
+    data[8192:] = bytes(len(data) - 8192)
+    store.write_bytes(bytes(data))
+    connection = sqlite3.connect(store)
+    try:
+        assert connection.execute("SELECT fingerprint FROM meta").fetchone()  # still opens as this project's store
+        with pytest.raises(sqlite3.DatabaseError):
+            connection.execute("SELECT count(*) FROM cluster_terms").fetchone()
+    finally:
+        connection.close()
+    assert routings(lazy(project_dir)) == routings(from_scratch(project_dir))
+    connection = sqlite3.connect(store)
+    try:
+        assert connection.execute("PRAGMA quick_check").fetchone() == ("ok",)
+    finally:
+        connection.close()
+
+
+def test_a_routing_store_with_unreadable_parts_routes_as_from_scratch(project_dir):
+    """A part that does not read (here: not JSON) was a traceback where routing reads a cluster's bag."""
+    import sqlite3
+
+    project_index(lazy(project_dir))
+    connection = sqlite3.connect(cache_folder(project_dir) / index_module.ROUTE_CACHE)
+    try:
+        connection.execute("UPDATE parts SET bag = '{not json', named = '['")
+        connection.commit()
+    finally:
+        connection.close()
+    assert routings(lazy(project_dir)) == routings(from_scratch(project_dir))

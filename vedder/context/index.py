@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from vedder.context.tokenize import split_identifier, stem, tokenize
 from vedder.files import new_file_mode
@@ -261,20 +261,30 @@ def project_index(project: "Project") -> ProjectIndex:
     path = cache_folder(project.config.root) / ROUTE_CACHE
     store = StoredIndex.open(path, fingerprint) if fingerprint else None
     if store is not None:
+        owner = weakref.ref(project)  # the store must not keep the project alive (``_INDEXES`` holds it weakly)
+        store.rebuild = lambda: _built_index(owner(), ids, keys, path, fingerprint, {})  # type: ignore[arg-type]
         index = ProjectIndex(cluster_ids=store.cluster_ids, bags=store.rows("bag", dict), index=StoredBM25(store, "cluster"),
                              pair_owners=store.pair_owners, pair_index=StoredBM25(store, "pair"),
                              named=store.rows("named", set), not_loaded=set(project.broken) & set(ids))
     else:
-        parts = _parts(project, ids, keys, StoredIndex.parts(path) if fingerprint else {})
-        bags, pair_owners, pair_bags, named = _assemble(parts)
-        index = ProjectIndex(cluster_ids=ids, bags=bags, index=BM25(bags, **CLUSTER_BM25), pair_owners=pair_owners,
-                             pair_index=BM25(pair_bags), named=[set(terms) for terms in named],
-                             not_loaded=set(project.broken) & set(ids))
-        if fingerprint:
-            _write_store(path, fingerprint, ids, keys, parts, index)
+        index = _built_index(project, ids, keys, path, fingerprint, StoredIndex.parts(path) if fingerprint else {})
     for gone in [k for k, (ref, _) in _INDEXES.items() if ref() is None]:
         del _INDEXES[gone]  # and with it the store's open connection
     _INDEXES[key] = (weakref.ref(project), index)
+    return index
+
+
+def _built_index(project: "Project", ids: list[str], keys: dict[str, str], path: Path, fingerprint: str | None,
+                 stored: dict[str, tuple[str, Part]]) -> ProjectIndex:
+    """The routing index built in memory (each cluster's part from ``stored`` when its key is unchanged), and the
+    store written for ``fingerprint``."""
+    parts = _parts(project, ids, keys, stored)
+    bags, pair_owners, pair_bags, named = _assemble(parts)
+    index = ProjectIndex(cluster_ids=ids, bags=bags, index=BM25(bags, **CLUSTER_BM25), pair_owners=pair_owners,
+                         pair_index=BM25(pair_bags), named=[set(terms) for terms in named],
+                         not_loaded=set(project.broken) & set(ids))
+    if fingerprint:
+        _write_store(path, fingerprint, ids, keys, parts, index)
     return index
 
 
@@ -353,12 +363,28 @@ def _fingerprint(keys: dict[str, str]) -> str | None:
 class StoredIndex:
     """The routing index in SQLite (``ROUTE_CACHE``): each term's weights per cluster and per pair question, so a
     question reads the rows of its terms only; each cluster's part under its key, for rebuilding after an edit.
-    Read-only once open; a lock makes one connection serve a threaded server."""
+    Read-only once open; a lock makes one connection serve a threaded server.
+
+    A read that fails past the meta row (a corrupt page: caches are written without fsync, so a crash can leave
+    one; a foreign lock) must not weigh nothing, which routes every question as not covered: ``built`` is then the
+    index built from the clusters by ``rebuild``, written as a new store, and answers instead."""
 
     def __init__(self, connection: Any, cluster_ids: list[str], pair_owners: list[int]) -> None:
         self.connection, self.cluster_ids, self.pair_owners = connection, cluster_ids, pair_owners
         self.lock = threading.Lock()
         self.memo: dict[tuple[str, str], list[tuple[int, float]]] = {}
+        self.rebuild: "Callable[[], ProjectIndex] | None" = None
+        self._built: ProjectIndex | None = None
+        self._building = threading.Lock()
+
+    def built(self) -> ProjectIndex:
+        """The index built from the clusters (once), for a store that failed to read."""
+        with self._building:
+            if self._built is None:
+                if self.rebuild is None:
+                    raise RuntimeError("a stored routing index failed to read and has nothing to rebuild it from")
+                self._built = self.rebuild()
+            return self._built
 
     @classmethod
     def open(cls, path: Path, fingerprint: str) -> "StoredIndex | None":
@@ -397,15 +423,12 @@ class StoredIndex:
             return {}
 
     def weights(self, kind: str, term: str) -> list[tuple[int, float]]:
-        import sqlite3
-
+        """(position, weight) of ``term`` in the ``kind`` ("cluster" or "pair") documents; raises sqlite3.Error or
+        ValueError, TypeError when the store does not read (see ``built``)."""
         found = self.memo.get((kind, term))
         if found is None:
             with self.lock:
-                try:
-                    row = self.connection.execute(f"SELECT positions, weights FROM {kind}_terms WHERE term = ?", (term,)).fetchone()
-                except sqlite3.Error:
-                    row = None  # the cache went away under a long-lived process: the term weighs nothing
+                row = self.connection.execute(f"SELECT positions, weights FROM {kind}_terms WHERE term = ?", (term,)).fetchone()
             positions, weights = array("i"), array("d")
             if row is not None:
                 positions.frombytes(row[0])
@@ -426,10 +449,17 @@ class StoredBM25:
         self.size = len(store.cluster_ids) if kind == "cluster" else len(store.pair_owners)
 
     def scores(self, terms: Iterable[str]) -> list[float]:
+        import sqlite3
+
+        terms = list(terms)
         totals = [0.0] * self.size
-        for term in terms:
-            for position, weight in self.store.weights(self.kind, term):
-                totals[position] += weight
+        try:
+            for term in terms:
+                for position, weight in self.store.weights(self.kind, term):
+                    totals[position] += weight
+        except (sqlite3.Error, ValueError, TypeError, IndexError):
+            built = self.store.built()
+            return (built.index if self.kind == "cluster" else built.pair_index).scores(terms)
         return totals
 
 
@@ -448,12 +478,18 @@ class StoredRows(Sequence):
             return [self[i] for i in range(len(self))[position]]
         if position < 0:
             position += len(self)
+        if not 0 <= position < len(self):
+            raise IndexError(position)
         if position not in self.memo:
-            with self.store.lock:
-                row = self.store.connection.execute(f"SELECT {self.column} FROM parts WHERE position = ?", (position,)).fetchone()
-            if row is None:
-                raise IndexError(position)
-            self.memo[position] = self.kind(json.loads(row[0]))
+            import sqlite3
+
+            try:
+                with self.store.lock:
+                    row = self.store.connection.execute(f"SELECT {self.column} FROM parts WHERE position = ?", (position,)).fetchone()
+                self.memo[position] = self.kind(json.loads(row[0]))
+            except (sqlite3.Error, ValueError, TypeError):  # TypeError: no such row
+                built = self.store.built()
+                return (built.bags if self.column == "bag" else built.named)[position]
         return self.memo[position]
 
     def __eq__(self, other: object) -> bool:
