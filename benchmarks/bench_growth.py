@@ -21,6 +21,9 @@ import time
 
 VEDDER = os.path.join(os.path.dirname(sys.executable), "vedder")
 
+# A 10,000-character text per row of listening.users (50,000 rows).
+_ROW_TEXT = "rpad(CAST(user_id AS VARCHAR), 10000, 'x')"
+
 # (name, SQL): each builds a value much larger than query.max_memory_mb would allow, if nothing bounds it.
 CASES = [
     ("repeat 2e9", "SELECT length(repeat('x', 2000000000)) AS n"),
@@ -47,6 +50,30 @@ CASES = [
     ("recursive CTE list doubling", "WITH RECURSIVE r(l, k) AS (SELECT [1], 0 UNION ALL SELECT list_concat(l, l), k + 1 FROM r WHERE k < 40) SELECT max(len(l)) AS n FROM r"),
     ("repeat(blob)", "SELECT max(octet_length(repeat(CAST(name AS BLOB), 3))) AS n FROM listening.artists"),
     ("concat of many repeats", "SELECT length(concat(" + ", ".join(["repeat('x', 10000)"] * 200) + ")) AS n"),
+    # Left open by the first pass (list, struct and JSON builders, lambdas, separators, encoders), measured before
+    # bounding them: per row over listening.users (50,000 rows), each would make gigabytes per 2,048-row vector.
+    ("list_value ×10 over WITH steps", "WITH a AS (SELECT range(user_id % 7, 10000) AS l FROM listening.users), b AS (SELECT flatten([l, l, l, l, l, l, l, l, l, l]) AS l FROM a), c AS (SELECT flatten([l, l, l, l, l, l, l, l, l, l]) AS l FROM b) SELECT max(len(l)) AS n FROM c"),
+    ("nested [l, l] ×10 per row", "WITH a AS (SELECT range(user_id % 7, 10000) AS l FROM listening.users), b AS (SELECT [l, l, l, l, l, l, l, l, l, l] AS l FROM a), c AS (SELECT [l, l, l, l, l, l, l, l, l, l] AS l FROM b) SELECT max(len(flatten(flatten(l)))) AS n FROM c"),
+    ("struct_pack ×10 over WITH steps", "WITH a AS (SELECT rpad(CAST(user_id AS VARCHAR), 10000, 'x') AS s FROM listening.users), b AS (SELECT CAST(struct_pack(k0 := s, k1 := s, k2 := s, k3 := s, k4 := s, k5 := s, k6 := s, k7 := s, k8 := s, k9 := s) AS VARCHAR) AS s FROM a), c AS (SELECT CAST({'k0': s, 'k1': s, 'k2': s, 'k3': s, 'k4': s, 'k5': s, 'k6': s, 'k7': s, 'k8': s, 'k9': s} AS VARCHAR) AS s FROM b) SELECT max(length(s)) AS n FROM c"),
+    ("json_array ×10 over WITH steps", "WITH a AS (SELECT rpad(CAST(user_id AS VARCHAR), 10000, 'x') AS s FROM listening.users), b AS (SELECT CAST(json_array(s, s, s, s, s, s, s, s, s, s) AS VARCHAR) AS s FROM a), c AS (SELECT CAST(json_array(s, s, s, s, s, s, s, s, s, s) AS VARCHAR) AS s FROM b) SELECT max(length(s)) AS n FROM c"),
+    ("to_json escaping nested 8", "WITH a AS (SELECT rpad(CAST(user_id AS VARCHAR), 10000, '\"') AS s FROM listening.users) SELECT max(length(" + "to_json(" * 8 + "s" + "::VARCHAR)" * 8 + ")) AS n FROM a"),
+    ("hex nested 8", "SELECT max(length(" + "hex(" * 8 + _ROW_TEXT + ")" * 8 + ")) AS n FROM listening.users"),
+    ("bin nested 4", "SELECT max(length(" + "bin(" * 4 + _ROW_TEXT + ")" * 4 + ")) AS n FROM listening.users"),
+    ("url_encode nested 6", "SELECT max(length(" + "url_encode(" * 6 + "rpad(CAST(user_id AS VARCHAR), 10000, ' ')" + ")" * 6 + ")) AS n FROM listening.users"),
+    ("bitstring 1e9", "SELECT max(length(bitstring(CAST(user_id % 2 AS VARCHAR), 1000000000))) AS n FROM listening.users"),
+    ("array_to_string constant separator", "SELECT max(length(array_to_string(range(user_id % 7, 10000), repeat('x', 10000)))) AS n FROM listening.users"),
+    ("list_aggregate string_agg constant separator", "SELECT max(length(list_aggregate(range(user_id % 7, 10000), 'string_agg', repeat('x', 10000)))) AS n FROM listening.users"),
+    ("list_transform repeat", "SELECT max(len(list_transform(range(user_id % 7, 10000), lambda x: repeat('y', 10000)))) AS n FROM listening.users"),
+    ("list_transform captured column", "WITH a AS (SELECT rpad(CAST(user_id AS VARCHAR), 10000, 'x') AS s, range(user_id % 7, 10000) AS l FROM listening.users) SELECT max(len(list_transform(l, lambda x: s))) AS n FROM a"),
+    ("list_apply x || x of strings", "WITH a AS (SELECT list_transform(range(user_id % 7, 10000), lambda x: rpad(CAST(user_id AS VARCHAR), 10000, 'x')) AS l FROM listening.users) SELECT max(len(list_apply(l, lambda x: x || x))) AS n FROM a"),
+    ("comprehension [s || s for x in l]", "WITH a AS (SELECT rpad(CAST(user_id AS VARCHAR), 10000, 'x') AS s, range(user_id % 7, 10000) AS l FROM listening.users) SELECT max(len([s || s for x in l])) AS n FROM a"),
+    ("list_reduce a || a", "SELECT max(length(list_reduce(list_transform(range(user_id % 7, 40), lambda i: CAST(i AS VARCHAR)), lambda a, x: a || a))) AS n FROM listening.users"),
+    ("list_select copies", "WITH a AS (SELECT rpad(CAST(user_id AS VARCHAR), 10000, 'x') AS s FROM listening.users) SELECT max(len(list_select([s], array_resize([1], 10000, 1)))) AS n FROM a"),
+    ("list_resize default value", "WITH a AS (SELECT rpad(CAST(user_id AS VARCHAR), 10000, 'x') AS s FROM listening.users) SELECT max(len(list_resize([s], 10000, s))) AS n FROM a"),
+    ("map of copies", "WITH a AS (SELECT rpad(CAST(user_id AS VARCHAR), 10000, 'x') AS s, range(user_id % 7, 10000) AS l FROM listening.users) SELECT max(cardinality(map(l, list_resize([s], len(l), s)))) AS n FROM a"),
+    ("string_split of grown then unnest", "WITH a AS (SELECT concat(rpad(CAST(user_id AS VARCHAR), 10000, ','), rpad(CAST(user_id AS VARCHAR), 10000, ','), rpad(CAST(user_id AS VARCHAR), 10000, ','), rpad(CAST(user_id AS VARCHAR), 10000, ','), rpad(CAST(user_id AS VARCHAR), 10000, ','), rpad(CAST(user_id AS VARCHAR), 10000, ','), rpad(CAST(user_id AS VARCHAR), 10000, ','), rpad(CAST(user_id AS VARCHAR), 10000, ','), rpad(CAST(user_id AS VARCHAR), 10000, ','), rpad(CAST(user_id AS VARCHAR), 10000, ',')) AS s FROM listening.users) SELECT count(*) AS n FROM (SELECT unnest(string_split(s, ',')) AS w FROM a)"),
+    ("regexp_extract_all chars", "WITH a AS (SELECT concat(rpad(CAST(user_id AS VARCHAR), 10000, 'x'), rpad(CAST(user_id AS VARCHAR), 10000, 'x'), rpad(CAST(user_id AS VARCHAR), 10000, 'x'), rpad(CAST(user_id AS VARCHAR), 10000, 'x'), rpad(CAST(user_id AS VARCHAR), 10000, 'x'), rpad(CAST(user_id AS VARCHAR), 10000, 'x'), rpad(CAST(user_id AS VARCHAR), 10000, 'x'), rpad(CAST(user_id AS VARCHAR), 10000, 'x'), rpad(CAST(user_id AS VARCHAR), 10000, 'x'), rpad(CAST(user_id AS VARCHAR), 10000, 'x')) AS s FROM listening.users) SELECT max(len(regexp_extract_all(s, '.'))) AS n FROM a"),
+    ("unnest + string_agg per group", "SELECT max(length(g)) AS n FROM (SELECT k, string_agg(s, '') AS g FROM (SELECT user_id AS k, unnest(range(1000)) AS i, rpad(CAST(user_id AS VARCHAR), 10000, 'x') AS s FROM listening.users) GROUP BY k)"),
 ]
 
 

@@ -281,7 +281,7 @@ def _cap_length(node: exp.Expression, key: str) -> None:
 def _too_many_items(name: str, limit: int = MAX_GENERATED_ITEMS,
                     why: str = "vedder's limit on a list built whole before any row is seen") -> exp.Expression:
     """A call to DuckDB's error() that stops the query, saying what would be too large and what to do instead."""
-    return exp.func("error", exp.Literal.string(f"{name if name.endswith(')') or name == '||' else name + '()'} "
+    return exp.func("error", exp.Literal.string(f"{name if name.endswith((')', ']')) or name == '||' else name + '()'} "
                                                 f"{TOO_MANY_ITEMS.format(limit=limit)} ({why})"))
 
 
@@ -371,6 +371,26 @@ _PRINTF_FIELD = re.compile(r"%%|%[-+ #0']*(\*|\d+)?(?:\.(\*|\d+))?")
 _FORMAT_FIELD = re.compile(r"\{\{|\}\}|\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}")
 _LIST_CONCATS = frozenset({"list_concat", "list_cat", "array_cat", "array_concat"})
 _TEXT_CONCATS = (exp.DPipe, exp.Concat, exp.ConcatWs)
+# Calls whose text may be a number of times longer than their arguments': each byte written as 2 hex digits, 8 bits,
+# %XX, base64's 4 per 3, or JSON's \u0001 (to_json of to_json of … escapes the escapes: 8 nested passed 860 MB).
+_ENCODERS = {"hex": 2, "to_hex": 2, "bin": 8, "to_binary": 8, "url_encode": 3, "to_base64": 2, "base64": 2,
+             "regexp_escape": 2, "to_json": 6, "json_quote": 6, "array_to_json": 6, "row_to_json": 6, "json_array": 6,
+             "json_object": 6}
+# Builders of one value from several (lists, structs, maps, JSON documents): as large as their arguments together,
+# so copies of one list ([l, l, l] then flatten, struct_pack(a := s, b := s)) grow tenfold per WITH step.
+_VALUE_BUILDERS = frozenset({"list_value", "array_value", "list_pack", "row", "struct_pack", "struct_concat", "struct_insert",
+                             "struct_update", "list_zip", "array_zip", "map", "json_merge_patch", "json_insert", "json_set",
+                             "path_join"})
+_NAMED_BUILDERS = {exp.Array: "list_value", exp.Struct: "struct_pack", exp.Map: "map", exp.JSONObject: "json_object",
+                   exp.Hex: "hex", exp.ToBase64: "to_base64", exp.ArrayToString: "array_to_string",
+                   exp.Transform: "list_transform", exp.Overlay: "overlay"}
+# Calls of a lambda on each item of a list: their result is the lambda's, as many times as the list has items.
+_LIST_LAMBDAS = frozenset({"list_transform", "list_apply", "array_transform", "array_apply", "apply"})
+# A separator between each two items: array_to_string(range(10000), s) is 10,000 copies of s.
+_STRING_AGGREGATES = frozenset({"list_aggregate", "array_aggregate", "list_aggr", "array_aggr", "aggregate"})
+_SELECTS = frozenset({"list_select", "array_select"})
+_WITH_DEFAULT = frozenset({"list_resize", "array_resize"})
+_OTHER_GROWERS = _STRING_AGGREGATES | _SELECTS | _WITH_DEFAULT | {"bitstring", "to_base", "json_pretty"}
 # A size estimate copies the arguments it measures; one that holds a growing call (measured by its text, through
 # upper(a || b)) copies that call too. Past this many such copies in one query, nesting would double the SQL per level.
 _MAX_MEASURED_COPIES = 64
@@ -410,9 +430,16 @@ def _refuse_wide_fields(name: str, pattern: exp.Expression | None) -> int:
 
 def _grows(node: exp.Expression) -> bool:
     """Whether ``node`` is a call whose output may be larger than its largest input (MAX_GROWN_SIZE bounds it)."""
-    if isinstance(node, (exp.Replace, exp.RegexpReplace, exp.ArrayConcat) + _TEXT_CONCATS) or _format_string(node):
+    if isinstance(node, (exp.Replace, exp.RegexpReplace, exp.ArrayConcat) + _TEXT_CONCATS + tuple(_NAMED_BUILDERS)) or _format_string(node):
         return True
-    return isinstance(node, exp.Anonymous) and node.name.lower() in _LIST_CONCATS
+    if not isinstance(node, exp.Anonymous):
+        return False
+    name = node.name.lower()
+    if name in _WITH_DEFAULT:
+        return len(node.expressions) > 2
+    if name in _STRING_AGGREGATES:
+        return len(node.expressions) > 2
+    return name in _LIST_CONCATS or name in _ENCODERS or name in _VALUE_BUILDERS or name in _LIST_LAMBDAS or name in _OTHER_GROWERS
 
 
 def _concatenates_lists(node: exp.Expression) -> bool:
@@ -426,6 +453,10 @@ def _may_grow(node: exp.Expression) -> bool:
         return pattern is None or replacement is None or len(replacement.encode()) > len(pattern.encode())
     if isinstance(node, exp.RegexpReplace):
         return _regexp_may_grow(node.expression, node.args.get("replacement"))[1]
+    if isinstance(node, exp.ArrayToString) or (isinstance(node, exp.Anonymous) and node.name.lower() in _STRING_AGGREGATES):
+        # A separator of up to two characters: never longer than the list's own text ([a, b] has ", ").
+        separator = _literal_text(node.expression if isinstance(node, exp.ArrayToString) else node.expressions[-1])
+        return separator is None or len(separator.encode()) > 2
     return True
 
 
@@ -454,23 +485,40 @@ def _regexp_may_grow(pattern: exp.Expression | None, replacement: exp.Expression
 
 class _Measure:
     """Upper bounds (SQL expressions) of what calls make, composed through nested growing calls (so that one check
-    at the outermost serves a whole nest); ``composed`` are the calls whose bound an outer one's holds."""
+    at the outermost serves a whole nest); ``composed`` are the calls whose bound an outer one's holds. Within a
+    lambda's body (or a comprehension's) the bound of each parameter is the list's whole size (``params``): nothing
+    that names a parameter is copied out of the lambda."""
 
     def __init__(self) -> None:
         self.composed: set[int] = set()
         self.copies = 0
+        self.params: dict[str, exp.Expression] = {}
+
+    def _param(self, node: exp.Expression) -> exp.Expression | None:
+        if self.params and isinstance(node, (exp.Identifier, exp.Column)) and not (isinstance(node, exp.Column) and node.table):
+            return self.params.get(node.name.lower())
+        return None
+
+    def _names_a_param(self, node: exp.Expression) -> bool:
+        return bool(self.params) and any(self._param(n) is not None for n in node.walk())
 
     def size(self, node: exp.Expression | None, items: bool = False) -> exp.Expression:
         """At least the characters, bytes or (``items``: list) items of ``node``'s value, read without making it larger."""
-        if node is None or isinstance(node, exp.Null):
+        if node is None or isinstance(node, (exp.Null, exp.DataType, exp.Var)):
             return exp.Literal.number(0)
+        if (param := self._param(node)) is not None:
+            return param.copy()
         if isinstance(node, exp.Literal):
             return exp.Literal.number(len(node.name.encode()) if node.is_string else len(node.name))
+        if isinstance(node, exp.Identifier):  # a struct's key
+            return exp.Literal.number(len(node.name.encode()))
         if isinstance(node, exp.Paren):
             return self.size(node.this, items)
         if _grows(node):
             self.composed.add(id(node))
             return self.bound(node)
+        if self._names_a_param(node):
+            return self._size_in_lambda(node)
         if isinstance(node, exp.Pad):
             return exp.func("least", node.args["expression"].copy(), exp.Literal.number(MAX_GENERATED_CHARS))
         if isinstance(node, exp.Repeat) and _literal_text(node.this) is not None and node.args.get("times") is not None:
@@ -482,6 +530,41 @@ class _Measure:
                              "too deeply through other functions to be bounded", "compute the inner parts in a WITH query first")
         measured = exp.func("len", node.copy()) if items else exp.func("strlen", exp.cast(node.copy(), exp.DataType.Type.VARCHAR))
         return exp.func("coalesce", measured, exp.Literal.number(0))
+
+    def _size_in_lambda(self, node: exp.Expression) -> exp.Expression:
+        """A bound of ``node`` that names a lambda's parameter: the sum of its parts' (an upper bound for functions
+        that do not grow their inputs), or the most a builder of strings or lists may make."""
+        if isinstance(node, (exp.GenerateSeries, exp.Anonymous)) and _builds_lists(node):
+            return exp.Literal.number(MAX_GENERATED_ITEMS * 8)
+        if isinstance(node, exp.Repeat):
+            text = _literal_text(node.this)
+            return exp.Literal.number(len(text.encode()) * MAX_GENERATED_CHARS if text is not None else MAX_GENERATED_ITEMS)
+        if isinstance(node, exp.Pad):
+            return _plus(self.size(node.this), exp.Literal.number(MAX_GENERATED_CHARS))
+        return self.total(list(node.iter_expressions()))
+
+    def count(self, node: exp.Expression | None) -> exp.Expression:
+        """An upper bound of a number argument (a list's new size, a width): the number itself, copied."""
+        if node is None:
+            return exp.Literal.number(0)
+        if self._names_a_param(node):
+            raise SQLRefused("generated_size", f"a size given by a lambda's parameter ({node.sql('duckdb')}) cannot be bounded",
+                             "give it a number or a column")
+        return exp.func("coalesce", node.copy(), exp.Literal.number(0))
+
+    def each(self, items: exp.Expression | None, params: list[str], body: exp.Expression) -> exp.Expression:
+        """An upper bound of what ``body`` makes for all of the list ``items``' items together. The body's bound f is
+        a sum of products of sizes, so that f(a) + f(b) <= f(a + b) + f(0): over items of sizes s1 … sn it is at most
+        f(s1 + … + sn) + n × f(0), where s1 + … + sn is at most the list's size."""
+        whole, outer = self.size(items), self.params
+        self.params = {**outer, **{name: whole for name in params}}
+        largest = self.size(body)
+        self.params = {**outer, **{name: exp.Literal.number(0) for name in params}}
+        smallest = self.size(body)
+        self.params = outer
+        if _constant(smallest) == 0:
+            return largest
+        return _plus(largest, _times(self.size(items, items=True), smallest))
 
     def bound(self, node: exp.Expression) -> exp.Expression:
         """An upper bound of the size of what growing call ``node`` makes."""
@@ -510,10 +593,51 @@ class _Measure:
         if isinstance(node, exp.ConcatWs):
             separator, *parts = node.expressions
             return _plus(self.total(parts), _times(self.size(separator), exp.Literal.number(max(len(parts), 1))))
+        if (grown := self._bound_duckdb_builder(node)) is not None:
+            return grown
         items = _concatenates_lists(node)
         parts = [node.this, node.expression] if isinstance(node, exp.DPipe) else (
             node.expressions if isinstance(node, (exp.Concat, exp.Anonymous)) else [node.this, *node.expressions])
         return self.total(parts, items=items)
+
+    def _bound_duckdb_builder(self, node: exp.Expression) -> exp.Expression | None:
+        """The bound of one of DuckDB's list, struct and JSON builders, encoders, separators and lambdas; else None."""
+        name = (node.name.lower() if isinstance(node, exp.Anonymous) else _NAMED_BUILDERS.get(type(node), ""))
+        arguments = node.expressions if isinstance(node, exp.Anonymous) else list(node.iter_expressions())
+        if (comprehension := _comprehension(node)) is not None:
+            variable = comprehension.expression
+            return self.each(comprehension.args.get("iterator"), [variable.name.lower()], comprehension.this)
+        if name in _LIST_LAMBDAS and len(arguments) == 2 and isinstance(arguments[1], exp.Lambda):
+            function = arguments[1]
+            return self.each(arguments[0], [p.name.lower() for p in function.expressions], function.this)
+        if name in _LIST_LAMBDAS:
+            raise SQLRefused("generated_size", f"{name}() without a lambda (lambda x: …) cannot be bounded", "write the lambda in the call")
+        # A field's or JSON pair's key and value (struct_pack(k := s), json_object('k', s), {'k': s}).
+        parts = [part for argument in arguments for part in (
+            [argument.this, argument.expression] if isinstance(argument, (exp.PropertyEQ, exp.JSONKeyValue, exp.Kwarg)) else [argument])]
+        if name in _ENCODERS:
+            return _times(self.total(parts, extra=2 * len(parts) + 2), exp.Literal.number(_ENCODERS[name]))
+        if name == "json_pretty":
+            # Each nesting level indents every line within it: quadratic in the input at worst.
+            value = self.total(parts)
+            return _times(value, _plus(_times(value.copy(), exp.Literal.number(2)), exp.Literal.number(2)))
+        if name in ("array_to_string", *_STRING_AGGREGATES):
+            items, separator = arguments[0], arguments[-1] if len(arguments) > 2 or name == "array_to_string" else None
+            if separator is None or len(arguments) < 2:
+                return self.size(items)
+            return _plus(self.size(items), _times(self.size(items, items=True), self.size(separator)))
+        if name in _SELECTS:
+            return _times(_plus(self.size(arguments[1], items=True), exp.Literal.number(1)), self.size(arguments[0]))
+        if name in _WITH_DEFAULT:
+            return _plus(self.size(arguments[0]), _times(self.count(arguments[1]), self.size(arguments[2])))
+        if name == "bitstring":
+            return _plus(self.size(arguments[0]), self.count(arguments[1] if len(arguments) > 1 else None))
+        if name == "to_base":
+            return _plus(exp.Literal.number(64), self.count(arguments[2] if len(arguments) > 2 else None))
+        if name in _VALUE_BUILDERS or isinstance(node, tuple(_NAMED_BUILDERS)):
+            # Each item or field, its key and a separator.
+            return self.total(parts, extra=2 * len(parts) + 2)
+        return None
 
     def total(self, parts: list[exp.Expression], extra: int = 0, items: bool = False) -> exp.Expression:
         sizes = [self.size(part, items) for part in parts if part is not None] + ([exp.Literal.number(extra)] if extra else [])
@@ -578,14 +702,30 @@ def _first_value(node: exp.Expression) -> exp.Expression | None:
         return node.this
     if isinstance(node, exp.Format):
         return node.expressions[0] if node.expressions else None
-    values = node.expressions[1:] if isinstance(node, exp.ConcatWs) or _format_string(node) else node.expressions
-    return values[0] if values else None
+    if (comprehension := _comprehension(node)) is not None:
+        return comprehension.args.get("iterator")
+    if isinstance(node, (exp.ConcatWs, exp.Concat, exp.Anonymous)):
+        values = node.expressions[1:] if isinstance(node, exp.ConcatWs) or _format_string(node) else node.expressions
+    else:
+        values = list(node.iter_expressions())
+    first = values[0] if values else None
+    return first.expression if isinstance(first, (exp.PropertyEQ, exp.JSONKeyValue, exp.Kwarg)) else first
+
+
+def _comprehension(node: exp.Expression) -> exp.Comprehension | None:
+    """The comprehension of ``[x || x FOR x IN l]`` (a list of one comprehension), else None."""
+    if isinstance(node, exp.Array) and len(node.expressions) == 1 and isinstance(node.expressions[0], exp.Comprehension):
+        return node.expressions[0]
+    return None
 
 
 def _call_name(node: exp.Expression) -> str:
     if isinstance(node, exp.DPipe):
         return "||"
-    return (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower() + "()"
+    if _comprehension(node) is not None:
+        return "[… FOR … IN …]"
+    named = _NAMED_BUILDERS.get(type(node))
+    return (node.name if isinstance(node, exp.Anonymous) else named or node.sql_name()).lower() + "()"
 
 
 def _bound_list_builder(node: exp.Expression, measure: "_Measure") -> None:
