@@ -494,3 +494,18 @@ def test_a_tie_between_clusters_asks_back_and_a_reply_naming_one_asks_there(demo
     assert entries[3]["question"].startswith("How many streams") and entries[3]["cluster"] == "listening"
     state = json.loads((Path(load_config(demo).log_path).parent / "slack.json").read_text())
     assert state["ties"] == {}  # the choice made and the new question in the other thread ended both ties
+
+
+@pytest.mark.parametrize("reply, chosen", [
+    ("the listening one", "listening"), ("listening", "listening"), ("`podcasts`", "podcasts"), ("2", "listening"),
+    ("podcasts please", "podcasts"), ("I mean listening", "listening"), ("in listening", "listening"),
+    ("it's listening", "listening"),
+    ("is listening time up?", None), ("listening time per user", None), ("top listening hours", None),
+    ("podcasts in 2026", None), ("podcasts and listening", None), ("3", None),
+])
+def test_a_reply_to_a_tie_picks_a_cluster_only_when_it_says_no_more_than_that(reply, chosen):
+    """A new question in the thread that happens to name a tied cluster ('is listening time up?') was taken as the
+    choice: the bot asked the old tied question there and the new one was never answered."""
+    from vedder.slack import chosen_cluster
+
+    assert chosen_cluster(reply, ["podcasts", "listening"]) == chosen

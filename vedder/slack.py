@@ -184,16 +184,25 @@ def tie_clusters(answer: dict[str, Any]) -> list[str]:
 
 def chosen_cluster(reply: str, clusters: list[str]) -> str | None:
     """The cluster a thread reply picks from a tie: its id ("podcasts", "`podcasts`", "podcasts please") or its
-    number in the list ("2"); None for anything else (a new question in the thread).
+    number in the list ("2"); None for anything else: a new question in the thread, also one that names a tied
+    cluster ("is listening time up?"), since the reply says more than the choice (``CHOICE_WORDS``).
 
     >>> chosen_cluster("the podcasts one", ["podcasts", "listening"]), chosen_cluster("2", ["podcasts", "listening"])
     ('podcasts', 'listening')
+    >>> chosen_cluster("is listening time up?", ["podcasts", "listening"]) is None
+    True
     """
     words = re.findall(r"[\w-]+", reply.lower())
     if len(words) == 1 and words[0].isdigit() and 1 <= int(words[0]) <= len(clusters):
         return clusters[int(words[0]) - 1]
     named = [c for c in clusters if c.lower() in words]
-    return named[0] if len(named) == 1 and len(words) <= 4 else None
+    if len(named) != 1 or any(word not in CHOICE_WORDS and word != named[0].lower() for word in words):
+        return None
+    return named[0]
+
+
+CHOICE_WORDS = frozenset("the one please pls i mean meant use in that cluster ok okay yes yeah go with it its s".split())  # s: it's
+"""The words a reply choosing a cluster may say besides its id ("I mean listening", "the podcasts one please")."""
 
 
 def post_hint(error: str, needed: str | None = None) -> str:
