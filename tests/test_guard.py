@@ -266,7 +266,7 @@ def test_a_builder_encoder_separator_or_lambda_past_the_bound_stops_before_it_ru
 
     with pytest.raises(ResultTooLarge) as stopped:
         warehouse.execute(guard_sql(sql, allowed=_shop).sql)
-    assert f"{call} would build more than 100,000 items in one value" in stopped.value.message
+    assert (call if "would" in call else f"{call} would build more than 100,000") + " items in one value" in stopped.value.message
 
 
 @pytest.mark.parametrize("sql", [sql for (sql,) in _cases("grown_twins.txt")])
