@@ -510,8 +510,6 @@ class _Measure:
             return param.copy()
         if isinstance(node, exp.Literal):
             return exp.Literal.number(len(node.name.encode()) if node.is_string else len(node.name))
-        if isinstance(node, exp.Identifier):  # a struct's key
-            return exp.Literal.number(len(node.name.encode()))
         if isinstance(node, exp.Paren):
             return self.size(node.this, items)
         if _grows(node):
@@ -541,7 +539,8 @@ class _Measure:
             return exp.Literal.number(len(text.encode()) * MAX_GENERATED_CHARS if text is not None else MAX_GENERATED_ITEMS)
         if isinstance(node, exp.Pad):
             return _plus(self.size(node.this), exp.Literal.number(MAX_GENERATED_CHARS))
-        return self.total(list(node.iter_expressions()))
+        # A name within it (x.field, a struct's key) is not a value: only the lambda's parameters are.
+        return self.total([part for part in node.iter_expressions() if not isinstance(part, exp.Identifier) or self._param(part) is not None])
 
     def count(self, node: exp.Expression | None) -> exp.Expression:
         """An upper bound of a number argument (a list's new size, a width): the number itself, copied."""
@@ -612,9 +611,11 @@ class _Measure:
             return self.each(arguments[0], [p.name.lower() for p in function.expressions], function.this)
         if name in _LIST_LAMBDAS:
             raise SQLRefused("generated_size", f"{name}() without a lambda (lambda x: …) cannot be bounded", "write the lambda in the call")
-        # A field's or JSON pair's key and value (struct_pack(k := s), json_object('k', s), {'k': s}).
-        parts = [part for argument in arguments for part in (
-            [argument.this, argument.expression] if isinstance(argument, (exp.PropertyEQ, exp.JSONKeyValue, exp.Kwarg)) else [argument])]
+        # A field's or JSON pair's key and value (struct_pack(k := s), json_object('k', s), {'k': s}); a key written
+        # as a name counts as its text.
+        parts = [exp.Literal.string(part.name) if isinstance(part, exp.Identifier) and self._param(part) is None else part
+                 for argument in arguments for part in (
+                     [argument.this, argument.expression] if isinstance(argument, (exp.PropertyEQ, exp.JSONKeyValue, exp.Kwarg)) else [argument])]
         if name in _ENCODERS:
             return _times(self.total(parts, extra=2 * len(parts) + 2), exp.Literal.number(_ENCODERS[name]))
         if name == "json_pretty":
