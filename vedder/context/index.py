@@ -360,6 +360,10 @@ def _fingerprint(keys: dict[str, str]) -> str | None:
     return digest.hexdigest()
 
 
+READ_WAIT_S = 0.2
+"""How long a read of the routing store waits for another process's lock before routing without it."""
+
+
 class StoredIndex:
     """The routing index in SQLite (``ROUTE_CACHE``): each term's weights per cluster and per pair question, so a
     question reads the rows of its terms only; each cluster's part under its key, for rebuilding after an edit.
@@ -394,7 +398,8 @@ class StoredIndex:
         if not path.is_file():
             return None
         try:
-            connection = sqlite3.connect(path.as_uri() + "?mode=ro", uri=True, check_same_thread=False)
+            # A store another process holds locked is read around (rebuilt from the clusters), not waited on for 5 s a read.
+            connection = sqlite3.connect(path.as_uri() + "?mode=ro", uri=True, check_same_thread=False, timeout=READ_WAIT_S)
             row = connection.execute("SELECT fingerprint, cluster_ids, pair_owners FROM meta").fetchone()
             if row is None or row[0] != fingerprint:
                 connection.close()
@@ -413,7 +418,7 @@ class StoredIndex:
         if not path.is_file():
             return {}
         try:
-            connection = sqlite3.connect(path.as_uri() + "?mode=ro", uri=True)
+            connection = sqlite3.connect(path.as_uri() + "?mode=ro", uri=True, timeout=READ_WAIT_S)
             try:
                 rows = connection.execute("SELECT id, key, bag, named, pair_bags FROM parts").fetchall()
             finally:
