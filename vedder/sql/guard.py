@@ -357,7 +357,9 @@ def _bound_repeat_of_value(node: exp.Repeat, measure: "_Measure") -> None:
 
 MAX_GROWN_SIZE = 100_000
 """The longest text that a function growing its inputs may make in one row: ``replace``, ``regexp_replace``,
-``||``/``concat``/``concat_ws``, ``printf``/``format``; ``list_concat``/``array_concat`` may make MAX_GENERATED_ITEMS
+``||``/``concat``/``concat_ws``, ``printf``/``format``, list/struct/map/JSON builders, encoders (``_ENCODERS``), a
+separator between items, copies (``list_select``, ``list_resize``'s value), and a lambda's result over a list's items
+(``list_transform``, comprehensions); ``list_concat``/``array_concat`` may make MAX_GENERATED_ITEMS
 items (a list of 100,000 over 2,048 rows, held by a WITH query over 50,000 rows, passed 6 GB).
 Nested (``replace(replace(s, 'a', 'aaaaaaaaaa'), …)``) or chained through WITH queries (``s || s`` at each step) they
 grow tenfold or twofold per level, and DuckDB builds a 2,048-row block of such values whole, outside its memory_limit
