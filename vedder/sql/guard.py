@@ -56,7 +56,7 @@ FORBIDDEN_FUNCTIONS = frozenset(
         "parquet_kv_metadata", "csv_scan", "sniff_csv", "glob", "getenv", "current_setting", "query",
         "query_table", "sqlite_scan", "sqlite_attach", "postgres_scan", "postgres_query", "postgres_execute",
         "mysql_query", "iceberg_scan", "delta_scan", "http_get", "http_post", "load_extension", "install",
-        "json_execute_serialized_sql", "read_file", "write_csv", "copy_database", "checkpoint",
+        "json_execute_serialized_sql", "json_serialize_plan", "read_file", "write_csv", "copy_database", "checkpoint",
         "force_checkpoint", "set_config", "enable_profiling", "which_secret", "pg_read_file",
         "readcsv", "readparquet",
         # PostgreSQL: large objects (files on the server), SQL run from a string, sequences and transaction ids.
