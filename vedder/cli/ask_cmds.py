@@ -161,25 +161,20 @@ def chat(
             else:
                 out.print("[dim]nothing to rate yet: ask a question first[/dim]")
             continue
-        try:
-            answer = ask_question(loaded, line, cluster_id=cluster, model=model, continue_id=conversation_id,
-                                  surface="chat")
-        except VedderError as exc:
-            out.print("[red]error:[/red] " + escape(exc.message) + (f"\n[dim]hint: {escape(exc.hint)}[/dim]" if exc.hint else ""))
-            continue
-        render_answer(answer, verbose)
-        warned = warned or warn_not_logged(answer)
-        conversation_id = answer.conversation_id or conversation_id
-        chosen = _pick_cluster(answer) if answer.ambiguous else None
-        if chosen:
+        pick = cluster
+        while True:  # twice at most: a tie asks which cluster is meant, then asks there (never a tie: the cluster is given)
             try:
-                answer = ask_question(loaded, line, cluster_id=chosen, model=model, continue_id=conversation_id,
+                answer = ask_question(loaded, line, cluster_id=pick, model=model, continue_id=conversation_id,
                                       surface="chat")
             except VedderError as exc:
                 out.print("[red]error:[/red] " + escape(exc.message) + (f"\n[dim]hint: {escape(exc.hint)}[/dim]" if exc.hint else ""))
-                continue
+                break
             render_answer(answer, verbose)
+            warned = warned or warn_not_logged(answer)
             conversation_id = answer.conversation_id or conversation_id
+            pick = _pick_cluster(answer) if answer.ambiguous else None
+            if not pick:
+                break
 
 
 def _pick_cluster(answer) -> str | None:
