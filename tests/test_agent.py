@@ -457,7 +457,7 @@ def test_vedder_ask_end_to_end_through_the_fake_server(project, server):
     config.write_text(config.read_text().replace("api_key: dummy", f"api_key: dummy, api_base: '{server.url}', tool_calling: true"))
     server.enqueue_tool_call("run_sql", {"sql": COUNT_SQL})
     server.enqueue_text("The US has the most orders: 3.")
-    outcome = CliRunner().invoke(app, ["ask", "--json", "--cluster", "shop", "--project", str(project.root), "How many orders per country?"])
+    outcome = CliRunner().invoke(app, ["ask", "--json", "--cluster", "shop", "--project", str(project.root), "Which countries buy from us, and how often?"])
 
     assert outcome.exit_code == 0, outcome.output
     answer = json.loads(outcome.stdout)
@@ -497,11 +497,62 @@ def test_vedder_ask_model_failure_exits_5_on_stderr(project, server):
     config = project.root / "vedder.yaml"
     config.write_text(config.read_text().replace("api_key: dummy", f"api_key: dummy, api_base: '{server.url}', tool_calling: true"))
     server.enqueue_error(401, "invalid api key")
-    outcome = CliRunner().invoke(app, ["ask", "--cluster", "shop", "--project", str(project.root), "How many orders per country?"])
+    outcome = CliRunner().invoke(app, ["ask", "--cluster", "shop", "--project", str(project.root), "Which countries buy from us, and how often?"])
 
     assert outcome.exit_code == 5, outcome.output
     assert outcome.stdout == ""
     assert "error" in outcome.stderr and "Traceback" not in outcome.output
+
+
+def _served(project, server, agent: str = "{max_steps: 6}") -> None:
+    config = project.root / "vedder.yaml"
+    text = config.read_text().replace("api_key: dummy", f"api_key: dummy, api_base: '{server.url}', tool_calling: true")
+    config.write_text(text.replace("agent: {max_steps: 6}", f"agent: {agent}"))
+
+
+def test_a_question_a_vetted_pair_answers_is_answered_from_it_without_the_model(project, server):
+    """Vetted first: with a model configured, the pair's answer (offline's) wins, at no cost and no call."""
+    from vedder.ask import ask as ask_question
+
+    _served(project, server)
+    server.enqueue_tool_call("run_sql", {"sql": "SELECT 42 AS n"})  # never asked for
+    answer = ask_question(load_project(load_config(project.root)), "How many orders per country?", cluster_id="shop")
+
+    assert server.requests == []
+    assert answer.status == "answered" and answer.model == "offline" and answer.tokens == 0
+    assert {"kind": "pair", "id": "shop/orders-by-country"} in answer.sources
+    assert sorted(map(tuple, answer.rows)) == [("GB", 1), ("SE", 1), ("US", 3)]
+    assert answer.steps[0]["tool"] == "offline_match"
+
+
+def test_vetted_first_can_be_turned_off(project, server):
+    from vedder.ask import ask as ask_question
+
+    _served(project, server, "{max_steps: 6, vetted_first: false}")
+    server.enqueue_tool_call("run_sql", {"sql": "SELECT 42 AS n"})
+    server.enqueue_text("42.")
+    answer = ask_question(load_project(load_config(project.root)), "How many orders per country?", cluster_id="shop")
+
+    assert len(server.requests) == 2 and answer.model == MODEL and answer.rows == [[42]]
+
+
+def test_a_follow_up_of_the_models_answer_does_not_adapt_an_older_pair(project, server):
+    """Pair, then the model's answer, then "and for Sweden?": about the model's query, which the model adapts; the
+    older pair's SQL adapted to Sweden would answer a question nobody asked."""
+    from vedder.ask import ask as ask_question
+
+    _served(project, server)
+    first = ask_question(load_project(load_config(project.root)), "How many orders per country?", cluster_id="shop")
+    assert first.model == "offline"
+    server.enqueue_tool_call("run_sql", {"sql": "SELECT SUM(amount) AS total FROM orders"})
+    server.enqueue_text("25 EUR in all.")
+    second = ask_question(load_project(load_config(project.root)), "What is the total order value?", continue_id=first.conversation_id)
+    assert second.model == MODEL and second.rows == [[25.5]]
+    server.enqueue_tool_call("run_sql", {"sql": "SELECT SUM(amount) AS total FROM orders WHERE country = 'SE'"})
+    server.enqueue_text("In Sweden, 3 EUR.")
+    third = ask_question(load_project(load_config(project.root)), "and for Sweden?", continue_id=first.conversation_id)
+
+    assert third.model == MODEL and "country = 'SE'" in third.sql and len(server.requests) == 4
 
 
 def test_offline_is_case_insensitive(project):

@@ -221,6 +221,7 @@ def _points_at(fd: Path, target: Path) -> bool:
     ("query: {row_limit: 2.5}", ["query.row_limit is 2.5; it must be a whole number"]),
     ("query: {timeout_s: [1]}", ["query.timeout_s is [1]; it must be a number"]),
     ("agent: {max_steps: true}", ["agent.max_steps is True; it must be a whole number"]),
+    ("agent: {vetted_first: 'no'}", ["agent.vetted_first is 'no'; it must be true or false"]),
     ("health: {fail_under: high}", ["health.fail_under is 'high'"]),
     ("query: 5", ["`query` must be a mapping of settings, not 5"]),
     ("query: {timeout_s: .nan}", ["query.timeout_s is nan; it must be a number"]),

@@ -219,12 +219,13 @@ def _answer_offline(project, cluster, question, warehouse, history, today=None) 
     from vedder.offline import answer_offline, partial_period_note
     from vedder.sql.run import run_sql
 
-    # The last turn answered in this cluster with a pair's SQL: "and for Germany?" after a not-covered "and for
-    # Norway?" (or a turn that went to no cluster or another, or a definition quoted from the docs) adapts the one before.
+    # The last turn answered in this cluster with SQL: "and for Germany?" after a not-covered "and for Norway?" (or a
+    # turn that went to no cluster or another, or a definition quoted from the docs) adapts the one before. When the
+    # model wrote that SQL (no pair), the follow-up is about the model's answer: no older pair's SQL is adapted.
     at = next((i for i in range(len(history) - 1, -1, -1)
-               if history[i].get("cluster") == cluster.id and history[i].get("sql") and history[i].get("pair")), None)
+               if history[i].get("cluster") == cluster.id and history[i].get("sql")), None)
     previous = None
-    if at is not None:
+    if at is not None and history[at].get("pair"):
         # The follow-ups of this cluster not covered since: what they asked for may still hold ("same for the family
         # plan", then "and in Germany?" asks for family in Germany), so the offline answerer must see them. A turn
         # that went to no cluster or another ("and ad revenue?") was about something else.
@@ -267,6 +268,19 @@ def _answer_offline(project, cluster, question, warehouse, history, today=None) 
         steps=[{"tool": "offline_match", "pair": match.pair.id, "score": round(match.score, 3),
                 "adaptations": [str(a) for a in match.adaptations]}],
     ), rows
+
+
+def _vetted_first(project, cluster, question, warehouse, history, today) -> tuple[Answer, Any] | None:
+    """With a model configured, the answer a vetted pair gives (as offline mode would: exactly, or adapting its
+    literals) when there is one (``agent.vetted_first``, default on): vetted, at no cost, and never the model's
+    guess. None sends the question to the agent: no pair answers it, or the pair no longer runs."""
+    if not project.config.vetted_first:
+        return None
+    try:
+        answer, rows = _answer_offline(project, cluster, question, warehouse, history, today)
+    except VedderError:  # a pair that stopped running is `vedder health`'s to report; the agent may still answer
+        return None
+    return (answer, rows) if answer.status == "answered" else None
 
 
 def _answer_with_agent(project, cluster, question, warehouse, history, model, on_step, alternatives=(),
@@ -401,11 +415,15 @@ def ask(
                 elif answer.status == "not_covered":
                     answer.answer += _undefined_term(project, question)
             else:
-                answer, rows = _answer_with_agent(project, cluster, question, warehouse, history, model, on_step, alternatives,
-                                                  routing_note)
-                if answer.cluster != cluster.id:
-                    source, routing_note = "switched", None
-                cluster = project.clusters.get(answer.cluster, cluster)
+                vetted = _vetted_first(project, cluster, question, warehouse, history, today) if not alternatives else None
+                if vetted is not None:
+                    answer, rows = vetted
+                else:
+                    answer, rows = _answer_with_agent(project, cluster, question, warehouse, history, model, on_step,
+                                                      alternatives, routing_note)
+                    if answer.cluster != cluster.id:
+                        source, routing_note = "switched", None
+                    cluster = project.clusters.get(answer.cluster, cluster)
         except VedderError as exc:
             answer = Answer(status="error", question=question, cluster=cluster.id, answer=exc.message,
                             error=exc.message, hint=exc.hint, exit_code=exc.exit_code)
@@ -415,7 +433,8 @@ def ask(
         answer.owners = cluster.owners.to_dict()
         answer.routing = routing_scores or [{"id": cluster.id, "score": 1.0}]
         answer.routing_note = routing_note
-    answer.model = model
+    if not (answer.status == "answered" and answer.steps and answer.steps[0].get("tool") == "offline_match"):
+        answer.model = model  # an answer from a vetted pair says so: no model wrote it ("offline")
     answer.warnings = project.warnings
     answer.latency_s = round(time.perf_counter() - started, 3)
     if store is not None:

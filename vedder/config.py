@@ -44,6 +44,8 @@ class Config:
     log_path: Path | None = None
     token_budget: int = 6000
     max_steps: int = 8
+    vetted_first: bool = True
+    """With a model: a question a vetted pair answers (as offline would) is answered from the pair, not the model."""
     row_limit: int = 1000
     timeout_s: float = 30.0
     max_result_mb: float = 64.0
@@ -97,6 +99,7 @@ class Config:
                 log_path=root / str(env.get("VEDDER_LOG") or data.get("log") or ".vedder/log.sqlite"),
                 token_budget=_number(context, "context", "token_budget", 6000, int, path),
                 max_steps=_number(agent, "agent", "max_steps", 8, int, path),
+                vetted_first=_flag(agent, "agent", "vetted_first", True, path),
                 row_limit=_number(query, "query", "row_limit", 1000, int, path),
                 timeout_s=_number(query, "query", "timeout_s", 30.0, float, path),
                 max_result_mb=_number(query, "query", "max_result_mb", 64.0, float, path),
@@ -170,6 +173,15 @@ def _number(section: dict[str, Any], name: str, key: str, default: float, kind: 
         expected = "a whole number" if kind is int else "a number"
         raise ConfigError(f"{path}: {name}.{key} is {value!r}; it must be {expected}",
                           f"fix `{name}: {{{key}: …}}` in vedder.yaml or remove it (default {default:g})") from None
+
+
+def _flag(section: dict[str, Any], name: str, key: str, default: bool, path: Path) -> bool:
+    """``section[key]``, true or false; anything else (``"no"`` quoted, 1) names the setting."""
+    value = section.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{path}: {name}.{key} is {value!r}; it must be true or false",
+                          f"fix `{name}: {{{key}: …}}` in vedder.yaml or remove it (default {str(default).lower()})")
+    return value
 
 
 def _names(section: dict[str, Any], name: str, key: str, path: Path) -> frozenset[str]:
