@@ -22,7 +22,7 @@ from demo_project import copy_demo
 from vedder.cli import app as cli_app
 from vedder.config import load_config
 from vedder.log.store import open_log
-from vedder.slack import create_server, message, signature
+from vedder.slack import create_server, message, signature, table
 
 TOKEN, SECRET, BOT = "xoxb-test-token-5f1e", "signing-secret-9a7c", "UBOT"
 QUESTION = "How many streams did each country have in October 2026?"
@@ -252,6 +252,17 @@ def test_not_covered_and_errors_are_said_with_their_hint_and_no_markup_reaches_s
     many = message({"status": "answered", "answer": "ok", "sql": "SELECT 1 /* ``` */", "columns": ["n"],
                     "rows": [[i] for i in range(25)], "sources": []})
     assert "… 15 more rows" in many and many.count("```") == 4
+
+
+def test_a_wide_result_or_a_long_answer_still_fits_in_one_slack_message():
+    """300 columns made a 130,000-character message Slack refuses (msg_too_long): the asker got nothing."""
+    columns = [f"metric_{i:03}_{'x' * 30}" for i in range(300)]
+    wide = message({"status": "answered", "answer": "Here they are. " * 1000, "sql": "SELECT *", "columns": columns,
+                    "rows": [[1.0] * 300 for _ in range(25)], "sources": []})
+    assert len(wide) < 12_000
+    assert "more columns not shown: metric_" in wide and "… 15 more rows" in wide and "metric_000" in wide
+    assert "(cut: the answer is longer than fits in Slack)" in wide
+    assert table(["only"], [["y" * 40]], max_chars=5).splitlines()[0] == "only"  # one column always shows
 
 
 def test_the_token_and_secret_are_never_printed_or_logged(demo, capfd):

@@ -73,6 +73,11 @@ CHANNEL_ERRORS = {"not_in_channel", "channel_not_found", "is_archived", "restric
 TABLE_ROWS = 10
 SQL_CHARS = 2_500
 CELL_CHARS = 40
+TABLE_CHARS = 3_000
+"""The most a result table takes in a message: columns past it are named, not shown (a wide SELECT * of 300 columns
+made a message Slack refuses, msg_too_long, and none is readable in a chat window anyway)."""
+TEXT_CHARS = 6_000
+"""The most an answer's words take (a model's essay); past it they are cut, saying so."""
 RATINGS = {"+1": "up", "thumbsup": "up", "-1": "down", "thumbsdown": "down"}
 PERSON_SUBTYPES = {None, "thread_broadcast", "file_share"}
 """Message subtypes that are a person writing; every other subtype (an edit, a deletion, a bot, a join) is not asked."""
@@ -126,20 +131,38 @@ def _cell(value: Any) -> str:
     return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
 
 
-def table(columns: list[str], rows: list[list[Any]]) -> str:
-    """The first ``TABLE_ROWS`` rows as aligned plain text, saying how many more there are.
+def table(columns: list[str], rows: list[list[Any]], max_chars: int = TABLE_CHARS) -> str:
+    """The first ``TABLE_ROWS`` rows as aligned plain text, saying how many more there are; the columns that fit in
+    ``max_chars`` (at least one), naming how many more there are.
 
     >>> print(table(["country", "streams"], [["SE", 3], ["US", 12]]))
     country  streams
     SE       3
     US       12
+    >>> print(table(["country", "streams", "listeners"], [["SE", 3, 2]], max_chars=40))
+    country  streams
+    SE       3
+    … 1 more column not shown: listeners
     """
     shown = [[_cell(c) for c in columns], *[[_cell(v) for v in row] for row in rows[:TABLE_ROWS]]]
     widths = [max(len(line[i]) for line in shown) for i in range(len(columns))]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip() for line in shown]
+    fit, used = 0, 0
+    while fit < len(columns) and (fit == 0 or used + (2 + widths[fit]) * len(shown) <= max_chars):
+        used += (2 + widths[fit]) * len(shown)
+        fit += 1
+    lines = ["  ".join(v.ljust(w) for v, w in zip(line[:fit], widths)).rstrip() for line in shown]
     if len(rows) > TABLE_ROWS:
         lines.append(f"… {len(rows) - TABLE_ROWS:,} more rows")
+    if fit < len(columns):
+        rest = [_cell(c) for c in columns[fit:]]
+        names = ", ".join(rest[:5]) + (", …" if len(rest) > 5 else "")
+        lines.append(f"… {len(rest):,} more column{'s' if len(rest) > 1 else ''} not shown: {names}")
     return "\n".join(lines)
+
+
+def _words(text: str) -> str:
+    """An answer's words, cut at ``TEXT_CHARS`` saying so."""
+    return text if len(text) <= TEXT_CHARS else text[:TEXT_CHARS].rstrip() + " … (cut: the answer is longer than fits in Slack)"
 
 
 def sources(answer: dict[str, Any]) -> str:
@@ -155,11 +178,11 @@ def message(answer: dict[str, Any]) -> str:
     """An answer object (schemas/answer.schema.json) as one Slack message in mrkdwn."""
     status = answer.get("status")
     if status == "error":
-        lines = [f"*Error:* {slack_text(answer.get('error') or answer.get('answer') or 'the question could not be answered')}"]
+        lines = [f"*Error:* {slack_text(_words(answer.get('error') or answer.get('answer') or 'the question could not be answered'))}"]
     elif status == "not_covered":
-        lines = [f"*Not covered:* {slack_text(answer.get('answer') or '')}"]
+        lines = [f"*Not covered:* {slack_text(_words(answer.get('answer') or ''))}"]
     else:
-        lines = [slack_text(answer.get("answer") or "")]
+        lines = [slack_text(_words(answer.get("answer") or ""))]
     if answer.get("ambiguous"):
         names = ", ".join(f"`{cluster}`" for cluster in tie_clusters(answer))
         lines.append(f"_Reply in this thread with the one you mean ({names}) and I will ask it there._")
