@@ -12,7 +12,7 @@ A stale, unreadable or unwritable cache is ignored.
 
 >>> index = BM25([{"user": 2.0, "country": 1.0}, {"song": 1.0}])
 >>> [round(s, 2) for s in index.scores(["country"])]
-[0.84, 0.0]
+[0.58, 0.0]
 """
 
 from __future__ import annotations

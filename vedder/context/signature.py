@@ -4,7 +4,7 @@ what a question asks for.
 
 >>> s = signature("SELECT name FROM users WHERE country = 'SE' ORDER BY age DESC LIMIT 5")
 >>> (s.tables, s.strings, s.limit, s.order)
-(['users'], ['SE'], 5, {'desc'})
+(['users'], ['SE'], 5, frozenset({'desc'}))
 """
 
 from __future__ import annotations

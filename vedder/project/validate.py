@@ -7,7 +7,7 @@ listed datasets have dataset files, docs are not empty, overlapping clusters are
 cannot be read or parsed is reported at its line, and checking goes on with the other files.
 
 >>> Problem("clusters/x/pairs/a.yaml", 3, 1, "error", "missing required key 'sql'").format()
-'clusters/x/pairs/a.yaml:3:1: error: missing required key \\'sql\\''
+"clusters/x/pairs/a.yaml:3:1: error: missing required key 'sql'"
 """
 
 from __future__ import annotations
