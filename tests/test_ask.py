@@ -273,3 +273,48 @@ def test_chat_asks_which_cluster_on_a_tie_and_asks_again_there(demo_dir):
     # Enter picks neither: nothing is asked again.
     neither = CliRunner().invoke(app, ["chat", "--project", str(demo_dir)], input="how many listeners per country?\n\n:quit\n")
     assert neither.exit_code == 0 and neither.output.count("Several clusters fit") == 1
+
+
+def test_chat_sees_the_files_edited_between_questions(tmp_path, monkeypatch):
+    """An expert edits a pair and the cluster's team while a chat is open: the next question answers from the
+    files as they are now (it answered from the files as they were when the chat started)."""
+    root = copy_demo(tmp_path / "demo", scale=0.02)
+    pair = root / "clusters" / "revenue" / "pairs" / "plan-prices.yaml"
+    cluster_file = root / "clusters" / "revenue" / "cluster.yaml"
+
+    def edit() -> None:
+        pair.write_text(pair.read_text().replace("ORDER BY monthly_price_usd", "ORDER BY monthly_price_usd DESC"))
+        cluster_file.write_text(cluster_file.read_text().replace("team: Revenue Analytics", "team: Pricing Guild"))
+
+    lines = iter(["What does each plan cost per month?", edit, "What does each plan cost per month?", ":quit"])
+
+    def typed(prompt: str = "") -> str:
+        line = next(lines)
+        if callable(line):
+            line()
+            line = next(lines)
+        return line
+
+    monkeypatch.setattr("builtins.input", typed)
+    result = CliRunner().invoke(app, ["chat", "--project", str(root)])
+    assert result.exit_code == 0, result.output
+    first, second = result.output.split("owned by Revenue Analytics")[0], result.output.split("owned by Revenue Analytics")[-1]
+    assert "ORDER BY" in first and "DESC" not in first
+    assert "owned by Pricing Guild" in second and "DESC" in second, result.output
+
+
+def test_chat_tie_takes_a_choice_in_words_and_a_new_question_is_asked(demo_dir):
+    """At 'which one?' a choice in words picks the cluster (as in Slack); anything else is the next question, asked
+    (it was dropped without a word). The tie shows the menu, not the command-line hint to rerun with --cluster."""
+    script = "how many listeners per country?\nthe listening one\n:new\nhow many listeners per country?\n" \
+             "What does each plan cost per month?\n:quit\n"
+    result = CliRunner().invoke(app, ["chat", "--project", str(demo_dir)], input=script)
+    assert result.exit_code == 0, result.output
+    assert "hint: vedder ask --cluster" not in result.output
+    entries = [e for e in json.loads(run(demo_dir, "log", "--json").stdout) if e["surface"] == "chat"]
+    last = entries[3::-1]  # the log lists the newest first
+    assert [(e["question"], e["cluster"]) for e in last] == [
+        ("how many listeners per country?", None), ("how many listeners per country?", "listening"),
+        ("how many listeners per country?", None), ("What does each plan cost per month?", "revenue")]
+    assert last[1]["cluster_source"] == "given" and last[3]["status"] == "answered"
+

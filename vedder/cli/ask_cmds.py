@@ -34,8 +34,9 @@ def render_table(columns: list[str], rows: list[list[Any]], title: str | None = 
     return table
 
 
-def render_answer(answer, verbose: bool = False, error: bool = False) -> None:
-    """Answer, table, SQL, sources and footer; a failed answer goes to stderr, like every error."""
+def render_answer(answer, verbose: bool = False, error: bool = False, asks_back: bool = False) -> None:
+    """Answer, table, SQL, sources and footer; a failed answer goes to stderr, like every error. ``asks_back``: the
+    surface asks which cluster a tie means, so the hint to rerun with --cluster is left out."""
     from rich.markup import escape
 
     from vedder.cli.highlight import highlight_sql
@@ -68,7 +69,7 @@ def render_answer(answer, verbose: bool = False, error: bool = False) -> None:
         if "pair" in item:
             continue  # the answer's text already lists the closest pairs with their questions
         out.print("[dim]  closest: " + escape(", ".join(f"{k} {v}" for k, v in item.items() if v is not None)) + "[/dim]")
-    if answer.hint:
+    if answer.hint and not (asks_back and answer.ambiguous):  # chat asks which cluster instead
         out.print("[dim]hint: " + escape(answer.hint) + "[/dim]")
     footer = f"model {answer.model} · {answer.latency_s:.2f} s"
     if answer.tokens:
@@ -131,20 +132,24 @@ def chat(
     from rich.markup import escape
 
     from vedder.ask import ask as ask_question
+    from vedder.cli.common import require_usable
     from vedder.errors import VedderError
     from vedder.log.store import open_log
+    from vedder.serving import ProjectWatcher
 
-    loaded = project_for(project, skip_broken=True, cluster=cluster)
+    watcher = ProjectWatcher(project)  # an edit to the project's files is seen by the next question, as in web and MCP
+    require_usable(watcher.current(), cluster)
     if cluster:
-        loaded.cluster(cluster)  # an unknown id fails now, not at every question
+        watcher.current().cluster(cluster)  # an unknown id fails now, not at every question
     out = console()
     out.print("[dim]vedder chat — ask a question; :up / :down rate the last answer, :new starts over, :quit leaves[/dim]")
-    conversation_id, warned = None, False
+    conversation_id, warned, typed = None, False, None
     while True:
         try:
-            line = input("? ").strip()
+            line = typed if typed is not None else input("? ").strip()
         except EOFError:
             break
+        typed = None
         if not line:
             continue
         if line in (":quit", ":q", "exit", "quit"):
@@ -154,7 +159,7 @@ def chat(
             continue
         if line in (":up", ":down"):
             if conversation_id:
-                log = open_log(loaded.config)
+                log = open_log(watcher.current().config)
                 log.feedback(conversation_id, line[1:])
                 log.close()
                 out.print("[dim]thanks, recorded[/dim]")
@@ -164,31 +169,34 @@ def chat(
         pick = cluster
         while True:  # twice at most: a tie asks which cluster is meant, then asks there (never a tie: the cluster is given)
             try:
-                answer = ask_question(loaded, line, cluster_id=pick, model=model, continue_id=conversation_id,
+                answer = ask_question(watcher.current(), line, cluster_id=pick, model=model, continue_id=conversation_id,
                                       surface="chat")
             except VedderError as exc:
                 out.print("[red]error:[/red] " + escape(exc.message) + (f"\n[dim]hint: {escape(exc.hint)}[/dim]" if exc.hint else ""))
                 break
-            render_answer(answer, verbose)
+            render_answer(answer, verbose, asks_back=True)
             warned = warned or warn_not_logged(answer)
             conversation_id = answer.conversation_id or conversation_id
-            pick = _pick_cluster(answer) if answer.ambiguous else None
+            pick, typed = _pick_cluster(answer) if answer.ambiguous else (None, None)
             if not pick:
                 break
 
 
-def _pick_cluster(answer) -> str | None:
-    """Ask which of the near-equal clusters the person means (vedder does not guess); None when they pick none.
-    The answer in the chosen cluster is logged as their choice, so route memory settles the tie next time."""
-    choices = [c["cluster"] for c in answer.closest if c.get("cluster") and not c.get("not_loaded")]
+def _pick_cluster(answer) -> tuple[str | None, str | None]:
+    """Ask which of the near-equal clusters the person means (vedder does not guess): the cluster picked, by its
+    number, id or in words ("the listening one", as in Slack), and otherwise what they typed, which is their next
+    question (None for Enter). The answer in the chosen cluster is logged as their choice, so route memory settles
+    the tie next time."""
+    from vedder.slack import chosen_cluster, tie_clusters
+
+    choices = tie_clusters(answer.to_dict())
     menu = "  ".join(f"[{n}] {cid}" for n, cid in enumerate(choices, 1))
     try:
-        picked = input(f"which one? {menu} (Enter: neither) ").strip()
+        reply = input(f"which one? {menu} (Enter: neither) ").strip()
     except EOFError:
-        return None
-    if picked.isdigit() and 1 <= int(picked) <= len(choices):
-        return choices[int(picked) - 1]
-    return picked if picked in choices else None
+        return None, None
+    picked = chosen_cluster(reply, choices)
+    return picked, None if picked or not reply else reply
 
 
 def query(

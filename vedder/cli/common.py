@@ -56,15 +56,20 @@ def project_for(project: Optional[Path], *, skip_broken: bool = False, cluster: 
     from vedder.project import load_project
 
     loaded = load_project(config_for(project), skip_broken=skip_broken, lazy=True)
-    if cluster in loaded.broken:
-        raise loaded.broken[cluster].as_error()
-    if loaded.broken and not loaded.clusters:
-        raise next(iter(loaded.broken.values())).as_error()
+    require_usable(loaded, cluster)
     for warning in loaded.warnings:
         typer.echo(f"warning: {warning['message']}", err=True)
     if loaded.warnings:
         typer.echo("hint: `vedder validate` lists every problem with file and line; the other clusters answer as usual", err=True)
     return loaded
+
+
+def require_usable(loaded: "Project", cluster: Optional[str] = None) -> None:
+    """Raise the broken file's error when ``cluster`` is left out for one, or when every cluster is."""
+    if cluster in loaded.broken:
+        raise loaded.broken[cluster].as_error()
+    if loaded.broken and not loaded.clusters:
+        raise next(iter(loaded.broken.values())).as_error()
 
 
 def print_json(data: Any) -> None:
