@@ -318,3 +318,14 @@ def test_chat_tie_takes_a_choice_in_words_and_a_new_question_is_asked(demo_dir):
         ("how many listeners per country?", None), ("What does each plan cost per month?", "revenue")]
     assert last[1]["cluster_source"] == "given" and last[3]["status"] == "answered"
 
+
+def test_ask_says_when_the_result_was_cut_at_the_row_limit(tmp_path):
+    """query.row_limit 3 and eight countries: the terminal said nothing, so three rows read as the whole answer."""
+    root = copy_demo(tmp_path / "demo", scale=0.02)
+    config = root / "vedder.yaml"
+    config.write_text(config.read_text().replace("row_limit: 1000", "row_limit: 3"))
+    result = run(root, "ask", "How many streams did each country have in October 2026?")
+    assert result.exit_code == 0, result.output
+    assert "only the first 3 rows" in " ".join(result.output.split()), result.output
+    whole = run(root, "ask", "How many streams did Sweden have in October 2026?")
+    assert whole.exit_code == 0 and "streams-per-country" in whole.output and "only the first" not in whole.output

@@ -56,6 +56,9 @@ def render_answer(answer, verbose: bool = False, error: bool = False, asks_back:
     out.print(f"{label}  " + escape(headline))
     if answer.rows or answer.columns:
         out.print(render_table(answer.columns, answer.rows))
+    if answer.truncated:
+        out.print(f"[yellow]only the first {len(answer.rows):,} rows: the result was cut at query.row_limit[/yellow] "
+                  "[dim](raise it in vedder.yaml for the whole result)[/dim]")
     if answer.sql:
         out.print(highlight_sql(answer.sql))
     if answer.cluster and answer.owners:
