@@ -13,17 +13,26 @@ Then prints the load average and, whole process (median and minimum of ``--runs`
   and ``vedder clusters`` (loads every cluster);
 - after an edit: one pair file touched before each run (its cluster and the routing index are rebuilt);
 and the in-process phases of a warm one-shot ask (config, project, routing, loading the chosen cluster).
+
+With ``--servers`` (only): ``vedder web`` and ``vedder mcp`` (stdio, through the MCP SDK's client) on the project,
+each started ``--starts`` times: start-up (spawn until the page answers / the first tools/list), then per request an
+offline ask routed, one with ``--cluster``, and one after a pair file is touched before it; and in process, the
+watcher's freshness check when nothing changed. Set PYTHONPATH to another checkout to measure its code.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 VEDDER = Path(sys.executable).parent / "vedder"
@@ -101,6 +110,105 @@ print(json.dumps({{"imports": t1 - t0, "project": t2 - t1, "route": t3 - t2, "on
         f"{name} {statistics.median(s[name] for s in samples) * 1000:.0f} ms" for name in samples[0]), flush=True)
 
 
+def server_env() -> dict[str, str]:
+    home = tempfile.mkdtemp(prefix="vedder-bench-servers-")
+    return {**os.environ, "VEDDER_HOME": home, "VEDDER_LOG": os.path.join(home, "log.sqlite"), "VEDDER_MODEL": "offline"}
+
+
+def timed(call) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def requests(per_kind: int) -> list[tuple[str, str, str | None, bool]]:
+    """What each server is asked, in order: (label, question, cluster, touch a pair file first)."""
+    plan = [("first ask", QUESTION, None, False)]
+    for label, question, cluster, touch in (("ask routed, nothing changed", QUESTION, None, False),
+                                            (f"ask --cluster {GIVEN}", GIVEN_QUESTION, GIVEN, False),
+                                            ("ask routed, a pair touched before", QUESTION, None, True)):
+        plan += [(label, question, cluster, touch)] * per_kind
+    return plan
+
+
+def web_run(project: Path, edited: Path, samples: dict[str, list[float]], per_kind: int) -> None:
+    started = time.perf_counter()
+    server = subprocess.Popen([str(VEDDER), "web", "--port", "0", "--project", str(project)], env=server_env(),
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        found = None
+        while found is None:
+            line = server.stderr.readline()
+            if not line:
+                raise SystemExit(f"vedder web stopped: {server.wait()}")
+            found = re.search(r"(http://\S+)/ ", line)
+        url = found.group(1)
+        with urllib.request.urlopen(url + "/", timeout=600) as response:
+            response.read()
+        samples.setdefault("start-up (until the page answers)", []).append(time.perf_counter() - started)
+
+        def ask(question: str, cluster: str | None) -> None:
+            body = json.dumps({"question": question, **({"cluster": cluster} if cluster else {})}).encode()
+            request = urllib.request.Request(url + "/api/ask", data=body, method="POST",
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=600) as response:
+                status = json.loads(response.read())["status"]
+            if status == "error":
+                raise SystemExit(f"web ask failed: {question}")
+
+        for label, question, cluster, touch in requests(per_kind):
+            if touch:
+                edited.touch()
+            samples.setdefault(label, []).append(timed(lambda: ask(question, cluster)))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def mcp_run(project: Path, edited: Path, samples: dict[str, list[float]], per_kind: int) -> None:
+    import anyio
+    from mcp import Client, StdioServerParameters
+
+    params = StdioServerParameters(command=str(VEDDER), args=["mcp", "--project", str(project)], env=server_env())
+
+    async def session() -> None:
+        started = time.perf_counter()
+        async with Client(params) as client:
+            await client.list_tools()
+            samples.setdefault("start-up (until tools/list answers)", []).append(time.perf_counter() - started)
+            for label, question, cluster, touch in requests(per_kind):
+                if touch:
+                    edited.touch()
+                began = time.perf_counter()
+                result = await client.call_tool("ask", {"question": question, **({"cluster": cluster} if cluster else {})})
+                samples.setdefault(label, []).append(time.perf_counter() - began)
+                if result.is_error:
+                    raise SystemExit(f"mcp ask failed: {result}")
+
+    anyio.run(session)
+
+
+def freshness_check(project: Path, runs: int) -> float:
+    """Median seconds of the watcher's check when nothing changed (in process)."""
+    from vedder.serving import ProjectWatcher
+
+    watcher = ProjectWatcher(project)
+    watcher.current()
+    return statistics.median(timed(watcher.current) for _ in range(runs))
+
+
+def servers(project: Path, starts: int, per_kind: int) -> None:
+    edited = next((project / "clusters" / "flight_1_3" / "pairs").glob("*.yaml"))
+    for name, run_once in (("vedder web", web_run), ("vedder mcp", mcp_run)):
+        samples: dict[str, list[float]] = {}
+        for _ in range(starts):
+            run_once(project, edited, samples, per_kind)
+        for label, times in samples.items():
+            print(f"{name}: {label:<42} median {statistics.median(times):6.3f} s   min {min(times):6.3f} s   "
+                  f"({len(times)})   load {os.getloadavg()[0]:.2f}", flush=True)
+    print(f"freshness check in process, nothing changed: median {freshness_check(project, 30) * 1000:.0f} ms (30)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=8)
@@ -108,11 +216,16 @@ def main() -> None:
     parser.add_argument("--source", type=Path, default=Path("/tmp/spider27"))
     parser.add_argument("--target", type=Path, default=Path("/tmp/spider-scale"))
     parser.add_argument("--skip-cold", action="store_true", help="only the warm and edited measurements")
+    parser.add_argument("--servers", action="store_true", help="only vedder web and vedder mcp")
+    parser.add_argument("--starts", type=int, default=3, help="with --servers: servers started per surface")
     options = parser.parse_args()
     build(options.source, options.target, options.copies)
     project = options.target
     clusters = sum(1 for p in (project / "clusters").iterdir() if p.is_dir())
     print(f"{project}: {clusters} clusters; load average {os.getloadavg()[0]:.2f}", flush=True)
+    if options.servers:
+        servers(project, options.starts, options.runs)
+        return
     ask = ["ask", QUESTION, "--json"]
     if not options.skip_cold:
         measure("cold (no .vedder/): ask routed", ask, project, 3,

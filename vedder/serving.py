@@ -11,41 +11,51 @@ model answers.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from vedder.config import CONFIG_FILE, load_config
 from vedder.errors import UsageError
+from vedder.files import ParseCache
 from vedder.project import load_project
+from vedder.project.model import scan_project
 
 if TYPE_CHECKING:
     from vedder.ask import Answer
     from vedder.config import Config
     from vedder.project import Project
+    from vedder.project.model import ClusterFiles
     from vedder.warehouse import Warehouse
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class ProjectWatcher:
-    """The loaded project, reloaded when ``vedder.yaml`` or a file under ``clusters/`` changes."""
+    """The loaded project, kept up to date with ``vedder.yaml`` and the files under ``clusters/``.
+
+    Clusters load on first use, from their parse caches, and routing reads the stored index, as for a one-shot
+    command (``load_project(..., lazy=True)``). Each ``current()`` makes the command's own check — one stat per
+    file (``scan_project``) — and reads again only the clusters whose files changed (``load_project(...,
+    previous=...)``); a changed ``vedder.yaml`` reloads the project.
+    """
 
     def __init__(self, project: Path | None = None) -> None:
         self.root = load_config(project).root
         self._lock = threading.Lock()
-        self._stamp = self._files_stamp()
         self._warned: list[dict[str, Any]] = []
-        self._project = self._load()
+        self._config_stamp = config_stamp(self.root)
+        self._project = self._load(load_config(self.root))
 
-    def _load(self) -> "Project":
+    def _load(self, config: "Config", scanned: "dict[str, ClusterFiles] | None" = None,
+              previous: "Project | None" = None) -> "Project":
         """The project with broken clusters left out, each named on stderr when it first breaks (the client's log)."""
-        project = load_project(load_config(self.root), skip_broken=True)
+        project = load_project(config, skip_broken=True, lazy=True, scanned=scanned, previous=previous)
         for warning in project.warnings:
             if warning not in self._warned:
                 print(f"warning: {warning['message']}\nhint: `vedder validate` lists every problem with file and line",
@@ -53,29 +63,36 @@ class ProjectWatcher:
         self._warned = project.warnings
         return project
 
-    def _files_stamp(self) -> frozenset[tuple[str, int, int, int, int]]:
-        """(path, mtime, size, ctime, inode) of every file that shapes the project: cheap to take on each call. The
-        ctime catches a file restored with its old size and mtime (cp -p, rsync -a, tar): no tool can set it back."""
-        stamp = []
-        paths = [str(self.root / CONFIG_FILE)]
-        for folder, _, names in os.walk(self.root / "clusters"):
-            paths.extend(os.path.join(folder, name) for name in names)
-        for path in paths:
-            try:
-                info = os.stat(path)
-            except OSError:
-                continue
-            stamp.append((path, info.st_mtime_ns, info.st_size, info.st_ctime_ns, info.st_ino))
-        return frozenset(stamp)
-
     def current(self) -> "Project":
-        """The project as the files are now (reloaded only when they changed since the last load)."""
+        """The project as the files are now (the clusters that changed since the last call read again)."""
         with self._lock:
-            stamp = self._files_stamp()
-            if stamp != self._stamp:
-                self._project = self._load()
-                self._stamp = stamp
+            stamp = config_stamp(self.root)
+            if stamp != self._config_stamp or not _settled(stamp):
+                config = load_config(self.root)  # a vedder.yaml that does not read raises, and is read again next call
+                self._config_stamp = stamp
+                if config != self._project.config:
+                    self._project = self._load(config)
+                    return self._project
+            scanned = scan_project(self._project.config)
+            if self._project.changed(scanned):
+                self._project = self._load(self._project.config, scanned, previous=self._project)
             return self._project
+
+
+def config_stamp(root: Path) -> tuple[int, int, int, int] | None:
+    """(size, mtime, ctime, inode) of ``vedder.yaml``. The ctime catches a file restored with its old size and mtime
+    (cp -p, rsync -a, tar): no tool can set it back."""
+    try:
+        info = os.stat(root / CONFIG_FILE)
+    except OSError:
+        return None
+    return info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino
+
+
+def _settled(stamp: tuple[int, int, int, int] | None) -> bool:
+    """Whether a file with ``stamp`` last changed long enough ago for its stat to tell every later change
+    (``ParseCache.SETTLED_NS``)."""
+    return stamp is not None and stamp[2] < time.time_ns() - ParseCache.SETTLED_NS
 
 
 class WarehousePool:

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import time
 from array import array
 from collections.abc import Iterator, Mapping
@@ -251,13 +252,17 @@ class LazyClusters(Mapping[str, Cluster]):
 
     def __init__(self, names: list[str], load: Callable[[str], Cluster], loaded: dict[str, Cluster]) -> None:
         self._names, self._known, self._load, self._loaded = names, set(names), load, loaded
+        self._loading = threading.Lock()  # a server's threads share one project: each cluster loads once
 
     def __getitem__(self, name: str) -> Cluster:
         cluster = self._loaded.get(name)
         if cluster is None:
             if name not in self._known:
                 raise KeyError(name)
-            cluster = self._loaded[name] = self._load(name)
+            with self._loading:
+                cluster = self._loaded.get(name)
+                if cluster is None:
+                    cluster = self._loaded[name] = self._load(name)
         return cluster
 
     def __contains__(self, name: object) -> bool:
@@ -273,6 +278,10 @@ class LazyClusters(Mapping[str, Cluster]):
     def loaded(self) -> list[str]:
         """The folder names loaded so far."""
         return sorted(self._loaded)
+
+    def loaded_cluster(self, name: str) -> Cluster | None:
+        """Cluster ``name`` when it is loaded already, else None (loads nothing)."""
+        return self._loaded.get(name)
 
 
 @dataclass
@@ -304,6 +313,14 @@ class Project:
 
     def clusters_covering(self, table: str) -> list[Cluster]:
         return [c for c in self.clusters.values() if c.covers(table)]
+
+    def changed(self, scanned: dict[str, "ClusterFiles"]) -> bool:
+        """Whether the cluster folders ``scan_project`` found now differ from those this project was loaded from: a
+        cluster added, removed, or with a file whose name or stat changed, or that changed too shortly before it was
+        loaded to trust its stat (``ClusterFiles.unchanged_since``). A project built in memory is never fresh."""
+        if self.files is None or scanned.keys() != self.files.keys():
+            return True
+        return not all(files.unchanged_since(self.files[name]) for name, files in scanned.items())
 
     @property
     def warnings(self) -> list[dict[str, Any]]:
@@ -434,6 +451,8 @@ class ClusterFiles:
     stats: list[list[int] | None]
     """[size, mtime_ns, ctime_ns, inode] of cluster.yaml, then of each dataset, pair and doc file in order; None
     for a file that cannot be stat'ed (a dangling link)."""
+    scanned_ns: int = 0
+    """When the scan began (``time.time_ns()``)."""
 
     def paths(self, kind: str) -> list[Path]:
         parent = self.folder / kind
@@ -462,32 +481,32 @@ class ClusterFiles:
             return None
         return max(stat[2] for stat in self.stats)  # type: ignore[index]
 
+    def unchanged_since(self, earlier: "ClusterFiles") -> bool:
+        """Whether these are the files ``earlier`` found, not changed since: the same names and stats, every file's
+        last change well before ``earlier``'s scan (the parse cache's settled rule, ``ParseCache.SETTLED_NS``: an
+        edit within one timestamp tick can keep every stat, so a cluster changed just before is read again)."""
+        return (self.stats == earlier.stats and self.pairs == earlier.pairs and self.datasets == earlier.datasets
+                and self.docs == earlier.docs and earlier.changed_ns is not None
+                and earlier.changed_ns < earlier.scanned_ns - ParseCache.SETTLED_NS)
+
 
 _KINDS = (("datasets", ".yaml"), ("pairs", ".yaml"), ("docs", ".md"))
 
 
 def scan_cluster(folder: Path) -> ClusterFiles:
     """The files ``load_cluster`` reads from ``folder``: cluster.yaml, datasets/*.yaml, pairs/*.yaml, docs/*.md."""
+    scanned_ns = time.time_ns()
     base = str(folder)
     stats = [_stat(f"{base}/cluster.yaml")]
     names: dict[str, list[str]] = {}
     for kind, suffix in _KINDS:
-        found: list[tuple[str, list[int] | None]] = []
+        prefix = f"{base}/{kind}/"
         try:
-            with os.scandir(f"{base}/{kind}") as entries:
-                for entry in entries:
-                    if entry.name.endswith(suffix):  # what glob("*.yaml") finds: links and hidden files too
-                        try:
-                            status = entry.stat()
-                            found.append((entry.name, [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]))
-                        except OSError:
-                            found.append((entry.name, None))
+            names[kind] = sorted(name for name in os.listdir(prefix) if name.endswith(suffix))  # as glob: links, hidden files
         except OSError:
-            pass  # no such folder: nothing of that kind, as glob finds nothing
-        found.sort(key=lambda item: item[0])
-        names[kind] = [name for name, _ in found]
-        stats += [stat for _, stat in found]
-    return ClusterFiles(folder, names["datasets"], names["pairs"], names["docs"], stats)
+            names[kind] = []  # no such folder: nothing of that kind, as glob finds nothing
+        stats += [_stat(prefix + name) for name in names[kind]]
+    return ClusterFiles(folder, names["datasets"], names["pairs"], names["docs"], stats, scanned_ns)
 
 
 def _stat(path: str) -> list[int] | None:
@@ -689,7 +708,15 @@ def in_processes(function: Callable[[Any], Any], items: list[Any]) -> list[Any]:
         return [function(item) for item in items]
 
 
-def load_project(config: Config, *, skip_broken: bool = False, lazy: bool = False) -> Project:
+def scan_project(config: Config) -> dict[str, ClusterFiles]:
+    """Every cluster folder's files with their stats, by folder name: one ``os.scandir`` per folder and one stat per
+    file. What decides whether a cluster must be read again: ``load_project`` for a command, and per request for a
+    server (``Project.changed``)."""
+    return {folder.name: scan_cluster(folder) for folder in cluster_folders(config)}
+
+
+def load_project(config: Config, *, skip_broken: bool = False, lazy: bool = False,
+                 scanned: dict[str, ClusterFiles] | None = None, previous: Project | None = None) -> Project:
     """Load every cluster under ``clusters/``; raise ProjectFileError on an unreadable file, or with
     ``skip_broken`` leave its cluster out and keep it in ``project.broken`` (question-answering surfaces: one
     team's broken file must not stop every other team).
@@ -699,13 +726,22 @@ def load_project(config: Config, *, skip_broken: bool = False, lazy: bool = Fals
     With ``lazy``, a cluster whose files did not change since it last loaded (``ClusterStates``) is loaded on
     first use of ``project.clusters[name]``; the others are read now, to know whether they are broken (on every
     core when there are many: a first run).
+
+    ``scanned``: what ``scan_project(config)`` found, when the caller has it. With ``lazy``, ``previous`` (a server's
+    project, loaded with the same ``config``): each cluster whose files did not change since it (``unchanged_since``) is
+    taken over as it was there — loaded, not loaded yet, or left out — and only the others are read.
     """
     states = ClusterStates(cache_folder(config.root) / "clusters.json")
-    folders = cluster_folders(config)
-    scanned = {folder.name: scan_cluster(folder) for folder in folders}
+    scanned = scan_project(config) if scanned is None else scanned
     loaded: dict[str, Cluster] = {}
     broken: dict[str, BrokenCluster] = {}
-    unknown = [name for name in scanned if not (lazy and states.loads(name, scanned[name]))]
+    kept = _unchanged(previous, scanned, skip_broken) if lazy else set()
+    for name in kept:
+        if name in previous.broken:  # type: ignore[union-attr]
+            broken[name] = previous.broken[name]  # type: ignore[union-attr]
+        elif (cluster := _loaded_cluster(previous, name)) is not None:  # type: ignore[arg-type]
+            loaded[name] = cluster
+    unknown = [name for name in scanned if name not in kept and not (lazy and states.loads(name, scanned[name]))]
     checked = time.time_ns()
     known_broken: dict[str, bool] = {}
     if lazy and use_processes(len(unknown)):
@@ -736,6 +772,22 @@ def load_project(config: Config, *, skip_broken: bool = False, lazy: bool = Fals
     clusters: Mapping[str, Cluster] = LazyClusters(names, lambda name: load_cached(config.root, name, scanned[name]), loaded) \
         if lazy else {name: loaded[name] for name in names}
     return Project(config=config, clusters=clusters, broken=broken, files=scanned)
+
+
+def _unchanged(previous: Project | None, scanned: dict[str, ClusterFiles], skip_broken: bool) -> set[str]:
+    """The clusters of ``scanned`` whose files did not change since ``previous`` was loaded (none without one; a
+    cluster left out there only when ``skip_broken`` leaves it out again)."""
+    if previous is None or previous.files is None:
+        return set()
+    return {name for name, files in scanned.items()
+            if name in previous.files and files.unchanged_since(previous.files[name])
+            and (skip_broken or name not in previous.broken)}
+
+
+def _loaded_cluster(project: Project, name: str) -> Cluster | None:
+    """Cluster ``name`` of ``project`` when it is loaded already (loads nothing)."""
+    clusters = project.clusters
+    return clusters.loaded_cluster(name) if isinstance(clusters, LazyClusters) else clusters.get(name)
 
 
 def cache_folder(root: Path) -> Path:
