@@ -278,3 +278,46 @@ def test_builders_encoders_separators_and_lambdas_within_the_bound_answer_as_bef
 def test_postgres_series_stream_rows_and_are_left_as_written():
     sql = "SELECT generate_series(1, 1000000)"
     assert guard_sql(sql, dialect="postgres").sql == "SELECT GENERATE_SERIES(1, 1000000)"
+
+
+def _replaced(text: str, steps: list[tuple[str, str]]) -> list[int]:
+    sizes = []
+    for pattern, replacement in steps:
+        text = text.replace(pattern, replacement)  # Python's replace, like DuckDB's: left to right, not overlapping
+        sizes.append(len(text.encode()))
+    return sizes
+
+
+def test_literal_replaces_are_bounded_by_what_they_make_not_by_their_largest_growth(warehouse):
+    """HTML escaping of 2,000 characters (replace of '&', '<', '>') was refused as "more than 100,000" (growth 5 × 4
+    × 4 per character); a literal replace (or a nest of one-character ones) over a value is now bounded by exactly
+    what it makes, at every step of the nest: refused if and only if some step makes more than MAX_GROWN_SIZE."""
+    import random
+
+    from vedder.errors import ResultTooLarge
+    from vedder.sql.guard import MAX_GROWN_SIZE
+
+    rng = random.Random(7)
+    alphabet = "ab<&;é"
+    outcomes = {True: 0, False: 0}
+    for _ in range(60):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(5_000, 50_000)))
+        steps = [(rng.choice(alphabet), "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8))))
+                 for _ in range(rng.randint(1, 4))]
+        sql = f"'{text}'"
+        for pattern, replacement in steps:
+            sql = f"replace({sql}, '{pattern}', '{replacement}')"
+        sizes = _replaced(text, steps)
+        over = max(sizes) > MAX_GROWN_SIZE
+        outcomes[over] += 1
+        guarded = guard_sql(f"SELECT strlen({sql}) AS n", allowed=_shop).sql
+        if over:
+            with pytest.raises(ResultTooLarge):
+                warehouse.execute(guarded)
+        else:
+            assert warehouse.execute(guarded).rows == [(sizes[-1],)], (steps, sizes)
+    assert min(outcomes.values()) >= 10  # both sides of the bound were tried
+    escaped = "replace(replace(replace(rpad(name, 2100, '<a & b>'), '&', '&amp;'), '<', '&lt;'), '>', '&gt;')"
+    multi = "replace(repeat(name, 300), 'ab', 'a%20b')"
+    for sql in (f"SELECT {escaped} AS s FROM shop.files ORDER BY id", f"SELECT {multi} AS s FROM shop.files ORDER BY id"):
+        assert warehouse.execute(guard_sql(sql, allowed=_shop).sql).rows == warehouse.execute(sql).rows

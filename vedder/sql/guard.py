@@ -570,6 +570,8 @@ class _Measure:
     def bound(self, node: exp.Expression) -> exp.Expression:
         """An upper bound of the size of what growing call ``node`` makes."""
         if isinstance(node, exp.Replace):
+            if (exact := self._replaced_size(node)) is not None:
+                return exact
             pattern, replacement = _literal_text(node.expression), _literal_text(node.args.get("replacement"))
             value = self.size(node.this)
             if pattern is not None and replacement is not None:
@@ -600,6 +602,56 @@ class _Measure:
         parts = [node.this, node.expression] if isinstance(node, exp.DPipe) else (
             node.expressions if isinstance(node, (exp.Concat, exp.Anonymous)) else [node.this, *node.expressions])
         return self.total(parts, items=items)
+
+    def _replaced_size(self, node: exp.Replace) -> exp.Expression | None:
+        """The exact size of what ``replace`` makes of a value no growing call made, with a literal pattern and
+        replacement (``replace(s, ' ', '%20')``: ``strlen(s)`` plus each match's growth), or of a nest of such replaces
+        of single characters over it (HTML escaping: ``replace(replace(replace(s, '&', '&amp;'), '<', '&lt;'), '>',
+        '&gt;')``), read from the counts of those characters in ``s`` (a replace keeps what it does not match, so
+        each count after it is the count before plus its matches times the character's count in the replacement,
+        less one for the replaced one); None otherwise. Multiplying by the largest growth per match refused HTML
+        escaping of 2,000 characters as "more than 100,000"."""
+        steps, value = [], node
+        while isinstance(value, exp.Replace):
+            pattern, replacement = _literal_text(value.expression), _literal_text(value.args.get("replacement"))
+            if not pattern or replacement is None:
+                return None
+            steps.append((pattern, replacement))
+            value = value.this
+        if value is None or self._names_a_param(value) or any(_grows(n) for n in value.walk()):
+            return None
+        if len(steps) > 1 and any(len(pattern) != 1 for pattern, _ in steps):
+            return None
+        text = exp.cast(value.copy(), exp.DataType.Type.VARCHAR)
+        size = exp.func("coalesce", exp.func("strlen", text.copy()), exp.Literal.number(0))
+
+        def matches(pattern: str) -> exp.Expression:  # how many times s holds ``pattern`` (strlen counts bytes)
+            rest = exp.func("strlen", exp.func("replace", text.copy(), exp.Literal.string(pattern), exp.Literal.string("")))
+            removed = exp.Anonymous(this="subtract", expressions=[size.copy(), exp.func("coalesce", rest, exp.Literal.number(0))])
+            width = len(pattern.encode())
+            return removed if width == 1 else exp.Anonymous(this="divide", expressions=[removed, exp.Literal.number(width)])
+
+        if len(steps) == 1:
+            (pattern, replacement), = steps
+            return _plus(size, _times(matches(pattern), exp.Literal.number(len(replacement.encode()) - len(pattern.encode()))))
+        # A nest, innermost first: sizes and character counts as sums of coefficient × (strlen(s) or count in s). Each
+        # step's size is bounded, not only the last: a nest that grows then shrinks builds the large one in between.
+        tracked = sorted({pattern for pattern, _ in steps})
+        total: dict[str, int] = {"": 1}
+        counts = {c: {c: 1} for c in tracked}
+        sizes = []
+        for pattern, replacement in reversed(steps):
+            found = dict(counts[pattern])
+            for key, coefficient in found.items():
+                total[key] = total.get(key, 0) + coefficient * (len(replacement.encode()) - len(pattern.encode()))
+            for c in tracked:
+                change = replacement.count(c) - (c == pattern)
+                for key, coefficient in found.items():
+                    counts[c][key] = counts[c].get(key, 0) + coefficient * change
+            sizes.append(_sum([_times(size.copy() if key == "" else matches(key), exp.Literal.number(coefficient))
+                               for key, coefficient in sorted(total.items()) if coefficient]))
+        self.composed.update(id(inner) for inner in node.this.walk() if isinstance(inner, exp.Replace))
+        return exp.func("greatest", *sizes)
 
     def _bound_duckdb_builder(self, node: exp.Expression) -> exp.Expression | None:
         """The bound of one of DuckDB's list, struct and JSON builders, encoders, separators and lambdas; else None."""
@@ -641,11 +693,14 @@ class _Measure:
         return None
 
     def total(self, parts: list[exp.Expression], extra: int = 0, items: bool = False) -> exp.Expression:
-        sizes = [self.size(part, items) for part in parts if part is not None] + ([exp.Literal.number(extra)] if extra else [])
-        # Summed pairwise: concat() of 200 arguments nests 8 deep, not 200 (sqlglot renders by recursion).
-        while len(sizes) > 1:
-            sizes = [_plus(*sizes[i:i + 2]) if i + 1 < len(sizes) else sizes[i] for i in range(0, len(sizes), 2)]
-        return sizes[0] if sizes else exp.Literal.number(0)
+        return _sum([self.size(part, items) for part in parts if part is not None] + ([exp.Literal.number(extra)] if extra else []))
+
+
+def _sum(terms: list[exp.Expression]) -> exp.Expression:
+    # Summed pairwise: concat() of 200 arguments nests 8 deep, not 200 (sqlglot renders by recursion).
+    while len(terms) > 1:
+        terms = [_plus(*terms[i:i + 2]) if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+    return terms[0] if terms else exp.Literal.number(0)
 
 
 def _bound_growth(node: exp.Expression, measure: _Measure) -> None:
