@@ -281,3 +281,29 @@ def test_common_values_are_shown_as_sql_literals():
     assert values(False, True).endswith("values: false, true")
     assert values(3, 2.5).endswith("values: 3, 2.5")
     assert values("US", "O'Brien").endswith("values: 'US', 'O''Brien'")
+
+
+def test_a_question_naming_a_table_by_a_generic_word_is_covered(tmp_path):
+    """README's own project (one cluster over sales.orders): "order" is generic in questions ("in ascending order"),
+    so "How many paid orders are there?" named nothing the cluster is about but 'paid', a data value, and was 'No
+    cluster covers this question'; a generic word that is the name of one of the cluster's tables names it."""
+    files = {
+        "vedder.yaml": "warehouse: {type: duckdb, path: shop.duckdb}\ndialect: duckdb\nmodel: offline\n",
+        "clusters/orders/cluster.yaml": "id: orders\ntitle: Orders\ndescription: Questions answered from sales.*.\n"
+                                        "owners: {team: commerce-analytics}\ndatasets: [sales.*]\n",
+        "clusters/orders/datasets/sales.orders.yaml": (
+            "table: sales.orders\ndescription: ''\ncolumns:\n  - {name: order_id, type: BIGINT}\n"
+            "  - name: status\n    type: VARCHAR\n    common_values: [{value: paid, frequency: 0.4}, {value: pending, frequency: 0.6}]\n"),
+        "clusters/orders/pairs/orders-by-status.yaml": (
+            "question: How many orders are there per status?\n"
+            "sql: SELECT status, COUNT(*) AS orders FROM sales.orders GROUP BY status\n"
+            "verified_by: maria\nverified_at: '2026-11-20'\n"),
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    shop = load_project(load_config(tmp_path))
+    for question in ("How many paid orders are there?", "How many orders are paid?", "How many orders have status paid?"):
+        assert route(shop, question).covered, question
+    assert not route(shop, "paid?").covered  # a value alone still names nothing
+    assert not route(shop, "list them in ascending order").covered

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from vedder.context.index import project_index
+from vedder.context.index import project_index, routed_cluster
 from vedder.context.tokenize import tokenize
 from vedder.errors import UsageError
 
@@ -153,7 +153,8 @@ def route(project: "Project", question: str, *, limit: int = 5) -> Routing:
     unknown = [t for t in domain if t not in vocabulary]
     # A question must name something the cluster is about: "hi" matching the language code 'hi' in a profile
     # is a greeting, not a question about podcasts.
-    named = not domain or any(t in index.named[index.cluster_ids.index(best_id)] for t in known)
+    named = (not domain or any(t in index.named[index.cluster_ids.index(best_id)] for t in known)
+             or names_a_table(terms, routed_cluster(project, best_id)))
     covered = every[0][1] >= MIN_SCORE and coverage >= COVERAGE_THRESHOLD and bool(known or not domain) and named
     best = every[0][1]
     margin = (best - every[1][1]) / best if len(every) > 1 else 1.0
@@ -166,6 +167,13 @@ def route(project: "Project", question: str, *, limit: int = 5) -> Routing:
     cluster = project.clusters[best_id] if covered else None
     return Routing(question, cluster, scores, covered, coverage, [] if covered else closest, unknown, margin, candidates,
                    not_loaded_scores=skipped_scores)
+
+
+def names_a_table(terms: list[str], cluster: "Cluster") -> bool:
+    """Whether a generic word of the question is the name of one of ``cluster``'s tables: 'orders' is generic
+    ("in ascending order") but names sales.orders, so "How many paid orders are there?" is about that cluster."""
+    generic = {term for term in terms if term in GENERIC_WORDS}
+    return bool(generic) and any(generic & set(tokenize(table.rsplit(".", 1)[-1])) for table in cluster.tables)
 
 
 def subject_terms(cluster: "Cluster") -> set[str]:
