@@ -7,11 +7,12 @@ then medians and counts. With ``--gguf`` it starts ``llama_cpp.server`` on 127.0
 a venv where llama-cpp-python[server] is installed) and stops it at the end; without it, a server must already
 listen on ``--port``.
 
-    python benchmarks/local_model.py --gguf SmolLM2-135M-Instruct.Q4_1.gguf --server-python /work/llmvenv/bin/python
+    python benchmarks/local_model.py --gguf qwen-coder-1.5b.gguf --server-python /work/llmvenv/bin/python --tool-calling true
 
-The project (``--project``, default the repo's demo) is asked with ``VEDDER_MODEL=openai/<name>`` and
-``OPENAI_API_BASE`` pointing at the server, and with its own log in a temporary directory (the project's log
-and its route memory stay untouched).
+The project (``--project``, default the repo's demo) is copied (vedder.yaml and clusters/, its warehouse used in
+place) into a temporary directory whose vedder.yaml gets ``model: openai/<name>`` and ``model_options`` (api_base,
+``--tool-calling``, ``--model-timeout-s``, temperature 0), so the project's log, caches and route memory stay
+untouched. ``--save FILE`` keeps every answer document (steps included) as JSONL, to replay real replies in tests.
 """
 
 from __future__ import annotations
@@ -66,13 +67,23 @@ QUESTIONS: list[dict[str, Any]] = [
      "sql": "SELECT COUNT(*) FROM listening.users WHERE signup_platform = 'ios' AND user_id >= 100"},
     {"question": "Which podcast category has the most shows?",
      "sql": "SELECT category, COUNT(*) FROM podcasts.shows GROUP BY category ORDER BY 2 DESC LIMIT 1"},
+    # A value to look up (the warehouse spells it 'hip-hop', the label 'Northbeam Records'), and a join under the
+    # cluster's definitions (a stream, test accounts).
+    {"question": "How many hip hop tracks are there?", "sql": "SELECT COUNT(*) FROM listening.tracks WHERE genre = 'hip-hop'"},
+    {"question": "How many artists are signed to Northbeam?",
+     "sql": "SELECT COUNT(*) FROM listening.artists WHERE label = 'Northbeam Records'"},
+    {"question": "How many streams did pop tracks get in November 2026?",
+     "sql": "SELECT COUNT(*) FROM listening.events e JOIN listening.tracks t ON e.track_id = t.track_id WHERE t.genre = 'pop' "
+            "AND e.event_date >= DATE '2026-11-01' AND e.event_date < DATE '2026-12-01' AND e.duration_ms >= 30000 "
+            "AND e.user_id >= 100"},
     {"question": "What's the weather in Paris tomorrow?", "sql": None},
 ]
 
 
-def start_server(python: str, gguf: Path, port: int, chat_format: str | None, n_ctx: int, log: Path) -> subprocess.Popen:
+def start_server(python: str, gguf: Path, port: int, chat_format: str | None, n_ctx: int, alias: str, threads: int,
+                 log: Path) -> subprocess.Popen:
     command = [python, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1", "--port", str(port),
-               "--n_ctx", str(n_ctx)]
+               "--n_ctx", str(n_ctx), "--n_threads", str(threads), "--model_alias", alias]
     if chat_format:
         command += ["--chat_format", chat_format]
     server = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT)
@@ -87,6 +98,23 @@ def start_server(python: str, gguf: Path, port: int, chat_format: str | None, n_
             time.sleep(0.5)
     server.kill()
     raise SystemExit(f"llama_cpp.server did not answer on port {port} within 120 s; see {log}")
+
+
+def project_copy(source: Path, workdir: Path, model: str, options: dict[str, Any]) -> Path:
+    """vedder.yaml and clusters/ of ``source`` in ``workdir/project``, asking ``model`` with ``options``."""
+    import yaml
+
+    from vedder.config import load_config
+
+    target = workdir / "project"
+    shutil.copytree(source / "clusters", target / "clusters")
+    data = yaml.safe_load((source / "vedder.yaml").read_text(encoding="utf-8"))
+    warehouse = data.get("warehouse")
+    if isinstance(warehouse, dict) and warehouse.get("type", "duckdb") == "duckdb":
+        warehouse["path"] = str(load_config(source).warehouse_path)
+    data.update(model=model, model_options=options)
+    (target / "vedder.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return target
 
 
 def gold_rows(project_root: Path, item: dict[str, Any]) -> tuple[str | None, list[list[Any]] | None]:
@@ -150,28 +178,49 @@ def main() -> None:
     parser.add_argument("--server-python", default=sys.executable, help="python of the venv holding llama-cpp-python[server]")
     parser.add_argument("--port", type=int, default=8090)
     parser.add_argument("--chat-format", default=None, help="llama_cpp.server --chat_format (default: the model's template)")
-    parser.add_argument("--n-ctx", type=int, default=8192)
-    parser.add_argument("--model", default="openai/smollm2", help="the litellm model string vedder is given")
+    parser.add_argument("--n-ctx", type=int, default=12288)
+    parser.add_argument("--n-threads", type=int, default=2)
+    parser.add_argument("--model", default="openai/qwen-coder", help="the litellm model string vedder is given")
     parser.add_argument("--project", type=Path, default=ROOT)
     parser.add_argument("--timeout-s", type=float, default=600, help="a question that takes longer counts as a hang")
     parser.add_argument("--limit", type=int, default=None, help="ask only the first N questions")
+    parser.add_argument("--only", default=None, help="ask only the questions containing this text (| separates several)")
+    parser.add_argument("--tool-calling", choices=["true", "false"], default=None,
+                        help="model_options.tool_calling (default: what litellm knows of the model)")
+    parser.add_argument("--model-timeout-s", type=float, default=300, help="model_options.timeout")
+    parser.add_argument("--save", type=Path, default=None, help="append every answer document to this JSONL file")
     args = parser.parse_args()
+    questions = QUESTIONS[: args.limit]
+    if args.only:
+        questions = [q for q in questions if any(part.lower() in q["question"].lower() for part in args.only.split("|"))]
 
     workdir = Path(tempfile.mkdtemp(prefix="vedder-local-model-"))
     server = None
     try:
         if args.gguf:
-            server = start_server(args.server_python, args.gguf, args.port, args.chat_format, args.n_ctx, workdir / "server.log")
-        env = {**os.environ, "VEDDER_MODEL": args.model, "OPENAI_API_BASE": f"http://127.0.0.1:{args.port}/v1",
-               "VEDDER_LOG": str(workdir / "log.sqlite"), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+            server = start_server(args.server_python, args.gguf, args.port, args.chat_format, args.n_ctx,
+                                  args.model.split("/", 1)[-1], args.n_threads, workdir / "server.log")
+        options: dict[str, Any] = {"api_base": f"http://127.0.0.1:{args.port}/v1", "timeout": args.model_timeout_s,
+                                   "temperature": 0}
+        if args.tool_calling is not None:
+            options["tool_calling"] = args.tool_calling == "true"
+        project = project_copy(args.project, workdir, args.model, options)
+        env = {**os.environ, "VEDDER_LOG": str(workdir / "log.sqlite"), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+        for name in ("VEDDER_MODEL", "VEDDER_WAREHOUSE", "OPENAI_API_BASE", "OPENAI_BASE_URL"):
+            env.pop(name, None)
         results = []
-        for item in QUESTIONS[: args.limit]:
+        for item in questions:
             gold_sql, gold = gold_rows(args.project, item)
-            answer = ask(args.project, env, item["question"], bool(item.get("continue")), args.timeout_s)
+            answer = ask(project, env, item["question"], bool(item.get("continue")), args.timeout_s)
+            if args.save:
+                with args.save.open("a", encoding="utf-8") as saved:
+                    saved.write(json.dumps({"question": item["question"], "answer": answer}, default=str) + "\n")
             steps = answer.get("steps") or []
             results.append({
                 "question": item["question"], "status": answer.get("status"), "cluster": answer.get("cluster"),
                 "steps": len(steps), "tools": [s.get("tool") for s in steps],
+                "failed_steps": [f"{s.get('tool') or '-'}: {' '.join(str(s.get('observation')).split())[:160]}"
+                                 for s in steps if not s.get("ok")],
                 "sql_ran": bool(answer.get("sql")), "right": row_match(gold, answer, gold_sql),
                 "latency_s": answer.get("latency_s"), "wall_s": answer.get("wall_s"), "tokens": answer.get("tokens"),
                 "exit_code": answer.get("exit_code"), "traceback": answer.get("traceback"),

@@ -104,3 +104,65 @@ def test_a_made_up_figure_without_a_query_is_labelled_unchecked(project, cluster
 
     assert result.status == "error" and result.sql is None and "not backed by data" in result.error
     assert result.answer.startswith("Not checked against the data (the model ran no query): Each plan costs 9.99")
+
+
+# What Qwen2.5-Coder-1.5B-Instruct (Q4_K_M, llama.cpp server, the GGUF's own chat template, temperature 0) sent on the
+# demo, with the demo's table names swapped for the test cluster's (shop.orders).
+QWEN_FENCED_QUERY = "```sql\nSELECT COUNT(*) AS orders_count FROM shop.orders\n```"  # tool_calling: true, no tool call made
+QWEN_SAME_ACTION = ("Thought: I need to count the number of rows in the `shop.orders` table.\nAction: run_sql\n"
+                    'Action Input: {"sql": "SELECT COUNT(*) AS orders FROM shop.orders"}')  # text protocol, 8 times in a row
+
+
+def test_a_reply_that_is_only_a_query_is_run_not_shown_unchecked(project, cluster, context, warehouse, server):
+    server.enqueue_text(QWEN_FENCED_QUERY)
+    server.enqueue_text("There are 5 orders.")
+    result = ask(project, cluster, context, warehouse, server, model_options={"tool_calling": True})
+
+    assert result.status == "answered", result.error
+    assert result.answer == "There are 5 orders." and result.result.rows == [(5,)]
+    assert [(s["tool"], s["input"], s["ok"]) for s in result.steps] == [
+        ("run_sql", {"sql": "SELECT COUNT(*) AS orders_count FROM shop.orders"}, True)]
+    observed = server.requests[1]["messages"][-1]["content"]
+    assert observed.startswith("Observation from run_sql: 1 rows") and observed.endswith("(no tool call); if not, fix the query.")
+
+
+def test_a_query_in_the_text_protocol_without_an_action_is_run(project, cluster, context, warehouse, server):
+    server.enqueue_text("SELECT COUNT(*) AS n FROM orders;")
+    server.enqueue_text("Thought: the count is the answer\nFinal Answer: 5 orders.")
+    result = ask(project, cluster, context, warehouse, server)
+
+    assert result.status == "answered" and result.answer == "5 orders." and result.sql == "SELECT COUNT(*) AS n FROM shop.orders"
+    assert server.requests[1]["messages"][-1]["content"].endswith("reply now with Thought and Final Answer; if not, fix the query.")
+
+
+def test_prose_that_starts_like_a_query_is_an_answer(project, cluster, context, warehouse, server):
+    server.enqueue_tool_call("run_sql", {"sql": "SELECT COUNT(*) AS n FROM orders"})
+    server.enqueue_text("Select customers from the US for most orders: there are 5 orders in all.")
+    result = ask(project, cluster, context, warehouse, server, model_options={"tool_calling": True})
+
+    assert result.status == "answered" and result.answer.startswith("Select customers") and len(result.steps) == 1
+
+
+def test_hermes_tool_call_tags_written_as_text_are_run(project, cluster, context, warehouse, server):
+    # Qwen2.5's template asks for <tool_call>{…}</tool_call>; a server that does not parse them passes them on as text.
+    server.enqueue_text('<tool_call>\n{"name": "describe_table", "arguments": {"table": "orders"}}\n</tool_call>\n'
+                        '<tool_call>\n{"name": "run_sql", "arguments": {"sql": "SELECT COUNT(*) AS n FROM orders"}}\n</tool_call>')
+    server.enqueue_text("5 orders.")
+    result = ask(project, cluster, context, warehouse, server, model_options={"tool_calling": True})
+
+    assert result.status == "answered" and [s["tool"] for s in result.steps] == ["describe_table", "run_sql"]
+    observed = server.requests[1]["messages"][-1]["content"]
+    assert "Observation from describe_table:" in observed and "Observation from run_sql: 1 rows" in observed
+
+
+def test_the_same_query_run_again_and_again_is_stopped(project, cluster, context, warehouse, server):
+    for _ in range(8):
+        server.enqueue_text(QWEN_SAME_ACTION)
+    result = ask(project, cluster, context, warehouse, server)  # the bound is 6
+
+    assert len(server.requests) == 3 and [s["ok"] for s in result.steps] == [True, True, True]
+    second = server.requests[2]["messages"][-1]["content"]
+    assert second.startswith("Observation: You already ran this exact query and saw this result")
+    assert result.status == "error" and result.sql == "SELECT COUNT(*) AS orders FROM shop.orders"
+    assert result.error == "the model ran the same query 3 times without giving an answer, so it was stopped after 3 steps"
+    assert "unconfirmed" in result.answer and "stronger model" in result.hint

@@ -257,6 +257,11 @@ def run_agent(
         final = _native_turn(run, toolbox, reply) if native else _text_turn(run, toolbox, reply)
         if final is not None:
             return _final(run, toolbox, project, context, final)
+        if toolbox.same_query_runs() >= MAX_SAME_QUERY and run.steps[-1]["tool"] == "run_sql" and run.steps[-1]["ok"]:
+            return _finish(run, toolbox, project, context, status="error", hint=STUCK_HINT,
+                           error=f"the model ran the same query {toolbox.same_query_runs()} times without giving an "
+                                 f"answer, so it was stopped after {len(run.steps)} steps",
+                           answer=f"Stopped: the model kept running the same query; {UNCONFIRMED}")
     return _finish(run, toolbox, project, context, status="error",
                    error=f"no final answer after {bound} steps", hint=BOUND_HINT,
                    answer=f"Stopped after {bound} steps without a final answer; {UNCONFIRMED}" if toolbox.last_run else "")
@@ -272,41 +277,101 @@ def _shorten(text: str, limit: int = 80) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def tool_call_in_text(toolbox: "Toolbox", text: str) -> tuple[str, dict[str, Any] | str] | None:
-    """(tool, arguments) when a model with native tool calling wrote its call as text instead (local models served
-    through Ollama or llama.cpp often do): ``{"name": "run_sql", "arguments": {…}}`` (or ``parameters``), alone or
-    in a code fence, or the text protocol's Action / Action Input. None for an answer in words.
+# Hermes-style calls, as Qwen2.5's chat template asks for them: <tool_call>{"name": …, "arguments": {…}}</tool_call>.
+_TAGGED_CALL = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
+
+
+def tool_calls_in_text(toolbox: "Toolbox", text: str) -> list[tuple[str, dict[str, Any] | str]]:
+    """[(tool, arguments)] when a model wrote its calls as text instead of making them (local models served through
+    Ollama or llama.cpp often do): ``{"name": "run_sql", "arguments": {…}}`` (or ``parameters``), alone, in a code
+    fence or in ``<tool_call>`` tags; the text protocol's Action / Action Input; or a reply that is nothing but one
+    SQL query (coder models answer a question with the query). Empty for an answer in words.
     """
+    tagged = _TAGGED_CALL.findall(text)
+    if tagged:
+        calls = [_json_call(toolbox, inner) for inner in tagged]
+        return [call for call in calls if call is not None]
+    call = _json_call(toolbox, text)
+    if call is not None:
+        return [call]
+    parsed = parse_text_reply(text)
+    if parsed.final_answer is None and parsed.action in toolbox.tools:
+        return [(parsed.action, _text_arguments(toolbox, parsed.action, parsed.action_input))]
+    query = lone_query(text, toolbox.project.config.dialect)
+    return [("run_sql", {"sql": query})] if query and "run_sql" in toolbox.tools else []
+
+
+def _json_call(toolbox: "Toolbox", text: str) -> tuple[str, dict[str, Any] | str] | None:
     try:
         value = json.loads(_strip_fence(text))
     except json.JSONDecodeError:
-        value = None
-    if isinstance(value, dict):
-        function = value.get("function") if isinstance(value.get("function"), dict) else {}
-        name = value.get("name") or function.get("name")
-        arguments = value.get("arguments", value.get("parameters", function.get("arguments", {})))
-        if isinstance(arguments, str):
-            try:
-                arguments = json.loads(arguments)
-            except json.JSONDecodeError:
-                pass
-        return (name, arguments) if name in toolbox.tools else None
-    parsed = parse_text_reply(text)
-    if parsed.final_answer is None and parsed.action in toolbox.tools:
-        return parsed.action, _text_arguments(toolbox, parsed.action, parsed.action_input)
-    return None
+        return None
+    if not isinstance(value, dict):
+        return None
+    function = value.get("function") if isinstance(value.get("function"), dict) else {}
+    name = value.get("name") or function.get("name")
+    arguments = value.get("arguments", value.get("parameters", function.get("arguments", {})))
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except json.JSONDecodeError:
+            pass
+    return (name, arguments) if name in toolbox.tools else None
+
+
+def lone_query(text: str, dialect: str) -> str | None:
+    """The query when ``text`` is one SELECT or WITH query and nothing else, bare or in a code fence.
+
+    >>> lone_query("```sql\nSELECT COUNT(*) FROM listening.tracks\n```", "duckdb")
+    'SELECT COUNT(*) FROM listening.tracks'
+    >>> lone_query("Select the plan with the most users.", "duckdb") is None
+    True
+    """
+    import sqlglot
+    from sqlglot.tokens import TokenType
+
+    fenced = text.strip().startswith("```") and text.strip().endswith("```")
+    body = _strip_fence(text).rstrip(";").strip()
+    try:
+        tokens = sqlglot.tokenize(body, read=dialect)
+        if not tokens or tokens[0].token_type not in (TokenType.SELECT, TokenType.WITH):
+            return None
+        if not fenced:  # bare text starting with "Select" may be prose: only a query that parses counts
+            sqlglot.parse_one(body, read=dialect)
+    except sqlglot.errors.SqlglotError:
+        return None
+    return body
+
+
+# After a query that ran: small local models otherwise run the same query again and again (Qwen2.5-Coder-1.5B
+# repeated a right COUNT(*) until agent.max_steps).
+NEXT_NATIVE = "If this answers the question, reply now with the answer in words (no tool call); if not, fix the query."
+NEXT_TEXT = "If this answers the question, reply now with Thought and Final Answer; if not, fix the query."
+REPEATED = "You already ran this exact query and saw this result; running it again will not change it. "
+MAX_SAME_QUERY = 3
+
+
+def _use(run: _Run, toolbox: "Toolbox", tool: str, arguments: Any, thought: str, *, native: bool) -> str:
+    """Call ``tool``, record the step, and return the observation's text as the model should read it."""
+    ran = len(toolbox.runs)
+    observation = toolbox.call(tool, arguments)
+    run.step(thought, tool, _shown_input(arguments) if isinstance(arguments, str) else arguments, observation.text,
+             observation.ok)
+    if len(toolbox.runs) == ran:
+        return observation.text
+    repeated = REPEATED if toolbox.same_query_runs() > 1 else ""
+    return f"{repeated}{observation.text}\n\n{NEXT_NATIVE if native else NEXT_TEXT}"
 
 
 def _native_turn(run: _Run, toolbox: "Toolbox", reply: "Reply") -> str | None:
-    """Run the reply's tool calls (also one written as text); the answer text when the model called none."""
+    """Run the reply's tool calls (also those written as text); the answer text when the model called none."""
     if not reply.tool_calls:
-        written = tool_call_in_text(toolbox, reply.text) if reply.text.strip() else None
-        if written is not None:
-            tool, arguments = written
-            observation = toolbox.call(tool, arguments)
+        written = tool_calls_in_text(toolbox, reply.text) if reply.text.strip() else []
+        if written:
             run.messages.append({"role": "assistant", "content": reply.text})
-            run.messages.append({"role": "user", "content": f"Observation from {tool}: {observation.text}"})
-            run.step("", tool, arguments, observation.text, observation.ok)
+            observed = [f"Observation from {tool}: {_use(run, toolbox, tool, arguments, '', native=True)}"
+                        for tool, arguments in written]
+            run.messages.append({"role": "user", "content": "\n\n".join(observed)})
             return None
         if reply.text.strip():
             return reply.text.strip()
@@ -316,29 +381,30 @@ def _native_turn(run: _Run, toolbox: "Toolbox", reply: "Reply") -> str | None:
         return None
     run.messages.append(reply.message())
     for call in reply.tool_calls:
-        observation = toolbox.call(call.name, call.arguments)
-        run.messages.append({"role": "tool", "tool_call_id": call.id, "content": observation.text})
-        run.step(reply.text, call.name, _shown_input(call.arguments), observation.text, observation.ok)
+        observed = _use(run, toolbox, call.name, call.arguments, reply.text, native=True)
+        run.messages.append({"role": "tool", "tool_call_id": call.id, "content": observed})
     return None
 
 
 def _text_turn(run: _Run, toolbox: "Toolbox", reply: "Reply") -> str | None:
-    """Parse a plain-text reply; run its action, or return its final answer."""
+    """Parse a plain-text reply; run its action (or a call written another way), or return its final answer."""
     parsed = parse_text_reply(reply.text)
     if parsed.final_answer is not None:
         return parsed.final_answer
     shown = reply.text.split("\nObservation:", 1)[0].strip()
     run.messages.append({"role": "assistant", "content": shown})
-    if parsed.action is None:
+    if parsed.action is not None:
+        written = [(parsed.action, _text_arguments(toolbox, parsed.action, parsed.action_input))]
+    else:
+        written = tool_calls_in_text(toolbox, shown)
+    if not written:
         observation_text = ("Your reply had neither an Action nor a Final Answer. Reply with Thought, Action and "
                             "Action Input (one JSON object), or with Final Answer.")
         run.messages.append({"role": "user", "content": f"Observation: {observation_text}"})
         run.step(parsed.thought, "", None, observation_text, ok=False)
         return None
-    arguments = _text_arguments(toolbox, parsed.action, parsed.action_input)
-    observation = toolbox.call(parsed.action, arguments)
-    run.messages.append({"role": "user", "content": f"Observation: {observation.text}"})
-    run.step(parsed.thought, parsed.action, arguments, observation.text, observation.ok)
+    observed = [_use(run, toolbox, tool, arguments, parsed.thought, native=False) for tool, arguments in written]
+    run.messages.append({"role": "user", "content": "Observation: " + "\n\n".join(observed)})
     return None
 
 

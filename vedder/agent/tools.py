@@ -119,6 +119,11 @@ class Toolbox:
     def last_run(self) -> SQLRun | None:
         return self.runs[-1] if self.runs else None
 
+    def same_query_runs(self) -> int:
+        """How many times the last successful query ran, this time included (as the guard wrote it)."""
+        last = self.last_run
+        return sum(run.guarded.sql == last.guarded.sql for run in self.runs) if last else 0
+
     def call(self, name: str, arguments: dict[str, Any] | str) -> Observation:
         """Run tool ``name``; ``arguments`` as a dict or the model's raw JSON string."""
         tool = self.tools.get(name)
