@@ -24,6 +24,8 @@ HELD_OUT = Path(__file__).parent / "fixtures" / "offline"
 TODAY = date(2026, 11, 26)
 # Turns of conversations7 answered (all right) today: coverage may grow, never shrink unnoticed.
 CONVERSATIONS7_RIGHT = 60
+# conversations8, the second blind set: 32 of 70 answerable turns right at its blind run, none wrong.
+CONVERSATIONS8_RIGHT = 32
 
 
 @pytest.fixture(scope="module")
@@ -112,10 +114,11 @@ def _load_scorer():
     return module
 
 
-def test_the_blind_conversations_are_answered_right_or_not_at_all(demo_dir):
-    summary = _load_scorer().score(HELD_OUT / "conversations7.jsonl", root=demo_dir)
+@pytest.mark.parametrize("name, right", [("conversations7", CONVERSATIONS7_RIGHT), ("conversations8", CONVERSATIONS8_RIGHT)])
+def test_the_blind_conversations_are_answered_right_or_not_at_all(demo_dir, name, right):
+    summary = _load_scorer().score(HELD_OUT / f"{name}.jsonl", root=demo_dir)
     assert summary["wrong"] == [] and summary["precision"] == 1.0, summary["wrong"]
-    assert summary["right"] == CONVERSATIONS7_RIGHT, summary
+    assert summary["right"] == right, summary
     assert summary["abstained_rightly"] == summary["abstain_turns"]
 
 
