@@ -393,6 +393,12 @@ def test_a_contradicted_qualifier_is_named_in_the_reason(demo):
     assert result.closest[0][0].id == "top-tracks-country"
 
 
+def test_a_word_the_pair_ignores_is_named_as_written(demo):
+    """The reason said 'mentions shuffl' (the stem); it names the word of the question."""
+    result = answer(demo, "What share of streams had shuffle on in October 2026?", cluster="listening")
+    assert result.match is None
+    assert "mentions shuffle" in result.reason and "shuffl," not in result.reason, result.reason
+
 def test_a_qualifier_the_pair_honours_through_the_docs_answers(demo):
     result = answer(demo, "Top 10 US tracks for October 2026, excluding test users", cluster="listening")
     assert result.match is not None, result.reason

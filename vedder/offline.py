@@ -889,7 +889,8 @@ def grounding_problems(
     """
     q_terms, p_terms, sql_terms = _domain(_without_periods(question)), _pair_words(pair), _sql_words(sig)
     known = schema_words(index) | concept_words(index)
-    problems = [f"mentions {t}" for t in sorted(_unaccounted((q_terms - adapted) & known, p_terms | sql_terms))]
+    as_written = {stem(word): word for word in reversed(words(question))}  # named as the question says it
+    problems = [f"mentions {as_written.get(t, t)}" for t in sorted(_unaccounted((q_terms - adapted) & known, p_terms | sql_terms))]
     for name, column_words in _projected_words(pair.sql, dialect):
         if column_words & _domain(phrasing) and not column_words & q_terms:
             problems.append(f"returns {name}")
