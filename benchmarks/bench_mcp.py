@@ -75,7 +75,7 @@ def main() -> None:
         started = time.perf_counter()
         watcher.current()
         checks.append(time.perf_counter() - started)
-    files = len(watcher._files_stamp())
+    files = sum(len(found.stats) for found in watcher.current().files.values()) + 1  # and vedder.yaml
     print(f"project {project} ({len(loaded.clusters)} clusters, {files} files)")
     print(f"start-up to first tools/list: {median_ms(starts)} (median of {len(starts)})")
     for name, samples in per_call.items():
