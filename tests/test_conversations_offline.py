@@ -173,3 +173,17 @@ def test_a_follow_up_does_not_move_the_period_before_the_data(demo):
     assert september.match is not None and "2026-09-01" in september.match.sql
     previous = {"question": "and in September?", "sql": september.match.sql, "pair": september.match.pair.id}
     assert _follow(demo, "and the month before?", previous, "listening").match is None
+
+
+def test_same_but_for_is_a_follow_up_and_pls_asks_nothing(demo):
+    tracks = _first(demo, "What were the top 10 tracks in Sweden in October 2026?", "listening")
+    germany = _follow(demo, "same but for Germany", tracks, "listening")
+    assert germany.match is not None and "'DE'" in germany.match.sql and "'SE'" not in germany.match.sql, germany.reason
+    november = _follow(demo, "same but for november", tracks, "listening")
+    assert november.match is not None and "2026-11-01" in november.match.sql and "LIMIT 10" in november.match.sql
+    twenty = _follow(demo, "top 20 pls", tracks, "listening")
+    assert twenty.match is not None and "LIMIT 20" in twenty.match.sql and "'SE'" in twenty.match.sql, twenty.reason
+    # Near misses: "but" that excludes, and a word that is not about the follow-up itself.
+    for question in ("all but Germany?", "everything but germany", "top 20 artists pls"):
+        result = _follow(demo, question, tracks, "listening")
+        assert result.match is None or "'DE'" not in result.match.sql and "LIMIT 20" not in result.match.sql, question

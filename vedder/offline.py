@@ -77,7 +77,7 @@ _GROUP = {"each", "per", "every"}
 _CUE_WORDS = {stem(w) for w in _NEGATION | _AVERAGE | _COUNT | _GROUP} | _DESC | _ASC
 # Words that frame a question rather than say what it asks about.
 _FRAMING = {stem(w) for w in """total list show give find return tell display different distinct unique all also broken breakdown
-    respectively including sorted order ordered sort please there exist exists available information much""".split()}
+    respectively including sorted order ordered sort please pls plz there exist exists available information much""".split()}
 # "revenue that came from the UK" is revenue from the UK; "episodes that came out" were published.
 _CAME_FROM = re.compile(r"\b(?:come|comes|came|coming)\s+from\b", re.IGNORECASE)
 
@@ -1279,8 +1279,8 @@ def _follow_up(project: "Project", cluster: "Cluster", question: str, previous: 
 _FOLLOW_UP_WORDS = {stem(w) for w in "top instead ok okay rather".split()}
 
 # Words that make "Sweden" in a follow-up something other than the one value to answer for: "except Sweden",
-# "compared with Sweden", "what share did Sweden have".
-NOT_ONLY = re.compile(r"\b(not|no|except|excluding|exclude|without|other|besides|apart|but|compared?|comparing|"
+# "compared with Sweden", "what share did Sweden have" ("same but for October" is October, like "same for").
+NOT_ONLY = re.compile(r"\b(not|no|except|excluding|exclude|without|other|besides|apart|(?<!same )but|compared?|comparing|"
                       r"versus|vs|relative|than|share|percent|percentage|rank|ranked)\b", re.IGNORECASE)
 
 
