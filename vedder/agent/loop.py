@@ -322,7 +322,7 @@ def _json_call(toolbox: "Toolbox", text: str) -> tuple[str, dict[str, Any] | str
 def lone_query(text: str, dialect: str) -> str | None:
     """The query when ``text`` is one SELECT or WITH query and nothing else, bare or in a code fence.
 
-    >>> lone_query("```sql\nSELECT COUNT(*) FROM listening.tracks\n```", "duckdb")
+    >>> lone_query("```sql\\nSELECT COUNT(*) FROM listening.tracks\\n```", "duckdb")
     'SELECT COUNT(*) FROM listening.tracks'
     >>> lone_query("Select the plan with the most users.", "duckdb") is None
     True
