@@ -8,6 +8,8 @@ between turns, a follow-up is not covered naming it. On a copy of the demo, offl
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from pathlib import Path
 
@@ -149,6 +151,8 @@ def test_cluster_given_on_a_follow_up_is_still_the_persons_choice(demo):
 
 
 def scripted(project, server: FakeOpenAI):
+    """The model at ``server``, asked every question (not vetted first: these follow-ups are the agent's to answer)."""
+    project.config = dataclasses.replace(project.config, vetted_first=False)
     project.config.model_options.update({"api_base": server.url, "api_key": "dummy", "tool_calling": True})
 
 

@@ -61,10 +61,14 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
+AGENT_QUESTION = "How many payments failed in 2025?"
+"""Routed to revenue, and no vetted pair answers it: with a model, the agent's (a pair's question is answered from it)."""
+
+
 def test_ask_error_in_text_says_what_went_wrong(demo_dir, tmp_path):
     """An agent run that fails (here: the model server refuses connections) names the failure, not just a hint."""
     root = project_with(tmp_path, demo_dir, f"model_options: {{api_base: 'http://127.0.0.1:{closed_port()}/v1', num_retries: 0}}")
-    result = CliRunner().invoke(app, ["ask", "What does each plan cost per month?", "--model", "openai/local", "--project", str(root)])
+    result = CliRunner().invoke(app, ["ask", AGENT_QUESTION, "--model", "openai/local", "--project", str(root)])
     assert result.exit_code == 1, result.output
     said = " ".join(result.stderr.split())
     assert said.startswith("error model openai/local at http://127.0.0.1:"), result.stderr
@@ -75,7 +79,7 @@ def test_local_openai_compatible_server_needs_no_api_key(demo_dir, tmp_path, mon
     """README: `VEDDER_MODEL=openai/my-model` with only model_options.api_base (llama.cpp, vLLM) must reach the server."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     root = project_with(tmp_path, demo_dir, f"model_options: {{api_base: 'http://127.0.0.1:{closed_port()}/v1', num_retries: 0}}")
-    result = CliRunner().invoke(app, ["ask", "What does each plan cost per month?", "--json", "--project", str(root)],
+    result = CliRunner().invoke(app, ["ask", AGENT_QUESTION, "--json", "--project", str(root)],
                                 env={"VEDDER_MODEL": "openai/my-model"})
     answer = json.loads(result.stdout)
     assert answer["status"] == "error" and "Connection error" in answer["error"], answer["error"]
@@ -84,7 +88,7 @@ def test_local_openai_compatible_server_needs_no_api_key(demo_dir, tmp_path, mon
 
 def test_missing_api_key_fails_at_once_naming_the_variable(demo_dir, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    result = run(demo_dir, "ask", "What does each plan cost per month?", "--model", "gpt-4o-mini", "--json")
+    result = run(demo_dir, "ask", AGENT_QUESTION, "--model", "gpt-4o-mini", "--json")
     answer = json.loads(result.stdout)
     assert result.exit_code == 5 and answer["status"] == "error"
     assert "OPENAI_API_KEY" in answer["error"] and "attempts" not in answer["error"], answer["error"]
