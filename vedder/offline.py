@@ -32,7 +32,7 @@ from vedder.context.tokenize import split_identifier, stem, tokenize, words
 from vedder.context.qualifiers import qualifier_check, without_spans
 from vedder.context.route import require_question
 from vedder.definitions import acronyms, acronyms_spelled_out
-from vedder.periods import (Period, date_literals, dates_spelled, day_of, grains, last_periods_named, periods_from_shown, periods_in,
+from vedder.periods import (Period, date_literals, dates_spelled, day_of, grains, last_periods_named, names_a_period, periods_from_shown, periods_in,
                             relative_periods, shift_dates, sql_period, without_so_far)
 
 if TYPE_CHECKING:
@@ -1428,24 +1428,35 @@ def _profiles_hold(index: ClusterIndex, sig: SQLSignature, column: str, value: s
 
 
 def answer_offline(project: "Project", cluster: "Cluster", question: str, *, previous: Any = None,
-                   today: date | None = None) -> OfflineResult:
+                   today: date | None = None, last_sql: str | None = None) -> OfflineResult:
     """The vetted pair that answers ``question`` (adapted if needed), or no match with the closest pairs.
 
     ``previous`` (dict or object with ``question``, ``sql`` and ``pair``) is the earlier turn of a
     conversation; a follow-up that only changes a literal adapts its SQL. "last month" and "last year" are
     the calendar periods before ``today`` (default: the clock's), said in the explanation, when the question
-    as asked finds no pair (one may say "last month" itself).
+    as asked finds no pair (one may say "last month" itself). ``last_sql`` is the conversation's last answer's
+    SQL, in whichever cluster (default: ``previous``'s): "that year" is read from its period, and so is the period
+    of a follow-up that names none and finds no pair without one ("how many streams per day then?").
     """
+    asked = question
     question = question_words_spelled(question_said_plainly(require_question(question)))
     index = cluster_index(cluster)
     if "acronyms" not in index.memo:  # the docs read once per loaded cluster
         index.memo["acronyms"] = acronyms(cluster)
     question = acronyms_spelled_out(question, index.memo["acronyms"], lambda: {v.lower() for _, v, _ in _profiled_values(index)})
-    shown = parsed(_previous_field(previous, "sql") or "", project.config.dialect) if previous is not None else None
-    question, from_shown = periods_from_shown(question, sql_period(shown) if shown is not None else None)
+    shown_sql = last_sql or (_previous_field(previous, "sql") if previous is not None else None)
+    shown = parsed(shown_sql, project.config.dialect) if shown_sql else None
+    shown_period = sql_period(shown) if shown is not None else None
+    question, from_shown = periods_from_shown(question, shown_period)
     result = _answer_offline(project, cluster, question, previous)
+    if (result.match is None and shown_period is not None and not from_shown and leans_on_conversation(asked)
+            and _names_a_subject(index, question) and not names_a_period(question)):
+        carried = _answer_offline(project, cluster, f"{question.rstrip(' ?.!')} in {shown_period.said()}?", previous)
+        if carried.match is not None:
+            carried.match.explanation += f"; the period of the answer before, {shown_period.said()}"
+            return carried
     if from_shown:  # "that year", "the previous month": said like "last month" is
-        reading = ", ".join(f"'{said}' read as {period.text} (the answer before is for {sql_period(shown).text or sql_period(shown)})"
+        reading = ", ".join(f"'{said}' read as {period.text} (the answer before is for {shown_period.said()})"
                             for said, period in from_shown)
         if result.match is None:
             result.reason = f"{reading}: {result.reason}"
@@ -1461,6 +1472,18 @@ def answer_offline(project: "Project", cluster: "Cluster", question: str, *, pre
     else:
         dated.match.explanation += "; " + reading
     return dated
+
+
+def _names_a_subject(index: ClusterIndex, question: str) -> bool:
+    """Whether a follow-up says what it asks about in words of its own ("how many streams per day then?"), not
+    only a value ("and in Japan?": Japan's what, is the answer before's to say).
+
+    >>> _names_a_subject(index, "and in Japan?"), _names_a_subject(index, "and streams per day?")  # doctest: +SKIP
+    (False, True)
+    """
+    values = {w for column, value in _named_values(index, question) for w in _value_words(value, column=column)}
+    values |= {stem(w) for name in COUNTRIES for w in words(name) if re.search(rf"\b{re.escape(name)}\b", question.lower())}
+    return bool(_domain(question) - values - _FOLLOW_UP_WORDS - _CHAT_WORDS)
 
 
 def _unknown_country(cluster: "Cluster", question: str) -> str | None:

@@ -84,6 +84,16 @@ class Period:
         """The first day after the period."""
         return _add_months(self.start(), self.months if self.month else 12)
 
+    def said(self) -> str:
+        """How a question names the period: "November 2026", "2026" (a range as its ``text``).
+
+        >>> Period(2026, 11).said(), Period(2025).said()
+        ('November 2026', '2025')
+        """
+        if self.months > 1 and self.text:
+            return self.text
+        return f"{calendar.month_name[self.month]} {self.year}" if self.month else str(self.year)
+
     def same_as(self, other: "Period") -> bool:
         return (self.year, self.month, self.months) == (other.year, other.month, other.months)
 
@@ -242,6 +252,16 @@ def periods_from_shown(text: str, shown: "Period | None") -> tuple[str, list[tup
         return ("in " if period.month is None else "") + period.text
 
     return _FROM_SHOWN.sub(named, text), read
+
+
+def names_a_period(text: str) -> bool:
+    """Whether ``text`` names a period in any way these functions read (or decline to read): a month or year, one
+    relative to today ("last week", "this month") or to the answer before ("that month", "the year before").
+
+    >>> names_a_period("and refunds that month?"), names_a_period("how many streams per day then?")
+    (True, False)
+    """
+    return bool(periods_in(text) or relative_periods(text) or _FROM_SHOWN.search(text) or _LAST_PERIOD.search(text))
 
 
 def grains(text: str) -> set[str]:
