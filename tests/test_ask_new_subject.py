@@ -60,3 +60,15 @@ def test_a_country_the_data_does_not_hold_is_said_to_be_missing(demo_dir):
     assert answer["status"] == "not_covered" and "Norway ('NO') is in no country column" in answer["answer"]
     sweden = ask(demo_dir, "How many streams did Sweden have in October 2026?")  # a country the data holds
     assert sweden["status"] == "answered"
+
+
+def test_a_follow_up_not_covered_in_its_conversation_names_the_clusters_it_fits_on_its_own(demo_dir):
+    """After plan prices (revenue), "how many listeners per country?" stays in revenue (its docs speak of listeners
+    too) and is not covered there: the answer now says that, asked on its own, podcasts or listening fit it."""
+    first = ask(demo_dir, "What does each plan cost per month?")
+    assert first["cluster"] == "revenue"
+    stayed = ask(demo_dir, "--continue", first["conversation_id"], "how many listeners per country?")
+    assert stayed["status"] == "not_covered" and stayed["cluster"] == "revenue"
+    assert "Asked on its own, this question fits podcasts (Podcast Analytics), listening (Listening Insights) better" in stayed["answer"]
+    family = ask(demo_dir, "--continue", first["conversation_id"], "and the family plan in Sweden?")
+    assert "Asked on its own" not in family["answer"]

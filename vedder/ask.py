@@ -114,7 +114,7 @@ def _for_a_cluster_not_loaded(question: str, routing, project: "Project") -> Ans
     if routing.candidates:
         others = ", ".join(f"{c.id} (owned by {c.owners.team})" for c in routing.candidates)
         text = (f"This question may be for cluster {clusters}. Loaded clusters that fit it about as well: {others}; vedder "
-                "does not guess between them: pick one with --cluster, or fix the broken file.")
+                "does not guess between them: pick one, or fix the broken file.")
     else:
         text = f"This question is for cluster {clusters}. vedder does not answer it from another cluster's tables."
     text += _not_loaded(project, tuple(b.id for b in routing.not_loaded))
@@ -156,7 +156,8 @@ def _not_covered(question: str, routing, project: "Project") -> Answer:
                for c in clusters]
     names = ", ".join(f"{c['cluster']} (owned by {c['team']})" for c in closest) or "none"
     if ambiguous:
-        text = f"Several clusters fit this question about equally well: {names}. Pick one with --cluster."
+        # Said the same on every surface; how to pick is each surface's own (the CLI's hint, chat's prompt, web buttons).
+        text = f"Several clusters fit this question about equally well: {names}. vedder does not guess which one you mean."
     else:
         text = f"No cluster covers this question. Closest: {names}. Ask their owners, or propose a new cluster."
     text += _not_loaded(project)
@@ -432,6 +433,8 @@ def ask(
         finally:
             if own_warehouse:
                 warehouse.close()
+        if source == "conversation" and answer.status == "not_covered":
+            answer.answer += _fits_elsewhere(routing, cluster)
         answer.owners = cluster.owners.to_dict()
         answer.routing = routing_scores or [{"id": cluster.id, "score": 1.0}]
         answer.routing_note = routing_note
@@ -452,6 +455,16 @@ def ask(
         store.close()
     answer.not_logged = not_logged
     return answer
+
+
+def _fits_elsewhere(routing, cluster: "Cluster") -> str:
+    """" Asked on its own, this question fits podcasts (Podcast Analytics), listening (…) better: …" when a follow-up
+    kept in its conversation's cluster was not covered there and routing alone picks other clusters; "" otherwise."""
+    if not routing.covered or cluster.id in {c.id for c in routing.candidates}:
+        return ""
+    names = ", ".join(f"{c.id} ({c.owners.team})" if c.owners.team else c.id for c in routing.candidates)
+    return (f" Asked on its own, this question fits {names} better: ask it as a new question (without --continue;"
+            " `:new` in vedder chat) if that is what you meant.")
 
 
 def _pair_of(turn: dict[str, Any]) -> str | None:
