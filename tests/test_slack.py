@@ -251,7 +251,9 @@ def test_not_covered_and_errors_are_said_with_their_hint_and_no_markup_reaches_s
     assert error == "*Error:* the query ran past 30 s\n_Hint:_ narrow the question"
     many = message({"status": "answered", "answer": "ok", "sql": "SELECT 1 /* ``` */", "columns": ["n"],
                     "rows": [[i] for i in range(25)], "sources": []})
-    assert "… 15 more rows" in many and many.count("```") == 4
+    assert "… 15 more rows" in many and many.count("```") == 4 and "cut at" not in many
+    cut = message({"status": "answered", "answer": "ok", "columns": ["n"], "rows": [[i] for i in range(3)], "truncated": True})
+    assert "_Only the first 3 rows: the result was cut at query.row_limit._" in cut
 
 
 def test_a_wide_result_or_a_long_answer_still_fits_in_one_slack_message():

@@ -193,6 +193,8 @@ def message(answer: dict[str, Any]) -> str:
         lines.append(_code(slack_text(sql)))
     if answer.get("columns"):
         lines.append(_code(slack_text(table(answer["columns"], answer.get("rows") or []))))
+        if answer.get("truncated"):
+            lines.append(f"_Only the first {len(answer.get('rows') or []):,} rows: the result was cut at query.row_limit._")
     if sources(answer):
         lines.append(slack_text(sources(answer)))
     if status == "answered":
