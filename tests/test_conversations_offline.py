@@ -25,7 +25,7 @@ TODAY = date(2026, 11, 26)
 # Turns of conversations7 answered (all right) today: coverage may grow, never shrink unnoticed.
 CONVERSATIONS7_RIGHT = 60
 # conversations8, the second blind set: 32 of 70 answerable turns right at its blind run, none wrong; after fixes:
-CONVERSATIONS8_RIGHT = 37
+CONVERSATIONS8_RIGHT = 39
 
 
 @pytest.fixture(scope="module")
@@ -218,3 +218,21 @@ def test_a_follow_up_in_another_cluster_reads_its_period_from_the_answer_before(
     assert japan.status == "not_covered", japan.answer
     *_, weekly = _conversation(project, "daily podcast listeners nov 2026 please", "how many streams per week then?")
     assert weekly.status == "not_covered", weekly.answer
+
+
+def test_a_correction_replaces_what_the_turn_before_named(demo):
+    arpu = _first(demo, "What was the average revenue per paying user in 2025?", "revenue")
+    earlier = _follow(demo, "and 2024?", arpu, "revenue")
+    previous = {"question": "and 2024?", "sql": earlier.match.sql, "pair": earlier.match.pair.id}
+    for question in ("no, I meant 2026", "sorry, I meant 2026", "I mean 2026"):
+        fixed = _follow(demo, question, previous, "revenue")
+        assert fixed.match is not None and "2026-01-01" in fixed.match.sql and "2024-01-01" not in fixed.match.sql, (question, fixed.reason)
+    tracks = _first(demo, "What were the top 10 tracks in the US in October 2026?", "listening")
+    sweden = _follow(demo, "sorry, I meant Sweden", tracks, "listening")
+    assert sweden.match is not None and "'SE'" in sweden.match.sql and "LIMIT 10" in sweden.match.sql, sweden.reason
+    # Near misses: a correction naming another kind of value than the turn before changed (Germany in 2024, or in
+    # 2025?), or a declined turn's correction that names something else.
+    germany = _follow(demo, "sorry, I meant Germany", previous, "revenue")
+    assert germany.match is None and "names something else than it asked for" in germany.reason
+    held = _follow(demo, "I meant for 2024", tracks, "listening", ["and in Norway?"])
+    assert held.match is None, held.match and held.match.explanation

@@ -109,10 +109,11 @@ def question_words_spelled(question: str) -> str:
     return _OPENING_TYPO.sub(opening, question, count=1)
 
 
-# A greeting or filler a question opens with ("Hi!", "Quick one:", "Hey team,"): not what it asks about ("Hi" is also
-# Hindi's code). Only when punctuation closes it: "quick listens" and "question marks" stay.
+# A greeting or filler a question opens with ("Hi!", "Quick one:", "Hey team,", "Lovely, and …", "No, I meant …"): not
+# what it asks about ("Hi" is also Hindi's code). Only when punctuation closes it: "quick listens" and "question marks" stay.
 _OPENING_FILLER = re.compile(r"^\W*(?:(?:hi|hello|hey|hiya|good (?:morning|afternoon|evening))(?: (?:there|team|all|everyone|folks))?"
-                             r"|quick (?:one|question|q)|question|one more|ok|okay)\s*[!,.:;]+\s*", re.IGNORECASE)
+                             r"|quick (?:one|question|q)|question|one more|ok|okay|no|nope|sorry|oops|fine|lovely|great|perfect|cool"
+                             r"|nice|thanks|thank you|alright|all right)\s*[!,.:;]+\s*", re.IGNORECASE)
 # "U.S.", "U.K.", "U.S.A.": initials with dots are the code or name without them ("US", "UK", "USA").
 _DOTTED_INITIALS = re.compile(r"(?<![\w.])((?:[A-Z]\.){2,})(?!\w)")
 
@@ -1440,6 +1441,7 @@ def answer_offline(project: "Project", cluster: "Cluster", question: str, *, pre
     """
     asked = question
     question = question_words_spelled(question_said_plainly(require_question(question)))
+    question, correcting = corrected(question)
     index = cluster_index(cluster)
     if "acronyms" not in index.memo:  # the docs read once per loaded cluster
         index.memo["acronyms"] = acronyms(cluster)
@@ -1448,6 +1450,8 @@ def answer_offline(project: "Project", cluster: "Cluster", question: str, *, pre
     shown = parsed(shown_sql, project.config.dialect) if shown_sql else None
     shown_period = sql_period(shown) if shown is not None else None
     question, from_shown = periods_from_shown(question, shown_period)
+    if correcting and (wrong := _corrects_something_else(index, question, previous)):
+        return OfflineResult(None, [], wrong)
     result = _answer_offline(project, cluster, question, previous)
     if (result.match is None and shown_period is not None and not from_shown and leans_on_conversation(asked)
             and _names_a_subject(index, question) and not names_a_period(question)):
@@ -1472,6 +1476,35 @@ def answer_offline(project: "Project", cluster: "Cluster", question: str, *, pre
     else:
         dated.match.explanation += "; " + reading
     return dated
+
+
+# "no, I meant 2026", "sorry, I mean Sweden": the turn before said the wrong value (its opening "no," is filler).
+_CORRECTION = re.compile(r"^\W*i\s+mean(?:t)?(?:\s+to\s+say)?\b[\s,:]*", re.IGNORECASE)
+
+
+def corrected(question: str) -> tuple[str, bool]:
+    """``question`` without an opening "I meant", and whether it had one: a correction of the turn before.
+
+    >>> corrected("I meant 2026"), corrected("I mean the number of streams in Sweden?")
+    (('2026', True), ('the number of streams in Sweden?', True))
+    """
+    rest = _CORRECTION.sub("", question, count=1)
+    return (rest, True) if rest != question and rest.strip() else (question, False)
+
+
+def _corrects_something_else(index: ClusterIndex, question: str, previous: Any) -> str | None:
+    """Why a correction ("I meant 2026") is no change to the turn before it, or None. It replaces what that turn
+    named — a year for its year: "and 2024?", then "I meant 2026" is the answer before with 2026. One that names
+    another kind of value ("and 2024?", then "I meant Germany": Germany in 2024, or in the year before?) or
+    corrects no earlier answer is not guessed at."""
+    declined = _previous_field(previous, "declined") or []
+    before = declined[-1] if declined else _previous_field(previous, "question")
+    if before is None:
+        return "a correction ('I meant …') with no answer before it to correct"
+    said, now = _asked_for(index, before, None), _asked_for(index, question, None)
+    if not now or now - said:
+        return f"a correction ('I meant …') of '{before}' that names something else than it asked for"
+    return None
 
 
 def _names_a_subject(index: ClusterIndex, question: str) -> bool:
