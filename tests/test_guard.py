@@ -321,3 +321,21 @@ def test_literal_replaces_are_bounded_by_what_they_make_not_by_their_largest_gro
     multi = "replace(repeat(name, 300), 'ab', 'a%20b')"
     for sql in (f"SELECT {escaped} AS s FROM shop.files ORDER BY id", f"SELECT {multi} AS s FROM shop.files ORDER BY id"):
         assert warehouse.execute(guard_sql(sql, allowed=_shop).sql).rows == warehouse.execute(sql).rows
+
+
+@pytest.mark.parametrize("sql,word", [("EXPLAIN ANALYZE SELECT 1", "EXPLAIN"), ("VACUUM", "VACUUM"), ("CHECKPOINT", "CHECKPOINT"),
+                                      ("BEGIN", "BEGIN"), ("SUMMARIZE shop.orders", "SUMMARIZE"), ("DELETE FROM shop.orders", "DELETE")])
+def test_a_statement_that_is_not_a_query_is_named_as_written(sql, word):
+    """EXPLAIN and VACUUM were refused as "COMMAND statements", CHECKPOINT as "COLUMN statements"."""
+    with pytest.raises(SQLRefused) as refused:
+        guard_sql(sql, allowed=_shop)
+    assert refused.value.message == f"SQL refused (read_only): {word} statements are not allowed"
+
+
+def test_sql_duckdb_cannot_parse_gets_a_syntax_hint(warehouse):
+    """A bare SELECT passes sqlglot and fails in DuckDB's parser: the hint was about table and column names."""
+    from vedder.errors import SQLExecutionError
+
+    with pytest.raises(SQLExecutionError) as failed:
+        warehouse.execute(guard_sql("SELECT", allowed=_shop).sql)
+    assert failed.value.message.startswith("Parser Error") and failed.value.hint.startswith("fix the SQL's syntax")

@@ -843,7 +843,8 @@ def guard_sql(
     """
     tree = sql if isinstance(sql, exp.Expression) else parse_one_statement(sql, dialect)
     if not isinstance(tree, _READ_ONLY_ROOTS) or (isinstance(tree, exp.Subquery) and not isinstance(tree.unnest(), _READ_ONLY_ROOTS)):
-        kind = type(tree).__name__.upper()
+        # Named by its first word as written: sqlglot reads EXPLAIN or VACUUM as a Command, CHECKPOINT as a column name.
+        kind = (tree.sql(dialect).split() or [type(tree).__name__])[0].upper()
         raise SQLRefused("read_only", f"{kind} statements are not allowed", "only read-only queries (SELECT, WITH, UNION …) run")
     table_nodes: list[exp.Table] = []
     builds_lists = dialect == "duckdb"

@@ -118,6 +118,8 @@ def _execution_error(exc: "duckdb.Error") -> SQLExecutionError:
         return ResultTooLarge(f"the query builds a value too large: {message}",
                               "aggregate to numbers (count, sum) rather than a list or string of every row; "
                               "a series of rows streams from FROM range(…) or FROM generate_series(…) as a table")
+    if isinstance(exc, duckdb.ParserException):  # sqlglot read it, DuckDB did not ("SELECT" without a list)
+        return SQLExecutionError(message, "fix the SQL's syntax (DuckDB's own dialect: https://duckdb.org/docs/sql/introduction)")
     return SQLExecutionError(message)
 
 
