@@ -1261,6 +1261,10 @@ def _follow_up(project: "Project", cluster: "Cluster", question: str, previous: 
     if isinstance(limit, exp.Limit) and len(fresh) == 1 and re.search(r"\btop\b", question.lower()):
         adaptations.append(Adaptation("LIMIT", limit.expression.sql(), fresh[0]))
         limit.set("expression", exp.Literal.number(fresh[0]))
+    elif limit is None and len(fresh) == 1 and re.search(r"\btop\b", question.lower()) and _ranked_list(tree, project.config.dialect):
+        # "just the top 3" of publishers ranked by hours, highest first: the first 3 rows of the same ranking.
+        adaptations.append(Adaptation("LIMIT", "none", fresh[0]))
+        tree.set("limit", exp.Limit(expression=exp.Literal.number(fresh[0])))
     if not adaptations:
         return None
     # "and in July?" of a table holding the last 90 days: no answer, as for a question asked on its own.
@@ -1274,6 +1278,19 @@ def _follow_up(project: "Project", cluster: "Cluster", question: str, previous: 
     sql = _renamed(tree, adaptations, project.config.dialect)
     candidate = Candidate(pair, previous_question, 1.0, [], adaptations, tree, project.config.dialect)
     return OfflineMatch(pair, sql, adaptations, 1.0, _explain(candidate, follow_up=True))
+
+
+def _ranked_list(tree: exp.Expression, dialect: str) -> bool:
+    """Whether ``tree`` lists groups from the highest of what it measures down (ORDER BY an aggregate it returns,
+    descending), with no LIMIT: its "top N" are its first N rows."""
+    if not isinstance(tree, exp.Select) or not tree.args.get("group") or tree.args.get("limit") is not None:
+        return False
+    order = tree.args.get("order")
+    if order is None or len(order.expressions) != 1 or not order.expressions[0].args.get("desc"):
+        return False
+    key = order.expressions[0].this
+    measures = {e.alias for e in tree.expressions if isinstance(e, exp.Alias) and e.this.find(exp.AggFunc) is not None}
+    return isinstance(key, exp.Column) and not key.table and key.name in measures or key.find(exp.AggFunc) is not None
 
 
 # Words a follow-up says about itself, not about the data: "top 3 instead?", "ok just Germany then".
