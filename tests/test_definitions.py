@@ -143,3 +143,18 @@ def test_what_an_acronym_means_is_quoted_from_the_sentence_that_defines_it(demo_
 def test_a_cluster_named_with_cluster_answers_only_from_its_own_docs(demo_dir):
     answer = ask(demo_dir, "What counts as a stream?", "--cluster", "revenue")
     assert answer["status"] == "not_covered" and answer["cluster"] == "revenue"
+
+
+def test_a_title_over_notes_is_not_a_definition(tmp_path):
+    """README's own example doc, "# Orders" over notes about `total_cents`, was quoted as what an order is."""
+    from vedder.config import load_config
+    from vedder.definitions import find_definitions
+    from vedder.project import load_project
+
+    project = copy_demo(tmp_path / "p", scale=0.02)
+    (project / "clusters" / "revenue" / "docs" / "orders.md").write_text(
+        "# Orders\n`total_cents` is in cents and NULL until payment settles. `ds` is the partition: always filter on it.\n\n"
+        "## Refund\nA refund is a payment with a negative amount.\n", encoding="utf-8")
+    loaded = load_project(load_config(project))
+    assert find_definitions(loaded, "orders") == []
+    assert [d.heading for d in find_definitions(loaded, "refund")] == ["Refund"]

@@ -106,6 +106,13 @@ def _paragraph_with(text: str, start: int) -> str:
     return text[sentence + 2 if sentence >= 0 else begin:after if after >= 0 else len(text)]
 
 
+def _speaks_of(text: str, wanted: tuple[str, ...]) -> bool:
+    """Whether a section's first paragraph names the term its heading does: "# Orders" over "`total_cents` is in
+    cents …" is a title over notes, not a definition of an order."""
+    first = set(_words(re.split(r"\n\s*\n", text.strip(), maxsplit=1)[0]))
+    return all(word in first for word in wanted)
+
+
 def definitions_in(cluster: "Cluster", term: str, root) -> list[Definition]:
     """The passages of ``cluster``'s docs that define ``term``: sections it heads, then bold definitions."""
     wanted = _words(term)
@@ -113,7 +120,7 @@ def definitions_in(cluster: "Cluster", term: str, root) -> list[Definition]:
     for doc in sorted(cluster.docs, key=lambda d: d.id):
         path = doc.path.relative_to(root).as_posix() if doc.path.is_relative_to(root) else str(doc.path)
         for heading, text in _sections(doc):
-            if text and _words(_heading_term(heading)) == wanted:
+            if text and _words(_heading_term(heading)) == wanted and _speaks_of(text, wanted):
                 found.append(Definition(cluster.id, path, heading, _shortened(text)))
             else:
                 for bold in _BOLD_DEFINED.finditer(text):
