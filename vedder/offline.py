@@ -1459,6 +1459,9 @@ def answer_offline(project: "Project", cluster: "Cluster", question: str, *, pre
     asked = question
     question = question_words_spelled(question_said_plainly(require_question(question)))
     question, correcting = corrected(question)
+    question, dropped_declined = without_never_mind(question)
+    if dropped_declined and isinstance(previous, dict):  # "never mind the devices, same for student": let go of them
+        previous = {**previous, "declined": []}
     index = cluster_index(cluster)
     if "acronyms" not in index.memo:  # the docs read once per loaded cluster
         index.memo["acronyms"] = acronyms(cluster)
@@ -1506,6 +1509,20 @@ def corrected(question: str) -> tuple[str, bool]:
     (('2026', True), ('the number of streams in Sweden?', True))
     """
     rest = _CORRECTION.sub("", question, count=1)
+    return (rest, True) if rest != question and rest.strip() else (question, False)
+
+
+# "never mind the devices, …", "forget that.", "scratch that -": the asker lets go of what was just declined.
+_NEVER_MIND = re.compile(r"^\W*(?:(?:ok|okay|oh|alright|fine)\W+)?(?:never\s*mind|nevermind|forget|scratch|ignore)\b[^,.;:!?—–]*[,.;:!?—–]+\s*", re.IGNORECASE)
+
+
+def without_never_mind(question: str) -> tuple[str, bool]:
+    """``question`` without an opening "never mind …," and whether it had one.
+
+    >>> without_never_mind("never mind the devices, same count for the student plan?")
+    ('same count for the student plan?', True)
+    """
+    rest = _NEVER_MIND.sub("", question, count=1)
     return (rest, True) if rest != question and rest.strip() else (question, False)
 
 
