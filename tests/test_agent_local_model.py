@@ -8,6 +8,8 @@ import socket
 from fake_openai import FakeOpenAI
 from test_agent import MODEL, ask, cluster, context, project, server, warehouse, warehouse_file  # noqa: F401 (fixtures)
 from vedder.agent import run_agent
+from vedder.config import load_config
+from vedder.project import load_project
 
 
 def closed_port() -> int:
@@ -166,3 +168,21 @@ def test_the_same_query_run_again_and_again_is_stopped(project, cluster, context
     assert result.status == "error" and result.sql == "SELECT COUNT(*) AS orders FROM shop.orders"
     assert result.error == "the model ran the same query 3 times without giving an answer, so it was stopped after 3 steps"
     assert "unconfirmed" in result.answer and "stronger model" in result.hint
+
+
+def test_a_query_skipping_a_filter_the_docs_require_is_told_so(project, cluster, context, warehouse, server):
+    """Qwen2.5-Coder counted 'How many payments failed in 2025?' without the docs' `user_id >= 100` (test accounts),
+    though the context's pair and column description had it, and answered 6,458 (right: 6,271)."""
+    (project.root / "clusters/shop/docs/test-customers.md").write_text(
+        "# Test customers\nCustomer ids below 100 are test accounts: always filter `customer_id >= 100`.\n", encoding="utf-8")
+    project = load_project(load_config(project.root))
+    server.enqueue_text("```sql\nSELECT COUNT(*) FROM shop.orders WHERE country = 'US'\n```")
+    server.enqueue_tool_call("run_sql", {"sql": "SELECT COUNT(*) FROM shop.orders WHERE country = 'US' AND customer_id >= 100"})
+    server.enqueue_text("There are 3 orders from the US.")
+    result = ask(project, project.cluster("shop"), context, warehouse, server, model_options={"tool_calling": True})
+
+    note = ("Note: the cluster's docs (test customers) say to always filter `customer_id >= 100`, and shop.orders has "
+            "customer_id, but this query does not filter on it.")
+    assert note in result.steps[0]["observation"] and note in server.requests[1]["messages"][-1]["content"]
+    assert "Note:" not in result.steps[1]["observation"]
+    assert result.status == "answered" and "customer_id >= 100" in result.sql

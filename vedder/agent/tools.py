@@ -26,6 +26,7 @@ MAX_OBSERVATION_CHARS = 4000
 SHOWN_ROWS = 20
 SHOWN_CHARS = 500  # of one value in a result the model sees
 VALUE_LOOKUP_LIMIT = 20
+_OPERATORS = {"GTE": ">=", "GT": ">", "LTE": "<=", "LT": "<", "EQ": "=", "NEQ": "<>"}
 
 
 @dataclass
@@ -85,6 +86,7 @@ class Toolbox:
     alternatives: list["Cluster"] = field(default_factory=list)
     context: Any = None
     history: list[dict[str, Any]] | None = None
+    _vocabulary: Any = field(default=None, init=False, repr=False)  # (cluster, its docs' filters), read on first use
 
     def __post_init__(self) -> None:
         self.candidates = [self.cluster, *self.alternatives]
@@ -285,10 +287,37 @@ class Toolbox:
             return Observation(f"SQL error: {exc.message}. Fix the query and run it again "
                                "(describe_table shows the exact column names).", ok=False)
         self.runs.append(SQLRun(guarded, result))
+        skipped = "".join(f"\n\n{note}" for note in self.skipped_exclusions(guarded))
         if not result.rows:
             return Observation("The query ran and returned no rows. If it filters on values, check them with "
-                               "column_values (case, spelling, codes); if no rows is the answer, say so.")
-        return Observation(format_result(result))
+                               f"column_values (case, spelling, codes); if no rows is the answer, say so.{skipped}")
+        return Observation(format_result(result) + skipped)
+
+    def skipped_exclusions(self, guarded: "GuardedSQL") -> list[str]:
+        """Notes on the filters the cluster's docs say always to apply (a 'Test accounts' section: always filter
+        `user_id >= 100`) that the query skips though a table it reads has the column; a breakdown by the column
+        shows those rows apart, so it counts as filtering."""
+        from sqlglot import exp
+
+        from vedder.curation.describe import Vocabulary
+
+        if self._vocabulary is None or self._vocabulary[0] is not self.cluster:
+            self._vocabulary = (self.cluster, Vocabulary.of(self.cluster, self.project.config.dialect))
+        used = {c.name.lower() for node in guarded.expression.find_all(exp.Where, exp.Group, exp.Join)
+                for c in node.find_all(exp.Column)}
+        notes = []
+        for (column, operator, value), explained in self._vocabulary[1].documented.items():
+            if not explained.excludes or not explained.subject or column in used:
+                continue
+            tables = [t for t in guarded.tables if (d := self.cluster.dataset(t)) is not None and d.column(column) is not None
+                      and explained.subject.rstrip("s") != t.rpartition(".")[2].rstrip("s")]
+            if tables:
+                shown = value[:-2] if value.endswith(".0") else value
+                notes.append(f"Note: the cluster's docs ({explained.subject}) say to always filter "
+                             f"`{column} {_OPERATORS.get(operator, operator)} {shown}`, and {', '.join(tables)} "
+                             f"has {column}, but this query does not filter on it. Add the filter and run the query "
+                             "again, unless the question asks to include those rows.")
+        return notes
 
 
 def pair_source(pair: "Pair") -> str:
