@@ -18,6 +18,12 @@ With ``--servers`` (only): ``vedder web`` and ``vedder mcp`` (stdio, through the
 each started ``--starts`` times: start-up (spawn until the page answers / the first tools/list), then per request an
 offline ask routed, one with ``--cluster``, and one after a pair file is touched before it; and in process, the
 watcher's freshness check when nothing changed. Set PYTHONPATH to another checkout to measure its code.
+
+With ``--commands`` (only): every other command, whole process, warm (one run first, then ``--runs``), on the
+project and on the demo (``--demo``, default the repo root; give a copy: propose writes into it): clusters, context,
+query, ask, log, feedback, chat (one question, then :quit), health of one cluster and ``--changed-since HEAD`` (the
+project must be a git repository: give a copy), propose ``--no-pr`` (its proposals removed after each run), eval of
+20 items, ``--help``. ``--only WORD`` keeps the commands whose label holds it.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 VEDDER = Path(sys.executable).parent / "vedder"
 QUESTION = "How many pilots are there?"
@@ -108,6 +115,88 @@ print(json.dumps({{"imports": t1 - t0, "project": t2 - t1, "route": t3 - t2, "on
         samples.append(json.loads(completed.stdout.strip().splitlines()[-1]))
     print("warm phases in process (median): " + ", ".join(
         f"{name} {statistics.median(s[name] for s in samples) * 1000:.0f} ms" for name in samples[0]), flush=True)
+
+
+SPIDER_COMMANDS = {"question": QUESTION, "cluster": GIVEN, "given": GIVEN_QUESTION,
+                   "sql": 'SELECT COUNT(*) FROM pilot_record.pilot', "table": "pilot_record.pilot"}
+DEMO_COMMANDS = {"question": "What were the top 5 tracks in Sweden in October 2026?", "cluster": "listening",
+                 "given": "What were the top 5 tracks in Sweden in October 2026?",
+                 "sql": "SELECT country, count(*) FROM listening.users GROUP BY 1", "table": "listening.users"}
+
+
+def history_file(table: str, folder: Path) -> Path:
+    """300 runs of three patterns on ``table`` by four people: what ``vedder propose`` mines."""
+    import random
+
+    chosen = random.Random(1)
+    path = folder / f"history-{table}.jsonl"
+    queries = [lambda: f"SELECT * FROM {table} LIMIT {chosen.choice([5, 10, 20])}",
+               lambda: f"SELECT COUNT(*) FROM {table}", lambda: f"SELECT COUNT(*) AS n FROM {table} WHERE 1 = {chosen.choice([1, 2])}"]
+    path.write_text("".join(json.dumps({"query": chosen.choice(queries)(), "user": chosen.choice(["ann", "bob", "cho", "dee"]),
+                                        "started_at": f"2026-10-{1 + i % 28:02d}T10:00:00", "status": "success"}) + "\n"
+                            for i in range(300)), encoding="utf-8")
+    return path
+
+
+def eval_file(project: Path, folder: Path, items: int = 20) -> Path:
+    """``items`` questions of the project's pairs with their SQL and cluster, for ``vedder eval``."""
+    import yaml
+
+    path = folder / f"eval-{project.name}.jsonl"
+    rows = []
+    for cluster in sorted((project / "clusters").iterdir())[::max(1, len(list((project / "clusters").iterdir())) // items)]:
+        for pair in sorted((cluster / "pairs").glob("*.yaml"))[:1]:
+            data = yaml.safe_load(pair.read_text(encoding="utf-8"))
+            rows.append({"question": data["question"], "sql": data["sql"], "cluster": cluster.name})
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows[:items]), encoding="utf-8")
+    return path
+
+
+def command_plan(project: Path, words: dict[str, str], folder: Path) -> list[tuple[str, list[str], str | None, Any]]:
+    """(label, arguments, standard input, what to do after each run) of every command ``--commands`` times."""
+    proposals = project / "clusters" / words["cluster"] / "proposals"
+    conversation = json.loads(subprocess.run([str(VEDDER), "ask", words["given"], "--cluster", words["cluster"], "--json",
+                                              "--project", str(project)], capture_output=True, text=True).stdout)["conversation_id"]
+    return [
+        ("clusters", ["clusters"], None, None),
+        ("clusters --json", ["clusters", "--json"], None, None),
+        ("context (routed)", ["context", words["question"]], None, None),
+        ("context --cluster", ["context", "--cluster", words["cluster"], words["given"]], None, None),
+        ("query --cluster", ["query", "--cluster", words["cluster"], words["sql"]], None, None),
+        ("ask --cluster", ["ask", "--cluster", words["cluster"], words["given"]], None, None),
+        ("log", ["log"], None, None),
+        ("feedback", ["feedback", conversation, "up"], None, None),
+        ("chat --cluster (one question, :quit)", ["chat", "--cluster", words["cluster"]], f"{words['given']}\n:quit\n", None),
+        ("health CLUSTER", ["health", words["cluster"]], None, None),
+        ("health --changed-since HEAD", ["health", "--changed-since", "HEAD"], None, None),
+        ("propose CLUSTER --no-pr", ["propose", words["cluster"], "--history", str(history_file(words["table"], folder)), "--no-pr"],
+         None, lambda: shutil.rmtree(proposals, ignore_errors=True)),
+        ("eval (20 items)", ["eval", str(eval_file(project, folder))], None, None),
+        ("--help", ["--help"], None, None),
+    ]
+
+
+def commands(projects: list[tuple[Path, dict[str, str]]], runs: int, only: str | None) -> None:
+    """Each command warm, whole process, on each project: median and minimum of ``runs`` after one run first."""
+    folder = Path(tempfile.mkdtemp(prefix="vedder-bench-commands-"))
+    for project, words in projects:
+        for label, args, stdin, after in command_plan(project, words, folder):
+            if only and only not in label:
+                continue
+            times = []
+            for attempt in range(runs + 1):
+                started = time.perf_counter()
+                completed = subprocess.run([str(VEDDER), *args, "--project", str(project)] if args != ["--help"] else
+                                           [str(VEDDER), "--help"], input=stdin, capture_output=True, text=True)
+                elapsed = time.perf_counter() - started
+                if after:
+                    after()
+                if completed.returncode not in (0, 1):
+                    raise SystemExit(f"vedder {' '.join(args)} failed ({completed.returncode}): {completed.stderr[-2000:]}")
+                if attempt:
+                    times.append(elapsed)
+            print(f"{project.name:<16} {label:<38} median {statistics.median(times):6.2f} s   min {min(times):6.2f} s   "
+                  f"({runs})   load {os.getloadavg()[0]:.2f}", flush=True)
 
 
 def server_env() -> dict[str, str]:
@@ -218,6 +307,9 @@ def main() -> None:
     parser.add_argument("--skip-cold", action="store_true", help="only the warm and edited measurements")
     parser.add_argument("--servers", action="store_true", help="only vedder web and vedder mcp")
     parser.add_argument("--starts", type=int, default=3, help="with --servers: servers started per surface")
+    parser.add_argument("--commands", action="store_true", help="only the other commands, on the project and --demo")
+    parser.add_argument("--demo", type=Path, default=Path(__file__).resolve().parent.parent, help="with --commands")
+    parser.add_argument("--only", help="with --commands: the commands whose label holds this")
     options = parser.parse_args()
     build(options.source, options.target, options.copies)
     project = options.target
@@ -225,6 +317,9 @@ def main() -> None:
     print(f"{project}: {clusters} clusters; load average {os.getloadavg()[0]:.2f}", flush=True)
     if options.servers:
         servers(project, options.starts, options.runs)
+        return
+    if options.commands:
+        commands([(project, SPIDER_COMMANDS), (options.demo, DEMO_COMMANDS)], options.runs, options.only)
         return
     ask = ["ask", QUESTION, "--json"]
     if not options.skip_cold:

@@ -63,6 +63,11 @@ class ProjectWatcher:
         self._warned = project.warnings
         return project
 
+    @property
+    def loaded(self) -> "Project":
+        """The project as of the last load or check, without checking again (one stat per file)."""
+        return self._project
+
     def current(self) -> "Project":
         """The project as the files are now (the clusters that changed since the last call read again)."""
         with self._lock:

@@ -141,9 +141,10 @@ def chat(
     from vedder.serving import ProjectWatcher
 
     watcher = ProjectWatcher(project)  # an edit to the project's files is seen by the next question, as in web and MCP
-    require_usable(watcher.current(), cluster)
+    started = watcher.loaded  # as the watcher just loaded it: each current() stats every file of the project
+    require_usable(started, cluster)
     if cluster:
-        watcher.current().cluster(cluster)  # an unknown id fails now, not at every question
+        started.cluster(cluster)  # an unknown id fails now, not at every question
     out = console()
     out.print("[dim]vedder chat — ask a question; :up / :down rate the last answer, :new starts over, :quit leaves[/dim]")
     conversation_id, warned, typed = None, False, None

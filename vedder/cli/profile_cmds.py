@@ -148,7 +148,7 @@ def clusters(project: Optional[Path] = ProjectOption, as_json: bool = JsonOption
 
     from vedder.project import load_project
 
-    rows = load_project(config_for(project), skip_broken=True).summaries()
+    rows = load_project(config_for(project), skip_broken=True, lazy=True).summaries()  # listed from the summaries recorded as they loaded
     if as_json:
         print_json(rows)
         return

@@ -197,6 +197,11 @@ class Cluster:
     def deprecated_tables(self) -> set[str]:
         return {t.lower() for doc in self.docs for t in doc.deprecated}
 
+    def summary(self) -> dict[str, Any]:
+        """Its row of ``vedder clusters``: id, title, owning team, and how many tables, pairs and docs it has."""
+        return {"id": self.id, "title": self.title, "team": self.owners.team, "tables": len(self.tables),
+                "pairs": len(self.pairs), "docs": len(self.docs)}
+
 
 @dataclass
 class BrokenCluster:
@@ -248,10 +253,13 @@ class BrokenCluster:
 class LazyClusters(Mapping[str, Cluster]):
     """Clusters by folder name, each loaded on first use (``load_project(..., lazy=True)``): a question needs the
     cluster it is routed to (and the few it names), not the thousand others. Ids, ``in`` and ``len`` load nothing;
-    ``values()`` and ``items()`` load every cluster."""
+    ``values()`` and ``items()`` load every cluster. ``summaries``: the ``Cluster.summary()`` of clusters not loaded,
+    recorded when they last loaded (``ClusterStates``), so listing them loads none."""
 
-    def __init__(self, names: list[str], load: Callable[[str], Cluster], loaded: dict[str, Cluster]) -> None:
+    def __init__(self, names: list[str], load: Callable[[str], Cluster], loaded: dict[str, Cluster],
+                 summaries: dict[str, dict[str, Any]] | None = None) -> None:
         self._names, self._known, self._load, self._loaded = names, set(names), load, loaded
+        self._summaries = summaries or {}
         self._loading = threading.Lock()  # a server's threads share one project: each cluster loads once
 
     def __getitem__(self, name: str) -> Cluster:
@@ -282,6 +290,15 @@ class LazyClusters(Mapping[str, Cluster]):
     def loaded_cluster(self, name: str) -> Cluster | None:
         """Cluster ``name`` when it is loaded already, else None (loads nothing)."""
         return self._loaded.get(name)
+
+    def known_summary(self, name: str) -> dict[str, Any] | None:
+        """The ``Cluster.summary()`` of ``name`` when it is loaded or its summary recorded, else None (loads nothing)."""
+        cluster = self._loaded.get(name)
+        return cluster.summary() if cluster is not None else self._summaries.get(name)
+
+    def summary(self, name: str) -> dict[str, Any]:
+        """The ``Cluster.summary()`` of ``name``, loading it only when no summary is recorded."""
+        return self.known_summary(name) or self[name].summary()
 
 
 @dataclass
@@ -329,11 +346,11 @@ class Project:
 
     def summaries(self) -> list[dict[str, Any]]:
         """One row per cluster: id, title, owning team, and how many tables, pairs and docs it has; a cluster left
-        out for a broken file has its ``problem`` instead of counts."""
-        rows = [
-            {"id": c.id, "title": c.title, "team": c.owners.team, "tables": len(c.tables), "pairs": len(c.pairs), "docs": len(c.docs)}
-            for c in self.clusters.values()
-        ]
+        out for a broken file has its ``problem`` instead of counts. Lazy clusters are listed from the summaries
+        recorded when they last loaded (``LazyClusters.summary``)."""
+        clusters = self.clusters
+        rows = [clusters.summary(name) for name in clusters] if isinstance(clusters, LazyClusters) \
+            else [c.summary() for c in clusters.values()]
         rows += [{"id": b.id, "title": "", "team": b.team, "tables": None, "pairs": None, "docs": None, "problem": b.problem}
                  for b in self.broken.values()]
         return sorted(rows, key=lambda row: row["id"])
@@ -613,14 +630,15 @@ def _is_file(path: str) -> bool:
 
 class ClusterStates:
     """Whether each cluster loaded or was left out for a broken file, by the digest of its files' stats, kept in
-    ``.vedder/clusters.json``: a project whose clusters did not change knows which are broken without loading any.
+    ``.vedder/clusters.json``: a project whose clusters did not change knows which are broken without loading any,
+    and lists them (``Cluster.summary()``, recorded with the state of a cluster that loads) without loading any.
 
     A state is trusted under the parse cache's rule (``ParseCache``): the digest is unchanged and every file's last
     change (ctime) came well before the state was taken, so an edit within one mtime tick, or a restore that puts an
     old mtime back, is loaded again. A cluster with a file that cannot be stat'ed is always loaded.
     """
 
-    VERSION = 1
+    VERSION = 2
 
     def __init__(self, path: Path) -> None:
         self.path, self.changed = path, False
@@ -630,11 +648,17 @@ class ClusterStates:
         """Whether ``name`` is known to load, its files unchanged since it last did."""
         entry = self.entries.get(name)
         changed = files.changed_ns
-        return (isinstance(entry, list) and len(entry) == 3 and entry[0] == files.digest and entry[2] is False
-                and changed is not None and isinstance(entry[1], int) and changed < entry[1] - ParseCache.SETTLED_NS)
+        return (isinstance(entry, list) and len(entry) == 4 and entry[0] == files.digest and entry[2] is False
+                and isinstance(entry[3], dict) and changed is not None and isinstance(entry[1], int)
+                and changed < entry[1] - ParseCache.SETTLED_NS)
 
-    def record(self, name: str, files: ClusterFiles, checked_ns: int, broken: bool) -> None:
-        entry = [files.digest, checked_ns, broken]
+    def summary(self, name: str, files: ClusterFiles) -> dict[str, Any] | None:
+        """The ``Cluster.summary()`` of ``name`` recorded when it last loaded, when its files did not change since."""
+        return self.entries[name][3] if self.loads(name, files) else None
+
+    def record(self, name: str, files: ClusterFiles, checked_ns: int, summary: dict[str, Any] | None) -> None:
+        """The state of ``name`` as loaded at ``checked_ns``: its summary, or None when it is broken."""
+        entry = [files.digest, checked_ns, summary is None, summary]
         if self.entries.get(name) != entry:
             self.entries[name], self.changed = entry, True
 
@@ -672,14 +696,13 @@ def load_cached(root: Path, name: str, files: ClusterFiles) -> Cluster:
     return cluster
 
 
-def _broken(job: tuple[Path, str, ClusterFiles]) -> bool:
-    """Whether the cluster of ``job`` (root, folder name, files) has a file that does not read; its parse cache is
-    written either way (run in worker processes, see ``in_processes``)."""
+def _summary(job: tuple[Path, str, ClusterFiles]) -> dict[str, Any] | None:
+    """The ``Cluster.summary()`` of the cluster of ``job`` (root, folder name, files), None when a file of it does
+    not read; its parse cache is written either way (run in worker processes, see ``in_processes``)."""
     try:
-        load_cached(*job)
+        return load_cached(*job).summary()
     except ProjectFileError:
-        return True
-    return False
+        return None
 
 
 PARALLEL_MINIMUM = 64
@@ -743,20 +766,20 @@ def load_project(config: Config, *, skip_broken: bool = False, lazy: bool = Fals
             loaded[name] = cluster
     unknown = [name for name in scanned if name not in kept and not (lazy and states.loads(name, scanned[name]))]
     checked = time.time_ns()
-    known_broken: dict[str, bool] = {}
+    read_in_workers: dict[str, dict[str, Any] | None] = {}
     if lazy and use_processes(len(unknown)):
-        known_broken = dict(zip(unknown, in_processes(_broken, [(config.root, name, scanned[name]) for name in unknown])))
+        read_in_workers = dict(zip(unknown, in_processes(_summary, [(config.root, name, scanned[name]) for name in unknown])))
     for name in unknown:
         files = scanned[name]
-        if known_broken.get(name) is False:  # read in a worker: it loads, from its fresh parse cache, on first use
-            states.record(name, files, checked, False)
+        if read_in_workers.get(name) is not None:  # it loads, from its fresh parse cache, on first use
+            states.record(name, files, checked, read_in_workers[name])
             continue
-        if not known_broken:
+        if not read_in_workers:
             checked = time.time_ns()
         try:
             loaded[name] = load_cached(config.root, name, files)
         except ProjectFileError as exc:
-            states.record(name, files, checked, True)
+            states.record(name, files, checked, None)
             if not skip_broken:
                 states.save(list(scanned))
                 raise
@@ -766,11 +789,14 @@ def load_project(config: Config, *, skip_broken: bool = False, lazy: bool = Fals
                                          load_readable(files.folder, cache, unreadable=file, files=files))
             cache.save()
         else:
-            states.record(name, files, checked, False)
+            states.record(name, files, checked, loaded[name].summary())
     states.save(list(scanned))
     names = [name for name in scanned if name not in broken]
-    clusters: Mapping[str, Cluster] = LazyClusters(names, lambda name: load_cached(config.root, name, scanned[name]), loaded) \
-        if lazy else {name: loaded[name] for name in names}
+    if not lazy:
+        return Project(config=config, clusters={name: loaded[name] for name in names}, broken=broken, files=scanned)
+    summaries = {name: summary for name in names if name not in loaded
+                 and (summary := (name in kept and _kept_summary(previous, name)) or states.summary(name, scanned[name]))}
+    clusters = LazyClusters(names, lambda name: load_cached(config.root, name, scanned[name]), loaded, summaries)
     return Project(config=config, clusters=clusters, broken=broken, files=scanned)
 
 
@@ -782,6 +808,12 @@ def _unchanged(previous: Project | None, scanned: dict[str, ClusterFiles], skip_
     return {name for name, files in scanned.items()
             if name in previous.files and files.unchanged_since(previous.files[name])
             and (skip_broken or name not in previous.broken)}
+
+
+def _kept_summary(project: Project | None, name: str) -> dict[str, Any] | None:
+    """The summary ``project`` (the previous one) knows of cluster ``name`` without loading it."""
+    clusters = project.clusters if project is not None else None
+    return clusters.known_summary(name) if isinstance(clusters, LazyClusters) else None
 
 
 def _loaded_cluster(project: Project, name: str) -> Cluster | None:
