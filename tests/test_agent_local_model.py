@@ -186,3 +186,18 @@ def test_a_query_skipping_a_filter_the_docs_require_is_told_so(project, cluster,
     assert note in result.steps[0]["observation"] and note in server.requests[1]["messages"][-1]["content"]
     assert "Note:" not in result.steps[1]["observation"]
     assert result.status == "answered" and "customer_id >= 100" in result.sql
+
+
+def test_an_sql_error_names_the_columns_the_querys_tables_have(project, cluster, context, warehouse, server):
+    """Qwen2.5-Coder added the docs' `user_id >= 100` to a table without user_id ('How many artists are signed to
+    Northbeam?'), was told only 'Referenced column "user_id" not found', and sent the same query again (stuck)."""
+    wrong = "SELECT COUNT(DISTINCT order_id) AS orders\nFROM shop.orders o JOIN customers c ON o.customer_id = c.id\n  AND user_id >= 100"
+    server.enqueue_text(f"```sql\n{wrong}\n```")
+    server.enqueue_text(f"```sql\n{wrong}\n```")
+    result = ask(project, cluster, context, warehouse, server, model_options={"tool_calling": True})
+
+    error = result.steps[0]["observation"]
+    assert error.startswith('SQL error: Binder Error: Referenced column "user_id" not found')
+    assert error.endswith("run it again using only these columns: shop.orders: order_id, customer_id, country, amount; "
+                          "shop.customers: id, name, is_test.")
+    assert result.error.endswith("so it was stopped after 1 step")

@@ -251,7 +251,7 @@ def run_agent(
             # The same reply to the same failure: a model at low temperature will send it again until the bound.
             return _finish(run, toolbox, project, context, status="error", hint=STUCK_HINT,
                            error=f"the model sent the same reply twice in a row after '{_shorten(run.steps[-1]['observation'])}', "
-                                 f"so it was stopped after {len(run.steps)} steps",
+                                 f"so it was stopped after {_steps(len(run.steps))}",
                            answer=f"Stopped: the model repeated itself; {UNCONFIRMED}" if toolbox.last_run else "")
         previous = said
         final = _native_turn(run, toolbox, reply) if native else _text_turn(run, toolbox, reply)
@@ -260,11 +260,15 @@ def run_agent(
         if toolbox.same_query_runs() >= MAX_SAME_QUERY and run.steps[-1]["tool"] == "run_sql" and run.steps[-1]["ok"]:
             return _finish(run, toolbox, project, context, status="error", hint=STUCK_HINT,
                            error=f"the model ran the same query {toolbox.same_query_runs()} times without giving an "
-                                 f"answer, so it was stopped after {len(run.steps)} steps",
+                                 f"answer, so it was stopped after {_steps(len(run.steps))}",
                            answer=f"Stopped: the model kept running the same query; {UNCONFIRMED}")
     return _finish(run, toolbox, project, context, status="error",
                    error=f"no final answer after {bound} steps", hint=BOUND_HINT,
                    answer=f"Stopped after {bound} steps without a final answer; {UNCONFIRMED}" if toolbox.last_run else "")
+
+
+def _steps(count: int) -> str:
+    return f"{count} step{'s' * (count != 1)}"
 
 
 def _said(reply: "Reply") -> tuple[str, ...]:

@@ -284,14 +284,40 @@ class Toolbox:
         except ResultTooLarge as exc:
             return Observation(f"Error: {exc.message}. Select fewer or narrower columns, or aggregate.", ok=False)
         except VedderError as exc:
+            columns = self.columns_of_tables_in(sql)
             return Observation(f"SQL error: {exc.message}. Fix the query and run it again "
-                               "(describe_table shows the exact column names).", ok=False)
+                               + (f"using only these columns: {columns}." if columns else
+                                  "(describe_table shows the exact column names)."), ok=False)
         self.runs.append(SQLRun(guarded, result))
         skipped = "".join(f"\n\n{note}" for note in self.skipped_exclusions(guarded))
         if not result.rows:
             return Observation("The query ran and returned no rows. If it filters on values, check them with "
                                f"column_values (case, spelling, codes); if no rows is the answer, say so.{skipped}")
         return Observation(format_result(result) + skipped)
+
+    def columns_of_tables_in(self, sql: str) -> str:
+        """The live columns of the cluster's tables ``sql`` reads ('listening.artists: artist_id, name, …'), so a
+        model that used a column the table lacks sees which it has; empty when the SQL does not parse."""
+        import sqlglot
+        from sqlglot import exp
+
+        try:
+            tree = sqlglot.parse_one(sql, read=self.project.config.dialect)
+        except sqlglot.errors.SqlglotError:
+            return ""
+        named = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+        shown: dict[str, str] = {}
+        for table in tree.find_all(exp.Table):
+            if not table.name or (not table.db and table.name.lower() in named):
+                continue
+            try:
+                name = self.resolve_table(f"{table.db}.{table.name}" if table.db else table.name)
+            except TableNotFound:
+                continue
+            live = self._live_columns(name)
+            if live and name not in shown:
+                shown[name] = f"{name}: {', '.join(column for column, _ in live)}"
+        return "; ".join(shown.values())
 
     def skipped_exclusions(self, guarded: "GuardedSQL") -> list[str]:
         """Notes on the filters the cluster's docs say always to apply (a 'Test accounts' section: always filter
