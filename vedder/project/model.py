@@ -198,9 +198,12 @@ class Cluster:
         return {t.lower() for doc in self.docs for t in doc.deprecated}
 
     def summary(self) -> dict[str, Any]:
-        """Its row of ``vedder clusters``: id, title, owning team, and how many tables, pairs and docs it has."""
-        return {"id": self.id, "title": self.title, "team": self.owners.team, "tables": len(self.tables),
-                "pairs": len(self.pairs), "docs": len(self.docs)}
+        """Its row of ``vedder clusters`` (``SUMMARY_KEYS``): id, title, owning team, and how many tables, pairs and
+        docs it has."""
+        return dict(zip(SUMMARY_KEYS, (self.id, self.title, self.owners.team, len(self.tables), len(self.pairs), len(self.docs))))
+
+
+SUMMARY_KEYS = ("id", "title", "team", "tables", "pairs", "docs")
 
 
 @dataclass
@@ -253,13 +256,13 @@ class BrokenCluster:
 class LazyClusters(Mapping[str, Cluster]):
     """Clusters by folder name, each loaded on first use (``load_project(..., lazy=True)``): a question needs the
     cluster it is routed to (and the few it names), not the thousand others. Ids, ``in`` and ``len`` load nothing;
-    ``values()`` and ``items()`` load every cluster. ``summaries``: the ``Cluster.summary()`` of clusters not loaded,
-    recorded when they last loaded (``ClusterStates``), so listing them loads none."""
+    ``values()`` and ``items()`` load every cluster. ``recorded(name)``: the ``Cluster.summary()`` of a cluster as
+    recorded when it last loaded (``ClusterStates``), or None, so listing them loads none."""
 
     def __init__(self, names: list[str], load: Callable[[str], Cluster], loaded: dict[str, Cluster],
-                 summaries: dict[str, dict[str, Any]] | None = None) -> None:
+                 recorded: Callable[[str], dict[str, Any] | None] | None = None) -> None:
         self._names, self._known, self._load, self._loaded = names, set(names), load, loaded
-        self._summaries = summaries or {}
+        self._recorded = recorded or (lambda name: None)
         self._loading = threading.Lock()  # a server's threads share one project: each cluster loads once
 
     def __getitem__(self, name: str) -> Cluster:
@@ -294,7 +297,7 @@ class LazyClusters(Mapping[str, Cluster]):
     def known_summary(self, name: str) -> dict[str, Any] | None:
         """The ``Cluster.summary()`` of ``name`` when it is loaded or its summary recorded, else None (loads nothing)."""
         cluster = self._loaded.get(name)
-        return cluster.summary() if cluster is not None else self._summaries.get(name)
+        return cluster.summary() if cluster is not None else self._recorded(name)
 
     def summary(self, name: str) -> dict[str, Any]:
         """The ``Cluster.summary()`` of ``name``, loading it only when no summary is recorded."""
@@ -649,16 +652,17 @@ class ClusterStates:
         entry = self.entries.get(name)
         changed = files.changed_ns
         return (isinstance(entry, list) and len(entry) == 4 and entry[0] == files.digest and entry[2] is False
-                and isinstance(entry[3], dict) and changed is not None and isinstance(entry[1], int)
-                and changed < entry[1] - ParseCache.SETTLED_NS)
+                and isinstance(entry[3], list) and len(entry[3]) == len(SUMMARY_KEYS) and changed is not None
+                and isinstance(entry[1], int) and changed < entry[1] - ParseCache.SETTLED_NS)
 
     def summary(self, name: str, files: ClusterFiles) -> dict[str, Any] | None:
         """The ``Cluster.summary()`` of ``name`` recorded when it last loaded, when its files did not change since."""
-        return self.entries[name][3] if self.loads(name, files) else None
+        return dict(zip(SUMMARY_KEYS, self.entries[name][3])) if self.loads(name, files) else None
 
     def record(self, name: str, files: ClusterFiles, checked_ns: int, summary: dict[str, Any] | None) -> None:
-        """The state of ``name`` as loaded at ``checked_ns``: its summary, or None when it is broken."""
-        entry = [files.digest, checked_ns, summary is None, summary]
+        """The state of ``name`` as loaded at ``checked_ns``: its summary, or None when it is broken (kept as a list:
+        1,000 small JSON objects take ten times as long to read)."""
+        entry = [files.digest, checked_ns, summary is None, None if summary is None else [summary[key] for key in SUMMARY_KEYS]]
         if self.entries.get(name) != entry:
             self.entries[name], self.changed = entry, True
 
@@ -794,9 +798,12 @@ def load_project(config: Config, *, skip_broken: bool = False, lazy: bool = Fals
     names = [name for name in scanned if name not in broken]
     if not lazy:
         return Project(config=config, clusters={name: loaded[name] for name in names}, broken=broken, files=scanned)
-    summaries = {name: summary for name in names if name not in loaded
-                 and (summary := (name in kept and _kept_summary(previous, name)) or states.summary(name, scanned[name]))}
-    clusters = LazyClusters(names, lambda name: load_cached(config.root, name, scanned[name]), loaded, summaries)
+    taken_over = {name: summary for name in kept if name not in loaded and (summary := _kept_summary(previous, name))}
+
+    def recorded(name: str) -> dict[str, Any] | None:  # holds no earlier project: a server's edits do not pile up
+        return taken_over.get(name) or states.summary(name, scanned[name])
+
+    clusters = LazyClusters(names, lambda name: load_cached(config.root, name, scanned[name]), loaded, recorded)
     return Project(config=config, clusters=clusters, broken=broken, files=scanned)
 
 
