@@ -201,3 +201,16 @@ def test_an_sql_error_names_the_columns_the_querys_tables_have(project, cluster,
     assert error.endswith("run it again using only these columns: shop.orders: order_id, customer_id, country, amount; "
                           "shop.customers: id, name, is_test.")
     assert result.error.endswith("so it was stopped after 1 step")
+
+
+def test_a_call_fenced_after_some_words_is_run_not_taken_as_the_answer(project, cluster, context, warehouse, server):
+    """Qwen2.5-Coder's reply to the note on a skipped filter: its old figure, then the corrected call in a fence."""
+    server.enqueue_text("```sql\nSELECT COUNT(*) FROM shop.orders WHERE country = 'US'\n```")
+    server.enqueue_text("The query does not filter on `customer_id >= 100`, so it includes all rows. The number of orders "
+                        'is 3.\n\n```json\n{\n  "name": "run_sql",\n  "arguments": {\n    "sql": "SELECT COUNT(*) FROM '
+                        "shop.orders WHERE country = 'US' AND customer_id >= 11\"\n  }\n}\n```")
+    server.enqueue_text("There is 1 order from the US.")
+    result = ask(project, cluster, context, warehouse, server, model_options={"tool_calling": True})
+
+    assert [s["tool"] for s in result.steps] == ["run_sql", "run_sql"]
+    assert result.status == "answered" and result.answer == "There is 1 order from the US." and result.result.rows == [(1,)]

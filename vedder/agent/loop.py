@@ -283,18 +283,24 @@ def _shorten(text: str, limit: int = 80) -> str:
 
 # Hermes-style calls, as Qwen2.5's chat template asks for them: <tool_call>{"name": …, "arguments": {…}}</tool_call>.
 _TAGGED_CALL = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
+_FENCE = re.compile(r"```[\w-]*[ \t]*\n(.*?)```", re.DOTALL)
 
 
 def tool_calls_in_text(toolbox: "Toolbox", text: str) -> list[tuple[str, dict[str, Any] | str]]:
     """[(tool, arguments)] when a model wrote its calls as text instead of making them (local models served through
     Ollama or llama.cpp often do): ``{"name": "run_sql", "arguments": {…}}`` (or ``parameters``), alone, in a code
-    fence or in ``<tool_call>`` tags; the text protocol's Action / Action Input; or a reply that is nothing but one
+    fence (also after some words) or in ``<tool_call>`` tags; the text protocol's Action / Action Input; or a reply that is nothing but one
     SQL query (coder models answer a question with the query). Empty for an answer in words.
     """
     tagged = _TAGGED_CALL.findall(text)
     if tagged:
         calls = [_json_call(toolbox, inner) for inner in tagged]
         return [call for call in calls if call is not None]
+    # A call in a fence after some words ("The query does not filter … ```json {"name": "run_sql", …}```"): the
+    # words are the model thinking aloud, not an answer resting on a query it ran.
+    fenced = [call for block in _FENCE.findall(text) if (call := _json_call(toolbox, block)) is not None]
+    if fenced:
+        return fenced
     call = _json_call(toolbox, text)
     if call is not None:
         return [call]
