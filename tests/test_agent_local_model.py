@@ -214,3 +214,14 @@ def test_a_call_fenced_after_some_words_is_run_not_taken_as_the_answer(project, 
 
     assert [s["tool"] for s in result.steps] == ["run_sql", "run_sql"]
     assert result.status == "answered" and result.answer == "There is 1 order from the US." and result.result.rows == [(1,)]
+
+
+def test_an_sql_error_suggests_the_column_a_wrong_name_is_part_of(project, cluster, context, warehouse, server):
+    """Qwen2.5-Coder wrote platform for listening.users.signup_platform and sent the query again when told the columns."""
+    server.enqueue_text("```sql\nSELECT COUNT(*) AS n FROM shop.customers WHERE test = true\n```")
+    server.enqueue_text("```sql\nSELECT COUNT(*) AS n FROM shop.customers WHERE is_test = true\n```")
+    server.enqueue_text("1 test customer.")
+    result = ask(project, cluster, context, warehouse, server, model_options={"tool_calling": True})
+
+    assert result.steps[0]["observation"].endswith("shop.customers: id, name, is_test (test: did you mean is_test?).")
+    assert result.status == "answered" and result.result.rows == [(1,)]

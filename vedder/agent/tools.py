@@ -297,7 +297,10 @@ class Toolbox:
 
     def columns_of_tables_in(self, sql: str) -> str:
         """The live columns of the cluster's tables ``sql`` reads ('listening.artists: artist_id, name, …'), so a
-        model that used a column the table lacks sees which it has; empty when the SQL does not parse."""
+        model that used a column the table lacks sees which it has, and the nearest name for each column it used
+        that none of them has ('platform: did you mean signup_platform?'); empty when the SQL does not parse."""
+        import difflib
+
         import sqlglot
         from sqlglot import exp
 
@@ -306,7 +309,7 @@ class Toolbox:
         except sqlglot.errors.SqlglotError:
             return ""
         named = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-        shown: dict[str, str] = {}
+        shown: dict[str, list[str]] = {}
         for table in tree.find_all(exp.Table):
             if not table.name or (not table.db and table.name.lower() in named):
                 continue
@@ -316,8 +319,17 @@ class Toolbox:
                 continue
             live = self._live_columns(name)
             if live and name not in shown:
-                shown[name] = f"{name}: {', '.join(column for column, _ in live)}"
-        return "; ".join(shown.values())
+                shown[name] = [column for column, _ in live]
+        known = {column.lower(): column for columns in shown.values() for column in columns}
+        aliases = {alias.alias.lower() for alias in tree.find_all(exp.Alias)}
+        unknown = dict.fromkeys(c.name for c in tree.find_all(exp.Column)
+                                if c.name and c.name.lower() not in known and c.name.lower() not in aliases)
+        # A name inside another (platform, signup_platform) or a typo; not any look-alike (user_id is no artist_id).
+        guesses = [f"{column}: did you mean {near[0]}?" for column in unknown
+                   if (near := [known[k] for k in known if min(len(k), len(column)) > 3 and (column.lower() in k or k in column.lower())]
+                       or [known[k] for k in difflib.get_close_matches(column.lower(), list(known), n=1, cutoff=0.8)])]
+        listed = "; ".join(f"{name}: {', '.join(columns)}" for name, columns in shown.items())
+        return listed + (f" ({' '.join(guesses)})" if listed and guesses else "")
 
     def skipped_exclusions(self, guarded: "GuardedSQL") -> list[str]:
         """Notes on the filters the cluster's docs say always to apply (a 'Test accounts' section: always filter
