@@ -58,10 +58,11 @@ def test_a_model_repeating_itself_after_a_failure_is_stopped_before_the_bound(pr
         server.enqueue_text(text)
     result = ask(project, cluster, context, warehouse, server)
 
-    assert len(server.requests) == 3 and len(result.steps) == 2  # the bound is 6
+    assert len(server.requests) == 4 and len(result.steps) == 3  # the bound is 6; the first repeat is told once
+    assert server.requests[3]["messages"][-1]["content"].startswith("You sent exactly the same reply again")
     assert result.status == "error" and result.sql is None and result.answer == ""
-    assert result.error.startswith("the model sent the same reply twice in a row after 'Your reply had neither an Action")
-    assert result.error.endswith("so it was stopped after 2 steps") and "stronger model" in result.hint
+    assert result.error.startswith("the model sent the same reply twice in a row after 'You sent exactly the same reply")
+    assert result.error.endswith("so it was stopped after 3 steps") and "stronger model" in result.hint
 
 
 def test_a_final_answer_after_an_echoed_observation_is_not_taken(project, cluster, context, warehouse, server):
@@ -192,15 +193,17 @@ def test_an_sql_error_names_the_columns_the_querys_tables_have(project, cluster,
     """Qwen2.5-Coder added the docs' `user_id >= 100` to a table without user_id ('How many artists are signed to
     Northbeam?'), was told only 'Referenced column "user_id" not found', and sent the same query again (stuck)."""
     wrong = "SELECT COUNT(DISTINCT order_id) AS orders\nFROM shop.orders o JOIN customers c ON o.customer_id = c.id\n  AND user_id >= 100"
-    server.enqueue_text(f"```sql\n{wrong}\n```")
-    server.enqueue_text(f"```sql\n{wrong}\n```")
+    for _ in range(3):
+        server.enqueue_text(f"```sql\n{wrong}\n```")
     result = ask(project, cluster, context, warehouse, server, model_options={"tool_calling": True})
 
     error = result.steps[0]["observation"]
     assert error.startswith('SQL error: Binder Error: Referenced column "user_id" not found')
     assert error.endswith("run it again using only these columns: shop.orders: order_id, customer_id, country, amount; "
                           "shop.customers: id, name, is_test.")
-    assert result.error.endswith("so it was stopped after 1 step")
+    told = server.requests[2]["messages"][-1]["content"]
+    assert told.startswith("You sent exactly the same reply again, and it fails the same way.") and told.endswith(error)
+    assert len(server.requests) == 3 and result.error.endswith("so it was stopped after 2 steps")
 
 
 def test_a_call_fenced_after_some_words_is_run_not_taken_as_the_answer(project, cluster, context, warehouse, server):

@@ -239,6 +239,7 @@ def run_agent(
                 *history_messages(history, str(getattr(context, "text", "") or "")), {"role": "user", "content": question}]
     run = _Run(model, messages, on_step)
     previous: tuple[str, ...] | None = None
+    warned = False
     for _ in range(bound):
         try:
             reply = llm.chat(model, run.messages, tools=toolbox.specs() if native else None, options=options)
@@ -247,6 +248,16 @@ def run_agent(
                            answer=f"Stopped: {UNCONFIRMED}" if toolbox.last_run else "")
         run.count(reply)
         said = _said(reply)
+        if said == previous and run.steps and not run.steps[-1]["ok"] and not warned:
+            # Told once more, plainly: Qwen2.5-Coder-1.5B resent a failing query after an error listing the columns.
+            warned = True
+            run.messages.append({"role": "assistant", "content": reply.text or None} if not reply.tool_calls else reply.message())
+            for call in reply.tool_calls:
+                run.messages.append({"role": "tool", "tool_call_id": call.id, "content": "Not run again."})
+            told = f"{REPEATED_FAILURE}{run.steps[-1]['observation']}"
+            run.messages.append({"role": "user", "content": told})
+            run.step("", "", None, told, ok=False)
+            continue
         if said == previous and run.steps and not run.steps[-1]["ok"]:
             # The same reply to the same failure: a model at low temperature will send it again until the bound.
             return _finish(run, toolbox, project, context, status="error", hint=STUCK_HINT,
@@ -359,6 +370,7 @@ NEXT_NATIVE = "If this answers the question, reply now with the answer in words 
 NEXT_TEXT = "If this answers the question, reply now with Thought and Final Answer; if not, fix the query."
 REPEATED = "You already ran this exact query and saw this result; running it again will not change it. "
 MAX_SAME_QUERY = 3
+REPEATED_FAILURE = "You sent exactly the same reply again, and it fails the same way. Do not repeat it: change it as this says. "
 
 
 def _use(run: _Run, toolbox: "Toolbox", tool: str, arguments: Any, thought: str, *, native: bool) -> str:
