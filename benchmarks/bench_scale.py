@@ -139,16 +139,16 @@ def history_file(table: str, folder: Path) -> Path:
 
 
 def eval_file(project: Path, folder: Path, items: int = 20) -> Path:
-    """``items`` questions of the project's pairs with their SQL and cluster, for ``vedder eval``."""
+    """``items`` pair questions evenly spread over the project's pairs, with their SQL and cluster, for ``vedder eval``."""
     import yaml
 
     path = folder / f"eval-{project.name}.jsonl"
+    pairs = sorted((project / "clusters").glob("*/pairs/*.yaml"))
     rows = []
-    for cluster in sorted((project / "clusters").iterdir())[::max(1, len(list((project / "clusters").iterdir())) // items)]:
-        for pair in sorted((cluster / "pairs").glob("*.yaml"))[:1]:
-            data = yaml.safe_load(pair.read_text(encoding="utf-8"))
-            rows.append({"question": data["question"], "sql": data["sql"], "cluster": cluster.name})
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows[:items]), encoding="utf-8")
+    for pair in pairs[::max(1, len(pairs) // items)][:items]:
+        data = yaml.safe_load(pair.read_text(encoding="utf-8"))
+        rows.append({"question": data["question"], "sql": data["sql"], "cluster": pair.parent.parent.name})
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return path
 
 
