@@ -4,6 +4,7 @@ folder, duplicate YAML keys, documented filters in proposals)."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -220,6 +221,9 @@ def test_review_with_nothing_here_names_the_propose_pull_request_that_holds_the_
         result = run(*command, "--project", str(orders))
         assert result.exit_code == 0, result.output
         assert "1 proposal(s) wait in branch vedder/propose/orders-" in result.output and "merge it" in result.output
+    listed = run("review", "--list", "--json", "--project", str(orders))  # was [] and nothing more
+    assert listed.exit_code == 0 and json.loads(listed.stdout) == []
+    assert listed.stderr.startswith("note: 1 proposal(s) wait in branch vedder/propose/orders-")
 
 
 def test_health_names_the_likely_new_name_of_a_renamed_table(orders):

@@ -109,6 +109,8 @@ def review_command(
                 for c in clusters for p in review.pending(loaded, c, states[c.id] if states else None)]
         if json_output:
             print_json(rows)
+            if not rows:  # the list stays a list; where the proposals wait goes to stderr
+                _waiting_elsewhere(loaded, clusters, err=True)
         else:
             for row in rows:
                 typer.echo(f"{row['id']}  {row['cluster']}  {row['provenance'].get('users', '?')} users  {row['question']}")
@@ -144,13 +146,13 @@ def review_command(
         print_json({"decisions": [d.to_dict() for d in decisions], "clusters": summary})
 
 
-def _waiting_elsewhere(project, clusters: list) -> None:
+def _waiting_elsewhere(project, clusters: list, err: bool = False) -> None:
     """Where proposals wait when none are here: propose pull requests not merged here yet."""
     from vedder.curation import review
 
     for branch, count in review.waiting_in_pull_requests(project, clusters).items():
-        typer.echo(f"  {count} proposal(s) wait in branch {branch}, a `vedder propose` pull request not merged here yet: "
-                   "merge it, then run `vedder review` again")
+        typer.echo(f"{'note:' if err else ' '} {count} proposal(s) wait in branch {branch}, a `vedder propose` pull request "
+                   "not merged here yet: merge it, then run `vedder review` again", err=err)
 
 
 def _looks_like_proposal(project, word: str) -> bool:
