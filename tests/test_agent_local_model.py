@@ -228,3 +228,18 @@ def test_an_sql_error_suggests_the_column_a_wrong_name_is_part_of(project, clust
 
     assert result.steps[0]["observation"].endswith("shop.customers: id, name, is_test (test: did you mean is_test?).")
     assert result.status == "answered" and result.result.rows == [(1,)]
+
+
+def test_words_with_a_query_not_run_yet_run_it_and_an_answer_showing_the_query_it_ran_is_an_answer(
+        project, cluster, context, warehouse, server):
+    """Qwen2.5-Coder, told its query skipped the docs' filter, answered in words ending '… the query should be modified
+    to:' and a fenced query; vedder showed that as the answer, with the unfiltered query's result."""
+    server.enqueue_text("```sql\nSELECT COUNT(*) AS n FROM shop.orders\n```")
+    server.enqueue_text("The query includes test customers. The query should be modified to:\n\n```sql\n"
+                        "SELECT COUNT(*) AS n FROM shop.orders WHERE customer_id >= 11\n```")
+    server.enqueue_text("There are 3 orders:\n```sql\nSELECT COUNT(*) AS n\nFROM shop.orders WHERE customer_id >= 11\n```")
+    result = ask(project, cluster, context, warehouse, server, model_options={"tool_calling": True})
+
+    assert [s["input"]["sql"] for s in result.steps] == ["SELECT COUNT(*) AS n FROM shop.orders",
+                                                         "SELECT COUNT(*) AS n FROM shop.orders WHERE customer_id >= 11"]
+    assert result.status == "answered" and result.answer.startswith("There are 3 orders") and result.result.rows == [(3,)]

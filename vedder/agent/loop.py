@@ -300,8 +300,9 @@ _FENCE = re.compile(r"```[\w-]*[ \t]*\n(.*?)```", re.DOTALL)
 def tool_calls_in_text(toolbox: "Toolbox", text: str) -> list[tuple[str, dict[str, Any] | str]]:
     """[(tool, arguments)] when a model wrote its calls as text instead of making them (local models served through
     Ollama or llama.cpp often do): ``{"name": "run_sql", "arguments": {…}}`` (or ``parameters``), alone, in a code
-    fence (also after some words) or in ``<tool_call>`` tags; the text protocol's Action / Action Input; or a reply that is nothing but one
-    SQL query (coder models answer a question with the query). Empty for an answer in words.
+    fence (also after some words) or in ``<tool_call>`` tags; the text protocol's Action / Action Input; a reply that is
+    nothing but one SQL query (coder models answer a question with the query), or words with one fenced query not run
+    yet. Empty for an answer in words.
     """
     tagged = _TAGGED_CALL.findall(text)
     if tagged:
@@ -318,7 +319,13 @@ def tool_calls_in_text(toolbox: "Toolbox", text: str) -> list[tuple[str, dict[st
     parsed = parse_text_reply(text)
     if parsed.final_answer is None and parsed.action in toolbox.tools:
         return [(parsed.action, _text_arguments(toolbox, parsed.action, parsed.action_input))]
-    query = lone_query(text, toolbox.project.config.dialect)
+    dialect = toolbox.project.config.dialect
+    query = lone_query(text, dialect)
+    if query is None:
+        # Words and one query the model has not run ("… the query should be modified to: ```sql …```"): what the
+        # words say does not rest on a result, so the query runs; a query it already ran is an answer showing it.
+        queries = [q for block in _FENCE.findall(text) if (q := lone_query(block, dialect))]
+        query = queries[0] if len(queries) == 1 and not toolbox.tried(queries[0]) else None
     return [("run_sql", {"sql": query})] if query and "run_sql" in toolbox.tools else []
 
 

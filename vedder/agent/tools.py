@@ -86,7 +86,8 @@ class Toolbox:
     alternatives: list["Cluster"] = field(default_factory=list)
     context: Any = None
     history: list[dict[str, Any]] | None = None
-    _vocabulary: Any = field(default=None, init=False, repr=False)  # (cluster, its docs' filters), read on first use
+    _vocabulary: Any = field(default=None, init=False, repr=False)
+    _tried: set[str] = field(default_factory=set, init=False, repr=False)  # (cluster, its docs' filters), read on first use
 
     def __post_init__(self) -> None:
         self.candidates = [self.cluster, *self.alternatives]
@@ -273,7 +274,12 @@ class Toolbox:
 
         return run_sql(sql, project=self.project, warehouse=self.warehouse, cluster=self.cluster)
 
+    def tried(self, sql: str) -> bool:
+        """Whether run_sql was given this query before (spelled the same once parsed), whatever came of it."""
+        return _normalized(sql, self.project.config.dialect) in self._tried
+
     def run_sql(self, sql: str) -> Observation:
+        self._tried.add(_normalized(sql, self.project.config.dialect))
         try:
             guarded, result = self._run(sql)
         except SQLRefused as exc:
@@ -356,6 +362,15 @@ class Toolbox:
                              f"has {column}, but this query does not filter on it. Add the filter and run the query "
                              "again, unless the question asks to include those rows.")
         return notes
+
+
+def _normalized(sql: str, dialect: str) -> str:
+    import sqlglot
+
+    try:
+        return sqlglot.parse_one(sql, read=dialect).sql(dialect=dialect)
+    except sqlglot.errors.SqlglotError:
+        return " ".join(sql.split())
 
 
 def pair_source(pair: "Pair") -> str:
