@@ -72,3 +72,18 @@ def test_a_follow_up_not_covered_in_its_conversation_names_the_clusters_it_fits_
     assert "Asked on its own, this question fits podcasts (Podcast Analytics), listening (Listening Insights) better" in stayed["answer"]
     family = ask(demo_dir, "--continue", first["conversation_id"], "and the family plan in Sweden?")
     assert "Asked on its own" not in family["answer"]
+
+
+def test_a_follow_up_whose_conversation_cluster_is_gone_says_so(tmp_path):
+    """The conversation's cluster renamed (podcasts → pods) between turns: the follow-up is routed on its own, as
+    before, and now says why it is not answered in the conversation's cluster."""
+    demo = copy_demo(tmp_path / "p", scale=0.02)
+    first = ask(demo, "How many podcast shows are there per language?")
+    assert first["cluster"] == "podcasts"
+    (demo / "clusters" / "podcasts").rename(demo / "clusters" / "pods")
+    cluster_file = demo / "clusters" / "pods" / "cluster.yaml"
+    cluster_file.write_text(cluster_file.read_text().replace("id: podcasts", "id: pods"))
+    follow = ask(demo, "--continue", first["conversation_id"], "and in 2025?")
+    assert follow["answer"].startswith("This conversation was in cluster 'podcasts', which no longer exists")
+    fresh = ask(demo, "How many podcast shows are there per language?")
+    assert "no longer exists" not in fresh["answer"]

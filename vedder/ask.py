@@ -362,7 +362,7 @@ def ask(
                     "pair": _pair_of(t), "status": t["status"]} for t in thread]
     routing_scores: list[dict[str, Any]] = []
     cluster, alternatives, source, routing_note = None, [], None, None
-    conversation_broken = None
+    conversation_broken, gone = None, None
     if cluster_id:
         cluster, source = project.cluster(cluster_id), "given"
     else:
@@ -387,6 +387,7 @@ def ask(
             else:
                 cluster, source = project.clusters[previous_cluster], "conversation"
         else:
+            gone = previous_cluster  # renamed or removed since the conversation's last turn (None: no conversation)
             routing = remember(project, routing, log=store, user=user if asker_known else ANONYMOUS) if memory else routing
             if routing.covered and not (routing.ambiguous and model == OFFLINE):
                 # With a model, near-equal candidates are the agent's to choose between (switch_cluster).
@@ -438,6 +439,9 @@ def ask(
         answer.owners = cluster.owners.to_dict()
         answer.routing = routing_scores or [{"id": cluster.id, "score": 1.0}]
         answer.routing_note = routing_note
+    if gone:
+        answer.answer = (f"This conversation was in cluster '{gone}', which no longer exists (renamed or removed): "
+                         f"this question was asked on its own. {answer.answer}")
     if not (answer.status == "answered" and answer.steps and answer.steps[0].get("tool") == "offline_match"):
         answer.model = model  # an answer from a vetted pair says so: no model wrote it ("offline")
     answer.warnings = project.warnings
