@@ -363,6 +363,7 @@ def ask(
     routing_scores: list[dict[str, Any]] = []
     cluster, alternatives, source, routing_note = None, [], None, None
     conversation_broken, gone = None, None
+    answered_by = model  # OFFLINE when a vetted pair answers although a model is configured
     if cluster_id:
         cluster, source = project.cluster(cluster_id), "given"
     else:
@@ -421,7 +422,7 @@ def ask(
             else:
                 vetted = _vetted_first(project, cluster, question, warehouse, history, today) if not alternatives else None
                 if vetted is not None:
-                    answer, rows = vetted
+                    (answer, rows), answered_by = vetted, OFFLINE
                 else:
                     answer, rows = _answer_with_agent(project, cluster, question, warehouse, history, model, on_step,
                                                       alternatives, routing_note)
@@ -442,8 +443,7 @@ def ask(
     if gone:
         answer.answer = (f"This conversation was in cluster '{gone}', which no longer exists (renamed or removed): "
                          f"this question was asked on its own. {answer.answer}")
-    if not (answer.status == "answered" and answer.steps and answer.steps[0].get("tool") == "offline_match"):
-        answer.model = model  # an answer from a vetted pair says so: no model wrote it ("offline")
+    answer.model = answered_by
     answer.warnings = project.warnings
     answer.latency_s = round(time.perf_counter() - started, 3)
     if store is not None:
