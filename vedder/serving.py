@@ -24,7 +24,8 @@ from vedder.config import CONFIG_FILE, load_config
 from vedder.errors import UsageError
 from vedder.files import ParseCache
 from vedder.project import load_project
-from vedder.project.model import scan_project
+from vedder.project.model import rescan_project, scan_project
+from vedder.project.watch import Changes, ProjectEvents
 
 if TYPE_CHECKING:
     from vedder.ask import Answer
@@ -40,17 +41,48 @@ class ProjectWatcher:
     """The loaded project, kept up to date with ``vedder.yaml`` and the files under ``clusters/``.
 
     Clusters load on first use, from their parse caches, and routing reads the stored index, as for a one-shot
-    command (``load_project(..., lazy=True)``). Each ``current()`` makes the command's own check — one stat per
-    file (``scan_project``) — and reads again only the clusters whose files changed (``load_project(...,
-    previous=...)``); a changed ``vedder.yaml`` reloads the project.
+    command (``load_project(..., lazy=True)``). On Linux the project's folders are watched with inotify
+    (``vedder.project.watch``): ``current()`` reads the events since the last call (one non-blocking read), scans
+    only the cluster folders they name and reads again those whose files changed (``load_project(...,
+    previous=...)``); no event, no check at all. Without events to trust (``watch=False``, not Linux, no watches to
+    be had, a network file system, links; or a queue overflow, for that call) each ``current()`` makes the command's
+    own check — one stat per file (``scan_project``). A changed ``vedder.yaml`` reloads the project.
     """
 
-    def __init__(self, project: Path | None = None) -> None:
+    def __init__(self, project: Path | None = None, *, watch: bool = True) -> None:
         self.root = load_config(project).root
         self._lock = threading.Lock()
         self._warned: list[dict[str, Any]] = []
+        self._pending = Changes()
+        self._events: ProjectEvents | None = None
+        if watch:  # before the first load: an edit made after it is an event
+            self._watch(ProjectEvents.start(self.root))
         self._config_stamp = config_stamp(self.root)
         self._project = self._load(load_config(self.root))
+        self._check_links(self._project.files or {})
+
+    @property
+    def watching(self) -> bool:
+        """Whether requests learn of changes from inotify's events (else from a stat of every file)."""
+        return self._events is not None
+
+    def _watch(self, events: "ProjectEvents | str") -> None:
+        if isinstance(events, str):
+            if "max_user_watches" in events:  # the one reason a person can do something about
+                print(f"note: not watching the project for changes, {events}; each request checks every file",
+                      file=sys.stderr, flush=True)
+            self._stop_watching()
+        else:
+            self._events = events
+
+    def _stop_watching(self) -> None:
+        if self._events is not None:
+            self._events.close()
+        self._events = None
+
+    def _check_links(self, files: "dict[str, ClusterFiles]") -> None:
+        if self._events is not None and any(found.linked for found in files.values()):
+            self._stop_watching()  # an edit through a link's other name is no event here
 
     def _load(self, config: "Config", scanned: "dict[str, ClusterFiles] | None" = None,
               previous: "Project | None" = None) -> "Project":
@@ -65,23 +97,59 @@ class ProjectWatcher:
 
     @property
     def loaded(self) -> "Project":
-        """The project as of the last load or check, without checking again (one stat per file)."""
+        """The project as of the last load or check, without checking again."""
         return self._project
 
     def current(self) -> "Project":
         """The project as the files are now (the clusters that changed since the last call read again)."""
         with self._lock:
-            stamp = config_stamp(self.root)
-            if stamp != self._config_stamp or not _settled(stamp):
-                config = load_config(self.root)  # a vedder.yaml that does not read raises, and is read again next call
-                self._config_stamp = stamp
-                if config != self._project.config:
-                    self._project = self._load(config)
-                    return self._project
-            scanned = scan_project(self._project.config)
-            if self._project.changed(scanned):
-                self._project = self._load(self._project.config, scanned, previous=self._project)
+            if self._events is not None:
+                try:
+                    self._pending.merge(self._events.changes())
+                except Exception:  # noqa: BLE001 (whatever went wrong, every file is checked as without events)
+                    self._stop_watching()
+                else:
+                    return self._follow_events()
+            return self._check_every_file()
+
+    def _follow_events(self) -> "Project":
+        """The project after the changes events named (kept as pending until read: a vedder.yaml that does not read
+        raises, and is read again next call)."""
+        pending = self._pending
+        if pending.everything:
+            self._check_every_file()
+            self._check_links(self._project.files or {})
+        else:
+            if pending.config and self._reload_config():
+                pending.clusters.clear()
+            if pending.clusters:
+                project = self._project
+                scanned = rescan_project(project.config, project.files or {}, pending.clusters)
+                if project.changed(scanned):
+                    self._project = self._load(project.config, scanned, previous=project)
+                self._check_links({name: scanned[name] for name in pending.clusters if name in scanned})
+        self._pending = Changes()
+        return self._project
+
+    def _reload_config(self) -> bool:
+        """Read ``vedder.yaml`` again; when the config changed, load the project again and say so."""
+        stamp = config_stamp(self.root)
+        config = load_config(self.root)  # a vedder.yaml that does not read raises, and is read again next call
+        self._config_stamp = stamp
+        if config == self._project.config:
+            return False
+        self._project = self._load(config)
+        return True
+
+    def _check_every_file(self) -> "Project":
+        """The command's own check: a stat of ``vedder.yaml`` and of every file under ``clusters/``."""
+        stamp = config_stamp(self.root)
+        if (stamp != self._config_stamp or not _settled(stamp)) and self._reload_config():
             return self._project
+        scanned = scan_project(self._project.config)
+        if self._project.changed(scanned):
+            self._project = self._load(self._project.config, scanned, previous=self._project)
+        return self._project
 
 
 def config_stamp(root: Path) -> tuple[int, int, int, int] | None:

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from stat import S_ISLNK
 from typing import Any, Callable
 
 from vedder.config import Config
@@ -473,6 +474,9 @@ class ClusterFiles:
     for a file that cannot be stat'ed (a dangling link)."""
     scanned_ns: int = 0
     """When the scan began (``time.time_ns()``)."""
+    linked: bool = False
+    """Whether a file is a symbolic link or has another name (a hard link): an edit through the other name is no
+    event in this folder, so a watcher (``vedder.project.watch``) cannot vouch for it."""
 
     def paths(self, kind: str) -> list[Path]:
         parent = self.folder / kind
@@ -517,7 +521,8 @@ def scan_cluster(folder: Path) -> ClusterFiles:
     """The files ``load_cluster`` reads from ``folder``: cluster.yaml, datasets/*.yaml, pairs/*.yaml, docs/*.md."""
     scanned_ns = time.time_ns()
     base = str(folder)
-    stats = [_stat(f"{base}/cluster.yaml")]
+    linked: list[str] = []
+    stats = [_stat(f"{base}/cluster.yaml", linked)]
     names: dict[str, list[str]] = {}
     for kind, suffix in _KINDS:
         prefix = f"{base}/{kind}/"
@@ -525,13 +530,18 @@ def scan_cluster(folder: Path) -> ClusterFiles:
             names[kind] = sorted(name for name in os.listdir(prefix) if name.endswith(suffix))  # as glob: links, hidden files
         except OSError:
             names[kind] = []  # no such folder: nothing of that kind, as glob finds nothing
-        stats += [_stat(prefix + name) for name in names[kind]]
-    return ClusterFiles(folder, names["datasets"], names["pairs"], names["docs"], stats, scanned_ns)
+        stats += [_stat(prefix + name, linked) for name in names[kind]]
+    return ClusterFiles(folder, names["datasets"], names["pairs"], names["docs"], stats, scanned_ns, bool(linked))
 
 
-def _stat(path: str) -> list[int] | None:
+def _stat(path: str, linked: list[str]) -> list[int] | None:
+    """[size, mtime_ns, ctime_ns, inode] of the file at ``path`` (a link: of its target), None when it cannot be
+    stat'ed; ``path`` appended to ``linked`` when it is a link or has another name."""
     try:
-        status = os.stat(path)
+        status = os.lstat(path)
+        if status.st_nlink > 1 or S_ISLNK(status.st_mode):
+            linked.append(path)
+            status = os.stat(path)
     except OSError:
         return None
     return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
@@ -740,6 +750,18 @@ def scan_project(config: Config) -> dict[str, ClusterFiles]:
     file. What decides whether a cluster must be read again: ``load_project`` for a command, and per request for a
     server (``Project.changed``)."""
     return {folder.name: scan_cluster(folder) for folder in cluster_folders(config)}
+
+
+def rescan_project(config: Config, scanned: dict[str, ClusterFiles], names: set[str]) -> dict[str, ClusterFiles]:
+    """``scanned`` (what ``scan_project`` found earlier) with only the folders ``names`` under ``clusters/`` looked at
+    again: what ``scan_project`` finds now when no other folder changed (a watcher knows which did)."""
+    rescanned = {name: files for name, files in scanned.items() if name not in names}
+    base = str(config.clusters_dir)
+    for name in names:
+        if "/" not in name and name not in ("", ".", "..") and os.path.isdir(f"{base}/{name}") \
+                and _is_file(f"{base}/{name}/cluster.yaml"):
+            rescanned[name] = scan_cluster(config.clusters_dir / name)
+    return dict(sorted(rescanned.items()))
 
 
 def load_project(config: Config, *, skip_broken: bool = False, lazy: bool = False,
