@@ -52,6 +52,12 @@ class Answer:
     hint: str | None = None
     warnings: list[dict[str, Any]] = field(default_factory=list)
     """Clusters left out for a broken file (``Project.warnings``): the answer stands without them."""
+    vetted: bool = False
+    """The answer is a vetted pair's (its SQL as an expert approved it, or with literals adapted), not a model's."""
+    caveats: list[str] = field(default_factory=list)
+    """Shown under the answer: who wrote a model's answer and what vedder checked, then each check that failed."""
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    """The checks of a model's answer (vedder.agent.checks): ``{check, passed, detail}``."""
     exit_code: int = field(default=0, repr=False)
     not_logged: LogError | None = field(default=None, repr=False)
     """Why the turn is not in the conversation log: the answer stands, surfaces warn about it."""
@@ -268,6 +274,7 @@ def _answer_offline(project, cluster, question, warehouse, history, today=None) 
         rows=[list(r) for r in rows.rows],
         truncated=rows.truncated,
         sources=sources,
+        vetted=True,
         steps=[{"tool": "offline_match", "pair": match.pair.id, "score": round(match.score, 3),
                 "adaptations": [str(a) for a in match.adaptations]}],
     ), rows
@@ -311,6 +318,8 @@ def _answer_with_agent(project, cluster, question, warehouse, history, model, on
         error=result.error,
         hint=result.hint,
         model=model,
+        caveats=list(result.caveats),
+        checks=[check.to_dict() for check in result.checks],
         exit_code=0 if result.status == "answered" else 1,
     )
     return answer, result.result

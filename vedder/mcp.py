@@ -40,7 +40,8 @@ INSTRUCTIONS = """\
 vedder answers data questions from clusters: folders of warehouse knowledge curated by the teams that own the \
 data (profiled tables, vetted question-SQL pairs, business docs). Prefer `ask` for questions in plain language: \
 its answers come with the SQL that produced them and the sources (vetted pairs, docs, tables) they rest on; show \
-the user the SQL and sources. Use `list_clusters` and `describe_cluster` to see what is covered and who owns it, \
+the user the SQL and sources, and its `caveats` (a model's answer, not vetted by an expert, says what vedder \
+checked and what failed). Use `list_clusters` and `describe_cluster` to see what is covered and who owns it, \
 `context` to see the curated context for a question, `query` to run your own read-only SQL on one cluster's \
 tables, and `feedback` to rate an answer by its conversation id. When `ask` says a question is not covered, tell \
 the user which team owns the nearest cluster instead of guessing. When it says `ambiguous` (several clusters fit \
@@ -116,6 +117,8 @@ def ask_result(project: "Project", warehouses: WarehousePool, question: str, clu
         "sql": answer.sql,
         **_capped(answer.columns, answer.rows, answer.truncated),
         "sources": answer.sources,
+        "vetted": answer.vetted,
+        "caveats": answer.caveats,
         "conversation_id": answer.conversation_id,
         "owners": answer.owners,
         "closest": answer.closest,
@@ -313,8 +316,9 @@ def create_server(watcher: ProjectWatcher, model: str | None = None, shared: boo
         Use this first for any question about the company's data. Returns status ('answered', or 'not_covered'
         when no cluster or vetted pair covers it, with the closest clusters/pairs and owning teams), answer (text),
         cluster, sql, columns, rows (at most 200), sources (vetted pairs, docs and tables used), owners and
-        conversation_id (pass it back as conversation_id for a follow-up, or to `feedback`). Always show the SQL
-        and the sources with the answer. Example: {"question": "How many premium users are in Germany?"}."""
+        conversation_id (pass it back as conversation_id for a follow-up, or to `feedback`); vetted (false when a
+        model wrote the answer) and caveats (what vedder checked of a model's answer and what failed). Always show
+        the SQL, the sources and the caveats with the answer. Example: {"question": "How many premium users are in Germany?"}."""
         project = watcher.current()
         on_step = progress_reporter(ctx, project.config.max_steps) if ctx is not None else None
         return ask_result(project, warehouses, question, cluster, conversation_id, model, on_step, shared=shared)

@@ -183,6 +183,7 @@ def message(answer: dict[str, Any]) -> str:
         lines = [f"*Not covered:* {slack_text(_words(answer.get('answer') or ''))}"]
     else:
         lines = [slack_text(_words(answer.get("answer") or ""))]
+    lines += [f"_Caveat:_ {slack_text(caveat)}" for caveat in answer.get("caveats") or []]
     if answer.get("ambiguous"):
         names = ", ".join(f"`{cluster}`" for cluster in tie_clusters(answer))
         lines.append(f"_Reply in this thread with the one you mean ({names}) and I will ask it there._")

@@ -16,6 +16,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
+    from vedder.agent.checks import Check
     from vedder.agent.llm import Reply
     from vedder.agent.tools import Toolbox
     from vedder.project import Cluster, Project
@@ -44,12 +45,17 @@ class AgentResult:
     hint: str | None = None
     model: str = ""
     cluster: str | None = None
+    checks: list["Check"] = field(default_factory=list)
+    """What vedder checked of the answer before presenting it (vedder.agent.checks), passed or not."""
+    caveats: list[str] = field(default_factory=list)
+    """Who wrote the answer and what was checked, then each check that failed: shown under the answer."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status, "cluster": self.cluster, "answer": self.answer, "sql": self.sql,
             "result": self.result.to_dict() if self.result else None, "steps": self.steps, "tokens": self.tokens,
             "cost": self.cost, "sources": self.sources, "error": self.error, "hint": self.hint, "model": self.model,
+            "checks": [check.to_dict() for check in self.checks], "caveats": self.caveats,
         }
 
 
@@ -294,7 +300,7 @@ def _shorten(text: str, limit: int = 80) -> str:
 
 # Hermes-style calls, as Qwen2.5's chat template asks for them: <tool_call>{"name": …, "arguments": {…}}</tool_call>.
 _TAGGED_CALL = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
-_FENCE = re.compile(r"```[\w-]*[ \t]*\n(.*?)```", re.DOTALL)
+FENCE = re.compile(r"```[\w-]*[ \t]*\n(.*?)```", re.DOTALL)
 
 
 def tool_calls_in_text(toolbox: "Toolbox", text: str) -> list[tuple[str, dict[str, Any] | str]]:
@@ -310,7 +316,7 @@ def tool_calls_in_text(toolbox: "Toolbox", text: str) -> list[tuple[str, dict[st
         return [call for call in calls if call is not None]
     # A call in a fence after some words ("The query does not filter … ```json {"name": "run_sql", …}```"): the
     # words are the model thinking aloud, not an answer resting on a query it ran.
-    fenced = [call for block in _FENCE.findall(text) if (call := _json_call(toolbox, block)) is not None]
+    fenced = [call for block in FENCE.findall(text) if (call := _json_call(toolbox, block)) is not None]
     if fenced:
         return fenced
     call = _json_call(toolbox, text)
@@ -324,7 +330,7 @@ def tool_calls_in_text(toolbox: "Toolbox", text: str) -> list[tuple[str, dict[st
     if query is None:
         # Words and one query the model has not run ("… the query should be modified to: ```sql …```"): what the
         # words say does not rest on a result, so the query runs; a query it already ran is an answer showing it.
-        queries = [q for block in _FENCE.findall(text) if (q := lone_query(block, dialect))]
+        queries = [q for block in FENCE.findall(text) if (q := lone_query(block, dialect))]
         query = queries[0] if len(queries) == 1 and not toolbox.tried(queries[0]) else None
     return [("run_sql", {"sql": query})] if query and "run_sql" in toolbox.tools else []
 
@@ -455,7 +461,10 @@ def _final(run: _Run, toolbox: "Toolbox", project: "Project", context: Any, answ
 
 def _finish(run: _Run, toolbox: "Toolbox", project: "Project", context: Any, *, status: str, answer: str = "",
             error: str | None = None, hint: str | None = None) -> AgentResult:
+    from vedder.agent.checks import caveats, check_answer
+
     last = toolbox.last_run
+    answer, checks = check_answer(answer, toolbox, answered=status == "answered")
     sources = context_sources(project, toolbox.context if toolbox.context is not None else context)
     sources += [s for s in toolbox.sources if s not in sources]
     if last is not None:
@@ -473,4 +482,6 @@ def _finish(run: _Run, toolbox: "Toolbox", project: "Project", context: Any, *, 
         hint=hint,
         model=run.model,
         cluster=toolbox.cluster.id,
+        checks=checks,
+        caveats=caveats(run.model, checks) if answer else [],
     )

@@ -269,6 +269,12 @@ class Toolbox:
             lines.append(f"values of {actual} with row counts{' (matching)' if contains else ''}: {values}")
         return Observation("\n".join(lines))
 
+    def guard(self, sql: str) -> "GuardedSQL":
+        """``sql`` as the guard writes it for this cluster (SQLRefused when it refuses it), without running it."""
+        from vedder.sql.run import guard_for_cluster
+
+        return guard_for_cluster(sql, self.cluster, self.project.config.dialect)
+
     def _run(self, sql: str) -> tuple["GuardedSQL", "QueryResult"]:
         from vedder.sql.run import run_sql
 
@@ -295,7 +301,7 @@ class Toolbox:
                                + (f"using only these columns: {columns}." if columns else
                                   "(describe_table shows the exact column names)."), ok=False)
         self.runs.append(SQLRun(guarded, result))
-        skipped = "".join(f"\n\n{note}" for note in self.skipped_exclusions(guarded))
+        skipped = "".join(f"\n\n{skip.note()}" for skip in self.skipped_filters(guarded))
         if not result.rows:
             return Observation("The query ran and returned no rows. If it filters on values, check them with "
                                f"column_values (case, spelling, codes); if no rows is the answer, say so.{skipped}")
@@ -337,8 +343,8 @@ class Toolbox:
         listed = "; ".join(f"{name}: {', '.join(columns)}" for name, columns in shown.items())
         return listed + (f" ({' '.join(guesses)})" if listed and guesses else "")
 
-    def skipped_exclusions(self, guarded: "GuardedSQL") -> list[str]:
-        """Notes on the filters the cluster's docs say always to apply (a 'Test accounts' section: always filter
+    def skipped_filters(self, guarded: "GuardedSQL") -> list["SkippedFilter"]:
+        """The filters the cluster's docs say always to apply (a 'Test accounts' section: always filter
         `user_id >= 100`) that the query skips though a table it reads has the column; a breakdown by the column
         shows those rows apart, so it counts as filtering."""
         from sqlglot import exp
@@ -349,7 +355,7 @@ class Toolbox:
             self._vocabulary = (self.cluster, Vocabulary.of(self.cluster, self.project.config.dialect))
         used = {c.name.lower() for node in guarded.expression.find_all(exp.Where, exp.Group, exp.Join)
                 for c in node.find_all(exp.Column)}
-        notes = []
+        skipped = []
         for (column, operator, value), explained in self._vocabulary[1].documented.items():
             if not explained.excludes or not explained.subject or column in used:
                 continue
@@ -357,11 +363,31 @@ class Toolbox:
                       and explained.subject.rstrip("s") != t.rpartition(".")[2].rstrip("s")]
             if tables:
                 shown = value[:-2] if value.endswith(".0") else value
-                notes.append(f"Note: the cluster's docs ({explained.subject}) say to always filter "
-                             f"`{column} {_OPERATORS.get(operator, operator)} {shown}`, and {', '.join(tables)} "
-                             f"has {column}, but this query does not filter on it. Add the filter and run the query "
-                             "again, unless the question asks to include those rows.")
-        return notes
+                skipped.append(SkippedFilter(explained.subject, f"{column} {_OPERATORS.get(operator, operator)} {shown}",
+                                             column, tables))
+        return skipped
+
+
+@dataclass(frozen=True)
+class SkippedFilter:
+    """A filter the cluster's docs (section ``subject``) say always to apply that a query skips, though ``tables``
+    it reads have ``column``."""
+
+    subject: str
+    filter: str
+    column: str
+    tables: list[str]
+
+    def note(self) -> str:
+        """What the model is told with the query's result, so it adds the filter."""
+        return (f"Note: the cluster's docs ({self.subject}) say to always filter `{self.filter}`, and "
+                f"{', '.join(self.tables)} has {self.column}, but this query does not filter on it. Add the filter and "
+                "run the query again, unless the question asks to include those rows.")
+
+    def caveat(self) -> str:
+        """What the person is told under an answer whose query skips it."""
+        return (f"The query does not filter `{self.filter}`, which the cluster's docs ({self.subject}) say always to "
+                f"apply ({', '.join(self.tables)} has {self.column}): the result may include those rows.")
 
 
 def _normalized(sql: str, dialect: str) -> str:

@@ -54,6 +54,8 @@ def render_answer(answer, verbose: bool = False, error: bool = False, asks_back:
     if answer.status == "error" and answer.error and answer.error not in headline:
         headline = answer.error + (f"\n{answer.answer}" if answer.answer else "")
     out.print(f"{label}  " + escape(headline))
+    for caveat in answer.caveats:  # a model's answer: who wrote it, what was checked, what failed
+        out.print("[yellow]caveat:[/yellow] " + escape(caveat))
     if answer.rows or answer.columns:
         out.print(render_table(answer.columns, answer.rows))
     if answer.truncated:

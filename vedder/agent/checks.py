@@ -1,0 +1,184 @@
+"""Checks on a model's answer, run after it answers and before vedder presents it.
+
+A model's words read as confidently as a vetted pair's, so before they are shown vedder checks what it can check
+without knowing the right answer: that every figure in the words is in the result shown (or in the question or the
+SQL), that words about an empty result say it is empty, that no query in the words differs from the one whose rows
+are shown, and that the query applies the filters the cluster's docs say always to apply. Each check is a ``Check``;
+``caveats`` turns them into the lines every surface shows under the answer: who wrote it, what was and was not
+checked, and each check that failed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from vedder.errors import VedderError
+
+if TYPE_CHECKING:
+    from vedder.agent.tools import Toolbox
+    from vedder.warehouse import QueryResult
+
+NUMBERS_IN_RESULT = "numbers_in_result"
+EMPTY_RESULT = "empty_result"
+SQL_SHOWN = "sql_shown"
+DOCS_FILTERS = "docs_filters"
+
+CHECKED = ("vedder checked that its figures are in the result, that the SQL shown is the one that ran, and the docs' "
+           "always-apply filters; not that the query asks what the question means.")
+
+# A figure as people write it: 6,458 · 6458 · 183.5 · 12.5% · $9.99 · 1.2 million; not part of a name (Q4, user_id_2).
+_FIGURE = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?![\w])(\s?%)?(?:\s(thousand|million|billion)\b)?")
+_SCALE = {"thousand": 3, "million": 6, "billion": 9}
+# Words that say a result is empty ("no rows", "none", "there were 0 …", "did not find any").
+_SAYS_EMPTY = re.compile(r"\b(no|none|nothing|zero|0|not|empty|never|neither)\b|n't", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check of a model's answer: ``passed``, and ``detail`` saying what failed (empty when it passed)."""
+
+    check: str
+    passed: bool
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"check": self.check, "passed": self.passed, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure in words: its value, the decimals it was written with, and whether it was a percentage."""
+
+    text: str
+    value: Decimal
+    decimals: int
+    percent: bool
+
+
+def figures(text: str) -> list[Figure]:
+    """The figures written in ``text``, in order.
+
+    >>> [(f.text, f.value) for f in figures("6,458 payments failed in 2025 (12.5% of 51,664); about 1.2 million streams.")]
+    [('6,458', Decimal('6458')), ('2025', Decimal('2025')), ('12.5%', Decimal('12.5')), ('51,664', Decimal('51664')), ('1.2 million', Decimal('1.2E+6'))]
+    >>> figures("user_id_2 in Q4")
+    []
+    """
+    found = []
+    for match in _FIGURE.finditer(text):
+        whole, fraction, percent, scale = match.groups()
+        value = Decimal(whole.replace(",", "") + (f".{fraction}" if fraction else ""))
+        decimals = len(fraction or "")
+        if scale:
+            value, decimals = value.scaleb(_SCALE[scale]), decimals - _SCALE[scale]
+        found.append(Figure(match.group(0).strip(), value, decimals, bool(percent)))
+    return found
+
+
+def _values(rows: Iterable[Iterable[Any]]) -> set[Decimal]:
+    """Every number a result holds: its numbers, and the numbers written in its text and dates (2026-11-01)."""
+    values: set[Decimal] = set()
+    for row in rows:
+        for value in row:
+            if isinstance(value, bool) or value is None:
+                continue
+            if isinstance(value, (int, float, Decimal)):
+                try:
+                    values.add(Decimal(str(value)))
+                except ArithmeticError:
+                    continue
+            elif isinstance(value, (str, date, datetime)):
+                values.update(f.value for f in figures(str(value).replace("-", " ").replace(":", " ")))
+    return values
+
+
+def _matches(figure: Figure, values: set[Decimal]) -> bool:
+    """Whether ``figure`` is one of ``values`` as written (rounded or cut to its decimals; a percentage may be a share)."""
+    tolerance = Decimal(1).scaleb(-figure.decimals)
+    candidates = values | ({v * 100 for v in values} if figure.percent else set())
+    return any(abs(v - figure.value) < tolerance for v in candidates)
+
+
+def check_figures(words: str, result: "QueryResult", *, question: str, sql: str) -> Check:
+    """Every figure in ``words`` is in the result's rows (or its row count), the question or the SQL."""
+    allowed = _values(result.rows) | {Decimal(len(result.rows))}
+    allowed |= {f.value for f in figures(question)} | _values([[sql.replace("-", " ")]])
+    missing = [f.text for f in figures(words) if not _matches(f, allowed)]
+    if not missing:
+        return Check(NUMBERS_IN_RESULT, True)
+    shown = ", ".join(dict.fromkeys(missing))
+    where = "the query returned no rows" if not result.rows else "the result shown does not hold"
+    return Check(NUMBERS_IN_RESULT, False,
+                 f"The words state {shown}, but {where}{' it' * bool(result.rows)} (nor does the question or the SQL): "
+                 "the figure may be made up, or come from another query.")
+
+
+def check_empty(words: str, result: "QueryResult") -> Check:
+    """Words about a query that returned no rows say so ('no rows', 'none', '0', 'not')."""
+    if result.rows or _SAYS_EMPTY.search(words):
+        return Check(EMPTY_RESULT, True)
+    return Check(EMPTY_RESULT, False, "The query returned no rows, but the words do not say so.")
+
+
+def check_answer(words: str, toolbox: "Toolbox", *, answered: bool) -> tuple[str, list[Check]]:
+    """The checks of an answer resting on the toolbox's last query (none without one), and its words without the
+    queries in them that did not run. Only ``answered`` words are checked: a stopped run's words are vedder's."""
+    last = toolbox.last_run
+    if last is None:
+        return words, []
+    checks = []
+    if answered:
+        dialect = toolbox.project.config.dialect
+        words, shown = check_queries_in_words(words, last.guarded.sql, lambda sql: toolbox.guard(sql).sql, dialect)
+        checks += [shown, check_figures(words, last.result, question=toolbox.question, sql=last.guarded.sql)]
+        if not last.result.rows:
+            checks.append(check_empty(words, last.result))
+    skipped = toolbox.skipped_filters(last.guarded)
+    checks.append(Check(DOCS_FILTERS, not skipped, " ".join(skip.caveat() for skip in skipped)))
+    return words, checks
+
+
+def caveats(model: str, checks: list[Check]) -> list[str]:
+    """The lines shown under a model's answer: who wrote it and what vedder checked, then each failed check.
+
+    >>> caveats("openai/qwen", [Check(NUMBERS_IN_RESULT, False, "The words state 7.")])[1]
+    'The words state 7.'
+    >>> caveats("openai/qwen", [])
+    ['Written by model openai/qwen, not vetted by an expert.']
+    """
+    if not checks:
+        return [f"Written by model {model}, not vetted by an expert."]
+    return [f"Written by model {model}, not vetted by an expert. {CHECKED}",
+            *(check.detail for check in checks if not check.passed)]
+
+
+def check_queries_in_words(words: str, shown: str, guard: "Callable[[str], str]", dialect: str) -> tuple[str, Check]:
+    """``words`` without the fenced queries in them that are not the one shown (``shown``, as the guard wrote it;
+    ``guard`` writes a query the same way or raises), and whether there were any: a model's words ending "the right
+    query is:" and a query it never ran must not sit above the rows of another."""
+    from vedder.agent.loop import FENCE, lone_query
+
+    removed = 0
+
+    def unless_shown(match: "re.Match[str]") -> str:
+        nonlocal removed
+        query = lone_query(match.group(1), dialect)
+        if query is None:
+            return match.group(0)
+        try:
+            if guard(query) == shown:
+                return match.group(0)
+        except VedderError:
+            pass
+        removed += 1
+        return ""
+
+    kept = FENCE.sub(unless_shown, words)
+    if not removed:
+        return words, Check(SQL_SHOWN, True)
+    kept = re.sub(r"\n{3,}", "\n\n", kept).strip()
+    return kept, Check(SQL_SHOWN, False, f"The words held {'a query' if removed == 1 else f'{removed} queries'} other than "
+                                         "the one shown, which vedder did not run; removed from the words.")
