@@ -2,7 +2,7 @@
 request where nothing changed keeps the project (and its routing index), and every edit, addition, removal or
 rename of a pair, dataset, doc, cluster.yaml, cluster or vedder.yaml made under a running watcher is seen by the
 next request — the same clusters, routing and broken clusters as a project loaded from scratch — reading again only
-the clusters that changed."""
+the clusters that changed. Each test runs with inotify's events and with a stat of every file (``watching``)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,17 @@ AFFECTED = {
     "cluster renamed": {"revenue_2", "billing"}, "pair broken": {"podcasts_2"}, "cluster.yaml broken": {"listening_1"},
 }
 """The cluster folders each of ``CHANGES`` touches."""
+
+
+@pytest.fixture(autouse=True, params=["events", "every file"])
+def watching(request, monkeypatch) -> bool:
+    """Every test here both ways a server learns of changes: inotify's events (vedder/project/watch.py), and a stat
+    of every file on each request (forced here, as where there is no inotify)."""
+    from vedder.project.watch import ProjectEvents
+
+    if request.param == "every file":
+        monkeypatch.setattr(ProjectEvents, "start", classmethod(lambda cls, root: "forced off in a test"))
+    return request.param == "events"
 
 
 def settled(watcher: ProjectWatcher) -> Project:
