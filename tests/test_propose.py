@@ -37,6 +37,10 @@ SAME_PATTERN = [
         "select count(*) from events where event_date >= current_date - interval 7 day",
         "select count(*) from events where event_date >= current_date - interval '30 days'",
     ],
+    [  # people write a join INNER or not, its equality either way round, its conditions in any order
+        "SELECT s.tier, SUM(o.total_cents) FROM orders o JOIN sellers s ON s.seller_id = o.seller_id AND s.region = o.region WHERE o.status <> 9 GROUP BY s.tier",
+        "SELECT sellers.tier, SUM(orders.total_cents) FROM orders AS orders INNER JOIN sellers AS sellers ON orders.region = sellers.region AND orders.seller_id = sellers.seller_id WHERE 9 <> orders.status GROUP BY 1",
+    ],
 ]
 DIFFERENT_PATTERNS = [
     "select country, count(*) from events group by country",
@@ -44,6 +48,10 @@ DIFFERENT_PATTERNS = [
     "select country, count(*) from events where user_id >= 100 group by country",
     "select plan, count(*) from users group by plan",
     "select country, count(*) from events group by country order by 2 desc",
+    "select e.country, count(*) from events e left join users u on u.user_id = e.user_id group by e.country",
+    "select e.country, count(*) from events e join users u on u.user_id = e.user_id group by e.country",
+    "select country, count(*) from events where user_id - 100 >= event_id group by country",
+    "select country, count(*) from events where event_id - 100 >= user_id group by country",
 ]
 
 

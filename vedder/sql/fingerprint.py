@@ -2,7 +2,8 @@
 
 Two queries share a fingerprint when they differ only in literal values (``'US'`` vs ``'SE'``, ``LIMIT 5``
 vs ``LIMIT 10``, ``IN (1, 2)`` vs ``IN (3)``), in identifier case or quoting, in interval unit spelling (``DAYS`` vs ``DAY``), in table or result-column
-aliases, in ``GROUP BY 1`` vs ``GROUP BY country``, or in the order of ``AND``-ed filters. Everything is
+aliases, in ``GROUP BY 1`` vs ``GROUP BY country``, in the order of ``AND``-ed filters and join conditions, in
+the sides of an ``=`` or ``<>`` (``s.id = o.id`` vs ``o.id = s.id``), or in ``INNER JOIN`` vs ``JOIN``. Everything is
 done on sqlglot's syntax tree (``qualify`` canonicalizes tables, aliases and identifiers).
 
 >>> fingerprint("SELECT country, COUNT(*) AS n FROM events WHERE day >= 7 GROUP BY 1") == fingerprint(
@@ -58,12 +59,26 @@ def normalize_sql(
         values = in_list.expressions
         if values and all(isinstance(v, exp.Placeholder) for v in values):
             in_list.set("expressions", [exp.Placeholder()])
+    for comparison in tree.find_all(exp.EQ, exp.NEQ):
+        sides = sorted((comparison.this, comparison.expression), key=lambda side: side.sql(dialect))
+        comparison.set("this", sides[0])
+        comparison.set("expression", sides[1])
+    for join in tree.find_all(exp.Join):
+        if (join.args.get("kind") or "").upper() == "INNER" and not join.args.get("side"):
+            join.set("kind", None)
+        if join.args.get("on") is not None:
+            join.set("on", _sorted_conjuncts(join.args["on"], dialect))
     for select in tree.find_all(exp.Select):
         where = select.args.get("where")
         if where is not None:
-            conditions = sorted(where.this.flatten() if isinstance(where.this, exp.And) else [where.this], key=lambda c: c.sql(dialect))
-            where.set("this", exp.and_(*conditions, copy=False))
+            where.set("this", _sorted_conjuncts(where.this, dialect))
     return tree
+
+
+def _sorted_conjuncts(condition: exp.Expression, dialect: str) -> exp.Expression:
+    """``condition``'s ``AND``-ed parts in one order, whichever order they were written in."""
+    parts = sorted(condition.flatten() if isinstance(condition, exp.And) else [condition], key=lambda c: c.sql(dialect))
+    return exp.and_(*parts, copy=False)
 
 
 def _canonical_aliases(tree: exp.Expression) -> None:
