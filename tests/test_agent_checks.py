@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from demo_project import copy_demo
 from fake_openai import FakeOpenAI
 from test_agent import ask, cluster, context, project, server, warehouse, warehouse_file  # noqa: F401 (fixtures)
-from vedder.agent.checks import check_empty, check_figures
+from vedder.agent.checks import check_empty, check_figures, check_states_result
 from vedder.cli import app
 from vedder.config import load_config
 from vedder.project import load_project
@@ -57,6 +57,16 @@ def test_words_about_an_empty_result_must_say_it_is_empty():
     assert not check_empty(made_up, empty).passed
     figures = check_figures(made_up, empty, question="Who was the top artist in 2027?", sql="SELECT name FROM a")
     assert figures.detail.startswith("The words state 1,234, but the query returned no rows")
+
+
+def test_words_must_state_a_value_of_the_result():
+    """Qwen2.5-Coder's last payments reply: how the query 'should be modified', above the rows of the query that ran."""
+    explained = ("The query does not filter on `user_id >= 100`, so it will return all payments. The query should be "
+                 "modified to: … This query will now correctly count the number of payments that failed in 2025.")
+    check = check_states_result(explained, result((116841,)))
+    assert not check.passed and check.detail.startswith("The words state none of the values in the result shown")
+    assert check_states_result("116,841 payments.", result((116841,))).passed
+    assert check_states_result("The label with most artists is northbeam records.", result(("Northbeam Records", 502))).passed
 
 
 def test_a_query_in_the_words_that_is_not_the_one_shown_is_removed_and_said(project, cluster, context, warehouse, server):

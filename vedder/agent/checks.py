@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 NUMBERS_IN_RESULT = "numbers_in_result"
 EMPTY_RESULT = "empty_result"
+STATES_RESULT = "states_result"
 SQL_SHOWN = "sql_shown"
 DOCS_FILTERS = "docs_filters"
 
@@ -133,12 +134,29 @@ def check_answer(words: str, toolbox: "Toolbox", *, answered: bool) -> tuple[str
     if answered:
         dialect = toolbox.project.config.dialect
         words, shown = check_queries_in_words(words, last.guarded.sql, lambda sql: toolbox.guard(sql).sql, dialect)
-        checks += [shown, check_figures(words, last.result, question=toolbox.question, sql=last.guarded.sql)]
+        stated = check_figures(words, last.result, question=toolbox.question, sql=last.guarded.sql)
+        checks += [shown, stated]
         if not last.result.rows:
             checks.append(check_empty(words, last.result))
+        elif stated.passed:  # a figure not in the result already says the words do not state it
+            checks.append(check_states_result(words, last.result))
     skipped = toolbox.skipped_filters(last.guarded)
     checks.append(Check(DOCS_FILTERS, not skipped, " ".join(skip.caveat() for skip in skipped)))
     return words, checks
+
+
+def check_states_result(words: str, result: "QueryResult") -> Check:
+    """Words about a result state at least one of its values (a figure or a text value): a reply explaining how
+    the query should be changed, above the rows of the query that ran, answers nothing."""
+    numbers = _values(result.rows)
+    texts = {value.lower() for row in result.rows for value in row if isinstance(value, str) and len(value.strip()) > 1}
+    if not result.rows or (not numbers and not texts):
+        return Check(STATES_RESULT, True)
+    lowered = words.lower()
+    if any(_matches(f, numbers) for f in figures(words)) or any(text in lowered for text in texts):
+        return Check(STATES_RESULT, True)
+    return Check(STATES_RESULT, False, "The words state none of the values in the result shown: read the result, not "
+                                       "the words.")
 
 
 def caveats(model: str, checks: list[Check]) -> list[str]:

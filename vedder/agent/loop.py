@@ -350,7 +350,12 @@ def _json_call(toolbox: "Toolbox", text: str) -> tuple[str, dict[str, Any] | str
             arguments = json.loads(arguments)
         except json.JSONDecodeError:
             pass
-    return (name, arguments) if name in toolbox.tools else None
+    if name in toolbox.tools:
+        return name, arguments
+    # A call of a tool there is not ({"name": "read_csv", "arguments": {"file_path": "/etc/passwd"}}, Qwen2.5-Coder-1.5B
+    # asked to read a file) is a call all the same: the model is told which tools there are, not shown it as its answer.
+    called = isinstance(name, str) and name.strip() and ("arguments" in value or "parameters" in value or function)
+    return (name, arguments) if called else None
 
 
 def lone_query(text: str, dialect: str) -> str | None:

@@ -131,7 +131,8 @@ class Toolbox:
         """Run tool ``name``; ``arguments`` as a dict or the model's raw JSON string."""
         tool = self.tools.get(name)
         if tool is None:
-            return Observation(f"Error: there is no tool '{name}'. Available tools: {', '.join(self.tools)}.", ok=False)
+            return Observation(f"Error: there is no tool '{name}'. Available tools: {', '.join(self.tools)}. Only the "
+                               "cluster's tables can be read (run_sql); not files, settings or other databases.", ok=False)
         if isinstance(arguments, str):
             try:
                 arguments = json.loads(arguments or "{}")
