@@ -119,6 +119,20 @@ def test_acronyms_the_docs_spell_out_either_way_round():
     assert acronyms_spelled_out("SMB subscribers?", acronyms(cluster), lambda: {"smb"}) == "SMB subscribers?"
 
 
+def test_acronyms_after_their_words_in_a_long_doc():
+    """The words before "(GMV)" are read back from each acronym, whatever comes before them in a big doc."""
+    from types import SimpleNamespace
+
+    from vedder.definitions import acronyms
+
+    filler = "order buyer seller refund status cents currency delivered (x) cancelled test-account.\n" * 20_000
+    body = (filler + "Our gross merchandise value (GMV) is reported daily, one of many many words written by people before"
+            " we say net promoter score (NPS), (paren) customer lifetime value (CLV) and the brand-new thing (BT)." + filler)
+    cluster = SimpleNamespace(docs=[SimpleNamespace(body=body)])
+    assert acronyms(cluster) == {"gmv": "gross merchandise value", "nps": "net promoter score",
+                                 "clv": "customer lifetime value", "bt": "brand-new thing"}
+
+
 @pytest.mark.parametrize("question,expected", [
     ("what's our ARPU for 2025?", "answered from vetted pair arpu-year"),
     ("What was the ARPU in 2024?", "adapted year 2025 → 2024"),
