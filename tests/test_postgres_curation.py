@@ -274,6 +274,9 @@ def test_estimated_distinct_is_duj1_for_uniform_samples_and_shlosser_for_skewed_
     shlosser = 103 + 100 * (100 * (1 - q) + 3 * (1 - q) ** 400) / (100 * q + 3 * 400 * q * (1 - q) ** 399)
     assert estimated_distinct({1: 100, 400: 3}, 13_000) == round(shlosser) == 1_003  # three heavy values, a unique tail
     assert estimated_distinct({1: 300, 2: 100}, 500) == 400 and estimated_distinct({}, 40) == 1  # the whole column; none sampled
+    # A status code of 400,000 orders, 5 values each sampled ~20,000 times, one of them half the rows: skewed, but
+    # (1 - q)^20000 is 0.0 in floating point; every value was seen, so the estimate is the values seen.
+    assert estimated_distinct({19_000: 4, 25_000: 1}, 400_000) == 5
 
 
 def test_big_postgres_tables_estimate_distinct_counts_from_the_sample_and_keep_the_rest_exact(url, postgres_server, monkeypatch):

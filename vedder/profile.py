@@ -355,7 +355,8 @@ def estimated_distinct(seen: dict[int, int], total_non_null: int) -> int:
         q = non_null / total_non_null
         unseen = sum((1 - q) ** times * values for times, values in seen.items())
         weight = sum(times * q * (1 - q) ** (times - 1) * values for times, values in seen.items())
-        estimate = distinct + once * unseen / weight
+        # No value seen once: nothing to extrapolate (and with values seen ~10^4 times the sums underflow to 0.0).
+        estimate = distinct + once * unseen / weight if once else distinct
     return int(min(max(estimate, distinct), total_non_null) + 0.5)
 
 
