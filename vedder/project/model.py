@@ -203,8 +203,42 @@ class Cluster:
         docs it has."""
         return dict(zip(SUMMARY_KEYS, (self.id, self.title, self.owners.team, len(self.tables), len(self.pairs), len(self.docs))))
 
+    def listing(self) -> dict[str, Any]:
+        """Its entry in MCP's ``list_clusters`` (less the resource URI): id, title, description, owners, keywords,
+        tables, and how many pairs and docs it has."""
+        return {"id": self.id, "title": self.title, "description": self.description, "owners": self.owners.to_dict(),
+                "keywords": self.keywords, "tables": self.tables, "pairs": len(self.pairs), "docs": len(self.docs)}
+
+    def record(self) -> "Record":
+        """What ``ClusterStates`` keeps of it: its summary's values, and what else its listing needs (description,
+        members, contact, keywords, tables) — None when the contact is not text, which JSON may not give back as it
+        was (a YAML date or number)."""
+        owners = self.owners
+        extra = [self.description, owners.members, owners.contact, self.keywords, self.tables] \
+            if owners.contact is None or isinstance(owners.contact, str) else None
+        summary = self.summary()
+        return [[summary[key] for key in SUMMARY_KEYS], extra]
+
 
 SUMMARY_KEYS = ("id", "title", "team", "tables", "pairs", "docs")
+Record = list
+"""``Cluster.record()``: [the summary's values by ``SUMMARY_KEYS``, the listing's other values or None]."""
+
+
+def recorded_summary(record: Record) -> dict[str, Any]:
+    """The ``Cluster.summary()`` that ``record`` (``Cluster.record()``) was made from."""
+    return dict(zip(SUMMARY_KEYS, record[0]))
+
+
+def recorded_listing(record: Record) -> dict[str, Any] | None:
+    """The ``Cluster.listing()`` that ``record`` was made from, or None when it was not kept."""
+    if record[1] is None:
+        return None
+    cluster_id, title, team, _tables, pairs, docs = record[0]
+    description, members, contact, keywords, tables = record[1]
+    return {"id": cluster_id, "title": title, "description": description,
+            "owners": {"team": team, "members": members, "contact": contact}, "keywords": keywords, "tables": tables,
+            "pairs": pairs, "docs": docs}
 
 
 @dataclass
@@ -257,11 +291,11 @@ class BrokenCluster:
 class LazyClusters(Mapping[str, Cluster]):
     """Clusters by folder name, each loaded on first use (``load_project(..., lazy=True)``): a question needs the
     cluster it is routed to (and the few it names), not the thousand others. Ids, ``in`` and ``len`` load nothing;
-    ``values()`` and ``items()`` load every cluster. ``recorded(name)``: the ``Cluster.summary()`` of a cluster as
+    ``values()`` and ``items()`` load every cluster. ``recorded(name)``: the ``Cluster.record()`` of a cluster as
     recorded when it last loaded (``ClusterStates``), or None, so listing them loads none."""
 
     def __init__(self, names: list[str], load: Callable[[str], Cluster], loaded: dict[str, Cluster],
-                 recorded: Callable[[str], dict[str, Any] | None] | None = None) -> None:
+                 recorded: Callable[[str], Record | None] | None = None) -> None:
         self._names, self._known, self._load, self._loaded = names, set(names), load, loaded
         self._recorded = recorded or (lambda name: None)
         self._loading = threading.Lock()  # a server's threads share one project: each cluster loads once
@@ -295,14 +329,23 @@ class LazyClusters(Mapping[str, Cluster]):
         """Cluster ``name`` when it is loaded already, else None (loads nothing)."""
         return self._loaded.get(name)
 
-    def known_summary(self, name: str) -> dict[str, Any] | None:
-        """The ``Cluster.summary()`` of ``name`` when it is loaded or its summary recorded, else None (loads nothing)."""
+    def known_record(self, name: str) -> Record | None:
+        """The ``Cluster.record()`` of ``name`` when it is loaded or recorded, else None (loads nothing)."""
         cluster = self._loaded.get(name)
-        return cluster.summary() if cluster is not None else self._recorded(name)
+        return cluster.record() if cluster is not None else self._recorded(name)
 
     def summary(self, name: str) -> dict[str, Any]:
-        """The ``Cluster.summary()`` of ``name``, loading it only when no summary is recorded."""
-        return self.known_summary(name) or self[name].summary()
+        """The ``Cluster.summary()`` of ``name``, loading it only when none is recorded."""
+        cluster = self._loaded.get(name)
+        record = self._recorded(name) if cluster is None else None
+        return recorded_summary(record) if record is not None else self[name].summary()
+
+    def listing(self, name: str) -> dict[str, Any]:
+        """The ``Cluster.listing()`` of ``name``, loading it only when none is recorded."""
+        cluster = self._loaded.get(name)
+        record = self._recorded(name) if cluster is None else None
+        listed = recorded_listing(record) if record is not None else None
+        return listed if listed is not None else self[name].listing()
 
 
 @dataclass
@@ -357,6 +400,14 @@ class Project:
             else [c.summary() for c in clusters.values()]
         rows += [{"id": b.id, "title": "", "team": b.team, "tables": None, "pairs": None, "docs": None, "problem": b.problem}
                  for b in self.broken.values()]
+        return sorted(rows, key=lambda row: row["id"])
+
+    def listings(self) -> list[dict[str, Any]]:
+        """Each cluster's ``Cluster.listing()``, by id (MCP's ``list_clusters``); lazy clusters from the records kept
+        when they last loaded, loading only those without one."""
+        clusters = self.clusters
+        rows = [clusters.listing(name) for name in clusters] if isinstance(clusters, LazyClusters) \
+            else [c.listing() for c in clusters.values()]
         return sorted(rows, key=lambda row: row["id"])
 
 
@@ -644,14 +695,15 @@ def _is_file(path: str) -> bool:
 class ClusterStates:
     """Whether each cluster loaded or was left out for a broken file, by the digest of its files' stats, kept in
     ``.vedder/clusters.json``: a project whose clusters did not change knows which are broken without loading any,
-    and lists them (``Cluster.summary()``, recorded with the state of a cluster that loads) without loading any.
+    and lists them (``Cluster.record()``: its ``summary()`` for ``vedder clusters`` and its ``listing()`` for MCP's
+    ``list_clusters``, recorded with the state of a cluster that loads) without loading any.
 
     A state is trusted under the parse cache's rule (``ParseCache``): the digest is unchanged and every file's last
     change (ctime) came well before the state was taken, so an edit within one mtime tick, or a restore that puts an
     old mtime back, is loaded again. A cluster with a file that cannot be stat'ed is always loaded.
     """
 
-    VERSION = 2
+    VERSION = 3
 
     def __init__(self, path: Path) -> None:
         self.path, self.changed = path, False
@@ -661,18 +713,21 @@ class ClusterStates:
         """Whether ``name`` is known to load, its files unchanged since it last did."""
         entry = self.entries.get(name)
         changed = files.changed_ns
-        return (isinstance(entry, list) and len(entry) == 4 and entry[0] == files.digest and entry[2] is False
-                and isinstance(entry[3], list) and len(entry[3]) == len(SUMMARY_KEYS) and changed is not None
-                and isinstance(entry[1], int) and changed < entry[1] - ParseCache.SETTLED_NS)
+        if not (isinstance(entry, list) and len(entry) == 4 and entry[0] == files.digest and entry[2] is False
+                and changed is not None and isinstance(entry[1], int) and changed < entry[1] - ParseCache.SETTLED_NS):
+            return False
+        record = entry[3]
+        return (isinstance(record, list) and len(record) == 2 and isinstance(record[0], list)
+                and len(record[0]) == len(SUMMARY_KEYS) and (record[1] is None or isinstance(record[1], list) and len(record[1]) == 5))
 
-    def summary(self, name: str, files: ClusterFiles) -> dict[str, Any] | None:
-        """The ``Cluster.summary()`` of ``name`` recorded when it last loaded, when its files did not change since."""
-        return dict(zip(SUMMARY_KEYS, self.entries[name][3])) if self.loads(name, files) else None
+    def recorded(self, name: str, files: ClusterFiles) -> Record | None:
+        """The ``Cluster.record()`` of ``name`` kept when it last loaded, when its files did not change since."""
+        return self.entries[name][3] if self.loads(name, files) else None
 
-    def record(self, name: str, files: ClusterFiles, checked_ns: int, summary: dict[str, Any] | None) -> None:
-        """The state of ``name`` as loaded at ``checked_ns``: its summary, or None when it is broken (kept as a list:
-        1,000 small JSON objects take ten times as long to read)."""
-        entry = [files.digest, checked_ns, summary is None, None if summary is None else [summary[key] for key in SUMMARY_KEYS]]
+    def record(self, name: str, files: ClusterFiles, checked_ns: int, record: Record | None) -> None:
+        """The state of ``name`` as loaded at ``checked_ns``: its ``Cluster.record()``, or None when it is broken (kept
+        as lists: 1,000 small JSON objects take ten times as long to read)."""
+        entry = [files.digest, checked_ns, record is None, record]
         if self.entries.get(name) != entry:
             self.entries[name], self.changed = entry, True
 
@@ -710,11 +765,11 @@ def load_cached(root: Path, name: str, files: ClusterFiles) -> Cluster:
     return cluster
 
 
-def _summary(job: tuple[Path, str, ClusterFiles]) -> dict[str, Any] | None:
-    """The ``Cluster.summary()`` of the cluster of ``job`` (root, folder name, files), None when a file of it does
+def _record(job: tuple[Path, str, ClusterFiles]) -> Record | None:
+    """The ``Cluster.record()`` of the cluster of ``job`` (root, folder name, files), None when a file of it does
     not read; its parse cache is written either way (run in worker processes, see ``in_processes``)."""
     try:
-        return load_cached(*job).summary()
+        return load_cached(*job).record()
     except ProjectFileError:
         return None
 
@@ -792,9 +847,9 @@ def load_project(config: Config, *, skip_broken: bool = False, lazy: bool = Fals
             loaded[name] = cluster
     unknown = [name for name in scanned if name not in kept and not (lazy and states.loads(name, scanned[name]))]
     checked = time.time_ns()
-    read_in_workers: dict[str, dict[str, Any] | None] = {}
+    read_in_workers: dict[str, Record | None] = {}
     if lazy and use_processes(len(unknown)):
-        read_in_workers = dict(zip(unknown, in_processes(_summary, [(config.root, name, scanned[name]) for name in unknown])))
+        read_in_workers = dict(zip(unknown, in_processes(_record, [(config.root, name, scanned[name]) for name in unknown])))
     for name in unknown:
         files = scanned[name]
         if read_in_workers.get(name) is not None:  # it loads, from its fresh parse cache, on first use
@@ -815,15 +870,15 @@ def load_project(config: Config, *, skip_broken: bool = False, lazy: bool = Fals
                                          load_readable(files.folder, cache, unreadable=file, files=files))
             cache.save()
         else:
-            states.record(name, files, checked, loaded[name].summary())
+            states.record(name, files, checked, loaded[name].record())
     states.save(list(scanned))
     names = [name for name in scanned if name not in broken]
     if not lazy:
         return Project(config=config, clusters={name: loaded[name] for name in names}, broken=broken, files=scanned)
-    taken_over = {name: summary for name in kept if name not in loaded and (summary := _kept_summary(previous, name))}
+    taken_over = {name: record for name in kept if name not in loaded and (record := _kept_record(previous, name))}
 
-    def recorded(name: str) -> dict[str, Any] | None:  # holds no earlier project: a server's edits do not pile up
-        return taken_over.get(name) or states.summary(name, scanned[name])
+    def recorded(name: str) -> Record | None:  # holds no earlier project: a server's edits do not pile up
+        return taken_over.get(name) or states.recorded(name, scanned[name])
 
     clusters = LazyClusters(names, lambda name: load_cached(config.root, name, scanned[name]), loaded, recorded)
     return Project(config=config, clusters=clusters, broken=broken, files=scanned)
@@ -839,10 +894,10 @@ def _unchanged(previous: Project | None, scanned: dict[str, ClusterFiles], skip_
             and (skip_broken or name not in previous.broken)}
 
 
-def _kept_summary(project: Project | None, name: str) -> dict[str, Any] | None:
-    """The summary ``project`` (the previous one) knows of cluster ``name`` without loading it."""
+def _kept_record(project: Project | None, name: str) -> Record | None:
+    """The ``Cluster.record()`` ``project`` (the previous one) knows of cluster ``name`` without loading it."""
     clusters = project.clusters if project is not None else None
-    return clusters.known_summary(name) if isinstance(clusters, LazyClusters) else None
+    return clusters.known_record(name) if isinstance(clusters, LazyClusters) else None
 
 
 def _loaded_cluster(project: Project, name: str) -> Cluster | None:
