@@ -257,3 +257,18 @@ def test_never_mind_lets_go_of_the_declined_follow_up(demo):
     # Near misses: without letting go the breakdown still holds; letting go and asking it again is still declined.
     assert _follow(demo, "same for the student plan", family, "revenue", device).match is None
     assert _follow(demo, "never mind the devices, same for student per device?", family, "revenue", device).match is None
+
+
+def test_a_word_the_conversations_pairs_use_keeps_the_follow_up_in_its_cluster(demo_dir, monkeypatch):
+    """Only listening's keywords say "listeners", but podcasts' vetted questions ask for podcast listeners: in a
+    podcasts conversation "and listeners in japan?" is theirs (conversations9's blind run moved it to music's
+    monthly active listeners)."""
+    monkeypatch.setenv("VEDDER_LOG", str(demo_dir / "stays.sqlite"))
+    project = load_project(load_config(demo_dir))
+    _, japan = _conversation(project, "How many people listened to podcasts in Mexico in October 2026?", "and listeners in japan?")
+    assert japan.cluster == "podcasts" and "monthly-active-listeners-country" not in japan.answer, japan.answer
+    # Near miss: a word only the other cluster has still moves the conversation there.
+    _, streams = _conversation(project, "How many people listened to podcasts in Mexico in October 2026?",
+                               "and how many streams did japan have that month?")
+    assert streams.cluster == "listening" and "listening.events" in (streams.sql or ""), streams.answer
+

@@ -187,8 +187,11 @@ def subject_terms(cluster: "Cluster") -> set[str]:
 
 def _names_only_theirs(question: str, cluster: "Cluster", theirs: "Cluster") -> bool:
     """Whether ``question`` names what ``theirs`` is about (id, title, keywords, tables, columns) in a word
-    ``cluster``'s own names do not have."""
-    own = subject_terms(cluster)
+    ``cluster``'s own names do not have. Its vetted questions are its own words too: "and listeners in japan?" in a
+    podcasts conversation is about podcast listeners (its pairs ask for them), though only listening's keywords
+    say "listeners"."""
+    vetted = " ".join(text for pair in cluster.pairs for text in (pair.question, *pair.paraphrases))
+    own = subject_terms(cluster) | set(tokenize(vetted))
     return any(term in subject_terms(theirs) for term in domain_terms(question) if term not in own)
 
 
