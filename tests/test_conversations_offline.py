@@ -272,3 +272,14 @@ def test_a_word_the_conversations_pairs_use_keeps_the_follow_up_in_its_cluster(d
                                "and how many streams did japan have that month?")
     assert streams.cluster == "listening" and "listening.events" in (streams.sql or ""), streams.answer
 
+
+def test_outside_a_value_is_no_follow_up_for_that_value(demo):
+    listeners = _first(demo, "How many people listened to podcasts in Mexico in October 2026?", "podcasts")
+    streams = _first(demo, "How many streams did each country have in October 2026?", "listening")
+    for question, previous, cluster in (("and outside the US?", listeners, "podcasts"), ("non-US only?", streams, "listening"),
+                                        ("and outside the US?", streams, "listening"), ("everything beyond Sweden?", streams, "listening")):
+        result = _follow(demo, question, previous, cluster)
+        assert result.match is None, (question, result.match.explanation)
+    # Near miss: the value alone is the follow-up it always was.
+    us = _follow(demo, "and in the US?", listeners, "podcasts")
+    assert us.match is not None and "country = 'US'" in us.match.sql, us.reason

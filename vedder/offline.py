@@ -1297,9 +1297,10 @@ def _ranked_list(tree: exp.Expression, dialect: str) -> bool:
 _FOLLOW_UP_WORDS = {stem(w) for w in "top instead ok okay rather".split()}
 
 # Words that make "Sweden" in a follow-up something other than the one value to answer for: "except Sweden",
-# "compared with Sweden", "what share did Sweden have" ("same but for October" is October, like "same for").
-NOT_ONLY = re.compile(r"\b(not|no|except|excluding|exclude|without|other|besides|apart|(?<!same )but|compared?|comparing|"
-                      r"versus|vs|relative|than|share|percent|percentage|rank|ranked)\b", re.IGNORECASE)
+# "outside the US", "non-US", "compared with Sweden", "what share did Sweden have" ("same but for October" is October).
+NOT_ONLY = re.compile(r"\b(not|no|non|except|excluding|exclude|without|outside|beyond|aside|minus|other|besides|apart|"
+                      r"(?<!same )but|compared?|comparing|versus|vs|relative|than|share|percent|percentage|rank|ranked)\b",
+                      re.IGNORECASE)
 
 
 def _grouped_columns(select: exp.Select) -> list[exp.Column]:
