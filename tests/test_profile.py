@@ -167,6 +167,11 @@ def test_partition_detection(warehouse, table, expected):
         ("listening.events", {"event_ts": "TIMESTAMP", "event_date": "DATE"}, "event_date"),
         ("revenue.payments", {"paid_at": "TIMESTAMP", "payment_date": "DATE"}, "payment_date"),
         ("ops.metrics", {"updated_at": "TIMESTAMP", "report_date": "DATE"}, "report_date"),
+        # a time zone after the name: placed_at_utc is placed_at, an attribute stays one
+        ("market.orders", {"deleted_at": "TIMESTAMPTZ", "placed_at_utc": "TIMESTAMPTZ"}, "placed_at_utc"),
+        ("finance.refunds", {"order_id": "BIGINT", "refunded_at_UTC": "TIMESTAMPTZ"}, "refunded_at_UTC"),
+        ("web.hits", {"hit_ts_local": "TIMESTAMP", "hit_date_utc": "DATE"}, "hit_date_utc"),
+        ("crm.buyers", {"signed_up_at_utc": "TIMESTAMPTZ"}, None),
     ],
 )
 def test_the_partition_says_when_the_row_happened_not_an_attribute_of_an_entity(table, columns, expected):

@@ -80,10 +80,11 @@ _EVENT_STEMS = (
     "event", "creat", "order", "placed", "transact", "txn", "pay", "paid", "invoic", "issu", "sale", "sold", "purchas",
     "book", "visit", "log", "occur", "ship", "deliver", "sent", "receiv", "receipt", "click", "play", "listen",
     "impression", "session", "view", "request", "submit", "report", "record", "measur", "complain", "claim", "incident",
-    "attend", "lesson", "assess", "rating", "mail",
+    "attend", "lesson", "assess", "rating", "mail", "refund",
 )
 """Word beginnings that say when a row happened (created, ordered, paid, logged …): such a date or timestamp is the
 partition before a date that says neither (a due_date next to created_at)."""
+_TIME_ZONE_WORDS = {"utc", "gmt", "local", "tz", "z"}
 _WORD_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|[^A-Za-z0-9]+")
 _CLUSTER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 # Cluster files name tables in lower case without quotes: a space, a dot or a capital (PostgreSQL keeps the case of
@@ -173,6 +174,8 @@ def _partition_score(column: _ColumnKind, table: str = "") -> int:
     if not column.partitionable:
         return 0
     words = _words(column.name)  # "Order Date", "OrderDate": order, date
+    if len(words) > 1 and words[-1] in _TIME_ZONE_WORDS:  # placed_at_utc says when as placed_at does
+        words = words[:-1]
     name = "_".join(words)
     if name in _PARTITION_NAMES:
         return 8
