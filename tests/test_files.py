@@ -29,6 +29,13 @@ def test_yaml_error_names_file_line_and_column():
         load_yaml_text("a: 1\nb: [unclosed\n", "x.yaml")
 
 
+def test_a_tab_in_yaml_says_to_indent_with_spaces():
+    for text in ("question: Tabbed?\nsql: |\n\tSELECT 1\n", "question: Tabbed?\nsql:\n\tSELECT 1\n"):
+        with pytest.raises(ProjectFileError, match=r"p\.yaml:3:1: invalid YAML: found") as raised:
+            load_yaml_text(text, "p.yaml")
+        assert raised.value.hint == "YAML indents with spaces, never tabs: replace the tab at that line with spaces"
+
+
 def test_positions_of_nested_pointers():
     document = load_yaml_text("columns:\n  - name: id\n    type: INT\n", "d.yaml")
     assert document.position("/columns/0/type") == (3, 5)

@@ -80,6 +80,16 @@ def test_unreadable_yaml_in_vedder_yaml_is_reported_not_raised(tmp_path):
     assert [p.format() for p in report.problems] == ["vedder.yaml:2:1: error: invalid YAML: expected ',' or ']', but got '<stream end>'"]
 
 
+def test_a_tab_and_a_key_written_twice_get_their_own_hints(tmp_path):
+    project = build_case(tmp_path)
+    pairs = project / "clusters/music/pairs"
+    (pairs / "tabbed.yaml").write_text("question: Tabbed?\nsql: |\n\tSELECT 1\nverified_by: x\nverified_at: '2026-11-01'\n")
+    (pairs / "twice.yaml").write_text("question: Once?\nquestion: Twice?\nsql: SELECT 1\nverified_by: x\nverified_at: '2026-11-01'\n")
+    hints = {Path(p.path).name: p.hint for p in validate_project(project).problems if p.rule == "yaml.syntax"}
+    assert hints == {"tabbed.yaml": "YAML indents with spaces, never tabs: replace the tab at that line with spaces",
+                     "twice.yaml": "keep one of them: YAML would silently use the last"}
+
+
 def test_valid_schema_header_is_accepted(tmp_path):
     project = build_case(tmp_path)
     (project / "schemas").mkdir()

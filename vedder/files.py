@@ -88,6 +88,14 @@ def _loader() -> type:
     return Loader
 
 
+def _syntax_hint(text: str, mark: Any) -> str:
+    """What to do about a YAML syntax error at ``mark``: a tab where YAML wants spaces says so."""
+    lines = text.splitlines()
+    if mark is not None and mark.line < len(lines) and "\t" in lines[mark.line][:mark.column + 1]:
+        return "YAML indents with spaces, never tabs: replace the tab at that line with spaces"
+    return "fix the YAML syntax at that line"
+
+
 def load_yaml_text(text: str, path: str | Path) -> YamlDocument:
     """Parse YAML text; raise ProjectFileError with file:line:column on a syntax error."""
     import yaml
@@ -101,7 +109,7 @@ def load_yaml_text(text: str, path: str | Path) -> YamlDocument:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ProjectFileError(f"{where}: invalid YAML: {problem}", "fix the YAML syntax at that line") from None
+        raise ProjectFileError(f"{where}: invalid YAML: {problem}", _syntax_hint(text, mark)) from None
     finally:
         loader.dispose()
     positions: dict[str, tuple[int, int]] = {}

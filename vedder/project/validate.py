@@ -285,7 +285,7 @@ class _Checker:
             return None
         except ProjectFileError as exc:
             line, column, problem = _yaml_error(text) or (*getattr(exc, "position", (1, 1)), getattr(exc, "problem", "not YAML"))
-            self.add(path, "error", "yaml.syntax", f"invalid YAML: {problem}", position=(line, column), hint="fix the YAML syntax at that line")
+            self.add(path, "error", "yaml.syntax", f"invalid YAML: {problem}", position=(line, column), hint=exc.hint)
             return None
         self.check_schema(path, kind, document)
         self.check_schema_header(path, kind, text)
