@@ -341,3 +341,10 @@ def test_a_wide_table_counts_distinct_values_in_batches(tmp_path, monkeypatch):
     assert column(wide, "metric_03")["common_values"][0]["frequency"] > 0.1, "the grouped pass sees the batched counts"
     batches = [sql.count("count(DISTINCT") for sql in executed]
     assert max(batches) == 6 and sum(batches) == 23, executed
+
+
+def test_a_view_for_a_table_with_capitals_asks_for_a_schema_only_when_it_needs_a_new_one():
+    assert profiling._view_hint("market.Refunds") == (
+        'give it a plain name with a view: CREATE VIEW market.refunds AS SELECT * FROM "market"."Refunds", then list market.refunds')
+    assert profiling._view_hint("Finance Data.refunds").endswith(
+        'CREATE VIEW finance_data.refunds AS SELECT * FROM "Finance Data"."refunds" (create the schema finance_data first), then list finance_data.refunds')

@@ -610,8 +610,8 @@ def unnameable(tables: Iterable[str]) -> list[str]:
 def _view_hint(table: str) -> str:
     schema, _, name = table.rpartition(".")
     plain = ".".join(re.sub(r"\W+", "_", part).strip("_").lower() or "t" for part in (schema, name))
-    return (f"give it a plain name with a view: CREATE VIEW {plain} AS SELECT * FROM {_quoted_table(table, 'duckdb')} "
-            f"(create the schema first), then list {plain}")
+    new_schema = f" (create the schema {plain.partition('.')[0]} first)" if plain.partition(".")[0] != schema else ""
+    return f"give it a plain name with a view: CREATE VIEW {plain} AS SELECT * FROM {_quoted_table(table, 'duckdb')}{new_schema}, then list {plain}"
 
 
 def _timed_profile(warehouse: "Warehouse", table: str, progress: ProgressCallback | None) -> tuple[dict[str, Any], float]:
