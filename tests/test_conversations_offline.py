@@ -283,3 +283,17 @@ def test_outside_a_value_is_no_follow_up_for_that_value(demo):
     # Near miss: the value alone is the follow-up it always was.
     us = _follow(demo, "and in the US?", listeners, "podcasts")
     assert us.match is not None and "country = 'US'" in us.match.sql, us.reason
+
+
+def test_a_follow_up_that_takes_the_period_of_the_answer_before_keeps_its_split(demo_dir, monkeypatch):
+    """"and refunds?" after revenue per month in 2025 asks for refunds per month: the refunds pair's one total for
+    2025 is another answer (conversations9's blind run gave it)."""
+    monkeypatch.setenv("VEDDER_LOG", str(demo_dir / "split.sqlite"))
+    project = load_project(load_config(demo_dir))
+    _, refunds = _conversation(project, "What was revenue per month in 2025?", "and refunds?")
+    assert refunds.status == "not_covered" and "the answer before is per month, and refunds-year is one total" in refunds.answer
+    # Near misses: the answer before was one total too, or the follow-up says the year it wants.
+    for first, follow_up in (("What was the average revenue per paying user in 2025?", "and refunds?"),
+                             ("What was revenue per month in 2025?", "and refunds that year?")):
+        _, same = _conversation(project, first, follow_up)
+        assert same.status == "answered" and "refunds-year" in same.answer and "2025-01-01" in same.sql, same.answer

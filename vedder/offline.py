@@ -1477,7 +1477,10 @@ def answer_offline(project: "Project", cluster: "Cluster", question: str, *, pre
     if (result.match is None and shown_period is not None and not from_shown and leans_on_conversation(asked)
             and _names_a_subject(index, question) and not names_a_period(question)):
         carried = _answer_offline(project, cluster, f"{question.rstrip(' ?.!')} in {shown_period.said()}?", previous)
-        if carried.match is not None:
+        lost = carried.match is not None and _grouping_lost(shown, carried.match, question, project.config.dialect)
+        if lost:  # "and refunds?" after revenue per month in 2025 asks for refunds per month, not the year's total
+            result.reason = f"a follow-up: {lost}"
+        elif carried.match is not None:
             carried.match.explanation += f"; the period of the answer before, {shown_period.said()}"
             return carried
     if from_shown:  # "that year", "the previous month": said like "last month" is
@@ -1497,6 +1500,39 @@ def answer_offline(project: "Project", cluster: "Cluster", question: str, *, pre
     else:
         dated.match.explanation += "; " + reading
     return dated
+
+
+def grouping(tree: exp.Expression | None) -> tuple[str, ...]:
+    """What ``tree`` returns a row for: the time unit of a date it groups by ('month' for ``date_trunc('month', …)``,
+    'day' for a plain date column) or the column's name; () when it is one row for the whole period.
+
+    >>> grouping(parsed("SELECT date_trunc('month', d) AS m, COUNT(*) FROM t GROUP BY 1", "duckdb"))
+    ('month',)
+    """
+    if not isinstance(tree, exp.Select) or not tree.args.get("group"):
+        return ()
+    keys = []
+    for node in tree.args["group"].expressions:
+        if isinstance(node, exp.Literal) and node.is_int and 0 < int(node.this) <= len(tree.expressions):
+            node = tree.expressions[int(node.this) - 1].unalias()
+        if isinstance(node, (exp.DateTrunc, exp.TimestampTrunc)) or node.key == "datetrunc":
+            keys.append(str(node.args.get("unit").name if node.args.get("unit") is not None else node.sql()).lower())
+        elif isinstance(node, exp.Column):
+            keys.append("day" if re.search(r"(?:date|_on)$", node.name) else node.name)
+        else:
+            keys.append(node.sql())
+    return tuple(sorted(keys))
+
+
+def _grouping_lost(shown: exp.Expression | None, match: "OfflineMatch", question: str, dialect: str) -> str | None:
+    """Why a follow-up that names neither a period nor a split of its own may not take another pair that splits
+    differently from the answer before, or None: "and refunds?" after revenue per month asks for refunds per month;
+    the refunds pair's one total for the year (or "and ad revenue?" with top advertisers) is another answer."""
+    before, after = grouping(shown), grouping(parsed(match.sql, dialect))
+    if before == after or _by_terms(question) or grains(question):
+        return None
+    said = f"per {', '.join(before)}" if before else "one total"
+    return f"the answer before is {said}, and {match.pair.id} is " + (f"per {', '.join(after)}" if after else "one total")
 
 
 # "no, I meant 2026", "sorry, I mean Sweden": the turn before said the wrong value (its opening "no," is filler).
