@@ -269,3 +269,20 @@ def test_a_json_answer_naming_something_is_still_an_answer(project, cluster, con
     result = ask(project, cluster, context, warehouse, server, model_options={"tool_calling": True})
 
     assert result.status == "answered" and len(result.steps) == 1 and '"name": "US"' in result.answer
+
+
+def test_a_refusal_names_the_tables_the_model_may_read_and_asks_it_to_say_when_they_cannot_answer(
+        project, cluster, context, warehouse, server):
+    """Asked to join another cluster's table or read a catalog, a model told only 'use only the tables of the cluster in
+    use (`vedder clusters`)' (a command it cannot run) has nothing to go on."""
+    server.enqueue_text("```sql\nSELECT name, salary FROM hr.salaries\n```")
+    server.enqueue_text("The salaries are not in the shop cluster's tables, so I cannot answer.")
+    result = ask(project, cluster, context, warehouse, server, question="What does each employee earn?",
+                 model_options={"tool_calling": True})
+
+    refusal = result.steps[0]["observation"]
+    assert refusal.startswith("Refused by the SQL guard (rule table_not_allowed): table hr.salaries is not part of this cluster.")
+    assert "SQL refused" not in refusal
+    assert refusal.endswith("Only one read-only SELECT on this cluster's tables runs: shop.customers, shop.orders. If they "
+                            "cannot answer the question, say so.")
+    assert result.status == "error" and result.sql is None and "not backed by data" in result.error

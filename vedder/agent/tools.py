@@ -290,8 +290,12 @@ class Toolbox:
         try:
             guarded, result = self._run(sql)
         except SQLRefused as exc:
-            return Observation(f"Refused by the SQL guard (rule {exc.rule}): {exc.message}. {exc.hint}. "
-                               "Write one read-only SELECT on the cluster's tables.", ok=False)
+            # The model is told what it may read instead, and to say so when that cannot answer: a question asking
+            # for files, settings, catalogs or other clusters' tables is answered "cannot", not retried elsewhere.
+            reason = exc.message.removeprefix(f"SQL refused ({exc.rule}): ")
+            return Observation(f"Refused by the SQL guard (rule {exc.rule}): {reason}. {exc.hint}. Only one read-only "
+                               f"SELECT on this cluster's tables runs: {', '.join(self.cluster.tables)}. If they cannot "
+                               "answer the question, say so.", ok=False)
         except QueryTimeout as exc:
             return Observation(f"Error: {exc.message}. Make the query cheaper (filters, LIMIT, fewer joins).", ok=False)
         except ResultTooLarge as exc:
