@@ -297,3 +297,17 @@ def test_a_follow_up_that_takes_the_period_of_the_answer_before_keeps_its_split(
                              ("What was revenue per month in 2025?", "and refunds that year?")):
         _, same = _conversation(project, first, follow_up)
         assert same.status == "answered" and "refunds-year" in same.answer and "2025-01-01" in same.sql, same.answer
+
+
+def test_then_is_not_the_answers_period_once_a_declined_turn_named_another(demo_dir, monkeypatch):
+    """Daily streams in October, then "strems per day in september then" (not covered): "the top advertisers then"
+    means September, which no answer showed — not October (conversations9's blind run answered October)."""
+    monkeypatch.setenv("VEDDER_LOG", str(demo_dir / "then.sqlite"))
+    project = load_project(load_config(demo_dir))
+    *_, advertisers = _conversation(project, "daily streams for october 2026", "strems per day in september then",
+                                    "and who were the top advertisers by ad revenue then?")
+    assert advertisers.status == "not_covered", advertisers.answer
+    # Near misses: nothing declined, or a declined turn that named the answer's own month: October it is.
+    for turns in (("daily streams for october 2026",), ("daily streams for october 2026", "and the median in october?")):
+        *_, october = _conversation(project, *turns, "and who were the top advertisers by ad revenue then?")
+        assert october.status == "answered" and "2026-10-01" in october.sql, (turns, october.answer)

@@ -238,9 +238,14 @@ def _answer_offline(project, cluster, question, warehouse, history, today=None) 
         # that went to no cluster or another ("and ad revenue?") was about something else.
         previous = {**history[at], "declined": [t["question"] for t in history[at + 1:]
                                                 if t.get("status") == "not_covered" and t.get("cluster") == cluster.id]}
-    # "that year", "then": the conversation's last answer, in whichever cluster ("and revenue that year?" after streams).
-    last_sql = next((t["sql"] for t in reversed(history) if t.get("sql") and t.get("status") == "answered"), None)
-    result = answer_offline(project, cluster, question, previous=previous, today=today, last_sql=last_sql)
+    # "that year", "then": the conversation's last answer, in whichever cluster ("and revenue that year?" after streams),
+    # unless a question not covered since named another period.
+    last = next((i for i in range(len(history) - 1, -1, -1)
+                 if history[i].get("sql") and history[i].get("status") == "answered"), None)
+    last_sql = history[last]["sql"] if last is not None else None
+    unanswered = [t["question"] for t in history[last + 1:] if t.get("status") == "not_covered"] if last is not None else []
+    result = answer_offline(project, cluster, question, previous=previous, today=today, last_sql=last_sql,
+                            unanswered=unanswered)
     if result.match is None:
         closest = [{"pair": p.id, "question": p.question, "score": round(s, 3)} for p, s in result.closest[:3]]
         listing = "; ".join(f"{c['pair']}: \"{c['question']}\"" for c in closest) or "none"

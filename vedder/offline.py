@@ -1447,7 +1447,7 @@ def _profiles_hold(index: ClusterIndex, sig: SQLSignature, column: str, value: s
 
 
 def answer_offline(project: "Project", cluster: "Cluster", question: str, *, previous: Any = None,
-                   today: date | None = None, last_sql: str | None = None) -> OfflineResult:
+                   today: date | None = None, last_sql: str | None = None, unanswered: Sequence[str] = ()) -> OfflineResult:
     """The vetted pair that answers ``question`` (adapted if needed), or no match with the closest pairs.
 
     ``previous`` (dict or object with ``question``, ``sql`` and ``pair``) is the earlier turn of a
@@ -1456,6 +1456,8 @@ def answer_offline(project: "Project", cluster: "Cluster", question: str, *, pre
     as asked finds no pair (one may say "last month" itself). ``last_sql`` is the conversation's last answer's
     SQL, in whichever cluster (default: ``previous``'s): "that year" is read from its period, and so is the period
     of a follow-up that names none and finds no pair without one ("how many streams per day then?").
+    ``unanswered`` are the conversation's questions not covered since that answer, in any cluster: once one of them
+    named another period ("strems per day in september then" after October), "then" is no longer the answer's.
     """
     asked = question
     question = question_words_spelled(question_said_plainly(require_question(question)))
@@ -1470,6 +1472,8 @@ def answer_offline(project: "Project", cluster: "Cluster", question: str, *, pre
     shown_sql = last_sql or (_previous_field(previous, "sql") if previous is not None else None)
     shown = parsed(shown_sql, project.config.dialect) if shown_sql else None
     shown_period = sql_period(shown) if shown is not None else None
+    if shown_period is not None and any(_names_another_period(asked_since, shown_period) for asked_since in unanswered):
+        shown_period = None
     question, from_shown = periods_from_shown(question, shown_period)
     if correcting and (wrong := _corrects_something_else(index, question, previous)):
         return OfflineResult(None, [], wrong)
@@ -1500,6 +1504,13 @@ def answer_offline(project: "Project", cluster: "Cluster", question: str, *, pre
     else:
         dated.match.explanation += "; " + reading
     return dated
+
+
+def _names_another_period(text: str, shown: Period) -> bool:
+    """Whether ``text`` names a period other than ``shown`` ("in september" after October 2026; "last year", which
+    this does not read, counts as another)."""
+    named = periods_in(text, shown.year)
+    return any(not period.same_as(shown) for period in named) or not named and names_a_period(text)
 
 
 def grouping(tree: exp.Expression | None) -> tuple[str, ...]:
