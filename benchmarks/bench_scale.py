@@ -16,8 +16,11 @@ and the in-process phases of a warm one-shot ask (config, project, routing, load
 
 With ``--servers`` (only): ``vedder web`` and ``vedder mcp`` (stdio, through the MCP SDK's client) on the project,
 each started ``--starts`` times: start-up (spawn until the page answers / the first tools/list), then per request an
-offline ask routed, one with ``--cluster``, and one after a pair file is touched before it; and in process, the
-watcher's freshness check when nothing changed. Set PYTHONPATH to another checkout to measure its code.
+offline ask routed, one with ``--cluster``, and one after a pair file is touched before it, and for MCP
+``list_clusters`` (the first call of a server, then warm ones); ``vedder chat`` per turn (the difference between 11
+questions and 1, whole process, over ``--runs``); and in process, the watcher's freshness check when nothing changed
+(with inotify's events and with a stat of every file). Set PYTHONPATH to another checkout to measure its code, and
+VEDDER_CACHE_DIR to keep each version's caches apart (their formats differ).
 
 With ``--commands`` (only): every other command, whole process, warm (one run first, then ``--runs``), on the
 project and on the demo (``--demo``, default the repo root; give a copy: propose writes into it): clusters, context,
@@ -273,15 +276,48 @@ def mcp_run(project: Path, edited: Path, samples: dict[str, list[float]], per_ki
                 samples.setdefault(label, []).append(time.perf_counter() - began)
                 if result.is_error:
                     raise SystemExit(f"mcp ask failed: {result}")
+            for attempt in range(per_kind + 1):
+                began = time.perf_counter()
+                result = await client.call_tool("list_clusters", {})
+                label = "list_clusters, warm" if attempt else "list_clusters, first call"
+                samples.setdefault(label, []).append(time.perf_counter() - began)
+                if result.is_error:
+                    raise SystemExit(f"mcp list_clusters failed: {result}")
 
     anyio.run(session)
 
 
-def freshness_check(project: Path, runs: int) -> float:
-    """Median seconds of the watcher's check when nothing changed (in process)."""
+def chat_turns(project: Path, runs: int) -> None:
+    """Seconds per ``vedder chat`` turn: whole chats of 11 questions and of 1 (``--cluster``, offline), the
+    difference of their medians over 10."""
+    def chat(questions: int) -> float:
+        script = f"{GIVEN_QUESTION}\n" * questions + ":quit\n"
+        started = time.perf_counter()
+        completed = subprocess.run([str(VEDDER), "chat", "--cluster", GIVEN, "--project", str(project)], input=script,
+                                   capture_output=True, text=True, env=server_env())
+        if completed.returncode != 0 or completed.stdout.count("answered") < questions:
+            raise SystemExit(f"vedder chat failed ({completed.returncode}): {completed.stderr[-2000:]}")
+        return time.perf_counter() - started
+
+    chat(1)
+    one, eleven = [], []
+    for _ in range(runs):
+        one.append(chat(1))
+        eleven.append(chat(11))
+    per_turn = (statistics.median(eleven) - statistics.median(one)) / 10
+    print(f"vedder chat: one question {statistics.median(one):6.3f} s, eleven {statistics.median(eleven):6.3f} s: "
+          f"{per_turn:6.3f} s per turn   ({runs})   load {os.getloadavg()[0]:.2f}", flush=True)
+
+
+def freshness_check(project: Path, runs: int, watch: bool = True) -> float:
+    """Median seconds of the watcher's check when nothing changed (in process); ``watch=False``: with a stat of every
+    file (code from before inotify has only that)."""
     from vedder.serving import ProjectWatcher
 
-    watcher = ProjectWatcher(project)
+    try:
+        watcher = ProjectWatcher(project, watch=watch)
+    except TypeError:
+        watcher = ProjectWatcher(project)
     watcher.current()
     return statistics.median(timed(watcher.current) for _ in range(runs))
 
@@ -295,7 +331,9 @@ def servers(project: Path, starts: int, per_kind: int) -> None:
         for label, times in samples.items():
             print(f"{name}: {label:<42} median {statistics.median(times):6.3f} s   min {min(times):6.3f} s   "
                   f"({len(times)})   load {os.getloadavg()[0]:.2f}", flush=True)
-    print(f"freshness check in process, nothing changed: median {freshness_check(project, 30) * 1000:.0f} ms (30)")
+    chat_turns(project, per_kind)
+    print(f"freshness check in process, nothing changed: median {freshness_check(project, 30) * 1000:.3f} ms (30); "
+          f"a stat of every file {freshness_check(project, 30, watch=False) * 1000:.0f} ms (30)")
 
 
 def main() -> None:

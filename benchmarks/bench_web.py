@@ -2,7 +2,8 @@
 
 Usage: python benchmarks/bench_web.py [PROJECT] [--runs N]   (default: the demo project at the repository root;
 run `vedder demo` first). Start-up is spawn to the first `GET /api/clusters` answered; each run then times the
-first ask (the warehouse opens) and warm asks of a vetted pair's question through `POST /api/ask`, model offline.
+first ask (the warehouse opens), warm asks of a vetted pair's question through `POST /api/ask`, model offline, and
+asks right after one of the project's pair files was touched (its cluster read again).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def post(url: str, body: dict) -> dict:
         return json.loads(response.read())
 
 
-def one_run(project: Path, env: dict[str, str]) -> tuple[float, float, list[float]]:
+def one_run(project: Path, env: dict[str, str]) -> tuple[float, float, list[float], list[float]]:
     started = time.perf_counter()
     server = subprocess.Popen([VEDDER, "web", "--port", "0", "--project", str(project)], env=env,
                               stderr=subprocess.PIPE, text=True)
@@ -41,12 +42,16 @@ def one_run(project: Path, env: dict[str, str]) -> tuple[float, float, list[floa
             response.read()
         start_up = time.perf_counter() - started
         asks = []
-        for _ in range(6):
+        edited = []
+        touched = sorted((project / "clusters").glob("*/pairs/*.yaml"))[0]
+        for attempt in range(9):
+            if attempt >= 6:
+                touched.touch()
             began = time.perf_counter()
             answer = post(url + "/api/ask", {"question": QUESTION})
-            asks.append(time.perf_counter() - began)
+            (edited if attempt >= 6 else asks).append(time.perf_counter() - began)
             assert answer["status"] == "answered", answer
-        return start_up, asks[0], asks[1:]
+        return start_up, asks[0], asks[1:], edited
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -66,6 +71,8 @@ def main() -> None:
     print(f"first ask (opens the warehouse): {statistics.median(r[1] for r in runs) * 1000:.0f} ms")
     warm = [t for r in runs for t in r[2]]
     print(f"ask round trip, warm: {statistics.median(warm) * 1000:.0f} ms (median of {len(warm)})")
+    edited = [t for r in runs for t in r[3]]
+    print(f"ask right after a pair file was touched: {statistics.median(edited) * 1000:.0f} ms (median of {len(edited)})")
 
 
 if __name__ == "__main__":

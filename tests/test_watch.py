@@ -198,6 +198,15 @@ def test_a_lost_event_queue_checks_every_file_once_and_watches_on(project_dir, m
     assert_same_as_from_scratch(project)
 
 
+def assert_an_edit_is_seen(watcher: ProjectWatcher, folder: Path) -> None:
+    """A pair in ``folder`` edited after the watcher's project settled is seen by the next request."""
+    before = settled(watcher)
+    edit(next(folder.glob("*.yaml")), "question: ", "question: zeppelin ")
+    after = watcher.current()
+    assert after is not before
+    assert_same_as_from_scratch(after)
+
+
 def test_no_watches_to_be_had_falls_back_with_a_note(project_dir, monkeypatch, capsys):
     def out_of_watches(self, path: str, mask: int) -> int:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
@@ -206,11 +215,7 @@ def test_no_watches_to_be_had_falls_back_with_a_note(project_dir, monkeypatch, c
     watcher = ProjectWatcher(project_dir)
     assert not watcher.watching
     assert "max_user_watches" in capsys.readouterr().err
-    before = settled(watcher)
-    edit(next((project_dir / "clusters" / "revenue_1" / "pairs").glob("*.yaml")), "question: ", "question: zeppelin ")
-    after = watcher.current()
-    assert after is not before
-    assert_same_as_from_scratch(after)
+    assert_an_edit_is_seen(watcher, project_dir / "clusters" / "revenue_1" / "pairs")
 
 
 def test_a_new_folder_that_cannot_be_watched_falls_back(project_dir, monkeypatch):
@@ -249,11 +254,7 @@ def test_links_fall_back_to_a_stat_of_every_file(project_dir, tmp_path, link):
         (os.link if link == "hard-linked pair" else os.symlink)(outside / "pairs" / pair.name, pair)
     watcher = ProjectWatcher(project_dir)
     assert not watcher.watching
-    before = settled(watcher)
-    edit(next((outside / "pairs").glob("*.yaml")), "question: ", "question: zeppelin ")
-    after = watcher.current()
-    assert after is not before
-    assert_same_as_from_scratch(after)
+    assert_an_edit_is_seen(watcher, outside / "pairs")
 
 
 def test_a_link_made_while_watching_stops_the_watching(project_dir, tmp_path):

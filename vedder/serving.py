@@ -68,7 +68,7 @@ class ProjectWatcher:
 
     def _watch(self, events: "ProjectEvents | str") -> None:
         if isinstance(events, str):
-            if "max_user_watches" in events:  # the one reason a person can do something about
+            if "fs.inotify.max_user_" in events:  # the reasons a person can do something about
                 print(f"note: not watching the project for changes, {events}; each request checks every file",
                       file=sys.stderr, flush=True)
             self._stop_watching()

@@ -99,7 +99,11 @@ class _Inotify:
         self._statfs.argtypes, self._statfs.restype = [ctypes.c_char_p, ctypes.c_void_p], ctypes.c_int
         fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if fd < 0:
-            raise Unwatchable(f"inotify_init1: {os.strerror(ctypes.get_errno())}")
+            code = ctypes.get_errno()
+            if code == errno.EMFILE:
+                raise Unwatchable("out of inotify instances (raise fs.inotify.max_user_instances, e.g. `sysctl "
+                                  "fs.inotify.max_user_instances=1024`)")
+            raise Unwatchable(f"inotify_init1: {os.strerror(code)}")
         self.fd = fd
         self._closer = weakref.finalize(self, os.close, fd)
 
