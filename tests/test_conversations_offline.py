@@ -314,3 +314,14 @@ def test_then_is_not_the_answers_period_once_a_declined_turn_named_another(demo_
     for turns in (("daily streams for october 2026",), ("daily streams for october 2026", "and the median in october?")):
         *_, october = _conversation(project, *turns, "and who were the top advertisers by ad revenue then?")
         assert october.status == "answered" and "2026-10-01" in october.sql, (turns, october.answer)
+
+
+def test_a_follow_up_may_say_again_what_the_answer_measures(demo):
+    minutes = _first(demo, "How many minutes did the average listener in Brazil stream in October 2026?", "listening")
+    mexico = _follow(demo, "and average minutes per listener in Mexico?", minutes, "listening")
+    assert mexico.match is not None and "'MX'" in mexico.match.sql, mexico.reason
+    # Near misses: a word the answer before never said asks for something else.
+    for question in ("and the total minutes in Mexico?", "and skipped minutes per listener in Mexico?"):
+        result = _follow(demo, question, minutes, "listening")
+        assert result.match is None or result.match.pair.id != "minutes-per-listener", (question, result.match.explanation)
+

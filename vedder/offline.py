@@ -1273,7 +1273,7 @@ def _follow_up(project: "Project", cluster: "Cluster", question: str, previous: 
     # "the family plan", "the ios platform": the column of a value adapted is said with it.
     said_columns = {stem(w) for a in adaptations if a.column not in ("LIMIT", "month", "year") for w in split_identifier(a.column)}
     leftover = _domain(question) - _adapted_words(adaptations)[0] - said_columns - _FOLLOW_UP_WORDS
-    if leftover:
+    if leftover and not _restates(question, (previous_question, pair.question), _adapted_words(adaptations)[0] | said_columns):
         return None
     sql = _renamed(tree, adaptations, project.config.dialect)
     candidate = Candidate(pair, previous_question, 1.0, [], adaptations, tree, project.config.dialect)
@@ -1295,6 +1295,17 @@ def _ranked_list(tree: exp.Expression, dialect: str) -> bool:
 
 # Words a follow-up says about itself, not about the data: "top 3 instead?", "ok just Germany then".
 _FOLLOW_UP_WORDS = {stem(w) for w in "top instead ok okay rather".split()}
+# Words that only join what a follow-up says again ("average minutes per listener", "the average one").
+_JOINING = _FOLLOW_UP_WORDS | {stem(w) for w in "per one many".split()}
+
+
+def _restates(question: str, before: Sequence[str], adapted: set[str]) -> bool:
+    """Whether every word of ``question`` but the values it adapts, its periods and joining words is a word of
+    ``before`` (the answer before's question and its pair's): "sorry, I meant average minutes per listener in Mexico"
+    after the average listener's minutes in Brazil says its measure again; "and the total minutes?" does not (no
+    "total" before), nor "and listeners in japan?" after "How many people listened to podcasts …"."""
+    said = set(tokenize(_without_periods(question))) - adapted - _JOINING
+    return bool(said) and said <= {w for text in before for w in tokenize(_without_periods(text))}
 
 # Words that make "Sweden" in a follow-up something other than the one value to answer for: "except Sweden",
 # "outside the US", "non-US", "compared with Sweden", "what share did Sweden have" ("same but for October" is October).
