@@ -1680,11 +1680,29 @@ def _declined_still_asked(index: ClusterIndex, question: str, previous: Any) -> 
     previous_question = _previous_field(previous, "question") or ""
     default_year = next((p.year for p in reversed(periods_in(previous_question))), None)
     now = _asked_for(index, question, default_year)
+    pair = _previous_field(previous, "pair")
+    answered = [previous_question, getattr(index.cluster.pair(pair) if isinstance(pair, str) else pair, "question", "")]
     for earlier in declined:
         wanted = _asked_for(index, earlier, default_year)
-        if wanted - now or not wanted and _domain(earlier) - _CHAT_WORDS:
+        if (wanted - now or not wanted and _domain(earlier) - _CHAT_WORDS) and not _asks_the_answer_again(question, earlier, answered):
             return f"the follow-up '{earlier}' was not answered, and this one does not say it no longer holds"
     return None
+
+
+# The statistic a question asks for: a declined follow-up that asked for another one is let go by a follow-up that
+# names the answer's again.
+_STATISTICS = frozenset(tokenize("average mean avg median total sum count rate ratio share growth percentile maximum minimum"))
+
+
+def _asks_the_answer_again(question: str, declined: str, answered: Sequence[str]) -> bool:
+    """Whether ``question`` names again the statistic the answer before gave, which the declined follow-up had
+    replaced with another, and nothing else that follow-up asked for: "and for 2026, the average one" after "and the
+    median revenue per paying user?" of ARPU. Not "and in Mexico" nor "and minutes in Mexico?" after "and the total
+    minutes?" of the average listener's minutes, nor anything after a declined filter ("including test accounts?")."""
+    said = set(tokenize(_without_periods(question))) - _JOINING
+    before = {w for text in answered for w in tokenize(_without_periods(text))}
+    other = set(tokenize(_without_periods(declined))) - _JOINING - before
+    return bool(other & _STATISTICS) and not said & other and bool(said & (before - other) & _STATISTICS)
 
 
 def _drops_what_was_asked(index: ClusterIndex, match: "OfflineMatch", question: str, previous: Any, dialect: str) -> str | None:
