@@ -307,3 +307,70 @@ def test_a_question_naming_a_table_by_a_generic_word_is_covered(tmp_path):
         assert route(shop, question).covered, question
     assert not route(shop, "paid?").covered  # a value alone still names nothing
     assert not route(shop, "list them in ascending order").covered
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+SHOP = {
+    "vedder.yaml": "warehouse: {type: duckdb, path: shop.duckdb}\ndialect: duckdb\nmodel: offline\n",
+    "clusters/market/cluster.yaml": "id: market\ntitle: Marketplace\ndescription: Orders and refunds.\n"
+                                    "owners: {team: marketplace-analytics}\ndatasets: [market.*, finance.*]\n",
+    "clusters/market/datasets/market.orders.yaml": (
+        "table: market.orders\ndescription: One row per order.\ncolumns:\n  - {name: order_id, type: BIGINT}\n"
+        "  - {name: buyer_id, type: INTEGER}\n  - {name: status_code, type: SMALLINT}\n"
+        "  - {name: deleted_at, type: TIMESTAMP}\n  - {name: legacy_flag, type: BOOLEAN}\n"),
+    "clusters/market/datasets/market.orders_v1.yaml": (
+        "table: market.orders_v1\ndescription: Old orders.\ncolumns:\n  - {name: order_id, type: BIGINT}\n"),
+    "clusters/market/datasets/finance.refunds.yaml": (
+        "table: finance.refunds\ndescription: One row per refund.\ncolumns:\n  - {name: refund_id, type: BIGINT}\n"
+        "  - {name: order_id, type: BIGINT}\n  - {name: amount_units, type: DOUBLE}\n"),
+    "clusters/market/pairs/refund-rate.yaml": (
+        "question: What was the refund rate in September 2026?\n"
+        "sql: |\n  SELECT COUNT(DISTINCT r.order_id) * 1.0 / COUNT(DISTINCT o.order_id) AS refund_rate\n"
+        "  FROM market.orders o LEFT JOIN finance.refunds r ON r.order_id = o.order_id\n"
+        "  WHERE o.status_code = 4 AND o.deleted_at IS NULL AND o.buyer_id >= 1000\n"
+        "verified_by: maria\nverified_at: '2026-11-20'\n"),
+    "clusters/market/docs/orders.md": (
+        "---\ntitle: Orders — what counts\napplies_to: [market.orders]\n---\n# Orders\n\n"
+        "## Status codes\n\n`status_code`: 1 = placed, 4 = delivered, 9 = cancelled.\n\n"
+        "## Soft deletes\n\nRows with `deleted_at` set were deleted by support: always require `deleted_at IS NULL`.\n\n"
+        "## Test accounts\n\nBuyers with `buyer_id < 1000` are test accounts: always exclude them with `buyer_id >= 1000`.\n"),
+    "clusters/market/docs/refunds.md": (
+        "# Refunds\n\n`finance.refunds.amount_units` is in major units.\n"
+        "A **refund rate** is refunded orders divided by delivered orders; refunds are counted per refund.\n"),
+    "clusters/market/docs/orders-v1.md": (
+        "---\ntitle: orders_v1 is deprecated\ndeprecated: [market.orders_v1]\n---\n"
+        "# Do not use orders_v1\n\nNever read `market.orders_v1`; its `order_id` restarts at 1 and it has no `legacy_flag`.\n"),
+}
+
+
+def test_doc_rules_about_a_chosen_tables_columns_are_always_in_the_context(tmp_path):
+    """A reviewer's marketplace: 'What was the refund rate?' got the refunds doc only — not which status is
+    'delivered', nor the test-account and soft-delete rules a model must apply to market.orders, though 6,000
+    tokens left room. Rules (always/never/must … about a column of a chosen table) now come first, and the sections
+    of a doc that applies to a chosen table follow when they fit; a deprecation note of a table not chosen does not."""
+    _write(tmp_path, SHOP)
+    shop = load_project(load_config(tmp_path))
+    context = build_context(shop, shop.clusters["market"], "What was the refund rate in October 2026?")
+    assert {"finance.refunds", "market.orders"} <= set(context.tables)
+    assert "market.orders_v1" not in context.tables
+    for text in ("`buyer_id >= 1000`", "`deleted_at IS NULL`", "4 = delivered", "refund rate"):
+        assert text in context.text, text
+    docs = context.text.split("## Docs", 1)[1]
+    assert docs.index("Test accounts") < docs.index("Refunds")  # rules first
+    assert "orders_v1" not in docs
+    assert context.tokens <= 6000
+
+
+def test_a_section_with_a_rule_word_but_no_column_of_the_chosen_tables_is_not_a_rule(tmp_path):
+    _write(tmp_path, {name: text for name, text in SHOP.items() if "/pairs/" not in name})
+    shop = load_project(load_config(tmp_path))
+    context = build_context(shop, shop.clusters["market"], "Which refund ids had amount_units above 500?")
+    assert context.tables == ["finance.refunds"]  # so market.orders' rules and its doc's sections stay out
+    assert "Refunds" in context.text
+    assert "buyer_id >= 1000" not in context.text and "4 = delivered" not in context.text
+    assert "orders_v1" not in context.text

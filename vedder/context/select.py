@@ -3,12 +3,14 @@
 Tokens are estimated as ``ceil(characters / 4)`` — close to what GPT-style tokenizers give for English and
 SQL, and free to compute. The budget is spent in order of value: the conversation so far (follow-ups), the
 relevant tables (columns trimmed to what matters on wide tables), the most similar vetted pairs, then the
-relevant doc sections; anything that does not fit is left out, never cut mid-item.
+relevant doc sections — first the rules ("always exclude `user_id < 100`") about a column of a chosen table, since
+those are what a schema does not say; anything that does not fit is left out, never cut mid-item.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -27,6 +29,9 @@ MAX_SECTIONS = 4
 WIDE_TABLE = 25
 TABLE_SHARE = 0.55
 PAIR_SHARE = 0.30
+MAX_RULES = 3
+RULE_WORDS = ("always", "never", "must", "do not", "don't", "exclude", "avoid")
+"""Words that make a doc section a rule (a gotcha) rather than background."""
 
 
 def estimate_tokens(text: str) -> int:
@@ -282,20 +287,32 @@ def build_context(
     section_scores = index.section_index.scores(terms)
     chosen_set = set(chosen_tables)
     boosted = []
+    applying = set()  # sections of docs that apply to a chosen table: shown when they fit, however few words match
     for section, score in zip(index.sections, section_scores):
         doc = section.doc
         if {t.lower() for t in doc.applies_to + doc.deprecated} & chosen_set:
             score += 1.0
+            if not _about_unused_table(doc, chosen_set):
+                applying.add(id(section))
         if score > 0:
             boosted.append((section, score))
     boosted.sort(key=lambda item: -item[1])
     best_section = boosted[0][1] if boosted else 0.0
+    columns = _column_names(cluster, chosen_tables)
+    rules = [section for section in index.sections
+             if is_rule(section, columns) and not _about_unused_table(section.doc, chosen_set)][:MAX_RULES]
+    ranked = [(section, best_section or 1.0) for section in rules]
+    ranked += [(section, score) for section, score in boosted if section not in rules]
     doc_blocks = ["## Docs\n"]
     used += estimate_tokens(doc_blocks[0])
     doc_scores: dict[str, tuple["Doc", float]] = {}
-    for section, score in boosted:
-        if len(doc_blocks) > MAX_SECTIONS or score < 0.3 * best_section:
+    for section, score in ranked:
+        if section in rules:
+            pass
+        elif len(doc_blocks) > MAX_SECTIONS + len(rules):
             break
+        elif score < 0.3 * best_section and id(section) not in applying:
+            continue
         block = render_section(section)
         cost = estimate_tokens(block)
         if used + cost > budget:
@@ -303,7 +320,7 @@ def build_context(
         doc_blocks.append(block)
         used += cost
         previous = doc_scores.get(section.doc.id)
-        doc_scores[section.doc.id] = (section.doc, max(score / best_section, previous[1] if previous else 0.0))
+        doc_scores[section.doc.id] = (section.doc, max(score / (best_section or 1.0), previous[1] if previous else 0.0))
     if len(doc_blocks) > 1:
         blocks.append("\n".join(doc_blocks))
     text = "\n".join(blocks).rstrip() + "\n"
@@ -318,3 +335,40 @@ def build_context(
         table_scores=table_scores,
         budget=budget,
     )
+
+
+def _about_unused_table(doc: "Doc", chosen: set[str]) -> bool:
+    """A deprecation note whose deprecated tables were not chosen: it is about not using them, so it is shown
+    only when the question's words call for it."""
+    deprecated = {t.lower() for t in doc.deprecated}
+    return bool(deprecated) and not deprecated & chosen
+
+
+def _column_names(cluster: "Cluster", tables: Iterable[str]) -> set[str]:
+    """Lower-case column names of ``tables``, bare and qualified (``events.user_id``, ``listening.events.user_id``)."""
+    names: set[str] = set()
+    for table in tables:
+        dataset = cluster.dataset(table)
+        for column in dataset.columns if dataset is not None else ():
+            name = column.name.lower()
+            names |= {name, f"{table.lower()}.{name}", f"{table.lower().rpartition('.')[2]}.{name}"}
+    return names
+
+
+def is_rule(section: Section, columns: set[str]) -> bool:
+    """A section that says what always or never to do (``RULE_WORDS``) with a column in ``columns``, written in
+    backticks: the gotchas a model must see whatever the question's words.
+
+    >>> from types import SimpleNamespace as NS
+    >>> is_rule(NS(text="Always exclude test accounts: filter `user_id >= 100`."), {"user_id"})
+    True
+    >>> is_rule(NS(text="`user_id` is the listener."), {"user_id"})
+    False
+    >>> is_rule(NS(text="Always filter `event_date`."), {"user_id"})
+    False
+    """
+    text = section.text.lower()
+    if not any(word in text for word in RULE_WORDS):
+        return False
+    return any(word.lower() in columns for span in section.text.split("`")[1::2]
+               for word in re.findall(r"[A-Za-z_][\w.]*", span))
