@@ -72,6 +72,15 @@ WATCHED_CHANGES = {
 }
 
 
+def assert_an_edit_is_seen(watcher: ProjectWatcher, folder: Path) -> None:
+    """A pair in ``folder`` edited after the watcher's project settled is seen by the next request."""
+    before = settled(watcher)
+    edit(next(folder.glob("*.yaml")), "question: ", "question: zeppelin ")
+    after = watcher.current()
+    assert after is not before
+    assert_same_as_from_scratch(after)
+
+
 @pytest.mark.parametrize("change", sorted(WATCHED_CHANGES))
 def test_each_kind_of_change_is_seen_by_the_next_request(project_dir, watching, change):
     watcher = ProjectWatcher(project_dir)
@@ -86,6 +95,24 @@ def test_each_kind_of_change_is_seen_by_the_next_request(project_dir, watching, 
     assert watcher.current() is stable
     edit(next((project_dir / "clusters" / "revenue" / "pairs").glob("*.yaml")), "question: ", "question: airship ")
     assert_same_as_from_scratch(watcher.current())  # and the folders it made are watched
+
+
+@pytest.mark.parametrize("how", ["renamed", "deleted and made again"])
+def test_edits_inside_a_cluster_folder_renamed_or_made_again_are_seen(project_dir, watching, how):
+    """The watches follow a folder's new name, and a folder made again under an old name is watched afresh."""
+    clusters = project_dir / "clusters"
+    watcher = ProjectWatcher(project_dir)
+    settled(watcher)
+    if how == "renamed":
+        (clusters / "revenue_2").rename(clusters / "billing")
+        folder = clusters / "billing"
+    else:
+        shutil.rmtree(clusters / "revenue_2")
+        shutil.copytree(clusters / "revenue_1", clusters / "revenue_2")
+        folder = clusters / "revenue_2"
+    assert_same_as_from_scratch(watcher.current())
+    for _ in range(2):
+        assert_an_edit_is_seen(watcher, folder / "pairs")
 
 
 @pytest.mark.parametrize("how", ["edited in place", "renamed over"])
@@ -196,15 +223,6 @@ def test_a_lost_event_queue_checks_every_file_once_and_watches_on(project_dir, m
     project = watcher.current()
     assert scanned == ["zeppelins"]
     assert_same_as_from_scratch(project)
-
-
-def assert_an_edit_is_seen(watcher: ProjectWatcher, folder: Path) -> None:
-    """A pair in ``folder`` edited after the watcher's project settled is seen by the next request."""
-    before = settled(watcher)
-    edit(next(folder.glob("*.yaml")), "question: ", "question: zeppelin ")
-    after = watcher.current()
-    assert after is not before
-    assert_same_as_from_scratch(after)
 
 
 def test_no_watches_to_be_had_falls_back_with_a_note(project_dir, monkeypatch, capsys):

@@ -44,7 +44,7 @@ FOLDER_EVENTS = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOV
                  | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 """Every change to a file in a folder (content, stat, name) and to the folder itself."""
 GONE = IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT
-ARRIVED, LEFT = IN_CREATE | IN_MOVED_TO, IN_DELETE | IN_MOVED_FROM
+ARRIVED = IN_CREATE | IN_MOVED_TO
 EVENT = struct.Struct("iIII")
 """struct inotify_event: wd, mask, cookie, len; then len bytes of NUL-padded name."""
 
@@ -157,6 +157,7 @@ class ProjectEvents:
         self._where: dict[int, tuple[str, str]] = {}
         """Each watch: ("root", ""), ("clusters", ""), ("cluster", name) or (kind, name) for a cluster's kind folder."""
         self._paths: dict[str, int] = {}
+        self._path_of: dict[int, str] = {}
         try:
             kind = self._inotify.file_system(self.root)
             if kind in REMOTE_FILE_SYSTEMS:
@@ -239,12 +240,14 @@ class ProjectEvents:
             found.clusters.add(cluster)
 
     def _folder_moved(self, path: str, mask: int, watch) -> None:
-        """An entry at ``path`` made, moved in, deleted or moved away: forget the watches on and under it, and watch it
-        (``watch``) when it arrived (a link is refused there, a file is not watched)."""
-        if mask & LEFT:
+        """An entry at ``path`` made, moved in or moved away: forget the watches on and under it when it moved away (a
+        deleted folder's watches go by themselves: IN_IGNORED), and watch it (``watch``) when it arrived (a link is
+        refused there, a file is not watched)."""
+        if mask & IN_MOVED_FROM:
             for known in [p for p in self._paths if p == path or p.startswith(path + "/")]:
                 wd = self._paths.pop(known)
                 self._where.pop(wd, None)
+                self._path_of.pop(wd, None)
                 self._inotify.rm_watch(wd)
         if mask & ARRIVED:
             watch()
@@ -302,19 +305,19 @@ class ProjectEvents:
             if exc.errno in (errno.ENOENT, errno.ENOTDIR):
                 return False
             raise
-        known = self._where.get(wd)
-        if known is not None and known != where and self._paths.get(path) != wd:
-            stale = [p for p, w in self._paths.items() if w == wd]
-            if any(os.path.exists(p) and os.path.samefile(p, path) for p in stale):
-                raise Unwatchable(f"{path} is reached by two names (a hard-linked or bind-mounted folder)")
-            for p in stale:  # the folder moved here from there
-                del self._paths[p]
-        self._where[wd], self._paths[path] = where, wd
+        earlier = self._path_of.get(wd)
+        if earlier is not None and earlier != path:
+            if os.path.exists(earlier) and os.path.samefile(earlier, path):
+                raise Unwatchable(f"{path} is reached by two names (a bind-mounted folder)")
+            if self._paths.get(earlier) == wd:  # the folder moved here from there
+                del self._paths[earlier]
+        self._where[wd], self._paths[path], self._path_of[wd] = where, wd, path
         return True
 
     def _forget(self, wd: int) -> None:
         self._where.pop(wd, None)
-        for path in [p for p, w in self._paths.items() if w == wd]:
+        path = self._path_of.pop(wd, None)
+        if path is not None and self._paths.get(path) == wd:
             del self._paths[path]
 
     def _refuse_link(self, path: str) -> None:
