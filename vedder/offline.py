@@ -1571,8 +1571,9 @@ def corrected(question: str) -> tuple[str, bool]:
     return (rest, True) if rest != question and rest.strip() else (question, False)
 
 
-# "never mind the devices, …", "forget that.", "scratch that -": the asker lets go of what was just declined.
-_NEVER_MIND = re.compile(r"^\W*(?:(?:ok|okay|oh|alright|fine)\W+)?(?:never\s*mind|nevermind|forget|scratch|ignore)\b[^,.;:!?—–]*[,.;:!?—–]+\s*", re.IGNORECASE)
+# "never mind the devices, …", "forget that.", "forget completion - …": the asker lets go of what was just declined.
+_NEVER_MIND = re.compile(r"^\W*(?:(?:ok|okay|oh|alright|fine)\W+)?(?:never\s*mind|nevermind|forget|scratch|ignore)\b"
+                         r"(?:[^,.;:!?—–-]|(?<=\w)-(?=\w))*(?:[,.;:!?—–]+|\s+-+\s)\s*", re.IGNORECASE)
 
 
 def without_never_mind(question: str) -> tuple[str, bool]:
