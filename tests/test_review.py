@@ -66,6 +66,7 @@ def test_accept_and_reject_by_id(project_dir: Path):
     assert text.startswith("# yaml-language-server: $schema=../../../schemas/pair.schema.json\n")
     pair = load_yaml(pair_path).data
     assert pair["question"] == first["question"] and pair["sql"] == first["sql"]
+    assert "\nsql: |\n  SELECT " in text and "\n  FROM events\n  WHERE " in text  # one clause a line, not one wrapped line
     assert pair["verified_by"] == "Vedder Test" and pair["verified_at"] == dt.date.today().isoformat()
     assert pair["tags"] == ["mined"] and f"proposal {first['id']}: 4 runs by 3 users" in pair["notes"]
     assert not (project_dir / PROPOSALS / f"{first['id']}.yaml").exists()
@@ -105,7 +106,7 @@ def test_interactive_review_through_prompts(project_dir: Path, tmp_path: Path, m
     assert "type a, e, r, s or q" in result.output
     pair = load_yaml(project_dir / "clusters/listening/pairs/streams-per-country-last-week.yaml").data
     assert pair["question"] == "Streams per country, last week"
-    assert pair["sql"].endswith("GROUP BY country ORDER BY streams DESC")
+    assert pair["sql"].rstrip().endswith("GROUP BY country ORDER BY streams DESC")
     assert load_yaml(project_dir / PROPOSALS / "rejected.yaml").data[0]["reason"] == "not a real need"
     assert "acceptance rate 50%" in result.output
 

@@ -35,6 +35,7 @@ from vedder.files import dump_yaml, load_yaml
 from vedder.schemas import schema_header
 from vedder.sql.fingerprint import fingerprint_of, normalize_sql
 from vedder.sql.guard import parse_one_statement, table_name
+from vedder.sql.layout import reflow
 
 if TYPE_CHECKING:
     from vedder.project import Cluster, Project
@@ -563,7 +564,7 @@ def propose(
         draft = ProposalDraft(
             id=proposal_id,
             question=question,
-            sql=texts[0],
+            sql=reflow(texts[0], project.config.dialect),
             fingerprint=pattern.fingerprint,
             score=pattern.score,
             provenance={

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from vedder.curation.propose import REJECTED_FILE, Miner, load_rejected
 from vedder.errors import ProjectFileError, UsageError
 from vedder.files import atomic_write, dump_yaml
+from vedder.sql.layout import reflow
 from vedder.schemas import schema_header
 from vedder.project.model import Pair, Proposal, load_pair, load_proposals
 
@@ -301,7 +302,7 @@ def accept(
     """Make the proposal (optionally edited) a vetted pair and remove the proposal: in ``state`` when given,
     else in the working tree."""
     question = (question or proposal.question).strip()
-    sql = (sql or proposal.sql).strip()
+    sql = reflow((sql or proposal.sql).strip(), project.config.dialect)
     if not question:
         raise UsageError("the question is empty", "type the question this SQL answers")
     check_pair_columns(cluster, sql, project.config.dialect)
