@@ -44,3 +44,27 @@ def test_debug_shows_the_real_exception(demo_dir, monkeypatch):
     monkeypatch.setattr(vedder.ask, "ask", lambda *a, **k: 1 / 0)
     result = CliRunner().invoke(app, ["--debug", "ask", "How many plans are there?", "--project", str(demo_dir)])
     assert isinstance(result.exception, ZeroDivisionError)
+
+
+def test_values_and_names_in_brackets_are_shown_as_written_and_numbers_without_noise(demo_dir):
+    """A value '[/x]' made `vedder query` an internal error (rich read it as a closing markup tag); a float's binary
+    tail (158405.92999999996) and PostgreSQL-style decimal zeros (4521971.640000000000) were shown as fetched."""
+    sql = ("SELECT '[/x]' AS \"[b]name\", '[bold]hi' AS b, 158405.92999999996::DOUBLE AS f, "
+           "4521971.640000000000::DECIMAL(20,12) AS d")
+    runner = CliRunner()
+    result = runner.invoke(app, ["query", sql, "--cluster", "listening", "--project", str(demo_dir)])
+    assert result.exit_code == 0, result.output
+    for text in ("[/x]", "[b]name", "[bold]hi", "158405.93", "4521971.64"):
+        assert text in result.output, text
+    assert "92999" not in result.output and "640000" not in result.output
+    as_json = json.loads(runner.invoke(app, ["query", sql, "--cluster", "listening", "--json", "--project", str(demo_dir)]).output)
+    assert as_json["rows"][0][2] == 158405.92999999996  # JSON keeps the value as fetched
+
+
+def test_a_cluster_title_in_brackets_is_listed_as_written(tmp_path):
+    project = copy_demo(tmp_path / "demo")
+    path = project / "clusters/podcasts/cluster.yaml"
+    path.write_text(path.read_text().replace("title: Podcasts", "title: '[/x] Podcasts'", 1))
+    result = CliRunner().invoke(app, ["clusters", "--project", str(project)])
+    assert result.exit_code == 0, result.output
+    assert "[/x]" in result.output

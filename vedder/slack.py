@@ -46,7 +46,8 @@ from pathlib import Path
 from typing import Any
 
 from vedder.errors import UsageError, VedderError
-from vedder.serving import ProjectWatcher, WarehousePool, ask_served, check_port, listen_error, plain
+from vedder.serving import ProjectWatcher, WarehousePool, ask_served, check_port, listen_error
+from vedder.warehouse import readable
 from vedder.web import MAX_BODY, Handler, HTTPProblem, WebServer, json_bytes
 
 TOKEN_ENV = "SLACK_BOT_TOKEN"
@@ -127,7 +128,7 @@ def _code(text: str) -> str:
 
 
 def _cell(value: Any) -> str:
-    text = "NULL" if value is None else str(plain(value))
+    text = readable(value, CELL_CHARS * 10)  # 'NULL', floats and decimals without their noise
     return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
 
 

@@ -16,17 +16,18 @@ SHOWN_CHARS = 300  # of one value in a table on the terminal (--json has it whol
 
 def render_table(columns: list[str], rows: list[list[Any]], title: str | None = None, limit: int = 20):
     from rich.table import Table
+    from rich.text import Text
 
-    from vedder.warehouse import shown_value
+    from vedder.warehouse import readable
 
+    # Text, not strings: a value or a column name is never read as rich markup ('[/x]' raised MarkupError).
     table = Table(title=title, show_lines=False)
     for column in columns:
-        table.add_column(str(column))
+        table.add_column(Text(str(column)))
     for row in rows[:limit]:
-        table.add_row(*[shown_value(v, SHOWN_CHARS) for v in row])
+        table.add_row(*[Text(readable(v, SHOWN_CHARS)) for v in row])
     if len(rows) > limit:
         from rich.console import Group
-        from rich.text import Text
 
         more = len(rows) - limit
         # Under the table, not as its caption: a caption wraps to the width of a narrow table.

@@ -246,8 +246,7 @@ def _edit(text: str) -> str:
 
 def _show(out, view, index: int, total: int) -> None:
     """Render a ``review.ProposalView``."""
-    from rich.table import Table
-
+    from vedder.cli.ask_cmds import render_table
     from vedder.cli.highlight import highlight_sql
 
     out.rule(f"{index}/{total}  {view.cluster}  proposal {view.proposal.id}")
@@ -255,10 +254,7 @@ def _show(out, view, index: int, total: int) -> None:
     out.print(highlight_sql(view.proposal.sql))
     out.print(view.provenance, markup=False)
     if view.preview is not None:
-        table = Table(*view.preview.columns)
-        for row in view.preview.rows:
-            table.add_row(*(str(v) for v in row))
-        out.print(table)
+        out.print(render_table(view.preview.columns, view.preview.rows))
     else:
         typer.echo(view.preview_error)
     if view.similar:

@@ -43,6 +43,7 @@ def _progress_bars(enabled: bool) -> Iterator["ProgressCallback | None"]:
 
 
 def _render_report(report: "ProfileReport") -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     out = console()
@@ -55,7 +56,7 @@ def _render_report(report: "ProfileReport") -> None:
             part = row.partitioning or {}
             partition = f"{part['column']} ({part['granularity']})" if part else "-"
             latest = str(part.get("last", "-")).replace("T", " ")[: 13 if part.get("granularity") == "hour" else 10]
-            table.add_row(row.table, f"{row.row_count:,}", str(row.columns), partition, latest)
+            table.add_row(escape(row.table), f"{row.row_count:,}", str(row.columns), escape(partition), latest)
         out.print(table)
     seconds = sum(row.elapsed_s for row in {row.table: row for row in report.tables}.values())
     out.print(f"profiled {len(report.tables)} dataset file(s) in {len(clusters)} cluster(s) in {seconds:.1f} s")
@@ -158,7 +159,7 @@ def clusters(project: Optional[Path] = ProjectOption, as_json: bool = JsonOption
         if "problem" in row:  # left out of answering until its broken file is fixed; the problem follows the table
             table.add_row(row["id"], "[red]not loaded[/red]", escape(row["team"]), "-", "-", "-")
         else:
-            table.add_row(row["id"], row["title"], row["team"], str(row["tables"]), str(row["pairs"]), str(row["docs"]))
+            table.add_row(row["id"], escape(row["title"]), escape(row["team"]), str(row["tables"]), str(row["pairs"]), str(row["docs"]))
     out = console()
     out.print(table if rows else "no clusters yet: `vedder cluster new ID --tables PATTERN --owner TEAM` creates one")
     broken = [row for row in rows if "problem" in row]

@@ -128,6 +128,28 @@ def shown_value(value: Any, max_chars: int) -> str:
     return text if len(text) <= max_chars else f"{text[:max_chars]}… ({len(text):,} characters)"
 
 
+def readable(value: Any, max_chars: int) -> str:
+    """``shown_value`` for a person reading a table: a float with binary noise (``158405.92999999996``) at 15
+    significant digits, a decimal without trailing zeros (PostgreSQL's ``4521971.640000000000``). JSON and the
+    model keep the values as fetched.
+
+    >>> readable(158405.92999999996, 20), readable(0.1 + 0.2, 20), readable(3.0, 20), readable(1e20, 20)
+    ('158405.93', '0.3', '3.0', '1e+20')
+    >>> from decimal import Decimal
+    >>> readable(Decimal("4521971.640000000000"), 20), readable(Decimal("100.00"), 20), readable(Decimal("1E+3"), 20)
+    ('4521971.64', '100', '1000')
+    """
+    import math
+    from decimal import Decimal
+
+    if isinstance(value, float) and math.isfinite(value):
+        value = repr(float(f"{value:.15g}"))
+    elif isinstance(value, Decimal) and value.is_finite():
+        text = format(value, "f")
+        value = text.rstrip("0").rstrip(".") if "." in text else text
+    return shown_value(value, max_chars)
+
+
 class Warehouse(Protocol):
     dialect: str
 
