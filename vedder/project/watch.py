@@ -78,9 +78,6 @@ class Changes:
         self.everything |= other.everything
         return self
 
-    def __bool__(self) -> bool:
-        return self.config or self.everything or bool(self.clusters)
-
 
 class _Inotify:
     """One inotify instance: a non-blocking file descriptor, closed when this object goes."""
