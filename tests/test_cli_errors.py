@@ -68,3 +68,11 @@ def test_a_cluster_title_in_brackets_is_listed_as_written(tmp_path):
     result = CliRunner().invoke(app, ["clusters", "--project", str(project)])
     assert result.exit_code == 0, result.output
     assert "[/x]" in result.output
+
+
+def test_the_feedback_command_in_the_footer_is_one_line(demo_dir):
+    result = CliRunner(env={"COLUMNS": "60"}).invoke(
+        app, ["ask", "How many streams did each country have in November 2026?", "--project", str(demo_dir)])
+    assert result.exit_code == 0, result.output
+    footer = next(line for line in result.output.splitlines() if line.startswith("model "))
+    assert footer.endswith(" up|down)") and "(vedder feedback " in footer

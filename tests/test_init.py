@@ -148,3 +148,15 @@ def test_a_warehouse_on_another_drive_is_written_absolute(tmp_path, monkeypatch)
     result = init_project(tmp_path / "analytics", warehouse="shop.duckdb")
     assert load_config(tmp_path / "analytics").warehouse_path == tmp_path / "shop.duckdb"
     assert result.warnings
+
+
+def test_the_next_command_is_one_line_to_copy_on_a_narrow_terminal(tmp_path, monkeypatch):
+    """On an 80-column terminal the next step wrapped inside its quoted path ('--project 'another\\nshop project'),
+    so a copied command broke."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner(env={"COLUMNS": "60"}).invoke(app, ["init", "another shop project folder"])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if line.startswith("next: "))
+    assert line.endswith("--project 'another shop project folder'")
+    command = shlex.split(line.removeprefix("next: "))
+    assert command[-2:] == ["--project", "another shop project folder"]

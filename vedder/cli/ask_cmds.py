@@ -82,7 +82,7 @@ def render_answer(answer, verbose: bool = False, error: bool = False, asks_back:
         footer += f" · {answer.tokens} tokens · ${answer.cost:.4f}"
     if answer.conversation_id:
         footer += f" · conversation {answer.conversation_id} (vedder feedback {answer.conversation_id} up|down)"
-    out.print(f"[dim]{footer}[/dim]")
+    out.print(f"[dim]{footer}[/dim]", soft_wrap=True)  # the command in it is never broken over lines
 
 
 def warn_not_logged(answer) -> bool:

@@ -44,6 +44,7 @@ def register(app: typer.Typer) -> None:
         written += [f"schemas/ ({schemas} JSON Schemas for editors)"] if schemas else []
         out.print(escape(f"initialised {result.root}: " + ", ".join(written)))
         if result.password_step:
-            out.print(escape(f"next: {result.password_step}"))
+            out.print(escape(f"next: {result.password_step}"), soft_wrap=True)
         where = "" if result.root == Path.cwd().resolve() else f" --project {shlex.quote(str(folder))}"
-        out.print(escape(f"next: vedder cluster new ID --tables 'schema.*' --owner TEAM{where}"))
+        # soft_wrap: a command to copy is one line, however narrow the terminal (a path with spaces broke inside its quotes)
+        out.print(escape(f"next: vedder cluster new ID --tables 'schema.*' --owner TEAM{where}"), soft_wrap=True)
