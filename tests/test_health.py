@@ -182,8 +182,21 @@ def test_dropped_table(shop, baseline):
     assert (problem.subject, problem.kind) == ("refunded_total", "table_gone")
     assert "table shop.refunds is gone" in problem.message
     assert [p.kind for p in health.signal("schema_drift").problems] == ["table_missing"]
+    assert health.signal("schema_drift").action == ("for a gone table, restore it or delete its dataset file "
+                                                    "(`datasets/shop.refunds.yaml`) and its line in cluster.yaml (shop.refunds)")
     assert after["schema_drift"] == pytest.approx(2 / 3)
     assert after["data_health"] == 1.0
+
+
+def test_a_dropped_table_of_a_pattern_is_not_said_to_be_in_cluster_yaml(shop):
+    """cluster.yaml listing `shop.*`: the action said 'remove gone tables from cluster.yaml', where there is none."""
+    path = shop / "clusters/shop/cluster.yaml"
+    path.write_text(path.read_text().replace("- shop.orders\n- shop.customers\n- shop.refunds\n", "- shop.*\n"))
+    assert "- shop.*" in path.read_text()
+    mutate(shop, "DROP TABLE shop.refunds", "ALTER TABLE shop.orders ADD COLUMN note VARCHAR")
+    action = health_of(shop).signal("schema_drift").action
+    assert action == ("re-profile the drifted datasets (`vedder health --fix` or `vedder profile`); for a gone table, "
+                      "restore it or delete its dataset file (`datasets/shop.refunds.yaml`)")
 
 
 def test_stopped_partitions_only_hurt_data_health(shop, baseline):

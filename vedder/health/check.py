@@ -122,7 +122,7 @@ def finish_cluster(project: "Project", started: StartedCluster, live: LiveWareho
     signals = [
         pairs.validity,
         pairs.execution,
-        schema_drift_signal(drifts),
+        schema_drift_signal(drifts, cluster.datasets),
         data_health_signal(started.measurements),
         used.signal,
         repro,

@@ -10,7 +10,7 @@ type has a matching value profile (null fraction, distinct count, common values,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 from vedder.health.signals import Problem, Signal, skipped
 
@@ -170,8 +170,9 @@ def profile_matches(column: "Column", live: dict[str, Any]) -> bool:
     return bool(checks) and all(checks)
 
 
-def schema_drift_signal(drifts: dict[str, DatasetDrift]) -> Signal:
-    """Share of dataset files that match the live schema; a missing table counts fully, added columns half."""
+def schema_drift_signal(drifts: dict[str, DatasetDrift], listed: Iterable[str] = ()) -> Signal:
+    """Share of dataset files that match the live schema; a missing table counts fully, added columns half.
+    ``listed``: the cluster.yaml's ``datasets`` entries, so the action names where a gone table is to be removed."""
     if not drifts:
         return skipped("schema_drift", "the cluster has no dataset files")
     penalty = 0.0
@@ -190,7 +191,16 @@ def schema_drift_signal(drifts: dict[str, DatasetDrift]) -> Signal:
             kind = "columns_added"
         problems.append(Problem(drift.table, kind, drift.describe(), drift.to_dict()))
     value = 1.0 - penalty / len(drifts)
-    action = ""
-    if problems:
-        action = "re-profile the drifted datasets (`vedder health --fix` or `vedder profile`); remove gone tables from cluster.yaml"
+    actions = []
+    if any(not drift.missing for drift in drifts.values() if drift.drifted):
+        actions.append("re-profile the drifted datasets (`vedder health --fix` or `vedder profile`)")
+    gone = [drift for drift in drifts.values() if drift.missing]
+    if gone:
+        named = {entry.lower() for entry in listed}
+        files = ", ".join(f"`datasets/{drift.dataset.path.name}`" if drift.dataset is not None and drift.dataset.path else f"`{drift.table}`"
+                          for drift in gone)
+        in_yaml = [drift.table for drift in gone if drift.table.lower() in named]
+        actions.append(f"for a gone table, restore it or delete its dataset file ({files})"
+                       + (f" and its line in cluster.yaml ({', '.join(in_yaml)})" if in_yaml else ""))
+    action = "; ".join(actions)
     return Signal("schema_drift", value, problems, action, f"{len(drifts) - len(problems)}/{len(drifts)} dataset files match the warehouse")
