@@ -123,3 +123,21 @@ def test_clusters_on_an_empty_project(tmp_path):
     profiled = run("profile", "--project", str(root))
     assert profiled.exit_code == 2
     assert profiled.stderr.startswith("error: the project has no clusters yet")
+
+
+def test_a_pattern_skips_a_table_files_cannot_name_and_profiles_the_rest(project_root):
+    """`cluster new people --tables 'crm.*'` with a crm."refund log" beside crm's tables refused the whole cluster while
+    `vedder profile` skips such a table; now it is skipped with the view hint, and only a table named outright (or a
+    pattern matching nothing else) is refused."""
+    import duckdb
+
+    with duckdb.connect(str(project_root / ".vedder" / "warehouse.duckdb")) as con:
+        con.execute('CREATE TABLE crm."refund log" AS SELECT 1 AS id')
+    result = new(project_root, "people", "--tables", "crm.*", "--owner", "crm-analytics")
+    assert result.exit_code == 0, result.output
+    assert "skips crm.refund log" in result.output and 'CREATE VIEW crm.refund_log AS SELECT * FROM "crm"."refund log"' in result.output
+    datasets = sorted(p.name for p in (project_root / "clusters/people/datasets").iterdir())
+    assert datasets and not any("refund log" in name for name in datasets)
+    outright = new(project_root, "refunds", "--tables", "crm.refund log", "--owner", "crm-analytics")
+    assert outright.exit_code == 2 and "cannot name crm.refund log" in outright.output
+    assert not (project_root / "clusters/refunds").exists()

@@ -585,8 +585,7 @@ class ProfileReport:
 def _cluster_tables(cluster: "Cluster", available: list[str]) -> tuple[list[str], list[str]]:
     """The warehouse tables ``cluster`` lists, and warnings for entries that match nothing."""
     matched, unmatched = expand_patterns(cluster.datasets, available)
-    warnings = [f"cluster '{cluster.id}' skips {t}: dataset files name tables schema.table in lower case without spaces or dots; {_view_hint(t)}"
-                for t in unnameable(matched)]
+    warnings = [_skips(cluster.id, t) for t in unnameable(matched)]
     matched = [t for t in matched if t not in unnameable(matched)]
     warnings += [f"cluster '{cluster.id}' lists {p}, which matches no table in the warehouse ({_missing_hint(p, available)})" for p in unmatched]
     if not matched:
@@ -596,6 +595,11 @@ def _cluster_tables(cluster: "Cluster", available: list[str]) -> tuple[list[str]
             f"fix `datasets` in {cluster.path / 'cluster.yaml'}; " + (_missing_hint(cluster.datasets[0], available) if cluster.datasets else "list tables like `schema.table` or `schema.*`"),
         )
     return matched, warnings
+
+
+def _skips(cluster_id: str, table: str) -> str:
+    return (f"cluster '{cluster_id}' skips {table}: dataset files name tables schema.table in lower case without spaces "
+            f"or dots; {_view_hint(table)}")
 
 
 def unnameable(tables: Iterable[str]) -> list[str]:
@@ -724,7 +728,8 @@ def new_cluster(
 ) -> NewCluster:
     """Scaffold ``clusters/<cluster_id>/`` (cluster.yaml, pairs/, docs/) and profile its tables.
 
-    Nothing is written unless the id is new, every pattern matches a table and profiling succeeds.
+    Nothing is written unless the id is new, every pattern matches a table and profiling succeeds. Tables
+    dataset files cannot name (``unnameable``) that a pattern matches among others are skipped with a warning.
     """
     if not _CLUSTER_ID.match(cluster_id):
         slug = _slug(cluster_id)
@@ -741,11 +746,16 @@ def new_cluster(
     matched, unmatched = expand_patterns(patterns, available)
     if unmatched:
         raise TableNotFound(f"{unmatched[0]} matches no table in the warehouse", _missing_hint(unmatched[0], available))
-    if unnameable(matched):
-        table = unnameable(matched)[0]
+    skipped = unnameable(matched)
+    # A table named outright, or a pattern matching only such tables, is refused; a pattern's others are profiled
+    # and the rest skipped with a warning, as `vedder profile` does.
+    named = [t for t in skipped if t.lower() in {p.lower() for p in patterns}]
+    if named or len(skipped) == len(matched):
+        table = (named or skipped)[0]
         raise UsageError(f"cluster files cannot name {table}: schema and table names there are lower case without spaces or dots", _view_hint(table))
+    matched = [t for t in matched if t not in skipped]
     overlaps = [Overlap(t, c.id, c.owners.team) for t in matched for c in project.clusters_covering(t)]
-    report = ProfileReport(warnings=[str(o) for o in overlaps])
+    report = ProfileReport(warnings=[_skips(cluster_id, t) for t in skipped] + [str(o) for o in overlaps])
     profiles = [_timed_profile(warehouse, t, progress) for t in matched]
     document = {
         "id": cluster_id,
