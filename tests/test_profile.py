@@ -206,6 +206,19 @@ def test_sampling_path_keeps_statistics_close(warehouse, monkeypatch):
     assert sum(country.values()) == pytest.approx(1.0, abs=0.01)
 
 
+def test_an_estimated_distinct_count_is_never_more_than_the_integers_between_min_and_max(tmp_path, monkeypatch):
+    """A reviewer's orders.buyer_id 1…50,000 was profiled with 50,237 distinct values (approx_count_distinct overshoots)."""
+    monkeypatch.setattr(profiling, "SAMPLE_ROWS", 200)
+    path = tmp_path / "ids.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE SCHEMA shop; CREATE TABLE shop.orders AS SELECT range % 50000 + 1 AS buyer_id, range % 7 AS tier "
+                    "FROM range(200000)")
+        assert con.execute("SELECT approx_count_distinct(buyer_id) FROM shop.orders").fetchall()[0][0] > 50_000  # the overshoot
+    profile = profile_table(DuckDBWarehouse(path), "shop.orders")
+    assert column(profile, "buyer_id")["distinct_count"] == 50_000
+    assert column(profile, "tier")["distinct_count"] <= 7
+
+
 def test_identifiers_are_quoted(warehouse):
     users = profile_table(warehouse, "crm.users")
     assert column(users, 'odd "name"')["distinct_count"] == 200

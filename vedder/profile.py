@@ -460,6 +460,10 @@ def _aggregates(warehouse: "Warehouse", table: str, columns: list[_ColumnKind], 
             counts = warehouse.execute(_distinct_sql(table, counted, warehouse.dialect), limit=1, timeout_s=timeout_s).rows[0]
             for column, distinct_count in zip(counted, counts):
                 stats[column.name]["distinct_count"] = min(int(distinct_count), stats[column.name]["non_null"])
+    for entry in stats.values():  # an estimate is never more than the integers between min and max
+        low, high = entry.get("min"), entry.get("max")
+        if "distinct_count" in entry and isinstance(low, int) and isinstance(high, int):
+            entry["distinct_count"] = min(entry["distinct_count"], high - low + 1)
     return row_count, stats, truncated
 
 
