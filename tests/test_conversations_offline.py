@@ -342,6 +342,12 @@ def test_a_follow_up_may_say_again_what_the_answer_measures(demo):
     for question in ("and the total minutes in Mexico?", "and skipped minutes per listener in Mexico?"):
         result = _follow(demo, question, minutes, "listening")
         assert result.match is None or result.match.pair.id != "minutes-per-listener", (question, result.match.explanation)
+    # Nor is the value it replaces a word said again: "and Sweden and Germany?" after "and for Germany?" names two.
+    germany = _follow(demo, "and for Germany?", minutes, "listening")
+    previous = {"question": "and for Germany?", "sql": germany.match.sql, "pair": germany.match.pair.id}
+    for question in ("and Sweden and Germany?", "and average minutes per listener in Sweden and Germany?"):
+        result = _follow(demo, question, previous, "listening")
+        assert result.match is None or result.match.pair.id != "minutes-per-listener", (question, result.match.explanation)
 
 
 def test_never_mind_may_end_with_a_spaced_dash(demo):
@@ -351,3 +357,4 @@ def test_never_mind_may_end_with_a_spaced_dash(demo):
     assert student.match is not None and "'student'" in student.match.sql, student.reason
     # Near miss: a hyphen inside a word ends nothing.
     assert _follow(demo, "forget the non-ios devices same for the student plan", family, "revenue", device).match is None
+

@@ -1273,7 +1273,8 @@ def _follow_up(project: "Project", cluster: "Cluster", question: str, previous: 
     # "the family plan", "the ios platform": the column of a value adapted is said with it.
     said_columns = {stem(w) for a in adaptations if a.column not in ("LIMIT", "month", "year") for w in split_identifier(a.column)}
     leftover = _domain(question) - _adapted_words(adaptations)[0] - said_columns - _FOLLOW_UP_WORDS
-    if leftover and not _restates(question, (previous_question, pair.question), _adapted_words(adaptations)[0] | said_columns):
+    new_words, old_words = _adapted_words(adaptations)
+    if leftover and not _restates(question, (previous_question, pair.question), new_words | said_columns, old_words):
         return None
     sql = _renamed(tree, adaptations, project.config.dialect)
     candidate = Candidate(pair, previous_question, 1.0, [], adaptations, tree, project.config.dialect)
@@ -1299,13 +1300,14 @@ _FOLLOW_UP_WORDS = {stem(w) for w in "top instead ok okay rather".split()}
 _JOINING = _FOLLOW_UP_WORDS | {stem(w) for w in "per one many".split()}
 
 
-def _restates(question: str, before: Sequence[str], adapted: set[str]) -> bool:
+def _restates(question: str, before: Sequence[str], adapted: set[str], replaced: set[str]) -> bool:
     """Whether every word of ``question`` but the values it adapts, its periods and joining words is a word of
-    ``before`` (the answer before's question and its pair's): "sorry, I meant average minutes per listener in Mexico"
-    after the average listener's minutes in Brazil says its measure again; "and the total minutes?" does not (no
-    "total" before), nor "and listeners in japan?" after "How many people listened to podcasts …"."""
+    ``before`` (the answer before's question and its pair's) other than the ``replaced`` values: "sorry, I meant
+    average minutes per listener in Mexico" after the average listener's minutes in Brazil says its measure again;
+    "and the total minutes?" does not (no "total" before), nor "and listeners in japan?" after "How many people
+    listened to podcasts …", nor "and Sweden and Germany?" after "and for Germany?" (Germany is what it replaces)."""
     said = set(tokenize(_without_periods(question))) - adapted - _JOINING
-    return bool(said) and said <= {w for text in before for w in tokenize(_without_periods(text))}
+    return bool(said) and said <= {w for text in before for w in tokenize(_without_periods(text))} - replaced
 
 # Words that make "Sweden" in a follow-up something other than the one value to answer for: "except Sweden",
 # "outside the US", "non-US", "compared with Sweden", "what share did Sweden have" ("same but for October" is October).
