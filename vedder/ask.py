@@ -243,7 +243,7 @@ def _answer_offline(project, cluster, question, warehouse, history, today=None) 
     last = next((i for i in range(len(history) - 1, -1, -1)
                  if history[i].get("sql") and history[i].get("status") == "answered"), None)
     last_sql = history[last]["sql"] if last is not None else None
-    unanswered = [t["question"] for t in history[last + 1:] if t.get("status") == "not_covered"] if last is not None else []
+    unanswered = [t["question"] for t in history[0 if last is None else last + 1:] if t.get("status") == "not_covered"]
     result = answer_offline(project, cluster, question, previous=previous, today=today, last_sql=last_sql,
                             unanswered=unanswered)
     if result.match is None:

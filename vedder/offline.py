@@ -1471,6 +1471,8 @@ def answer_offline(project: "Project", cluster: "Cluster", question: str, *, pre
     of a follow-up that names none and finds no pair without one ("how many streams per day then?").
     ``unanswered`` are the conversation's questions not covered since that answer, in any cluster: once one of them
     named another period ("strems per day in september then" after October), "then" is no longer the answer's.
+    With no answer before them, a follow-up that names only a country asks the last of them again for it ("ok, Sweden
+    then" after Norway's premium subscribers), and one that names no subject ("Sweden in 2025?") is not guessed at.
     """
     asked = question
     question = question_words_spelled(question_said_plainly(require_question(question)))
@@ -1482,6 +1484,15 @@ def answer_offline(project: "Project", cluster: "Cluster", question: str, *, pre
     if "acronyms" not in index.memo:  # the docs read once per loaded cluster
         index.memo["acronyms"] = acronyms(cluster)
     question = acronyms_spelled_out(question, index.memo["acronyms"], lambda: {v.lower() for _, v, _ in _profiled_values(index)})
+    if previous is None and not last_sql and unanswered:
+        if (again := another_country(unanswered[-1], asked)) is not None:
+            result = answer_offline(project, cluster, again, today=today)
+            if result.match is not None:
+                result.match.explanation += f"; read as '{again}'"
+            return result
+        if leans_on_conversation(asked) and not _names_a_subject(index, question):
+            return OfflineResult(None, [], f"a follow-up that names no subject of its own, and no answer before it "
+                                           f"to take one from ('{unanswered[-1]}' was not covered)")
     shown_sql = last_sql or (_previous_field(previous, "sql") if previous is not None else None)
     shown = parsed(shown_sql, project.config.dialect) if shown_sql else None
     shown_period = sql_period(shown) if shown is not None else None
@@ -1601,6 +1612,35 @@ def _corrects_something_else(index: ClusterIndex, question: str, previous: Any) 
     if not now or now - said:
         return f"a correction ('I meant …') of '{before}' that names something else than it asked for"
     return None
+
+
+def _countries_named(text: str) -> dict[str, str]:
+    """The countries ``text`` names, by code, with the name it used ("south korea", not also "korea")."""
+    lowered, found = text.lower(), {}
+    for name in sorted(COUNTRIES, key=len, reverse=True):
+        if re.search(rf"\b{re.escape(name)}\b", lowered) and not any(name in longer for longer in found.values()):
+            found.setdefault(COUNTRIES[name], name)
+    return found
+
+
+def another_country(declined: str, follow_up: str) -> str | None:
+    """``declined`` (a question not covered, with no answer before it) asked again for the one country that
+    ``follow_up`` names instead and nothing else, or None: "How many monthly active listeners did Norway have in
+    October 2026?" (Norway is no value of the data), then "sorry, I meant Sweden" or "ok, Sweden then".
+
+    >>> another_country("How many premium subscribers are there in Norway?", "ok, Sweden then")
+    'How many premium subscribers are there in Sweden?'
+    >>> another_country("How many premium subscribers are there in Norway?", "and family in Sweden?") is None
+    True
+    """
+    text, _ = corrected(question_said_plainly(follow_up))
+    now, before = _countries_named(text), _countries_named(declined)
+    if len(now) != 1 or len(before) != 1 or now.keys() == before.keys() or numbers_in(text) or names_a_period(text):
+        return None
+    (name,), (old,) = now.values(), before.values()
+    if _domain(text) - {stem(w) for w in words(name)} - _FOLLOW_UP_WORDS - _CHAT_WORDS - {"then", "sorry", "meant"}:
+        return None
+    return re.sub(rf"\b{re.escape(old)}\b", name.title() if len(name) > 3 else name.upper(), declined, count=1, flags=re.IGNORECASE)
 
 
 def _names_a_subject(index: ClusterIndex, question: str) -> bool:
