@@ -16,6 +16,7 @@ column name; table aliases never show.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -59,6 +60,8 @@ class Vocabulary:
 
     datasets: dict[str, "Dataset"] = field(default_factory=dict)
     documented: dict[tuple[str, str, str], Documented] = field(default_factory=dict)
+    acronyms: set[str] = field(default_factory=set)
+    """Acronyms the docs spell out, lower case ('gmv'): written in capitals in a question."""
 
     @classmethod
     def of(cls, cluster: "Cluster | None", dialect: str = "duckdb") -> "Vocabulary":
@@ -77,7 +80,9 @@ class Vocabulary:
                     key = _documented_key(span, dialect)
                     if key is not None:
                         documented.setdefault(key, explained)
-        return cls(datasets, documented)
+        from vedder.definitions import acronyms
+
+        return cls(datasets, documented, set(acronyms(cluster)))
 
     def exclusions(self) -> dict[str, Documented]:
         """Documented exclusions by the column they filter ('user_id' -> test accounts)."""
@@ -132,12 +137,19 @@ class _Describer:
         where = self.select.args.get("where")
         phrases, period, excluded = self._filters(where.this) if where is not None else ([], "", [])
         head, is_question = self._head()
+        states = [p.removeprefix("that are ") for p in phrases if p.startswith("that are ")]
         withs = [p.removeprefix("with ") for p in phrases if p.startswith("with ")]
-        phrases = [p for p in phrases if not p.startswith("with ")] + (["with " + _and(withs)] if withs else [])
+        phrases = ([p for p in phrases if not p.startswith(("with ", "that are "))] + (["that are " + _and(states)] if states else [])
+                   + (["with " + _and(withs)] if withs else []))
         text = " ".join(p for p in (head, *phrases, period) if p)
         excluded += [f"including {explained.subject}" for explained in self._missing_exclusions(where)]
         if excluded:
-            text += ", " + " and ".join(dict.fromkeys(excluded))
+            excluded = list(dict.fromkeys(excluded))
+            excluding = [e.removeprefix("excluding ") for e in excluded if e.startswith("excluding ")]
+            rest = [e for e in excluded if not e.startswith("excluding ")]
+            text += ", " + " and ".join((["excluding " + _and(excluding)] if excluding else []) + rest)
+        if self.vocabulary.acronyms:  # 'gmv' as the docs write it: GMV
+            text = re.sub(r"[a-z]+", lambda m: m[0].upper() if m[0] in self.vocabulary.acronyms else m[0], text)
         text = text[:1].upper() + text[1:]
         return text + "?" if is_question else text
 
@@ -178,6 +190,8 @@ class _Describer:
         named = _alias_words(projection.alias if isinstance(projection, exp.Alias) else "", counts)
         column = aggregate.find(exp.Column)
         if counts:
+            if named and len(named.split()) == 1 and named.endswith("ed") and self.main_table:
+                return _Measure(f"{named} {_spoken(self.main_table)}", True, projection)  # count(*) AS delivered
             if named:
                 return _Measure(_plural(named) if len(named.split()) == 1 else named, True, projection)
             if column is None:
@@ -318,6 +332,10 @@ class _Describer:
                 bounds.add(exp.GTE, each.args["low"])
                 bounds.add(exp.LTE, each.args["high"])
                 continue
+            flag = self._flag(each)
+            if flag is not None:
+                (excluded if flag.startswith("excluding") else phrases).append(flag)
+                continue
             phrase = self._filter(each)
             if phrase:
                 phrases.append(phrase)
@@ -382,6 +400,36 @@ class _Describer:
         if isinstance(condition, exp.Not) and isinstance(condition.this, exp.Column):
             return f"without {self._column_name(condition.this)}"
         return ""
+
+    def _flag(self, condition: exp.Expression) -> str | None:
+        """A boolean flag or a timestamp that marks a state (``is_internal``, ``NOT is_archived``, ``is_test =
+        false``, ``deleted_at IS NULL``) as words: 'excluding internal sellers', 'that are archived'; None for any
+        other condition. A flag written ``= false`` was left out of the question before."""
+        negated = isinstance(condition, exp.Not)
+        inner = condition.this if negated else condition
+        column, state = None, True
+        if isinstance(inner, exp.Column):
+            column = inner
+        elif isinstance(inner, exp.EQ) and isinstance(inner.this, exp.Column) and isinstance(inner.expression, exp.Boolean):
+            column, state = inner.this, inner.expression.this
+        elif isinstance(inner, exp.Is) and isinstance(inner.this, exp.Column) and isinstance(inner.expression, exp.Null):
+            column, state = inner.this, False  # deleted_at IS NULL: not deleted
+        if column is None:
+            return None
+        name = column.name.lower()
+        positive = state != negated
+        if name.startswith(("is_", "was_")):
+            adjective = _spoken(name.partition("_")[2])
+        elif name.endswith("_at") and isinstance(inner, exp.Is):
+            adjective = _spoken(name[:-3])
+            if not adjective.endswith("ed"):
+                return None  # created_at IS NULL says no state
+        elif isinstance(inner, exp.Is):
+            return None
+        else:  # has_discount, shuffle: with or without it
+            return f"{'with' if positive else 'without'} {self._column_name(column).removeprefix('has ')}"
+        noun = _spoken(self._table_of(column) or self.main_table) or "rows"
+        return f"that are {adjective}" if positive else f"excluding {adjective} {noun}"
 
     def _value_phrase(self, column: exp.Column, values: list[str]) -> str:
         listed = values[0] if len(values) == 1 else ", ".join(values[:-1]) + " or " + values[-1]
