@@ -460,6 +460,23 @@ def test_a_period_the_profiles_do_not_cover_is_not_adapted_to(demo):
     assert "no data for that period in listening.events.event_date (2026-08-28 to 2026-11-25)" in result.reason
     covered = answer(demo, "How many streams were there per day in October 2026?", cluster="listening")
     assert covered.match is not None and covered.match.explanation.endswith("adapted month 2026-11 → 2026-10")
+    # August 2026: the data start on the 28th, 27 of its 31 days are missing: still no answer for that period.
+    assert answer(demo, "How many streams were there per day in August 2026?", cluster="listening").match is None
+
+
+def test_a_period_the_data_start_a_few_days_into_is_answered_with_a_note():
+    """A reviewer's refunds from 2025-01-06: 'How much was refunded per reason in 2025?' (their pair asks 2026) was
+    'no data for that period in finance.refunds.refunded_at_utc (2025-01-06 to 2026-12-01)'. Up to a tenth of the
+    period before the first profiled day is answered, saying so; more is not."""
+    from vedder.offline import MISSING_START, _missing_share
+
+    first, last = date(2025, 1, 6), date(2026, 12, 1)
+    year = [date(2025, 1, 1), date(2026, 1, 1)]
+    assert 0 < _missing_share(year, first, last) <= MISSING_START
+    assert _missing_share([date(2024, 12, 1), date(2025, 1, 1)], first, last) == 1.0  # ends before the data
+    assert _missing_share([date(2024, 12, 1), date(2025, 1, 10)], first, last) > MISSING_START
+    assert _missing_share([date(2027, 1, 1), date(2027, 2, 1)], first, last) == 1.0
+    assert _missing_share([date(2025, 2, 1), date(2025, 3, 1)], first, last) == 0.0
 
 
 @pytest.mark.parametrize(
@@ -1026,3 +1043,39 @@ def test_periods_in_reads_a_range_of_months():
     assert [str(p) for p in periods_in("from Nov 2025 to Feb 2026, Sept-Nov 2026")] == ["2025-11 to 2026-02", "2026-09 to 2026-11"]
     assert [str(p) for p in periods_in("September and November 2026")] == ["2026-11"]  # "september" stays a word
     assert [str(p) for p in periods_in("between November and February 2026")] == ["2026-02"]
+
+
+def test_a_year_the_data_start_a_few_days_into_is_answered_end_to_end(tmp_path):
+    import duckdb
+    from typer.testing import CliRunner
+
+    from vedder.cli import app
+
+    with duckdb.connect(str(tmp_path / "shop.duckdb")) as con:
+        con.execute("CREATE SCHEMA finance; CREATE TABLE finance.refunds AS SELECT range AS refund_id, "
+                    "DATE '2025-01-06' + CAST(range % 695 AS INTEGER) AS refunded_on, ['fraud', 'damaged'][range % 2 + 1] AS reason, "
+                    "10.0 AS amount FROM range(2000)")
+    files = {
+        "vedder.yaml": "warehouse: {type: duckdb, path: shop.duckdb}\ndialect: duckdb\nmodel: offline\n",
+        "clusters/finance/cluster.yaml": "id: finance\ntitle: Finance\ndescription: Refunds.\nowners: {team: finance}\n"
+                                         "datasets: [finance.refunds]\n",
+        "clusters/finance/datasets/finance.refunds.yaml": (
+            "table: finance.refunds\ndescription: One row per refund.\ncolumns:\n  - {name: refund_id, type: BIGINT}\n"
+            "  - {name: refunded_on, type: DATE, min: '2025-01-06', max: '2026-12-01'}\n"
+            "  - name: reason\n    type: VARCHAR\n    common_values: [{value: fraud, frequency: 0.5}, {value: damaged, frequency: 0.5}]\n"
+            "  - {name: amount, type: DOUBLE}\n"),
+        "clusters/finance/pairs/refunds-by-reason.yaml": (
+            "question: How much was refunded per reason in 2026?\nsql: |\n  SELECT reason, SUM(amount) AS refunded\n"
+            "  FROM finance.refunds WHERE refunded_on >= '2026-01-01' AND refunded_on < '2027-01-01'\n  GROUP BY reason\n"
+            "verified_by: maria\nverified_at: '2026-11-20'\n"),
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    result = CliRunner().invoke(app, ["ask", "How much was refunded per reason in 2025?", "--json", "--project", str(tmp_path)])
+    data = json.loads(result.output)
+    assert data["status"] == "answered", data["answer"]
+    assert "adapted year 2026 → 2025" in data["answer"]
+    assert "finance.refunds.refunded_on holds data from 2025-01-06 on: the period may be incomplete" in data["answer"]
+    before = CliRunner().invoke(app, ["ask", "How much was refunded per reason in 2024?", "--json", "--project", str(tmp_path)])
+    assert json.loads(before.output)["status"] == "not_covered"

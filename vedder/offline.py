@@ -1054,14 +1054,29 @@ def period_problems(question: str, phrasing: str, sig: SQLSignature) -> list[str
 
 def data_range_problems(index: ClusterIndex, sig: SQLSignature, tree: exp.Expression | None,
                         adaptations: list[Adaptation]) -> list[str]:
-    """An adapted period the profiled data does not cover: it starts before the first or after the last value
-    of the date column it filters ("March 2026" of a table that holds the last 90 days). The pair's own period
-    was vetted; only a moved one is checked."""
+    """An adapted period the profiled data does not cover at all: it ends by the first or starts after the last
+    value of the date column it filters ("March 2026" of a table that holds the last 90 days). A period the data
+    cover in part is answered with ``partial_period_note``'s note. The pair's own period was vetted; only a moved
+    one is checked."""
     if tree is None or not any(a.column in ("month", "year") for a in adaptations):
         return []
     return [f"no data for that period in {table}.{column} ({first} to {last})"
             for table, column, days, first, last in _profiled_ranges(index, sig, tree)
-            if min(days) < first or min(days) > last]
+            if _missing_share(days, first, last) > MISSING_START]
+
+
+MISSING_START = 0.1
+"""The share of a period before the first profiled day up to which it is answered, with a note ("2025" of data
+from 2025-01-06); more ("August 2026" of data from 2026-08-28) and there is no answer for that period."""
+
+
+def _missing_share(days: list[date], first: date, last: date) -> float:
+    """The share of the period ``days`` spans (its end exclusive, as "< 2026-01-01") that falls before ``first``;
+    1.0 when it starts after ``last``."""
+    start, end = min(days), max(days)
+    if start > last or end <= first:
+        return 1.0
+    return max(0, (first - start).days) / max(1, (end - start).days)
 
 
 def _profiled_ranges(index: ClusterIndex, sig: SQLSignature, tree: exp.Expression) -> list[tuple[str, str, list[date], date, date]]:
@@ -1087,7 +1102,8 @@ def _profiled_ranges(index: ClusterIndex, sig: SQLSignature, tree: exp.Expressio
 
 def partial_period_note(index: ClusterIndex, sql: str, dialect: str) -> str:
     """"" or a note that the query's period runs past the last profiled day ("November 2026" when the data
-    was profiled through 2026-11-25): the numbers may be for part of it."""
+    was profiled through 2026-11-25), or starts before the first ("2025" of data from 2025-01-06): the numbers may
+    be for part of it."""
     tree = parsed(sql, dialect)
     if tree is None:
         return ""
@@ -1095,6 +1111,8 @@ def partial_period_note(index: ClusterIndex, sql: str, dialect: str) -> str:
         # The period's end is usually exclusive ("< 2026-12-01"): partial when the data stops before its last day.
         if first <= min(days) <= last and max(days).toordinal() - 1 > last.toordinal():
             return f"{table}.{column} was profiled through {last}: the period may be incomplete"
+        if 0 < _missing_share(days, first, last) <= MISSING_START:
+            return f"{table}.{column} holds data from {first} on: the period may be incomplete"
     return ""
 
 
