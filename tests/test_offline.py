@@ -1069,9 +1069,7 @@ def test_a_year_the_data_start_a_few_days_into_is_answered_end_to_end(tmp_path):
             "  FROM finance.refunds WHERE refunded_on >= '2026-01-01' AND refunded_on < '2027-01-01'\n  GROUP BY reason\n"
             "verified_by: maria\nverified_at: '2026-11-20'\n"),
     }
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
+    _write_files(tmp_path, files)
     result = CliRunner().invoke(app, ["ask", "How much was refunded per reason in 2025?", "--json", "--project", str(tmp_path)])
     data = json.loads(result.output)
     assert data["status"] == "answered", data["answer"]
@@ -1079,3 +1077,41 @@ def test_a_year_the_data_start_a_few_days_into_is_answered_end_to_end(tmp_path):
     assert "finance.refunds.refunded_on holds data from 2025-01-06 on: the period may be incomplete" in data["answer"]
     before = CliRunner().invoke(app, ["ask", "How much was refunded per reason in 2024?", "--json", "--project", str(tmp_path)])
     assert json.loads(before.output)["status"] == "not_covered"
+
+
+def _write_files(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+def test_a_pair_that_says_an_acronym_the_docs_spell_out_answers_its_own_question(tmp_path):
+    """A reviewer's pair 'What was GMV per month in 2026?' did not answer itself: the question was read with GMV
+    spelled out (the docs say '**GMV** (gross merchandise value)') and the pair's phrasing was not."""
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "shop.duckdb")) as con:
+        con.execute("CREATE SCHEMA market; CREATE TABLE market.orders AS SELECT range AS order_id, "
+                    "DATE '2025-01-01' + CAST(range % 700 AS INTEGER) AS placed_on, 1000 + range AS total_cents FROM range(3000)")
+    _write_files(tmp_path, {
+        "vedder.yaml": "warehouse: {type: duckdb, path: shop.duckdb}\ndialect: duckdb\nmodel: offline\n",
+        "clusters/market/cluster.yaml": "id: market\ntitle: Marketplace\ndescription: Orders.\nowners: {team: market}\n"
+                                        "datasets: [market.orders]\n",
+        "clusters/market/datasets/market.orders.yaml": (
+            "table: market.orders\ndescription: One row per order.\ncolumns:\n  - {name: order_id, type: BIGINT}\n"
+            "  - {name: placed_on, type: DATE, min: '2025-01-01', max: '2026-11-30'}\n  - {name: total_cents, type: BIGINT}\n"),
+        "clusters/market/docs/orders.md": "# Orders\n\n**GMV** (gross merchandise value) is the sum of `total_cents`.\n",
+        "clusters/market/pairs/gmv-by-month.yaml": (
+            "question: What was GMV per month in 2026?\nsql: |\n  SELECT date_trunc('month', placed_on) AS month, "
+            "SUM(total_cents) / 100.0 AS gmv\n  FROM market.orders WHERE placed_on >= '2026-01-01' AND placed_on < '2027-01-01'\n"
+            "  GROUP BY 1 ORDER BY 1\nverified_by: maria\nverified_at: '2026-11-20'\n"),
+    })
+    project = load_project(load_config(tmp_path))
+    for question, adapted in (("What was GMV per month in 2026?", None),
+                              ("What was the gross merchandise value per month in 2025?", "adapted year 2026 → 2025"),
+                              ("What was GMV per month in 2025?", "adapted year 2026 → 2025")):
+        result = answer(project, question, cluster="market")
+        assert result.match is not None, (question, result.reason)
+        assert result.match.pair.id == "gmv-by-month"
+        assert (adapted in result.match.explanation) if adapted else result.match.explanation == "answered from vetted pair gmv-by-month"
+    assert answer(project, "What was GMV per seller in 2026?", cluster="market").match is None  # a split the pair lacks

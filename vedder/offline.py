@@ -888,7 +888,7 @@ def grounding_problems(
 
     Every phrasing of the pair was vetted for the same SQL, so a word any of them uses is accounted for.
     """
-    q_terms, p_terms, sql_terms = _domain(_without_periods(question)), _pair_words(pair), _sql_words(sig)
+    q_terms, p_terms, sql_terms = _domain(_without_periods(question)), _pair_words(index, pair), _sql_words(sig)
     known = schema_words(index) | concept_words(index)
     as_written = {stem(word): word for word in reversed(words(question))}  # named as the question says it
     problems = [f"mentions {as_written.get(t, t)}" for t in sorted(_unaccounted((q_terms - adapted) & known, p_terms | sql_terms))]
@@ -904,9 +904,30 @@ def _unaccounted(terms: set[str], accounted: "set[str] | frozenset[str]") -> set
     return {t for t in terms if t not in accounted and not (t.endswith("s") and t[:-1] in accounted)}
 
 
-def _pair_words(pair: "Pair") -> frozenset[str]:
-    """Domain words of every phrasing of ``pair`` (its question and paraphrases)."""
-    return _phrasings_words(tuple(pair.questions))
+def _pair_words(index: ClusterIndex, pair: "Pair") -> frozenset[str]:
+    """Domain words of every phrasing of ``pair`` (its question and paraphrases, acronyms also spelled out)."""
+    return _phrasings_words(_phrasings(index, pair))
+
+
+def _phrasings(index: ClusterIndex, pair: "Pair") -> tuple[str, ...]:
+    """``pair``'s question and paraphrases, and each with the acronyms the docs spell out in their words, as a
+    question is read: "What was GMV per month in 2026?" asked as written met only "gross merchandise value"."""
+    spelled = _acronyms(index)
+    if not spelled:
+        return tuple(pair.questions)
+    values = lambda: {v.lower() for _, v, _ in _profiled_values(index)}  # noqa: E731
+    out = list(pair.questions)
+    for phrasing in pair.questions:
+        if (said := acronyms_spelled_out(phrasing, spelled, values)) not in out:
+            out.append(said)
+    return tuple(out)
+
+
+def _acronyms(index: ClusterIndex) -> dict[str, str]:
+    """The acronyms the cluster's docs spell out, read once per loaded cluster."""
+    if "acronyms" not in index.memo:
+        index.memo["acronyms"] = acronyms(index.cluster)
+    return index.memo["acronyms"]
 
 
 @lru_cache(maxsize=8192)
@@ -970,7 +991,7 @@ def split_problems(index: ClusterIndex, question: str, pair: "Pair", dialect: st
     """Words of the cluster's schema or concepts that the question splits or ranks by and that neither a
     phrasing of the pair names nor its query returns, groups or orders by: "top 5 advertisers by impressions"
     of a pair that ranks by revenue and merely filters on ``impression_date``."""
-    accounted = adapted | _pair_words(pair) | _computed_words(pair.sql, dialect)
+    accounted = adapted | _pair_words(index, pair) | _computed_words(pair.sql, dialect)
     known = schema_words(index) | concept_words(index)
     # The light stemmer reads "speed" and "speeds" differently: either form of the word may be the pair's.
     missing = {w for w in _by_terms(question) if not {stem(w), stem(w.rstrip("s"))} & accounted and stem(w) in known}
@@ -1009,12 +1030,12 @@ def _phrasings_raw_words(phrasings: tuple[str, ...]) -> frozenset[str]:
     return frozenset(_singular(w.lower()) for p in phrasings for w in re.findall(r"[A-Za-z]+", p))
 
 
-def measure_problems(question: str, pair: "Pair", dialect: str) -> list[str]:
+def measure_problems(question: str, pair: "Pair", dialect: str, phrasings: tuple[str, ...] = ()) -> list[str]:
     """A ratio the question asks for ("refund rate") that no phrasing of the pair names and its query does not
     return, and a unit ("in hours", "in euros") the pair neither says nor returns while it says or returns
-    another of the same kind (minutes, dollars)."""
+    another of the same kind (minutes, dollars). ``phrasings``: the pair's, acronyms spelled out (default: its own)."""
     asked = {_singular(w.lower()) for w in re.findall(r"[A-Za-z]+", question)}
-    said = _phrasings_raw_words(tuple(pair.questions)) | _output_words(pair.sql, dialect)
+    said = _phrasings_raw_words(phrasings or tuple(pair.questions)) | _output_words(pair.sql, dialect)
     problems = []
     if asked & {_singular(w) for w in _RATIO} and not said & {_singular(w) for w in _RATIO}:
         problems.append("ratio")
@@ -1183,7 +1204,7 @@ def _candidate(index: ClusterIndex, pair: "Pair", question: str, dialect: str) -
     sig = signature(pair.sql, dialect)
     headline_counts = "count" in sig.aggregates and any(is_headline(p) and not cues(p)["count"] for p in pair.questions)
     best: Candidate | None = None
-    for phrasing in pair.questions:
+    for phrasing in _phrasings(index, pair):
         tree, adaptations, problems = adapt(index.cluster, pair.sql, question, phrasing, dialect)
         sql_tree = tree if tree is not None else parsed(pair.sql, dialect)
         if tree is None and sql_tree is not None:
@@ -1195,7 +1216,8 @@ def _candidate(index: ClusterIndex, pair: "Pair", question: str, dialect: str) -
         problems = (qualifier_problems + value_problems(index, rest, phrasing, sql_tree)
                     + cue_problems(rest, phrasing, sig, headline_counts) + period_problems(rest, phrasing, sig)
                     + grounding_problems(index, rest, pair, phrasing, sig, dialect, adapted[0]) + problems
-                    + split_problems(index, rest, pair, dialect, adapted[0]) + measure_problems(rest, pair, dialect)
+                    + split_problems(index, rest, pair, dialect, adapted[0])
+                    + measure_problems(rest, pair, dialect, _phrasings(index, pair))
                     + data_range_problems(index, sig, tree, adaptations))
         score = similarity(index, _without_periods(rest), _without_periods(phrasing), sig, _shared_values(index, rest, phrasing, adapted))
         candidate = Candidate(pair, phrasing, score, problems, adaptations, tree, dialect)
@@ -1499,9 +1521,7 @@ def answer_offline(project: "Project", cluster: "Cluster", question: str, *, pre
     if dropped_declined and isinstance(previous, dict):  # "never mind the devices, same for student": let go of them
         previous = {**previous, "declined": []}
     index = cluster_index(cluster)
-    if "acronyms" not in index.memo:  # the docs read once per loaded cluster
-        index.memo["acronyms"] = acronyms(cluster)
-    question = acronyms_spelled_out(question, index.memo["acronyms"], lambda: {v.lower() for _, v, _ in _profiled_values(index)})
+    question = acronyms_spelled_out(question, _acronyms(index), lambda: {v.lower() for _, v, _ in _profiled_values(index)})
     if previous is None and not last_sql and unanswered:
         if (again := another_country(unanswered[-1], asked)) is not None:
             result = answer_offline(project, cluster, again, today=today)
