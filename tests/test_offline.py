@@ -1115,3 +1115,12 @@ def test_a_pair_that_says_an_acronym_the_docs_spell_out_answers_its_own_question
         assert result.match.pair.id == "gmv-by-month"
         assert (adapted in result.match.explanation) if adapted else result.match.explanation == "answered from vetted pair gmv-by-month"
     assert answer(project, "What was GMV per seller in 2026?", cluster="market").match is None  # a split the pair lacks
+
+
+def test_norways_code_in_capitals_is_no_negation():
+    """'What were the top 5 tracks in NO in October 2026?' was declined for 'negation' (a reviewer's NOK/NO data)."""
+    from vedder.offline import cues
+
+    assert not cues("What were the top 5 tracks in NO in October 2026?")["negation"]
+    assert not cues("streams in SE and NO")["negation"]
+    assert cues("users with NO streams")["negation"] and cues("streams in no country")["negation"]

@@ -376,8 +376,12 @@ def _stems_outside_comparisons(lowered: str) -> set[str]:
     return {stem(w) for w in _COMPARISON_PHRASE.sub(" ", lowered).split()}
 
 
+# "in NO", "for NO": Norway's code in capitals after a preposition, not the word "no".
+_CODE_NO = re.compile(r"\b(in|for|from|to|vs|and|or) NO\b")
+
+
 def cues(text: str) -> dict[str, bool]:
-    raw = [w.lower().replace("'", "") for w in re.findall(r"[A-Za-z']+", text)]
+    raw = [w.lower().replace("'", "") for w in re.findall(r"[A-Za-z']+", _CODE_NO.sub(r"\1 Nocode", text))]
     lowered = _said_order(" ".join(raw))
     stems = _stems_outside_comparisons(lowered)
     alphabetical = bool({"alphabetical", "alphabetic", "alphabetically"} & set(raw)) and "reverse" not in raw
