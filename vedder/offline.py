@@ -1592,7 +1592,7 @@ def grouping(tree: exp.Expression | None) -> tuple[str, ...]:
     for node in tree.args["group"].expressions:
         if isinstance(node, exp.Literal) and node.is_int and 0 < int(node.this) <= len(tree.expressions):
             node = tree.expressions[int(node.this) - 1].unalias()
-        if isinstance(node, (exp.DateTrunc, exp.TimestampTrunc)) or node.key == "datetrunc":
+        if isinstance(node, (exp.DateTrunc, exp.TimestampTrunc)):
             keys.append(str(node.args.get("unit").name if node.args.get("unit") is not None else node.sql()).lower())
         elif isinstance(node, exp.Column):
             keys.append("day" if re.search(r"(?:date|_on)$", node.name) else node.name)
