@@ -39,7 +39,7 @@ def demo(tmp_path) -> Path:
     clusters = root / "clusters"
     (clusters / "revenue" / "pairs").joinpath(next((clusters / "revenue" / "pairs").glob("*.yaml")).name).unlink()
     (clusters / "empty").mkdir()
-    (clusters / "empty" / "cluster.yaml").write_text("id: aaa-first-by-id\ntitle: Nothing yet\nowners: Lonely Team\n"
+    (clusters / "empty" / "cluster.yaml").write_text("id: empty\ntitle: Nothing yet\nowners: Lonely Team\n"
                                                      "datasets: [nowhere.*, nowhere.table]\n")
     (clusters / "broken").mkdir()
     (clusters / "broken" / "cluster.yaml").write_text("- not a mapping\n")
@@ -48,7 +48,7 @@ def demo(tmp_path) -> Path:
 
 def test_list_clusters_loads_none_and_says_what_loading_every_cluster_said(demo):
     expected = loading_every_cluster(demo)
-    assert '"aaa-first-by-id"' in expected and "broken" in expected  # listed first; a warning
+    assert '"empty"' in expected and "broken" in expected  # listed; a warning
     load_project(load_config(demo), skip_broken=True, lazy=True)  # the records, as any command keeps them
     settle(demo)
     watcher = ProjectWatcher(demo)

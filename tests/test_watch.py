@@ -43,6 +43,13 @@ def rename_over(path: Path, old: str, new: str) -> None:
     os.replace(temporary, path)
 
 
+def copy_cluster(source: Path, target: Path) -> None:
+    """A new cluster folder copied from another, its cluster.yaml's id set to the folder's name."""
+    shutil.copytree(source, target)
+    path = target / "cluster.yaml"
+    path.write_text(path.read_text().replace(f"id: {source.name}", f"id: {target.name}", 1))
+
+
 def new_cluster_filled_later(clusters: Path) -> None:
     """A folder made empty first (a request may come in between), then its files written one by one."""
     target = clusters / "zeppelins"
@@ -61,7 +68,7 @@ WATCHED_CHANGES = {
     "pair renamed over": lambda c: rename_over(next((c / "revenue_1" / "pairs").glob("*.yaml")), "question: ", "question: zeppelin "),
     "doc renamed over": lambda c: rename_over(next((c / "podcasts" / "docs").glob("*.md")), "\n", "\nZeppelin airships.\n"),
     "cluster.yaml renamed over": lambda c: rename_over(c / "listening_1" / "cluster.yaml", "title: ", "title: Zeppelin "),
-    "new cluster folder": lambda c: shutil.copytree(c / "podcasts", c / "zeppelins"),
+    "new cluster folder": lambda c: copy_cluster(c / "podcasts", c / "zeppelins"),
     "new cluster folder filled later": new_cluster_filled_later,
     "pair deleted": lambda c: next((c / "listening_2" / "pairs").glob("*.yaml")).unlink(),
     "pairs folder deleted": lambda c: shutil.rmtree(c / "listening_2" / "pairs"),
@@ -148,7 +155,7 @@ def test_checking_out_another_branch_is_seen(project_dir, watching):
     git(project_dir, "commit", "-qm", "main")
     git(project_dir, "checkout", "-qb", "other")
     clusters = project_dir / "clusters"
-    shutil.copytree(clusters / "podcasts", clusters / "zeppelins")
+    copy_cluster(clusters / "podcasts", clusters / "zeppelins")
     shutil.rmtree(clusters / "revenue_2")
     next((clusters / "listening_1" / "pairs").glob("*.yaml")).unlink()
     edit(next((clusters / "revenue_1" / "pairs").glob("*.yaml")), "question: ", "question: zeppelin ")
@@ -214,7 +221,7 @@ def test_a_lost_event_queue_checks_every_file_once_and_watches_on(project_dir, m
     lost = [EVENT.pack(-1, IN_Q_OVERFLOW, 0, 0)]  # what the kernel queues when the queue was full
     monkeypatch.setattr(events, "changes", lambda: events._changes_in(lost.pop()) if lost else real())
     scanned = count_scans(monkeypatch)
-    shutil.copytree(project_dir / "clusters" / "podcasts", project_dir / "clusters" / "zeppelins")
+    copy_cluster(project_dir / "clusters" / "podcasts", project_dir / "clusters" / "zeppelins")
     after = watcher.current()
     assert len(scanned) == 10 and watcher.watching and "zeppelins" in after.clusters
     assert_same_as_from_scratch(after)
@@ -247,7 +254,7 @@ def test_a_new_folder_that_cannot_be_watched_falls_back(project_dir, monkeypatch
         return real(self, path, mask)
 
     monkeypatch.setattr(_Inotify, "add_watch", full_for_zeppelins)
-    shutil.copytree(project_dir / "clusters" / "podcasts", project_dir / "clusters" / "zeppelins")
+    copy_cluster(project_dir / "clusters" / "podcasts", project_dir / "clusters" / "zeppelins")
     project = watcher.current()
     assert not watcher.watching and "zeppelins" in project.clusters
     edit(next((project_dir / "clusters" / "zeppelins" / "pairs").glob("*.yaml")), "question: ", "question: zeppelin ")

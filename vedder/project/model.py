@@ -602,6 +602,12 @@ def load_cluster(folder: Path, cache: ParseCache | None = None, files: ClusterFi
     """The cluster in ``folder``; a file that cannot be read raises ProjectFileError with ``file`` set to it."""
     files = files or scan_cluster(folder)
     cluster = _cluster_header(folder, _traced(folder / "cluster.yaml", lambda: load_yaml(folder / "cluster.yaml", cache)))
+    if cluster.id != folder.name:  # a folder renamed (git mv) without its id: answers and logs would name neither
+        error = ProjectFileError(f"{folder / 'cluster.yaml'}:1:1: id '{cluster.id}' does not match the folder name "
+                                 f"'{folder.name}'", f"set `id: {folder.name}` in its cluster.yaml, or rename the folder "
+                                 f"to {cluster.id}")
+        error.file = folder / "cluster.yaml"
+        raise error
     for path in files.paths("datasets"):
         dataset = _traced(path, lambda: load_dataset(path, cache))
         cluster.dataset_files[dataset.table.lower()] = dataset
