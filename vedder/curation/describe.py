@@ -148,8 +148,10 @@ class _Describer:
             excluding = [e.removeprefix("excluding ") for e in excluded if e.startswith("excluding ")]
             rest = [e for e in excluded if not e.startswith("excluding ")]
             text += ", " + " and ".join((["excluding " + _and(excluding)] if excluding else []) + rest)
-        if self.vocabulary.acronyms:  # 'gmv' as the docs write it: GMV
-            text = re.sub(r"[a-z]+", lambda m: m[0].upper() if m[0] in self.vocabulary.acronyms else m[0], text)
+        if self.vocabulary.acronyms:  # 'gmv' as the docs write it: GMV; not a value the query compares ('smb')
+            values = {literal.name.lower() for literal in self.select.find_all(exp.Literal) if literal.is_string}
+            capitals = self.vocabulary.acronyms - values
+            text = re.sub(r"[a-z]+", lambda m: m[0].upper() if m[0] in capitals else m[0], text)
         text = text[:1].upper() + text[1:]
         return text + "?" if is_question else text
 
@@ -190,7 +192,7 @@ class _Describer:
         named = _alias_words(projection.alias if isinstance(projection, exp.Alias) else "", counts)
         column = aggregate.find(exp.Column)
         if counts:
-            if named and len(named.split()) == 1 and named.endswith("ed") and self.main_table:
+            if named and len(named.split()) == 1 and _participle(named) and self.main_table:
                 return _Measure(f"{named} {_spoken(self.main_table)}", True, projection)  # count(*) AS delivered
             if named:
                 return _Measure(_plural(named) if len(named.split()) == 1 else named, True, projection)
@@ -522,6 +524,15 @@ def _alias_words(alias: str, counts: bool) -> str:
     elif len(words) == 1 and words[0] in _COUNT_WORDS | _VAGUE_WORDS:
         return ""
     return " ".join(words)
+
+
+def _participle(word: str) -> bool:
+    """'delivered', 'shipped', 'refunded': a state a count is named by; not 'speed' or 'feed'.
+
+    >>> [_participle(w) for w in ("delivered", "shipped", "speed", "red")]
+    [True, True, False, False]
+    """
+    return len(word) >= 5 and word.endswith("ed") and not word.endswith("eed")
 
 
 def _plural(noun: str) -> str:

@@ -131,13 +131,15 @@ def shown_value(value: Any, max_chars: int) -> str:
 def readable(value: Any, max_chars: int) -> str:
     """``shown_value`` for a person reading a table: a float without binary noise (``158405.92999999996``, a sum's
     ``2630131.3100000098``) at 12 significant digits, or more to keep every digit before the point and two after
-    (up to 15); a decimal without trailing zeros (PostgreSQL's ``4521971.640000000000``). JSON and the model keep
+    (up to 17, all a float has); a decimal without trailing zeros (PostgreSQL's ``4521971.640000000000``). JSON and the model keep
     the values as fetched.
 
     >>> readable(158405.92999999996, 20), readable(2630131.3100000098, 20), readable(0.1 + 0.2, 20), readable(3.0, 20)
     ('158405.93', '2630131.31', '0.3', '3.0')
     >>> readable(12345678901234.5, 20), readable(1e20, 20), readable(0.1234567890123456, 20)
     ('12345678901234.5', '1e+20', '0.123456789012')
+    >>> readable(1234567890123456.0, 20), readable(99999999999999.98, 20)
+    ('1234567890123456.0', '99999999999999.98')
     >>> from decimal import Decimal
     >>> readable(Decimal("4521971.640000000000"), 20), readable(Decimal("100.00"), 20), readable(Decimal("1E+3"), 20)
     ('4521971.64', '100', '1000')
@@ -146,8 +148,8 @@ def readable(value: Any, max_chars: int) -> str:
     from decimal import Decimal
 
     if isinstance(value, float) and math.isfinite(value):
-        digits = len(str(int(abs(value)))) + 2 if abs(value) < 1e15 else 15
-        value = repr(float(f"{value:.{min(15, max(12, digits))}g}"))
+        digits = len(str(int(abs(value)))) + 2  # every digit before the point, two after
+        value = repr(float(f"{value:.{min(17, max(12, digits))}g}"))
     elif isinstance(value, Decimal) and value.is_finite():
         text = format(value, "f")
         value = text.rstrip("0").rstrip(".") if "." in text else text
