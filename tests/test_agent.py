@@ -215,8 +215,8 @@ def test_step_bound_ends_in_a_clean_error_showing_the_last_successful_query(proj
 
 
 def test_the_bound_comes_from_the_config(project, cluster, context, warehouse, server):
-    for _ in range(7):
-        server.enqueue_tool_call("search", {"query": "orders"})
+    for number in range(7):  # a different search each time: the same one again is stopped as stuck
+        server.enqueue_tool_call("search", {"query": f"orders {number}"})
     result = ask(project, cluster, context, warehouse, server, model_options={"tool_calling": True})
 
     assert result.error == "no final answer after 6 steps"

@@ -286,3 +286,31 @@ def test_a_refusal_names_the_tables_the_model_may_read_and_asks_it_to_say_when_t
     assert refusal.endswith("Only one read-only SELECT on this cluster's tables runs: shop.customers, shop.orders. If they "
                             "cannot answer the question, say so.")
     assert result.status == "error" and result.sql is None and "not backed by data" in result.error
+
+
+def test_a_call_in_the_templates_tools_tags_is_run(project, cluster, context, warehouse, server):
+    """Qwen2.5-Coder-1.5B asked to 'List every table in the warehouse, in all schemas.': vedder showed the call as its
+    unchecked answer."""
+    server.enqueue_text('<tools>\n{"name": "describe_table", "arguments": {"table": "information_schema.tables"}}\n</tools>')
+    server.enqueue_text("I can only read the shop cluster's tables: shop.customers and shop.orders.")
+    result = ask(project, cluster, context, warehouse, server, model_options={"tool_calling": True})
+
+    assert [(s["tool"], s["ok"]) for s in result.steps] == [("describe_table", False)]
+    assert result.steps[0]["observation"] == (
+        "Error: table 'information_schema.tables' is not part of cluster 'shop'. the cluster's tables: shop.customers, "
+        "shop.orders. If they cannot answer the question, say so.")
+    assert "<tools>" not in result.answer
+
+
+def test_the_same_search_again_and_again_is_stopped_before_the_bound(project, cluster, context, warehouse, server):
+    """After 'there is no tool read_csv' Qwen2.5-Coder-1.5B searched for that sentence until agent.max_steps (8)."""
+    server.enqueue_text(QWEN_READ_CSV_CALL)
+    for _ in range(5):
+        server.enqueue_tool_call("search", {"query": "there is no tool 'read_csv'"})
+    result = ask(project, cluster, context, warehouse, server, model_options={"tool_calling": True})
+
+    assert len(server.requests) == 4 and [(s["tool"], s["ok"]) for s in result.steps] == [
+        ("read_csv", False), ("search", True), ("", False)]
+    assert server.requests[3]["messages"][-1]["content"].startswith("You sent exactly the same call again; its result is")
+    assert result.status == "error" and result.error.startswith(
+        "the model sent the same reply twice in a row after 'You sent exactly the same call again")

@@ -254,15 +254,14 @@ def run_agent(
                            answer=f"Stopped: {UNCONFIRMED}" if toolbox.last_run else "")
         run.count(reply)
         said = _said(reply)
+        if said == previous and run.steps and run.steps[-1]["ok"] and run.steps[-1]["tool"] not in ("run_sql", ""):
+            # The same search or description again (Qwen2.5-Coder-1.5B searched "there is no tool 'read_csv'" until
+            # agent.max_steps): not run again; sent a third time, the reply is stopped as stuck below.
+            warned = _not_run_again(run, reply, REPEATED_CALL)
+            continue
         if said == previous and run.steps and not run.steps[-1]["ok"] and not warned:
             # Told once more, plainly: Qwen2.5-Coder-1.5B resent a failing query after an error listing the columns.
-            warned = True
-            run.messages.append({"role": "assistant", "content": reply.text or None} if not reply.tool_calls else reply.message())
-            for call in reply.tool_calls:
-                run.messages.append({"role": "tool", "tool_call_id": call.id, "content": "Not run again."})
-            told = f"{REPEATED_FAILURE}{run.steps[-1]['observation']}"
-            run.messages.append({"role": "user", "content": told})
-            run.step("", "", None, told, ok=False)
+            warned = _not_run_again(run, reply, f"{REPEATED_FAILURE}{run.steps[-1]['observation']}")
             continue
         if said == previous and run.steps and not run.steps[-1]["ok"]:
             # The same reply to the same failure: a model at low temperature will send it again until the bound.
@@ -284,6 +283,16 @@ def run_agent(
                    answer=f"Stopped after {bound} steps without a final answer; {UNCONFIRMED}" if toolbox.last_run else "")
 
 
+def _not_run_again(run: _Run, reply: "Reply", told: str) -> bool:
+    """Answer a reply the model sent twice in a row with ``told`` instead of running it again; True (it was told)."""
+    run.messages.append({"role": "assistant", "content": reply.text or None} if not reply.tool_calls else reply.message())
+    for call in reply.tool_calls:
+        run.messages.append({"role": "tool", "tool_call_id": call.id, "content": "Not run again."})
+    run.messages.append({"role": "user", "content": told})
+    run.step("", "", None, told, ok=False)
+    return True
+
+
 def _steps(count: int) -> str:
     return f"{count} step{'s' * (count != 1)}"
 
@@ -298,8 +307,9 @@ def _shorten(text: str, limit: int = 80) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-# Hermes-style calls, as Qwen2.5's chat template asks for them: <tool_call>{"name": …, "arguments": {…}}</tool_call>.
-_TAGGED_CALL = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
+# Hermes-style calls, as Qwen2.5's chat template asks for them: <tool_call>{"name": …, "arguments": {…}}</tool_call>;
+# Qwen2.5-Coder-1.5B also wrote them in the template's <tools> tags. A tag around JSON that names no call is no call.
+_TAGGED_CALL = re.compile(r"<(tool_call|tools|function_call)>\s*(.*?)\s*(?:</\1>|$)", re.DOTALL)
 FENCE = re.compile(r"```[\w-]*[ \t]*\n(.*?)```", re.DOTALL)
 
 
@@ -310,10 +320,9 @@ def tool_calls_in_text(toolbox: "Toolbox", text: str) -> list[tuple[str, dict[st
     nothing but one SQL query (coder models answer a question with the query), or words with one fenced query not run
     yet. Empty for an answer in words.
     """
-    tagged = _TAGGED_CALL.findall(text)
-    if tagged:
-        calls = [_json_call(toolbox, inner) for inner in tagged]
-        return [call for call in calls if call is not None]
+    tagged = [_json_call(toolbox, inner) for _, inner in _TAGGED_CALL.findall(text)]
+    if any(call is not None for call in tagged):
+        return [call for call in tagged if call is not None]
     # A call in a fence after some words ("The query does not filter … ```json {"name": "run_sql", …}```"): the
     # words are the model thinking aloud, not an answer resting on a query it ran.
     fenced = [call for block in FENCE.findall(text) if (call := _json_call(toolbox, block)) is not None]
@@ -388,6 +397,8 @@ NEXT_NATIVE = "If this answers the question, reply now with the answer in words 
 NEXT_TEXT = "If this answers the question, reply now with Thought and Final Answer; if not, fix the query."
 REPEATED = "You already ran this exact query and saw this result; running it again will not change it. "
 MAX_SAME_QUERY = 3
+REPEATED_CALL = ("You sent exactly the same call again; its result is above and will not change. Answer now in words "
+                 "(say so if the cluster's tables cannot answer the question), or make a different call.")
 REPEATED_FAILURE = "You sent exactly the same reply again, and it fails the same way. Do not repeat it: change it as this says. "
 
 

@@ -26,6 +26,7 @@ MAX_OBSERVATION_CHARS = 4000
 SHOWN_ROWS = 20
 SHOWN_CHARS = 500  # of one value in a result the model sees
 VALUE_LOOKUP_LIMIT = 20
+CANNOT_ANSWER = "If they cannot answer the question, say so."  # after naming the cluster's tables: no other reads
 _OPERATORS = {"GTE": ">=", "GT": ">", "LTE": "<=", "LT": "<", "EQ": "=", "NEQ": "<>"}
 
 
@@ -219,7 +220,7 @@ class Toolbox:
         try:
             name = self.resolve_table(table)
         except TableNotFound as exc:
-            return Observation(f"Error: {exc.message}. {exc.hint}.", ok=False)
+            return Observation(f"Error: {exc.message}. {exc.hint}. {CANNOT_ANSWER}", ok=False)
         dataset = self.cluster.dataset(name)
         live = self._live_columns(name)
         lines = [f"Table {name}" + (f": {dataset.description.strip()}" if dataset and dataset.description else "")]
@@ -248,7 +249,7 @@ class Toolbox:
         try:
             name = self.resolve_table(table)
         except TableNotFound as exc:
-            return Observation(f"Error: {exc.message}. {exc.hint}.", ok=False)
+            return Observation(f"Error: {exc.message}. {exc.hint}. {CANNOT_ANSWER}", ok=False)
         live = self._live_columns(name) or []
         actual = next((n for n, _ in live if n.lower() == column.strip().strip('"').lower()), None)
         if actual is None:
@@ -294,8 +295,8 @@ class Toolbox:
             # for files, settings, catalogs or other clusters' tables is answered "cannot", not retried elsewhere.
             reason = exc.message.removeprefix(f"SQL refused ({exc.rule}): ")
             return Observation(f"Refused by the SQL guard (rule {exc.rule}): {reason}. {exc.hint}. Only one read-only "
-                               f"SELECT on this cluster's tables runs: {', '.join(self.cluster.tables)}. If they cannot "
-                               "answer the question, say so.", ok=False)
+                               f"SELECT on this cluster's tables runs: {', '.join(self.cluster.tables)}. {CANNOT_ANSWER}",
+                               ok=False)
         except QueryTimeout as exc:
             return Observation(f"Error: {exc.message}. Make the query cheaper (filters, LIMIT, fewer joins).", ok=False)
         except ResultTooLarge as exc:
