@@ -42,6 +42,12 @@ def result(*rows: tuple) -> QueryResult:
     ("Test accounts (user_id below 100) are excluded; 7 payments.", [(7,)], True),  # 100 is in the SQL
     ("About 1.2 million streams.", [(1_234_567,)], True),
     ("About 1.5 million streams.", [(1_234_567,)], False),
+    ("Revenue changed by -4.5.", [(-4.5,)], True),                  # a negative figure (was 'may be made up')
+    ("Listeners fell by 340.", [(-340,)], True),                    # said as a fall
+    ("Listeners fell by 350.", [(-340,)], False),
+    ("There are 5 orders.", [(5, float("nan"))], True),             # DuckDB's 0.0/0 beside it (raised InvalidOperation)
+    ("There are 6 orders.", [(5, float("nan"))], False),
+    ("There are 7 orders.", [(5, float("inf"))], False),
 ])
 def test_every_figure_in_the_words_must_be_in_the_result_the_question_or_the_sql(words, rows, passed):
     check = check_figures(words, result(*rows), question="How many payments failed in 2025?", sql=SQL)

@@ -88,16 +88,19 @@ def _values(rows: Iterable[Iterable[Any]]) -> set[Decimal]:
                 continue
             if isinstance(value, (int, float, Decimal)):
                 try:
-                    values.add(Decimal(str(value)))
+                    number = Decimal(str(value))
                 except ArithmeticError:
                     continue
+                if number.is_finite():  # NaN (DuckDB's 0.0/0) and infinities compare with nothing
+                    values.add(abs(number))
             elif isinstance(value, (str, date, datetime)):
                 values.update(f.value for f in figures(str(value).replace("-", " ").replace(":", " ")))
     return values
 
 
 def _matches(figure: Figure, values: set[Decimal]) -> bool:
-    """Whether ``figure`` is one of ``values`` as written (rounded or cut to its decimals; a percentage may be a share)."""
+    """Whether ``figure`` is one of ``values`` as written (rounded or cut to its decimals; a percentage may be a share).
+    Figures are read without their sign ("-4.5", "fell by 4.5") and ``values`` hold magnitudes."""
     tolerance = Decimal(1).scaleb(-figure.decimals)
     candidates = values | ({v * 100 for v in values} if figure.percent else set())
     return any(abs(v - figure.value) < tolerance for v in candidates)
