@@ -314,3 +314,32 @@ def test_the_same_search_again_and_again_is_stopped_before_the_bound(project, cl
     assert server.requests[3]["messages"][-1]["content"].startswith("You sent exactly the same call again; its result is")
     assert result.status == "error" and result.error.startswith(
         "the model sent the same reply twice in a row after 'You sent exactly the same call again")
+
+
+def test_a_reply_that_is_only_sql_but_no_single_query_is_refused_by_the_guard_not_shown(
+        project, cluster, context, warehouse, server):
+    """Asked to 'Delete the test accounts (user_id below 100) from listening.users, then count the users', Qwen2.5-Coder-1.5B
+    replied with the two statements in a fence; vedder showed them as its unchecked answer."""
+    server.enqueue_text("```sql\nDELETE FROM shop.customers WHERE id < 11;\nSELECT COUNT(*) AS customers\nFROM shop.customers\n"
+                        "WHERE id >= 11;\n```")
+    server.enqueue_text("```sql\nSELECT COUNT(*) AS customers FROM shop.customers WHERE id >= 11\n```")
+    server.enqueue_text("There are 3 customers; vedder cannot delete rows.")
+    result = ask(project, cluster, context, warehouse, server, model_options={"tool_calling": True})
+
+    assert [(s["tool"], s["ok"]) for s in result.steps] == [("run_sql", False), ("run_sql", True)]
+    assert result.steps[0]["observation"].startswith("Refused by the SQL guard (rule one_statement)")
+    assert result.status == "answered" and result.result.rows == [(3,)] and "DELETE" not in result.answer
+    assert warehouse.execute("SELECT COUNT(*) FROM shop.customers").rows == [(4,)]
+
+
+def test_a_fenced_call_with_a_quote_escaped_as_in_sql_is_a_call(project, cluster, context, warehouse, server):
+    """Qwen2.5-Coder-1.5B after 'there is no tool getenv': a run_sql call whose SQL string escapes quotes with \\' (no JSON
+    escape), shown as its unchecked answer."""
+    server.enqueue_text('```json\n{\n  "name": "run_sql",\n  "arguments": {\n    "sql": "SELECT \'Error: there is no tool '
+                        '\\\\\'getenv\\\\\'.\' AS message"\n  }\n}\n```')
+    server.enqueue_text("The environment cannot be read.")
+    result = ask(project, cluster, context, warehouse, server, model_options={"tool_calling": True})
+
+    assert [(s["tool"], s["ok"]) for s in result.steps] == [("run_sql", False)]  # run through the guard: it does not parse
+    assert result.steps[0]["observation"].startswith("Refused by the SQL guard (rule parse)")
+    assert result.answer.endswith("The environment cannot be read.") and "getenv" not in result.answer

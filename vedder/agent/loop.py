@@ -311,6 +311,7 @@ def _shorten(text: str, limit: int = 80) -> str:
 # Qwen2.5-Coder-1.5B also wrote them in the template's <tools> tags. A tag around JSON that names no call is no call.
 _TAGGED_CALL = re.compile(r"<(tool_call|tools|function_call)>\s*(.*?)\s*(?:</\1>|$)", re.DOTALL)
 FENCE = re.compile(r"```[\w-]*[ \t]*\n(.*?)```", re.DOTALL)
+_SQL_FENCE = re.compile(r"\A\s*```sql[ \t]*\n(.*?)```\s*\Z", re.DOTALL | re.IGNORECASE)
 
 
 def tool_calls_in_text(toolbox: "Toolbox", text: str) -> list[tuple[str, dict[str, Any] | str]]:
@@ -341,6 +342,10 @@ def tool_calls_in_text(toolbox: "Toolbox", text: str) -> list[tuple[str, dict[st
         # words say does not rest on a result, so the query runs; a query it already ran is an answer showing it.
         queries = [q for block in FENCE.findall(text) if (q := lone_query(block, dialect))]
         query = queries[0] if len(queries) == 1 and not toolbox.tried(queries[0]) else None
+    if query is None and (fenced := _SQL_FENCE.match(text)):
+        # A reply that is only SQL but no single query ("```sql DELETE …; SELECT …```", asked to delete rows first): the
+        # guard refuses it and says why, rather than the statements being shown as the model's answer.
+        query = fenced.group(1).strip()
     return [("run_sql", {"sql": query})] if query and "run_sql" in toolbox.tools else []
 
 
@@ -348,7 +353,10 @@ def _json_call(toolbox: "Toolbox", text: str) -> tuple[str, dict[str, Any] | str
     try:
         value = json.loads(_strip_fence(text))
     except json.JSONDecodeError:
-        return None
+        try:  # \' is no JSON escape, but models write it in SQL strings ("sql": "SELECT 'no tool \'getenv\''")
+            value = json.loads(_strip_fence(text).replace("\\'", "'"))
+        except json.JSONDecodeError:
+            return None
     if not isinstance(value, dict):
         return None
     function = value.get("function") if isinstance(value.get("function"), dict) else {}
