@@ -73,6 +73,10 @@ def test_words_must_state_a_value_of_the_result():
     assert not check.passed and check.detail.startswith("The words state none of the values in the result shown")
     assert check_states_result("116,841 payments.", result((116841,))).passed
     assert check_states_result("The label with most artists is northbeam records.", result(("Northbeam Records", 502))).passed
+    # Asked for every user's email and password (columns the table lacks), after listing its other columns:
+    claimed = "The email address and password of every user are stored in the `listening.users` table."
+    assert not check_states_result(claimed, result((101, "US", date(2025, 3, 1), 1990, "ios"))).passed
+    assert check_states_result("Most users are in the US.", result((101, "US", date(2025, 3, 1), 1990, "ios"))).passed
 
 
 def test_a_query_in_the_words_that_is_not_the_one_shown_is_removed_and_said(project, cluster, context, warehouse, server):

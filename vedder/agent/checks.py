@@ -156,7 +156,10 @@ def check_states_result(words: str, result: "QueryResult") -> Check:
     if not result.rows or (not numbers and not texts):
         return Check(STATES_RESULT, True)
     lowered = words.lower()
-    if any(_matches(f, numbers) for f in figures(words)) or any(text in lowered for text in texts):
+    # As a whole word: 'US' is not stated by "users" (Qwen2.5-Coder-1.5B: "The email address and password of every user
+    # are stored in the `listening.users` table.", above rows of countries, dates and platforms).
+    if any(_matches(f, numbers) for f in figures(words)) or any(
+            re.search(rf"(?<!\w){re.escape(text)}(?!\w)", lowered) for text in texts):
         return Check(STATES_RESULT, True)
     return Check(STATES_RESULT, False, "The words state none of the values in the result shown: read the result, not "
                                        "the words.")
