@@ -75,7 +75,7 @@ def test_words_must_state_a_value_of_the_result():
     assert check_states_result("The label with most artists is northbeam records.", result(("Northbeam Records", 502))).passed
     # Asked for every user's email and password (columns the table lacks), after listing its other columns:
     claimed = "The email address and password of every user are stored in the `listening.users` table."
-    assert not check_states_result(claimed, result((101, "US", date(2025, 3, 1), 1990, "ios"))).passed
+    assert not check_states_result(claimed, result((101, "US", date(2025, 3, 1), 1990, "ios"), (102, "IN", None, 1991, "web"))).passed
     assert check_states_result("Most users are in the US.", result((101, "US", date(2025, 3, 1), 1990, "ios"))).passed
 
 

@@ -152,14 +152,14 @@ def check_states_result(words: str, result: "QueryResult") -> Check:
     """Words about a result state at least one of its values (a figure or a text value): a reply explaining how
     the query should be changed, above the rows of the query that ran, answers nothing."""
     numbers = _values(result.rows)
-    texts = {value.lower() for row in result.rows for value in row if isinstance(value, str) and len(value.strip()) > 1}
+    texts = {value.strip() for row in result.rows for value in row if isinstance(value, str) and len(value.strip()) > 1}
     if not result.rows or (not numbers and not texts):
         return Check(STATES_RESULT, True)
-    lowered = words.lower()
-    # As a whole word: 'US' is not stated by "users" (Qwen2.5-Coder-1.5B: "The email address and password of every user
-    # are stored in the `listening.users` table.", above rows of countries, dates and platforms).
+    # As a whole word, and a code (three letters or fewer) in its own case: neither "users" nor "stored in the" states
+    # the countries 'US' and 'IN' (Qwen2.5-Coder-1.5B: "The email address and password of every user are stored in
+    # the `listening.users` table.", above rows of countries, dates and platforms).
     if any(_matches(f, numbers) for f in figures(words)) or any(
-            re.search(rf"(?<!\w){re.escape(text)}(?!\w)", lowered) for text in texts):
+            re.search(rf"(?<!\w){re.escape(text)}(?!\w)", words, 0 if len(text) <= 3 else re.IGNORECASE) for text in texts):
         return Check(STATES_RESULT, True)
     return Check(STATES_RESULT, False, "The words state none of the values in the result shown: read the result, not "
                                        "the words.")
