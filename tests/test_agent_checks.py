@@ -55,6 +55,14 @@ def test_every_figure_in_the_words_must_be_in_the_result_the_question_or_the_sql
     assert (check.detail == "") is passed
 
 
+def test_the_row_count_of_a_result_cut_at_the_row_limit_is_no_figure_of_it():
+    """Qwen2.5-Coder-1.5B, refused PRAGMA database_list, ran SELECT * on a table and said it 'contains 1000 rows'."""
+    rows = [("Nova",), ("Ives",), ("Oslo",)]
+    assert check_figures("The table contains 3 rows.", QueryResult(["name"], rows), question="q", sql="SELECT name FROM a").passed
+    cut = QueryResult(["name"], rows, truncated=True)
+    assert not check_figures("The table contains 3 rows.", cut, question="q", sql="SELECT name FROM a").passed
+
+
 def test_words_about_an_empty_result_must_say_it_is_empty():
     empty = QueryResult(columns=["name"], rows=[])
     assert check_empty("No artist streamed in 2027.", empty).passed
