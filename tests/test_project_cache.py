@@ -111,6 +111,13 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
+def with_folder_id(folder: Path, old_id: str) -> None:
+    """A cluster folder copied or renamed as a person would: its cluster.yaml's id set to the folder's new name
+    (an id that is not the folder's name leaves the cluster out)."""
+    path = Path(folder) / "cluster.yaml"
+    path.write_text(path.read_text().replace(f"id: {old_id}\n", f"id: {Path(folder).name}\n", 1))
+
+
 CHANGES = {
     "pair edited": lambda c: edit(next((c / "revenue_1" / "pairs").glob("*.yaml")), "question: ", "question: zeppelin "),
     "pair added": lambda c: (c / "revenue_1" / "pairs" / "zeppelin.yaml").write_text(
@@ -120,9 +127,9 @@ CHANGES = {
     "dataset edited": lambda c: edit(next((c / "podcasts_1" / "datasets").glob("*.yaml")), "description: ", "description: zeppelin "),
     "doc edited": lambda c: edit(next((c / "podcasts" / "docs").glob("*.md")), "\n", "\nZeppelin airships are podcasts too.\n"),
     "cluster.yaml edited": lambda c: edit(c / "listening_1" / "cluster.yaml", "title: ", "title: Zeppelin "),
-    "cluster added": lambda c: shutil.copytree(c / "podcasts", c / "zeppelins"),
+    "cluster added": lambda c: with_folder_id(shutil.copytree(c / "podcasts", c / "zeppelins"), "podcasts"),
     "cluster removed": lambda c: shutil.rmtree(c / "revenue_2"),
-    "cluster renamed": lambda c: (c / "revenue_2").rename(c / "billing"),
+    "cluster renamed": lambda c: with_folder_id((c / "revenue_2").rename(c / "billing"), "revenue_2"),
     "pair broken": lambda c: next((c / "podcasts_2" / "pairs").glob("*.yaml")).write_text("question: [unclosed\n"),
     "cluster.yaml broken": lambda c: (c / "listening_1" / "cluster.yaml").write_text("- a list\n"),
 }
