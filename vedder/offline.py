@@ -919,12 +919,15 @@ def _phrasings(index: ClusterIndex, pair: "Pair") -> tuple[str, ...]:
     spelled = _acronyms(index)
     if not spelled:
         return tuple(pair.questions)
-    values = lambda: {v.lower() for _, v, _ in _profiled_values(index)}  # noqa: E731
-    out = list(pair.questions)
-    for phrasing in pair.questions:
-        if (said := acronyms_spelled_out(phrasing, spelled, values)) not in out:
-            out.append(said)
-    return tuple(out)
+    memo = index.memo.setdefault("phrasings", {})  # read by every check of every candidate: once per pair
+    if pair.id not in memo:
+        values = lambda: {v.lower() for _, v, _ in _profiled_values(index)}  # noqa: E731
+        out = list(pair.questions)
+        for phrasing in pair.questions:
+            if (said := acronyms_spelled_out(phrasing, spelled, values)) not in out:
+                out.append(said)
+        memo[pair.id] = tuple(out)
+    return memo[pair.id]
 
 
 def _acronyms(index: ClusterIndex) -> dict[str, str]:
