@@ -8,7 +8,9 @@ numbers to publish come from ``report`` (the default). Reports routing accuracy@
 vetted SQL vs held-out SQL, and the questions routing does not flag as ambiguous; for flagged ones, how often
 the right cluster is among the named candidates; and how many misses are questions every domain word of
 which both the chosen and the right cluster know — "Count the number of accounts." in four bank databases —
-with the accuracy if all of those were right, a ceiling for any lexical router), table recall of the
+with the accuracy if all of those were right, a ceiling for any lexical router; and how many misses' right
+SQL runs unchanged on the chosen cluster's tables, with the accuracy if every other miss were right, a ceiling
+for any router that reads the schema), table recall of the
 context (gold SQL's tables among the context's tables, with the gold cluster), how often a phrasing's vetted
 pair is among the context's few-shot examples (and first), median context tokens,
 routing+context time per question in a warm process (median of ``--repeat`` passes), and offline precision
@@ -59,7 +61,7 @@ def measure_context(project, items: list[dict], repeat: int) -> dict:
     index = project_index(project)
     vocabulary = dict(zip(index.cluster_ids, index.bags))
     passes, recalls, tokens, routed = [], [], [], {"phrasing": [], "heldout": []}
-    clear, ambiguous, in_candidates, indistinguishable = [], [], [], 0
+    clear, ambiguous, in_candidates, indistinguishable, missed = [], [], [], 0, []
     sibling_shown, sibling_first = [], []
     for run in range(repeat):
         elapsed = []
@@ -79,6 +81,7 @@ def measure_context(project, items: list[dict], repeat: int) -> dict:
                     words = domain_terms(item["question"])
                     chosen, gold = vocabulary[routing.scores[0][0]], vocabulary[item["cluster"]]
                     indistinguishable += all(w in chosen and w in gold for w in words)
+                    missed.append((item, routing.scores[0][0]))
                 gold = {qualified(t, cluster.default_schema) for t in signature(item["sql"]).tables}
                 recalls.append(len(gold & set(context.tables)) / len(gold) if gold else 1.0)
                 if item["kind"] == "phrasing":
@@ -88,6 +91,7 @@ def measure_context(project, items: list[dict], repeat: int) -> dict:
                 tokens.append(context.tokens)
         passes.append(statistics.median(elapsed))
     everything = routed["phrasing"] + routed["heldout"]
+    schema_alike = runs_on_chosen(project, missed)
     return {
         "routing_at_1": round(sum(everything) / len(everything), 4),
         "routing_at_1_phrasings": round(sum(routed["phrasing"]) / max(1, len(routed["phrasing"])), 4),
@@ -99,6 +103,8 @@ def measure_context(project, items: list[dict], repeat: int) -> dict:
         "misses": len(everything) - sum(everything),
         "misses_both_clusters_know_every_word": indistinguishable,
         "routing_at_1_if_those_were_right": round((sum(everything) + indistinguishable) / len(everything), 4),
+        "misses_whose_right_sql_runs_on_the_chosen_cluster": schema_alike,
+        "routing_at_1_if_every_other_miss_were_right": round((len(everything) - schema_alike) / len(everything), 4),
         "table_recall": round(statistics.mean(recalls), 4),
         "questions_with_all_tables": round(sum(r == 1.0 for r in recalls) / len(recalls), 4),
         "vetted_pair_of_the_phrasing_in_context": round(sum(sibling_shown) / max(1, len(sibling_shown)), 4),
@@ -178,6 +184,24 @@ def measure_memory(project, items: list[dict], log_path: Path, repeat: int) -> d
         "remember_ms_per_ambiguous_log_open": round(1000 * statistics.median(with_open_log), 3) if with_open_log else None,
         "remember_ms_per_ambiguous_opening_log": round(1000 * statistics.median(opening_the_log), 3) if opening_the_log else None,
     }
+
+
+def runs_on_chosen(project, missed: list[tuple[dict, str]]) -> int:
+    """How many routing misses' right SQL runs unchanged on the chosen cluster's tables: the two clusters have the
+    tables and columns the answer needs under the same names, so no router reading the schema tells them apart."""
+    from vedder.errors import VedderError
+    from vedder.sql.run import run_sql
+    from vedder.warehouse import open_warehouse
+
+    runs = 0
+    with open_warehouse(project.config) as warehouse:
+        for item, chosen in missed:
+            try:
+                run_sql(item["sql"], project=project, warehouse=warehouse, cluster=project.clusters[chosen], limit=5)
+            except VedderError:
+                continue
+            runs += 1
+    return runs
 
 
 def main(argv: list[str] | None = None) -> int:
