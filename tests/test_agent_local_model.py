@@ -260,7 +260,7 @@ def test_a_call_of_a_tool_there_is_not_is_told_the_tools_not_shown_as_the_answer
     assert told == ("Observation from read_csv: Error: there is no tool 'read_csv'. Available tools: search, describe_table, "
                     "column_values, run_sql. Only the cluster's tables can be read (run_sql); not files, settings or other "
                     "databases.")
-    assert result.status == "error" and "read_csv" not in result.answer and "/etc/passwd" not in result.answer
+    assert result.status == "not_covered" and "read_csv" not in result.answer and "/etc/passwd" not in result.answer
 
 
 def test_a_json_answer_naming_something_is_still_an_answer(project, cluster, context, warehouse, server):
@@ -285,7 +285,73 @@ def test_a_refusal_names_the_tables_the_model_may_read_and_asks_it_to_say_when_t
     assert "SQL refused" not in refusal
     assert refusal.endswith("Only one read-only SELECT on this cluster's tables runs: shop.customers, shop.orders. If they "
                             "cannot answer the question, say so.")
-    assert result.status == "error" and result.sql is None and "not backed by data" in result.error
+    assert result.status == "not_covered" and result.sql is None and result.error is None  # a decline: see below
+
+
+# Qwen2.5-Coder-1.5B, asked on the demo "How much revenue did each podcast show bring in? Join revenue.payments with
+# podcasts.shows." (--cluster podcasts): its join was refused (table_not_allowed), then it said why it cannot answer.
+QWEN_DECLINE = "The question cannot be answered because the table `revenue.payments` is not part of this cluster."
+
+
+def test_a_reasoned_decline_after_a_refusal_is_not_covered_not_an_error(project, cluster, context, warehouse, server):
+    server.enqueue_text("```sql\nSELECT c.name, SUM(s.salary) FROM shop.customers c JOIN hr.salaries s ON s.id = c.id "
+                        "GROUP BY c.name\n```")
+    server.enqueue_text(QWEN_DECLINE.replace("revenue.payments", "hr.salaries"))
+    result = ask(project, cluster, context, warehouse, server, question="What did each customer earn? Join hr.salaries.",
+                 model_options={"tool_calling": True})
+
+    assert [(s["tool"], s["ok"]) for s in result.steps] == [("run_sql", False)]
+    assert result.status == "not_covered" and result.sql is None and result.result is None and result.error is None
+    assert result.answer == ("This cannot be answered from the shop cluster: The question cannot be answered because the "
+                             "table `hr.salaries` is not part of this cluster.")
+    assert result.caveats == [f"Written by model {MODEL}, not vetted by an expert.",
+                              "The model ran no query that answers this: these are its words about the cluster, not a result."]
+    assert result.hint.startswith("if the shop cluster's tables should answer it, rephrase the question or tell its owners")
+
+
+def test_an_echoed_refusal_or_a_decline_with_a_figure_is_still_an_error(project, cluster, context, warehouse, server):
+    """Qwen2.5-Coder-1.5B, refused 'DELETE …; SELECT …', replied with the refusal it was sent (which says 'If they cannot
+    answer the question, say so.'): not its decline. Nor is 'cannot' next to a made-up figure."""
+    server.enqueue_text("```sql\nDELETE FROM shop.customers WHERE id < 11;\nSELECT COUNT(*) FROM shop.customers;\n```")
+    server.enqueue_text("Observation from run_sql: Refused by the SQL guard (rule one_statement): expected exactly one "
+                        "statement, got 2. send one query at a time. Only one read-only SELECT on this cluster's tables "
+                        "runs: shop.customers, shop.orders. If they cannot answer the question, say so.")
+    echoed = ask(project, cluster, context, warehouse, server, model_options={"tool_calling": True})
+    server.enqueue_text("I cannot run a query for this, but there are about 40 orders.")
+    guessed = ask(project, cluster, context, warehouse, server, model_options={"tool_calling": True})
+
+    for result in (echoed, guessed):
+        assert result.status == "error" and "not backed by data" in result.error
+        assert result.answer.startswith("Not checked against the data (the model ran no query): ")
+    assert warehouse.execute("SELECT COUNT(*) FROM shop.customers").rows == [(4,)]
+
+
+def test_vedder_ask_shows_a_decline_as_not_covered_with_exit_code_0(project, server):
+    import json
+
+    import jsonschema
+    from typer.testing import CliRunner
+
+    from test_agent_checks import ANSWER_SCHEMA
+    from test_agent import _served
+    from vedder.cli import app
+
+    _served(project, server)
+    server.enqueue_text("```sql\nSELECT name, salary FROM hr.salaries\n```")
+    server.enqueue_text(QWEN_DECLINE.replace("revenue.payments", "hr.salaries"))
+    outcome = CliRunner().invoke(app, ["ask", "--json", "--cluster", "shop", "--project", str(project.root),
+                                       "What does each employee earn?"])
+
+    assert outcome.exit_code == 0, outcome.output
+    answer = json.loads(outcome.stdout)
+    jsonschema.validate(answer, ANSWER_SCHEMA)
+    assert answer["status"] == "not_covered" and answer["sql"] is None and answer["vetted"] is False
+    assert answer["answer"].startswith("This cannot be answered from the shop cluster: The question cannot be answered")
+    assert answer["steps"][0]["observation"].startswith("Refused by the SQL guard (rule table_not_allowed)")
+    server.enqueue_text("```sql\nSELECT name, salary FROM hr.salaries\n```")
+    server.enqueue_text(QWEN_DECLINE.replace("revenue.payments", "hr.salaries"))
+    shown = CliRunner().invoke(app, ["ask", "--cluster", "shop", "--project", str(project.root), "What does each employee earn?"])
+    assert shown.exit_code == 0 and shown.stdout.startswith("not covered  This cannot be answered from the shop cluster")
 
 
 def test_a_call_in_the_templates_tools_tags_is_run(project, cluster, context, warehouse, server):

@@ -308,7 +308,7 @@ def _answer_with_agent(project, cluster, question, warehouse, history, model, on
                        history=history, on_step=on_step, model_options=project.config.model_options,
                        alternatives=list(alternatives), chosen_because=routing_note)
     answer = Answer(
-        status="answered" if result.status == "answered" else "error",
+        status=result.status if result.status in ("answered", "not_covered") else "error",
         question=question,
         cluster=result.cluster or cluster.id,
         answer=result.answer or "",
@@ -325,7 +325,7 @@ def _answer_with_agent(project, cluster, question, warehouse, history, model, on
         model=model,
         caveats=list(result.caveats),
         checks=[check.to_dict() for check in result.checks],
-        exit_code=0 if result.status == "answered" else 1,
+        exit_code=0 if result.status in ("answered", "not_covered") else 1,
     )
     return answer, result.result
 

@@ -166,6 +166,33 @@ def check_states_result(words: str, result: "QueryResult") -> Check:
                                        "the words.")
 
 
+# A model saying the data cannot answer: words about what can be done, not claims about the data ("there are no
+# explicit tracks" without a query is a made-up fact, not a decline).
+_DECLINES = re.compile(r"\b(cannot|can ?not|can't|unable to|not able to|not possible|impossible|no way to)\b", re.IGNORECASE)
+
+
+def declines(words: str, *, question: str, told: Iterable[str]) -> bool:
+    """Whether ``words`` (a final answer resting on no query) are the model's own reasoned decline: they say the
+    question cannot be answered, state no figure the question does not, hold no code, and are not an echo of what
+    vedder ``told`` it (Qwen2.5-Coder-1.5B replied with a guard refusal it was sent, "…If they cannot answer…").
+
+    >>> declines("The question cannot be answered because the table `revenue.payments` is not part of this cluster.",
+    ...          question="How much revenue did each show bring in?", told=[])
+    True
+    >>> declines("I cannot be sure, but there are about 40 orders.", question="How many orders?", told=[])
+    False
+    >>> declines("There are no explicit tracks.", question="How many explicit tracks?", told=[])
+    False
+    """
+    said = " ".join(words.split())
+    if not _DECLINES.search(said) or "```" in said or said.lower().startswith("observation"):
+        return False
+    if any(echo and echo in said for echo in (" ".join(text.split())[:60] for text in told)):
+        return False
+    asked = {f.value for f in figures(question)}
+    return all(f.value in asked for f in figures(said))
+
+
 def caveats(model: str, checks: list[Check]) -> list[str]:
     """The lines shown under a model's answer: who wrote it and what vedder checked, then each failed check.
 

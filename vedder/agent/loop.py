@@ -27,11 +27,13 @@ BOUND_HINT = "raise agent.max_steps in vedder.yaml, or ask a narrower question"
 STUCK_HINT = "the model is stuck on this question: ask it more plainly, or use a stronger model"
 UNCONFIRMED = "the last successful query is shown, unconfirmed."
 UNCHECKED = "Not checked against the data (the model ran no query): "
+DECLINED = "The model ran no query that answers this: these are its words about the cluster, not a result."
 
 
 @dataclass
 class AgentResult:
-    """The outcome of one agent run. ``status`` is ``answered`` or ``error`` (then ``error`` and ``hint`` say why)."""
+    """The outcome of one agent run. ``status`` is ``answered``, ``not_covered`` (the model, having run no query that
+    answers it, says the cluster's tables cannot: ``hint`` says what to do) or ``error`` (``error`` and ``hint`` say why)."""
 
     status: str
     answer: str = ""
@@ -190,6 +192,7 @@ class _Run:
     def __init__(self, model: str, messages: list[dict[str, Any]], on_step: Callable[[dict[str, Any]], None] | None) -> None:
         self.model = model
         self.messages = messages
+        self.asked = len(messages)  # the system prompt, earlier turns and the question: what vedder sends later follows
         self.on_step = on_step
         self.steps: list[dict[str, Any]] = []
         self.tokens = 0
@@ -475,12 +478,28 @@ def _shown_input(arguments: str) -> Any:
 
 
 def _final(run: _Run, toolbox: "Toolbox", project: "Project", context: Any, answer: str) -> AgentResult:
+    from vedder.agent.checks import declines
+
+    if toolbox.last_run is None and declines(answer, question=toolbox.question, told=_told(run)):
+        # Not a failure: the model read the cluster (or was refused another's table) and says its tables cannot
+        # answer. Nothing was guessed, as with a question no cluster covers.
+        cluster = toolbox.cluster
+        return _finish(run, toolbox, project, context, status="not_covered",
+                       answer=f"This cannot be answered from the {cluster.id} cluster: {answer}",
+                       hint=f"if the {cluster.id} cluster's tables should answer it, rephrase the question or tell its "
+                            f"owners ({cluster.owners.team or 'the cluster.yaml owners'}); `vedder clusters` lists the others")
     if toolbox.last_run is None:
         # Kept for the curious, labelled: surfaces show it under the error, and a weak model's figures are made up.
         return _finish(run, toolbox, project, context, status="error", answer=f"{UNCHECKED}{answer}",
                        error="the model answered without running a query, so the answer is not backed by data",
                        hint=NO_SQL_HINT)
     return _finish(run, toolbox, project, context, status="answered", answer=answer)
+
+
+def _told(run: _Run) -> list[str]:
+    """What vedder sent the model during the run: the observations and its own messages (not the question)."""
+    sent = [str(step["observation"]) for step in run.steps]
+    return sent + [str(m.get("content") or "") for m in run.messages[run.asked:] if m.get("role") in ("user", "tool")]
 
 
 def _finish(run: _Run, toolbox: "Toolbox", project: "Project", context: Any, *, status: str, answer: str = "",
@@ -507,5 +526,5 @@ def _finish(run: _Run, toolbox: "Toolbox", project: "Project", context: Any, *, 
         model=run.model,
         cluster=toolbox.cluster.id,
         checks=checks,
-        caveats=caveats(run.model, checks) if answer else [],
+        caveats=(caveats(run.model, checks) + [DECLINED] * (status == "not_covered")) if answer else [],
     )
