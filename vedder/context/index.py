@@ -4,10 +4,12 @@ pairs and doc sections (for context selection and the offline answerer).
 Documents are bags of weighted fields; a term's frequency in a document is the sum of the weights of the
 fields it occurs in (BM25F, simplified). Indexes are built on first use and kept for the life of the
 ``Project`` object, so a warm process routes and selects without re-tokenizing anything. The routing index
-is also cached on disk (``.vedder/route-index.sqlite``), keyed by the stat of every file it was built from: each
-term's weight in every cluster and pair question, so routing a question reads only the rows of its own terms and
-loads no cluster (1,096 Spider clusters: ~10 ms instead of loading 34k files), and each cluster's part of the
-index under the digest of its own files, so after an edit only the edited cluster is loaded and indexed again.
+is also cached on disk (``.vedder/route-index.sqlite``, ``StoredIndex``), keyed by the stat of every file it was
+built from: each term's frequency in every cluster and pair question, so routing a question reads only the rows of
+its own terms and loads no cluster (1,096 Spider clusters: ~10 ms instead of loading 34k files), and each cluster's
+part of the index under the digest of its own files. What depends on every cluster (idf, the average document
+length) is worked out when a question is routed, so after an edit only the edited cluster is loaded and indexed
+again, and only the terms whose frequencies it changed are written.
 A stale, unreadable or unwritable cache is ignored.
 
 >>> index = BM25([{"user": 2.0, "country": 1.0}, {"song": 1.0}])
@@ -22,13 +24,16 @@ import json
 import math
 import os
 import re
+import shutil
 import tempfile
 import threading
 import weakref
 from array import array
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -51,20 +56,15 @@ TABLE_FIELDS = {"table": 3.0, "description": 1.0, "column": 2.0, "column_text": 
 PAIR_FIELDS = {"question": 1.0, "tags": 0.5, "notes": 0.3}
 
 
-class BM25:
-    """Okapi BM25 over weighted bags of terms."""
+class Okapi:
+    """How BM25 weighs a term's postings, from every document's length: what ``BM25`` and the routing store
+    (``StoredBM25``) share, so both give the same scores to the last bit."""
 
-    def __init__(self, documents: list[Bag], k1: float = 1.2, b: float = 0.75) -> None:
-        self.documents = documents
+    def __init__(self, lengths: list[float], k1: float = 1.2, b: float = 0.75) -> None:
         self.k1, self.b = k1, b
-        self.size = len(documents)
-        self.lengths = [sum(d.values()) for d in documents]
-        self.average_length = (sum(self.lengths) / self.size) if self.size else 1.0
-        self.postings: dict[str, list[tuple[int, float]]] = {}
-        for position, document in enumerate(documents):
-            for term, frequency in document.items():
-                self.postings.setdefault(term, []).append((position, frequency))
-        self.idf = {t: self._idf(len(p)) for t, p in self.postings.items()}
+        self.size = len(lengths)
+        self.lengths = lengths
+        self.average_length = (sum(lengths) / self.size) if self.size else 1.0
 
     def _idf(self, document_frequency: int) -> float:
         return math.log(1 + (self.size - document_frequency + 0.5) / (document_frequency + 0.5))
@@ -72,16 +72,29 @@ class BM25:
     def unknown_idf(self) -> float:
         return self._idf(0)
 
+    def weighed(self, idf: float, postings: Iterable[tuple[int, float]]) -> list[tuple[int, float]]:
+        """(document, what a term of ``idf`` adds to its score) for each (document, frequency) of ``postings``."""
+        k1, b, lengths, average = self.k1, self.b, self.lengths, self.average_length or 1.0
+        return [(position, idf * frequency * (k1 + 1) / (frequency + k1 * (1 - b + b * lengths[position] / average)))
+                for position, frequency in postings]
+
+
+class BM25(Okapi):
+    """Okapi BM25 over weighted bags of terms."""
+
+    def __init__(self, documents: list[Bag], k1: float = 1.2, b: float = 0.75) -> None:
+        super().__init__([sum(d.values()) for d in documents], k1, b)
+        self.documents = documents
+        self.postings: dict[str, list[tuple[int, float]]] = {}
+        for position, document in enumerate(documents):
+            for term, frequency in document.items():
+                self.postings.setdefault(term, []).append((position, frequency))
+        self.idf = {t: self._idf(len(p)) for t, p in self.postings.items()}
+
     def weights(self, term: str) -> list[tuple[int, float]]:
         """(document, what ``term`` adds to its score) for each document holding ``term``."""
         idf = self.idf.get(term)
-        if idf is None:
-            return []
-        weights = []
-        for position, frequency in self.postings[term]:
-            norm = self.k1 * (1 - self.b + self.b * self.lengths[position] / (self.average_length or 1.0))
-            weights.append((position, idf * frequency * (self.k1 + 1) / (frequency + norm)))
-        return weights
+        return [] if idf is None else self.weighed(idf, self.postings[term])
 
     def scores(self, terms: Iterable[str]) -> list[float]:
         totals = [0.0] * self.size
@@ -224,7 +237,7 @@ def build_cluster_index(cluster: "Cluster") -> ClusterIndex:
 class ProjectIndex:
     """The routing index: one BM25 document per cluster, plus each cluster's own index built on demand.
 
-    From the disk cache, ``index`` and ``pair_index`` read each term's weights when a question uses it, and
+    From the disk cache, ``index`` and ``pair_index`` read each term's postings when a question uses it, and
     ``bags`` and ``named`` read one cluster's entry when it is asked for (``StoredIndex``)."""
 
     cluster_ids: list[str]
@@ -242,15 +255,19 @@ _INDEXES: dict[int, tuple[weakref.ref, ProjectIndex]] = {}
 ROUTE_CACHE = "route-index.sqlite"
 """In the project's cache folder (``.vedder/``, see ``vedder.project.model.cache_folder``)."""
 # Bump when what goes into the routing index changes (fields, weights, tokenizing) or the cache's tables.
-ROUTE_CACHE_VERSION = 3
+ROUTE_CACHE_VERSION = 4
 CLUSTER_BM25 = {"k1": 1.5, "b": 0.5}
+PAIR_BM25 = {"k1": 1.2, "b": 0.75}
+STORE_FORMAT = f"{ROUTE_CACHE_VERSION}\n{sorted(CLUSTER_FIELDS.items())}\n{CLUSTER_BM25}\n{PAIR_BM25}\n"
+"""What a store's parts were indexed under: a store of another format is written anew, none of it reused."""
 
 Part = tuple[Bag, list[str], list[Bag]]
 """One cluster's share of the routing index: its bag, its named terms (sorted), one bag per pair question."""
 
 
 def project_index(project: "Project") -> ProjectIndex:
-    """The routing index of ``project`` (once per Project object; from the disk cache when it is fresh)."""
+    """The routing index of ``project`` (once per Project object): from the disk cache when it is fresh, else from
+    the cache brought up to date by indexing again only the clusters whose files changed."""
     key = id(project)
     cached = _INDEXES.get(key)
     if cached is not None and cached[0]() is project:
@@ -259,33 +276,39 @@ def project_index(project: "Project") -> ProjectIndex:
     keys = _part_keys(project, ids)
     fingerprint = _fingerprint(keys)
     path = cache_folder(project.config.root) / ROUTE_CACHE
-    store = StoredIndex.open(path, fingerprint) if fingerprint else None
+    store = None
+    if fingerprint:
+        store = StoredIndex.open(path, fingerprint) or _write_store(
+            path, fingerprint, keys, lambda changed: _parts(project, changed, keys, {}))
     if store is not None:
         owner = weakref.ref(project)  # the store must not keep the project alive (``_INDEXES`` holds it weakly)
-        store.rebuild = lambda: _built_index(owner(), ids, keys, path, fingerprint, {})  # type: ignore[arg-type]
-        index = ProjectIndex(cluster_ids=store.cluster_ids, bags=store.rows("bag", dict), index=StoredBM25(store, "cluster"),
-                             pair_owners=store.pair_owners, pair_index=StoredBM25(store, "pair"),
+        store.rebuild = lambda: _rebuilt_index(owner(), ids, keys, path, fingerprint)  # type: ignore[arg-type]
+        index = ProjectIndex(cluster_ids=store.cluster_ids, bags=store.rows("bag", dict), index=store.bm25["cluster"],
+                             pair_owners=store.pair_owners, pair_index=store.bm25["pair"],
                              named=store.rows("named", set), not_loaded=set(project.broken) & set(ids))
-    else:
-        index = _built_index(project, ids, keys, path, fingerprint, StoredIndex.parts(path) if fingerprint else {})
+    else:  # built in memory: a project with no files to key a store by, or a store that cannot be written
+        index = _memory_index(project, ids, _parts(project, ids, keys, StoredIndex.parts(path) if fingerprint else {}))
     for gone in [k for k, (ref, _) in _INDEXES.items() if ref() is None]:
         del _INDEXES[gone]  # and with it the store's open connection
     _INDEXES[key] = (weakref.ref(project), index)
     return index
 
 
-def _built_index(project: "Project", ids: list[str], keys: dict[str, str], path: Path, fingerprint: str | None,
-                 stored: dict[str, tuple[str, Part]]) -> ProjectIndex:
-    """The routing index built in memory (each cluster's part from ``stored`` when its key is unchanged), and the
-    store written for ``fingerprint``."""
-    parts = _parts(project, ids, keys, stored)
+def _memory_index(project: "Project", ids: list[str], parts: list[Part]) -> ProjectIndex:
     bags, pair_owners, pair_bags, named = _assemble(parts)
-    index = ProjectIndex(cluster_ids=ids, bags=bags, index=BM25(bags, **CLUSTER_BM25), pair_owners=pair_owners,
-                         pair_index=BM25(pair_bags), named=[set(terms) for terms in named],
-                         not_loaded=set(project.broken) & set(ids))
-    if fingerprint:
-        _write_store(path, fingerprint, ids, keys, parts, index)
-    return index
+    return ProjectIndex(cluster_ids=ids, bags=bags, index=BM25(bags, **CLUSTER_BM25), pair_owners=pair_owners,
+                        pair_index=BM25(pair_bags, **PAIR_BM25), named=[set(terms) for terms in named],
+                        not_loaded=set(project.broken) & set(ids))
+
+
+def _rebuilt_index(project: "Project", ids: list[str], keys: dict[str, str], path: Path, fingerprint: str) -> ProjectIndex:
+    """The routing index built in memory from the clusters, for a store that failed to read; a new store is written
+    from the same parts (none taken from the failed one) for the next process."""
+    parts = dict(zip(ids, _parts(project, ids, keys, {})))
+    written = _write_store(path, fingerprint, keys, lambda changed: [parts[cid] for cid in changed], anew=True)
+    if written is not None:
+        written.connection.close()
+    return _memory_index(project, ids, list(parts.values()))
 
 
 def routed_ids(project: "Project") -> list[str]:
@@ -354,7 +377,7 @@ def _fingerprint(keys: dict[str, str]) -> str | None:
     mtime (cp -p, rsync -a, tar): no tool can set it back."""
     if not keys:
         return None
-    digest = hashlib.sha1(f"{ROUTE_CACHE_VERSION}\n{sorted(CLUSTER_FIELDS.items())}\n{CLUSTER_BM25}\n".encode())
+    digest = hashlib.sha1(STORE_FORMAT.encode())
     for cluster_id in sorted(keys):
         digest.update(f"{cluster_id}\0{keys[cluster_id]}\n".encode())
     return digest.hexdigest()
@@ -363,20 +386,49 @@ def _fingerprint(keys: dict[str, str]) -> str | None:
 READ_WAIT_S = 0.2
 """How long a read of the routing store waits for another process's lock before routing without it."""
 
+STORE_TABLES = """
+CREATE TABLE meta (format TEXT, fingerprint TEXT, cluster_ids TEXT, slots BLOB, lengths BLOB, pair_counts BLOB,
+                   pair_lengths BLOB);
+CREATE TABLE parts (id TEXT PRIMARY KEY, slot INTEGER, key TEXT, bag TEXT, named TEXT, pair_bags TEXT, length REAL,
+                    pair_lengths BLOB);
+CREATE TABLE cluster_terms (term TEXT PRIMARY KEY, slots BLOB, frequencies BLOB) WITHOUT ROWID;
+CREATE TABLE pair_terms (term TEXT PRIMARY KEY, slots BLOB, locals BLOB, frequencies BLOB) WITHOUT ROWID;
+"""
+POSTINGS = {"cluster": {"slots": "i", "frequencies": "d"}, "pair": {"slots": "i", "locals": "i", "frequencies": "d"}}
+"""The columns of a term's postings and their array typecodes, sorted by slot (then by the pair question's number
+in its cluster)."""
+
+
+def _arrays(typecodes: Iterable[str], blobs: Iterable[bytes] = ()) -> list[array]:
+    columns = [array(code) for code in typecodes]
+    for column, blob in zip(columns, blobs):
+        column.frombytes(blob)
+    return columns
+
 
 class StoredIndex:
-    """The routing index in SQLite (``ROUTE_CACHE``): each term's weights per cluster and per pair question, so a
-    question reads the rows of its terms only; each cluster's part under its key, for rebuilding after an edit.
-    Read-only once open; a lock makes one connection serve a threaded server.
+    """The routing index in SQLite (``ROUTE_CACHE``), kept as what does not depend on the other clusters: per term,
+    its frequency in each cluster and pair question holding it, by the cluster's *slot* (a number a cluster keeps
+    while others come and go); per cluster, its part under its key and the lengths of its documents. BM25's idf and
+    average length, which depend on every cluster, are worked out as a question reads its terms (``Okapi.weighed``,
+    as ``BM25`` does: the same scores to the last bit), so an edit rewrites only the postings of the terms whose
+    frequencies it changed (``_write_store``). Read-only once open; a lock makes one connection serve a threaded
+    server.
 
     A read that fails past the meta row (a corrupt page: caches are written without fsync, so a crash can leave
     one; a foreign lock) must not weigh nothing, which routes every question as not covered: ``built`` is then the
     index built from the clusters by ``rebuild``, written as a new store, and answers instead."""
 
-    def __init__(self, connection: Any, cluster_ids: list[str], pair_owners: list[int]) -> None:
-        self.connection, self.cluster_ids, self.pair_owners = connection, cluster_ids, pair_owners
+    def __init__(self, connection: Any, cluster_ids: list[str], slots: list[int], lengths: list[float],
+                 pair_counts: list[int], pair_lengths: list[float]) -> None:
+        self.connection, self.cluster_ids = connection, cluster_ids
+        self.pair_owners = [position for position, count in enumerate(pair_counts) for _ in range(count)]
+        position_of, first_pair_of = [0] * (max(slots, default=-1) + 1), [0] * (max(slots, default=-1) + 1)
+        for position, (slot, first_pair) in enumerate(zip(slots, accumulate(pair_counts, initial=0))):
+            position_of[slot], first_pair_of[slot] = position, first_pair
+        self.bm25 = {"cluster": StoredBM25(self, "cluster", position_of, lengths, **CLUSTER_BM25),
+                     "pair": StoredBM25(self, "pair", first_pair_of, pair_lengths, **PAIR_BM25)}
         self.lock = threading.Lock()
-        self.memo: dict[tuple[str, str], list[tuple[int, float]]] = {}
         self.rebuild: "Callable[[], ProjectIndex] | None" = None
         self._built: ProjectIndex | None = None
         self._building = threading.Lock()
@@ -400,19 +452,21 @@ class StoredIndex:
         try:
             # A store another process holds locked is read around (rebuilt from the clusters), not waited on for 5 s a read.
             connection = sqlite3.connect(path.as_uri() + "?mode=ro", uri=True, check_same_thread=False, timeout=READ_WAIT_S)
-            row = connection.execute("SELECT fingerprint, cluster_ids, pair_owners FROM meta").fetchone()
-            if row is None or row[0] != fingerprint:
-                connection.close()
-                return None
-            owners = array("i")
-            owners.frombytes(row[2])
-            return cls(connection, json.loads(row[1]), owners.tolist())
-        except (sqlite3.Error, ValueError, TypeError):
+        except sqlite3.Error:
             return None
+        try:
+            row = connection.execute(
+                "SELECT fingerprint, cluster_ids, slots, lengths, pair_counts, pair_lengths FROM meta").fetchone()
+            if row is not None and row[0] == fingerprint:
+                return cls(connection, json.loads(row[1]), *(column.tolist() for column in _arrays("idid", row[2:])))
+        except (sqlite3.Error, ValueError, TypeError):
+            pass
+        connection.close()
+        return None
 
     @staticmethod
     def parts(path: Path) -> dict[str, tuple[str, Part]]:
-        """Every cluster's part in the store at ``path`` with its key, by id; {} when there is none to read."""
+        """Every cluster's part in the store at ``path`` with its key, by id; {} when there is none of this format."""
         import sqlite3
 
         if not path.is_file():
@@ -420,38 +474,45 @@ class StoredIndex:
         try:
             connection = sqlite3.connect(path.as_uri() + "?mode=ro", uri=True, timeout=READ_WAIT_S)
             try:
-                rows = connection.execute("SELECT id, key, bag, named, pair_bags FROM parts").fetchall()
+                same_format = connection.execute("SELECT format FROM meta").fetchone() == (STORE_FORMAT,)
+                rows = connection.execute("SELECT id, key, bag, named, pair_bags FROM parts").fetchall() if same_format else []
             finally:
                 connection.close()
             return {cid: (key, (json.loads(bag), json.loads(named), json.loads(pair_bags))) for cid, key, bag, named, pair_bags in rows}
         except (sqlite3.Error, ValueError, TypeError):
             return {}
 
-    def weights(self, kind: str, term: str) -> list[tuple[int, float]]:
-        """(position, weight) of ``term`` in the ``kind`` ("cluster" or "pair") documents; raises sqlite3.Error or
-        ValueError, TypeError when the store does not read (see ``built``)."""
-        found = self.memo.get((kind, term))
-        if found is None:
-            with self.lock:
-                row = self.connection.execute(f"SELECT positions, weights FROM {kind}_terms WHERE term = ?", (term,)).fetchone()
-            positions, weights = array("i"), array("d")
-            if row is not None:
-                positions.frombytes(row[0])
-                weights.frombytes(row[1])
-            found = self.memo[(kind, term)] = list(zip(positions, weights))
-        return found
+    def postings(self, kind: str, term: str) -> list[array]:
+        """The columns of ``term``'s postings in the ``kind`` ("cluster" or "pair") documents (``POSTINGS``), empty
+        when no document holds it; raises sqlite3.Error or TypeError when the store does not read (see ``built``)."""
+        with self.lock:
+            row = self.connection.execute(f"SELECT {', '.join(POSTINGS[kind])} FROM {kind}_terms WHERE term = ?",
+                                          (term,)).fetchone()
+        return _arrays(POSTINGS[kind].values(), row or ())
 
     def rows(self, column: str, kind: type) -> "StoredRows":
         return StoredRows(self, column, kind)
 
 
-class StoredBM25:
-    """``BM25.scores`` from the weights the store keeps (computed by ``BM25.weights``, added in the same order: the
-    same scores to the last bit)."""
+class StoredBM25(Okapi):
+    """``BM25.scores`` from the postings the store keeps: each term's weights worked out when a question first uses
+    it, from every document's length stored by position and ``where`` (per slot, the position of the cluster, or of
+    its first pair question)."""
 
-    def __init__(self, store: StoredIndex, kind: str) -> None:
-        self.store, self.kind = store, kind
-        self.size = len(store.cluster_ids) if kind == "cluster" else len(store.pair_owners)
+    def __init__(self, store: StoredIndex, kind: str, where: list[int], lengths: list[float], k1: float, b: float) -> None:
+        super().__init__(lengths, k1, b)
+        self.store, self.kind, self.where = store, kind, where
+        self.memo: dict[str, list[tuple[int, float]]] = {}
+
+    def weights(self, term: str) -> list[tuple[int, float]]:
+        found = self.memo.get(term)
+        if found is None:
+            columns, where = self.store.postings(self.kind, term), self.where
+            slots, frequencies = columns[0], columns[-1]
+            positions = ([where[slot] for slot in slots] if self.kind == "cluster" else
+                         [where[slot] + number for slot, number in zip(slots, columns[1])])
+            found = self.memo[term] = self.weighed(self._idf(len(slots)), zip(positions, frequencies)) if slots else []
+        return found
 
     def scores(self, terms: Iterable[str]) -> list[float]:
         import sqlite3
@@ -460,7 +521,7 @@ class StoredBM25:
         totals = [0.0] * self.size
         try:
             for term in terms:
-                for position, weight in self.store.weights(self.kind, term):
+                for position, weight in self.weights(term):
                     totals[position] += weight
         except (sqlite3.Error, ValueError, TypeError, IndexError):
             built = self.store.built()
@@ -490,7 +551,8 @@ class StoredRows(Sequence):
 
             try:
                 with self.store.lock:
-                    row = self.store.connection.execute(f"SELECT {self.column} FROM parts WHERE position = ?", (position,)).fetchone()
+                    row = self.store.connection.execute(f"SELECT {self.column} FROM parts WHERE id = ?",
+                                                        (self.store.cluster_ids[position],)).fetchone()
                 self.memo[position] = self.kind(json.loads(row[0]))
             except (sqlite3.Error, ValueError, TypeError):  # TypeError: no such row
                 built = self.store.built()
@@ -501,9 +563,14 @@ class StoredRows(Sequence):
         return isinstance(other, Sequence) and list(self) == list(other)
 
 
-def _write_store(path: Path, fingerprint: str, ids: list[str], keys: dict[str, str], parts: list[Part],
-                 index: ProjectIndex) -> None:
-    """Write the store for ``index`` through a temporary file and a rename; a failure costs only speed."""
+def _write_store(path: Path, fingerprint: str, keys: dict[str, str], parts_of: Callable[[list[str]], list[Part]], *,
+                 anew: bool = False) -> StoredIndex | None:
+    """The store for ``fingerprint`` (the clusters and keys of ``keys``), written and opened: a copy of the store at
+    ``path`` in which only the clusters whose key changed, came or went are indexed again (``parts_of`` gives the
+    parts of a list of ids), or every cluster indexed into an empty one when there is no store of this format (or
+    ``anew``). Written through a temporary file and a rename, as whole stores are: a process reading the old one
+    keeps reading it, and two processes writing at once each rename a whole store. None when it cannot be written
+    (a read-only checkout routes from memory)."""
     import sqlite3
 
     try:
@@ -512,33 +579,123 @@ def _write_store(path: Path, fingerprint: str, ids: list[str], keys: dict[str, s
         os.fchmod(fd, new_file_mode())
         os.close(fd)
     except OSError:
-        return  # a read-only checkout still routes; it just rebuilds the index next time
+        return None
+    connection = None
     try:
+        stored = None if anew else _copied_store(path, Path(tmp))
+        connection = sqlite3.connect(tmp)
+        connection.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"  # a copy, renamed when whole
+                                 + ("" if stored is not None else STORE_TABLES))
+        changed = [cid for cid in sorted(keys) if cid not in (stored or {}) or stored[cid][1] != keys[cid]]  # type: ignore[index]
+        gone = [cid for cid in stored or {} if cid not in keys]
+        _update_store(connection, stored or {}, keys, dict(zip(changed, parts_of(changed))), gone)
+        _write_meta(connection, fingerprint)
+        connection.commit()
+        connection.close()
+        connection = None
+        store = StoredIndex.open(Path(tmp), fingerprint)
+        if store is not None:
+            os.replace(tmp, path)  # the open connection keeps reading the file under its new name
+            (path.parent / "route-index.json").unlink(missing_ok=True)  # the JSON cache earlier versions kept
+        return store
+    except (OSError, sqlite3.Error, ValueError, TypeError):
+        return None
+    finally:
+        if connection is not None:
+            connection.close()
+        Path(tmp).unlink(missing_ok=True)  # already gone when renamed
+
+
+def _copied_store(path: Path, tmp: Path) -> dict[str, tuple[int, str]] | None:
+    """Copy the store at ``path`` into ``tmp``: its clusters' (slot, key) by id; None, with ``tmp`` left empty, when
+    there is no store of this format to copy. Stores are only ever renamed into place, so the copy is a whole one."""
+    import sqlite3
+
+    try:
+        shutil.copyfile(path, tmp)
         connection = sqlite3.connect(tmp)
         try:
-            connection.executescript(
-                "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"  # a cache: written whole, then renamed
-                "CREATE TABLE meta (fingerprint TEXT, cluster_ids TEXT, pair_owners BLOB);"
-                "CREATE TABLE parts (position INTEGER PRIMARY KEY, id TEXT, key TEXT, bag TEXT, named TEXT, pair_bags TEXT);"
-                "CREATE TABLE cluster_terms (term TEXT PRIMARY KEY, positions BLOB, weights BLOB) WITHOUT ROWID;"
-                "CREATE TABLE pair_terms (term TEXT PRIMARY KEY, positions BLOB, weights BLOB) WITHOUT ROWID;")
-            connection.execute("INSERT INTO meta VALUES (?, ?, ?)",
-                               (fingerprint, json.dumps(ids), array("i", index.pair_owners).tobytes()))
-            connection.executemany("INSERT INTO parts VALUES (?, ?, ?, ?, ?, ?)", (
-                (position, cid, keys[cid], json.dumps(bag, separators=(",", ":")), json.dumps(named),
-                 json.dumps(questions, separators=(",", ":")))
-                for position, (cid, (bag, named, questions)) in enumerate(zip(ids, parts))))
-            for kind, bm25 in (("cluster", index.index), ("pair", index.pair_index)):
-                connection.executemany(f"INSERT INTO {kind}_terms VALUES (?, ?, ?)", (
-                    (term, array("i", [p for p, _ in weights]).tobytes(), array("d", [w for _, w in weights]).tobytes())
-                    for term, weights in ((term, bm25.weights(term)) for term in bm25.postings)))
-            connection.commit()
+            if connection.execute("SELECT format FROM meta").fetchone() == (STORE_FORMAT,):
+                return {cid: (slot, key) for cid, slot, key in connection.execute("SELECT id, slot, key FROM parts")}
         finally:
             connection.close()
-        os.replace(tmp, path)
-        (path.parent / "route-index.json").unlink(missing_ok=True)  # the JSON cache earlier versions kept
     except (OSError, sqlite3.Error):
-        Path(tmp).unlink(missing_ok=True)
+        pass
+    tmp.write_bytes(b"")
+    return None
+
+
+def _update_store(connection: Any, stored: dict[str, tuple[int, str]], keys: dict[str, str], parts: dict[str, Part],
+                  gone: list[str]) -> None:
+    """Index ``parts`` (by cluster id) into the store of ``connection`` and drop the clusters ``gone``: each keeps
+    its slot, a new one takes the next; the postings of a term are rewritten only where a frequency changed."""
+    changes: dict[str, dict[str, dict[int, list[tuple]]]] = {"cluster": {}, "pair": {}}
+    next_slot = max((slot for slot, _ in stored.values()), default=-1) + 1
+    for cid in [*gone, *parts]:
+        if cid in stored:
+            slot = stored[cid][0]
+            bag, pair_bags = connection.execute("SELECT bag, pair_bags FROM parts WHERE id = ?", (cid,)).fetchone()
+            old = _postings_of(json.loads(bag), json.loads(pair_bags))
+        else:
+            slot, next_slot, old = next_slot, next_slot + 1, {"cluster": {}, "pair": {}}
+        part = parts.get(cid)
+        new = _postings_of(part[0], part[2]) if part is not None else {"cluster": {}, "pair": {}}
+        for kind in changes:
+            for term in old[kind].keys() | new[kind].keys():
+                if old[kind].get(term) != new[kind].get(term):
+                    changes[kind].setdefault(term, {})[slot] = new[kind].get(term, [])
+        if part is None:
+            connection.execute("DELETE FROM parts WHERE id = ?", (cid,))
+        else:
+            bag, named, pair_bags = part
+            connection.execute("INSERT OR REPLACE INTO parts VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (
+                cid, slot, keys[cid], json.dumps(bag, separators=(",", ":")), json.dumps(named),
+                json.dumps(pair_bags, separators=(",", ":")), sum(bag.values()),
+                array("d", [sum(question.values()) for question in pair_bags]).tobytes()))
+    for kind, terms in changes.items():
+        names = ", ".join(POSTINGS[kind])
+        for term, by_slot in terms.items():
+            row = connection.execute(f"SELECT {names} FROM {kind}_terms WHERE term = ?", (term,)).fetchone()
+            columns = _spliced(_arrays(POSTINGS[kind].values(), row or ()), by_slot)
+            if columns[0]:
+                connection.execute(f"INSERT OR REPLACE INTO {kind}_terms VALUES (?, {', '.join('?' for _ in columns)})",
+                                   (term, *(column.tobytes() for column in columns)))
+            else:
+                connection.execute(f"DELETE FROM {kind}_terms WHERE term = ?", (term,))
+
+
+def _postings_of(bag: Bag, pair_bags: list[Bag]) -> dict[str, dict[str, list[tuple]]]:
+    """A cluster's postings, by kind and term: [(frequency,)] in its bag, [(number, frequency), …] in its pair
+    questions (their columns after the slot, ``POSTINGS``)."""
+    pairs: dict[str, list[tuple]] = {}
+    for number, question in enumerate(pair_bags):
+        for term, frequency in question.items():
+            pairs.setdefault(term, []).append((number, frequency))
+    return {"cluster": {term: [(frequency,)] for term, frequency in bag.items()}, "pair": pairs}
+
+
+def _spliced(columns: list[array], by_slot: dict[int, list[tuple]]) -> list[array]:
+    """``columns`` (slots first, sorted) with each slot's entries replaced by those of ``by_slot``."""
+    slots = columns[0]
+    for slot in sorted(by_slot):
+        entries = by_slot[slot]
+        start, end = bisect_left(slots, slot), bisect_right(slots, slot)
+        slots[start:end] = array(slots.typecode, [slot] * len(entries))
+        for number, column in enumerate(columns[1:]):
+            column[start:end] = array(column.typecode, [entry[number] for entry in entries])
+    return columns
+
+
+def _write_meta(connection: Any, fingerprint: str) -> None:
+    """The meta row, from the parts: the clusters' ids, slots and lengths by position (ids sorted, as
+    ``routed_ids``), the number and lengths of their pair questions in that order."""
+    rows = sorted(connection.execute("SELECT id, slot, length, pair_lengths FROM parts"))
+    connection.execute("DELETE FROM meta")
+    connection.execute("INSERT INTO meta VALUES (?, ?, ?, ?, ?, ?, ?)", (
+        STORE_FORMAT, fingerprint, json.dumps([cid for cid, *_ in rows]), array("i", [slot for _, slot, _, _ in rows]).tobytes(),
+        array("d", [length for _, _, length, _ in rows]).tobytes(),
+        array("i", [len(lengths) // array("d").itemsize for *_, lengths in rows]).tobytes(),
+        b"".join(lengths for *_, lengths in rows)))
 
 
 _CLUSTER_INDEXES: dict[int, tuple[weakref.ref, ClusterIndex]] = {}
