@@ -38,6 +38,11 @@ class EvalItem:
     tokens: int
     gold_error: str | None = None
     error: str | None = None
+    cost: float = 0.0
+    model: str | None = None
+    """Who answered: ``offline`` for a vetted pair's answer (also with a model configured), else the model."""
+    failed_checks: list[str] | None = None
+    """The checks a model's answer failed (vedder.agent.checks), each shown to the asker as a caveat."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,8 +109,11 @@ def evaluate_item(
                      warehouse=warehouse, log=False, memory=memory)
         status, predicted_cluster, sql, rows, tokens, error = (
             answer.status, answer.cluster, answer.sql, answer.rows, answer.tokens, answer.error)
+        cost, answered_by = answer.cost, answer.model
+        failed = [check["check"] for check in answer.checks if not check["passed"]]
     except VedderError as exc:
         status, predicted_cluster, sql, rows, tokens, error = "error", None, None, [], 0, exc.message
+        cost, answered_by, failed = 0.0, None, []
     latency = time.perf_counter() - started
     correct: bool | None = None
     gold_error = None
@@ -119,7 +127,8 @@ def evaluate_item(
                 correct = rows_match(gold.rows, rows, ordered=gold_orders(gold_sql, project.config.dialect))
             except VedderError as exc:
                 gold_error = exc.message
-    return EvalItem(question, gold_cluster, predicted_cluster, status, sql, correct, round(latency, 4), tokens, gold_error, error)
+    return EvalItem(question, gold_cluster, predicted_cluster, status, sql, correct, round(latency, 4), tokens, gold_error, error,
+                    cost, answered_by, failed)
 
 
 def summarize(items: Sequence[EvalItem]) -> dict[str, Any]:
@@ -141,6 +150,10 @@ def summarize(items: Sequence[EvalItem]) -> dict[str, Any]:
         "errors": sum(i.status == "error" for i in items),
         "coverage": share(len(answered), len(items)),
         "precision": share(sum(bool(i.correct) for i in answered_gold), len(answered_gold)),
+        # Answers shown with a failed check: how many, and how many of those were wrong (what the checks are for).
+        "answered_flagged": sum(bool(i.failed_checks) for i in answered),
+        "flagged_wrong": sum(bool(i.failed_checks) and i.correct is False for i in answered_gold),
+        "cost": round(sum(i.cost for i in items), 6),
         "median_latency_s": round(statistics.median(i.latency_s for i in items), 4) if items else None,
         "median_tokens": statistics.median(i.tokens for i in items) if items else None,
     }

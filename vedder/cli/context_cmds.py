@@ -93,6 +93,8 @@ def eval_command(
             else:
                 mark = {True: "✓", False: "✗", None: "·"}[result.correct]
                 line = f"{mark} {result.status:<11} {result.predicted_cluster or '-':<20} {result.latency_s:6.3f}s {result.tokens:>5}t  {result.question}"
+                if result.failed_checks:  # shown to the asker as caveats: the answer may be wrong
+                    line += f"  [checks failed: {', '.join(result.failed_checks)}]"
                 if result.sql:
                     line += "\n    " + " ".join(result.sql.split())
                 out.print(line, markup=False, highlight=False)
