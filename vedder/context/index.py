@@ -258,7 +258,15 @@ ROUTE_CACHE = "route-index.sqlite"
 ROUTE_CACHE_VERSION = 4
 CLUSTER_BM25 = {"k1": 1.5, "b": 0.5}
 PAIR_BM25 = {"k1": 1.2, "b": 0.75}
-STORE_FORMAT = f"{ROUTE_CACHE_VERSION}\n{sorted(CLUSTER_FIELDS.items())}\n{CLUSTER_BM25}\n{PAIR_BM25}\n"
+STORE_TABLES = """
+CREATE TABLE meta (format TEXT, fingerprint TEXT, cluster_ids TEXT, slots BLOB, lengths BLOB, pair_counts BLOB,
+                   pair_lengths BLOB);
+CREATE TABLE clusters (id TEXT PRIMARY KEY, slot INTEGER, key TEXT, length REAL, pair_lengths BLOB);
+CREATE TABLE parts (id TEXT PRIMARY KEY, bag TEXT, named TEXT, pair_bags TEXT);
+CREATE TABLE cluster_terms (term TEXT PRIMARY KEY, slots BLOB, frequencies BLOB) WITHOUT ROWID;
+CREATE TABLE pair_terms (term TEXT PRIMARY KEY, slots BLOB, locals BLOB, frequencies BLOB) WITHOUT ROWID;
+"""
+STORE_FORMAT = f"{ROUTE_CACHE_VERSION}\n{sorted(CLUSTER_FIELDS.items())}\n{CLUSTER_BM25}\n{PAIR_BM25}\n{STORE_TABLES}"
 """What a store's parts were indexed under: a store of another format is written anew, none of it reused."""
 
 Part = tuple[Bag, list[str], list[Bag]]
@@ -386,14 +394,6 @@ def _fingerprint(keys: dict[str, str]) -> str | None:
 READ_WAIT_S = 0.2
 """How long a read of the routing store waits for another process's lock before routing without it."""
 
-STORE_TABLES = """
-CREATE TABLE meta (format TEXT, fingerprint TEXT, cluster_ids TEXT, slots BLOB, lengths BLOB, pair_counts BLOB,
-                   pair_lengths BLOB);
-CREATE TABLE parts (id TEXT PRIMARY KEY, slot INTEGER, key TEXT, bag TEXT, named TEXT, pair_bags TEXT, length REAL,
-                    pair_lengths BLOB);
-CREATE TABLE cluster_terms (term TEXT PRIMARY KEY, slots BLOB, frequencies BLOB) WITHOUT ROWID;
-CREATE TABLE pair_terms (term TEXT PRIMARY KEY, slots BLOB, locals BLOB, frequencies BLOB) WITHOUT ROWID;
-"""
 POSTINGS = {"cluster": {"slots": "i", "frequencies": "d"}, "pair": {"slots": "i", "locals": "i", "frequencies": "d"}}
 """The columns of a term's postings and their array typecodes, sorted by slot (then by the pair question's number
 in its cluster)."""
@@ -475,7 +475,7 @@ class StoredIndex:
             connection = sqlite3.connect(path.as_uri() + "?mode=ro", uri=True, timeout=READ_WAIT_S)
             try:
                 same_format = connection.execute("SELECT format FROM meta").fetchone() == (STORE_FORMAT,)
-                rows = connection.execute("SELECT id, key, bag, named, pair_bags FROM parts").fetchall() if same_format else []
+                rows = connection.execute("SELECT id, key, bag, named, pair_bags FROM clusters JOIN parts USING (id)").fetchall() if same_format else []
             finally:
                 connection.close()
             return {cid: (key, (json.loads(bag), json.loads(named), json.loads(pair_bags))) for cid, key, bag, named, pair_bags in rows}
@@ -568,9 +568,9 @@ def _write_store(path: Path, fingerprint: str, keys: dict[str, str], parts_of: C
     """The store for ``fingerprint`` (the clusters and keys of ``keys``), written and opened: a copy of the store at
     ``path`` in which only the clusters whose key changed, came or went are indexed again (``parts_of`` gives the
     parts of a list of ids), or every cluster indexed into an empty one when there is no store of this format (or
-    ``anew``). Written through a temporary file and a rename, as whole stores are: a process reading the old one
-    keeps reading it, and two processes writing at once each rename a whole store. None when it cannot be written
-    (a read-only checkout routes from memory)."""
+    ``anew``, or the copy does not read: a bad page). Written through a temporary file and a rename, as whole stores
+    are: a process reading the old one keeps reading it, and two processes writing at once each rename a whole
+    store. None when it cannot be written (a read-only checkout routes from memory)."""
     import sqlite3
 
     try:
@@ -598,12 +598,16 @@ def _write_store(path: Path, fingerprint: str, keys: dict[str, str], parts_of: C
             os.replace(tmp, path)  # the open connection keeps reading the file under its new name
             (path.parent / "route-index.json").unlink(missing_ok=True)  # the JSON cache earlier versions kept
         return store
-    except (OSError, sqlite3.Error, ValueError, TypeError):
+    except (OSError, sqlite3.OperationalError):  # no room, no permission
         return None
+    except (sqlite3.DatabaseError, ValueError, TypeError):  # a copy that does not read
+        if anew:
+            return None
     finally:
         if connection is not None:
             connection.close()
         Path(tmp).unlink(missing_ok=True)  # already gone when renamed
+    return _write_store(path, fingerprint, keys, parts_of, anew=True)
 
 
 def _copied_store(path: Path, tmp: Path) -> dict[str, tuple[int, str]] | None:
@@ -616,7 +620,7 @@ def _copied_store(path: Path, tmp: Path) -> dict[str, tuple[int, str]] | None:
         connection = sqlite3.connect(tmp)
         try:
             if connection.execute("SELECT format FROM meta").fetchone() == (STORE_FORMAT,):
-                return {cid: (slot, key) for cid, slot, key in connection.execute("SELECT id, slot, key FROM parts")}
+                return {cid: (slot, key) for cid, slot, key in connection.execute("SELECT id, slot, key FROM clusters")}
         finally:
             connection.close()
     except (OSError, sqlite3.Error):
@@ -628,30 +632,35 @@ def _copied_store(path: Path, tmp: Path) -> dict[str, tuple[int, str]] | None:
 def _update_store(connection: Any, stored: dict[str, tuple[int, str]], keys: dict[str, str], parts: dict[str, Part],
                   gone: list[str]) -> None:
     """Index ``parts`` (by cluster id) into the store of ``connection`` and drop the clusters ``gone``: each keeps
-    its slot, a new one takes the next; the postings of a term are rewritten only where a frequency changed."""
+    its slot, a new one takes the next; the postings of a term are rewritten only where a frequency changed (all
+    written at once into an empty store)."""
     changes: dict[str, dict[str, dict[int, list[tuple]]]] = {"cluster": {}, "pair": {}}
-    next_slot = max((slot for slot, _ in stored.values()), default=-1) + 1
+    slots = {cid: slot for cid, (slot, _) in stored.items()}
+    next_slot = max(slots.values(), default=-1) + 1
     for cid in [*gone, *parts]:
-        if cid in stored:
-            slot = stored[cid][0]
-            bag, pair_bags = connection.execute("SELECT bag, pair_bags FROM parts WHERE id = ?", (cid,)).fetchone()
-            old = _postings_of(json.loads(bag), json.loads(pair_bags))
-        else:
-            slot, next_slot, old = next_slot, next_slot + 1, {"cluster": {}, "pair": {}}
+        if cid not in slots:
+            slots[cid], next_slot = next_slot, next_slot + 1
+        if not stored:
+            continue  # an empty store: its postings are appended below
+        row = connection.execute("SELECT bag, pair_bags FROM parts WHERE id = ?", (cid,)).fetchone() if cid in stored else ("{}", "[]")
+        old = _postings_of(json.loads(row[0]), json.loads(row[1]))  # TypeError when a stored cluster has no part
         part = parts.get(cid)
         new = _postings_of(part[0], part[2]) if part is not None else {"cluster": {}, "pair": {}}
         for kind in changes:
             for term in old[kind].keys() | new[kind].keys():
                 if old[kind].get(term) != new[kind].get(term):
-                    changes[kind].setdefault(term, {})[slot] = new[kind].get(term, [])
-        if part is None:
-            connection.execute("DELETE FROM parts WHERE id = ?", (cid,))
-        else:
-            bag, named, pair_bags = part
-            connection.execute("INSERT OR REPLACE INTO parts VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (
-                cid, slot, keys[cid], json.dumps(bag, separators=(",", ":")), json.dumps(named),
-                json.dumps(pair_bags, separators=(",", ":")), sum(bag.values()),
-                array("d", [sum(question.values()) for question in pair_bags]).tobytes()))
+                    changes[kind].setdefault(term, {})[slots[cid]] = new[kind].get(term, [])
+        connection.execute("DELETE FROM clusters WHERE id = ?", (cid,))
+        connection.execute("DELETE FROM parts WHERE id = ?", (cid,))
+    connection.executemany("INSERT INTO clusters VALUES (?, ?, ?, ?, ?)", (
+        (cid, slots[cid], keys[cid], sum(bag.values()), array("d", [sum(question.values()) for question in pair_bags]).tobytes())
+        for cid, (bag, _, pair_bags) in parts.items()))
+    connection.executemany("INSERT INTO parts VALUES (?, ?, ?, ?)", (
+        (cid, json.dumps(bag, separators=(",", ":")), json.dumps(named), json.dumps(pair_bags, separators=(",", ":")))
+        for cid, (bag, named, pair_bags) in parts.items()))
+    if not stored:
+        _append_postings(connection, [(slots[cid], part) for cid, part in parts.items()])
+        return
     for kind, terms in changes.items():
         names = ", ".join(POSTINGS[kind])
         for term, by_slot in terms.items():
@@ -662,6 +671,27 @@ def _update_store(connection: Any, stored: dict[str, tuple[int, str]], keys: dic
                                    (term, *(column.tobytes() for column in columns)))
             else:
                 connection.execute(f"DELETE FROM {kind}_terms WHERE term = ?", (term,))
+
+
+def _append_postings(connection: Any, parts: list[tuple[int, Part]]) -> None:
+    """Every term's postings in ``parts`` (slot, part; by slot) written into an empty store."""
+    postings: dict[str, dict[str, list[list]]] = {"cluster": {}, "pair": {}}
+    for slot, (bag, _, pair_bags) in sorted(parts, key=lambda item: item[0]):
+        for term, frequency in bag.items():
+            columns = postings["cluster"].get(term) or postings["cluster"].setdefault(term, [[], []])
+            columns[0].append(slot)
+            columns[1].append(frequency)
+        for number, question in enumerate(pair_bags):
+            for term, frequency in question.items():
+                columns = postings["pair"].get(term) or postings["pair"].setdefault(term, [[], [], []])
+                columns[0].append(slot)
+                columns[1].append(number)
+                columns[2].append(frequency)
+    for kind, terms in postings.items():
+        typecodes = list(POSTINGS[kind].values())
+        connection.executemany(f"INSERT INTO {kind}_terms VALUES (?, {', '.join('?' for _ in typecodes)})", (
+            (term, *(array(code, column).tobytes() for code, column in zip(typecodes, columns)))
+            for term, columns in terms.items()))
 
 
 def _postings_of(bag: Bag, pair_bags: list[Bag]) -> dict[str, dict[str, list[tuple]]]:
@@ -689,7 +719,7 @@ def _spliced(columns: list[array], by_slot: dict[int, list[tuple]]) -> list[arra
 def _write_meta(connection: Any, fingerprint: str) -> None:
     """The meta row, from the parts: the clusters' ids, slots and lengths by position (ids sorted, as
     ``routed_ids``), the number and lengths of their pair questions in that order."""
-    rows = sorted(connection.execute("SELECT id, slot, length, pair_lengths FROM parts"))
+    rows = sorted(connection.execute("SELECT id, slot, length, pair_lengths FROM clusters"))
     connection.execute("DELETE FROM meta")
     connection.execute("INSERT INTO meta VALUES (?, ?, ?, ?, ?, ?, ?)", (
         STORE_FORMAT, fingerprint, json.dumps([cid for cid, *_ in rows]), array("i", [slot for _, slot, _, _ in rows]).tobytes(),
