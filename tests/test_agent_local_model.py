@@ -409,3 +409,36 @@ def test_a_fenced_call_with_a_quote_escaped_as_in_sql_is_a_call(project, cluster
     assert [(s["tool"], s["ok"]) for s in result.steps] == [("run_sql", False)]  # run through the guard: it does not parse
     assert result.steps[0]["observation"].startswith("Refused by the SQL guard (rule parse)")
     assert result.answer.endswith("The environment cannot be read.") and "getenv" not in result.answer
+
+
+# Qwen2.5-Coder-0.5B (Q4 GGUF, the same server and settings as the 1.5B) called the table it meant to read.
+QWEN05_TABLE_CALL = '<tool_call>\n{"name": "shop.orders", "arguments": {"query": "SELECT count(*) FROM shop.orders"}}\n</tool_call>'
+QWEN05_TABLE_FILTER_CALL = '<tool_call>\n{"name": "shop.orders", "arguments": {"country": "SE"}}\n</tool_call>'
+
+
+def test_a_call_of_a_table_with_a_query_runs_the_query(project, cluster, context, warehouse, server):
+    """'How many tracks are in the catalogue?': {"name": "listening.tracks", "arguments": {"query": "SELECT count(*) FROM
+    listening.tracks"}}, sent twice, was told 'there is no tool' and stopped as stuck."""
+    server.enqueue_text(QWEN05_TABLE_CALL)
+    server.enqueue_text("There are 5 orders.")
+    result = ask(project, cluster, context, warehouse, server, question="How many orders are there?",
+                 model_options={"tool_calling": True})
+
+    assert [(s["tool"], s["input"], s["ok"]) for s in result.steps] == [("run_sql", {"sql": "SELECT count(*) FROM shop.orders"}, True)]
+    assert result.status == "answered" and result.result.rows == [(5,)]
+
+
+def test_a_call_of_a_table_without_a_query_is_told_to_query_it(project, cluster, context, warehouse, server):
+    """'How many artists come from Sweden?': {"name": "listening.artists", "arguments": {"country": "SE"}}; a query that
+    is not a lone SELECT (the guard's to refuse) is not run either."""
+    server.enqueue_text(QWEN05_TABLE_FILTER_CALL)
+    server.enqueue_text('<tool_call>\n{"name": "shop.orders", "arguments": {"query": "DROP TABLE shop.orders"}}\n</tool_call>')
+    server.enqueue_text("I cannot answer that.")
+    result = ask(project, cluster, context, warehouse, server, question="How many orders came from Sweden?",
+                 model_options={"tool_calling": True})
+
+    assert [(s["tool"], s["ok"]) for s in result.steps] == [("shop.orders", False), ("shop.orders", False)]
+    assert result.steps[0]["observation"].startswith("Error: there is no tool 'shop.orders'. shop.orders is a table of this "
+                                                     "cluster: read it with run_sql and a query on it. Available tools:")
+    assert warehouse.execute("SELECT COUNT(*) FROM shop.orders").rows == [(5,)]
+

@@ -413,8 +413,23 @@ REPEATED_CALL = ("You sent exactly the same call again; its result is above and 
 REPEATED_FAILURE = "You sent exactly the same reply again, and it fails the same way. Do not repeat it: change it as this says. "
 
 
+def _meant_call(toolbox: "Toolbox", tool: str, arguments: Any) -> tuple[str, Any]:
+    """A call of a tool there is not whose one query argument says what it means is that query's ``run_sql``
+    (Qwen2.5-Coder-0.5B: ``{"name": "listening.tracks", "arguments": {"query": "SELECT count(*) FROM listening.tracks"}}``);
+    the guard still decides whether it runs. Any other call is returned as it is."""
+    if tool in toolbox.tools or "run_sql" not in toolbox.tools:
+        return tool, arguments
+    if isinstance(arguments, str):
+        arguments = _shown_input(arguments)
+    values = arguments.values() if isinstance(arguments, dict) else [arguments]
+    dialect = toolbox.project.config.dialect
+    queries = [query for value in values if isinstance(value, str) and (query := lone_query(value, dialect))]
+    return ("run_sql", {"sql": queries[0]}) if len(queries) == 1 else (tool, arguments)
+
+
 def _use(run: _Run, toolbox: "Toolbox", tool: str, arguments: Any, thought: str, *, native: bool) -> str:
     """Call ``tool``, record the step, and return the observation's text as the model should read it."""
+    tool, arguments = _meant_call(toolbox, tool, arguments)
     ran = len(toolbox.runs)
     observation = toolbox.call(tool, arguments)
     run.step(thought, tool, _shown_input(arguments) if isinstance(arguments, str) else arguments, observation.text,

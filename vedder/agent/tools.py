@@ -132,7 +132,9 @@ class Toolbox:
         """Run tool ``name``; ``arguments`` as a dict or the model's raw JSON string."""
         tool = self.tools.get(name)
         if tool is None:
-            return Observation(f"Error: there is no tool '{name}'. Available tools: {', '.join(self.tools)}. Only the "
+            # Qwen2.5-Coder-0.5B called the table it meant to read ({"name": "listening.artists", "arguments": {"country": "SE"}}).
+            table = f" {name} is a table of this cluster: read it with run_sql and a query on it." if name in self.cluster.tables else ""
+            return Observation(f"Error: there is no tool '{name}'.{table} Available tools: {', '.join(self.tools)}. Only the "
                                "cluster's tables can be read (run_sql); not files, settings or other databases.", ok=False)
         if isinstance(arguments, str):
             try:
