@@ -85,9 +85,17 @@ def demo_project():
     return load_project(load_config(REPO))
 
 
+SHOP = Path(__file__).parent / "fixtures" / "shop"
+
+
 def vocabulary_for(name: str, project) -> Vocabulary | None:
-    """The golden file ``<cluster>.txt`` speaks the demo cluster's vocabulary; ``none.txt`` none."""
-    return Vocabulary.of(project.clusters[name]) if name != "none" else None
+    """The golden file ``<cluster>.txt`` speaks the demo cluster's vocabulary, or the reviewer's marketplace
+    project's (tests/fixtures/shop) for its clusters; ``none.txt`` none."""
+    if name == "none":
+        return None
+    if name not in project.clusters:
+        project = load_project(load_config(SHOP))
+    return Vocabulary.of(project.clusters[name])
 
 
 @pytest.mark.parametrize("path", sorted(DESCRIBE_CASES.glob("*.txt")), ids=lambda p: p.stem)
@@ -415,3 +423,51 @@ def read_rows(path: Path) -> list[tuple[str, str, str]]:
 def test_a_range_written_with_date_arithmetic_keeps_its_end(sql, dialect, said):
     """'< DATE x + INTERVAL 1 month' is the upper bound, not something to drop ('since 2026-02-01' was wrong)."""
     assert said in describe(sql, dialect)
+
+
+def entries(*runs: tuple[str, str]) -> list:
+    from vedder.curation.history import entry_from_mapping
+
+    return [entry_from_mapping({"query": sql, "user": user, "started_at": f"2026-11-{10 + i:02d}T10:00:00"}) for i, (user, sql) in enumerate(runs)]
+
+
+def test_one_question_written_in_several_ways_is_one_proposal():
+    """A typed date literal or a plain string, `NOT flag` or `flag = FALSE`, a LIMIT that cuts nothing (100 rows
+    of four seller countries), a comment on top and a semicolon: one question, one proposal, shown without
+    the comment, the semicolon or the cap (the reviewer's marketplace: one question came out as four)."""
+    project = load_project(load_config(SHOP))
+    base = ("SELECT s.country_code, COUNT(*) AS completed_orders FROM market.orders o JOIN market.sellers s ON o.seller_id = s.seller_id "
+            "WHERE o.status_code = 4 AND o.deleted_at IS NULL AND o.buyer_id >= 1000 AND {internal} "
+            "AND o.placed_at_utc >= {start} AND o.placed_at_utc < {end} GROUP BY 1 ORDER BY completed_orders DESC")
+    history = entries(
+        ("anna", "-- completed orders per seller country\n" + base.format(internal="NOT s.is_internal", start="'2026-10-01'", end="'2026-11-01'") + ";"),
+        ("anna", "-- completed orders per seller country\n" + base.format(internal="NOT s.is_internal", start="'2026-09-01'", end="'2026-10-01'") + ";"),
+        ("johan", base.format(internal="s.is_internal = FALSE", start="TIMESTAMP '2026-10-01 00:00:00'", end="TIMESTAMP '2026-11-01 00:00:00'")),
+        ("hana", base.format(internal="s.is_internal = false", start="DATE '2026-10-26'", end="DATE '2026-11-02'") + " LIMIT 100"),
+    )
+    result = propose(project, "marketplace", history, skip_open_branches=False)
+    assert len(result.proposals) == 1
+    proposal = result.proposals[0]
+    assert (proposal.provenance["users"], proposal.provenance["runs"]) == (3, 4)
+    assert proposal.sql.startswith("SELECT s.country_code") and not proposal.sql.rstrip().endswith((";", "LIMIT 100"))
+    assert "100" not in proposal.question and "October 2026" in proposal.question
+
+
+def test_a_limit_that_cuts_groups_is_part_of_the_question():
+    project = load_project(load_config(SHOP))
+    top = "SELECT l.category, SUM(i.quantity) AS units FROM market.order_items i JOIN market.listings l ON l.listing_id = i.listing_id GROUP BY 1 ORDER BY units DESC LIMIT {n}"
+    history = entries(("anna", top.format(n=3)), ("li", top.format(n=3)), ("omar", top.format(n=10)), ("ines", top.format(n=10)))
+    result = propose(project, "marketplace", history, skip_open_branches=False)
+    assert sorted(p.question for p in result.proposals) == ["What are the units per category?", "Which 3 categories had the highest units?"]
+
+
+def test_a_lookup_by_a_column_whose_every_value_is_one_row_is_exploration():
+    """shop_name is unique (2,000 of 2,000 sellers): looking a shop up is no question, however many people
+    did it (it was the reviewer's first proposal, 12 people, 62 runs)."""
+    project = load_project(load_config(SHOP))
+    history = entries(*[(user, f"SELECT * FROM market.sellers WHERE shop_name = 'Shop {n}'") for n, user in enumerate(["anna", "li", "omar", "ines"])])
+    history += entries(("anna", "SELECT tier, COUNT(*) AS sellers FROM market.sellers WHERE country_code = 'SE' GROUP BY tier"),
+                       ("li", "SELECT tier, COUNT(*) AS sellers FROM market.sellers WHERE country_code = 'FI' GROUP BY tier"))
+    result = propose(project, "marketplace", history, skip_open_branches=False)
+    assert result.funnel.dropped["exploration"] == 4
+    assert [p.question for p in result.proposals] == ["How many sellers per tier in SE?"]

@@ -88,6 +88,10 @@ class Vocabulary:
         """Documented exclusions by the column they filter ('user_id' -> test accounts)."""
         return {key[0]: explained for key, explained in self.documented.items() if explained.excludes and explained.subject}
 
+    def null_exclusions(self) -> set[str]:
+        """Columns whose documented exclusion is ``column IS NULL`` (soft deletes: `deleted_at IS NULL`)."""
+        return {key[0] for key, explained in self.documented.items() if key[1:] == ("Is", "null") and explained.excludes}
+
     def dataset(self, table: str) -> "Dataset | None":
         return self.datasets.get(table.lower())
 
@@ -142,12 +146,14 @@ class _Describer:
         phrases = ([p for p in phrases if not p.startswith(("with ", "that are "))] + (["that are " + _and(states)] if states else [])
                    + (["with " + _and(withs)] if withs else []))
         text = " ".join(p for p in (head, *phrases, period) if p)
-        excluded += [f"including {explained.subject}" for explained in self._missing_exclusions(where)]
+        excluded += self._missing_exclusions()
         if excluded:
             excluded = list(dict.fromkeys(excluded))
             excluding = [e.removeprefix("excluding ") for e in excluded if e.startswith("excluding ")]
-            rest = [e for e in excluded if not e.startswith("excluding ")]
-            text += ", " + " and ".join((["excluding " + _and(excluding)] if excluding else []) + rest)
+            including = [e.removeprefix("including ") for e in excluded if e.startswith("including ")]
+            rest = [e for e in excluded if not e.startswith(("excluding ", "including "))]
+            text += ", " + " and ".join((["excluding " + _and(excluding)] if excluding else [])
+                                        + (["including " + _and(including)] if including else []) + rest)
         if self.vocabulary.acronyms:  # 'gmv' as the docs write it: GMV; not a value the query compares ('smb')
             values = {literal.name.lower() for literal in self.select.find_all(exp.Literal) if literal.is_string}
             capitals = self.vocabulary.acronyms - values
@@ -351,10 +357,13 @@ class _Describer:
                 phrases.append(f"with {self._column_name(bounds.column)} {text}")
         return phrases, period, excluded
 
-    def _missing_exclusions(self, where: exp.Where | None) -> list[Documented]:
+    def _missing_exclusions(self) -> list[str]:
         """Documented exclusions the query skips though one of its tables has the column: the reviewer
-        should see that test accounts are counted."""
-        filtered = {c.name.lower() for c in where.find_all(exp.Column)} if where is not None else set()
+        should see that test accounts are counted ('including test accounts'), or rows the docs' `deleted_at
+        IS NULL` leaves out ('including deleted orders')."""
+        # Filters of the subqueries and CTEs the query reads from count too (a CTE of delivered orders).
+        root = self.select.root()
+        filtered = {c.name.lower() for clause in root.find_all(exp.Where) for c in clause.find_all(exp.Column)}
         # A breakdown by the column shows the excluded rows apart: nothing is hidden in a total.
         filtered |= {c.name.lower() for group in self._groups() for c in group.find_all(exp.Column)}
         missing = []
@@ -363,7 +372,8 @@ class _Describer:
                 continue
             has_column = any((d := self.vocabulary.dataset(t)) is not None and d.column(column) is not None for t in self.aliases.values())
             if has_column and column not in filtered:
-                missing.append(explained)
+                state = self._flag(exp.Is(this=exp.column(column), expression=exp.Null())) if column in self.vocabulary.null_exclusions() else None
+                missing.append(state.replace("excluding", "including", 1) if state else f"including {explained.subject}")
         return missing
 
     def _names_a_table(self, explained: Documented) -> bool:
@@ -627,13 +637,17 @@ def _key(column: str, operator: type, value: exp.Expression) -> tuple[str, str, 
 
 
 def _documented_key(span: str, dialect: str) -> tuple[str, str, str] | None:
-    """The key of a doc's code span when it is one comparison of a column with a value (`user_id >= 100`)."""
-    if not any(op in span for op in "<>=") or len(span) > 80:
+    """The key of a doc's code span when it is one comparison of a column with a value (`user_id >= 100`),
+    or a column tested for NULL (`deleted_at IS NULL`)."""
+    if not any(op in span for op in "<>=") and " is " not in span.lower() or len(span) > 80:
         return None
     try:
-        comparison = _comparison(sqlglot.parse_one(span, read=dialect))
+        tree = sqlglot.parse_one(span, read=dialect)
     except sqlglot.errors.SqlglotError:
         return None
+    if isinstance(tree, exp.Is) and isinstance(tree.this, exp.Column) and isinstance(tree.expression, exp.Null):
+        return tree.this.name.lower(), "Is", "null"
+    comparison = _comparison(tree)
     if comparison is None or not _is_value(comparison[2]):
         return None
     column, operator, value = comparison

@@ -276,6 +276,7 @@ class Miner:
         ) | {t.rpartition(".")[2] for t in cluster.tables}
         self.verdicts: dict[QueryShape, Verdict] = {}
         self.by_structure: dict[tuple, Verdict] = {}
+        self.profiles = ColumnProfiles(cluster)
 
     def _qualified(self, table: str) -> str:
         table = table.lower()
@@ -313,6 +314,9 @@ class Miner:
         return verdict
 
     def _fingerprint(self, tree: exp.Expression, tables: list[str]) -> Verdict:
+        if self.profiles.is_lookup(tree):
+            return Verdict("exploration")
+        canonical(tree, self.profiles)
         known = all(t.split(".")[-1] in self.schema.get(t.split(".")[0], {}) for t in tables if "." in t)
         try:
             normalized = normalize_sql(tree, self.dialect, copy=False, schema=self.schema if known else None,
@@ -357,7 +361,7 @@ def _structure(node: exp.Expression, names: dict[str, tuple]) -> tuple | str:
     if isinstance(node, exp.Identifier):
         name = node.name.lower()
         return names.get(name, name)
-    if isinstance(node, exp.Literal) and not isinstance(node.parent, (exp.Group, exp.Ordered)):
+    if isinstance(node, exp.Literal) and not isinstance(node.parent, (exp.Group, exp.Ordered, exp.Limit)):
         return ("?", node.is_string)
     parts: list = [node.key]
     for key, value in node.args.items():
@@ -368,6 +372,128 @@ def _structure(node: exp.Expression, names: dict[str, tuple]) -> tuple | str:
         elif value is not None:
             parts.append((key, value))
     return tuple(parts)
+
+
+class ColumnProfiles:
+    """What the cluster's dataset files say about each column's values: distinct counts and row counts, by
+    table name (unqualified) and column, lower case."""
+
+    def __init__(self, cluster: "Cluster") -> None:
+        self.distinct: dict[tuple[str, str], int] = {}
+        self.unique: set[tuple[str, str]] = set()
+        for dataset in cluster.dataset_files.values():
+            table = dataset.table_name.lower()
+            for column in dataset.columns:
+                count = getattr(column, "distinct_count", None)
+                if isinstance(count, int) and count > 0:
+                    self.distinct[(table, column.name.lower())] = count
+                    rows = dataset.row_count
+                    if isinstance(rows, int) and rows >= 100 and count >= 0.99 * rows:
+                        self.unique.add((table, column.name.lower()))
+
+    def _table(self, column: exp.Column, tables: dict[str, str]) -> str:
+        if column.table:
+            return tables.get(column.table.lower(), column.table.lower())
+        owners = [t for t in tables.values() if (t, column.name.lower()) in self.distinct]
+        return owners[0] if len(owners) == 1 else next(iter(tables.values()), "")
+
+    def is_lookup(self, tree: exp.Expression) -> bool:
+        """A query that picks rows by the value of a column whose every value is one row (``shop_name =
+        'Shop 1799'``, ``email = …``): a lookup, like one by id. Aggregates are never lookups.
+
+        >>> from vedder.project.model import Cluster
+        >>> profiles = ColumnProfiles(Cluster("c", Path("c")))
+        >>> profiles.unique.add(("sellers", "shop_name"))
+        >>> profiles.is_lookup(parse_one_statement("SELECT * FROM m.sellers WHERE shop_name = 'Shop 9'"))
+        True
+        >>> profiles.is_lookup(parse_one_statement("SELECT COUNT(*) FROM m.sellers WHERE shop_name = 'Shop 9'"))
+        False
+        """
+        if not isinstance(tree, exp.Select) or tree.args.get("group") or any(p.find(exp.AggFunc) for p in tree.expressions):
+            return False
+        where = tree.args.get("where")
+        if where is None:
+            return False
+        tables = {(t.alias or t.name).lower(): t.name.lower() for t in tree.find_all(exp.Table)}
+        for equality in where.find_all(exp.EQ):
+            column, value = equality.this, equality.expression
+            if isinstance(value, exp.Column) and isinstance(column, exp.Literal):
+                column, value = value, column
+            if isinstance(column, exp.Column) and isinstance(value, exp.Literal) and (self._table(column, tables), column.name.lower()) in self.unique:
+                return True
+        return False
+
+    def groups_at_most(self, tree: exp.Select) -> int | None:
+        """How many rows a grouped query can return at most, by the distinct counts of the columns it groups
+        by; None when a grouping is not a profiled column."""
+        group = tree.args.get("group")
+        if group is None or not group.expressions:
+            return None
+        tables = {(t.alias or t.name).lower(): t.name.lower() for t in tree.find_all(exp.Table)}
+        total = 1
+        for key in group.expressions:
+            if isinstance(key, exp.Literal) and key.is_int and 0 < int(key.name) <= len(tree.expressions):
+                key = tree.expressions[int(key.name) - 1]
+            key = key.unalias()
+            count = self.distinct.get((self._table(key, tables), key.name.lower())) if isinstance(key, exp.Column) else None
+            if count is None:
+                return None
+            total *= count
+        return total
+
+    def is_display_cap(self, tree: exp.Expression) -> bool:
+        """A ``LIMIT`` that cuts nothing: no smaller than the number of groups the query can return (``LIMIT 100``
+        on six countries is a habit of a query tool, not 'which 100 countries')."""
+        limit = tree.args.get("limit") if isinstance(tree, exp.Select) else None
+        value = limit.expression if limit is not None else None
+        if not isinstance(value, exp.Literal) or not value.is_int:
+            return False
+        most = self.groups_at_most(tree)
+        return most is not None and int(value.name) >= most
+
+
+_TEMPORAL = exp.DataType.TEMPORAL_TYPES
+
+
+def canonical(tree: exp.Expression, profiles: ColumnProfiles | None = None) -> exp.Expression:
+    """``tree`` rewritten in place so that ways of writing the same filter fingerprint alike: a typed date
+    literal (``TIMESTAMP '2026-10-01 00:00:00'``, ``DATE '2026-10-01'``) is its string; ``flag = FALSE`` is
+    ``NOT flag`` and ``flag = TRUE`` is ``flag``; a LIMIT that cuts nothing (``profiles``) is dropped.
+
+    >>> canonical(parse_one_statement("SELECT c FROM t WHERE d >= DATE '2026-10-01' AND f = FALSE AND TRUE = g")).sql()
+    "SELECT c FROM t WHERE d >= '2026-10-01' AND NOT f AND g"
+    """
+    for cast in list(tree.find_all(exp.Cast)):
+        if isinstance(cast.this, exp.Literal) and cast.this.is_string and cast.to.this in _TEMPORAL:
+            cast.replace(cast.this)
+    for equality in list(tree.find_all(exp.EQ)):
+        for flag, other in ((equality.expression, equality.this), (equality.this, equality.expression)):
+            if isinstance(flag, exp.Boolean) and not isinstance(other, exp.Boolean):
+                equality.replace(other if flag.this else exp.Not(this=other))
+                break
+    if profiles is not None:
+        for select in list(tree.find_all(exp.Select)):
+            if profiles.is_display_cap(select):
+                select.set("limit", None)
+    return tree
+
+
+def clean_text(sql: str, dialect: str) -> str:
+    r"""A query as a pair shows it: without the comments before its first token or a trailing semicolon
+    (an analyst's '-- for the weekly sync' is not part of the answer); as it is when it does not tokenize.
+
+    >>> clean_text("-- weekly\nSELECT 1 ;", "duckdb")
+    'SELECT 1'
+    """
+    try:
+        tokens = sqlglot.Dialect.get_or_raise(dialect).tokenize(sql)
+    except (sqlglot.errors.SqlglotError, ValueError):
+        return sql
+    while tokens and tokens[-1].token_type == TokenType.SEMICOLON and not tokens[-1].comments:
+        tokens = tokens[:-1]
+    if not tokens:
+        return sql
+    return sql[tokens[0].start: tokens[-1].end + 1].strip()
 
 
 def table_words(cluster: "Cluster") -> frozenset[str] | None:
@@ -399,7 +525,8 @@ def _is_glob(text: str) -> bool:
 
 
 def shape_key(sql: str) -> str:
-    """Text that is equal for two queries that differ only in literals, case and whitespace.
+    """Text that is equal for two queries that differ only in literals (but a LIMIT's, which may or may not cut
+    the result), case and whitespace.
 
     Only a cache key, so that each distinct shape is parsed once: every decision is taken on sqlglot's
     parse of the query. Plain string operations, because sqlglot's tokenizer costs as much as the parse.
@@ -424,7 +551,7 @@ def _blank_numbers(text: str) -> str:
     index, length, previous = 0, len(text), " "
     while index < length:
         char = text[index]
-        if char.isdigit() and not (previous.isalnum() or previous in "_$\""):
+        if char.isdigit() and not (previous.isalnum() or previous in "_$\"") and not text.endswith("limit ", 0, index):
             while index < length and (text[index].isalnum() or text[index] == "."):
                 index += 1
             char = "?"
@@ -558,13 +685,14 @@ def propose(
     vocabulary = Vocabulary.of(cluster, project.config.dialect) if chosen else None
     for pattern in chosen:
         texts = [text for text, _ in pattern.texts.most_common()]
+        shown, asked = _shown_text(texts, miner.profiles, project.config.dialect)
         previous = existing.get(pattern.fingerprint)
         proposal_id = previous.id if previous else pattern.fingerprint[:8]
-        question = previous.question if previous and previous.question else infer_question(texts[0], cluster, project, model, vocabulary)
+        question = previous.question if previous and previous.question else infer_question(asked, cluster, project, model, vocabulary)
         draft = ProposalDraft(
             id=proposal_id,
             question=question,
-            sql=reflow(texts[0], project.config.dialect),
+            sql=reflow(shown, project.config.dialect),
             fingerprint=pattern.fingerprint,
             score=pattern.score,
             provenance={
@@ -582,6 +710,26 @@ def propose(
         if previous is None or not previous.path.is_file() or previous.path.read_text(encoding="utf-8") != text:
             changes[draft.path] = text
     return ProposeResult(cluster=cluster.id, funnel=funnel, proposals=drafts, changes=changes)
+
+
+def _shown_text(texts: list[str], profiles: ColumnProfiles, dialect: str) -> tuple[str, str]:
+    """The text a proposal shows, and the SQL its question is asked of: the most common run of the pattern
+    without a LIMIT that cuts nothing (those fingerprint with the rest), cleaned of leading comments and a
+    trailing semicolon; when every run has such a LIMIT, the question is asked of the query without it."""
+    for text in texts[:20]:
+        try:
+            tree = parse_one_statement(text, dialect)
+        except SQLRefused:
+            continue
+        if not profiles.is_display_cap(tree):
+            shown = clean_text(text, dialect)
+            return shown, shown
+    shown = clean_text(texts[0], dialect)
+    try:
+        tree = parse_one_statement(shown, dialect)
+    except SQLRefused:
+        return shown, shown
+    return shown, canonical(tree, profiles).sql(dialect)
 
 
 def proposed_in_open_branches(project: "Project", cluster: "Cluster") -> dict[str, str]:
