@@ -227,3 +227,24 @@ def acronyms_spelled_out(question: str, spelled: dict[str, str], values: "Callab
         return spelled[word.lower()] if word.lower() in used - kept else word
 
     return re.sub(r"\b[A-Za-z]{2,6}\b", words_of, question)
+
+
+# "`status_code`: 1 = placed, 2 = paid, 9 = cancelled" — a column's codes and what each is called.
+_CODE_LIST = re.compile(r"`(?P<column>\w+)`\s*:\s*(?P<codes>(?:[\w.-]+\s*=\s*[A-Za-z][\w -]{0,30}?\s*(?:,|;|\.|$)\s*){2,})", re.MULTILINE)
+_CODE = re.compile(r"([\w.-]+)\s*=\s*([A-Za-z][\w -]{0,30}?)\s*(?:,|;|\.|$)")
+
+
+def coded_values(cluster: "Cluster") -> dict[str, dict[str, str]]:
+    """The codes the docs name, per column: {"status_code": {"4": "delivered", "9": "cancelled", …}}.
+
+    >>> from types import SimpleNamespace as NS
+    >>> coded_values(NS(docs=[NS(body="`status_code`: 1 = placed, 4 = delivered, 9 = cancelled.")]))
+    {'status_code': {'1': 'placed', '4': 'delivered', '9': 'cancelled'}}
+    """
+    found: dict[str, dict[str, str]] = {}
+    for doc in cluster.docs:
+        for match in _CODE_LIST.finditer(doc.body.replace("**", "")):
+            codes = found.setdefault(match.group("column").lower(), {})
+            for code, name in _CODE.findall(match.group("codes")):
+                codes.setdefault(code, name.strip().lower())
+    return found

@@ -31,7 +31,7 @@ from vedder.context.signature import SQLSignature, parsed, signature
 from vedder.context.tokenize import split_identifier, stem, tokenize, words
 from vedder.context.qualifiers import qualifier_check, without_spans
 from vedder.context.route import require_question
-from vedder.definitions import acronyms, acronyms_spelled_out
+from vedder.definitions import acronyms, acronyms_spelled_out, coded_values
 from vedder.periods import (Period, date_literals, dates_spelled, day_of, grains, last_periods_named, names_a_period, periods_from_shown, periods_in,
                             relative_periods, shift_dates, sql_period, without_so_far)
 
@@ -146,6 +146,8 @@ class Adaptation:
             return f"{self.column} → only '{self.new}'"
         old = f"'{self.old}'" if isinstance(self.old, str) and not _is_number(self.old) else str(self.old)
         new = f"'{self.new}'" if isinstance(self.new, str) and not _is_number(self.new) else str(self.new)
+        if all(self.spoken):  # a code the docs name: "status_code 4 (delivered) → 9 (cancelled)"
+            old, new = f"{old} ({self.spoken[0]})", f"{new} ({self.spoken[1]})"
         return f"{self.column} {old} → {new}"
 
 
@@ -578,9 +580,17 @@ def _without(text: str, terms: set[str]) -> str:
 _ABBREVIATED = {stem("maximum"): "max", stem("minimum"): "min", stem("average"): "avg"}
 
 
-def _column_values(cluster: "Cluster", column: str) -> list[str]:
+def _column_values(cluster: "Cluster", column: str, table: str | None = None) -> list[str]:
+    """The profiled common values of ``column``: of ``table``'s column when the cluster profiles that table (a
+    seller's country is no buyer's: 'DE' of ``buyers.country_code`` is no value of ``sellers.country_code``), else
+    of every column so named."""
+    datasets = list(cluster.dataset_files.values())
+    if table is not None:
+        wanted = table.lower()
+        own = [d for d in datasets if wanted in (d.table.lower(), d.table_name.lower())]
+        datasets = own or datasets
     values: list[str] = []
-    for dataset in cluster.dataset_files.values():
+    for dataset in datasets:
         found = dataset.column(column)
         if found is not None:
             values += [str(e.get("value")) for e in found.common_values if isinstance(e, dict) and e.get("value") is not None]
@@ -599,11 +609,33 @@ def _literal_columns(tree: exp.Expression) -> dict[int, str]:
     return out
 
 
-def _question_value(cluster: "Cluster", column: str, question: str, phrasing: str, old: str) -> str | None:
-    """A value of ``column`` that the question names and the pair's phrasing does not (for adapting ``old``)."""
+def _table_of(node: exp.Expression) -> str | None:
+    """The table (``schema.table`` as written) of the column ``node`` is compared with, or is: its qualifier's
+    table, or the query's only table; None when the query does not say."""
+    column = node if isinstance(node, exp.Column) else None
+    parent = node.parent
+    while column is None and parent is not None and not isinstance(parent, exp.Select):
+        if isinstance(parent, (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.ILike, exp.In)):
+            column = parent.find(exp.Column)
+        parent = parent.parent
+    select = column.find_ancestor(exp.Select) if column is not None else None
+    if select is None:
+        return None
+    tables = [t for t in select.find_all(exp.Table) if t.find_ancestor(exp.Select) is select]
+    if column.table:
+        tables = [t for t in tables if t.alias_or_name.lower() == column.table.lower()]
+    if len(tables) != 1:
+        return None
+    return ".".join(part for part in (tables[0].db, tables[0].name) if part)
+
+
+def _question_value(cluster: "Cluster", column: str, question: str, phrasing: str, old: str,
+                    table: str | None = None) -> str | None:
+    """A value of ``column`` (of ``table``, when known) that the question names and the pair's phrasing does not
+    (for adapting ``old``)."""
     q_words, p_words = _cased(question), _cased(phrasing)
     # Only values the profiles know: a country they do not list ("Norway") is no answer to adapt to.
-    candidates = [v for v in _column_values(cluster, column) if v.lower() != old.lower() and len(v) > 1]
+    candidates = [v for v in _column_values(cluster, column, table) if v.lower() != old.lower() and len(v) > 1]
     for value in sorted(candidates, key=len, reverse=True):
         if mentions(q_words, value, column) and not mentions(p_words, value, column):
             return value
@@ -688,7 +720,9 @@ def adapt(
         return None, [], ["unparsable"]
     q_words, p_words = _cased(question), _cased(phrasing)
     q_numbers, p_numbers = numbers_in(question), numbers_in(phrasing)
-    if _nothing_to_adapt(signature(pair_sql, dialect), question, phrasing, q_words, p_words, q_numbers, p_numbers):
+    codes = _codes(cluster_index(cluster)).values()
+    if (_nothing_to_adapt(signature(pair_sql, dialect), question, phrasing, q_words, p_words, q_numbers, p_numbers)
+            and not any(_code_named(named, question) - _code_named(named, phrasing) for named in codes)):
         return None, [], []
     # Most phrasings rewrite nothing: first go through the literals of the shared tree without changing it,
     # and copy it only when something is to be rewritten (then all over again, on the copy).
@@ -772,8 +806,23 @@ def _rewrite(
     fresh_numbers = [n for n in q_numbers if n not in p_numbers and n not in _years(adaptations)
                      and not (n == limit and _number_context(question, n) & _RANK_WORDS)]
     p_numbers = [n for n in p_numbers if n not in _years(adaptations)]
+    codes = _codes(cluster_index(cluster))
     for literal in facts.literals if dry else list(tree.find_all(exp.Literal)):
         value = str(literal.this)
+        named = codes.get(str(columns.get(id(literal), "")).lower(), {})
+        if value in named:  # a code the docs name: "delivered" (4) asked as "cancelled" (9)
+            said, asked = _code_named(named, phrasing), _code_named(named, question)
+            if value not in said or value in asked:
+                continue
+            if len(asked - said) != 1:
+                problems.append(f"code {value} ({named[value]})")
+                continue
+            if dry:
+                return None
+            new = (asked - said).pop()
+            literal.replace(exp.Literal.string(new) if literal.is_string else exp.Literal.number(new))
+            adaptations.append(Adaptation(columns[id(literal)], value, new, (named[value], named[new])))
+            continue
         if literal.is_string:
             bare = value.strip("%")
             column = columns.get(id(literal))
@@ -782,7 +831,7 @@ def _rewrite(
             if not mentions(p_words, bare, column):
                 continue
             column = column or "value"
-            new = _question_value(cluster, column, question, phrasing, bare)
+            new = _question_value(cluster, column, question, phrasing, bare, _table_of(literal))
             if new is None and _glossed(phrasing, bare) & _glosses(question):
                 continue
             if new is None:
@@ -867,6 +916,43 @@ def concept_words(index: ClusterIndex) -> set[str]:
     return words_
 
 
+def _codes(index: ClusterIndex) -> dict[str, dict[str, str]]:
+    """The codes the cluster's docs name per column (``definitions.coded_values``), read once per loaded cluster."""
+    if "codes" not in index.memo:
+        index.memo["codes"] = coded_values(index.cluster)
+    return index.memo["codes"]
+
+
+def code_words(index: ClusterIndex) -> set[str]:
+    """Stemmed words of what the docs call a column's codes ("delivered", "cancelled" of ``status_code``): a
+    question that says one asks for those rows, like a value the profiles know."""
+    return {stem(w) for names in _codes(index).values() for name in names.values() for w in words(name)}
+
+
+def _codes_compared(index: ClusterIndex, pair_sql: str, dialect: str) -> set[str]:
+    """Stemmed words of the codes the query keeps by equality (``status_code = 4`` says "delivered"); a code it
+    excludes (``<> 9``) is not one it is about."""
+    codes = _codes(index)
+    if not codes:
+        return set()
+    memo = index.memo.setdefault("codes_compared", {})
+    if pair_sql not in memo:
+        tree, said = parsed(pair_sql, dialect), set()
+        for node in tree.find_all(exp.EQ, exp.In) if tree is not None else ():
+            column = node.find(exp.Column)
+            names = codes.get(column.name.lower(), {}) if column is not None else {}
+            said |= {stem(w) for literal in node.find_all(exp.Literal) if str(literal.this) in names
+                     for w in words(names[str(literal.this)])}
+        memo[pair_sql] = said
+    return memo[pair_sql]
+
+
+def _code_named(codes: dict[str, str], text: str) -> set[str]:
+    """The codes of one column whose names ``text`` says."""
+    lowered = " ".join(_plain(text))
+    return {code for code, name in codes.items() if re.search(rf"\b{re.escape(name)}\b", lowered)}
+
+
 @lru_cache(maxsize=8192)
 def _projected_words(pair_sql: str, dialect: str) -> list[tuple[str, set[str]]]:
     tree = parsed(pair_sql, dialect)
@@ -892,14 +978,59 @@ def grounding_problems(
 
     Every phrasing of the pair was vetted for the same SQL, so a word any of them uses is accounted for.
     """
-    q_terms, p_terms, sql_terms = _domain(_without_periods(question)), _pair_words(index, pair), _sql_words(sig)
-    known = schema_words(index) | concept_words(index)
+    q_terms, p_terms = _domain(_without_periods(question)), _pair_words(index, pair)
+    sql_terms = _sql_words(sig) | _codes_compared(index, pair.sql, dialect)
+    known = schema_words(index) | concept_words(index) | code_words(index)
     as_written = {stem(word): word for word in reversed(words(question))}  # named as the question says it
     problems = [f"mentions {as_written.get(t, t)}" for t in sorted(_unaccounted((q_terms - adapted) & known, p_terms | sql_terms))]
+    # "Which 5 buyers …" of "Which 5 sellers …": the question lists, ranks or counts something no phrasing names
+    # and never says what the phrasing does (that the query reads buyer_id accounts for the word, not for the rows).
+    # A table the query does not read is no subject of it, and a term the docs define is said when it is meant
+    # ("How many events" is not "how many sessions", which the docs define as distinct session ids); another word
+    # for the same rows ("classrooms" of rooms) may be.
+    asked_of, vetted_of = (_subjects(text) & known for text in (question, phrasing))
+    said = lambda texts: {stem(w) for text in texts for w in _plain(text)}  # noqa: E731 - any word, framing too ("shows")
+    others = _unaccounted(asked_of - adapted, said(_phrasings(index, pair)))
+    if (others and vetted_of and _unaccounted(vetted_of, said([question])) == vetted_of
+            and (others & _unread_table_words(index, sig) or vetted_of & _defined_terms(index))):
+        problems.append(f"asks about {', '.join(sorted(asked_of))}, not {', '.join(sorted(vetted_of))}")
     for name, column_words in _projected_words(pair.sql, dialect):
         if column_words & _domain(phrasing) and not column_words & q_terms:
             problems.append(f"returns {name}")
     return problems
+
+
+def _unread_columns(index: ClusterIndex, sig: SQLSignature) -> set[str]:
+    """Stemmed whole names of the columns of the cluster's tables the query does not read (``tier`` of sellers,
+    asked of a query of refunds), less the names of the columns it does."""
+    read = {t.rsplit(".", 1)[-1].lower() for t in sig.tables}
+    unread = {stem(c.name.lower()) for d in index.datasets if d.table_name.lower() not in read for c in d.columns}
+    return unread - {stem(c.rsplit(".", 1)[-1].lower()) for c in sig.columns}
+
+
+def _unread_table_words(index: ClusterIndex, sig: SQLSignature) -> set[str]:
+    """Stemmed words of the cluster's tables the query does not read, less those of the tables it does."""
+    read = {t.rsplit(".", 1)[-1].lower() for t in sig.tables}
+    words_of = lambda names: {stem(w) for name in names for w in split_identifier(name)}  # noqa: E731
+    tables = {d.table_name.lower() for d in index.datasets}
+    return words_of(tables - read) - words_of(read)
+
+
+def _defined_terms(index: ClusterIndex) -> set[str]:
+    """Stemmed words of the terms the cluster's docs define in bold ("A **session** is a distinct session_id")."""
+    if "defined_terms" not in index.memo:
+        texts = [" ".join(terms) for section in index.sections for terms in _DEFINED.findall(section.text)]
+        index.memo["defined_terms"] = _domain(" ".join(texts))
+    return index.memo["defined_terms"]
+
+
+_SUBJECT = re.compile(r"\b(?:which|how many|number of|top)\s+(?:\d+\s+)?(?:(?:different|distinct|unique|of the)\s+)?([a-z]+)")
+
+
+def _subjects(text: str) -> set[str]:
+    """Stemmed words of what a question lists, ranks or counts: "which 5 sellers", "how many sessions", "top 10
+    tracks" (the words after them, not what they are said of)."""
+    return {stem(m.group(1)) for m in _SUBJECT.finditer(text.lower())}
 
 
 def _unaccounted(terms: set[str], accounted: "set[str] | frozenset[str]") -> set[str]:
@@ -954,7 +1085,8 @@ def _without_periods(text: str) -> str:
 
 _BY = re.compile(r"\b(\w+\s+)?(?:by|per|for each|for every)\s+((?:[a-z_]+\s+){0,3}[a-z_]+)", re.IGNORECASE)
 _BY_STOP = {"in", "for", "on", "at", "from", "during", "and", "or", "with", "of", "over", "since", "before",
-            "after", "between", "vs", "versus", "than", "the", "a", "an", "each", "every", "their", "its", "id"}
+            "after", "between", "vs", "versus", "than", "the", "a", "an", "each", "every", "their", "its", "id",
+            "without", "excluding", "including", "except"}
 # Passive "by" names who did something ("taught by a teacher", "released by the artist"), not a split.
 _PASSIVE = {"taught", "bought", "made", "written", "done", "given", "held", "sold", "won", "led", "run", "built",
             "owned", "known", "seen", "taken", "driven", "drawn", "chosen", "paid", "sent", "spent", "read", "kept"}
@@ -964,7 +1096,12 @@ _SPLITTING = {"ordered", "sorted", "ranked", "grouped", "broken", "split", "list
 def _by_terms(question: str) -> set[str]:
     """Words of what the question splits or ranks by ("top advertisers by impressions", "streams per
     platform"), up to the next preposition; not a passive "by" ("songs released by the artist")."""
-    out: set[str] = set()
+    return set().union(*_by_phrases(question))
+
+
+def _by_phrases(question: str) -> list[set[str]]:
+    """``_by_terms`` of each "by …" or "per …" of the question on its own: "per seller tier" → {seller, tier}."""
+    out: list[set[str]] = []
     for match in _BY.finditer(question):
         before = (match.group(1) or "").strip().lower()
         if before not in _SPLITTING and (before.endswith("ed") or before in _PASSIVE):
@@ -975,7 +1112,8 @@ def _by_terms(question: str) -> set[str]:
                 break
             if word not in _BY_STOP and _domain(word):
                 kept.append(word)
-        out |= set(kept)
+        if kept:
+            out.append(set(kept))
     return out
 
 
@@ -986,10 +1124,13 @@ def _computed_words(pair_sql: str, dialect: str) -> frozenset[str]:
     if tree is None:
         return frozenset()
     out: set[str] = set()
+    # "per seller tier" of ``s.tier`` from market.sellers AS s: a column's table names it too
+    tables = {t.alias_or_name.lower(): t.name for t in tree.find_all(exp.Table)}
     for select in tree.find_all(exp.Select):
         nodes = list(select.expressions) + [select.args[k] for k in ("group", "order") if select.args.get(k)]
         for node in nodes:
             names = [c.name for c in node.find_all(exp.Column)] + [a.alias for a in node.find_all(exp.Alias)]
+            names += [tables.get(c.table.lower(), "") for c in node.find_all(exp.Column) if c.table]
             out |= {stem(w) for name in names if name for w in split_identifier(name)}
     return frozenset(out)
 
@@ -999,10 +1140,37 @@ def split_problems(index: ClusterIndex, question: str, pair: "Pair", dialect: st
     phrasing of the pair names nor its query returns, groups or orders by: "top 5 advertisers by impressions"
     of a pair that ranks by revenue and merely filters on ``impression_date``."""
     accounted = adapted | _pair_words(index, pair) | _computed_words(pair.sql, dialect)
-    known = schema_words(index) | concept_words(index)
+    known = schema_words(index) | concept_words(index) | code_words(index)
     # The light stemmer reads "speed" and "speeds" differently: either form of the word may be the pair's.
     missing = {w for w in _by_terms(question) if not {stem(w), stem(w.rstrip("s"))} & accounted and stem(w) in known}
     return [f"by {', '.join(sorted(missing))}"] if missing else []
+
+
+def self_problems(index: ClusterIndex, pair: "Pair", dialect: str) -> list[str]:
+    """What the pair's own question splits by and its query neither reads nor returns, when its question names
+    more of the cluster's schema that the query does not read: a pair vetted as "What was GMV per seller tier in
+    October 2026?" over a query of refunds per buyer country answers neither its question nor one like it (a
+    mined pair given another proposal's question). A query that does not group splits by nothing: its "per" is a
+    ratio ("average revenue per paying user")."""
+    memo = index.memo.setdefault("self_problems", {})
+    if pair.id in memo:
+        return memo[pair.id]
+    sig, memo[pair.id] = signature(pair.sql, dialect), []
+    if not sig.grouped:
+        return []
+    computed = _computed_words(pair.sql, dialect)
+    # One word of a split it returns is enough: "per podcast category" of ``shows.category`` in schema podcasts.
+    # And only a column of a table the query does not read is a split it lacks: "per department" of ``dept_name``
+    # is not.
+    unread = _unread_columns(index, sig)
+    missing = [words_ for words_ in _by_phrases(pair.question) if {stem(w) for w in words_} & unread
+               and not any({stem(w), stem(w.rstrip("s"))} & computed for w in words_)]
+    # One word read another way ("each gender" of ``sex``) is the experts' to say; two are another query.
+    unsaid = _unaccounted(_domain(_without_periods(pair.question)) & schema_words(index), _sql_words(sig) | computed)
+    if missing and len(unsaid) >= 2:
+        said = ", ".join(" ".join(sorted(words_)) for words_ in missing)
+        memo[pair.id] = [f"its own question splits by {said}, its query does not"]
+    return memo[pair.id]
 
 
 # Ratio words are interchangeable with each other ("share", "rate", "percentage") but not with a count or sum.
@@ -1225,7 +1393,7 @@ def _candidate(index: ClusterIndex, pair: "Pair", question: str, dialect: str) -
                     + grounding_problems(index, rest, pair, phrasing, sig, dialect, adapted[0]) + problems
                     + split_problems(index, rest, pair, dialect, adapted[0])
                     + measure_problems(rest, pair, dialect, _phrasings(index, pair))
-                    + data_range_problems(index, sig, tree, adaptations))
+                    + data_range_problems(index, sig, tree, adaptations) + self_problems(index, pair, dialect))
         score = similarity(index, _without_periods(rest), _without_periods(phrasing), sig, _shared_values(index, rest, phrasing, adapted))
         candidate = Candidate(pair, phrasing, score, problems, adaptations, tree, dialect)
         if best is None or (not candidate.problems, candidate.similarity) > (not best.problems, best.similarity):
@@ -1237,9 +1405,10 @@ def _candidate(index: ClusterIndex, pair: "Pair", question: str, dialect: str) -
 def _renamed(tree: exp.Expression, adaptations: list[Adaptation], dialect: str) -> str:
     """The SQL of ``tree`` with result columns named after a swapped value renamed too: 'playlist' → 'search'
     makes ``playlist_share`` ``search_share``, so the number is not read as the old value's."""
-    swaps = {str(a.old).lower(): str(a.new).lower() for a in adaptations
-             if a.old is not None and a.column not in ("LIMIT", "month", "year") and re.fullmatch(r"[A-Za-z]+", str(a.old))
-             and re.fullmatch(r"[A-Za-z]+", str(a.new))}
+    named = [(a.spoken if all(a.spoken) else (a.old, a.new)) for a in adaptations
+             if a.old is not None and a.column not in ("LIMIT", "month", "year")]
+    swaps = {str(old).lower(): str(new).lower() for old, new in named
+             if re.fullmatch(r"[A-Za-z]+", str(old)) and re.fullmatch(r"[A-Za-z]+", str(new))}
     aliases = [e for e in (tree.expressions if isinstance(tree, exp.Select) else []) if isinstance(e, exp.Alias)]
     renamed = {}
     for alias in aliases:
@@ -1297,7 +1466,7 @@ def _follow_up(project: "Project", cluster: "Cluster", question: str, previous: 
     for literal in list(tree.find_all(exp.Literal)):
         if not literal.is_string or id(literal) not in columns:
             continue
-        new = _question_value(cluster, columns[id(literal)], question, previous_question, str(literal.this))
+        new = _question_value(cluster, columns[id(literal)], question, previous_question, str(literal.this), _table_of(literal))
         if new is not None:
             literal.replace(exp.Literal.string(new))
             adaptations.append(Adaptation(columns[id(literal)], str(literal.this), new))
@@ -1387,7 +1556,7 @@ def _narrow(cluster: "Cluster", tree: exp.Expression, question: str, previous_qu
     for column in _grouped_columns(tree):
         if column.name in filtered:
             continue
-        values = {v for v in _column_values(cluster, column.name) if len(v) > 1 and not _is_number(v)}
+        values = {v for v in _column_values(cluster, column.name, _table_of(column)) if len(v) > 1 and not _is_number(v)}
         named = [v for v in values if mentions(q_words, v, column.name) and not mentions(p_words, v, column.name)]
         # "Sweden" may name the code 'SE' and the text 'Sweden' of two columns: two readings, no answer.
         found += [(column, value) for value in sorted(named)]
