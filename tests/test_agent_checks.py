@@ -163,7 +163,10 @@ def test_cli_json_and_text_say_a_model_wrote_it_and_what_failed(demo):
     assert answer["caveats"][1].startswith("The words state 6,458, but the result shown does not hold it")
     assert "`user_id >= 100`, which the cluster's docs (test accounts) say always to apply" in answer["caveats"][2]
     text = " ".join(as_text.stdout.split())
-    assert as_text.exit_code == 0 and text.count("caveat:") == 3 and "caveat: The words state 6,458" in text
+    assert as_text.exit_code == 0 and text.count("check failed:") == 2 and text.count("caveat:") == 1
+    failed = text.index("answered 2 checks failed: read before the answer check failed: The words state 6,458")
+    assert failed < text.index("check failed: The query does not filter") < text.index("6,458 payments failed in 2025.") \
+        < text.index("caveat: Written by model openai/qwen-coder")
 
 
 def test_a_vetted_pair_answer_is_vetted_and_has_no_caveats(demo):
@@ -176,8 +179,12 @@ def test_a_vetted_pair_answer_is_vetted_and_has_no_caveats(demo):
     assert answer["vetted"] is True and answer["caveats"] == [] and answer["checks"] == [] and answer["model"] == "offline"
 
 
-def test_slack_shows_the_caveats_under_the_answer():
+def test_slack_shows_the_failed_checks_before_the_answer_and_the_other_caveats_under_it():
     text = message({"status": "answered", "answer": "6,458 payments failed.", "sql": SQL, "columns": ["n"], "rows": [[6271]],
-                    "caveats": ["Written by model m, not vetted by an expert.", "The words state 6,458, but …"]})
+                    "caveats": ["Written by model m, not vetted by an expert.", "The words state 6,458, but …"],
+                    "checks": [{"check": "numbers_in_result", "passed": False, "detail": "The words state 6,458, but …"}]})
     lines = text.splitlines()
-    assert lines[1:3] == ["_Caveat:_ Written by model m, not vetted by an expert.", "_Caveat:_ The words state 6,458, but …"]
+    assert lines[:4] == ["*1 check failed, read before the answer:*", "_Check failed:_ The words state 6,458, but …",
+                         "6,458 payments failed.", "_Caveat:_ Written by model m, not vetted by an expert."]
+    passed = message({"status": "answered", "answer": "6,271 payments failed.", "caveats": ["Written by model m."], "checks": []})
+    assert passed.splitlines()[:2] == ["6,271 payments failed.", "_Caveat:_ Written by model m."]

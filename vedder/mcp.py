@@ -41,7 +41,7 @@ vedder answers data questions from clusters: folders of warehouse knowledge cura
 data (profiled tables, vetted question-SQL pairs, business docs). Prefer `ask` for questions in plain language: \
 its answers come with the SQL that produced them and the sources (vetted pairs, docs, tables) they rest on; show \
 the user the SQL and sources, and its `caveats` (a model's answer, not vetted by an expert, says what vedder \
-checked and what failed). Use `list_clusters` and `describe_cluster` to see what is covered and who owns it, \
+checked and what failed; show a failed check, every caveat after the first, before the answer). Use `list_clusters` and `describe_cluster` to see what is covered and who owns it, \
 `context` to see the curated context for a question, `query` to run your own read-only SQL on one cluster's \
 tables, and `feedback` to rate an answer by its conversation id. When `ask` says a question is not covered, tell \
 the user which team owns the nearest cluster instead of guessing. When it says `ambiguous` (several clusters fit \
@@ -111,6 +111,7 @@ def ask_result(project: "Project", warehouses: WarehousePool, question: str, clu
                         conversation_id=conversation_id, model=model, on_step=on_step, shared=shared)
     result = {
         "status": answer.status,
+        "caveats": answer.caveats,  # before the answer: a client reading in order meets the failed checks first
         "answer": answer.answer,
         "cluster": answer.cluster,
         "routing_note": answer.routing_note,
@@ -118,7 +119,6 @@ def ask_result(project: "Project", warehouses: WarehousePool, question: str, clu
         **_capped(answer.columns, answer.rows, answer.truncated),
         "sources": answer.sources,
         "vetted": answer.vetted,
-        "caveats": answer.caveats,
         "conversation_id": answer.conversation_id,
         "owners": answer.owners,
         "closest": answer.closest,
@@ -313,7 +313,7 @@ def create_server(watcher: ProjectWatcher, model: str | None = None, shared: boo
         cluster, sql, columns, rows (at most 200), sources (vetted pairs, docs and tables used), owners and
         conversation_id (pass it back as conversation_id for a follow-up, or to `feedback`); vetted (false when a
         model wrote the answer) and caveats (what vedder checked of a model's answer and what failed). Always show
-        the SQL, the sources and the caveats with the answer. Example: {"question": "How many premium users are in Germany?"}."""
+        the SQL, the sources and the caveats with the answer; a failed check (every caveat after the first) before it. Example: {"question": "How many premium users are in Germany?"}."""
         project = watcher.current()
         on_step = progress_reporter(ctx, project.config.max_steps) if ctx is not None else None
         return ask_result(project, warehouses, question, cluster, conversation_id, model, on_step, shared=shared)

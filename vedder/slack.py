@@ -177,14 +177,21 @@ def sources(answer: dict[str, Any]) -> str:
 
 def message(answer: dict[str, Any]) -> str:
     """An answer object (schemas/answer.schema.json) as one Slack message in mrkdwn."""
+    from vedder.agent.checks import failed_first
+
     status = answer.get("status")
-    if status == "error":
+    failed, other_caveats = failed_first(answer.get("caveats") or [], answer.get("checks") or [])
+    if failed:  # before the answer's words, as on every surface
+        lines = [f"*{len(failed)} check{'s' * (len(failed) > 1)} failed, read before the answer:*"]
+        lines += [f"_Check failed:_ {slack_text(detail)}" for detail in failed]
+        lines.append(slack_text(_words(answer.get("answer") or "")))
+    elif status == "error":
         lines = [f"*Error:* {slack_text(_words(answer.get('error') or answer.get('answer') or 'the question could not be answered'))}"]
     elif status == "not_covered":
         lines = [f"*Not covered:* {slack_text(_words(answer.get('answer') or ''))}"]
     else:
         lines = [slack_text(_words(answer.get("answer") or ""))]
-    lines += [f"_Caveat:_ {slack_text(caveat)}" for caveat in answer.get("caveats") or []]
+    lines += [f"_Caveat:_ {slack_text(caveat)}" for caveat in other_caveats]
     if answer.get("ambiguous"):
         names = ", ".join(f"`{cluster}`" for cluster in tie_clusters(answer))
         lines.append(f"_Reply in this thread with the one you mean ({names}) and I will ask it there._")

@@ -207,6 +207,17 @@ def caveats(model: str, checks: list[Check]) -> list[str]:
             *(check.detail for check in checks if not check.passed)]
 
 
+def failed_first(caveats_shown: list[str], checks: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """An answer's caveats split into the failed checks, which every surface shows before the answer's words (a reader
+    stops at a confident sentence), and the rest (who wrote it, what was checked), shown after them.
+
+    >>> failed_first(["Written by model m.", "The words state 7."], [{"check": "x", "passed": False, "detail": "The words state 7."}])
+    (['The words state 7.'], ['Written by model m.'])
+    """
+    failed = [check["detail"] for check in checks if not check.get("passed") and check.get("detail")]
+    return [c for c in caveats_shown if c in failed], [c for c in caveats_shown if c not in failed]
+
+
 def check_queries_in_words(words: str, shown: str, guard: "Callable[[str], str]", dialect: str) -> tuple[str, Check]:
     """``words`` without the fenced queries in them that are not the one shown (``shown``, as the guard wrote it;
     ``guard`` writes a query the same way or raises), and whether there were any: a model's words ending "the right

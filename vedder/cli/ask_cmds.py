@@ -40,6 +40,7 @@ def render_answer(answer, verbose: bool = False, error: bool = False, asks_back:
     surface asks which cluster a tie means, so the hint to rerun with --cluster is left out."""
     from rich.markup import escape
 
+    from vedder.agent.checks import failed_first
     from vedder.cli.highlight import highlight_sql
 
     out = console(stderr=error)
@@ -54,8 +55,15 @@ def render_answer(answer, verbose: bool = False, error: bool = False, asks_back:
     headline = answer.answer
     if answer.status == "error" and answer.error and answer.error not in headline:
         headline = answer.error + (f"\n{answer.answer}" if answer.answer else "")
-    out.print(f"{label}  " + escape(headline))
-    for caveat in answer.caveats:  # a model's answer: who wrote it, what was checked, what failed
+    failed, other_caveats = failed_first(answer.caveats, answer.checks)
+    if failed:  # a model's answer that failed a check: the reader sees what failed before its confident words
+        out.print(f"{label}  [yellow]{len(failed)} check{'s' * (len(failed) > 1)} failed: read before the answer[/yellow]")
+        for detail in failed:
+            out.print("[yellow]check failed:[/yellow] " + escape(detail))
+        out.print(escape(headline))
+    else:
+        out.print(f"{label}  " + escape(headline))
+    for caveat in other_caveats:  # a model's answer: who wrote it, what was checked
         out.print("[yellow]caveat:[/yellow] " + escape(caveat))
     if answer.rows or answer.columns:
         out.print(render_table(answer.columns, answer.rows))
