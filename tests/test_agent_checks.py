@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -188,3 +191,25 @@ def test_slack_shows_the_failed_checks_before_the_answer_and_the_other_caveats_u
                          "6,458 payments failed.", "_Caveat:_ Written by model m, not vetted by an expert."]
     passed = message({"status": "answered", "answer": "6,271 payments failed.", "caveats": ["Written by model m."], "checks": []})
     assert passed.splitlines()[:2] == ["6,271 payments failed.", "_Caveat:_ Written by model m."]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_the_web_page_shows_the_failed_checks_before_the_answer(tmp_path):
+    """The page's own script over test_web's minimal DOM: a 'Checks failed' list, the answer, then the other caveats."""
+    from test_web import NODE_DOM
+
+    page = (REPO / "vedder/web.html").read_text()
+    script = re.search(r"<script>(.*?)</script>", page, re.S).group(1)
+    answer = {"status": "answered", "question": "How many payments failed in 2025?", "answer": "6,458 payments failed.",
+              "sql": SQL, "columns": ["n"], "rows": [[6271]], "sources": [], "owners": {"team": "t"}, "closest": [],
+              "warnings": [], "model": "openai/qwen-coder", "latency_s": 1.0, "conversation_id": "abc",
+              "caveats": ["Written by model openai/qwen-coder, not vetted by an expert.", "The words state 6,458, but …"],
+              "checks": [{"check": "numbers_in_result", "passed": False, "detail": "The words state 6,458, but …"}]}
+    harness = tmp_path / "harness.js"
+    harness.write_text(NODE_DOM + script + f"\nprocess.stdout.write(JSON.stringify(texts(renderAnswer({json.dumps(answer)}))));\n")
+    done = subprocess.run(["node", str(harness)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    texts = json.loads(done.stdout)
+    assert texts[:7] == ["Answered", "How many payments failed in 2025?", "Checks failed: read before the answer",
+                         "The words state 6,458, but …", "6,458 payments failed.", "Caveats",
+                         "Written by model openai/qwen-coder, not vetted by an expert."]
