@@ -561,7 +561,8 @@ def cue_problems(question: str, phrasing: str, sig: SQLSignature, headline_count
         problems.append("grouping")
     if bool(_superlatives(question)) != bool(_superlatives(phrasing)) and not ranked_list:
         problems.append("ranking")
-    if p["group"] and not q["group"] and sig.grouped and not q["by"]:
+    # "Monthly GMV" splits as "GMV per month" does (that the grains agree is ``period_problems``'s to check).
+    if p["group"] and not q["group"] and sig.grouped and not q["by"] and not grains(question):
         problems.append("grouping")
     # "minutes per listener" is a ratio: a question without "per", "each" or "average" asks for a total.
     if re.search(r"\bper\b", phrasing.lower()) and not q["group"] and not sig.grouped and not q["average"]:
@@ -1375,9 +1376,24 @@ def _shared_values(index: ClusterIndex, question: str, phrasing: str, adapted: t
     return adapted[0] | (shared - _domain(phrasing)), adapted[1] | (shared - _domain(question))
 
 
+@lru_cache(maxsize=8192)
+def _count_aliases(pair_sql: str, dialect: str) -> frozenset[str]:
+    """The names the query gives its counts (``COUNT(DISTINCT session_id) AS sessions`` → "session"), singular."""
+    tree = parsed(pair_sql, dialect)
+    select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select) if tree is not None else None
+    if select is None:
+        return frozenset()
+    return frozenset(_singular(w.lower()) for e in select.expressions if isinstance(e, exp.Alias) and e.find(exp.Count)
+                     for w in split_identifier(e.alias))
+
+
 def _candidate(index: ClusterIndex, pair: "Pair", question: str, dialect: str) -> Candidate:
     sig = signature(pair.sql, dialect)
-    headline_counts = "count" in sig.aggregates and any(is_headline(p) and not cues(p)["count"] for p in pair.questions)
+    # A headline that names what the query counts ("Sessions by platform last month" of ``COUNT(…) AS sessions``)
+    # asks for the count as one the experts vetted does.
+    headline_counts = "count" in sig.aggregates and (
+        any(is_headline(p) and not cues(p)["count"] for p in pair.questions)
+        or is_headline(question) and bool({_singular(w) for w in _plain(question)} & _count_aliases(pair.sql, dialect)))
     best: Candidate | None = None
     for phrasing in _phrasings(index, pair):
         tree, adaptations, problems = adapt(index.cluster, pair.sql, question, phrasing, dialect)
