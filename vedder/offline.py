@@ -1955,9 +1955,14 @@ def _declined_still_asked(index: ClusterIndex, question: str, previous: Any) -> 
     now = _asked_for(index, question, default_year)
     pair = _previous_field(previous, "pair")
     answered = [previous_question, getattr(index.cluster.pair(pair) if isinstance(pair, str) else pair, "question", "")]
+    # "ok, GMV per currency for October 2026 then" after "and in SEK only?": a split by the column lets go of its value.
+    splits = {stem(w) for w in _by_terms(question)}
+    now |= {column for column in _asked_for(index, " ".join(declined), default_year)
+            if {stem(w) for w in split_identifier(column)} & splits}
     for earlier in declined:
         wanted = _asked_for(index, earlier, default_year)
-        if (wanted - now or not wanted and _domain(earlier) - _CHAT_WORDS) and not _asks_the_answer_again(question, earlier, answered):
+        if ((wanted - now or not wanted and _domain(earlier) - _CHAT_WORDS) and not _asks_the_answer_again(question, earlier, answered)
+                and not _asks_the_answer_again(question, earlier, answered, _table_words(index))):
             return f"the follow-up '{earlier}' was not answered, and this one does not say it no longer holds"
     return None
 
@@ -1967,15 +1972,22 @@ def _declined_still_asked(index: ClusterIndex, question: str, previous: Any) -> 
 _STATISTICS = frozenset(tokenize("average mean avg median total sum count rate ratio share growth percentile maximum minimum"))
 
 
-def _asks_the_answer_again(question: str, declined: str, answered: Sequence[str]) -> bool:
+def _asks_the_answer_again(question: str, declined: str, answered: Sequence[str], kinds: "frozenset[str] | set[str]" = _STATISTICS) -> bool:
     """Whether ``question`` names again the statistic the answer before gave, which the declined follow-up had
     replaced with another, and nothing else that follow-up asked for: "and for 2026, the average one" after "and the
     median revenue per paying user?" of ARPU. Not "and in Mexico" nor "and minutes in Mexico?" after "and the total
-    minutes?" of the average listener's minutes, nor anything after a declined filter ("including test accounts?")."""
+    minutes?" of the average listener's minutes, nor anything after a declined filter ("including test accounts?").
+    ``kinds``: the words that may be replaced so (default: statistics; the cluster's table words: "ok, and sellers in
+    Finland then" after "what about buyers?" of the sellers answer)."""
     said = set(tokenize(_without_periods(question))) - _JOINING
     before = {w for text in answered for w in tokenize(_without_periods(text))}
     other = set(tokenize(_without_periods(declined))) - _JOINING - before
-    return bool(other & _STATISTICS) and not said & other and bool(said & (before - other) & _STATISTICS)
+    return bool(other & kinds) and not said & other and bool(said & (before - other) & kinds)
+
+
+def _table_words(index: ClusterIndex) -> set[str]:
+    """Stemmed words of the cluster's table names (``market.sellers`` → "seller")."""
+    return {stem(w) for d in index.datasets for w in split_identifier(d.table_name)}
 
 
 def _drops_what_was_asked(index: ClusterIndex, match: "OfflineMatch", question: str, previous: Any, dialect: str) -> str | None:
