@@ -71,6 +71,7 @@ def test_cli_eval_with_a_model_prints_the_fields_and_marks_flagged_answers(serve
     lines = [json.loads(line) for line in as_json.stdout.splitlines()]
     assert [line.get("failed_checks") for line in lines[:-1]] == [[], [], ["numbers_in_result"], []]
     assert lines[2]["cost"] > 0 and lines[2]["model"] == PRICED and lines[-1]["summary"]["flagged_wrong"] == 1
+    assert lines[2]["answer"] == "All orders together are worth 25.5 EUR." and lines[3]["answer"].startswith("This cannot be")
 
     script(server)
     shown = CliRunner().invoke(app, ["eval", str(path), "--given-cluster", "--model", PRICED, "--project", str(served.root)])

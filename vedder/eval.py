@@ -43,6 +43,8 @@ class EvalItem:
     """Who answered: ``offline`` for a vetted pair's answer (also with a model configured), else the model."""
     failed_checks: list[str] | None = None
     """The checks a model's answer failed (vedder.agent.checks), each shown to the asker as a caveat."""
+    answer: str = ""
+    """The answer's words, to judge a verdict by hand (the rows alone do not say what the asker was told)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,11 +111,11 @@ def evaluate_item(
                      warehouse=warehouse, log=False, memory=memory)
         status, predicted_cluster, sql, rows, tokens, error = (
             answer.status, answer.cluster, answer.sql, answer.rows, answer.tokens, answer.error)
-        cost, answered_by = answer.cost, answer.model
+        cost, answered_by, words = answer.cost, answer.model, answer.answer
         failed = [check["check"] for check in answer.checks if not check["passed"]]
     except VedderError as exc:
         status, predicted_cluster, sql, rows, tokens, error = "error", None, None, [], 0, exc.message
-        cost, answered_by, failed = 0.0, None, []
+        cost, answered_by, failed, words = 0.0, None, [], ""
     latency = time.perf_counter() - started
     correct: bool | None = None
     gold_error = None
@@ -128,7 +130,7 @@ def evaluate_item(
             except VedderError as exc:
                 gold_error = exc.message
     return EvalItem(question, gold_cluster, predicted_cluster, status, sql, correct, round(latency, 4), tokens, gold_error, error,
-                    cost, answered_by, failed)
+                    cost, answered_by, failed, words)
 
 
 def summarize(items: Sequence[EvalItem]) -> dict[str, Any]:
