@@ -471,3 +471,48 @@ def test_a_lookup_by_a_column_whose_every_value_is_one_row_is_exploration():
     result = propose(project, "marketplace", history, skip_open_branches=False)
     assert result.funnel.dropped["exploration"] == 4
     assert [p.question for p in result.proposals] == ["How many sellers per tier in SE?"]
+
+
+def old_fingerprints(monkeypatch) -> None:
+    """Fingerprints as an older vedder computed them: other hashes of the same queries."""
+    from vedder.curation import propose as module
+
+    today = module.fingerprint_of
+    monkeypatch.setattr(module, "fingerprint_of", lambda tree, dialect: "01d" + today(tree, dialect)[3:])
+
+
+def test_decisions_taken_under_old_fingerprints_still_hold(project_dir: Path, monkeypatch):
+    """A rejection, a decision in a review whose pull request is open, and the proposals of an unmerged propose
+    branch, all taken when queries fingerprinted otherwise: propose with today's code brings none back (they
+    are matched by fingerprinting their stored SQL again), and the proposal left in the working tree is updated,
+    not proposed a second time under another id."""
+    from vedder.curation.pull_request import write_changes
+    from vedder.curation.review import ReviewState, pending, reject
+    from vedder.project.model import load_proposals
+
+    history = project_dir.parent / "history.jsonl"
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no gh: the propose branch is pushed, the command printed
+    with monkeypatch.context() as older:
+        old_fingerprints(older)
+        pushed = runner.invoke(app, ["propose", "listening", "--history", str(history), "--project", str(project_dir)])
+        assert pushed.exit_code == 0, pushed.output
+        project = load_project(load_config(project_dir))
+        write_changes(project_dir, propose(project, "listening", read_history(history), skip_open_branches=False).changes)
+        cluster = project.cluster("listening")
+        first, second = sorted(load_proposals(cluster), key=lambda p: p.id)
+        assert first.fingerprint.startswith("01d") and second.fingerprint.startswith("01d")
+        reject(project, cluster, first, "counts test traffic")
+        state = ReviewState.load(project, cluster)
+        reject(project, cluster, second, "not a question", state=state)
+
+    project = load_project(load_config(project_dir))
+    cluster = project.cluster("listening")
+    assert pending(project, cluster, ReviewState.load(project, cluster)) == []
+    result = propose(project, "listening", read_history(history))
+    assert result.proposals == [] and result.funnel.dropped["rejected"] == 1 and result.funnel.dropped["in_review"] == 1
+    (project_dir / ".vedder/review/listening.json").unlink()  # the review's pull request was closed unmerged
+    result = propose(project, "listening", read_history(history))
+    assert result.proposals == [] and sum(result.funnel.open_branches.values()) == 1  # still in the propose branch
+    result = propose(project, "listening", read_history(history), skip_open_branches=False)
+    assert [(p.id, p.updated) for p in result.proposals] == [(second.id, True)]
+    assert not result.proposals[0].fingerprint.startswith("01d")

@@ -300,6 +300,17 @@ class Miner:
             verdict = self.verdicts[shape] = self._judge(shape)
         return verdict
 
+    def fingerprints(self, stored: object, sql: object) -> set[str]:
+        """The fingerprints a decision on ``sql`` stands for: the one stored when it was taken, and the one
+        today's code gives its SQL. How queries fingerprint changes between versions; a pattern an expert
+        rejected, or one waiting in a pull request, must not come back under its new fingerprint."""
+        found = {str(stored)} if stored else set()
+        if isinstance(sql, str) and sql.strip():
+            verdict = self.classify(sql)
+            if verdict.fingerprint:
+                found.add(verdict.fingerprint)
+        return found
+
     def _judge(self, shape: QueryShape) -> Verdict:
         if self.words is not None and shape.words is not None and not shape.words & self.words:
             shape.tokens = None  # memory: a cluster that parses this shape later tokenizes it again
@@ -664,10 +675,13 @@ def propose(
     funnel.patterns = len(patterns)
 
     vetted = {miner.classify(pair.sql).fingerprint for pair in cluster.pairs}
-    rejected = {str(item.get("fingerprint")) for item in load_rejected(cluster)}
-    in_review = ReviewState.load(project, cluster).decided()
-    in_branch = proposed_in_open_branches(project, cluster) if skip_open_branches else {}
-    existing = {p.fingerprint: p for p in load_proposals(cluster)}
+    rejected = {f for item in load_rejected(cluster) for f in miner.fingerprints(item.get("fingerprint"), item.get("sql"))}
+    in_review = ReviewState.load(project, cluster).decided(miner)
+    in_branch = proposed_in_open_branches(project, cluster, miner) if skip_open_branches else {}
+    existing: dict[str, Any] = {}
+    for proposal in load_proposals(cluster):
+        for each in miner.fingerprints(proposal.fingerprint, proposal.sql):
+            existing.setdefault(each, proposal)
     ranked = sorted(patterns.values(), key=lambda p: (-p.score, -p.runs, p.fingerprint))
     chosen: list[Pattern] = []
     for pattern in ranked:
@@ -742,9 +756,10 @@ def _shown_text(texts: list[str], profiles: ColumnProfiles, dialect: str) -> tup
     return shown, canonical(tree, profiles).sql(dialect)
 
 
-def proposed_in_open_branches(project: "Project", cluster: "Cluster") -> dict[str, str]:
+def proposed_in_open_branches(project: "Project", cluster: "Cluster", miner: Miner | None = None) -> dict[str, str]:
     """Fingerprint -> branch, for the proposals of ``cluster`` that open ``vedder propose`` pull requests
-    (branches on origin, not merged yet) add or change."""
+    (branches on origin, not merged yet) add or change; with ``miner``, each proposal's SQL fingerprinted by
+    today's code too (``Miner.fingerprints``), so one proposal may have two keys."""
     from vedder.curation.publish import branch_prefix
     from vedder.curation.pull_request import open_branch_files
 
@@ -763,7 +778,8 @@ def proposed_in_open_branches(project: "Project", cluster: "Cluster") -> dict[st
             except yaml.YAMLError:
                 continue
             if isinstance(data, dict) and data.get("fingerprint"):
-                found.setdefault(str(data["fingerprint"]), branch)
+                for each in miner.fingerprints(data["fingerprint"], data.get("sql")) if miner else {str(data["fingerprint"])}:
+                    found.setdefault(each, branch)
     return found
 
 

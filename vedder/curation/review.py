@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vedder.curation.propose import REJECTED_FILE, Miner, load_rejected
-from vedder.errors import ProjectFileError, UsageError
+from vedder.errors import ProjectFileError, UsageError, VedderError
 from vedder.files import atomic_write, dump_yaml
 from vedder.sql.layout import reflow
 from vedder.schemas import schema_header
@@ -54,6 +54,8 @@ class Decision:
     proposal_path: str = ""
     file: str | None = None
     entry: dict[str, Any] | None = None
+    sql: str = ""
+    """The proposal's SQL, fingerprinted again by later versions (``Miner.fingerprints``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"proposal": self.proposal, "cluster": self.cluster, "action": self.action, "path": self.path, "question": self.question, "reason": self.reason}
@@ -100,7 +102,7 @@ class ReviewState:
     def mark_published(self, pull_request: str) -> None:
         """The pending decisions are in the pull request ``pull_request`` (its url or branch)."""
         self.published += [{"proposal": d.proposal, "fingerprint": d.fingerprint, "proposal_path": d.proposal_path,
-                            "pull_request": pull_request} for d in self.decisions]
+                            "sql": d.sql, "pull_request": pull_request} for d in self.decisions]
         self.decisions = []
         self._save()
 
@@ -114,10 +116,16 @@ class ReviewState:
         document = {"cluster": self.cluster, "decisions": [asdict(d) for d in self.decisions], "published": self.published}
         atomic_write(self.path, json.dumps(document, indent=2) + "\n")
 
-    def decided(self) -> set[str]:
-        """Fingerprints and proposal ids decided in this state, published or not."""
+    def decided(self, miner: "Miner | None" = None) -> set[str]:
+        """Fingerprints and proposal ids decided in this state, published or not; with ``miner``, also the
+        fingerprints today's code gives the decided proposals' SQL (a state written by an older version)."""
         items = [*(asdict(d) for d in self.decisions), *self.published]
-        return {item["fingerprint"] for item in items} | {item["proposal"] for item in items}
+        found = {item["fingerprint"] for item in items} | {item["proposal"] for item in items}
+        if miner is not None:
+            root = self.path.parents[len(STATE_FOLDER.parts)]
+            for item in items:
+                found |= miner.fingerprints(item["fingerprint"], item.get("sql") or _proposal_sql(root / item.get("proposal_path", "")))
+        return found
 
     def changes(self, project: "Project", cluster: "Cluster") -> dict[str, str | None]:
         """The files of the pull request: new pairs, removed proposals, rejected.yaml with the new entries."""
@@ -132,6 +140,19 @@ class ReviewState:
             path = cluster.path / "proposals" / REJECTED_FILE
             changes[str(path.relative_to(project.root))] = dump_yaml(load_rejected(cluster) + entries, schema_url=schema_header(path, "rejected"))
         return changes
+
+
+def _proposal_sql(path: Path) -> str:
+    """The SQL of the proposal file at ``path`` (a decision recorded before decisions kept their SQL), or ''."""
+    from vedder.files import load_yaml
+
+    if not path.is_file():
+        return ""
+    try:
+        data = load_yaml(path).data
+    except VedderError:
+        return ""
+    return str(data.get("sql") or "") if isinstance(data, dict) else ""
 
 
 def reviewer_name(root: Path) -> str:
@@ -157,14 +178,16 @@ def pending(project: "Project", cluster: "Cluster", state: ReviewState | None = 
     """Proposals awaiting a decision, best first: not yet a pair, rejected, or decided in ``state``.
     With ``clean_up`` (reviews that write the working tree), leftovers of interrupted decisions are removed."""
     miner = Miner(cluster, project.config.dialect)
-    decided = {miner.classify(p.sql).fingerprint for p in cluster.pairs} | {str(r.get("fingerprint")) for r in load_rejected(cluster)}
-    in_state = state.decided() if state else set()
+    decided = {miner.classify(p.sql).fingerprint for p in cluster.pairs}
+    decided |= {f for r in load_rejected(cluster) for f in miner.fingerprints(r.get("fingerprint"), r.get("sql"))}
+    in_state = state.decided(miner) if state else set()
     waiting = []
     for proposal in load_proposals(cluster):
-        if proposal.fingerprint in decided:
+        own = miner.fingerprints(proposal.fingerprint, proposal.sql)
+        if own & decided:
             if clean_up:
                 proposal.path.unlink(missing_ok=True)
-        elif proposal.fingerprint not in in_state and proposal.id not in in_state:
+        elif not own & in_state and proposal.id not in in_state:
             waiting.append(proposal)
     return sorted(waiting, key=lambda p: (-p.score, p.id))
 
@@ -239,8 +262,6 @@ def view_proposal(project: "Project", cluster: "Cluster", proposal: Proposal, wa
                   unavailable: str = "", limit: int = 5) -> ProposalView:
     """The proposal with a ``limit``-row preview (through the guard) and its most similar pair; without a
     ``warehouse`` the preview error says ``unavailable``."""
-    from vedder.errors import VedderError
-
     result, error = None, None
     if warehouse is None:
         error = f"preview unavailable: {unavailable or 'no warehouse'}"
@@ -320,7 +341,8 @@ def accept(
     path = _unique_path(cluster.path / "pairs", _slug(question), taken)
     text = dump_yaml(document, schema_url=schema_header(path, "pair"))
     decision = Decision(proposal.id, cluster.id, "accepted", str(path.relative_to(project.root)), question,
-                        fingerprint=proposal.fingerprint, proposal_path=str(proposal.path.relative_to(project.root)), file=text)
+                        fingerprint=proposal.fingerprint, proposal_path=str(proposal.path.relative_to(project.root)), file=text,
+                        sql=proposal.sql)
     if state is not None:
         state.record(decision)
     else:
@@ -355,7 +377,8 @@ def reject(
     }
     path = cluster.path / "proposals" / REJECTED_FILE
     decision = Decision(proposal.id, cluster.id, "rejected", str(path.relative_to(project.root)), proposal.question, reason,
-                        fingerprint=proposal.fingerprint, proposal_path=str(proposal.path.relative_to(project.root)), entry=entry)
+                        fingerprint=proposal.fingerprint, proposal_path=str(proposal.path.relative_to(project.root)), entry=entry,
+                        sql=proposal.sql)
     if state is not None:
         state.record(decision)
     else:
