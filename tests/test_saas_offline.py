@@ -75,3 +75,27 @@ def test_the_blind_sets_are_answered_right_or_not_at_all(summary, part):
     assert result["wrong"] == [], result["wrong"]
     assert result["abstained_rightly"] == result["items"] - result["answerable"]
     assert result["right"] == {"questions": QUESTIONS_RIGHT, "conversations": CONVERSATIONS_RIGHT}[part], result
+
+
+@pytest.fixture(scope="module")
+def saas(saas_root):
+    return load_project(load_config(saas_root))
+
+
+def _answer(saas, question: str, cluster: str = "revenue"):
+    from vedder.offline import answer_offline
+
+    return answer_offline(saas, saas.clusters[cluster], question, today=SCORE.TODAY)
+
+
+def test_including_what_the_docs_exclude_under_that_heading_is_declined(saas):
+    """The docs' "## Internal test orgs" says `account_id > 25`; a column ``is_internal`` is also named after them, and
+    the pair does not filter it: 'including internal test orgs' counted as honoured (blind run)."""
+    for question in ("What is the current MRR per plan including internal test orgs?",
+                     "MRR by plan with internal test orgs included"):
+        result = _answer(saas, question)
+        assert result.match is None, (question, result.match.explanation)
+    # Near misses: excluding them, and a heading's words the pair's filter is not the docs' for (trials).
+    excluding = _answer(saas, "What is the current MRR per plan excluding internal test orgs?")
+    assert excluding.match is not None and excluding.match.pair.id == "mrr-by-plan", excluding.reason
+    assert _answer(saas, "MRR by plan including trials").match is None

@@ -185,6 +185,7 @@ class _Vocabulary:
     tables: dict[str, frozenset[str]]  # table name (without schema) → its column names
     values: list[tuple[str, str, frozenset[str]]]  # (column, value, stems of the value)
     sections: list[tuple[frozenset[str], frozenset[str], frozenset[str]]]  # (stems, columns, predicate forms)
+    headed: list[tuple[frozenset[str], frozenset[str]]]  # (stems of a section's heading, its predicate forms)
 
 
 def _code_spans(text: str) -> list[str]:
@@ -207,7 +208,7 @@ def _vocabulary(index: "ClusterIndex") -> _Vocabulary:
                 value = entry.get("value") if isinstance(entry, dict) else None
                 if isinstance(value, str) and re.search(r"[A-Za-z]", value):
                     values.append((name, value, frozenset(tokenize(value))))
-    sections = []
+    sections, headed = [], []
     for section in index.sections:
         found_columns: set[str] = set()
         forms: set[str] = set()
@@ -221,7 +222,9 @@ def _vocabulary(index: "ClusterIndex") -> _Vocabulary:
         if found_columns:
             stems = frozenset(tokenize(f"{section.heading} {section.text}"))
             sections.append((stems, frozenset(found_columns), frozenset(forms)))
-    vocabulary = _Vocabulary(columns, tables, values, sections)
+        if forms:
+            headed.append((frozenset(tokenize(section.heading)), frozenset(forms)))
+    vocabulary = _Vocabulary(columns, tables, values, sections, headed)
     index.memo["qualifier_vocabulary"] = vocabulary
     return vocabulary
 
@@ -252,6 +255,11 @@ def _honoured(qualifier: Qualifier, vocabulary: _Vocabulary, tree: exp.Expressio
         # "students with red hair" restricts; "including cancelled ones" does not: it widens.
         if restricts:
             return qualifier.weak
+        # "including internal test orgs" of a pair that applies the filter the docs give under that heading
+        # (`account_id > 25`), though a column is also named after them (``is_internal``).
+        headed_forms = set().union(*(forms for heading, forms in vocabulary.headed if terms <= heading))
+        if any(p.forms & headed_forms for p in conditions):
+            return False
         read = set().union(*(vocabulary.tables.get(t.name.lower(), frozenset()) for t in tree.find_all(exp.Table)))
         if not targets & read:
             return None if qualifier.weak else False
