@@ -581,15 +581,15 @@ def _without(text: str, terms: set[str]) -> str:
 _ABBREVIATED = {stem("maximum"): "max", stem("minimum"): "min", stem("average"): "avg"}
 
 
-def _column_values(cluster: "Cluster", column: str, table: str | None = None) -> list[str]:
-    """The profiled common values of ``column``: of ``table``'s column when the cluster profiles that table (a
-    seller's country is no buyer's: 'DE' of ``buyers.country_code`` is no value of ``sellers.country_code``), else
-    of every column so named."""
-    datasets = list(cluster.dataset_files.values())
+def _column_values(cluster: "Cluster", column: str, node: exp.Expression | None = None) -> list[str]:
+    """The profiled common values of ``column``: when several tables have one so named, of the table of the column
+    ``node`` is (or is compared with) if the query says it (a seller's country is no buyer's: 'DE' of
+    ``buyers.country_code`` is no value of ``sellers.country_code``), else of every column so named."""
+    datasets = [d for d in cluster.dataset_files.values() if d.column(column) is not None]
+    table = _table_of(node) if node is not None and len(datasets) > 1 else None
     if table is not None:
         wanted = table.lower()
-        own = [d for d in datasets if wanted in (d.table.lower(), d.table_name.lower())]
-        datasets = own or datasets
+        datasets = [d for d in datasets if wanted in (d.table.lower(), d.table_name.lower())] or datasets
     values: list[str] = []
     for dataset in datasets:
         found = dataset.column(column)
@@ -631,12 +631,12 @@ def _table_of(node: exp.Expression) -> str | None:
 
 
 def _question_value(cluster: "Cluster", column: str, question: str, phrasing: str, old: str,
-                    table: str | None = None) -> str | None:
-    """A value of ``column`` (of ``table``, when known) that the question names and the pair's phrasing does not
-    (for adapting ``old``)."""
+                    node: exp.Expression | None = None) -> str | None:
+    """A value of ``column`` (of the literal ``node``'s table, see ``_column_values``) that the question names and
+    the pair's phrasing does not (for adapting ``old``)."""
     q_words, p_words = _cased(question), _cased(phrasing)
     # Only values the profiles know: a country they do not list ("Norway") is no answer to adapt to.
-    candidates = [v for v in _column_values(cluster, column, table) if v.lower() != old.lower() and len(v) > 1]
+    candidates = [v for v in _column_values(cluster, column, node) if v.lower() != old.lower() and len(v) > 1]
     for value in sorted(candidates, key=len, reverse=True):
         if mentions(q_words, value, column) and not mentions(p_words, value, column):
             return value
@@ -832,7 +832,7 @@ def _rewrite(
             if not mentions(p_words, bare, column):
                 continue
             column = column or "value"
-            new = _question_value(cluster, column, question, phrasing, bare, _table_of(literal))
+            new = _question_value(cluster, column, question, phrasing, bare, literal)
             if new is None and _glossed(phrasing, bare) & _glosses(question):
                 continue
             if new is None:
@@ -927,7 +927,9 @@ def _codes(index: ClusterIndex) -> dict[str, dict[str, str]]:
 def code_words(index: ClusterIndex) -> set[str]:
     """Stemmed words of what the docs call a column's codes ("delivered", "cancelled" of ``status_code``): a
     question that says one asks for those rows, like a value the profiles know."""
-    return {stem(w) for names in _codes(index).values() for name in names.values() for w in words(name)}
+    if "code_words" not in index.memo:
+        index.memo["code_words"] = {stem(w) for names in _codes(index).values() for name in names.values() for w in words(name)}
+    return index.memo["code_words"]
 
 
 def _codes_compared(index: ClusterIndex, pair_sql: str, dialect: str) -> set[str]:
@@ -1028,10 +1030,11 @@ def _defined_terms(index: ClusterIndex) -> set[str]:
 _SUBJECT = re.compile(r"\b(?:which|how many|number of|top)\s+(?:\d+\s+)?(?:(?:different|distinct|unique|of the)\s+)?([a-z]+)")
 
 
-def _subjects(text: str) -> set[str]:
+@lru_cache(maxsize=8192)
+def _subjects(text: str) -> frozenset[str]:
     """Stemmed words of what a question lists, ranks or counts: "which 5 sellers", "how many sessions", "top 10
     tracks" (the words after them, not what they are said of)."""
-    return {stem(m.group(1)) for m in _SUBJECT.finditer(text.lower())}
+    return frozenset(stem(m.group(1)) for m in _SUBJECT.finditer(text.lower()))
 
 
 def _unaccounted(terms: set[str], accounted: "set[str] | frozenset[str]") -> set[str]:
@@ -1100,9 +1103,10 @@ def _by_terms(question: str) -> set[str]:
     return set().union(*_by_phrases(question))
 
 
-def _by_phrases(question: str) -> list[set[str]]:
+@lru_cache(maxsize=8192)
+def _by_phrases(question: str) -> tuple[frozenset[str], ...]:
     """``_by_terms`` of each "by …" or "per …" of the question on its own: "per seller tier" → {seller, tier}."""
-    out: list[set[str]] = []
+    out: list[frozenset[str]] = []
     for match in _BY.finditer(question):
         before = (match.group(1) or "").strip().lower()
         if before not in _SPLITTING and (before.endswith("ed") or before in _PASSIVE):
@@ -1114,8 +1118,8 @@ def _by_phrases(question: str) -> list[set[str]]:
             if word not in _BY_STOP and _domain(word):
                 kept.append(word)
         if kept:
-            out.append(set(kept))
-    return out
+            out.append(frozenset(kept))
+    return tuple(out)
 
 
 @lru_cache(maxsize=8192)
@@ -1482,7 +1486,7 @@ def _follow_up(project: "Project", cluster: "Cluster", question: str, previous: 
     for literal in list(tree.find_all(exp.Literal)):
         if not literal.is_string or id(literal) not in columns:
             continue
-        new = _question_value(cluster, columns[id(literal)], question, previous_question, str(literal.this), _table_of(literal))
+        new = _question_value(cluster, columns[id(literal)], question, previous_question, str(literal.this), literal)
         if new is not None:
             literal.replace(exp.Literal.string(new))
             adaptations.append(Adaptation(columns[id(literal)], str(literal.this), new))
@@ -1572,7 +1576,7 @@ def _narrow(cluster: "Cluster", tree: exp.Expression, question: str, previous_qu
     for column in _grouped_columns(tree):
         if column.name in filtered:
             continue
-        values = {v for v in _column_values(cluster, column.name, _table_of(column)) if len(v) > 1 and not _is_number(v)}
+        values = {v for v in _column_values(cluster, column.name, column) if len(v) > 1 and not _is_number(v)}
         named = [v for v in values if mentions(q_words, v, column.name) and not mentions(p_words, v, column.name)]
         # "Sweden" may name the code 'SE' and the text 'Sweden' of two columns: two readings, no answer.
         found += [(column, value) for value in sorted(named)]
