@@ -65,7 +65,7 @@ def key(sql: str) -> str:
 
 
 FLAG_WORDS = ("including test", "including deleted", "including cancelled", "obsolete", "deprecated", "without the partition",
-              "cents", "not filtered")
+              "cents", "not filtered", "note:")
 
 
 def main() -> None:
@@ -111,6 +111,11 @@ def main() -> None:
                     print("      " + proposal.sql.replace("\n", "\n      "))
             missed = sorted(wanted - found)
             print(f"  precision {good}/{len(result.proposals)}, recall {len(found)}/{len(wanted)}" + (f"; missed: {', '.join(missed)}" if missed else ""))
+            decoys = {p for p, label in labels[cluster_id].items() if label["expected"] == "reject"}
+            through = {p for p in decoys if any(by_key.get(key(t), "").removesuffix("+limit") == p
+                                                for proposal in result.proposals for t in (proposal.sql, *proposal.provenance["variants"]))}
+            print(f"  expert accepts {len(found)} (one per question), decoy patterns through {len(through)} of {len(decoys)}; "
+                  f"held back: {', '.join(sorted(decoys - through)) or 'none'}")
             total_proposed += len(result.proposals)
             total_good += good
             total_wanted += len(wanted)

@@ -129,7 +129,7 @@ def test_questions_never_show_table_aliases_or_repeat_words(demo_project):
         miner, vocabulary = Miner(cluster), Vocabulary.of(cluster)
         for row in rows:
             if row["status"] == "success" and not miner.classify(row["query"]).reason:
-                question = describe(row["query"], vocabulary=vocabulary)
+                question = describe(row["query"], vocabulary=vocabulary).split(" Note: ")[0]  # notes name columns
                 words = question.lower().rstrip("?").replace(",", "").split()
                 assert not [w for w in words if "." in w and not w.replace(".", "").isdigit()], question
                 assert not {"count", "cnt"} & set(words) and "number of number" not in question.lower(), question
@@ -516,3 +516,48 @@ def test_decisions_taken_under_old_fingerprints_still_hold(project_dir: Path, mo
     result = propose(project, "listening", read_history(history), skip_open_branches=False)
     assert [(p.id, p.updated) for p in result.proposals] == [(second.id, True)]
     assert not result.proposals[0].fingerprint.startswith("01d")
+
+
+@pytest.mark.parametrize(("prose", "retired"), [
+    ("`market.orders_v1` is the orders table from before the migration. It is obsolete: it stops at 2025-06-30.\n"
+     "Don't use it — use `market.orders`.", {"market.orders_v1"}),
+    ("Do not use `orders_v1`; use `market.orders` instead.", {"market.orders_v1"}),
+    ("`market.orders` replaced `market.orders_v1`, which is deprecated.", {"market.orders_v1"}),
+    ("`market.orders_v1` was replaced by `market.orders`.", {"market.orders_v1"}),
+    ("Use `market.orders` for orders; `market.buyers` for buyers.", set()),
+    ("`market.buyers` holds one row per buyer; their `country_code` is no longer updated after signup.", set()),
+])
+def test_a_table_the_docs_retire_in_prose(prose: str, retired: set[str]):
+    """Read from a paragraph, not from a front matter list: the table the sentence names, or the paragraph's
+    subject when the sentence says 'It' — never the one it says to use instead."""
+    from types import SimpleNamespace
+
+    from vedder.curation.gotchas import retired_tables
+
+    cluster = SimpleNamespace(docs=[SimpleNamespace(body=prose)],
+                              dataset_files={name: None for name in ("market.orders", "market.orders_v1", "market.buyers")})
+    assert retired_tables(cluster) == retired
+
+
+def test_queries_on_a_table_the_docs_call_obsolete_are_held_back(tmp_path: Path, demo_project):
+    """The reviewer's docs say in prose that market.orders_v1 is obsolete; its queries (two people, nine runs in
+    the marketplace history) were proposed. The demo's clusters retire only what their front matter does."""
+    import shutil
+
+    from vedder.curation.gotchas import retired_tables
+
+    root = tmp_path / "shop"
+    shutil.copytree(SHOP, root, ignore=shutil.ignore_patterns("*.jsonl", "score.py"))
+    market = root / "clusters" / "marketplace"
+    (market / "datasets" / "market.orders_v1.yaml").write_text(
+        "table: market.orders_v1\ncolumns:\n- {name: created_at, type: TIMESTAMP}\n- {name: total, type: DOUBLE}\n- {name: status, type: VARCHAR}\n")
+    with open(market / "docs" / "orders.md", "a", encoding="utf-8") as doc:
+        doc.write("\n## The old orders table\n\n`market.orders_v1` is the orders table from before the July 2025 migration. It is "
+                  "obsolete: it stops at\n2025-06-30. Don't use it — use `market.orders`.\n")
+    project = load_project(load_config(root))
+    old = "SELECT date_trunc('month', created_at) AS month, SUM(total) AS gmv FROM market.orders_v1 WHERE status <> 'cancelled' AND created_at >= '{}' GROUP BY 1"
+    history = entries(("maria", old.format("2025-01-01")), ("carla", old.format("2025-03-01")), ("maria", old.format("2025-01-01")))
+    result = propose(project, "marketplace", history, skip_open_branches=False)
+    assert result.proposals == [] and result.funnel.dropped == {"deprecated": 3}
+    assert {cluster.id: retired_tables(cluster) for cluster in demo_project.clusters.values()} == {
+        "listening": {"listening.plays_legacy"}, "podcasts": set(), "revenue": set()}

@@ -62,6 +62,13 @@ class Vocabulary:
     documented: dict[tuple[str, str, str], Documented] = field(default_factory=dict)
     acronyms: set[str] = field(default_factory=set)
     """Acronyms the docs spell out, lower case ('gmv'): written in capitals in a question."""
+    cents: set[str] = field(default_factory=set)
+    major_units: set[str] = field(default_factory=set)
+    """Money columns in cents, and money columns the docs say are already in major units (``gotchas.money_units``)."""
+    definitions: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
+    """Defined term -> the filters its definition carries ('gmv' -> [('status_code', 'NEQ', '9.0')])."""
+    codes: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Column -> code -> its name in the docs ('status_code' -> '9' -> 'cancelled')."""
 
     @classmethod
     def of(cls, cluster: "Cluster | None", dialect: str = "duckdb") -> "Vocabulary":
@@ -80,9 +87,13 @@ class Vocabulary:
                     key = _documented_key(span, dialect)
                     if key is not None:
                         documented.setdefault(key, explained)
-        from vedder.definitions import acronyms
+        from vedder.curation.gotchas import defined_filters, money_units
+        from vedder.definitions import acronyms, coded_values
 
-        return cls(datasets, documented, set(acronyms(cluster)))
+        cents, major = money_units(cluster)
+        definitions = {term: keys for term, spans in defined_filters(cluster).items()
+                       if (keys := [k for k in (_documented_key(span, dialect) for span in spans) if k is not None and k[1] != "Is"])}
+        return cls(datasets, documented, set(acronyms(cluster)), cents, major, definitions, coded_values(cluster))
 
     def exclusions(self) -> dict[str, Documented]:
         """Documented exclusions by the column they filter ('user_id' -> test accounts)."""
@@ -146,7 +157,7 @@ class _Describer:
         phrases = ([p for p in phrases if not p.startswith(("with ", "that are "))] + (["that are " + _and(states)] if states else [])
                    + (["with " + _and(withs)] if withs else []))
         text = " ".join(p for p in (head, *phrases, period) if p)
-        excluded += self._missing_exclusions()
+        excluded += self._missing_exclusions() + self._undefined_terms()
         if excluded:
             excluded = list(dict.fromkeys(excluded))
             excluding = [e.removeprefix("excluding ") for e in excluded if e.startswith("excluding ")]
@@ -159,7 +170,8 @@ class _Describer:
             capitals = self.vocabulary.acronyms - values
             text = re.sub(r"[a-z]+", lambda m: m[0].upper() if m[0] in capitals else m[0], text)
         text = text[:1].upper() + text[1:]
-        return text + "?" if is_question else text
+        text = text + "?" if is_question else text
+        return " ".join([text, *self._notes()])
 
     # What is measured, per what.
 
@@ -370,11 +382,84 @@ class _Describer:
         for column, explained in self.vocabulary.exclusions().items():
             if self._names_a_table(explained):
                 continue
-            has_column = any((d := self.vocabulary.dataset(t)) is not None and d.column(column) is not None for t in self.aliases.values())
-            if has_column and column not in filtered:
+            if self._reads_column(column) and column not in filtered:
                 state = self._flag(exp.Is(this=exp.column(column), expression=exp.Null())) if column in self.vocabulary.null_exclusions() else None
                 missing.append(state.replace("excluding", "including", 1) if state else f"including {explained.subject}")
         return missing
+
+    def _undefined_terms(self) -> list[str]:
+        """'including cancelled orders' for a result named after a term the docs define with a filter (**GMV** is
+        … `status_code <> 9`) when the query reads nothing of the filter's column."""
+        root = self.select.root()
+        read = {c.name.lower() for c in root.find_all(exp.Column)}
+        named = {_stem(w) for p in self.select.expressions if isinstance(p, exp.Alias) for w in _spoken(p.alias).split()}
+        missing = []
+        for term, keys in self.vocabulary.definitions.items():
+            if not {_stem(w) for w in term.split()} <= named:
+                continue
+            for column, operator, value in keys:
+                if column not in read and self._reads_column(column):
+                    missing.append(self._including(column, operator, value))
+        return missing
+
+    def _reads_column(self, column: str) -> bool:
+        """Whether a table the query reads has ``column`` (by the dataset files)."""
+        return any((d := self.vocabulary.dataset(t)) is not None and d.column(column) is not None for t in self.aliases.values())
+
+    def _including(self, column: str, operator: str, value: str) -> str:
+        """The rows a filter leaves out, as what a query without it includes: `status_code <> 9` -> 'including
+        cancelled orders' when the docs name code 9; `status = 'succeeded'` -> 'including payments with status other
+        than succeeded'."""
+        table = next((t for t in self.aliases.values() if (d := self.vocabulary.dataset(t)) is not None and d.column(column) is not None), self.main_table)
+        noun = _plural(_spoken(table)) if table else "rows"
+        shown = value.removesuffix(".0")
+        if operator == "NEQ":
+            name = self.vocabulary.codes.get(column, {}).get(shown)
+            return f"including {name} {noun}" if name else f"including {noun} with {_spoken(column)} {shown}"
+        opposite = {"EQ": "other than", "GTE": "below", "GT": "of at most", "LTE": "above", "LT": "of at least"}.get(operator, "not")
+        return f"including {noun} with {_spoken(column)} {opposite} {shown}"
+
+    def _notes(self) -> list[str]:
+        """Sentences after the question for what the docs say the query gets wrong: a money column taken for
+        another unit, a partitioned table filtered on another time column than its partition."""
+        from vedder.curation.gotchas import MONEY_WORDS
+
+        notes = []
+        root = self.select.root()
+        for projection in self.select.expressions:
+            if not isinstance(projection, exp.Alias) or projection.find(exp.Div):
+                continue
+            words = set(_spoken_words(projection.alias))
+            summed = next((c.name for a in projection.find_all(exp.AggFunc) for c in a.find_all(exp.Column)
+                           if c.name.lower() in self.vocabulary.cents), None)
+            if summed and words & MONEY_WORDS and not words & {"cent", "cents"}:
+                notes.append(f"Note: {summed} is in cents, but the result is named {projection.alias}.")
+        for division in root.find_all(exp.Div):
+            divisor = division.expression
+            major = next((c.name for c in division.this.find_all(exp.Column) if c.name.lower() in self.vocabulary.major_units), None)
+            if major and isinstance(divisor, exp.Literal) and divisor.is_number and float(divisor.name) == 100:
+                notes.append(f"Note: {major} is in major units already, but is divided by {divisor.name}.")
+        notes += self._partition_notes(root)
+        return list(dict.fromkeys(notes))
+
+    def _partition_notes(self, root: exp.Expression) -> list[str]:
+        filtered: dict[str, set[str]] = {}
+        for where in root.find_all(exp.Where):
+            for condition in where.find_all(*_COMPARISONS, exp.Between):
+                column = condition.this if isinstance(condition.this, exp.Column) else condition.find(exp.Column)
+                if column is not None:
+                    filtered.setdefault(self._table_of(column) or "", set()).add(column.name.lower())
+        notes = []
+        for table in dict.fromkeys(self.aliases.values()):
+            dataset = self.vocabulary.dataset(table)
+            partition = str((dataset.partitioning or {}).get("column", "")).lower() if dataset is not None else ""
+            if not partition or partition in filtered.get(table, set()):
+                continue
+            others = [c for c in filtered.get(table, set()) if _is_time(dataset, c)]
+            if others:
+                notes.append(f"Note: {dataset.table} is partitioned by {partition}, "
+                             f"but the query filters {sorted(others)[0]}, so it reads every partition.")
+        return notes
 
     def _names_a_table(self, explained: Documented) -> bool:
         """Whether the doc section is about a table the query reads ('Orders' over sales.orders): its filters
@@ -534,6 +619,22 @@ def _alias_words(alias: str, counts: bool) -> str:
     elif len(words) == 1 and words[0] in _COUNT_WORDS | _VAGUE_WORDS:
         return ""
     return " ".join(words)
+
+
+def _spoken_words(name: str) -> list[str]:
+    """A result name's words with its unit kept ('revenue_eur' -> ['revenue', 'eur'])."""
+    return name.lower().replace("_", " ").split()
+
+
+def _stem(word: str) -> str:
+    return word.lower().removesuffix("s")
+
+
+def _is_time(dataset: "Dataset", column: str) -> bool:
+    """Whether ``column`` of ``dataset`` holds dates or times (by its declared type, else its name)."""
+    declared = dataset.column(column)
+    kind = str(getattr(declared, "type", "") or "").upper()
+    return any(word in kind for word in ("DATE", "TIME")) or column.endswith(("_at", "_ts", "_date", "_utc", "_time"))
 
 
 def _participle(word: str) -> bool:

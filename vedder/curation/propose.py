@@ -29,6 +29,7 @@ from sqlglot import exp
 from sqlglot.tokens import TokenType
 
 from vedder.curation.describe import Vocabulary, describe
+from vedder.curation.gotchas import retired_tables
 from vedder.curation.history import HistoryEntry
 from vedder.errors import SQLRefused
 from vedder.files import dump_yaml, load_yaml
@@ -270,7 +271,7 @@ class Miner:
             if dataset.schema_name:
                 columns = {c.name: "UNKNOWN" for c in dataset.columns}
                 self.schema.setdefault(dataset.schema_name.lower(), {})[dataset.table_name.lower()] = columns
-        self.deprecated = {self._qualified(t) for t in cluster.deprecated_tables}
+        self.deprecated = {self._qualified(t) for t in cluster.deprecated_tables | retired_tables(cluster)}
         self.words = table_words(cluster)
         self.reserved = frozenset(
             name.lower() for dataset in cluster.dataset_files.values()
