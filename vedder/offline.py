@@ -28,8 +28,8 @@ from sqlglot import exp
 from vedder.context.index import ClusterIndex, cluster_index
 from vedder.context.select import rank_pairs
 from vedder.context.signature import SQLSignature, parsed, signature
-from vedder.context.tokenize import split_identifier, stem, tokenize, words
-from vedder.context.qualifiers import qualifier_check, without_spans
+from vedder.context.tokenize import STOP_WORDS, split_identifier, stem, tokenize, words
+from vedder.context.qualifiers import qualifier_check, qualifiers_in, without_spans
 from vedder.context.route import require_question
 from vedder.definitions import acronyms, acronyms_spelled_out, coded_values
 from vedder.periods import (Period, date_literals, dates_spelled, day_of, grains, last_periods_named, names_a_period, periods_from_shown, periods_in,
@@ -1000,7 +1000,33 @@ def grounding_problems(
     for name, column_words in _projected_words(pair.sql, dialect):
         if column_words & _domain(phrasing) and not column_words & q_terms:
             problems.append(f"returns {name}")
+    known |= {w for text in _phrasings(index, pair) for w in _domain(text)} | set(_profiled_words(index))
+    # A country is a value the literals speak for ("UK accounts" of ``country_code = 'US'``, adapted).
+    # A qualifier's words ("including test users") are the qualifier check's.
+    problems += [f"says which {entity}: {word}" for word, entity in _entity_modifiers(without_spans(question, qualifiers_in(question)), sig)
+                 if stem(word) not in known | adapted and word not in COUNTRIES]
     return problems
+
+
+_AGE_WORDS = {"new", "existing"}
+
+
+def _entity_modifiers(question: str, sig: SQLSignature) -> list[tuple[str, str]]:
+    """(word, entity) for each word said just before an entity whose key the query reads ("enterprise accounts" of a
+    query reading ``account_id``): a kind of that entity the question asks about, which the pair must account for.
+    Words that frame, count, rank, negate or name a period are no kind, nor is "new" ("new users signed up")."""
+    entities = {stem(name[:-3]) for name in (c.rsplit(".", 1)[-1].lower() for c in sig.columns) if name.endswith("_id") and len(name) > 3}
+    said = _plain(_without_periods(question))
+    return [(before, word) for before, word in zip(said, said[1:])
+            if stem(_singular(word)) in entities and before.isalpha() and before not in STOP_WORDS
+            and stem(before) not in _CUE_WORDS | _FRAMING | _RANK_WORDS and before not in _NEGATION | _AGE_WORDS]
+
+
+def _profiled_words(index: ClusterIndex) -> set[str]:
+    """Stemmed words of the cluster's profiled text values."""
+    if "profiled_words" not in index.memo:
+        index.memo["profiled_words"] = {w for _, value, _ in _profiled_values(index) for w in tokenize(value)}
+    return index.memo["profiled_words"]
 
 
 def _unread_columns(index: ClusterIndex, sig: SQLSignature) -> set[str]:
@@ -1347,13 +1373,64 @@ def _named_values(index: ClusterIndex, question: str) -> list[tuple[str, str]]:
     return named
 
 
+_PARTICLES = {"in", "out", "up", "on", "off"}
+
+
+def _phrasal_nouns(said: Sequence[str]) -> set[str]:
+    """The nouns a verb and its particle make ("logged in" → "login", "signed up" → "signup", "checks out" →
+    "checkout"): how a value such as an event name is said as a verb.
+
+    >>> sorted(_phrasal_nouns(["accounts", "logged", "in", "per", "day"]))
+    ['loggin', 'login']
+    """
+    out: set[str] = set()
+    for verb, particle in zip(said, said[1:]):
+        if particle not in _PARTICLES:
+            continue
+        for suffix in ("ed", "ing", "s"):
+            if verb.endswith(suffix) and len(verb) > len(suffix) + 2:
+                base = verb[: -len(suffix)]
+                out |= {base + particle, base[:-1] + particle} if base[-1] == base[-2] else {base + particle}
+        out.add(verb + particle)
+    return out
+
+
+def _excluded_strings(tree: exp.Expression) -> set[str]:
+    """The text literals the query only ever leaves out (``event_name <> 'login'``, ``NOT IN (…)``)."""
+    excluded: set[str] = set()
+    kept: set[str] = set()
+    for literal in tree.find_all(exp.Literal):
+        if literal.is_string:
+            negated = isinstance(literal.parent, exp.NEQ) or any(isinstance(a, exp.Not) for a in _ancestors(literal, 3))
+            (excluded if negated else kept).add(str(literal.this))
+    return excluded - kept
+
+
+def _ancestors(node: exp.Expression, depth: int) -> list[exp.Expression]:
+    out = []
+    while node.parent is not None and len(out) < depth:
+        node = node.parent
+        out.append(node)
+    return out
+
+
 def value_problems(index: ClusterIndex, question: str, phrasing: str, tree: exp.Expression | None) -> list[str]:
     """Profiled values the question names ("… in Brazil per month") that the pair neither filters on nor
-    groups by, and its phrasing does not name."""
-    named = _named_values(index, question)
-    if tree is None or not named:
+    groups by, and its phrasing does not name; and a value the pair leaves out that the question asks about
+    without a negation ("How many accounts logged in …" of ``event_name <> 'login'``)."""
+    if tree is None:
         return []
     p_words = _cased(phrasing)
+    excluded = _excluded_strings(tree)
+    if excluded and not cues(question)["negation"]:
+        said = _cased(question) + sorted(_phrasal_nouns(_plain(question)))
+        left_out = [f"value '{value}' the pair leaves out" for value in sorted(excluded)
+                    if len(value) > 1 and mentions(said, value) and not mentions(p_words, value)]
+        if left_out:
+            return left_out
+    named = _named_values(index, question)
+    if not named:
+        return []
     facts = _FACTS.get(id(tree))
     facts = facts if facts is not None and facts.tree is tree else _TreeFacts(tree)
     literals, grouped = facts.strings, facts.grouped
@@ -2010,10 +2087,36 @@ def _drops_what_was_asked(index: ClusterIndex, match: "OfflineMatch", question: 
     lost = sorted(asked - kept)
     if lost:
         return f"it would drop {', '.join(repr(v) for v in lost)} of the answer before"
+    if (measures := _measure_changed(tree, new, question)) is not None:
+        return f"it would answer {measures[1]}, not {measures[0]} of the answer before, and the follow-up does not ask for it"
     earlier, now = sql_period(tree), sql_period(new)
     if earlier is not None and earlier != now and not (periods_in(question) or relative_periods(question)):
         return f"it would answer {now.text if now else 'no period'}, not {earlier.text} of the answer before"
     return None
+
+
+def _measures(tree: exp.Expression) -> tuple[set[type], str]:
+    """The aggregate functions a query's columns compute, and what it calls them ("mrr_usd")."""
+    select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
+    if select is None:
+        return set(), ""
+    measured = [e for e in select.expressions if e.find(exp.AggFunc)]
+    return {type(a) for e in measured for a in e.find_all(exp.AggFunc)}, ", ".join(e.alias_or_name for e in measured)
+
+
+def _measure_changed(before: exp.Expression, after: exp.Expression, question: str) -> tuple[str, str] | None:
+    """(the answer's measure, the new one) when a follow-up answered by another pair would compute something else
+    (a count of paying accounts after MRR, a sum) without asking for it: a count asked for says "how many" or
+    "number", any other measure its own words ("and the number of paying accounts?", "and refunds?")."""
+    (old_kinds, old_name), (new_kinds, new_name) = _measures(before), _measures(after)
+    if not old_kinds or not new_kinds or old_kinds & new_kinds:
+        return None
+    if exp.Count in new_kinds and cues(question)["count"]:
+        return None
+    said = {stem(_singular(w)) for w in _plain(question)}
+    if {stem(_singular(w)) for w in split_identifier(new_name)} - {"usd", "cent", "total"} <= said:
+        return None
+    return old_name, new_name
 
 
 def _already_honoured(index: ClusterIndex, question: str, previous: Any, dialect: str) -> OfflineMatch | None:
