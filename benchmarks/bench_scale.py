@@ -11,12 +11,15 @@ Then prints the load average and, whole process (median and minimum of ``--runs`
 - cold: the first ask after a clone (``.vedder/`` removed before each run, so every cache is rebuilt);
 - warm: every ask after that: routed (the copies make it ambiguous), with --cluster (answered), not covered,
   and ``vedder clusters --json`` (from the summaries recorded as the clusters loaded);
-- after an edit: one pair file touched before each run (its cluster and the routing index are rebuilt);
+- after an edit: one pair file touched before each run (its cluster is read and indexed again, the routing store
+  brought up to date), and one pair's question edited before each run (it gains the word 'zeppelin', or loses it:
+  the routing store's postings of that word change too);
 and the in-process phases of a warm one-shot ask (config, project, routing, loading the chosen cluster).
 
 With ``--servers`` (only): ``vedder web`` and ``vedder mcp`` (stdio, through the MCP SDK's client) on the project,
 each started ``--starts`` times: start-up (spawn until the page answers / the first tools/list), then per request an
-offline ask routed, one with ``--cluster``, and one after a pair file is touched before it, and for MCP
+offline ask routed, one with ``--cluster``, one after a pair file is touched and one after a pair's question is
+edited before it, and for MCP
 ``list_clusters`` (the first call of a server, then warm ones); ``vedder chat`` per turn (the difference between 11
 questions and 1, whole process, over ``--runs``); and in process, the watcher's freshness check when nothing changed
 (with inotify's events and with a stat of every file). Set PYTHONPATH to another checkout to measure its code, and
@@ -74,6 +77,22 @@ def build(source: Path, target: Path, copies: int) -> None:
         "model: offline\nlog: .vedder/log.sqlite\n", encoding="utf-8")
 
 
+def edit_question(path: Path) -> None:
+    """A real edit of the pair at ``path``: its question gains the word 'zeppelin', or loses it again."""
+    text = path.read_text(encoding="utf-8")
+    edited = (text.replace("question: zeppelin ", "question: ", 1) if "question: zeppelin " in text
+              else text.replace("question: ", "question: zeppelin ", 1))
+    path.write_text(edited, encoding="utf-8")
+
+
+def change(kind: str | None, path: Path) -> None:
+    """Before a request: nothing, a touch of the pair file at ``path``, or an edit of its question."""
+    if kind == "touch":
+        path.touch()
+    elif kind == "edit":
+        edit_question(path)
+
+
 def run(args: list[str], project: Path) -> float:
     started = time.perf_counter()
     completed = subprocess.run([str(VEDDER), *args, "--project", str(project)], capture_output=True)
@@ -92,9 +111,10 @@ def measure(label: str, args: list[str], project: Path, runs: int, before=None) 
     print(f"{label:<40} median {statistics.median(times):6.2f} s   min {min(times):6.2f} s   ({runs} runs)", flush=True)
 
 
-def phases(project_dir: Path, runs: int) -> None:
-    """Median in-process time of each phase of a warm one-shot ask (each run in a fresh process): imports, project
-    (config, walk, cluster states), routing (loads the 24 clusters it names), loading one more cluster."""
+def phases(project_dir: Path, runs: int, before=None, label: str = "warm") -> None:
+    """Median in-process time of each phase of a warm one-shot ask (each run in a fresh process, ``before`` called
+    before each): imports, project (config, walk, cluster states), routing (loads the 24 clusters it names; after an
+    edit, brings the routing store up to date), loading one more cluster."""
     code = f"""
 import json, time
 from pathlib import Path
@@ -114,9 +134,12 @@ print(json.dumps({{"imports": t1 - t0, "project": t2 - t1, "route": t3 - t2, "on
 
     samples = []
     for _ in range(runs):
-        completed = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, text=True)
+        if before:
+            before()
+        # Not from this folder: "-c" puts the working folder first on sys.path, ahead of PYTHONPATH.
+        completed = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, text=True, cwd=project_dir)
         samples.append(json.loads(completed.stdout.strip().splitlines()[-1]))
-    print("warm phases in process (median): " + ", ".join(
+    print(f"{label} phases in process (median): " + ", ".join(
         f"{name} {statistics.median(s[name] for s in samples) * 1000:.0f} ms" for name in samples[0]), flush=True)
 
 
@@ -213,13 +236,14 @@ def timed(call) -> float:
     return time.perf_counter() - started
 
 
-def requests(per_kind: int) -> list[tuple[str, str, str | None, bool]]:
-    """What each server is asked, in order: (label, question, cluster, touch a pair file first)."""
-    plan = [("first ask", QUESTION, None, False)]
-    for label, question, cluster, touch in (("ask routed, nothing changed", QUESTION, None, False),
-                                            (f"ask --cluster {GIVEN}", GIVEN_QUESTION, GIVEN, False),
-                                            ("ask routed, a pair touched before", QUESTION, None, True)):
-        plan += [(label, question, cluster, touch)] * per_kind
+def requests(per_kind: int) -> list[tuple[str, str, str | None, str | None]]:
+    """What each server is asked, in order: (label, question, cluster, what changes first: ``change``)."""
+    plan: list[tuple[str, str, str | None, str | None]] = [("first ask", QUESTION, None, None)]
+    for label, question, cluster, before in (("ask routed, nothing changed", QUESTION, None, None),
+                                             (f"ask --cluster {GIVEN}", GIVEN_QUESTION, GIVEN, None),
+                                             ("ask routed, a pair touched before", QUESTION, None, "touch"),
+                                             ("ask routed, a pair's question edited before", QUESTION, None, "edit")):
+        plan += [(label, question, cluster, before)] * per_kind
     return plan
 
 
@@ -248,9 +272,8 @@ def web_run(project: Path, edited: Path, samples: dict[str, list[float]], per_ki
             if status == "error":
                 raise SystemExit(f"web ask failed: {question}")
 
-        for label, question, cluster, touch in requests(per_kind):
-            if touch:
-                edited.touch()
+        for label, question, cluster, before in requests(per_kind):
+            change(before, edited)
             samples.setdefault(label, []).append(timed(lambda: ask(question, cluster)))
     finally:
         server.terminate()
@@ -268,9 +291,8 @@ def mcp_run(project: Path, edited: Path, samples: dict[str, list[float]], per_ki
         async with Client(params) as client:
             await client.list_tools()
             samples.setdefault("start-up (until tools/list answers)", []).append(time.perf_counter() - started)
-            for label, question, cluster, touch in requests(per_kind):
-                if touch:
-                    edited.touch()
+            for label, question, cluster, before in requests(per_kind):
+                change(before, edited)
                 began = time.perf_counter()
                 result = await client.call_tool("ask", {"question": question, **({"cluster": cluster} if cluster else {})})
                 samples.setdefault(label, []).append(time.perf_counter() - began)
@@ -370,8 +392,12 @@ def main() -> None:
     edited = next((project / "clusters" / "flight_1_3" / "pairs").glob("*.yaml"), None)
     if edited is not None:
         measure("a pair touched before each: ask routed", ask, project, options.runs, before=lambda: edited.touch())
+        measure("a pair's question edited before each: ask routed", ask, project, options.runs,
+                before=lambda: edit_question(edited))
     measure("warm: vedder clusters --json", ["clusters", "--json"], project, options.runs)
     phases(project, options.runs)
+    if edited is not None:
+        phases(project, options.runs, before=lambda: edit_question(edited), label="a pair's question edited before each:")
     print(f"load average {os.getloadavg()[0]:.2f}")
 
 

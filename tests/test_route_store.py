@@ -22,6 +22,16 @@ from vedder.context.tokenize import tokenize
 from vedder.project.model import cache_folder
 
 __all__ = ["project_dir"]  # the fixture, shared with test_project_cache
+WORDS = [tokenize(q) for q in QUESTIONS] + [["zeppelin"], ["stream", "country", "zeppelin", "stream"]]
+"""What the scores are compared on: the questions' terms, a word one edit adds, a word twice."""
+
+
+def indexed_clusters(monkeypatch) -> list[str]:
+    """The ids of the clusters indexed (``cluster_part``) from now on, in order."""
+    indexed: list[str] = []
+    original = index_module.cluster_part
+    monkeypatch.setattr(index_module, "cluster_part", lambda cluster: indexed.append(cluster.id) or original(cluster))
+    return indexed
 
 
 def store_path(root: Path) -> Path:
@@ -48,22 +58,22 @@ def contents(path: Path) -> dict:
     return {"clusters": clusters, "terms": terms, "meta": meta}
 
 
-def written_anew(root: Path) -> dict:
-    """The contents of a store written from scratch for ``root`` as it is now (the store in place is left as it is)."""
+def every_score(root: Path) -> list:
+    """Each question's score for every cluster and pair question, as the routing index gives them."""
+    index = project_index(lazy(root))
+    return [(index.index.scores(terms), index.pair_index.scores(terms)) for terms in WORDS]
+
+
+def written_anew(root: Path) -> tuple[dict, list]:
+    """The contents of a store written from scratch for ``root`` as it is now, and its scores (the store in place
+    is put back as it was)."""
     path = store_path(root)
     kept = path.read_bytes()
     path.unlink()
     project_index(lazy(root))
-    anew = contents(path)
+    anew = contents(path), every_score(root)
     path.write_bytes(kept)
     return anew
-
-
-def every_score(root: Path) -> list:
-    """Each question's score for every cluster and pair question, as the routing index gives them."""
-    index = project_index(lazy(root))
-    words = [tokenize(q) for q in QUESTIONS] + [["zeppelin"], ["stream", "country", "zeppelin", "stream"]]
-    return [(index.index.scores(terms), index.pair_index.scores(terms)) for terms in words]
 
 
 @pytest.mark.parametrize("change", sorted(CHANGES))
@@ -73,14 +83,12 @@ def test_a_store_brought_up_to_date_holds_what_one_written_anew_holds(project_di
     CHANGES[change](project_dir / "clusters")
     assert_same_as_from_scratch(project_dir, warm=False)
     scores = every_score(project_dir)
-    assert contents(store_path(project_dir)) == written_anew(project_dir)
-    assert every_score(project_dir) == scores  # from the store written anew: bit for bit
+    assert (contents(store_path(project_dir)), scores) == written_anew(project_dir)  # scores bit for bit
     expected = from_scratch(project_dir)
     in_memory = index_module._memory_index(expected, index_module.routed_ids(expected),
                                            [index_module.cluster_part(index_module.routed_cluster(expected, cid))
                                             for cid in index_module.routed_ids(expected)])
-    words = [tokenize(q) for q in QUESTIONS] + [["zeppelin"], ["stream", "country", "zeppelin", "stream"]]
-    assert scores == [(in_memory.index.scores(terms), in_memory.pair_index.scores(terms)) for terms in words]
+    assert scores == [(in_memory.index.scores(terms), in_memory.pair_index.scores(terms)) for terms in WORDS]
 
 
 def rows(path: Path) -> dict:
@@ -97,9 +105,7 @@ def test_an_edit_indexes_only_its_cluster_and_rewrites_only_the_terms_it_changed
     settle(project_dir)
     before = rows(store_path(project_dir))
     edit(next((project_dir / "clusters" / "revenue_1" / "pairs").glob("*.yaml")), "question: ", "question: zeppelin ")
-    indexed, rewritten = [], []
-    part, spliced = index_module.cluster_part, index_module._spliced
-    monkeypatch.setattr(index_module, "cluster_part", lambda cluster: indexed.append(cluster.id) or part(cluster))
+    indexed, rewritten, spliced = indexed_clusters(monkeypatch), [], index_module._spliced
     monkeypatch.setattr(index_module, "_spliced", lambda columns, by_slot: rewritten.append(by_slot) or spliced(columns, by_slot))
     assert route(lazy(project_dir), "zeppelin").cluster.id == "revenue_1"
     assert indexed == ["revenue_1"] and len(rewritten) == 2  # in the cluster's document and in a pair question's
@@ -125,8 +131,7 @@ def test_a_reader_keeps_the_store_it_opened_while_another_process_updates_it(pro
     edit(next((project_dir / "clusters" / "listening" / "pairs").glob("*.yaml")), "question: ", "question: zeppelin podcasts ")
     route(lazy(project_dir), "zeppelin podcasts")  # another process writes the store for the edit
     index = project_index(first)
-    words = [tokenize(q) for q in QUESTIONS] + [["zeppelin"], ["stream", "country", "zeppelin", "stream"]]
-    assert [(index.index.scores(terms), index.pair_index.scores(terms)) for terms in words] == expected
+    assert [(index.index.scores(terms), index.pair_index.scores(terms)) for terms in WORDS] == expected
 
 
 def test_two_processes_writing_the_store_at_once_each_rename_a_whole_one(project_dir, monkeypatch):
@@ -154,7 +159,7 @@ def test_two_processes_writing_the_store_at_once_each_rename_a_whole_one(project
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     finally:
         connection.close()
-    assert contents(store_path(project_dir)) == written_anew(project_dir)
+    assert contents(store_path(project_dir)) == written_anew(project_dir)[0]
     assert not list(cache_folder(project_dir).glob(".route-index.sqlite.*"))  # no temporary file left
 
 
@@ -169,14 +174,11 @@ def test_a_store_of_another_format_is_written_anew_none_of_it_reused(project_dir
         connection.close()
     settle(project_dir)
     edit(next((project_dir / "clusters" / "revenue" / "pairs").glob("*.yaml")), "question: ", "question: zeppelin ")
-    indexed = []
-    original = index_module.cluster_part
-    monkeypatch.setattr(index_module, "cluster_part", lambda cluster: indexed.append(cluster.id) or original(cluster))
+    indexed = indexed_clusters(monkeypatch)
     project_index(lazy(project_dir))
     assert len(indexed) == 9
     assert contents(store_path(project_dir))["meta"][0][0] == STORE_FORMAT
-    monkeypatch.setattr(index_module, "cluster_part", original)
-    assert contents(store_path(project_dir)) == written_anew(project_dir)
+    assert contents(store_path(project_dir)) == written_anew(project_dir)[0]
 
 
 @pytest.mark.parametrize("damage", ["a part missing", "a bad page"])
@@ -199,7 +201,7 @@ def test_a_store_that_does_not_update_is_written_anew(project_dir, damage):
     settle(project_dir)
     edit(project_dir / "clusters" / "listening_1" / "cluster.yaml", "title: ", "title: Zeppelin ")
     assert_same_as_from_scratch(project_dir, warm=False)
-    assert contents(path) == written_anew(project_dir)
+    assert contents(path) == written_anew(project_dir)[0]
 
 
 def test_a_store_that_cannot_be_written_routes_from_memory_as_from_scratch(project_dir, monkeypatch):
@@ -214,9 +216,7 @@ def test_a_store_that_cannot_be_written_routes_from_memory_as_from_scratch(proje
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(index_module.tempfile, "mkstemp", read_only)
-    indexed = []
-    original = index_module.cluster_part
-    monkeypatch.setattr(index_module, "cluster_part", lambda cluster: indexed.append(cluster.id) or original(cluster))
+    indexed = indexed_clusters(monkeypatch)
     project = assert_same_as_from_scratch(project_dir, warm=False)
     assert isinstance(project_index(project).index, BM25) and "listening_2" in indexed
     assert route(project, "zeppelin").cluster.id == "listening_2"
@@ -240,4 +240,4 @@ def test_clusters_added_and_removed_take_new_slots_and_route_as_from_scratch(pro
     finally:
         connection.close()
     assert "listening_1" not in slots and sorted(slots.values())[-2:] == [9, 10]
-    assert contents(store_path(project_dir)) == written_anew(project_dir)
+    assert contents(store_path(project_dir)) == written_anew(project_dir)[0]

@@ -9,8 +9,8 @@ built from: each term's frequency in every cluster and pair question, so routing
 its own terms and loads no cluster (1,096 Spider clusters: ~10 ms instead of loading 34k files), and each cluster's
 part of the index under the digest of its own files. What depends on every cluster (idf, the average document
 length) is worked out when a question is routed, so after an edit only the edited cluster is loaded and indexed
-again, and only the terms whose frequencies it changed are written.
-A stale, unreadable or unwritable cache is ignored.
+again, and only the terms whose frequencies it changed are written. A cache that does not read is written anew;
+one that cannot be written is routed around (indexed in memory).
 
 >>> index = BM25([{"user": 2.0, "country": 1.0}, {"song": 1.0}])
 >>> [round(s, 2) for s in index.scores(["country"])]
@@ -254,7 +254,8 @@ class ProjectIndex:
 _INDEXES: dict[int, tuple[weakref.ref, ProjectIndex]] = {}
 ROUTE_CACHE = "route-index.sqlite"
 """In the project's cache folder (``.vedder/``, see ``vedder.project.model.cache_folder``)."""
-# Bump when what goes into the routing index changes (fields, weights, tokenizing) or the cache's tables.
+# Bump when what goes into the routing index changes (tokenizing, what a part holds); fields, BM25's parameters and
+# the store's tables are part of STORE_FORMAT already.
 ROUTE_CACHE_VERSION = 4
 CLUSTER_BM25 = {"k1": 1.5, "b": 0.5}
 PAIR_BM25 = {"k1": 1.2, "b": 0.75}
@@ -303,6 +304,7 @@ def project_index(project: "Project") -> ProjectIndex:
 
 
 def _memory_index(project: "Project", ids: list[str], parts: list[Part]) -> ProjectIndex:
+    """The routing index of ``parts`` (one per id of ``ids``) in memory."""
     bags, pair_owners, pair_bags, named = _assemble(parts)
     return ProjectIndex(cluster_ids=ids, bags=bags, index=BM25(bags, **CLUSTER_BM25), pair_owners=pair_owners,
                         pair_index=BM25(pair_bags, **PAIR_BM25), named=[set(terms) for terms in named],
