@@ -62,6 +62,10 @@ HISTORY = [
     ("selec country fro events", "bo", "success"),
     ("delete from events", "dee", "success"),
     ("select e.country, sum(p.amount_cents) from events e join revenue.payments p on p.user_id = e.user_id group by 1", "dee", "success"),
+    # pattern B and the vetted one again: three runs, as a pattern needs (two people who wrote a query once each
+    # have no pattern)
+    ("select plan, count(*) from users where user_id >= 100 and plan in ('free') group by plan", "bo", "success"),
+    ("SELECT u.plan, COUNT(*) FROM events e JOIN users u ON u.user_id = e.user_id WHERE e.user_id >= 100 GROUP BY u.plan", "ana", "success"),
 ]
 
 

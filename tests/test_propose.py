@@ -147,7 +147,7 @@ def test_funnel_counts_every_drop_reason(project_dir: Path):
     project = load_project(load_config(project_dir))
     result = propose(project, "listening", read_history(project_dir.parent / "history.jsonl"))
     funnel = result.funnel
-    assert (funnel.queries, funnel.parsed, funnel.in_cluster, funnel.patterns, funnel.proposed) == (22, 19, 10, 4, 2)
+    assert (funnel.queries, funnel.parsed, funnel.in_cluster, funnel.patterns, funnel.proposed) == (24, 21, 12, 4, 2)
     assert funnel.dropped == {"failed": 1, "unrelated": 1, "unparsable": 1, "not_read": 1, "exploration": 3, "debugging": 2,
                               "deprecated": 1, "outside_cluster": 1, "schema": 1, "too_rare": 1, "already_vetted": 1}
     first, second = result.proposals
@@ -161,7 +161,7 @@ def test_funnel_counts_every_drop_reason(project_dir: Path):
     }
     assert first.score > second.score
     assert second.question == "How many users per plan with plan premium or family, excluding test accounts?"
-    assert (second.provenance["runs"], second.provenance["users"]) == (2, 2)
+    assert (second.provenance["runs"], second.provenance["users"]) == (3, 2)
 
 
 def test_limit_and_min_users(project_dir: Path):
@@ -169,7 +169,7 @@ def test_limit_and_min_users(project_dir: Path):
     history = read_history(project_dir.parent / "history.jsonl")
     limited = propose(project, "listening", history, limit=1)
     assert limited.funnel.proposed == 1 and limited.funnel.dropped["over_limit"] == 1
-    everyone = propose(project, "listening", history, min_users=1)
+    everyone = propose(project, "listening", history, min_users=1, min_runs=2)
     assert everyone.funnel.proposed == 3 and "too_rare" not in everyone.funnel.dropped
 
 
@@ -209,7 +209,7 @@ def test_no_pr_writes_proposals_and_rerun_keeps_edited_questions(project_dir: Pa
     history = str(project_dir.parent / "history.jsonl")
     result = runner.invoke(app, ["propose", "listening", "--history", history, "--no-pr", "--project", str(project_dir)])
     assert result.exit_code == 0, result.output
-    assert "queries           22" in result.output and "proposed           2" in result.output
+    assert "queries           24" in result.output and "proposed           2" in result.output
     files = sorted((project_dir / "clusters/listening/proposals").glob("*.yaml"))
     assert len(files) == 2
     text = files[0].read_text()
@@ -236,7 +236,7 @@ def test_propose_opens_a_pull_request_and_leaves_the_working_tree_clean(project_
     [pull] = github.pulls()
     assert pull["title"] == "vedder propose: 2 proposals for listening"
     assert pull["head"].startswith("vedder/propose/listening-") and pull["base"] == "main"
-    assert "queries           22" in pull["body"] and "How many streams per country in the last 7 days" in pull["body"]
+    assert "queries           24" in pull["body"] and "How many streams per country in the last 7 days" in pull["body"]
     assert github.reviewer_requests() == [{"reviewers": ["ana", "bo"]}]
     files = run("ls-tree", "-r", "--name-only", pull["head"], "clusters/listening/proposals", cwd=project_dir.parent / "origin.git").splitlines()
     assert len(files) == 2
@@ -457,7 +457,7 @@ def test_a_limit_that_cuts_groups_is_part_of_the_question():
     project = load_project(load_config(SHOP))
     top = "SELECT l.category, SUM(i.quantity) AS units FROM market.order_items i JOIN market.listings l ON l.listing_id = i.listing_id GROUP BY 1 ORDER BY units DESC LIMIT {n}"
     history = entries(("anna", top.format(n=3)), ("li", top.format(n=3)), ("omar", top.format(n=10)), ("ines", top.format(n=10)))
-    result = propose(project, "marketplace", history, skip_open_branches=False)
+    result = propose(project, "marketplace", history, skip_open_branches=False, min_runs=2)
     assert sorted(p.question for p in result.proposals) == ["What are the units per category?", "Which 3 categories had the highest units?"]
 
 
@@ -468,7 +468,7 @@ def test_a_lookup_by_a_column_whose_every_value_is_one_row_is_exploration():
     history = entries(*[(user, f"SELECT * FROM market.sellers WHERE shop_name = 'Shop {n}'") for n, user in enumerate(["anna", "li", "omar", "ines"])])
     history += entries(("anna", "SELECT tier, COUNT(*) AS sellers FROM market.sellers WHERE country_code = 'SE' GROUP BY tier"),
                        ("li", "SELECT tier, COUNT(*) AS sellers FROM market.sellers WHERE country_code = 'FI' GROUP BY tier"))
-    result = propose(project, "marketplace", history, skip_open_branches=False)
+    result = propose(project, "marketplace", history, skip_open_branches=False, min_runs=2)
     assert result.funnel.dropped["exploration"] == 4
     assert [p.question for p in result.proposals] == ["How many sellers per tier in SE?"]
 
@@ -561,3 +561,16 @@ def test_queries_on_a_table_the_docs_call_obsolete_are_held_back(tmp_path: Path,
     assert result.proposals == [] and result.funnel.dropped == {"deprecated": 3}
     assert {cluster.id: retired_tables(cluster) for cluster in demo_project.clusters.values()} == {
         "listening": {"listening.plays_legacy"}, "podcasts": set(), "revenue": set()}
+
+
+def test_two_people_running_a_query_once_each_is_no_pattern(project_dir: Path, tmp_path: Path):
+    """7 of the marketplace's 27 proposals were ad-hoc queries two people happened to write alike, once each
+    (2 runs); every real question there ran 4 times or more. A third run makes a pattern; --min-runs 2 restores
+    the old bar."""
+    once_each = [("select plan, count(*) from users where user_id >= 100 and plan = 'x' group by plan", user, "success") for user in ("ana", "bo")]
+    history = write_history(tmp_path / "h.jsonl", once_each)
+    args = ["propose", "listening", "--history", str(history), "--no-pr", "--json", "--project", str(project_dir)]
+    assert json.loads(runner.invoke(app, args).output)["funnel"]["dropped"] == {"too_rare": 1}
+    assert json.loads(runner.invoke(app, [*args, "--min-runs", "2"]).output)["funnel"]["proposed"] == 1
+    write_history(history, [*once_each, once_each[0]])
+    assert json.loads(runner.invoke(app, args).output)["funnel"]["proposed"] == 1

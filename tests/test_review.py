@@ -152,7 +152,7 @@ def test_proposal_view_has_preview_provenance_and_the_pair_it_resembles(project_
     with open_warehouse(project.config) as warehouse:
         view = view_proposal(project, cluster, plans, warehouse, limit=1)
     assert view.preview is not None and view.preview.columns[0] == "plan" and len(view.preview.rows) == 1
-    assert view.provenance == "2 runs by 2 users, 2026-10-05 to 2026-10-06"
+    assert view.provenance == "3 runs by 2 users, 2026-10-05 to 2026-10-23"
     assert view.similar is not None and view.similar[0].id == "streams-per-plan" and 0.25 <= view.similar[1] < 0.5
     offline = view_proposal(project, cluster, plans, None, unavailable="warehouse locked")
     assert offline.preview is None and offline.preview_error == "preview unavailable: warehouse locked"

@@ -24,6 +24,7 @@ def propose_command(
     history_sql: Optional[str] = typer.Option(None, "--history-sql", help="Read the history from the warehouse with this SELECT instead."),
     limit: int = typer.Option(20, "--limit", min=1, help="At most this many proposals."),
     min_users: int = typer.Option(2, "--min-users", min=1, help="Propose only patterns run by at least this many people."),
+    min_runs: int = typer.Option(3, "--min-runs", min=1, help="Propose only patterns run at least this many times."),
     model: Optional[str] = typer.Option(None, "--model", help="Model that words the questions (default: vedder.yaml; offline describes the SQL)."),
     no_pr: bool = NoPrOption,
     json_output: bool = JsonOption,
@@ -41,13 +42,13 @@ def propose_command(
     target = loaded.cluster(cluster)
     entries = read_history(history) if history is not None else read_history_sql(loaded, history_sql, target)
     if json_output:
-        result = propose(loaded, target.id, entries, limit=limit, min_users=min_users, model=model)
+        result = propose(loaded, target.id, entries, limit=limit, min_users=min_users, min_runs=min_runs, model=model)
     else:
         from rich.progress import Progress
 
         with Progress(transient=True, console=console()) as progress:
             task = progress.add_task("mining history", total=len(entries))
-            result = propose(loaded, target.id, entries, limit=limit, min_users=min_users, model=model,
+            result = propose(loaded, target.id, entries, limit=limit, min_users=min_users, min_runs=min_runs, model=model,
                              on_entry=lambda: progress.advance(task))
     pull_request = None
     if result.changes:

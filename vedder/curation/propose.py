@@ -44,6 +44,9 @@ if TYPE_CHECKING:
     from vedder.project import Cluster, Project
 
 REJECTED_FILE = "rejected.yaml"
+MIN_RUNS = 3
+"""Runs a pattern needs: two people who each wrote a query once are no recurring question (18 such pairs in
+the marketplace history, 2 runs each; its real questions ran 4 times or more, the demo's 150 or more)."""
 
 QUERY_REASONS = {
     "failed": "failed runs",
@@ -637,7 +640,7 @@ def propose(
     *,
     limit: int = 20,
     min_users: int = 2,
-    min_runs: int = 2,
+    min_runs: int = MIN_RUNS,
     model: str | None = None,
     on_entry: Callable[[], None] | None = None,
     shapes: QueryShapes | None = None,
