@@ -325,7 +325,7 @@ HELD_OUT_SETS = {name: SCORE.read_set(HELD_OUT / f"{name}.jsonl")
                  for name in ("demo", "unseen", "unseen2", "unseen3", "unseen4", "unseen5", "unseen6")}
 HELD_OUT_ITEMS = [(name, item) for name, items in HELD_OUT_SETS.items() for item in items]
 # How many questions of each set are answered right today: coverage may grow, never shrink unnoticed.
-HELD_OUT_RIGHT = {"demo": 31, "unseen": 54, "unseen2": 12, "unseen3": 14, "unseen4": 21, "unseen5": 21, "unseen6": 20}
+HELD_OUT_RIGHT = {"demo": 31, "unseen": 54, "unseen2": 13, "unseen3": 14, "unseen4": 21, "unseen5": 21, "unseen6": 20}
 
 
 @pytest.fixture(scope="module")
