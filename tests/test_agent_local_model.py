@@ -442,3 +442,27 @@ def test_a_call_of_a_table_without_a_query_is_told_to_query_it(project, cluster,
                                                      "cluster: read it with run_sql and a query on it. Available tools:")
     assert warehouse.execute("SELECT COUNT(*) FROM shop.orders").rows == [(5,)]
 
+
+
+def test_a_follow_up_names_the_question_it_may_follow(project, cluster, warehouse, server):
+    """vedder chat with Qwen2.5-Coder-1.5B: 'and for Sweden?' after 'How many ad impressions were clicked in October
+    2026?' was answered as a question of its own, from a nearby pair (active premium subscribers in Sweden), though the
+    system prompt's context held the conversation."""
+    from vedder.context import build_context
+
+    history = [{"question": "How many orders from the US?", "sql": "SELECT COUNT(*) FROM shop.orders WHERE country = 'US'",
+                "summary": "n=3"}, {"question": "What's the weather?", "sql": None, "summary": None}]
+    context = build_context(project, cluster, "and for Sweden?", history=history)
+    server.enqueue_text("```sql\nSELECT COUNT(*) AS n FROM shop.orders WHERE country = 'SE'\n```")
+    server.enqueue_text("1 order came from Sweden.")
+    result = ask(project, cluster, context, warehouse, server, question="and for Sweden?", history=history,
+                 model_options={"tool_calling": True})
+
+    asked = server.requests[0]["messages"][-1]
+    assert asked == {"role": "user", "content": 'and for Sweden?\n\n(This may follow up "How many orders from the US?": if it '
+                                                "changes only part of that question, keep the rest of it and of its query.)"}
+    assert result.status == "answered" and result.result.rows == [(1,)]
+    server.enqueue_text("```sql\nSELECT COUNT(*) AS n FROM shop.orders\n```")
+    server.enqueue_text("5 orders.")
+    ask(project, cluster, context, warehouse, server, question="How many orders?", model_options={"tool_calling": True})
+    assert server.requests[2]["messages"][-1] == {"role": "user", "content": "How many orders?"}  # no conversation

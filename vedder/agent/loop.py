@@ -177,6 +177,25 @@ def history_messages(history: list[dict[str, Any]] | None, context_text: str) ->
     return messages
 
 
+def follow_up(question: str, history: list[dict[str, Any]] | None) -> str:
+    """The question as the model reads it, naming the last question the conversation answered with a query: a
+    follow-up that changes only part of it keeps the rest, and a question of its own is still read as one.
+
+    Qwen2.5-Coder-1.5B read "and for Sweden?" after ad clicks in October, with the conversation in the system prompt,
+    as a question of its own and answered it with a nearby pair's (active premium subscribers in Sweden).
+
+    >>> print(follow_up("and for Sweden?", [{"question": "How many orders in 2024?", "sql": "SELECT …"}]))
+    and for Sweden?
+    <BLANKLINE>
+    (This may follow up "How many orders in 2024?": if it changes only part of that question, keep the rest of it and of its query.)
+    """
+    asked = [turn for turn in history or [] if turn.get("question") and turn.get("sql")]
+    if not asked:
+        return question
+    return (f"{question}\n\n(This may follow up \"{asked[-1]['question']}\": if it changes only part of that question, keep "
+            "the rest of it and of its query.)")
+
+
 def context_sources(project: "Project", context: Any) -> list[dict[str, str]]:
     """Pairs and docs the context showed the model."""
     from vedder.agent.tools import doc_source, pair_source
@@ -245,7 +264,8 @@ def run_agent(
     if not native:
         options.setdefault("stop", ["\nObservation:"])
     messages = [{"role": "system", "content": system_prompt(context, toolbox, native=native, chosen_because=chosen_because)},
-                *history_messages(history, str(getattr(context, "text", "") or "")), {"role": "user", "content": question}]
+                *history_messages(history, str(getattr(context, "text", "") or "")),
+                {"role": "user", "content": follow_up(question, history)}]
     run = _Run(model, messages, on_step)
     previous: tuple[str, ...] | None = None
     warned = False
