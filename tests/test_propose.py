@@ -574,3 +574,16 @@ def test_two_people_running_a_query_once_each_is_no_pattern(project_dir: Path, t
     assert json.loads(runner.invoke(app, [*args, "--min-runs", "2"]).output)["funnel"]["proposed"] == 1
     write_history(history, [*once_each, once_each[0]])
     assert json.loads(runner.invoke(app, args).output)["funnel"]["proposed"] == 1
+
+
+def test_a_long_line_of_a_query_written_over_lines_is_laid_out():
+    """A query over lines with a 200-character WHERE line was shown as written; a CTE keeps its own lines."""
+    from vedder.curation.propose import laid_out
+
+    where = "WHERE o.status_code = 4 AND o.deleted_at IS NULL AND o.buyer_id >= 1000 AND s.is_internal = FALSE AND o.placed_at_utc >= '2026-10-01' AND o.placed_at_utc < '2026-11-01'"
+    sql = f"SELECT s.country_code, COUNT(*) AS completed_orders\nFROM market.orders o\nJOIN market.sellers s ON o.seller_id = s.seller_id\n{where}\nGROUP BY 1"
+    shown = laid_out(sql, "duckdb")
+    assert max(len(line) for line in shown.splitlines()) <= 80 and shown.splitlines()[3:5] == ["WHERE o.status_code = 4", "  AND o.deleted_at IS NULL"]
+    assert shown.split() == sql.split()
+    cte = f"WITH delivered AS (\n  SELECT o.month, COUNT(*) AS delivered FROM market.orders o JOIN market.sellers s ON o.seller_id = s.seller_id {where}\n  GROUP BY 1\n)\nSELECT month, delivered FROM delivered"
+    assert laid_out(cte, "duckdb") == cte

@@ -103,6 +103,10 @@ class Vocabulary:
         """Columns whose documented exclusion is ``column IS NULL`` (soft deletes: `deleted_at IS NULL`)."""
         return {key[0] for key, explained in self.documented.items() if key[1:] == ("Is", "null") and explained.excludes}
 
+    def shared(self, column: str) -> bool:
+        """Whether two or more of the cluster's tables have a column of this name."""
+        return sum(1 for dataset in self.datasets.values() if dataset.column(column) is not None) > 1
+
     def dataset(self, table: str) -> "Dataset | None":
         return self.datasets.get(table.lower())
 
@@ -128,7 +132,43 @@ def describe(sql: str | exp.Expression, dialect: str = "duckdb", vocabulary: Voc
     select = tree if isinstance(tree, exp.Select) else next(tree.find_all(exp.Select), None)
     if select is None:
         return "What does this query return?"
-    return _Describer(select, vocabulary or Vocabulary()).question()
+    vocabulary = vocabulary or Vocabulary()
+    return _over_grouped_cte(select, vocabulary) or _Describer(select, vocabulary).question()
+
+
+def _over_grouped_cte(select: exp.Select, vocabulary: Vocabulary) -> str:
+    """The question of a query that only picks the results of a grouped CTE, in that CTE's words: its measures
+    (or only the ratio computed from them) per its groups, with its filters — 'What is the refund rate per
+    month since 2026-01-01, …?', not 'List the month, delivered, refunded and refund rate of delivered'.
+    '' for any other query."""
+    source = select.args.get("from")
+    if select.args.get("group") or any(p.find(exp.AggFunc) for p in select.expressions) or source is None:
+        return ""
+    with_ = select.args.get("with")
+    ctes = {cte.alias_or_name.lower(): cte.this for cte in (with_.expressions if with_ is not None else [])}
+    inner = ctes.get(source.this.name.lower()) if isinstance(source.this, exp.Table) else None
+    if not isinstance(inner, exp.Select) or not inner.args.get("group"):
+        return ""
+    describer = _Describer(inner, vocabulary)
+    keys = {}
+    for group in describer._groups():
+        projected = group if isinstance(group, exp.Alias) else next((p for p in inner.expressions if p.unalias() == group), None)
+        if projected is not None:
+            keys[projected.alias_or_name.lower()] = describer._dimension(group)
+    dimensions = [keys[p.alias_or_name.lower()] for p in select.expressions if p.alias_or_name.lower() in keys]
+    measures = [p for p in select.expressions if p.alias_or_name.lower() not in keys]
+    if not dimensions or not measures:
+        return ""
+    ratio = next((m for m in measures if isinstance(m, exp.Alias) and m.this.find(exp.Div)), None)
+    inner_measures = {p.alias_or_name.lower(): describer._measure(p) for p in inner.expressions}
+    picked = [inner_measures.get(m.alias_or_name.lower()) or _Measure(_alias_words(m.alias_or_name, counts=False) or _spoken(m.alias_or_name), False, m)
+              for m in ([ratio] if ratio else measures)]
+    per = " per " + _and(list(dict.fromkeys(dimensions)))
+    if all(m.counts for m in picked):
+        return describer.question(head=(f"how many {_and([m.noun for m in picked])}{per}", True))
+    nouns = [f"number of {m.noun}" if m.counts else m.noun for m in picked]
+    verb = "is" if len(nouns) == 1 and not nouns[0].endswith("s") else "are"
+    return describer.question(head=(f"what {verb} the {_and(nouns)}{per}", True))
 
 
 @dataclass
@@ -148,10 +188,11 @@ class _Describer:
         self.main_table = next(iter(self.aliases.values()), "")
         self.defined: list[Documented] = []  # the documented definitions the WHERE clause applies
 
-    def question(self) -> str:
+    def question(self, head: tuple[str, bool] | None = None) -> str:
+        """The question; ``head`` ('what is the refund rate per month', True) replaces what is measured per what."""
         where = self.select.args.get("where")
         phrases, period, excluded = self._filters(where.this) if where is not None else ([], "", [])
-        head, is_question = self._head()
+        head, is_question = head or self._head()
         states = [p.removeprefix("that are ") for p in phrases if p.startswith("that are ")]
         withs = [p.removeprefix("with ") for p in phrases if p.startswith("with ")]
         phrases = ([p for p in phrases if not p.startswith(("with ", "that are "))] + (["that are " + _and(states)] if states else [])
@@ -304,7 +345,15 @@ class _Describer:
         return self.main_table or None
 
     def _column_name(self, column: exp.Column) -> str:
-        return self.vocabulary.column_name(column.name, self._table_of(column))
+        """The column in words; one of a joined table that other tables of the cluster have too says whose
+        ('buyer country code' of market.buyers joined to orders, where sellers have a country_code as well)."""
+        table = self._table_of(column)
+        name = self.vocabulary.column_name(column.name, table)
+        if table and table != self.main_table and self.vocabulary.shared(column.name):
+            owner = _singular(_spoken(table))
+            if owner not in name.split():
+                return f"{owner} {name}"
+        return name
 
     def _subject(self, column: exp.Column) -> str:
         """A column as the thing counted or grouped by: ids name the thing ('user_id' -> 'user')."""
@@ -644,6 +693,16 @@ def _participle(word: str) -> bool:
     [True, True, False, False]
     """
     return len(word) >= 5 and word.endswith("ed") and not word.endswith("eed")
+
+
+def _singular(noun: str) -> str:
+    """'buyers' -> 'buyer', 'categories' -> 'category'; the last word only."""
+    head, _, last = noun.rpartition(" ")
+    if last.endswith("ies") and len(last) > 4:
+        last = last[:-3] + "y"
+    elif last.endswith("s") and not last.endswith("ss"):
+        last = last[:-1]
+    return f"{head} {last}" if head else last
 
 
 def _plural(noun: str) -> str:

@@ -36,7 +36,7 @@ from vedder.files import dump_yaml, load_yaml
 from vedder.schemas import schema_header
 from vedder.sql.fingerprint import fingerprint_of, normalize_sql
 from vedder.sql.guard import parse_one_statement, table_name
-from vedder.sql.layout import reflow
+from vedder.sql.layout import WIDTH, reflow
 
 if TYPE_CHECKING:
     from sqlglot.schema import MappingSchema
@@ -521,6 +521,41 @@ def clean_text(sql: str, dialect: str) -> str:
     return sql[tokens[0].start: tokens[-1].end + 1].strip()
 
 
+def laid_out(sql: str, dialect: str) -> str:
+    r"""``sql`` as a proposal shows it: one clause a line (``reflow``), also when the analyst wrote it over lines one
+    of which is longer than ``WIDTH`` (a 200-character WHERE line). A query with a nested SELECT (a CTE, a
+    subquery), a comment or a string over lines keeps its own lines: only whitespace between tokens changes.
+
+    >>> print(laid_out("SELECT c, COUNT(*) AS n\nFROM t\nWHERE " + " AND ".join(f"x{i} = {i}" for i in range(12)) + "\nGROUP BY c", "duckdb"))
+    SELECT c, COUNT(*) AS n
+    FROM t
+    WHERE x0 = 0
+      AND x1 = 1
+      AND x2 = 2
+      AND x3 = 3
+      AND x4 = 4
+      AND x5 = 5
+      AND x6 = 6
+      AND x7 = 7
+      AND x8 = 8
+      AND x9 = 9
+      AND x10 = 10
+      AND x11 = 11
+    GROUP BY c
+    """
+    lines = sql.strip().splitlines()
+    if len(lines) > 1 and max(len(line) for line in lines) > WIDTH:
+        try:
+            tokens = sqlglot.Dialect.get_or_raise(dialect).tokenize(sql)
+        except (sqlglot.errors.SqlglotError, ValueError):
+            return sql
+        nested = bool(tokens) and tokens[0].token_type == TokenType.WITH or any(
+            a.token_type == TokenType.L_PAREN and b.token_type in (TokenType.SELECT, TokenType.WITH) for a, b in zip(tokens, tokens[1:]))
+        if not nested and not any(t.comments or "\n" in t.text for t in tokens):
+            sql = " ".join(line.strip() for line in lines)
+    return reflow(sql, dialect)
+
+
 def table_words(cluster: "Cluster") -> frozenset[str] | None:
     """Lower-case words at least one of which every query reading a table of ``cluster`` (or one its docs
     deprecate) contains: table names, or the schema of a ``schema.*`` entry. None when an entry cannot be
@@ -720,7 +755,7 @@ def propose(
         draft = ProposalDraft(
             id=proposal_id,
             question=question,
-            sql=reflow(shown, project.config.dialect),
+            sql=laid_out(shown, project.config.dialect),
             fingerprint=pattern.fingerprint,
             score=pattern.score,
             provenance={
