@@ -1008,18 +1008,22 @@ def grounding_problems(
     return problems
 
 
-_AGE_WORDS = {"new", "existing"}
+# Words said before a noun that point at it or frame it rather than name a kind of it.
+_NOT_A_KIND = set("""new existing within respective related associated given certain specific particular various other
+    same such both either each own""".split())
 
 
 def _entity_modifiers(question: str, sig: SQLSignature) -> list[tuple[str, str]]:
     """(word, entity) for each word said just before an entity whose key the query reads ("enterprise accounts" of a
     query reading ``account_id``): a kind of that entity the question asks about, which the pair must account for.
-    Words that frame, count, rank, negate or name a period are no kind, nor is "new" ("new users signed up")."""
+    Words that frame, count, rank, negate or name a period are no kind, nor are "new" ("new users signed up"),
+    "respective", a participle ("corresponding") or a number."""
     entities = {stem(name[:-3]) for name in (c.rsplit(".", 1)[-1].lower() for c in sig.columns) if name.endswith("_id") and len(name) > 3}
-    said = _plain(_without_periods(question))
-    return [(before, word) for before, word in zip(said, said[1:])
-            if stem(_singular(word)) in entities and before.isalpha() and before not in STOP_WORDS
-            and stem(before) not in _CUE_WORDS | _FRAMING | _RANK_WORDS and before not in _NEGATION | _AGE_WORDS]
+    pairs = re.findall(r"(?=\b([a-z]+) ([a-z]+)\b)", _without_periods(question).lower())  # next to each other, no comma
+    return [(before, word) for before, word in pairs
+            if stem(_singular(word)) in entities and len(before) > 3 and not before.endswith("ing")
+            and before not in STOP_WORDS | _NEGATION | _NOT_A_KIND | NUMBER_WORDS.keys()
+            and stem(before) not in _CUE_WORDS | _FRAMING | _RANK_WORDS]
 
 
 def _profiled_words(index: ClusterIndex) -> set[str]:
@@ -1381,7 +1385,7 @@ def _phrasal_nouns(said: Sequence[str]) -> set[str]:
     "checkout"): how a value such as an event name is said as a verb.
 
     >>> sorted(_phrasal_nouns(["accounts", "logged", "in", "per", "day"]))
-    ['loggin', 'login']
+    ['loggedin', 'loggin', 'login']
     """
     out: set[str] = set()
     for verb, particle in zip(said, said[1:]):
@@ -2043,7 +2047,8 @@ def _declined_still_asked(index: ClusterIndex, question: str, previous: Any) -> 
     for earlier in declined:
         wanted = _asked_for(index, earlier, default_year)
         if ((wanted - now or not wanted and _domain(earlier) - _CHAT_WORDS) and not _asks_the_answer_again(question, earlier, answered)
-                and not _asks_the_answer_again(question, earlier, answered, _table_words(index))):
+                and not _asks_the_answer_again(question, earlier, answered, _table_words(index))
+                and not _names_the_term_again(index, question, earlier, answered)):
             return f"the follow-up '{earlier}' was not answered, and this one does not say it no longer holds"
     return None
 
@@ -2064,6 +2069,17 @@ def _asks_the_answer_again(question: str, declined: str, answered: Sequence[str]
     before = {w for text in answered for w in tokenize(_without_periods(text))}
     other = set(tokenize(_without_periods(declined))) - _JOINING - before
     return bool(other & kinds) and not said & other and bool(said & (before - other) & kinds)
+
+
+def _names_the_term_again(index: ClusterIndex, question: str, declined: str, answered: Sequence[str]) -> bool:
+    """Whether ``question`` names again the term the docs define that the answer before gave, after a declined
+    follow-up asked for another ("and the MRR of US accounts per segment?" after "and ARR?" of MRR per plan). The
+    question comes with its acronyms spelled out; so are the others here."""
+    spelled = _acronyms(index)
+    values = lambda: {v.lower() for _, v, _ in _profiled_values(index)}  # noqa: E731
+    terms = _defined_terms(index) | {w for words_ in spelled.values() for w in tokenize(words_)}
+    said = lambda text: acronyms_spelled_out(text, spelled, values) if spelled else text  # noqa: E731
+    return _asks_the_answer_again(question, said(declined), [said(text) for text in answered], terms)
 
 
 def _table_words(index: ClusterIndex) -> set[str]:

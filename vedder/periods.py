@@ -33,6 +33,8 @@ _MONTH_NAME = "|".join(sorted(_MONTHS, key=len, reverse=True))
 # "May" alone is a verb as often as a month: a month name counts only with a year next to it.
 _MONTH_YEAR = re.compile(rf"\b({_MONTH_NAME})\.?,?\s+(?:of\s+)?((?:19|20)\d\d)\b", re.IGNORECASE)
 _BARE_MONTH = re.compile(rf"\b({'|'.join(n for n in sorted(_MONTHS, key=len, reverse=True) if n != 'may')})\b", re.IGNORECASE)
+# "and in May?": the month, not the verb, when said with a capital after a preposition of time.
+_BARE_MAY = re.compile(r"(?i:\b(?:in|for|during|of|since|until|through|from)\s+)(May)\b")
 _ISO_MONTH = re.compile(r"\b((?:19|20)\d\d)-(0[1-9]|1[0-2])\b(?!-\d)")
 _YEAR = re.compile(r"(?<![\w.-])((?:19|20)\d\d)(?![\w.]|-\d)")
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
@@ -100,7 +102,11 @@ class Period:
 
 def periods_in(text: str, default_year: int | None = None) -> list[Period]:
     """Months (with their year) and bare years that ``text`` names, in order; with ``default_year`` a month
-    named without a year ("and for December?") is taken to be in that year."""
+    named without a year ("and for December?", "and in May?" but not "it may") is taken to be in that year.
+
+    >>> [p.month for p in periods_in("and in May?", 2026)], periods_in("which may differ", 2026)
+    ([5], [])
+    """
     return list(_periods_in(text, default_year))
 
 
@@ -121,10 +127,10 @@ def _periods_in(text: str, default_year: int | None) -> tuple[Period, ...]:
         found.append((match.start(), Period(int(match.group(1)), int(match.group(2)), match.group(0))))
         taken.append(match.span())
     if default_year is not None:
-        for match in _BARE_MONTH.finditer(text):
-            if not any(start <= match.start() < end for start, end in taken):
-                found.append((match.start(), Period(default_year, _MONTHS[match.group(1).lower()], match.group(0))))
-                taken.append(match.span())
+        for match in [*_BARE_MONTH.finditer(text), *_BARE_MAY.finditer(text)]:
+            if not any(start <= match.start(1) < end for start, end in taken):
+                found.append((match.start(1), Period(default_year, _MONTHS[match.group(1).lower()], match.group(1))))
+                taken.append(match.span(1))
     for match in _YEAR.finditer(text):
         if not any(start <= match.start() < end for start, end in taken):
             found.append((match.start(), Period(int(match.group(1)), None, match.group(0))))
