@@ -466,3 +466,16 @@ def test_a_follow_up_names_the_question_it_may_follow(project, cluster, warehous
     server.enqueue_text("5 orders.")
     ask(project, cluster, context, warehouse, server, question="How many orders?", model_options={"tool_calling": True})
     assert server.requests[2]["messages"][-1] == {"role": "user", "content": "How many orders?"}  # no conversation
+
+
+def test_empty_call_tags_are_an_empty_reply_not_the_answer(project, cluster, context, warehouse, server):
+    """vedder chat, Qwen2.5-Coder-1.5B asked "What's the weather in Paris tomorrow?" in the revenue conversation:
+    '<tools></tools>', shown as 'Not checked against the data (the model ran no query): <tools></tools>'."""
+    server.enqueue_text("<tools></tools>")
+    server.enqueue_text("The weather cannot be answered from the shop cluster's tables.")
+    result = ask(project, cluster, context, warehouse, server, question="What's the weather in Paris tomorrow?",
+                 model_options={"tool_calling": True})
+
+    assert server.requests[1]["messages"][-1]["content"] == "Your reply was empty. Call a tool, or give the final answer."
+    assert result.status == "not_covered" and "<tools>" not in result.answer
+    assert result.answer == "This cannot be answered from the shop cluster: The weather cannot be answered from the shop cluster's tables."

@@ -333,6 +333,7 @@ def _shorten(text: str, limit: int = 80) -> str:
 # Hermes-style calls, as Qwen2.5's chat template asks for them: <tool_call>{"name": …, "arguments": {…}}</tool_call>;
 # Qwen2.5-Coder-1.5B also wrote them in the template's <tools> tags. A tag around JSON that names no call is no call.
 _TAGGED_CALL = re.compile(r"<(tool_call|tools|function_call)>\s*(.*?)\s*(?:</\1>|$)", re.DOTALL)
+_EMPTY_TAGS = re.compile(r"<(tool_call|tools|function_call)>\s*</\1>")
 FENCE = re.compile(r"```[\w-]*[ \t]*\n(.*?)```", re.DOTALL)
 _SQL_FENCE = re.compile(r"\A\s*```sql[ \t]*\n(.*?)```\s*\Z", re.DOTALL | re.IGNORECASE)
 
@@ -470,7 +471,8 @@ def _native_turn(run: _Run, toolbox: "Toolbox", reply: "Reply") -> str | None:
                         for tool, arguments in written]
             run.messages.append({"role": "user", "content": "\n\n".join(observed)})
             return None
-        if reply.text.strip():
+        # Empty call tags are an empty reply (Qwen2.5-Coder-1.5B answered "<tools></tools>" to an off-topic question).
+        if _EMPTY_TAGS.sub("", reply.text).strip():
             return reply.text.strip()
         run.messages.append({"role": "assistant", "content": ""})
         run.messages.append({"role": "user", "content": "Your reply was empty. Call a tool, or give the final answer."})
