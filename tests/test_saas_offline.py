@@ -64,8 +64,9 @@ def test_the_gold_sql_runs_and_returns_rows(saas_root):
 # Answered right today: coverage may grow, never shrink unnoticed.
 # The blind run (before any fix): questions 26 right of 30 answered (27 with one blind label corrected: 'How many
 # paying accounts are there in Germany?' is the count alone, see BENCHMARKS.md), conversations 34 of 35; after the
-# fixes none is wrong; coverage: conversations 36 ("and in May?", a defined term named again).
-QUESTIONS_RIGHT = 27
+# fixes none is wrong; coverage: questions 28 (one value of a split ordered by it), conversations 36 ("and in May?",
+# a defined term named again).
+QUESTIONS_RIGHT = 28
 CONVERSATIONS_RIGHT = 36
 
 
@@ -175,3 +176,15 @@ def test_naming_the_answers_defined_term_again_lets_go_of_a_declined_other_one(s
     assert arr.status == "not_covered", arr.answer
     *_, plain = _conversation(saas, "MRR by plan", "and ARR?", "and for US accounts per segment?")
     assert plain.status == "not_covered", plain.answer
+
+
+def test_one_value_of_a_split_the_pair_orders_by_is_its_count(saas):
+    """'How many P1 tickets were opened in May 2026?' of tickets per priority (``ORDER BY priority``) was declined:
+    a pair ordered by the column it splits by was never filtered to one of its values; one row is left to order."""
+    p1 = _answer(saas, "How many P1 tickets were opened in May 2026?", "support")
+    assert p1.match is not None and p1.match.pair.id == "tickets-by-priority", p1.reason
+    assert "priority = 'P1'" in p1.match.sql and "ORDER BY" not in p1.match.sql
+    # Near misses: two values; a value of a column the pair does not split by.
+    for question in ("How many P1 or P2 tickets were opened in May 2026?", "How many chat tickets came in per month in 2026?"):
+        result = _answer(saas, question, "support")
+        assert result.match is None, (question, result.match.explanation)

@@ -1758,8 +1758,13 @@ def _narrowed_by(index: ClusterIndex, question: str, dialect: str, column_name: 
         return None
     tree.set("expressions", kept)
     order = tree.args.get("order")
-    if order is not None and any(isinstance(o.this, exp.Column) and o.this.name.lower() == column_name for o in order.expressions):
-        return None
+    if order is not None:
+        # "ORDER BY priority" of the one priority left orders nothing.
+        rest = [o for o in order.expressions if not (isinstance(o.this, exp.Column) and o.this.name.lower() == column_name)]
+        if rest:
+            order.set("expressions", rest)
+        else:
+            tree.set("order", None)
     adaptations = [*best.adaptations, Adaptation(grouped[0].name, None, value)]
     candidate = Candidate(best.pair, best.phrasing, best.similarity, [], adaptations, tree, dialect)
     return OfflineMatch(best.pair, tree.sql(dialect=dialect), adaptations, best.similarity, _explain(candidate))
