@@ -64,9 +64,9 @@ def test_the_gold_sql_runs_and_returns_rows(saas_root):
 # Answered right today: coverage may grow, never shrink unnoticed.
 # The blind run (before any fix): questions 26 right of 30 answered (27 with one blind label corrected: 'How many
 # paying accounts are there in Germany?' is the count alone, see BENCHMARKS.md), conversations 34 of 35; after the
-# fixes none is wrong; coverage: questions 28 (one value of a split ordered by it), conversations 36 ("and in May?",
+# fixes none is wrong; coverage: questions 29 (one value of a split ordered by it, "Canadian"), conversations 36 ("and in May?",
 # a defined term named again).
-QUESTIONS_RIGHT = 28
+QUESTIONS_RIGHT = 29
 CONVERSATIONS_RIGHT = 36
 
 
@@ -186,5 +186,18 @@ def test_one_value_of_a_split_the_pair_orders_by_is_its_count(saas):
     assert "priority = 'P1'" in p1.match.sql and "ORDER BY" not in p1.match.sql
     # Near misses: two values; a value of a column the pair does not split by.
     for question in ("How many P1 or P2 tickets were opened in May 2026?", "How many chat tickets came in per month in 2026?"):
+        result = _answer(saas, question, "support")
+        assert result.match is None, (question, result.match.explanation)
+
+
+def test_a_country_said_as_its_peoples_adjective_is_its_code(saas):
+    """'What is the MRR of Canadian accounts per segment?' was declined: a country column's code was named only by
+    the country's names."""
+    canada = _answer(saas, "What is the MRR of Canadian accounts per segment?")
+    assert canada.match is not None and "a.country_code = 'CA'" in canada.match.sql, canada.reason
+    # Near misses: a country no profile holds; a cluster without a country column, by name or adjective.
+    assert _answer(saas, "What is the MRR of Norwegian accounts per segment?").match is None
+    for question in ("How many tickets did Canadian accounts open per priority in May 2026?",
+                     "How many tickets did UK accounts open per priority in May 2026?"):
         result = _answer(saas, question, "support")
         assert result.match is None, (question, result.match.explanation)

@@ -54,9 +54,20 @@ COUNTRIES = {
     "portugal": "PT", "ireland": "IE", "austria": "AT", "belgium": "BE", "switzerland": "CH", "china": "CN",
     "south korea": "KR", "korea": "KR", "argentina": "AR", "turkey": "TR", "indonesia": "ID",
 }
+# "Canadian accounts": a country column's code said as its people's adjective.
+DEMONYMS = {
+    "american": "US", "british": "GB", "swedish": "SE", "german": "DE", "french": "FR", "spanish": "ES", "italian": "IT",
+    "dutch": "NL", "norwegian": "NO", "danish": "DK", "finnish": "FI", "japanese": "JP", "brazilian": "BR",
+    "canadian": "CA", "mexican": "MX", "indian": "IN", "australian": "AU", "polish": "PL", "portuguese": "PT",
+    "irish": "IE", "austrian": "AT", "belgian": "BE", "swiss": "CH", "chinese": "CN", "korean": "KR",
+    "argentinian": "AR", "turkish": "TR", "indonesian": "ID",
+}
 COUNTRY_NAMES: dict[str, list[str]] = {}
 for _name, _code in COUNTRIES.items():
     COUNTRY_NAMES.setdefault(_code, []).append(_name)
+DEMONYMS_OF: dict[str, list[str]] = {}
+for _name, _code in DEMONYMS.items():
+    DEMONYMS_OF.setdefault(_code, []).append(_name)
 
 _DESC = {stem(w) for w in """most highest largest biggest greatest maximum max oldest latest longest top best heaviest
     tallest more greater above over exceed exceeds larger higher older bigger descending newest richest decreasing longer
@@ -310,7 +321,21 @@ def mentions(text_words: Sequence[str], value: str, column: str | None = None) -
     """Whether the words of ``value`` (or, for a code, a name ``spoken_names`` gives it) occur in ``text_words``
     (words as written, see ``_cased``)."""
     return (_mentions(text_words, value) or any(_mentions(text_words, name) for name in spoken_names(value, column))
-            or _initials(value) in text_words)
+            or _initials(value) in text_words or _demonym_said(text_words, value, column))
+
+
+def _demonym_said(text_words: Sequence[str], value: str, column: str | None) -> bool:
+    """Whether a code of a country column is said as its people's adjective before what it describes ("Canadian
+    accounts" is 'CA'); "in German" and "German-language" say a language.
+
+    >>> _demonym_said(["Canadian", "accounts"], "CA", "country_code"), _demonym_said(["shows", "in", "German"], "DE", "country")
+    (True, False)
+    """
+    names = DEMONYMS_OF.get(value.upper(), []) if len(value) == 2 and holds_countries(column) else []
+    lowered = [w.lower() for w in text_words]
+    return any(word in names and 0 < i + 1 < len(lowered) and lowered[i + 1] not in ("language", "speaking", "speakers")
+               and (i == 0 or lowered[i - 1] not in ("in", "into", "speak", "speaks", "spoken"))
+               for i, word in enumerate(lowered))
 
 
 @lru_cache(maxsize=4096)
@@ -1001,10 +1026,11 @@ def grounding_problems(
         if column_words & _domain(phrasing) and not column_words & q_terms:
             problems.append(f"returns {name}")
     known |= {w for text in _phrasings(index, pair) for w in _domain(text)} | set(_profiled_words(index))
-    # A country is a value the literals speak for ("UK accounts" of ``country_code = 'US'``, adapted).
-    # A qualifier's words ("including test users") are the qualifier check's.
+    # A country is a value the literals speak for ("UK accounts" of ``country_code = 'US'``, adapted to 'GB'); a
+    # qualifier's words ("including test users") are the qualifier check's.
+    countries = {code.lower() for code in sig.strings} | adapted
     problems += [f"says which {entity}: {word}" for word, entity in _entity_modifiers(without_spans(question, qualifiers_in(question)), sig)
-                 if stem(word) not in known | adapted and word not in COUNTRIES]
+                 if stem(word) not in known | adapted and COUNTRIES.get(word, DEMONYMS.get(word, "")).lower() not in countries]
     return problems
 
 
@@ -1021,7 +1047,7 @@ def _entity_modifiers(question: str, sig: SQLSignature) -> list[tuple[str, str]]
     entities = {stem(name[:-3]) for name in (c.rsplit(".", 1)[-1].lower() for c in sig.columns) if name.endswith("_id") and len(name) > 3}
     pairs = re.findall(r"(?=\b([a-z]+) ([a-z]+)\b)", _without_periods(question).lower())  # next to each other, no comma
     return [(before, word) for before, word in pairs
-            if stem(_singular(word)) in entities and len(before) > 3 and not before.endswith("ing")
+            if stem(_singular(word)) in entities and (len(before) > 3 or before in COUNTRIES) and not before.endswith("ing")
             and before not in STOP_WORDS | _NEGATION | _NOT_A_KIND | NUMBER_WORDS.keys()
             and stem(before) not in _CUE_WORDS | _FRAMING | _RANK_WORDS]
 
