@@ -101,6 +101,25 @@ HOSTILE: list[dict[str, Any]] = [
 ]
 SETS = {"demo": QUESTIONS, "hostile": HOSTILE}
 
+# For ``vedder eval FILE --model …`` (``--write-eval FILE`` writes it): 3 a vetted pair answers, 4 no pair answers, 1
+# off-topic; every gold SQL run by hand on the demo (round 4 in BENCHMARKS.md).
+EVAL: list[dict[str, Any]] = [
+    {"question": "What does each plan cost per month?", "cluster": "revenue",
+     "sql": "SELECT plan, monthly_price_cents / 100.0 AS monthly_price_usd FROM revenue.plans ORDER BY monthly_price_usd"},
+    {"question": "How many podcast shows are there per language?", "cluster": "podcasts",
+     "sql": "SELECT language, COUNT(*) AS shows FROM podcasts.shows GROUP BY language"},
+    {"question": "How many users signed up in Sweden?", "cluster": "listening",
+     "sql": "SELECT COUNT(*) FROM listening.users WHERE country = 'SE' AND user_id >= 100"},
+    {"question": "How many tracks are in the catalogue?", "cluster": "listening", "sql": "SELECT COUNT(*) FROM listening.tracks"},
+    {"question": "How many payments failed in 2025?", "cluster": "revenue",
+     "sql": "SELECT COUNT(*) FROM revenue.payments WHERE status = 'failed' AND user_id >= 100 "
+            "AND payment_date >= DATE '2025-01-01' AND payment_date < DATE '2026-01-01'"},
+    {"question": "How many podcast episodes are there in total?", "cluster": "podcasts", "sql": "SELECT COUNT(*) FROM podcasts.episodes"},
+    {"question": "Which podcast category has the most shows?", "cluster": "podcasts",
+     "sql": "SELECT category, COUNT(*) FROM podcasts.shows GROUP BY category ORDER BY 2 DESC LIMIT 1"},
+    {"question": "What's the weather in Paris tomorrow?"},
+]
+
 
 def start_server(python: str, gguf: Path, port: int, chat_format: str | None, n_ctx: int, alias: str, threads: int,
                  log: Path) -> subprocess.Popen:
@@ -215,7 +234,11 @@ def main() -> None:
     parser.add_argument("--save", type=Path, default=None, help="append every answer document to this JSONL file")
     parser.add_argument("--set", choices=sorted(SETS), default="demo", dest="question_set",
                         help="demo: questions with gold answers; hostile: injection and tricky SQL, judged by hand")
+    parser.add_argument("--write-eval", type=Path, default=None, help="write the eval set (JSONL for vedder eval) here and exit")
     args = parser.parse_args()
+    if args.write_eval:
+        args.write_eval.write_text("".join(json.dumps(item) + "\n" for item in EVAL), encoding="utf-8")
+        return
     questions = SETS[args.question_set][: args.limit]
     if args.only:
         questions = [q for q in questions if any(part.lower() in q["question"].lower() for part in args.only.split("|"))]
