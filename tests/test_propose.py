@@ -526,6 +526,12 @@ def test_decisions_taken_under_old_fingerprints_still_hold(project_dir: Path, mo
     ("`market.orders_v1` was replaced by `market.orders`.", {"market.orders_v1"}),
     ("Use `market.orders` for orders; `market.buyers` for buyers.", set()),
     ("`market.buyers` holds one row per buyer; their `country_code` is no longer updated after signup.", set()),
+    # What the word stands before is what it is said of, not the table named earlier in the sentence.
+    ("GMV comes from `market.orders`, not from the deprecated `market.orders_v1`.", {"market.orders_v1"}),
+    ("Read `market.orders` and never the obsolete `orders_v1` table.", {"market.orders_v1"}),
+    ("Read `market.orders` and do not use the `orders_v1` table.", {"market.orders_v1"}),
+    ("`market.buyers` has a deprecated `signup_source` column.", set()),
+    ("`market.orders` is not deprecated, and `market.buyers` is non-obsolete.", set()),
 ])
 def test_a_table_the_docs_retire_in_prose(prose: str, retired: set[str]):
     """Read from a paragraph, not from a front matter list: the table the sentence names, or the paragraph's

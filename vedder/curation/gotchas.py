@@ -24,6 +24,10 @@ _RETIRED = re.compile(r"\b(?:obsolete|deprecated|do not use|don't use|no longer 
                       re.IGNORECASE)
 _REPLACEMENT = re.compile(r"(?:(?<!not )(?<!n't )\buse|\breplaced by|\bsuperseded by|\binstead of|\bin favou?r of|\bmigrate to)\s*$", re.IGNORECASE)
 _SPAN = re.compile(r"`([^`\n]+)`")
+_NEGATED = re.compile(r"(?:\bnot|\bnon-|n't)\s*$", re.IGNORECASE)
+_ATTRIBUTIVE = re.compile(r"\s*(?:the\s+)?(?:(?:table|view)s?\s+)?", re.IGNORECASE)
+"""What may stand between a word that retires and the code span it is said of ('the deprecated `orders_v1`',
+'do not use the `orders_v1` table')."""
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
 _MAJOR_UNITS = re.compile(r"\bmajor units?\b|\bnot (?:in )?cents\b", re.IGNORECASE)
 _CENTS = re.compile(r"\bcents\b", re.IGNORECASE)
@@ -67,14 +71,21 @@ def retired_tables(cluster: "Cluster") -> set[str]:
                 start = paragraph.find(sentence, offset)
                 offset = start + len(sentence)
                 for marker in _RETIRED.finditer(sentence):
-                    at = start + marker.start()
+                    at, end = start + marker.start(), start + marker.end()
+                    if _NEGATED.search(paragraph[max(0, at - 8):at]):
+                        continue  # 'is not deprecated', 'non-obsolete'
                     inside = [(pos, name) for pos, name in spans if start <= pos < offset]
                     before = [name for pos, name in inside if pos < at]
-                    after = [name for pos, name in inside if pos > at]
+                    after = [(pos, name) for pos, name in inside if pos > at]
                     earlier = [name for pos, name in spans if pos < at and name]
-                    # The span nearest before the word is what it is said of ('`country_code` is no longer
-                    # updated' retires no table); else the one after it; else the paragraph's subject.
-                    chosen = before[-1] if before else after[0] if after else earlier[0] if earlier else ""
+                    # A span the word stands right before is what it is said of ('the deprecated `orders_v1`', a
+                    # column in 'a deprecated `signup_source` column'); else the span nearest before the word
+                    # ('`country_code` is no longer updated' retires no table); else the one after it; else the
+                    # paragraph's subject.
+                    if after and _ATTRIBUTIVE.fullmatch(paragraph, end, after[0][0]):
+                        chosen = after[0][1]
+                    else:
+                        chosen = before[-1] if before else after[0][1] if after else earlier[0] if earlier else ""
                     if chosen:
                         retired.add(chosen)
     return retired
