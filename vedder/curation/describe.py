@@ -140,9 +140,12 @@ def _over_grouped_cte(select: exp.Select, vocabulary: Vocabulary) -> str:
     """The question of a query that only picks the results of a grouped CTE, in that CTE's words: its measures
     (or only the ratio computed from them) per its groups, with its filters — 'What is the refund rate per
     month since 2026-01-01, …?', not 'List the month, delivered, refunded and refund rate of delivered'.
-    '' for any other query."""
+    '' for any other query: one that filters, cuts or inner-joins those results (``WHERE streams > 1000``, ``ORDER
+    BY streams DESC LIMIT 3``) asks something else."""
     source = select.args.get("from")
-    if select.args.get("group") or any(p.find(exp.AggFunc) for p in select.expressions) or source is None:
+    picks_some = any(select.args.get(clause) for clause in ("where", "having", "qualify", "limit", "offset", "fetch"))
+    if (select.args.get("group") or any(p.find(exp.AggFunc) for p in select.expressions) or source is None or picks_some
+            or any(join.side != "LEFT" for join in select.args.get("joins") or [])):
         return ""
     with_ = select.args.get("with")
     ctes = {cte.alias_or_name.lower(): cte.this for cte in (with_.expressions if with_ is not None else [])}
