@@ -479,7 +479,7 @@ class _Describer:
         notes = []
         root = self.select.root()
         for projection in self.select.expressions:
-            if not isinstance(projection, exp.Alias) or projection.find(exp.Div):
+            if not isinstance(projection, exp.Alias) or _scaled(projection):
                 continue
             words = set(_spoken_words(projection.alias))
             summed = next((c.name for a in projection.find_all(exp.AggFunc) for c in a.find_all(exp.Column)
@@ -496,8 +496,8 @@ class _Describer:
 
     def _partition_notes(self, root: exp.Expression) -> list[str]:
         filtered: dict[str, set[str]] = {}
-        for where in root.find_all(exp.Where):
-            for condition in where.find_all(*_COMPARISONS, exp.Between):
+        for where in root.find_all(exp.Where, exp.Join):  # a join's ON filters as a WHERE does
+            for condition in where.find_all(*_COMPARISONS, exp.Between, exp.In):
                 column = condition.this if isinstance(condition.this, exp.Column) else condition.find(exp.Column)
                 if column is not None:
                     filtered.setdefault(self._table_of(column) or "", set()).add(column.name.lower())
@@ -671,6 +671,17 @@ def _alias_words(alias: str, counts: bool) -> str:
     elif len(words) == 1 and words[0] in _COUNT_WORDS | _VAGUE_WORDS:
         return ""
     return " ".join(words)
+
+
+def _scaled(expression: exp.Expression) -> bool:
+    """Whether ``expression`` divides, or multiplies by a number: a unit converted (``/ 100.0``, ``* 0.01``).
+
+    >>> _scaled(sqlglot.parse_one("SUM(total_cents) * 0.01")), _scaled(sqlglot.parse_one("SUM(total_cents * quantity)"))
+    (True, False)
+    """
+    return expression.find(exp.Div) is not None or any(
+        isinstance(side, exp.Literal) and side.is_number for product in expression.find_all(exp.Mul)
+        for side in (product.this, product.expression))
 
 
 def _spoken_words(name: str) -> list[str]:
