@@ -111,6 +111,30 @@ def test_interactive_review_through_prompts(project_dir: Path, tmp_path: Path, m
     assert "acceptance rate 50%" in result.output
 
 
+def with_a_note(project: Path, proposal: dict) -> str:
+    """Give ``proposal``'s question the kind of note ``describe`` writes for the reviewer; the question without it."""
+    path = project / PROPOSALS / f"{proposal['id']}.yaml"
+    note = " Note: events is partitioned by event_date, but the query filters ts, so it reads every partition."
+    document = load_yaml(path).data
+    path.write_text(json.dumps({**document, "question": document["question"] + note}))  # JSON is YAML
+    return proposal["question"]
+
+
+@pytest.mark.parametrize("how", ["--accept", "a", "e"])
+def test_an_accepted_pair_asks_the_question_without_the_reviewers_note(project_dir: Path, how: str):
+    first = pending(project_dir)[0]
+    question = with_a_note(project_dir, first)
+    assert "Note: events is partitioned" in pending(project_dir)[0]["question"]  # the reviewer sees it
+    if how == "--accept":
+        result = runner.invoke(app, ["review", "listening", "--accept", first["id"], "--no-pr", "--project", str(project_dir)])
+    else:  # accept as proposed, or edit and keep the question offered
+        result = runner.invoke(app, ["review", "listening", "--no-pr", "--project", str(project_dir)],
+                               input="a\nq\n" if how == "a" else "e\n\nn\nq\n")
+    assert result.exit_code == 0, result.output
+    pairs = [load_yaml(path).data for path in (project_dir / "clusters/listening/pairs").glob("*.yaml")]
+    assert [pair["question"] for pair in pairs if "mined" in pair.get("tags", [])] == [question]
+
+
 def test_edited_sql_must_pass_the_guard(project_dir: Path, tmp_path: Path, monkeypatch):
     use_editor(tmp_path, monkeypatch, "#!/bin/sh\necho 'DROP TABLE listening.events' > \"$1\"\n")
     result = runner.invoke(app, ["review", "listening", "--no-pr", "--project", str(project_dir)], input="e\n\ny\nq\n")

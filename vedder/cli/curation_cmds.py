@@ -203,9 +203,9 @@ def _interactive(project, cluster, decisions: list, state) -> bool:
                         reason = typer.prompt("reason")
                         decisions.append(review.reject(project, cluster, proposal, reason, state=state))
                         break
-                    question, sql = proposal.question, proposal.sql
+                    question, sql = None, None  # accepted as proposed: its question without the reviewer's notes
                     if key == "e":
-                        question = typer.prompt("question", default=proposal.question)
+                        question = typer.prompt("question", default=review.without_notes(proposal.question))
                         if typer.confirm("edit the SQL in $EDITOR?", default=False):
                             sql = _edit(proposal.sql) or proposal.sql
                     decisions.append(review.accept(project, cluster, proposal, question=question, sql=sql, state=state))

@@ -126,6 +126,20 @@ class Vocabulary:
         return bool(partitioning) and str(partitioning.get("column", "")).lower() == column.lower()
 
 
+NOTE = "Note: "
+"""Opens each sentence ``describe`` adds after the question for the reviewer (what the docs say the query gets wrong)."""
+
+
+def without_notes(question: str) -> str:
+    """The question a proposal asks, without the notes ``describe`` adds for its reviewer: they describe the mined
+    query, so they are not part of the pair an expert accepts (whose SQL they may have fixed).
+
+    >>> without_notes("What is the revenue per month? Note: total_cents is in cents, but the result is named revenue_eur.")
+    'What is the revenue per month?'
+    """
+    return question.partition(" " + NOTE)[0].strip()
+
+
 def describe(sql: str | exp.Expression, dialect: str = "duckdb", vocabulary: Vocabulary | None = None) -> str:
     """The question ``sql`` answers, e.g. 'Which 5 countries had the most streams in 2026?'."""
     tree = parse_one_statement(sql, dialect) if isinstance(sql, str) else sql
@@ -485,12 +499,12 @@ class _Describer:
             summed = next((c.name for a in projection.find_all(exp.AggFunc) for c in a.find_all(exp.Column)
                            if c.name.lower() in self.vocabulary.cents), None)
             if summed and words & MONEY_WORDS and not words & {"cent", "cents"}:
-                notes.append(f"Note: {summed} is in cents, but the result is named {projection.alias}.")
+                notes.append(f"{NOTE}{summed} is in cents, but the result is named {projection.alias}.")
         for division in root.find_all(exp.Div):
             divisor = division.expression
             major = next((c.name for c in division.this.find_all(exp.Column) if c.name.lower() in self.vocabulary.major_units), None)
             if major and isinstance(divisor, exp.Literal) and divisor.is_number and float(divisor.name) == 100:
-                notes.append(f"Note: {major} is in major units already, but is divided by {divisor.name}.")
+                notes.append(f"{NOTE}{major} is in major units already, but is divided by {divisor.name}.")
         notes += self._partition_notes(root)
         return list(dict.fromkeys(notes))
 
@@ -509,7 +523,7 @@ class _Describer:
                 continue
             others = [c for c in filtered.get(table, set()) if _is_time(dataset, c)]
             if others:
-                notes.append(f"Note: {dataset.table} is partitioned by {partition}, "
+                notes.append(f"{NOTE}{dataset.table} is partitioned by {partition}, "
                              f"but the query filters {sorted(others)[0]}, so it reads every partition.")
         return notes
 

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vedder.curation.describe import without_notes
 from vedder.curation.propose import REJECTED_FILE, Miner, load_rejected
 from vedder.errors import ProjectFileError, UsageError, VedderError
 from vedder.files import atomic_write, dump_yaml
@@ -321,8 +322,8 @@ def accept(
     state: ReviewState | None = None,
 ) -> Decision:
     """Make the proposal (optionally edited) a vetted pair and remove the proposal: in ``state`` when given,
-    else in the working tree."""
-    question = (question or proposal.question).strip()
+    else in the working tree. The pair asks the proposal's question without the notes written for the reviewer."""
+    question = (question or without_notes(proposal.question)).strip()
     sql = reflow((sql or proposal.sql).strip(), project.config.dialect)
     if not question:
         raise UsageError("the question is empty", "type the question this SQL answers")
