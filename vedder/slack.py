@@ -177,10 +177,12 @@ def sources(answer: dict[str, Any]) -> str:
 
 def message(answer: dict[str, Any]) -> str:
     """An answer object (schemas/answer.schema.json) as one Slack message in mrkdwn."""
-    from vedder.agent.checks import failed_first
-
     status = answer.get("status")
-    failed, other_caveats = failed_first(answer.get("caveats") or [], answer.get("checks") or [])
+    failed, other_caveats = [], answer.get("caveats") or []
+    if answer.get("checks"):  # only a model's answer has checks: an offline answer does not load the agent package
+        from vedder.agent.checks import failed_first
+
+        failed, other_caveats = failed_first(other_caveats, answer["checks"])
     if failed:  # before the answer's words, as on every surface
         lines = [f"*{len(failed)} check{'s' * (len(failed) > 1)} failed, read before the answer:*"]
         lines += [f"_Check failed:_ {slack_text(detail)}" for detail in failed]

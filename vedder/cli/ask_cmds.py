@@ -40,7 +40,6 @@ def render_answer(answer, verbose: bool = False, error: bool = False, asks_back:
     surface asks which cluster a tie means, so the hint to rerun with --cluster is left out."""
     from rich.markup import escape
 
-    from vedder.agent.checks import failed_first
     from vedder.cli.highlight import highlight_sql
 
     out = console(stderr=error)
@@ -55,7 +54,11 @@ def render_answer(answer, verbose: bool = False, error: bool = False, asks_back:
     headline = answer.answer
     if answer.status == "error" and answer.error and answer.error not in headline:
         headline = answer.error + (f"\n{answer.answer}" if answer.answer else "")
-    failed, other_caveats = failed_first(answer.caveats, answer.checks)
+    failed, other_caveats = [], answer.caveats
+    if answer.checks:  # only a model's answer has checks: an offline answer does not load the agent package
+        from vedder.agent.checks import failed_first
+
+        failed, other_caveats = failed_first(answer.caveats, answer.checks)
     if failed:  # a model's answer that failed a check: the reader sees what failed before its confident words
         out.print(f"{label}  [yellow]{len(failed)} check{'s' * (len(failed) > 1)} failed: read before the answer[/yellow]")
         for detail in failed:
