@@ -532,6 +532,10 @@ def test_decisions_taken_under_old_fingerprints_still_hold(project_dir: Path, mo
     ("Read `market.orders` and do not use the `orders_v1` table.", {"market.orders_v1"}),
     ("`market.buyers` has a deprecated `signup_source` column.", set()),
     ("`market.orders` is not deprecated, and `market.buyers` is non-obsolete.", set()),
+    # A sentence about a column retires the column, not the table it belongs to.
+    ("The `status` column of `market.orders` is deprecated: use `status_code`.", set()),
+    ("In `market.orders`, the `status` field is obsolete.", set()),
+    ("The `market.orders_v1` table is deprecated, and so is the `status` column of `market.orders`.", {"market.orders_v1"}),
 ])
 def test_a_table_the_docs_retire_in_prose(prose: str, retired: set[str]):
     """Read from a paragraph, not from a front matter list: the table the sentence names, or the paragraph's

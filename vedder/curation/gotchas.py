@@ -24,6 +24,7 @@ _RETIRED = re.compile(r"\b(?:obsolete|deprecated|do not use|don't use|no longer 
                       re.IGNORECASE)
 _REPLACEMENT = re.compile(r"(?:(?<!not )(?<!n't )\buse|\breplaced by|\bsuperseded by|\binstead of|\bin favou?r of|\bmigrate to)\s*$", re.IGNORECASE)
 _SPAN = re.compile(r"`([^`\n]+)`")
+_COLUMN_WORD = re.compile(r"\b(?:column|field|attribute)s?\b", re.IGNORECASE)
 _NEGATED = re.compile(r"(?:\bnot|\bnon-|n't)\s*$", re.IGNORECASE)
 _ATTRIBUTIVE = re.compile(r"\s*(?:the\s+)?(?:(?:table|view)s?\s+)?", re.IGNORECASE)
 """What may stand between a word that retires and the code span it is said of ('the deprecated `orders_v1`',
@@ -45,7 +46,8 @@ def retired_tables(cluster: "Cluster") -> set[str]:
     """Tables of ``cluster`` (as its dataset files name them, lower case) that a doc paragraph calls obsolete or
     deprecated, or says not to use: the table named in the sentence that says so (the nearest before the word,
     else the one after 'do not use'), or, when that sentence names none ('It is obsolete'), the paragraph's
-    first. A table the paragraph says to use instead ('use `x`', 'replaced by `x`') is never retired."""
+    first. A table the paragraph says to use instead ('use `x`', 'replaced by `x`') is never retired, nor one whose
+    column the sentence is about ('the `status` column of `market.orders` is deprecated')."""
     names = {name.lower() for name in cluster.dataset_files}
     short = {}
     for name in names:
@@ -84,6 +86,8 @@ def retired_tables(cluster: "Cluster") -> set[str]:
                     # paragraph's subject.
                     if after and _ATTRIBUTIVE.fullmatch(paragraph, end, after[0][0]):
                         chosen = after[0][1]
+                    elif _COLUMN_WORD.search(paragraph, start, at):
+                        chosen = ""  # 'the `status` column of `market.orders` is deprecated' retires a column
                     else:
                         chosen = before[-1] if before else after[0][1] if after else earlier[0] if earlier else ""
                     if chosen:
