@@ -241,3 +241,31 @@ def test_clusters_added_and_removed_take_new_slots_and_route_as_from_scratch(pro
         connection.close()
     assert "listening_1" not in slots and sorted(slots.values())[-2:] == [9, 10]
     assert contents(store_path(project_dir)) == written_anew(project_dir)[0]
+
+
+def test_copies_a_killed_writer_left_are_removed_by_the_next_writer(project_dir):
+    """A writer killed mid-write leaves its temporary copy (10 MB on 1,000 clusters); the next one removes copies
+    older than an hour, not one another writer may be filling right now."""
+    import os
+    import time
+
+    route(lazy(project_dir), "How many streams per country?")
+    folder = store_path(project_dir).parent
+    old, fresh = folder / f".{ROUTE_CACHE}.killed.tmp", folder / f".{ROUTE_CACHE}.writing.tmp"
+    for leftover in (old, fresh):
+        leftover.write_bytes(b"x" * 1000)
+    hours_ago = time.time() - 2 * 3600
+    os.utime(old, (hours_ago, hours_ago))
+    settle(project_dir)
+    edit(next((project_dir / "clusters" / "listening" / "pairs").glob("*.yaml")), "question: ", "question: zeppelin ")
+    assert route(lazy(project_dir), "zeppelin").cluster.id == "listening"
+    assert not old.exists() and fresh.exists()
+
+
+def test_a_long_running_server_keeps_a_bounded_number_of_terms_worked_out(project_dir, monkeypatch):
+    monkeypatch.setattr(index_module, "MEMO_TERMS", 3)
+    route(lazy(project_dir), "How many streams per country?")
+    index = project_index(lazy(project_dir))
+    expected = [index.index.scores([f"word{n}", "stream"]) for n in range(10)]
+    assert len(index.index.memo) <= 3
+    assert [index.index.scores([f"word{n}", "stream"]) for n in range(10)] == expected  # the same scores, worked out again

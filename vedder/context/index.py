@@ -396,6 +396,11 @@ def _fingerprint(keys: dict[str, str]) -> str | None:
 READ_WAIT_S = 0.2
 """How long a read of the routing store waits for another process's lock before routing without it."""
 
+STALE_TEMPORARY_S = 3600
+"""A store's temporary copy older than this was left by a writer that was killed (one renames its copy within
+seconds); the next writer removes it."""
+MEMO_TERMS = 50_000
+"""Terms whose weights a stored index keeps worked out; past this (a server asked every word there is) it starts over."""
 POSTINGS = {"cluster": {"slots": "i", "frequencies": "d"}, "pair": {"slots": "i", "locals": "i", "frequencies": "d"}}
 """The columns of a term's postings and their array typecodes, sorted by slot (then by the pair question's number
 in its cluster)."""
@@ -513,6 +518,8 @@ class StoredBM25(Okapi):
             slots, frequencies = columns[0], columns[-1]
             positions = ([where[slot] for slot in slots] if self.kind == "cluster" else
                          [where[slot] + number for slot, number in zip(slots, columns[1])])
+            if len(self.memo) >= MEMO_TERMS:
+                self.memo.clear()
             found = self.memo[term] = self.weighed(self._idf(len(slots)), zip(positions, frequencies)) if slots else []
         return found
 
@@ -577,6 +584,7 @@ def _write_store(path: Path, fingerprint: str, keys: dict[str, str], parts_of: C
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(path)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.fchmod(fd, new_file_mode())
         os.close(fd)
@@ -610,6 +618,19 @@ def _write_store(path: Path, fingerprint: str, keys: dict[str, str], parts_of: C
             connection.close()
         Path(tmp).unlink(missing_ok=True)  # already gone when renamed
     return _write_store(path, fingerprint, keys, parts_of, anew=True)
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Remove the temporary copies of the store at ``path`` that writers killed mid-write left (about the store's
+    size each); a copy another writer may still be filling is younger than ``STALE_TEMPORARY_S``."""
+    import time
+
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            if time.time() - leftover.stat().st_mtime > STALE_TEMPORARY_S:
+                leftover.unlink()
+        except OSError:
+            continue  # gone already, or not ours to remove
 
 
 def _copied_store(path: Path, tmp: Path) -> dict[str, tuple[int, str]] | None:
