@@ -261,6 +261,27 @@ def test_descriptions_survive_reprofiling(project_root):
     assert column(again, "device")["common_values"] == [{"value": "phone", "frequency": 1.0}]
 
 
+def test_a_partition_column_set_by_hand_survives_reprofiling(project_root):
+    """An expert who sets the partition to the column the pipeline loads by (here played_at, not the detected
+    event_date) keeps it through `vedder profile`; once the table loses that column, detection takes over again."""
+    assert run("profile", "listening", "--project", str(project_root)).exit_code == 0
+    path = project_root / "clusters" / "listening" / "datasets" / "music.plays.yaml"
+    document = yaml.safe_load(path.read_text())
+    assert document["partitioning"]["column"] == "event_date"
+    document["partitioning"]["column"] = "played_at"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    assert run("profile", "listening", "--project", str(project_root)).exit_code == 0
+    kept = yaml.safe_load(path.read_text())["partitioning"]
+    assert kept["column"] == "played_at" and kept["first"].startswith("2024-01-01") and kept["last"] > kept["first"]
+
+    connection = duckdb.connect(str(project_root / ".vedder" / "warehouse.duckdb"))
+    connection.execute("ALTER TABLE music.plays DROP COLUMN played_at")
+    connection.close()
+    assert run("profile", "listening", "--project", str(project_root)).exit_code == 0
+    assert yaml.safe_load(path.read_text())["partitioning"]["column"] == "event_date"
+
+
 def test_profile_tables_uses_existing_descriptions_by_table(project_root, warehouse):
     assert run("profile", "--project", str(project_root)).exit_code == 0, "a second connection in the process opens too"
     cluster = load_project(load_config(project_root)).clusters["listening"]

@@ -207,6 +207,13 @@ def _partition_candidate(columns: list[_ColumnKind], table: str = "") -> _Column
     return best[2] if best[0] > 0 else None
 
 
+def _kept_partition(columns: list[_ColumnKind], existing: Dataset | None) -> _ColumnKind | None:
+    """The partition column the current dataset file names, while the table still has it as a date or timestamp:
+    chosen by a person (or an earlier profile) it stays — freshness checks read it — rather than re-detected."""
+    named = str(((existing.partitioning or {}) if existing else {}).get("column") or "").lower()
+    return next((c for c in columns if c.name.lower() == named and c.partitionable), None) if named else None
+
+
 def _aggregate_sql(table: str, columns: list[_ColumnKind], partition: _ColumnKind | None, exact: bool, dialect: str) -> str:
     """The aggregate pass. Not ``exact`` on PostgreSQL, it leaves distinct counts out (NULL): the grouped pass
     estimates them from its sample. ``exact``, it counts the distinct values of the first batch of
@@ -474,8 +481,9 @@ def profile_table(warehouse: "Warehouse", table: str, existing: Dataset | None =
     ``only`` profiles those columns alone, exactly as a whole profile would (``vedder health`` compares a live
     column with its dataset file this way: estimate against estimate on a big PostgreSQL table).
 
-    ``existing`` (the current dataset file) contributes the descriptions people wrote; columns no
-    longer in the table are dropped, new ones added. The partition column is detected from the
+    ``existing`` (the current dataset file) contributes the descriptions people wrote and its partition column
+    (while the table has it); columns no longer in the table are dropped, new ones added. Else the partition column
+    is detected from the
     column types and names (``event_date``, ``ds``, ``*_date``, ``*_at``), names that say when the row
     happened first (``created_at`` before ``due_date``), never from entity dates such as ``signup_date``,
     ``cohort_month`` or ``hire_date`` (but ``signup_date`` of a ``signups`` table).
@@ -487,7 +495,7 @@ def profile_table(warehouse: "Warehouse", table: str, existing: Dataset | None =
     progress(table, 0, 2)
     quoted_table = _quoted_table(table, dialect)
     row_count = warehouse.execute(f"SELECT count(*) FROM {quoted_table}", limit=1, timeout_s=timeout_s).rows[0][0]
-    partition = _partition_candidate(columns, table)
+    partition = _kept_partition(columns, existing) or _partition_candidate(columns, table)
     exact = row_count <= SAMPLE_ROWS
     estimated = dialect == "postgres" and not exact
     row_count, stats, truncated = _aggregates(warehouse, table, columns, partition, exact, timeout_s)
@@ -622,9 +630,10 @@ def _view_hint(table: str) -> str:
     return f"give it a plain name with a view: CREATE VIEW {plain} AS SELECT * FROM {_quoted_table(table, 'duckdb')}{new_schema}, then list {plain}"
 
 
-def _timed_profile(warehouse: "Warehouse", table: str, progress: ProgressCallback | None) -> tuple[dict[str, Any], float]:
+def _timed_profile(warehouse: "Warehouse", table: str, progress: ProgressCallback | None,
+                   existing: Dataset | None) -> tuple[dict[str, Any], float]:
     started = time.perf_counter()
-    profile = profile_table(warehouse, table, None, progress)
+    profile = profile_table(warehouse, table, existing, progress)
     return profile, time.perf_counter() - started
 
 
@@ -652,7 +661,7 @@ def profile_clusters(project: "Project", warehouse: "Warehouse", cluster_ids: Se
         for table in plan[cluster.id]:
             existing = cluster.dataset_files.get(table.lower())
             if table not in profiles:
-                profiles[table] = _timed_profile(warehouse, table, progress)
+                profiles[table] = _timed_profile(warehouse, table, progress, existing)  # its partition column kept
             profile, elapsed = profiles[table]
             report.tables.append(_written(cluster.id, cluster.path, with_descriptions(profile, existing), elapsed))
         report.warnings += _gone_tables(cluster, available, {t: profiles[t][0] for t in plan[cluster.id]})
@@ -760,7 +769,7 @@ def new_cluster(
     matched = [t for t in matched if t not in skipped]
     overlaps = [Overlap(t, c.id, c.owners.team) for t in matched for c in project.clusters_covering(t)]
     report = ProfileReport(warnings=[_skips(cluster_id, t) for t in skipped] + [str(o) for o in overlaps])
-    profiles = [_timed_profile(warehouse, t, progress) for t in matched]
+    profiles = [_timed_profile(warehouse, t, progress, None) for t in matched]
     document = {
         "id": cluster_id,
         "title": title or cluster_id.replace("-", " ").replace("_", " ").capitalize(),
