@@ -981,12 +981,15 @@ def _code_named(codes: dict[str, str], text: str) -> set[str]:
     return {code for code, name in codes.items() if re.search(rf"\b{re.escape(name)}\b", lowered)}
 
 
+def _outer_select(pair_sql: str, dialect: str) -> exp.Select | None:
+    """The SELECT whose columns a pair's query returns (the first one, under a WITH or a UNION); None unparsed."""
+    tree = parsed(pair_sql, dialect)
+    return tree if isinstance(tree, exp.Select) or tree is None else tree.find(exp.Select)
+
+
 @lru_cache(maxsize=8192)
 def _projected_words(pair_sql: str, dialect: str) -> list[tuple[str, set[str]]]:
-    tree = parsed(pair_sql, dialect)
-    if tree is None:
-        return []
-    select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
+    select = _outer_select(pair_sql, dialect)
     if select is None:
         return []
     out = []
@@ -1253,8 +1256,7 @@ def _singular(word: str) -> str:
 @lru_cache(maxsize=8192)
 def _output_words(pair_sql: str, dialect: str) -> frozenset[str]:
     """Lower-case words of the names of what the query returns (aliases, else columns): ``avg_minutes``."""
-    tree = parsed(pair_sql, dialect)
-    select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select) if tree is not None else None
+    select = _outer_select(pair_sql, dialect)
     if select is None:
         return frozenset()
     names = [p.alias or (p.name if isinstance(p, exp.Column) else "") for p in select.expressions]
@@ -1490,8 +1492,7 @@ def _shared_values(index: ClusterIndex, question: str, phrasing: str, adapted: t
 @lru_cache(maxsize=8192)
 def _count_aliases(pair_sql: str, dialect: str) -> frozenset[str]:
     """The names the query gives its counts (``COUNT(DISTINCT session_id) AS sessions`` → "session"), singular."""
-    tree = parsed(pair_sql, dialect)
-    select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select) if tree is not None else None
+    select = _outer_select(pair_sql, dialect)
     if select is None:
         return frozenset()
     return frozenset(_singular(w.lower()) for e in select.expressions if isinstance(e, exp.Alias) and e.find(exp.Count)
